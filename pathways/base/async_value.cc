@@ -1,0 +1,102 @@
+// AsyncEvent implementation.
+#include "pathways/base/async_value.h"
+
+#include <thread>
+
+namespace pw {
+
+EventRef AsyncEvent::CreateReady() {
+  EventRef e = Create();
+  e->SetReady();
+  return e;
+}
+
+EventRef AsyncEvent::CreateError(absl::Status status) {
+  EventRef e = Create();
+  e->SetError(std::move(status));
+  return e;
+}
+
+void AsyncEvent::SetError(absl::Status status) {
+  PW_CHECK(!status.ok()) << "SetError with an OK status";
+  SetStatus(std::move(status));
+}
+
+void AsyncEvent::SetStatus(absl::Status status) {
+  std::vector<absl::AnyInvocable<void(const absl::Status&)>> callbacks;
+  {
+    absl::MutexLock lock(&mu_);
+    PW_CHECK(!setting_) << "AsyncEvent made available twice (new status: " << status << ")";
+    setting_ = true;
+    status_ = std::move(status);
+    state_.store(status_.ok() ? kReady : kError, std::memory_order_release);
+    callbacks.swap(callbacks_);
+  }
+  state_.notify_all();
+  for (auto& cb : callbacks) cb(status_);
+}
+
+void AsyncEvent::AndThen(absl::AnyInvocable<void(const absl::Status&)> callback) {
+  if (!IsAvailable()) {
+    absl::MutexLock lock(&mu_);
+    if (!IsAvailable()) {
+      callbacks_.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback(status_);
+}
+
+const absl::Status& AsyncEvent::Await() const {
+  for (int i = 0; i < 2000 && !IsAvailable(); ++i) {
+    if (i > 100) std::this_thread::yield();
+  }
+  uint32_t s;
+  while ((s = state_.load(std::memory_order_acquire)) == kUnavailable) {
+    state_.wait(kUnavailable, std::memory_order_acquire);
+  }
+  return status_;
+}
+
+namespace {
+// Shared countdown for WhenAll.
+struct JoinState {
+  explicit JoinState(size_t n, EventRef out) : remaining(n), result(std::move(out)) {}
+  std::atomic<size_t> remaining;
+  absl::Mutex mu;
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  EventRef result;
+};
+}  // namespace
+
+EventRef WhenAll(absl::Span<const EventRef> events) {
+  bool all_ok_ready = true;
+  for (const EventRef& e : events) {
+    if (!e->IsAvailable() || e->IsError()) {
+      all_ok_ready = false;
+      break;
+    }
+  }
+  if (all_ok_ready) return AsyncEvent::CreateReady();
+  auto state = std::make_shared<JoinState>(events.size(), AsyncEvent::Create());
+  EventRef out = state->result;
+  for (const EventRef& e : events) {
+    e->AndThen([state](const absl::Status& s) {
+      if (!s.ok()) {
+        absl::MutexLock lock(&state->mu);
+        if (state->first_error.ok()) state->first_error = s;
+      }
+      if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        absl::Status err;
+        {
+          absl::MutexLock lock(&state->mu);
+          err = state->first_error;
+        }
+        state->result->SetStatus(std::move(err));
+      }
+    });
+  }
+  return out;
+}
+
+}  // namespace pw

@@ -1,0 +1,125 @@
+// Operations of the compiled-function IR: opcodes (named as in StableHLO) and their attributes.
+#ifndef PATHWAYS_IR_OP_H_
+#define PATHWAYS_IR_OP_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pathways/ir/literal.h"
+#include "pathways/ir/shape.h"
+
+namespace pw::ir {
+
+// Values are stable: they are the wire encoding (ir.proto stores them as integers).
+enum class OpCode : uint16_t {
+  kInvalid = 0,
+  // Leaves.
+  kParameter = 1,
+  kConstant = 2,
+  kIota = 3,
+  // Unary elementwise.
+  kNegate = 10,
+  kExp = 11,
+  kLog = 12,
+  kTanh = 13,
+  kSqrt = 14,
+  kRsqrt = 15,
+  kAbs = 16,
+  // Binary elementwise.
+  kAdd = 30,
+  kSubtract = 31,
+  kMultiply = 32,
+  kDivide = 33,
+  kMaximum = 34,
+  kMinimum = 35,
+  kPower = 36,
+  kCompare = 40,
+  kSelect = 41,
+  kConvert = 42,
+  // Data movement.
+  kBroadcastInDim = 50,
+  kReshape = 51,
+  kTranspose = 52,
+  kSlice = 53,
+  kConcatenate = 54,
+  kGather = 55,
+  // Contractions and reductions.
+  kDotGeneral = 60,
+  kReduce = 61,
+  // Collectives among the shards of the gang running the function.
+  kAllReduce = 80,
+  kAllGather = 81,
+  kReduceScatter = 82,
+  kAllToAll = 83,
+  kCollectivePermute = 84,
+  kShardIndex = 85,
+};
+
+// StableHLO-style name, e.g. "dot_general"; "invalid" for unknown values.
+const char* OpName(OpCode op);
+absl::StatusOr<OpCode> ParseOpName(std::string_view name);
+bool IsKnownOpCode(uint32_t value);
+bool IsUnaryElementwise(OpCode op);
+bool IsBinaryElementwise(OpCode op);  // add ... power (not compare)
+bool IsCollective(OpCode op);         // all_reduce ... shard_index
+
+enum class ComparisonDirection : uint8_t { kEq = 0, kNe = 1, kLt = 2, kLe = 3, kGt = 4, kGe = 5 };
+const char* ComparisonName(ComparisonDirection dir);  // "EQ", "NE", ...
+
+// Reductions used by reduce, all_reduce and reduce_scatter.
+enum class ReduceKind : uint8_t { kSum = 0, kMax = 1, kMin = 2 };
+const char* ReduceKindName(ReduceKind kind);  // "sum", "max", "min"
+
+struct DotDimensionNumbers {
+  std::vector<int64_t> lhs_batch;
+  std::vector<int64_t> rhs_batch;
+  std::vector<int64_t> lhs_contracting;
+  std::vector<int64_t> rhs_contracting;
+  friend bool operator==(const DotDimensionNumbers&, const DotDimensionNumbers&) = default;
+};
+
+// Attributes of one instruction. Each op reads only the fields listed for it:
+//   parameter:          index, type
+//   constant:           literal
+//   iota:               type, axis
+//   compare:            comparison
+//   convert:            dtype (the target)
+//   broadcast_in_dim:   type.shape (the result shape), dims (operand dim i -> result dim dims[i])
+//   reshape:            type.shape (the result shape)
+//   transpose:          dims (the permutation: result dim i is operand dim dims[i])
+//   slice:              starts, limits, strides
+//   concatenate, gather: axis
+//   dot_general:        dot
+//   reduce:             dims (the reduced axes, ascending), reduce_kind
+//   all_reduce:         reduce_kind
+//   all_gather:         axis
+//   reduce_scatter:     axis, reduce_kind
+//   all_to_all:         split_axis, concat_axis
+//   collective_permute: pairs (source shard, target shard); targets without a source get zeros
+struct Attributes {
+  int64_t index = 0;
+  TensorType type;
+  std::optional<Literal> literal;
+  int64_t axis = 0;
+  int64_t split_axis = 0;
+  int64_t concat_axis = 0;
+  DType dtype = DType::kInvalid;
+  ComparisonDirection comparison = ComparisonDirection::kEq;
+  ReduceKind reduce_kind = ReduceKind::kSum;
+  std::vector<int64_t> dims;
+  std::vector<int64_t> starts;
+  std::vector<int64_t> limits;
+  std::vector<int64_t> strides;
+  DotDimensionNumbers dot;
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  friend bool operator==(const Attributes&, const Attributes&) = default;
+};
+
+}  // namespace pw::ir
+
+#endif  // PATHWAYS_IR_OP_H_

@@ -1,0 +1,360 @@
+// Shape inference for every op of the IR.
+#include "pathways/ir/shape_inference.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "pathways/base/status.h"
+
+namespace pw::ir {
+namespace {
+
+absl::Status Invalid(auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); }
+
+std::string Join(absl::Span<const int64_t> v) { return absl::StrCat("[", absl::StrJoin(v, ","), "]"); }
+
+absl::Status CheckArity(absl::Span<const TensorType> operands, size_t n) {
+  if (operands.size() != n) return Invalid("expects ", n, " operand(s), got ", operands.size());
+  return absl::OkStatus();
+}
+
+absl::Status CheckAxis(int64_t axis, int64_t rank, std::string_view what) {
+  if (axis < 0 || axis >= rank) {
+    return Invalid(ToAbsl(what), " ", axis, " is out of range for rank ", rank);
+  }
+  return absl::OkStatus();
+}
+
+// dims must be distinct and each in [0, rank).
+absl::Status CheckDistinctAxes(absl::Span<const int64_t> dims, int64_t rank, std::string_view what) {
+  std::vector<bool> seen(rank, false);
+  for (int64_t d : dims) {
+    PW_RETURN_IF_ERROR(CheckAxis(d, rank, what));
+    if (seen[d]) return Invalid(ToAbsl(what), " ", d, " appears twice in ", Join(dims));
+    seen[d] = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNumeric(const TensorType& t, std::string_view role) {
+  if (!IsNumeric(t.dtype)) {
+    return Invalid(ToAbsl(role), " must be a numeric type (f32, f64, i32), got ", t.DebugString());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorType> Checked(TensorType t) {
+  if (!t.shape.IsValid()) {
+    return Invalid("result shape ", t.shape.DebugString(), " is invalid (negative or too large)");
+  }
+  return t;
+}
+
+absl::StatusOr<TensorType> InferDot(const TensorType& lhs, const TensorType& rhs,
+                                    const DotDimensionNumbers& d) {
+  if (lhs.dtype != rhs.dtype) {
+    return Invalid("operand dtypes differ: ", lhs.DebugString(), " vs ", rhs.DebugString());
+  }
+  PW_RETURN_IF_ERROR(CheckNumeric(lhs, "lhs"));
+  if (d.lhs_batch.size() != d.rhs_batch.size()) {
+    return Invalid("lhs has ", d.lhs_batch.size(), " batch dims but rhs has ", d.rhs_batch.size());
+  }
+  if (d.lhs_contracting.size() != d.rhs_contracting.size()) {
+    return Invalid("lhs has ", d.lhs_contracting.size(), " contracting dims but rhs has ",
+                   d.rhs_contracting.size());
+  }
+  std::vector<int64_t> lhs_used = d.lhs_batch, rhs_used = d.rhs_batch;
+  lhs_used.insert(lhs_used.end(), d.lhs_contracting.begin(), d.lhs_contracting.end());
+  rhs_used.insert(rhs_used.end(), d.rhs_contracting.begin(), d.rhs_contracting.end());
+  PW_RETURN_IF_ERROR(CheckDistinctAxes(lhs_used, lhs.shape.rank(), "lhs batch/contracting dim"));
+  PW_RETURN_IF_ERROR(CheckDistinctAxes(rhs_used, rhs.shape.rank(), "rhs batch/contracting dim"));
+  for (size_t i = 0; i < d.lhs_batch.size(); ++i) {
+    if (lhs.shape.dim(d.lhs_batch[i]) != rhs.shape.dim(d.rhs_batch[i])) {
+      return Invalid("batch dim sizes differ: lhs dim ", d.lhs_batch[i], " of ",
+                     lhs.DebugString(), " vs rhs dim ", d.rhs_batch[i], " of ", rhs.DebugString());
+    }
+  }
+  for (size_t i = 0; i < d.lhs_contracting.size(); ++i) {
+    if (lhs.shape.dim(d.lhs_contracting[i]) != rhs.shape.dim(d.rhs_contracting[i])) {
+      return Invalid("contracting dim sizes differ: lhs dim ", d.lhs_contracting[i], " of ",
+                     lhs.DebugString(), " vs rhs dim ", d.rhs_contracting[i], " of ",
+                     rhs.DebugString());
+    }
+  }
+  std::vector<int64_t> dims;
+  for (int64_t b : d.lhs_batch) dims.push_back(lhs.shape.dim(b));
+  auto append_free = [&dims](const TensorType& t, const std::vector<int64_t>& used) {
+    for (int64_t i = 0; i < t.shape.rank(); ++i) {
+      if (std::find(used.begin(), used.end(), i) == used.end()) dims.push_back(t.shape.dim(i));
+    }
+  };
+  append_free(lhs, lhs_used);
+  append_free(rhs, rhs_used);
+  return Checked(TensorType{lhs.dtype, Shape(dims)});
+}
+
+absl::Status CheckShards(int64_t num_shards) {
+  if (num_shards < 1 || num_shards > kMaxShards) {
+    return Invalid("num_shards must be in [1, ", kMaxShards, "], got ", num_shards);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
+  int64_t rank = std::max(a.rank(), b.rank());
+  std::vector<int64_t> dims(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.rank() ? 1 : a.dim(i - (rank - a.rank()));
+    int64_t db = i < rank - b.rank() ? 1 : b.dim(i - (rank - b.rank()));
+    if (da != db && da != 1 && db != 1) {
+      return Invalid("shapes ", a.DebugString(), " and ", b.DebugString(),
+                     " are not broadcast-compatible");
+    }
+    dims[i] = da == 1 ? db : da;
+  }
+  return Shape(dims);
+}
+
+absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorType> in,
+                                           const Attributes& a, int64_t num_shards) {
+  PW_RETURN_IF_ERROR(CheckShards(num_shards));
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].IsValid()) return Invalid("operand ", i, " has invalid type ", in[i].DebugString());
+  }
+  if (IsUnaryElementwise(op)) {
+    PW_RETURN_IF_ERROR(CheckArity(in, 1));
+    if (op == OpCode::kNegate || op == OpCode::kAbs) {
+      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+    } else if (!IsFloating(in[0].dtype)) {
+      return Invalid("operand must be floating point (f32, f64), got ", in[0].DebugString());
+    }
+    return in[0];
+  }
+  if (IsBinaryElementwise(op)) {
+    PW_RETURN_IF_ERROR(CheckArity(in, 2));
+    if (!(in[0] == in[1])) {
+      return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
+    }
+    PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operands"));
+    return in[0];
+  }
+  switch (op) {
+    case OpCode::kParameter:
+      PW_RETURN_IF_ERROR(CheckArity(in, 0));
+      if (a.index < 0) return Invalid("parameter index must be >= 0, got ", a.index);
+      if (!a.type.IsValid()) return Invalid("parameter type ", a.type.DebugString(), " is invalid");
+      return a.type;
+    case OpCode::kConstant:
+      PW_RETURN_IF_ERROR(CheckArity(in, 0));
+      if (!a.literal.has_value()) return Invalid("constant has no literal value");
+      if (!a.literal->type().IsValid() ||
+          a.literal->byte_size() != a.literal->type().byte_size()) {
+        return Invalid("constant literal of type ", a.literal->type().DebugString(),
+                       " is malformed");
+      }
+      return a.literal->type();
+    case OpCode::kIota:
+      PW_RETURN_IF_ERROR(CheckArity(in, 0));
+      if (!a.type.IsValid()) return Invalid("iota type ", a.type.DebugString(), " is invalid");
+      PW_RETURN_IF_ERROR(CheckNumeric(a.type, "iota result"));
+      PW_RETURN_IF_ERROR(CheckAxis(a.axis, a.type.shape.rank(), "iota axis"));
+      return a.type;
+    case OpCode::kCompare: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 2));
+      if (!(in[0] == in[1])) {
+        return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
+      }
+      if (in[0].dtype == DType::kBool && a.comparison != ComparisonDirection::kEq &&
+          a.comparison != ComparisonDirection::kNe) {
+        return Invalid("bool operands support only EQ and NE, got ", ComparisonName(a.comparison));
+      }
+      if (static_cast<uint8_t>(a.comparison) > static_cast<uint8_t>(ComparisonDirection::kGe)) {
+        return Invalid("unknown comparison direction ", static_cast<int>(a.comparison));
+      }
+      return TensorType{DType::kBool, in[0].shape};
+    }
+    case OpCode::kSelect:
+      PW_RETURN_IF_ERROR(CheckArity(in, 3));
+      if (in[0].dtype != DType::kBool) return Invalid("predicate must be bool, got ", in[0].DebugString());
+      if (!(in[1] == in[2])) {
+        return Invalid("on_true and on_false types differ: ", in[1].DebugString(), " vs ",
+                       in[2].DebugString());
+      }
+      if (in[0].shape.rank() != 0 && !(in[0].shape == in[1].shape)) {
+        return Invalid("predicate shape ", in[0].shape.DebugString(),
+                       " must be a scalar or equal the value shape ", in[1].shape.DebugString());
+      }
+      return in[1];
+    case OpCode::kConvert:
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      if (!IsValidDType(a.dtype)) return Invalid("convert target dtype is invalid");
+      return TensorType{a.dtype, in[0].shape};
+    case OpCode::kBroadcastInDim: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      const Shape& out = a.type.shape;
+      if (!out.IsValid()) return Invalid("result shape ", out.DebugString(), " is invalid");
+      if (static_cast<int64_t>(a.dims.size()) != in[0].shape.rank()) {
+        return Invalid("broadcast_dimensions ", Join(a.dims), " must have one entry per operand dim (rank ",
+                       in[0].shape.rank(), ")");
+      }
+      PW_RETURN_IF_ERROR(CheckDistinctAxes(a.dims, out.rank(), "broadcast dimension"));
+      for (size_t i = 0; i < a.dims.size(); ++i) {
+        int64_t od = in[0].shape.dim(i), rd = out.dim(a.dims[i]);
+        if (od != 1 && od != rd) {
+          return Invalid("operand dim ", i, " of size ", od, " cannot broadcast to result dim ",
+                         a.dims[i], " of size ", rd, " (", in[0].DebugString(), " -> ",
+                         out.DebugString(), ")");
+        }
+      }
+      return TensorType{in[0].dtype, out};
+    }
+    case OpCode::kReshape:
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      if (!a.type.shape.IsValid()) return Invalid("result shape ", a.type.shape.DebugString(), " is invalid");
+      if (a.type.shape.num_elements() != in[0].num_elements()) {
+        return Invalid("cannot reshape ", in[0].DebugString(), " (", in[0].num_elements(),
+                       " elements) to ", a.type.shape.DebugString(), " (",
+                       a.type.shape.num_elements(), " elements)");
+      }
+      return TensorType{in[0].dtype, a.type.shape};
+    case OpCode::kTranspose: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      const Shape& s = in[0].shape;
+      if (static_cast<int64_t>(a.dims.size()) != s.rank()) {
+        return Invalid("permutation ", Join(a.dims), " must have ", s.rank(), " entries for ",
+                       in[0].DebugString());
+      }
+      PW_RETURN_IF_ERROR(CheckDistinctAxes(a.dims, s.rank(), "permutation entry"));
+      std::vector<int64_t> dims(s.rank());
+      for (int64_t i = 0; i < s.rank(); ++i) dims[i] = s.dim(a.dims[i]);
+      return TensorType{in[0].dtype, Shape(dims)};
+    }
+    case OpCode::kSlice: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      const Shape& s = in[0].shape;
+      size_t r = static_cast<size_t>(s.rank());
+      if (a.starts.size() != r || a.limits.size() != r || a.strides.size() != r) {
+        return Invalid("starts ", Join(a.starts), ", limits ", Join(a.limits), " and strides ",
+                       Join(a.strides), " must each have ", r, " entries for ", in[0].DebugString());
+      }
+      std::vector<int64_t> dims(r);
+      for (size_t i = 0; i < r; ++i) {
+        if (a.starts[i] < 0 || a.starts[i] > a.limits[i] || a.limits[i] > s.dim(i) || a.strides[i] < 1) {
+          return Invalid("dim ", i, ": slice [", a.starts[i], ":", a.limits[i], ":", a.strides[i],
+                         "] is out of bounds for size ", s.dim(i), " of ", in[0].DebugString());
+        }
+        dims[i] = (a.limits[i] - a.starts[i] + a.strides[i] - 1) / a.strides[i];
+      }
+      return TensorType{in[0].dtype, Shape(dims)};
+    }
+    case OpCode::kConcatenate: {
+      if (in.empty()) return Invalid("expects at least one operand");
+      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
+      std::vector<int64_t> dims(in[0].shape.dims().begin(), in[0].shape.dims().end());
+      for (size_t i = 1; i < in.size(); ++i) {
+        bool ok = in[i].dtype == in[0].dtype && in[i].shape.rank() == in[0].shape.rank();
+        for (int64_t d = 0; ok && d < in[0].shape.rank(); ++d) {
+          if (d != a.axis && in[i].shape.dim(d) != in[0].shape.dim(d)) ok = false;
+        }
+        if (!ok) {
+          return Invalid("operand ", i, " ", in[i].DebugString(), " does not match operand 0 ",
+                         in[0].DebugString(), " outside axis ", a.axis);
+        }
+        dims[a.axis] += in[i].shape.dim(a.axis);
+      }
+      return Checked(TensorType{in[0].dtype, Shape(dims)});
+    }
+    case OpCode::kGather: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 2));
+      if (in[1].dtype != DType::kI32) return Invalid("indices must be i32, got ", in[1].DebugString());
+      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
+      std::vector<int64_t> dims;
+      for (int64_t i = 0; i < a.axis; ++i) dims.push_back(in[0].shape.dim(i));
+      for (int64_t d : in[1].shape.dims()) dims.push_back(d);
+      for (int64_t i = a.axis + 1; i < in[0].shape.rank(); ++i) dims.push_back(in[0].shape.dim(i));
+      return Checked(TensorType{in[0].dtype, Shape(dims)});
+    }
+    case OpCode::kDotGeneral:
+      PW_RETURN_IF_ERROR(CheckArity(in, 2));
+      return InferDot(in[0], in[1], a.dot);
+    case OpCode::kReduce: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+      PW_RETURN_IF_ERROR(CheckDistinctAxes(a.dims, in[0].shape.rank(), "reduce axis"));
+      if (static_cast<uint8_t>(a.reduce_kind) > static_cast<uint8_t>(ReduceKind::kMin)) {
+        return Invalid("unknown reduction ", static_cast<int>(a.reduce_kind));
+      }
+      std::vector<int64_t> dims;
+      for (int64_t i = 0; i < in[0].shape.rank(); ++i) {
+        if (std::find(a.dims.begin(), a.dims.end(), i) == a.dims.end()) dims.push_back(in[0].shape.dim(i));
+      }
+      return TensorType{in[0].dtype, Shape(dims)};
+    }
+    case OpCode::kAllReduce:
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+      if (static_cast<uint8_t>(a.reduce_kind) > static_cast<uint8_t>(ReduceKind::kMin)) {
+        return Invalid("unknown reduction ", static_cast<int>(a.reduce_kind));
+      }
+      return in[0];
+    case OpCode::kAllGather: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
+      TensorType t = in[0];
+      t.shape.set_dim(a.axis, t.shape.dim(a.axis) * num_shards);
+      return Checked(t);
+    }
+    case OpCode::kReduceScatter: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
+      if (static_cast<uint8_t>(a.reduce_kind) > static_cast<uint8_t>(ReduceKind::kMin)) {
+        return Invalid("unknown reduction ", static_cast<int>(a.reduce_kind));
+      }
+      TensorType t = in[0];
+      if (t.shape.dim(a.axis) % num_shards != 0) {
+        return Invalid("dim ", a.axis, " of ", t.DebugString(), " is not divisible by the ",
+                       num_shards, " shards");
+      }
+      t.shape.set_dim(a.axis, t.shape.dim(a.axis) / num_shards);
+      return t;
+    }
+    case OpCode::kAllToAll: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      PW_RETURN_IF_ERROR(CheckAxis(a.split_axis, in[0].shape.rank(), "split_axis"));
+      PW_RETURN_IF_ERROR(CheckAxis(a.concat_axis, in[0].shape.rank(), "concat_axis"));
+      TensorType t = in[0];
+      if (t.shape.dim(a.split_axis) % num_shards != 0) {
+        return Invalid("split_axis dim ", a.split_axis, " of ", t.DebugString(),
+                       " is not divisible by the ", num_shards, " shards");
+      }
+      t.shape.set_dim(a.split_axis, t.shape.dim(a.split_axis) / num_shards);
+      t.shape.set_dim(a.concat_axis, t.shape.dim(a.concat_axis) * num_shards);
+      return Checked(t);
+    }
+    case OpCode::kCollectivePermute: {
+      PW_RETURN_IF_ERROR(CheckArity(in, 1));
+      std::vector<bool> src(num_shards, false), dst(num_shards, false);
+      for (const auto& [s, t] : a.pairs) {
+        if (s < 0 || s >= num_shards || t < 0 || t >= num_shards) {
+          return Invalid("pair (", s, ", ", t, ") names a shard outside [0, ", num_shards, ")");
+        }
+        if (src[s]) return Invalid("shard ", s, " is the source of two pairs");
+        if (dst[t]) return Invalid("shard ", t, " is the target of two pairs");
+        src[s] = dst[t] = true;
+      }
+      return in[0];
+    }
+    case OpCode::kShardIndex:
+      PW_RETURN_IF_ERROR(CheckArity(in, 0));
+      return TensorType{DType::kI32, Shape{}};
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+}  // namespace pw::ir
