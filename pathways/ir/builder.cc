@@ -279,6 +279,8 @@ Value FunctionBuilder::Dot(Value lhs, Value rhs) {
 }
 
 Value FunctionBuilder::Reduce(Value x, std::vector<int64_t> axes, ReduceKind kind) {
+  // The IR stores reduced axes ascending; their order does not change the result.
+  std::sort(axes.begin(), axes.end());
   Attributes a;
   a.dims = std::move(axes);
   a.reduce_kind = kind;

@@ -97,6 +97,7 @@ class FunctionBuilder {
   Value DotGeneral(Value lhs, Value rhs, DotDimensionNumbers dimension_numbers);
   // numpy.matmul for rank-1 and rank-2 operands, and batched for equal-rank > 2.
   Value Dot(Value lhs, Value rhs);
+  // `axes` in any order (stored ascending).
   Value Reduce(Value x, std::vector<int64_t> axes, ReduceKind kind);
 
   Value AllReduce(Value x, ReduceKind kind);

@@ -1,6 +1,8 @@
 // Element type names and sizes.
 #include "pathways/ir/dtype.h"
 
+#include <ostream>
+
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
 
@@ -41,5 +43,7 @@ bool IsValidDType(DType dtype) { return DTypeSize(dtype) > 0; }
 bool IsFloating(DType dtype) { return dtype == DType::kF32 || dtype == DType::kF64; }
 bool IsInteger(DType dtype) { return dtype == DType::kI32; }
 bool IsNumeric(DType dtype) { return IsFloating(dtype) || IsInteger(dtype); }
+
+std::ostream& operator<<(std::ostream& os, DType dtype) { return os << DTypeName(dtype); }
 
 }  // namespace pw::ir

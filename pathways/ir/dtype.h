@@ -3,6 +3,7 @@
 #define PATHWAYS_IR_DTYPE_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,7 @@ bool IsFloating(DType dtype);
 bool IsInteger(DType dtype);
 // True for types arithmetic ops accept (floating and integer).
 bool IsNumeric(DType dtype);
+std::ostream& operator<<(std::ostream& os, DType dtype);  // DTypeName()
 
 // Maps a C++ element type to its DType.
 template <typename T> struct DTypeOf;

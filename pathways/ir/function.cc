@@ -62,7 +62,14 @@ absl::Status Verify(const Function& f) {
       operand_types.push_back(f.instructions[o].type);
     }
     absl::StatusOr<TensorType> t = InferResultType(inst.op, operand_types, inst.attrs, f.num_shards);
-    if (!t.ok()) return fail(inst.DebugName(), ": ", t.status().message());
+    if (!t.ok()) {
+      std::string operands;
+      for (size_t k = 0; k < inst.operands.size(); ++k) {
+        absl::StrAppend(&operands, k > 0 ? ", " : "", "%", inst.operands[k], " ",
+                        operand_types[k].DebugString());
+      }
+      return fail(inst.DebugName(), "(", operands, "): ", t.status().message());
+    }
     if (!(*t == inst.type)) {
       return fail(inst.DebugName(), ": declared type ", inst.type.DebugString(),
                   " differs from inferred type ", t->DebugString());

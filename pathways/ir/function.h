@@ -3,6 +3,7 @@
 #define PATHWAYS_IR_FUNCTION_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ struct Function {
 // every instruction. Errors are InvalidArgument naming the function, the instruction and its
 // operands.
 absl::Status Verify(const Function& function);
+
+// ToString() form, so test failures comparing Functions show the functions.
+std::ostream& operator<<(std::ostream& os, const Function& function);
 
 }  // namespace pw::ir
 

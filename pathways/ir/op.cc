@@ -2,6 +2,7 @@
 #include "pathways/ir/op.h"
 
 #include <array>
+#include <ostream>
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
@@ -71,9 +72,17 @@ bool IsKnownOpCode(uint32_t value) {
   return false;
 }
 
-bool IsUnaryElementwise(OpCode op) { return op >= OpCode::kNegate && op <= OpCode::kAbs; }
-bool IsBinaryElementwise(OpCode op) { return op >= OpCode::kAdd && op <= OpCode::kPower; }
-bool IsCollective(OpCode op) { return op >= OpCode::kAllReduce && op <= OpCode::kShardIndex; }
+// The ranges have gaps for future ops, so a value inside one is an op only if it is known.
+bool IsUnaryElementwise(OpCode op) {
+  return op >= OpCode::kNegate && op <= OpCode::kAbs && IsKnownOpCode(static_cast<uint32_t>(op));
+}
+bool IsBinaryElementwise(OpCode op) {
+  return op >= OpCode::kAdd && op <= OpCode::kPower && IsKnownOpCode(static_cast<uint32_t>(op));
+}
+bool IsCollective(OpCode op) {
+  return op >= OpCode::kAllReduce && op <= OpCode::kShardIndex &&
+         IsKnownOpCode(static_cast<uint32_t>(op));
+}
 
 const char* ComparisonName(ComparisonDirection dir) {
   switch (dir) {
@@ -95,5 +104,7 @@ const char* ReduceKindName(ReduceKind kind) {
   }
   return "invalid";
 }
+
+std::ostream& operator<<(std::ostream& os, OpCode op) { return os << OpName(op); }
 
 }  // namespace pw::ir

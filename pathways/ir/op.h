@@ -3,6 +3,7 @@
 #define PATHWAYS_IR_OP_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,6 +68,7 @@ bool IsKnownOpCode(uint32_t value);
 bool IsUnaryElementwise(OpCode op);
 bool IsBinaryElementwise(OpCode op);  // add ... power (not compare)
 bool IsCollective(OpCode op);         // all_reduce ... shard_index
+std::ostream& operator<<(std::ostream& os, OpCode op);  // OpName()
 
 enum class ComparisonDirection : uint8_t { kEq = 0, kNe = 1, kLt = 2, kLe = 3, kGt = 4, kGe = 5 };
 const char* ComparisonName(ComparisonDirection dir);  // "EQ", "NE", ...

@@ -1,4 +1,5 @@
 // Readable text form of a Function, for debugging and error messages.
+#include <ostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +80,10 @@ std::string Function::ToString() const {
   for (int64_t id : outputs) rets.push_back(absl::StrCat("%", id));
   absl::StrAppend(&out, "  return ", absl::StrJoin(rets, ", "), "\n}\n");
   return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const Function& function) {
+  return os << function.ToString();
 }
 
 }  // namespace pw::ir

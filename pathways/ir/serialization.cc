@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
 #include "pathways/ir/ir.pb.h"
@@ -139,7 +140,9 @@ class Reader {
  private:
   template <typename... Parts>
   absl::Status Fail(const Parts&... parts) const {
-    return absl::InvalidArgumentError(absl::StrCat("function '", p_.name(), "': ", parts...));
+    // Escaped: the name comes off the wire and may hold any bytes.
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", absl::CHexEscape(p_.name()), "': ", parts...));
   }
 
   // `allow_invalid`: kInvalid (0) is the default of unused attribute fields.
@@ -173,7 +176,8 @@ class Reader {
     inst->id = p.id();
     inst->name = p.name();
     if (p.op() > 0xffff || p.op() == 0 || !IsKnownOpCode(p.op())) {
-      return Fail(inst->DebugName(), ": unknown op code ", p.op());
+      return Fail("%", p.id(), p.name().empty() ? "" : absl::StrCat(" \"", p.name(), "\""),
+                  ": unknown op code ", p.op());
     }
     inst->op = static_cast<OpCode>(p.op());
     inst->operands = ReadInts(p.operands());

@@ -35,7 +35,9 @@ absl::StatusOr<std::string> SerializeFunction(const Function& f);
 // hostile input: every problem is InvalidArgument naming the function and the instruction.
 // Instructions may appear in any order with arbitrary distinct ids; they are topologically
 // sorted (keeping the given order where it is already valid) and renumbered, so the result
-// satisfies the invariants of a verified Function, and Verify() has passed on it.
+// satisfies the invariants of a verified Function, and Verify() has passed on it. Errors found
+// before renumbering name instructions by the sender's ids; type errors found by Verify() use
+// the new ids, which are the sender's own whenever it sent a verified function.
 // DeserializeFunction(*SerializeFunction(f)) == f for every verified f.
 absl::StatusOr<Function> DeserializeFunction(std::string_view bytes);
 

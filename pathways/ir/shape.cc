@@ -1,6 +1,8 @@
 // Shape and TensorType.
 #include "pathways/ir/shape.h"
 
+#include <ostream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -37,6 +39,11 @@ std::string Shape::DebugString() const { return absl::StrCat("[", absl::StrJoin(
 
 std::string TensorType::DebugString() const {
   return absl::StrCat(DTypeName(dtype), shape.DebugString());
+}
+
+std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << shape.DebugString(); }
+std::ostream& operator<<(std::ostream& os, const TensorType& type) {
+  return os << type.DebugString();
 }
 
 }  // namespace pw::ir

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <string>
 
 #include "absl/container/inlined_vector.h"
@@ -57,6 +58,10 @@ struct TensorType {
   // "f32[2,3]".
   std::string DebugString() const;
 };
+
+// DebugString() forms, for logs and test failure messages.
+std::ostream& operator<<(std::ostream& os, const Shape& shape);
+std::ostream& operator<<(std::ostream& os, const TensorType& type);
 
 }  // namespace pw::ir
 

@@ -122,6 +122,9 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
 absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorType> in,
                                            const Attributes& a, int64_t num_shards) {
   PW_RETURN_IF_ERROR(CheckShards(num_shards));
+  if (op == OpCode::kInvalid || !IsKnownOpCode(static_cast<uint32_t>(op))) {
+    return Invalid("unknown op code ", static_cast<int>(op));
+  }
   for (size_t i = 0; i < in.size(); ++i) {
     if (!in[i].IsValid()) return Invalid("operand ", i, " has invalid type ", in[i].DebugString());
   }
@@ -247,7 +250,8 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
           return Invalid("dim ", i, ": slice [", a.starts[i], ":", a.limits[i], ":", a.strides[i],
                          "] is out of bounds for size ", s.dim(i), " of ", in[0].DebugString());
         }
-        dims[i] = (a.limits[i] - a.starts[i] + a.strides[i] - 1) / a.strides[i];
+        // Not (limit - start + stride - 1) / stride: that overflows for a huge stride.
+        dims[i] = a.limits[i] == a.starts[i] ? 0 : (a.limits[i] - a.starts[i] - 1) / a.strides[i] + 1;
       }
       return TensorType{in[0].dtype, Shape(dims)};
     }
@@ -265,6 +269,9 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
                          in[0].DebugString(), " outside axis ", a.axis);
         }
         dims[a.axis] += in[i].shape.dim(a.axis);
+        if (dims[a.axis] > kMaxElements) {
+          return Invalid("result dim ", a.axis, " exceeds ", kMaxElements, " elements");
+        }
       }
       return Checked(TensorType{in[0].dtype, Shape(dims)});
     }
@@ -285,6 +292,9 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
       PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
       PW_RETURN_IF_ERROR(CheckDistinctAxes(a.dims, in[0].shape.rank(), "reduce axis"));
+      if (!std::is_sorted(a.dims.begin(), a.dims.end())) {
+        return Invalid("reduce axes ", Join(a.dims), " must be in ascending order");
+      }
       if (static_cast<uint8_t>(a.reduce_kind) > static_cast<uint8_t>(ReduceKind::kMin)) {
         return Invalid("unknown reduction ", static_cast<int>(a.reduce_kind));
       }

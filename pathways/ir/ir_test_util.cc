@@ -1,0 +1,65 @@
+// EveryOpFunction(): one function exercising every op, shared by the IR tests.
+#include "pathways/ir/ir_test_util.h"
+
+#include "pathways/base/logging.h"
+#include "pathways/ir/builder.h"
+
+namespace pw::ir::testing {
+
+Function EveryOpFunction() {
+  FunctionBuilder b("every_op", {.num_shards = 4});
+  Value x = b.Parameter({DType::kF32, Shape{4, 8}}, "x");
+  Value w = b.Parameter({DType::kF32, Shape{8, 16}}, "w");
+  Value idx = b.Parameter({DType::kI32, Shape{3}}, "idx");
+
+  Value h = b.Dot(x, w);  // [4,16]
+  h = b.Add(h, b.Convert(b.Iota({DType::kI32, Shape{16}}, 0), DType::kF32));
+  Value s = b.Subtract(h, b.ConstantScalar<float>(1.0f));
+  Value d = b.Divide(b.Multiply(s, s), b.ConstantScalar<float>(3.0f));
+  Value mx = b.Maximum(d, b.Minimum(h, s));
+  Value p = b.Power(b.Abs(mx), b.ConstantScalar<float>(0.5f));
+  Value e = b.Exp(b.Negate(p));
+  Value l = b.Log(b.Sqrt(e));
+  Value t = b.Tanh(b.Rsqrt(b.Add(e, b.ConstantScalar<float>(1.0f))));
+  Value lt = b.Compare(l, t, ComparisonDirection::kLt);
+  Value sel = b.Select(lt, l, t);
+
+  Value r = b.Reshape(sel, Shape{4, 4, 4});
+  Value tr = b.Transpose(r, {2, 0, 1});
+  Value sl = b.Slice(tr, {0, 0, 0}, {4, 4, 4}, {1, 2, 1});  // [4,2,4]
+  Value cat = b.Concatenate({sl, sl}, 1);                  // [4,4,4]
+  Value bmm = b.DotGeneral(cat, r, {.lhs_batch = {0}, .rhs_batch = {0},
+                                    .lhs_contracting = {2}, .rhs_contracting = {1}});
+  Value red = b.Reduce(bmm, {1}, ReduceKind::kMax);  // [4,4]
+  Value ar = b.AllReduce(red, ReduceKind::kSum);
+  Value ag = b.AllGather(ar, 0);                       // [16,4]
+  Value rs = b.ReduceScatter(ag, 0, ReduceKind::kMin);  // [4,4]
+  Value a2a = b.AllToAll(rs, 0, 1);                    // [1,16]
+  Value cp = b.CollectivePermute(a2a, {{0, 1}, {1, 2}, {2, 3}});
+
+  Value g = b.Gather(w, idx, 0);  // [3,16]
+  Value shard = b.BroadcastInDim(b.ShardIndex(), Shape{2, 2}, {});
+  Value ints = b.Add(shard, b.Constant(Literal::Create<int32_t>(Shape{2}, {7, -7})));
+  Value bools = b.Constant(Literal::Create<bool>(Shape{2}, {true, false}));
+  Value doubles = b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25}));
+  Value eq = b.Compare(bools, b.ConstantScalar<bool>(false), ComparisonDirection::kEq);
+
+  absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt});
+  PW_CHECK(f.ok()) << f.status();
+  return *std::move(f);
+}
+
+::testing::AssertionResult IsInvalidWith(const absl::Status& status,
+                                         std::initializer_list<std::string> parts) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) {
+    return ::testing::AssertionFailure() << "expected InvalidArgument, got " << status;
+  }
+  for (const std::string& part : parts) {
+    if (Message(status).find(part) == std::string::npos) {
+      return ::testing::AssertionFailure() << "message lacks \"" << part << "\": " << status;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace pw::ir::testing
