@@ -162,6 +162,20 @@ TEST(SerializationTest, AcceptsAnyOrderAndArbitraryIds) {
   EXPECT_EQ(*back, f);
 }
 
+TEST(SerializationTest, LongReversedChainDoesNotOverflowTheStack) {
+  FunctionBuilder b("long");
+  Value v = b.Parameter(F32({}));
+  for (int i = 0; i < 30000; ++i) v = b.Negate(v);
+  absl::StatusOr<Function> f = b.Build({v});
+  ASSERT_TRUE(f.ok()) << f.status();
+  FunctionProto p = ToProto(*f);
+  // The sort walks from the last instruction down the whole chain before emitting anything.
+  std::reverse(p.mutable_instructions()->begin(), p.mutable_instructions()->end());
+  absl::StatusOr<Function> back = FromProto(p);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, *f);
+}
+
 TEST(SerializationTest, ShuffledEveryOpFunctionIsSortedAndVerified) {
   Function f = testing::EveryOpFunction();
   FunctionProto p = ToProto(f);

@@ -348,14 +348,25 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
     }
     case OpCode::kCollectivePermute: {
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
-      std::vector<bool> src(num_shards, false), dst(num_shards, false);
+      // Sorted copies rather than per-shard flags: cost follows the pairs, not the gang size,
+      // so many small permutes in a large gang stay cheap to verify.
+      std::vector<int64_t> sources, targets;
+      sources.reserve(a.pairs.size());
+      targets.reserve(a.pairs.size());
       for (const auto& [s, t] : a.pairs) {
         if (s < 0 || s >= num_shards || t < 0 || t >= num_shards) {
           return Invalid("pair (", s, ", ", t, ") names a shard outside [0, ", num_shards, ")");
         }
-        if (src[s]) return Invalid("shard ", s, " is the source of two pairs");
-        if (dst[t]) return Invalid("shard ", t, " is the target of two pairs");
-        src[s] = dst[t] = true;
+        sources.push_back(s);
+        targets.push_back(t);
+      }
+      std::sort(sources.begin(), sources.end());
+      std::sort(targets.begin(), targets.end());
+      if (auto it = std::adjacent_find(sources.begin(), sources.end()); it != sources.end()) {
+        return Invalid("shard ", *it, " is the source of two pairs");
+      }
+      if (auto it = std::adjacent_find(targets.begin(), targets.end()); it != targets.end()) {
+        return Invalid("shard ", *it, " is the target of two pairs");
       }
       return in[0];
     }
