@@ -25,6 +25,15 @@ class Shape {
   Shape() = default;
   Shape(std::initializer_list<int64_t> dims) : dims_(dims) {}
   explicit Shape(absl::Span<const int64_t> dims) : dims_(dims.begin(), dims.end()) {}
+  // Element-wise copies: InlinedVector's own copy memcpy's its whole inline buffer, which GCC 12
+  // reports as a use of uninitialized memory (-Wmaybe-uninitialized) in every includer.
+  Shape(const Shape& other) : dims_(other.dims_.begin(), other.dims_.end()) {}
+  Shape& operator=(const Shape& other) {
+    if (this != &other) dims_.assign(other.dims_.begin(), other.dims_.end());
+    return *this;
+  }
+  Shape(Shape&& other) noexcept : Shape(static_cast<const Shape&>(other)) {}
+  Shape& operator=(Shape&& other) noexcept { return *this = static_cast<const Shape&>(other); }
 
   int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
   int64_t dim(int64_t i) const { return dims_[i]; }
