@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pathways/base/clock.h"
@@ -299,7 +300,7 @@ void InProcessCollectiveGroup::Compute(int64_t rank) {
   switch (mine.kind) {
     case CollectiveKind::kAllReduce: {
       if (n == 0) return;
-      std::vector<const void*> inputs(size_);
+      absl::InlinedVector<const void*, 16> inputs(size_);  // no heap use for small groups
       for (int64_t p = 0; p < size_; ++p) inputs[p] = slots_[p].call.input;
       if (block_bytes < kSlicedAllReduceBytes || size_ == 1) {
         collectives::ReduceInto(out, inputs.data(), size_, 0, n, mine.dtype, mine.reduce);
@@ -323,7 +324,7 @@ void InProcessCollectiveGroup::Compute(int64_t rank) {
     }
     case CollectiveKind::kReduceScatter: {
       if (n == 0) return;
-      std::vector<const void*> inputs(size_);
+      absl::InlinedVector<const void*, 16> inputs(size_);
       for (int64_t p = 0; p < size_; ++p) inputs[p] = slots_[p].call.input;
       collectives::ReduceInto(out, inputs.data(), size_, rank * n, n, mine.dtype, mine.reduce);
       return;
