@@ -36,6 +36,9 @@ struct ClientIdTag { static constexpr const char* kPrefix = "client:"; };
 struct FunctionIdTag { static constexpr const char* kPrefix = "function:"; };
 struct ProgramIdTag { static constexpr const char* kPrefix = "program:"; };
 struct ArrayIdTag { static constexpr const char* kPrefix = "array:"; };
+struct SliceIdTag { static constexpr const char* kPrefix = "slice:"; };
+struct RunIdTag { static constexpr const char* kPrefix = "run:"; };
+struct GangIdTag { static constexpr const char* kPrefix = "gang:"; };
 
 using DeviceId = Id<DeviceIdTag>;
 using HostId = Id<HostIdTag>;
@@ -44,6 +47,12 @@ using ClientId = Id<ClientIdTag>;
 using FunctionId = Id<FunctionIdTag>;
 using ProgramId = Id<ProgramIdTag>;
 using ArrayId = Id<ArrayIdTag>;
+// One virtual device slice handed to a client (never reused within a resource manager).
+using SliceId = Id<SliceIdTag>;
+// One run of a program (each submission, op-by-op calls included).
+using RunId = Id<RunIdTag>;
+// One execution of one compute node of a run on all its shards: the key of its collective group.
+using GangId = Id<GangIdTag>;
 
 }  // namespace pw
 

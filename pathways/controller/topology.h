@@ -13,10 +13,6 @@
 
 namespace pw {
 
-// Identifies one virtual device slice handed to a client (never reused within a manager).
-struct SliceIdTag { static constexpr const char* kPrefix = "slice:"; };
-using SliceId = Id<SliceIdTag>;
-
 struct DeviceInfo {
   DeviceId id;
   HostId host;

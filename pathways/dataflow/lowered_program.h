@@ -1,0 +1,103 @@
+// LoweredProgram: a ProgramDef lowered onto physical devices — the sharded dataflow graph and
+// each host's part of it.
+//
+// The graph is the paper's sharded dataflow: one node per call whatever its shard count, plus
+// Arg, Transfer and Result nodes; shards are the tuples flowing on each edge. Everything here is
+// independent of a particular run, so a lowering is cached and reused until a slice's mapping
+// changes: a run only binds value slots to ArrayIds (HostRun, host_run.h).
+#ifndef PATHWAYS_DATAFLOW_LOWERED_PROGRAM_H_
+#define PATHWAYS_DATAFLOW_LOWERED_PROGRAM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "pathways/base/ids.h"
+#include "pathways/ir/shape.h"
+
+namespace pw {
+
+// Value slots: every sharded value of the lowered program — program inputs first (slots
+// 0..num_inputs-1), then call outputs and transfer copies.
+struct ValueInfo {
+  std::string name;  // e.g. "a:0" (call a, output 0) or "a:0@b" (its copy moved for call b)
+  ir::TensorType shard_type;
+  std::vector<DeviceId> devices;  // shard i lives on devices[i]
+  bool is_program_input = false;
+  bool is_program_output = false;
+};
+
+enum class NodeKind : uint8_t { kArg, kCompute, kTransfer, kResult };
+const char* NodeKindName(NodeKind kind);
+
+// A node of the sharded dataflow graph (for traces, errors and the dispatch plan).
+struct GraphNode {
+  NodeKind kind = NodeKind::kCompute;
+  std::string name;
+  int64_t call = -1;                 // kCompute: index into ProgramDef::calls
+  FunctionId function;               // kCompute
+  std::vector<int32_t> inputs;       // value slots read
+  std::vector<int32_t> outputs;      // value slots written
+  std::vector<int32_t> predecessors; // graph nodes producing `inputs`
+  int64_t num_shards = 0;
+};
+
+// One unit of host work. Steps of a host run in list order; the order of compute steps is the
+// gang order (the same on every device of the island).
+enum class StepKind : uint8_t {
+  kCompute,  // run shard `shard` of `function` on `device`
+  kCopy,     // src_value shard -> dst_value shard, both on this host (device to device)
+  kSend,     // push src_value shard from `device` to peer_host's peer_device (dst_value there)
+  kRecv,     // pre-allocate dst_value's shard on `device`; peer_host pushes into it
+};
+const char* StepKindName(StepKind kind);
+
+struct HostStep {
+  StepKind kind = StepKind::kCompute;
+  int32_t node = -1;   // GraphNode index: names the step in traces and errors
+  int32_t shard = 0;   // shard index of the values (and rank in the gang, for compute)
+  DeviceId device;     // compute: where it runs; copy/recv: destination; send: source
+  // kCompute
+  FunctionId function;
+  int64_t num_shards = 1;
+  std::vector<int32_t> inputs;   // value slots (this shard of each)
+  std::vector<int32_t> outputs;  // value slots (this shard of each)
+  // kCopy / kSend / kRecv
+  int32_t src_value = -1;
+  int32_t dst_value = -1;
+  HostId peer_host;      // kSend: receiver; kRecv: sender
+  DeviceId peer_device;  // kSend: destination device; kRecv: source device
+};
+
+// One host's part of a lowered program: everything it does for a run, sent in ONE message.
+struct LoweredHostProgram {
+  HostId host;
+  std::vector<HostStep> steps;
+  std::vector<FunctionId> functions;  // functions the steps run (the host must have them)
+  // Value slots this host holds shards of when the run ends that are not program outputs
+  // (intermediates and transfer copies): freed once every step of the run reading them is done.
+  std::vector<int32_t> temporaries;
+};
+
+struct LoweredProgram {
+  std::string name;
+  std::vector<ValueInfo> values;
+  std::vector<GraphNode> nodes;       // topological order
+  int64_t num_inputs = 0;
+  std::vector<int32_t> output_values; // slot of each program output
+  // Each involved host's whole part (parallel dispatch: one message per host per run).
+  absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>> hosts;
+  // The same steps split by compute node, for sequential dispatch: stage k holds compute node
+  // k's steps plus the transfers feeding it, per host.
+  std::vector<absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>>> stages;
+  // Islands the program's devices span, ascending.
+  std::vector<IslandId> islands;
+
+  std::string DebugString() const;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_DATAFLOW_LOWERED_PROGRAM_H_
