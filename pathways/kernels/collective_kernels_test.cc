@@ -152,6 +152,7 @@ ir::Function CollectivesFunction(DType dt) {
       b.CollectivePermute(x, {{0, 1}, {1, 2}, {2, 3}}),
       b.ShardIndex(),
       b.AllGather(y, 0),                         // [16, 3]: leading axis, no rearrangement
+      b.AllToAll(x, 1, 1),                       // [2, 8]: rearranged on both sides
   };
   auto f = b.Build(outs);
   EXPECT_TRUE(f.ok()) << f.status();
@@ -211,6 +212,9 @@ TEST(CollectiveKernelsTest, AllCollectivesWithFourShards) {
       RefArray gathered0 = RefArray::Zeros({16, 3});
       ForEachIndex(gathered0.dims, [&](const auto& i) { gathered0.at(i) = X(i[0] / 4, i[0] % 4, i[1]); });
       ExpectMatches(o[8], gathered0, 0.0);
+      RefArray a2a3 = RefArray::Zeros({2, 8});  // rank s's columns 2r, 2r+1 land at 2s, 2s+1
+      ForEachIndex(a2a3.dims, [&](const auto& i) { a2a3.at(i) = X(i[1] / 2, i[0], r * 2 + i[1] % 2); });
+      ExpectMatches(o[9], a2a3, 0.0);
     }
   }
 }

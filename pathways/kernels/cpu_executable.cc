@@ -273,6 +273,7 @@ std::string CpuExecutable::DebugString() const {
     if (step.temp_bytes > 0) {
       absl::StrAppend(&out, " temp ", step.temp_bytes, "@scratch+", step.temp_offset);
     }
+    if (!step.detail.empty()) absl::StrAppend(&out, " {", step.detail, "}");
     out += "\n";
   }
   for (const OutputCopy& c : output_copies_) {

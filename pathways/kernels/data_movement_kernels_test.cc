@@ -50,7 +50,9 @@ TEST(DataMovementKernelsTest, TransposeRank2To4) {
   const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases = {
       {{5, 7}, {1, 0}},          {{2, 3, 4}, {2, 0, 1}},      {{2, 3, 4}, {1, 2, 0}},
       {{3, 1, 4}, {2, 1, 0}},    {{2, 3, 4, 5}, {3, 1, 0, 2}}, {{2, 3, 4, 5}, {0, 2, 1, 3}},
-      {{2, 0, 3}, {2, 1, 0}},    {{4, 3, 2, 2}, {1, 0, 3, 2}}};
+      {{2, 0, 3}, {2, 1, 0}},    {{4, 3, 2, 2}, {1, 0, 3, 2}},
+      // Large enough for the tiled path, with sizes that are not tile multiples.
+      {{37, 45}, {1, 0}},        {{3, 20, 33}, {0, 2, 1}},    {{17, 2, 19}, {2, 1, 0}}};
   for (DType dt : kAllDtypes) {
     for (const auto& [dims, perm] : cases) {
       ir::Literal x = RandomLiteral({dt, ir::Shape(dims)}, rng);

@@ -166,6 +166,7 @@ absl::Status PrepareDot(const ir::Function& fn, const ir::Instruction& inst,
   if (step.num_elements == 0 || p->shape.k == 0) {
     // Nothing to read: an empty result, or empty sums (zeros). oneDNN rejects zero sizes.
     step.fn = &ZeroFillKernel;
+    step.detail = "nothing to contract: zero fill";
     return absl::OkStatus();
   }
 
@@ -200,6 +201,11 @@ absl::Status PrepareDot(const ir::Function& fn, const ir::Instruction& inst,
     }
   }
   step.temp_bytes = temp;
+  step.detail = absl::StrCat(
+      "[", p->shape.batch, ",", p->shape.m, ",", p->shape.k, "]x[", p->shape.batch, ",",
+      p->shape.k, ",", p->shape.n, "] lhs ", p->lhs.copy.has_value() ? "copied" : "strided",
+      ", rhs ", p->rhs.copy.has_value() ? "copied" : "strided", ", ",
+      p->matmul != nullptr ? absl::StrCat("oneDNN ", p->matmul->implementation()) : "loops");
   step.params = std::move(p);
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "absl/container/inlined_vector.h"
@@ -78,6 +79,8 @@ struct KernelStep {
   int64_t temp_bytes = 0;
   int64_t temp_offset = 0;
   std::unique_ptr<KernelParams> params;
+  // How the kernel runs, for DebugString (e.g. which operands a dot copies).
+  std::string detail;
 
   template <typename P>
   const P& params_as() const {

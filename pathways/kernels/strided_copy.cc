@@ -1,6 +1,7 @@
 // StridedCopy: dims merging and the copy loops.
 #include "pathways/kernels/strided_copy.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "pathways/base/logging.h"
@@ -48,9 +49,37 @@ void StridedCopy::RunTyped(const E* src, E* dst) const {
   }
   const int64_t inner = dims_[rank - 1];
   const int64_t inner_stride = strides_[rank - 1];
-  const int64_t rows = num_elements_ / inner;
   absl::InlinedVector<int64_t, 6> index(rank, 0);
   int64_t src_offset = 0;
+  // A transpose of the two innermost dims (the source is contiguous along the outer one and
+  // strided along the inner one) runs in square tiles so reads and writes both stay in cache.
+  constexpr int64_t kTile = 16;
+  if (rank >= 2 && strides_[rank - 2] == 1 && inner_stride > 1 && inner >= kTile &&
+      dims_[rank - 2] >= kTile) {
+    const int64_t rows = dims_[rank - 2];
+    const int64_t planes = num_elements_ / (rows * inner);
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const E* s = src + src_offset;
+      for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+        const int64_t r1 = std::min(rows, r0 + kTile);
+        for (int64_t c0 = 0; c0 < inner; c0 += kTile) {
+          const int64_t c1 = std::min(inner, c0 + kTile);
+          for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t c = c0; c < c1; ++c) dst[r * inner + c] = s[r + c * inner_stride];
+          }
+        }
+      }
+      dst += rows * inner;
+      for (int64_t d = rank - 3; d >= 0; --d) {
+        src_offset += strides_[d];
+        if (++index[d] < dims_[d]) break;
+        src_offset -= strides_[d] * dims_[d];
+        index[d] = 0;
+      }
+    }
+    return;
+  }
+  const int64_t rows = num_elements_ / inner;
   for (int64_t row = 0; row < rows; ++row) {
     const E* s = src + src_offset;
     if (inner_stride == 1) {
