@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -121,7 +123,9 @@ void CheckReduceScatter(int64_t ranks, ReduceKind kind, int64_t n) {
   for (int64_t r = 0; r < ranks; ++r) {
     for (int64_t i = 0; i < n; ++i) {
       T expected = inputs[0][r * n + i];
-      for (int64_t p = 1; p < ranks; ++p) expected = Reduce<T>(expected, inputs[p][r * n + i], kind);
+      for (int64_t p = 1; p < ranks; ++p) {
+        expected = Reduce<T>(expected, inputs[p][r * n + i], kind);
+      }
       ASSERT_EQ(outputs[r][i], expected) << "rank " << r << " element " << i;
     }
   }
@@ -233,6 +237,22 @@ TEST(InProcessCollectivesTest, ThousandBackToBackAllReducesStayMatched) {
   for (int r = 0; r < 4; ++r) {
     EXPECT_TRUE(st[r].ok()) << st[r];
     EXPECT_EQ(wrong[r], 0) << "rank " << r;
+  }
+}
+
+TEST(InProcessCollectivesTest, NaNWinsMaxAndMinOnEveryRank) {
+  auto group = MakeGroup(3);
+  std::vector<std::vector<float>> out(3, std::vector<float>(2));
+  std::vector<absl::Status> st = RunRanks(*group, [&](int64_t r, Communicator& comm) {
+    float in = r == 1 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(r);
+    absl::Status s = comm.AllReduce(&in, &out[r][0], 1, DType::kF32, ReduceKind::kMax);
+    if (!s.ok()) return s;
+    return comm.AllReduce(&in, &out[r][1], 1, DType::kF32, ReduceKind::kMin);
+  });
+  for (int64_t r = 0; r < 3; ++r) {
+    ASSERT_TRUE(st[r].ok()) << st[r];
+    EXPECT_TRUE(std::isnan(out[r][0])) << r;
+    EXPECT_TRUE(std::isnan(out[r][1])) << r;
   }
 }
 
