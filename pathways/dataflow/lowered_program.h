@@ -20,7 +20,8 @@
 namespace pw {
 
 // Value slots: every sharded value of the lowered program — program inputs first (slots
-// 0..num_inputs-1), then call outputs and transfer copies.
+// 0..num_inputs-1), then, call by call, the transfer copies feeding the call followed by the
+// call's outputs.
 struct ValueInfo {
   std::string name;  // e.g. "a:0" (call a, output 0) or "a:0@b" (its copy moved for call b)
   ir::TensorType shard_type;
@@ -67,8 +68,8 @@ struct HostStep {
   // kCopy / kSend / kRecv
   int32_t src_value = -1;
   int32_t dst_value = -1;
-  HostId peer_host;      // kSend: receiver; kRecv: sender
-  DeviceId peer_device;  // kSend: destination device; kRecv: source device
+  HostId peer_host;      // kSend: receiver; kRecv: sender; kCopy: this host
+  DeviceId peer_device;  // kSend: destination device; kRecv, kCopy: source device
 };
 
 // One host's part of a lowered program: everything it does for a run, sent in ONE message.
@@ -78,6 +79,8 @@ struct LoweredHostProgram {
   std::vector<FunctionId> functions;  // functions the steps run (the host must have them)
   // Value slots this host holds shards of when the run ends that are not program outputs
   // (intermediates and transfer copies): freed once every step of the run reading them is done.
+  // Ascending. In a stage part: the temporaries whose last reader on this host is in this stage
+  // (or produced here and never read here), so each is freed exactly once across the stages.
   std::vector<int32_t> temporaries;
 };
 
@@ -89,8 +92,10 @@ struct LoweredProgram {
   std::vector<int32_t> output_values; // slot of each program output
   // Each involved host's whole part (parallel dispatch: one message per host per run).
   absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>> hosts;
-  // The same steps split by compute node, for sequential dispatch: stage k holds compute node
-  // k's steps plus the transfers feeding it, per host.
+  // The same steps split by compute node, for sequential dispatch: stage k holds call k's
+  // compute steps plus the transfers created for its arguments (a transfer reused by a later
+  // call stays in the stage that created it), per host; a host with no step in a stage is
+  // absent from it.
   std::vector<absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>>> stages;
   // Islands the program's devices span, ascending.
   std::vector<IslandId> islands;

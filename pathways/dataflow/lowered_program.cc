@@ -1,0 +1,81 @@
+// LoweredProgram::DebugString: the graph and every host's steps, for logs and test failures.
+#include "pathways/dataflow/lowered_program.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace pw {
+namespace {
+
+template <typename T>
+std::string IdList(const std::vector<T>& ids) {
+  return absl::StrCat(
+      "[", absl::StrJoin(ids, ",", [](std::string* out, const T& id) {
+        absl::StrAppend(out, id.DebugString());
+      }),
+      "]");
+}
+
+std::string SlotList(const std::vector<int32_t>& slots) {
+  return absl::StrCat("[", absl::StrJoin(slots, ","), "]");
+}
+
+void AppendStep(std::string& out, const HostStep& step) {
+  absl::StrAppend(&out, "    ", StepKindName(step.kind), " node ", step.node, " shard ",
+                  step.shard, " ", step.device.DebugString());
+  switch (step.kind) {
+    case StepKind::kCompute:
+      absl::StrAppend(&out, " ", step.function.DebugString(), " x", step.num_shards, " in ",
+                      SlotList(step.inputs), " out ", SlotList(step.outputs));
+      break;
+    case StepKind::kCopy:
+      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " from ",
+                      step.peer_device.DebugString());
+      break;
+    case StepKind::kSend:
+      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " to ",
+                      step.peer_host.DebugString(), " ", step.peer_device.DebugString());
+      break;
+    case StepKind::kRecv:
+      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " from ",
+                      step.peer_host.DebugString(), " ", step.peer_device.DebugString());
+      break;
+  }
+  absl::StrAppend(&out, "\n");
+}
+
+void AppendHostPart(std::string& out, const LoweredHostProgram& part) {
+  absl::StrAppend(&out, "  ", part.host.DebugString(), ": ", part.steps.size(),
+                  " steps, functions ", IdList(part.functions), ", temporaries ",
+                  SlotList(part.temporaries), "\n");
+  for (const HostStep& step : part.steps) AppendStep(out, step);
+}
+
+}  // namespace
+
+std::string LoweredProgram::DebugString() const {
+  std::string out = absl::StrCat("LoweredProgram '", name, "': ", values.size(), " values, ",
+                                 nodes.size(), " nodes, ", hosts.size(), " hosts, ",
+                                 stages.size(), " stages, islands ", IdList(islands),
+                                 ", outputs ", SlotList(output_values), "\n");
+  for (size_t v = 0; v < values.size(); ++v) {
+    const ValueInfo& value = values[v];
+    absl::StrAppend(&out, "  value ", v, " '", value.name, "' ", value.shard_type.DebugString(),
+                    " on ", IdList(value.devices), value.is_program_input ? " input" : "",
+                    value.is_program_output ? " output" : "", "\n");
+  }
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const GraphNode& node = nodes[n];
+    absl::StrAppend(&out, "  node ", n, " ", NodeKindName(node.kind), " '", node.name, "' x",
+                    node.num_shards);
+    if (node.kind == NodeKind::kCompute) {
+      absl::StrAppend(&out, " call ", node.call, " ", node.function.DebugString());
+    }
+    absl::StrAppend(&out, " in ", SlotList(node.inputs), " out ", SlotList(node.outputs),
+                    " after ", SlotList(node.predecessors), "\n");
+  }
+  for (const auto& [host, part] : hosts) AppendHostPart(out, *part);
+  return out;
+}
+
+}  // namespace pw
