@@ -1,0 +1,253 @@
+// GangScheduler: admission window, policy queue and the combining dispatcher of one island.
+#include "pathways/controller/gang_scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/clock.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+
+namespace pw {
+
+GangScheduler::GangScheduler(IslandId island, GangSchedulerOptions options)
+    : island_(island),
+      window_(std::max<int64_t>(1, options.max_runs_in_flight)),
+      executor_(std::move(options.executor)),
+      policy_(options.policy != nullptr ? std::move(options.policy) : MakeFifoPolicy()) {
+  stats_.island = island;
+  stats_.policy = policy_->name();
+}
+
+ClientSchedulerStats& GangScheduler::ClientLocked(ClientId client) {
+  auto [it, inserted] = clients_.try_emplace(client);
+  if (inserted) it->second.client = client;
+  return it->second;
+}
+
+absl::Status GangScheduler::CheckLocked(Kind kind, RunId run) const {
+  auto it = runs_.find(run);
+  if (kind == Kind::kSubmit) {
+    if (it != runs_.end()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(run.DebugString(), " is already queued or in flight on ",
+                       island_.DebugString()));
+    }
+    return absl::OkStatus();
+  }
+  if (it == runs_.end() || it->second.state != RunState::kInFlight) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "follow-up for ", run.DebugString(), " which is not in flight on ", island_.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+void GangScheduler::AdmitLocked(RunRecord& record, int64_t now) {
+  record.state = RunState::kInFlight;
+  record.admit_nanos = now;
+  ++in_flight_;
+  ++stats_.admitted;
+  stats_.queue_wait_nanos += now - record.descriptor.submit_nanos;
+  ClientSchedulerStats& client = ClientLocked(record.descriptor.client);
+  ++client.admitted;
+  ++client.in_flight;
+  policy_->OnAdmitted(record.descriptor);
+}
+
+void GangScheduler::EnqueueLocked(RunDescriptor run, DispatchFn dispatch) {
+  const int64_t now = MonotonicNanos();
+  run.sequence = next_sequence_++;
+  run.submit_nanos = now;
+  ++stats_.submitted;
+  ++ClientLocked(run.client).submitted;
+  RunRecord& record = runs_[run.run];
+  record.descriptor = run;
+  if (policy_->empty() && in_flight_ < window_) {
+    AdmitLocked(record, now);
+    ready_.push_back(ReadyItem{run.run, std::move(dispatch)});
+    return;
+  }
+  record.dispatch = std::move(dispatch);
+  policy_->Push(run);
+  ++ClientLocked(run.client).queued;
+  stats_.max_queued = std::max(stats_.max_queued, policy_->size());
+  AdmitFromQueueLocked(now);
+}
+
+void GangScheduler::AdmitFromQueueLocked(int64_t now) {
+  while (!policy_->empty() && in_flight_ < window_) {
+    const RunDescriptor next = policy_->Pop();
+    auto it = runs_.find(next.run);
+    PW_CHECK(it != runs_.end() && it->second.state == RunState::kQueued)
+        << "policy " << policy_->name() << " returned " << next.run << " which is not queued";
+    --ClientLocked(next.client).queued;
+    AdmitLocked(it->second, now);
+    ready_.push_back(ReadyItem{next.run, std::move(it->second.dispatch)});
+  }
+}
+
+bool GangScheduler::ClaimDispatchLocked() {
+  if (dispatching_ || ready_.empty()) return false;
+  dispatching_ = true;
+  return true;
+}
+
+void GangScheduler::Drain() {
+  mu_.Lock();
+  PW_CHECK(dispatching_) << "Drain() without the dispatcher role";
+  while (!ready_.empty()) {
+    DispatchFn fn = std::move(ready_.front().fn);
+    ready_.pop_front();
+    mu_.Unlock();
+    std::move(fn)();
+    mu_.Lock();
+  }
+  dispatching_ = false;
+  mu_.Unlock();
+}
+
+void GangScheduler::DrainFromCompletion() {
+  if (executor_) {
+    executor_([this] { Drain(); });
+  } else {
+    Drain();
+  }
+}
+
+absl::Status GangScheduler::Submit(RunDescriptor run, DispatchFn dispatch) {
+  bool claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    PW_RETURN_IF_ERROR(CheckLocked(Kind::kSubmit, run.run));
+    EnqueueLocked(run, std::move(dispatch));
+    claimed = ClaimDispatchLocked();
+  }
+  if (claimed) Drain();
+  return absl::OkStatus();
+}
+
+absl::Status GangScheduler::FollowUp(RunId run, DispatchFn fn) {
+  bool claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    PW_RETURN_IF_ERROR(CheckLocked(Kind::kFollowUp, run));
+    ++stats_.follow_ups;
+    ready_.push_back(ReadyItem{run, std::move(fn)});
+    claimed = ClaimDispatchLocked();
+  }
+  if (claimed) DrainFromCompletion();
+  return absl::OkStatus();
+}
+
+absl::Status GangScheduler::SubmitAcrossIslands(RunDescriptor run, std::vector<IslandPart> parts) {
+  return SubmitParts(Kind::kSubmit, run, std::move(parts), /*inline_drain=*/true);
+}
+
+absl::Status GangScheduler::FollowUpAcrossIslands(RunId run, std::vector<IslandPart> parts) {
+  RunDescriptor descriptor;
+  descriptor.run = run;
+  return SubmitParts(Kind::kFollowUp, descriptor, std::move(parts), /*inline_drain=*/false);
+}
+
+// Locks several schedulers at once, which the static analysis cannot follow.
+absl::Status GangScheduler::SubmitParts(Kind kind, RunDescriptor run,
+                                        std::vector<IslandPart> parts, bool inline_drain)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  for (const IslandPart& part : parts) {
+    if (part.scheduler == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("null scheduler for ", run.run.DebugString()));
+    }
+  }
+  std::sort(parts.begin(), parts.end(), [](const IslandPart& a, const IslandPart& b) {
+    return a.scheduler->island_ < b.scheduler->island_;
+  });
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i].scheduler->island_ == parts[i - 1].scheduler->island_) {
+      return absl::InvalidArgumentError(absl::StrCat(run.run.DebugString(), " names ",
+                                                     parts[i].scheduler->island_.DebugString(),
+                                                     " twice"));
+    }
+  }
+  // Ascending island order on every caller: no lock-order inversion, and the relative order
+  // of two multi-island runs is decided once for all their islands.
+  for (IslandPart& part : parts) part.scheduler->mu_.Lock();
+  absl::Status status;
+  for (IslandPart& part : parts) {
+    status = part.scheduler->CheckLocked(kind, run.run);
+    if (!status.ok()) break;
+  }
+  std::vector<GangScheduler*> claimed;
+  if (status.ok()) {
+    for (IslandPart& part : parts) {
+      GangScheduler& s = *part.scheduler;
+      if (kind == Kind::kSubmit) {
+        s.EnqueueLocked(run, std::move(part.dispatch));
+      } else {
+        ++s.stats_.follow_ups;
+        s.ready_.push_back(ReadyItem{run.run, std::move(part.dispatch)});
+      }
+      if (s.ClaimDispatchLocked()) claimed.push_back(&s);
+    }
+  }
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) it->scheduler->mu_.Unlock();
+  for (GangScheduler* s : claimed) {
+    if (inline_drain) {
+      s->Drain();
+    } else {
+      s->DrainFromCompletion();
+    }
+  }
+  return status;
+}
+
+absl::Status GangScheduler::OnRunFinished(RunId run) {
+  bool claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run);
+    if (it == runs_.end() || it->second.state != RunState::kInFlight) {
+      return absl::NotFoundError(absl::StrCat(run.DebugString(), " finished but is not in flight on ",
+                                              island_.DebugString()));
+    }
+    const int64_t now = MonotonicNanos();
+    policy_->OnFinished(it->second.descriptor, now - it->second.admit_nanos);
+    ClientSchedulerStats& client = ClientLocked(it->second.descriptor.client);
+    ++client.finished;
+    --client.in_flight;
+    ++stats_.finished;
+    --in_flight_;
+    runs_.erase(it);
+    AdmitFromQueueLocked(now);
+    claimed = ClaimDispatchLocked();
+  }
+  if (claimed) DrainFromCompletion();
+  return absl::OkStatus();
+}
+
+GangSchedulerStats GangScheduler::stats() const {
+  absl::MutexLock lock(&mu_);
+  GangSchedulerStats out = stats_;
+  out.queued = policy_->size();
+  out.in_flight = in_flight_;
+  for (const auto& [id, client] : clients_) out.clients.push_back(client);
+  return out;
+}
+
+std::string GangScheduler::DebugString() const {
+  const GangSchedulerStats s = stats();
+  std::string out = absl::StrCat("GangScheduler{", island_.DebugString(), " policy=", s.policy,
+                                 " window=", window_, " in_flight=", s.in_flight,
+                                 " queued=", s.queued, " submitted=", s.submitted,
+                                 " admitted=", s.admitted, " finished=", s.finished,
+                                 " follow_ups=", s.follow_ups, " max_queued=", s.max_queued);
+  for (const ClientSchedulerStats& c : s.clients) {
+    absl::StrAppend(&out, "\n  ", c.client.DebugString(), ": submitted=", c.submitted,
+                    " admitted=", c.admitted, " finished=", c.finished, " queued=", c.queued,
+                    " in_flight=", c.in_flight);
+  }
+  absl::StrAppend(&out, "}");
+  return out;
+}
+
+}  // namespace pw

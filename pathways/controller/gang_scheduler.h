@@ -1,0 +1,164 @@
+// GangScheduler: the one order in which an island's runs are dispatched (Pathways paper §4.5).
+#ifndef PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_
+#define PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "pathways/base/ids.h"
+#include "pathways/controller/scheduling_policy.h"
+
+namespace pw {
+
+// Sends a run's messages to the hosts of one island. Called once, never under the scheduler's
+// lock; it must not call back into the same scheduler synchronously (WorkerService::Run returns
+// at once, so sending HostRuns is fine).
+using DispatchFn = absl::AnyInvocable<void() &&>;
+
+struct GangSchedulerOptions {
+  // Runs admitted (dispatched, not yet finished) at once on the island; more wait in the policy.
+  // Large by default: the window bounds memory and queueing on hosts, it is not meant to
+  // throttle normal use.
+  int64_t max_runs_in_flight = 1024;
+  // Null: FifoPolicy.
+  std::unique_ptr<SchedulingPolicy> policy;
+  // Where dispatches released by OnRunFinished and FollowUp run: those calls come from
+  // completion paths (worker threads) that must stay short and must not send to workers. Null:
+  // inline in the caller. Submit always dispatches inline (no thread hop on the hot path).
+  std::function<void(absl::AnyInvocable<void()>)> executor;
+};
+
+struct ClientSchedulerStats {
+  ClientId client;
+  int64_t submitted = 0;
+  int64_t admitted = 0;
+  int64_t finished = 0;
+  int64_t queued = 0;     // now
+  int64_t in_flight = 0;  // now
+};
+
+struct GangSchedulerStats {
+  IslandId island;
+  std::string policy;
+  int64_t submitted = 0;
+  int64_t admitted = 0;
+  int64_t finished = 0;
+  int64_t follow_ups = 0;
+  int64_t queued = 0;        // now
+  int64_t in_flight = 0;     // now
+  int64_t max_queued = 0;    // high-water mark
+  int64_t queue_wait_nanos = 0;  // summed submission -> admission time
+  std::vector<ClientSchedulerStats> clients;  // by client id
+};
+
+// Centralized per-island scheduler. Every run dispatched to the island goes through it, and the
+// order in which it calls the runs' DispatchFns is THE order of the island: at most one
+// DispatchFn of an island runs at a time, in admission order, and each sends its messages to
+// every host before the next starts. Hosts process messages in arrival order, so every device
+// of the island runs the runs' gangs in the same order, and SPMD collectives cannot deadlock.
+//
+// Dispatching is "combining": the thread that finds no dispatch in progress dispatches
+// everything that is ready, others just append. So the common case (empty queue, room in the
+// window) dispatches inline in the submitting thread, and nothing ever waits on a lock held
+// across a DispatchFn.
+//
+// A run spanning several islands is submitted with SubmitAcrossIslands, which takes the
+// islands' locks in ascending id order: two runs sharing islands are then queued in the same
+// relative order on each, so (under FIFO, or any policy whose order does not depend on the
+// island) they are dispatched in the same relative order everywhere.
+//
+// Thread-safe. The scheduler must outlive any work it handed to `executor`.
+class GangScheduler {
+ public:
+  GangScheduler(IslandId island, GangSchedulerOptions options = {});
+  GangScheduler(const GangScheduler&) = delete;
+  GangScheduler& operator=(const GangScheduler&) = delete;
+
+  IslandId island() const { return island_; }
+
+  // Queues `run`; `dispatch` is called once it is admitted — before Submit returns when the
+  // queue is empty and the window has room and no other thread is dispatching (then that
+  // thread calls it, soon). ALREADY_EXISTS if the run id is queued or in flight here.
+  absl::Status Submit(RunDescriptor run, DispatchFn dispatch);
+
+  struct IslandPart {
+    GangScheduler* scheduler = nullptr;
+    DispatchFn dispatch;  // the run's messages to this island's hosts
+  };
+  // Submit for a run spanning several islands (one part per island, any order; distinct
+  // islands). The run takes a window slot on each island and must be finished on each.
+  // INVALID_ARGUMENT for repeated islands, ALREADY_EXISTS as Submit (then nothing is queued).
+  static absl::Status SubmitAcrossIslands(RunDescriptor run, std::vector<IslandPart> parts);
+
+  // Calls `fn` in the island's dispatch order without taking a window slot: the later messages
+  // of an admitted run (sequential dispatch sends stage k+1 after stage k), which must keep
+  // the island's single order too. FAILED_PRECONDITION if `run` is not in flight here.
+  absl::Status FollowUp(RunId run, DispatchFn fn);
+  // FollowUp for parts on several islands, locks in ascending island order.
+  static absl::Status FollowUpAcrossIslands(RunId run, std::vector<IslandPart> parts);
+
+  // Every message of `run` finished on this island: frees its window slot and admits queued
+  // runs. NOT_FOUND if the run is not in flight here.
+  absl::Status OnRunFinished(RunId run);
+
+  GangSchedulerStats stats() const;
+  std::string DebugString() const;
+
+ private:
+  enum class RunState { kQueued, kInFlight };
+  struct RunRecord {
+    RunDescriptor descriptor;
+    RunState state = RunState::kQueued;
+    int64_t admit_nanos = 0;
+    DispatchFn dispatch;  // while queued
+  };
+  struct ReadyItem {
+    RunId run;
+    DispatchFn fn;
+  };
+  enum class Kind { kSubmit, kFollowUp };
+
+  static absl::Status SubmitParts(Kind kind, RunDescriptor run, std::vector<IslandPart> parts,
+                                  bool inline_drain);
+  // Checks that `run` can be submitted / followed up here.
+  absl::Status CheckLocked(Kind kind, RunId run) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EnqueueLocked(RunDescriptor run, DispatchFn dispatch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AdmitLocked(RunRecord& record, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Admits queued runs while the window has room.
+  void AdmitFromQueueLocked(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if the caller became the dispatcher and must call Drain().
+  bool ClaimDispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs ready items in order until none are left, then gives up the dispatcher role.
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drain inline or on the executor.
+  void DrainFromCompletion() ABSL_LOCKS_EXCLUDED(mu_);
+  ClientSchedulerStats& ClientLocked(ClientId client) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const IslandId island_;
+  const int64_t window_;
+  const std::function<void(absl::AnyInvocable<void()>)> executor_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<SchedulingPolicy> policy_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<RunId, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  std::deque<ReadyItem> ready_ ABSL_GUARDED_BY(mu_);
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  GangSchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<ClientId, ClientSchedulerStats> clients_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_

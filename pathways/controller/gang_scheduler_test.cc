@@ -1,0 +1,314 @@
+// Tests for GangScheduler and FifoPolicy: one order per island, window, multi-island order.
+#include "pathways/controller/gang_scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <queue>
+#include <set>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace pw {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A host that records the runs it received, in arrival order.
+class FakeHost {
+ public:
+  void Receive(RunId run) {
+    absl::MutexLock lock(&mu_);
+    order_.push_back(run.value());
+  }
+  std::vector<int64_t> order() const {
+    absl::MutexLock lock(&mu_);
+    return order_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<int64_t> order_ ABSL_GUARDED_BY(mu_);
+};
+
+RunDescriptor Desc(int64_t run, int64_t client = 0, int64_t priority = 0) {
+  RunDescriptor d;
+  d.run = RunId(run);
+  d.client = ClientId(client);
+  d.priority = priority;
+  return d;
+}
+
+// Sends `run` to every host, one at a time, yielding in between so that an unordered
+// dispatcher would interleave two runs' messages.
+DispatchFn SendToAll(std::vector<FakeHost>* hosts, RunId run) {
+  return [hosts, run]() {
+    for (FakeHost& host : *hosts) {
+      host.Receive(run);
+      std::this_thread::yield();
+    }
+  };
+}
+
+TEST(GangSchedulerTest, SameOrderOnEveryHostUnderTwoClients) {
+  std::vector<FakeHost> hosts(4);
+  GangScheduler scheduler(IslandId(0));
+  constexpr int kRunsPerClient = 300;
+  auto client = [&](int64_t c) {
+    for (int i = 0; i < kRunsPerClient; ++i) {
+      const int64_t run = c * kRunsPerClient + i;
+      ASSERT_TRUE(scheduler.Submit(Desc(run, c), SendToAll(&hosts, RunId(run))).ok());
+    }
+  };
+  std::thread a(client, 0), b(client, 1);
+  a.join();
+  b.join();
+  const std::vector<int64_t> first = hosts[0].order();
+  ASSERT_EQ(first.size(), 2 * kRunsPerClient);
+  for (const FakeHost& host : hosts) EXPECT_EQ(host.order(), first);
+  // Each client's own runs keep their submission order.
+  for (int64_t c = 0; c < 2; ++c) {
+    std::vector<int64_t> mine;
+    for (int64_t r : first) {
+      if (r / kRunsPerClient == c) mine.push_back(r);
+    }
+    EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+  }
+  const GangSchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.submitted, 2 * kRunsPerClient);
+  EXPECT_EQ(stats.in_flight, 2 * kRunsPerClient);
+  ASSERT_EQ(stats.clients.size(), 2);
+  EXPECT_EQ(stats.clients[1].submitted, kRunsPerClient);
+}
+
+TEST(GangSchedulerTest, EmptyQueueDispatchesInlineInTheSubmittingThread) {
+  GangScheduler scheduler(IslandId(0));
+  std::thread::id dispatcher;
+  ASSERT_TRUE(scheduler
+                  .Submit(Desc(1), [&]() { dispatcher = std::this_thread::get_id(); })
+                  .ok());
+  EXPECT_EQ(dispatcher, std::this_thread::get_id());
+}
+
+TEST(GangSchedulerTest, WindowThrottlesAndFinishReleasesInFifoOrder) {
+  GangSchedulerOptions options;
+  options.max_runs_in_flight = 2;
+  GangScheduler scheduler(IslandId(3), std::move(options));
+  std::vector<int64_t> dispatched;
+  for (int64_t r = 0; r < 6; ++r) {
+    ASSERT_TRUE(scheduler.Submit(Desc(r, r % 2), [&dispatched, r]() { dispatched.push_back(r); })
+                    .ok());
+  }
+  EXPECT_THAT(dispatched, ElementsAre(0, 1));
+  GangSchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.in_flight, 2);
+  EXPECT_EQ(stats.queued, 4);
+  EXPECT_EQ(stats.max_queued, 4);
+
+  ASSERT_TRUE(scheduler.OnRunFinished(RunId(1)).ok());
+  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2));
+  ASSERT_TRUE(scheduler.OnRunFinished(RunId(0)).ok());
+  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3));
+  // Finishing a queued or unknown run is an error and releases nothing.
+  EXPECT_EQ(scheduler.OnRunFinished(RunId(5)).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler.OnRunFinished(RunId(0)).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3));
+  for (int64_t r : {2, 3, 4}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(r)).ok());
+  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3, 4, 5));
+  stats = scheduler.stats();
+  EXPECT_EQ(stats.finished, 5);
+  EXPECT_EQ(stats.in_flight, 1);
+  EXPECT_EQ(stats.queued, 0);
+  ASSERT_EQ(stats.clients.size(), 2);
+  EXPECT_EQ(stats.clients[0].finished, 3);
+  EXPECT_EQ(stats.clients[1].in_flight, 1);
+  EXPECT_THAT(scheduler.DebugString(), HasSubstr("window=2"));
+}
+
+TEST(GangSchedulerTest, DuplicateRunIsRejected) {
+  GangScheduler scheduler(IslandId(0));
+  int calls = 0;
+  ASSERT_TRUE(scheduler.Submit(Desc(7), [&]() { ++calls; }).ok());
+  const absl::Status dup = scheduler.Submit(Desc(7), [&]() { ++calls; });
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(dup.message(), HasSubstr("run:7"));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(GangSchedulerTest, FinishInsideDispatchDoesNotDeadlockAndKeepsOrder) {
+  GangSchedulerOptions options;
+  options.max_runs_in_flight = 1;
+  GangScheduler scheduler(IslandId(0), std::move(options));
+  std::vector<int64_t> order;
+  // Each run finishes synchronously from its own dispatch, releasing the next queued one,
+  // which the outer dispatcher then runs.
+  std::vector<int64_t> to_submit = {0, 1, 2, 3};
+  ASSERT_TRUE(scheduler
+                  .Submit(Desc(0),
+                          [&]() {
+                            order.push_back(0);
+                            for (int64_t r : {1, 2, 3}) {
+                              ASSERT_TRUE(scheduler
+                                              .Submit(Desc(r),
+                                                      [&, r]() {
+                                                        order.push_back(r);
+                                                        ASSERT_TRUE(
+                                                            scheduler.OnRunFinished(RunId(r)).ok());
+                                                      })
+                                              .ok());
+                            }
+                            ASSERT_TRUE(scheduler.OnRunFinished(RunId(0)).ok());
+                          })
+                  .ok());
+  EXPECT_THAT(order, ElementsAre(0, 1, 2, 3));
+  EXPECT_EQ(scheduler.stats().in_flight, 0);
+}
+
+TEST(GangSchedulerTest, CompletionDispatchesGoToTheExecutor) {
+  std::vector<absl::AnyInvocable<void()>> tasks;
+  GangSchedulerOptions options;
+  options.max_runs_in_flight = 1;
+  options.executor = [&tasks](absl::AnyInvocable<void()> task) { tasks.push_back(std::move(task)); };
+  GangScheduler scheduler(IslandId(0), std::move(options));
+  std::vector<int64_t> order;
+  for (int64_t r = 0; r < 2; ++r) {
+    ASSERT_TRUE(scheduler.Submit(Desc(r), [&order, r]() { order.push_back(r); }).ok());
+  }
+  EXPECT_THAT(order, ElementsAre(0));  // submit dispatches inline
+  ASSERT_TRUE(scheduler.OnRunFinished(RunId(0)).ok());
+  EXPECT_THAT(order, ElementsAre(0));  // released run waits for the executor
+  ASSERT_EQ(tasks.size(), 1);
+  std::move(tasks[0])();
+  EXPECT_THAT(order, ElementsAre(0, 1));
+  // A follow-up of an in-flight run also goes through the executor, in island order.
+  ASSERT_TRUE(scheduler.FollowUp(RunId(1), [&order]() { order.push_back(100); }).ok());
+  ASSERT_EQ(tasks.size(), 2);
+  std::move(tasks[1])();
+  EXPECT_THAT(order, ElementsAre(0, 1, 100));
+  EXPECT_EQ(scheduler.FollowUp(RunId(0), []() {}).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler.stats().follow_ups, 1);
+}
+
+TEST(GangSchedulerTest, MultiIslandRunsKeepOneRelativeOrderOnSharedIslands) {
+  constexpr int kIslands = 3;
+  std::vector<std::unique_ptr<GangScheduler>> schedulers;
+  for (int i = 0; i < kIslands; ++i) {
+    GangSchedulerOptions options;
+    options.max_runs_in_flight = 2;  // forces queueing, so admission order matters too
+    schedulers.push_back(std::make_unique<GangScheduler>(IslandId(i), std::move(options)));
+  }
+  std::vector<std::vector<FakeHost>> hosts(kIslands);
+  for (auto& island_hosts : hosts) island_hosts = std::vector<FakeHost>(2);
+  // Island sets used by runs; listed in descending order to check that callers need not sort.
+  const std::vector<std::vector<int>> spans = {{1, 0}, {2, 1}, {2, 0}, {2, 1, 0}, {1}};
+  std::atomic<int64_t> next_run{0};
+  std::atomic<int64_t> expected_parts{0};
+  constexpr int kRunsPerThread = 150;
+  auto submitter = [&](int64_t client) {
+    for (int i = 0; i < kRunsPerThread; ++i) {
+      const int64_t run = next_run.fetch_add(1);
+      const std::vector<int>& span = spans[(run + client) % spans.size()];
+      expected_parts += span.size();
+      std::vector<GangScheduler::IslandPart> parts;
+      for (int island : span) {
+        GangScheduler* s = schedulers[island].get();
+        // Each island finishes the run as soon as its part is sent, releasing queued runs.
+        parts.push_back({s, [&hosts, island, s, run]() {
+                           for (FakeHost& h : hosts[island]) h.Receive(RunId(run));
+                           ASSERT_TRUE(s->OnRunFinished(RunId(run)).ok());
+                         }});
+      }
+      ASSERT_TRUE(GangScheduler::SubmitAcrossIslands(Desc(run, client), std::move(parts)).ok());
+    }
+  };
+  std::thread a(submitter, 0), b(submitter, 1), c(submitter, 2);
+  a.join();
+  b.join();
+  c.join();
+  std::vector<std::vector<int64_t>> orders;
+  for (int i = 0; i < kIslands; ++i) {
+    orders.push_back(hosts[i][0].order());
+    EXPECT_EQ(hosts[i][1].order(), orders[i]);
+    EXPECT_EQ(schedulers[i]->stats().queued, 0);
+  }
+  // For every pair of islands, the runs they share appear in the same relative order.
+  for (int i = 0; i < kIslands; ++i) {
+    for (int j = i + 1; j < kIslands; ++j) {
+      std::set<int64_t> on_j(orders[j].begin(), orders[j].end());
+      std::set<int64_t> on_i(orders[i].begin(), orders[i].end());
+      std::vector<int64_t> shared_i, shared_j;
+      for (int64_t r : orders[i]) if (on_j.count(r)) shared_i.push_back(r);
+      for (int64_t r : orders[j]) if (on_i.count(r)) shared_j.push_back(r);
+      EXPECT_FALSE(shared_i.empty());
+      EXPECT_EQ(shared_i, shared_j) << "islands " << i << " and " << j;
+    }
+  }
+  // No island lost or duplicated a run.
+  int64_t total = 0;
+  for (const auto& o : orders) {
+    EXPECT_EQ(std::set<int64_t>(o.begin(), o.end()).size(), o.size());
+    total += o.size();
+  }
+  EXPECT_EQ(total, expected_parts.load());
+}
+
+TEST(GangSchedulerTest, AcrossIslandsRejectsRepeatedIslandAndQueuesNothing) {
+  GangScheduler s(IslandId(0));
+  int calls = 0;
+  std::vector<GangScheduler::IslandPart> parts;
+  parts.push_back({&s, [&]() { ++calls; }});
+  parts.push_back({&s, [&]() { ++calls; }});
+  EXPECT_EQ(GangScheduler::SubmitAcrossIslands(Desc(1), std::move(parts)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(s.stats().submitted, 0);
+}
+
+// A priority policy written against the interface: highest priority first, FIFO among equals.
+class PriorityPolicy final : public SchedulingPolicy {
+ public:
+  const char* name() const override { return "priority"; }
+  void Push(const RunDescriptor& run) override { queue_.push(run); }
+  RunDescriptor Pop() override {
+    RunDescriptor top = queue_.top();
+    queue_.pop();
+    return top;
+  }
+  bool empty() const override { return queue_.empty(); }
+  int64_t size() const override { return queue_.size(); }
+  void OnFinished(const RunDescriptor& run, int64_t) override { ++finished_[run.client.value()]; }
+  std::map<int64_t, int> finished_;
+
+ private:
+  struct Lower {
+    bool operator()(const RunDescriptor& a, const RunDescriptor& b) const {
+      return a.priority != b.priority ? a.priority < b.priority : a.sequence > b.sequence;
+    }
+  };
+  std::priority_queue<RunDescriptor, std::vector<RunDescriptor>, Lower> queue_;
+};
+
+TEST(GangSchedulerTest, PolicyInterfaceAdmitsAPriorityPolicy) {
+  auto policy = std::make_unique<PriorityPolicy>();
+  PriorityPolicy* raw = policy.get();
+  GangSchedulerOptions options;
+  options.max_runs_in_flight = 1;
+  options.policy = std::move(policy);
+  GangScheduler scheduler(IslandId(0), std::move(options));
+  std::vector<int64_t> order;
+  const std::vector<std::pair<int64_t, int64_t>> runs = {{0, 0}, {1, 1}, {2, 5}, {3, 1}};
+  for (auto [run, priority] : runs) {
+    ASSERT_TRUE(
+        scheduler.Submit(Desc(run, run, priority), [&order, run]() { order.push_back(run); }).ok());
+  }
+  for (int64_t run : {0, 2, 1, 3}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(run)).ok());
+  EXPECT_THAT(order, ElementsAre(0, 2, 1, 3));
+  EXPECT_EQ(raw->finished_[2], 1);
+  EXPECT_EQ(scheduler.stats().policy, "priority");
+}
+
+}  // namespace
+}  // namespace pw
