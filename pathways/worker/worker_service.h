@@ -25,12 +25,16 @@ struct DeviceStatus {
   int64_t peak_memory_in_use_bytes = 0;
   int64_t busy_nanos = 0;       // time spent running work; utilization = delta / wall delta
   int64_t completed_items = 0;  // stream items finished
+  // Part of memory_in_use_bytes: the executor's per-device scratch arena, reused by every step
+  // (so it stays allocated between runs).
+  int64_t scratch_bytes = 0;
 };
 
 struct HostStatus {
   HostId host;
   std::vector<DeviceStatus> devices;
   int64_t live_buffers = 0;     // shards held in the host's buffer store
+  int64_t live_buffer_bytes = 0;  // bytes of their device buffers
   int64_t runs_received = 0;    // HostRun messages received
   int64_t dispatch_nanos = 0;   // host-side dispatch work (allocation, enqueue), summed
 };

@@ -1,0 +1,371 @@
+// HostExecutor: construction, shutdown, the dispatch thread, and the WorkerService /
+// ShardReceiver entry points. Per-step dispatch lives in host_executor_steps.cc.
+#include "pathways/worker/host_executor.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/clock.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/ir/serialization.h"
+#include "pathways/worker/host_executor_internal.h"
+
+namespace pw {
+
+HostExecutor::HostExecutor(HostExecutorOptions options)
+    : options_(std::move(options)), cache_(options_.compile) {
+  PW_CHECK(options_.data_plane != nullptr) << "HostExecutor for " << options_.host
+                                           << " needs a data plane";
+  PW_CHECK(options_.collectives != nullptr) << "HostExecutor for " << options_.host
+                                            << " needs collective groups";
+  PW_CHECK(options_.observer != nullptr) << "HostExecutor for " << options_.host
+                                         << " needs a run observer";
+  for (Device* device : options_.devices) {
+    PW_CHECK(device != nullptr);
+    PW_CHECK(device->host() == options_.host)
+        << device->DebugString() << " does not belong to " << options_.host;
+    auto state = std::make_unique<DeviceState>();
+    state->device = device;
+    PW_CHECK(device_index_.emplace(device->id(), state.get()).second)
+        << "device " << device->id() << " given twice to " << options_.host;
+    devices_.push_back(std::move(state));
+  }
+  if (options_.trace != nullptr) {
+    options_.trace->NameThread(options_.host.value(), kDispatchLane, "dispatch");
+    options_.trace->NameThread(options_.host.value(), kTransferLane, "transfers");
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+HostExecutor::~HostExecutor() {
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    stop_ = true;
+    stopping_.store(true, std::memory_order_release);
+    inbox_cv_.Signal();
+  }
+  thread_.join();
+  const absl::Status gone = absl::AbortedError(
+      absl::StrCat("the host executor of ", options_.host.DebugString(), " was destroyed"));
+  // Messages never dispatched: their steps never started, so report them failed at once.
+  std::deque<HostRun> undispatched;
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    undispatched.swap(inbox_);
+  }
+  for (HostRun& run : undispatched) {
+    HostRunResult result;
+    result.host = options_.host;
+    result.run = run.run;
+    result.stage = run.stage;
+    result.status = gone;
+    Report(std::move(result));
+  }
+  // Break everything in-flight steps may wait on: pending shards fail (their waiters run and
+  // fail), and gangs with a shard here are aborted so no stream stays blocked in a collective.
+  for (const ShardEntryRef& entry : store_.TakeAll()) entry->Complete(gone);
+  {
+    absl::MutexLock lock(&live_mu_);
+    for (Message* msg : live_) {
+      for (const auto& [gang, size] : msg->gangs) options_.collectives->Abort(gang, size, gone);
+    }
+  }
+  absl::MutexLock lock(&live_mu_);
+  while (!live_.empty()) {
+    if (live_mu_.AwaitWithTimeout(
+            absl::Condition(+[](absl::flat_hash_set<Message*>* s) { return s->empty(); }, &live_),
+            absl::Seconds(5))) {
+      break;
+    }
+    PW_LOG(WARNING) << DebugString() << ": still waiting for " << live_.size()
+                    << " messages to drain from the device streams";
+  }
+}
+
+std::string HostExecutor::DebugString() const {
+  return absl::StrCat("host executor ", options_.host.DebugString(), " (", devices_.size(),
+                      " devices)");
+}
+
+// ---- Dispatch thread -------------------------------------------------------------------------
+
+void HostExecutor::Run(HostRun run) {
+  runs_received_.fetch_add(1, std::memory_order_relaxed);
+  absl::MutexLock lock(&inbox_mu_);
+  inbox_.push_back(std::move(run));
+  queued_.fetch_add(1, std::memory_order_release);
+  if (sleeping_) inbox_cv_.Signal();
+}
+
+bool HostExecutor::TakeBatch(std::vector<HostRun>& batch) {
+  const int64_t deadline = MonotonicNanos() + options_.idle_spin_nanos;
+  while (queued_.load(std::memory_order_acquire) == 0 &&
+         !stopping_.load(std::memory_order_acquire) && MonotonicNanos() < deadline) {
+    std::this_thread::yield();
+  }
+  absl::MutexLock lock(&inbox_mu_);
+  while (inbox_.empty() && !stop_) {
+    sleeping_ = true;
+    inbox_cv_.Wait(&inbox_mu_);
+    sleeping_ = false;
+  }
+  if (stop_) return false;
+  for (HostRun& run : inbox_) batch.push_back(std::move(run));
+  inbox_.clear();
+  queued_.store(0, std::memory_order_release);
+  return true;
+}
+
+void HostExecutor::Loop() {
+  {
+    std::string name = absl::StrCat("pw-host-", options_.host.value());
+    name.resize(std::min<size_t>(name.size(), 15));
+    pthread_setname_np(pthread_self(), name.c_str());
+  }
+  std::vector<HostRun> batch;
+  while (TakeBatch(batch)) {
+    for (HostRun& run : batch) Dispatch(std::move(run));
+    batch.clear();
+  }
+}
+
+// ---- Completion ------------------------------------------------------------------------------
+
+void HostExecutor::StepDone(Message* msg, int32_t first_output, int32_t num_outputs,
+                            const absl::Status& status) {
+  for (int32_t i = 0; i < num_outputs; ++i) msg->outputs[first_output + i].status = status;
+  if (!status.ok()) {
+    absl::MutexLock lock(&msg->mu);
+    if (msg->first_error.ok()) msg->first_error = status;
+  }
+  if (msg->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) Finalize(msg);
+}
+
+void HostExecutor::Finalize(Message* msg) {
+  // Every step reading the temporaries has finished: the store's references are the last.
+  for (int32_t slot : msg->program->temporaries) {
+    if (slot >= 0 && static_cast<size_t>(slot) < msg->arrays->size()) {
+      store_.Release((*msg->arrays)[slot]);
+    }
+  }
+  HostRunResult result;
+  result.host = options_.host;
+  result.run = msg->run.run;
+  result.stage = msg->run.stage;
+  result.outputs = std::move(msg->outputs);
+  {
+    absl::MutexLock lock(&msg->mu);
+    result.status = msg->first_error;
+  }
+  {
+    absl::MutexLock lock(&live_mu_);
+    live_.erase(msg);
+  }
+  delete msg;
+  Report(std::move(result));
+}
+
+void HostExecutor::Report(HostRunResult result) {
+  options_.observer->OnHostRunDone(std::move(result));
+}
+
+// ---- WorkerService ---------------------------------------------------------------------------
+
+absl::Status HostExecutor::RegisterFunction(FunctionId id, const ir::Function& function) {
+  if (absl::Status s = ir::Verify(function); !s.ok()) {
+    return Annotate(s, absl::StrCat("registering ", id.DebugString(), " on ",
+                                    options_.host.DebugString()));
+  }
+  const uint64_t fingerprint = ir::Fingerprint(function);
+  {
+    absl::MutexLock lock(&registry_mu_);
+    auto it = registrations_.find(id);
+    if (it != registrations_.end()) {
+      if (it->second->fingerprint == fingerprint && it->second->function == function) {
+        return absl::OkStatus();
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          id.DebugString(), " is already bound to function '", it->second->function.name,
+          "' on ", options_.host.DebugString(), "; cannot rebind it to '", function.name, "'"));
+    }
+  }
+  // Compile outside the lock: a slow compile must not stall dispatch.
+  absl::StatusOr<std::shared_ptr<const CpuExecutable>> exe =
+      cache_.GetOrCompile(function, fingerprint);
+  if (!exe.ok()) {
+    return Annotate(exe.status(), absl::StrCat("compiling ", id.DebugString(), " ('",
+                                               function.name, "') on ",
+                                               options_.host.DebugString()));
+  }
+  auto reg = std::make_shared<Registration>();
+  reg->function = function;
+  reg->fingerprint = fingerprint;
+  reg->executable = *std::move(exe);
+  reg->has_collectives = function.HasCollectives();
+  absl::MutexLock lock(&registry_mu_);
+  auto [it, inserted] = registrations_.try_emplace(id, reg);
+  if (!inserted && it->second->fingerprint != fingerprint) {
+    return absl::InvalidArgumentError(absl::StrCat(id.DebugString(), " was bound concurrently to '",
+                                                   it->second->function.name, "' on ",
+                                                   options_.host.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const HostExecutor::Registration> HostExecutor::FindRegistration(
+    FunctionId id) const {
+  absl::ReaderMutexLock lock(&registry_mu_);
+  auto it = registrations_.find(id);
+  return it == registrations_.end() ? nullptr : it->second;
+}
+
+HostExecutor::DeviceState* HostExecutor::FindDevice(DeviceId id) {
+  auto it = device_index_.find(id);
+  return it == device_index_.end() ? nullptr : it->second;
+}
+
+absl::Status HostExecutor::PutShard(ArrayId array, int32_t shard, DeviceId device,
+                                    const ir::Literal& data) {
+  const auto where = [&] {
+    return absl::StrCat(array.DebugString(), " shard ", shard, " on ", device.DebugString());
+  };
+  DeviceState* state = FindDevice(device);
+  if (state == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("PutShard of ", where(), ": the device is not on ",
+                                                   options_.host.DebugString()));
+  }
+  if (shard < 0) return absl::InvalidArgumentError(absl::StrCat("PutShard of ", where(), ": negative shard"));
+  if (ShardEntryRef e = store_.Find(array, shard); e != nullptr && e->claimed()) {
+    return absl::AlreadyExistsError(absl::StrCat("PutShard of ", where(), ": the shard exists"));
+  }
+  absl::StatusOr<DeviceBuffer> buffer = state->device->Allocate(data.byte_size());
+  if (!buffer.ok()) return Annotate(buffer.status(), absl::StrCat("PutShard of ", where()));
+  ShardEntryRef entry = store_.GetOrCreate(array, shard);
+  if (!entry->Claim()) {
+    return absl::AlreadyExistsError(absl::StrCat("PutShard of ", where(), ": the shard exists"));
+  }
+  std::shared_ptr<DeviceBuffer> installed = entry->InstallBuffer(
+      device, data.type(), std::make_shared<DeviceBuffer>(*std::move(buffer)));
+  if (installed->size() != data.byte_size() || entry->device() != device) {
+    absl::Status error = absl::InvalidArgumentError(absl::StrCat(
+        "PutShard of ", where(), ": a buffer of ", installed->size(), " bytes on ",
+        entry->device().DebugString(), " was already reserved for it"));
+    entry->Complete(error);
+    return error;
+  }
+  std::memcpy(installed->data(), data.untyped_data(), data.byte_size());
+  entry->Complete(absl::OkStatus());
+  return absl::OkStatus();
+}
+
+AsyncValueRef<ir::Literal> HostExecutor::FetchShard(ArrayId array, int32_t shard) {
+  auto result = MakeAsyncValue<ir::Literal>();
+  ShardEntryRef entry = store_.Find(array, shard);
+  if (entry == nullptr) {
+    result->SetError(absl::NotFoundError(absl::StrCat(array.DebugString(), " shard ", shard,
+                                                      " is not on ", options_.host.DebugString())));
+    return result;
+  }
+  // Runs on whichever thread completes the shard; one copy of the shard's bytes.
+  entry->ready()->AndThen([entry, result](const absl::Status& status) {
+    if (!status.ok()) {
+      result->SetError(status);
+      return;
+    }
+    std::shared_ptr<DeviceBuffer> buffer = entry->buffer();
+    ir::Literal literal(entry->type());
+    if (buffer == nullptr || buffer->size() != literal.byte_size()) {
+      result->SetError(absl::InternalError(
+          absl::StrCat(entry->DebugString(), " is ready but has no buffer of its type")));
+      return;
+    }
+    std::memcpy(literal.untyped_data(), buffer->data(), literal.byte_size());
+    result->SetValue(std::move(literal));
+  });
+  return result;
+}
+
+void HostExecutor::Release(absl::Span<const ArrayId> arrays) {
+  for (ArrayId array : arrays) store_.Release(array);
+}
+
+HostStatus HostExecutor::Status() const {
+  HostStatus status;
+  status.host = options_.host;
+  for (const auto& state : devices_) {
+    Device& d = *state->device;
+    DeviceStatus ds;
+    ds.id = d.id();
+    ds.kind = std::string(d.kind());
+    ds.memory_capacity_bytes = d.memory().capacity();
+    ds.memory_in_use_bytes = d.memory().bytes_in_use();
+    ds.peak_memory_in_use_bytes = d.memory().peak_bytes_in_use();
+    ds.busy_nanos = d.busy_nanos();
+    ds.completed_items = d.completed();
+    ds.scratch_bytes = state->scratch_bytes.load(std::memory_order_relaxed);
+    status.devices.push_back(std::move(ds));
+  }
+  BufferStore::Stats stats = store_.GetStats();
+  status.live_buffers = stats.entries;
+  status.live_buffer_bytes = stats.bytes;
+  status.runs_received = runs_received_.load(std::memory_order_relaxed);
+  status.dispatch_nanos = dispatch_nanos_.load(std::memory_order_relaxed);
+  return status;
+}
+
+// ---- ShardReceiver ---------------------------------------------------------------------------
+
+absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId device,
+                                        const ir::TensorType& type, const void* data,
+                                        int64_t bytes) {
+  const auto where = [&] {
+    return absl::StrCat("receiving ", array.DebugString(), " shard ", shard, " on ",
+                        device.DebugString(), " of ", options_.host.DebugString());
+  };
+  DeviceState* state = FindDevice(device);
+  if (state == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(where(), ": the device is not on this host"));
+  }
+  if (shard < 0 || bytes != type.byte_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(where(), ": ", bytes, " bytes for ",
+                                                   type.DebugString(), " (",
+                                                   type.byte_size(), " bytes)"));
+  }
+  ShardEntryRef entry = store_.GetOrCreate(array, shard);
+  if (!entry->Claim()) {
+    return absl::AlreadyExistsError(absl::StrCat(where(), ": the shard was already produced"));
+  }
+  std::shared_ptr<DeviceBuffer> buffer = entry->buffer();
+  if (buffer == nullptr) {
+    // The push came before the receive step: allocate now.
+    absl::StatusOr<DeviceBuffer> fresh = state->device->Allocate(bytes);
+    if (!fresh.ok()) {
+      absl::Status error = Annotate(fresh.status(), where());
+      entry->Complete(error);
+      return error;
+    }
+    buffer = entry->InstallBuffer(device, type, std::make_shared<DeviceBuffer>(*std::move(fresh)));
+  }
+  if (buffer->size() != bytes || entry->device() != device || !(entry->type() == type)) {
+    absl::Status error = absl::InvalidArgumentError(absl::StrCat(
+        where(), ": got ", type.DebugString(), " but the receive buffer holds ",
+        entry->type().DebugString(), " on ", entry->device().DebugString()));
+    entry->Complete(error);
+    return error;
+  }
+  std::memcpy(buffer->data(), data, bytes);
+  entry->Complete(absl::OkStatus());
+  return absl::OkStatus();
+}
+
+void HostExecutor::FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
+                             absl::Status error) {
+  (void)type;
+  if (shard < 0) return;
+  ShardEntryRef entry = store_.GetOrCreate(array, shard);
+  if (entry->Claim()) entry->Complete(std::move(error));
+}
+
+}  // namespace pw

@@ -1,0 +1,170 @@
+// HostExecutor: one host's executor (paper §4.4) — owns the host's view of its devices, its
+// object store and compiled functions, and turns HostRun messages into device stream work.
+#ifndef PATHWAYS_WORKER_HOST_EXECUTOR_H_
+#define PATHWAYS_WORKER_HOST_EXECUTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "pathways/base/async_value.h"
+#include "pathways/base/ids.h"
+#include "pathways/base/trace.h"
+#include "pathways/collectives/collective_groups.h"
+#include "pathways/device/device.h"
+#include "pathways/kernels/compile_options.h"
+#include "pathways/kernels/cpu_executable.h"
+#include "pathways/kernels/executable_cache.h"
+#include "pathways/worker/buffer_store.h"
+#include "pathways/worker/data_plane.h"
+#include "pathways/worker/worker_service.h"
+
+namespace pw {
+
+struct HostExecutorOptions {
+  HostId host;
+  // The host's devices; not owned, and they must outlive the executor (in-flight steps finish
+  // on their streams while the executor shuts down).
+  std::vector<Device*> devices;
+  // Not owned; must outlive the executor. The data plane is the sending side only: whoever
+  // owns the executor registers it as the host's ShardReceiver (and unregisters it before
+  // destroying it).
+  DataPlane* data_plane = nullptr;
+  CollectiveGroups* collectives = nullptr;
+  // Receives one HostRunResult per message (also for messages still queued at destruction).
+  RunObserver* observer = nullptr;
+  TraceRecorder* trace = nullptr;
+  CompileOptions compile;
+  // How long the idle dispatch thread polls its inbox before sleeping (a wake-up costs ~40 µs).
+  int64_t idle_spin_nanos = 50'000;
+};
+
+// Threads: Run() only queues the message; ONE dispatch thread processes messages strictly in
+// arrival order, doing all host work of a message at once (output and receive allocation,
+// collective joins, enqueueing every compute shard with wait_for = its inputs' ready events).
+// Completions run as short callbacks on the device stream threads (and, for pushes from peers,
+// on the pusher's thread): they complete store entries, start sends and copies, and count the
+// message's steps down; the step that finishes a message releases its temporaries and reports
+// to the observer.
+//
+// Scratch: each device keeps one scratch arena reused by all its steps (a device runs one step
+// at a time); it grows to the largest need and is reported in DeviceStatus::scratch_bytes.
+class HostExecutor final : public WorkerService, public ShardReceiver {
+ public:
+  // Trace lanes (tid) on the host's pid, beside the device lanes (tid = device id).
+  static constexpr int64_t kDispatchLane = 1000;
+  static constexpr int64_t kTransferLane = 1001;
+
+  explicit HostExecutor(HostExecutorOptions options);
+  // Stops the dispatch thread (queued messages are reported as ABORTED), fails every shard
+  // still pending in the store, aborts the gangs of in-flight steps, and waits for in-flight
+  // steps to drain from the device streams. Never waits on a peer host.
+  ~HostExecutor() override;
+  HostExecutor(const HostExecutor&) = delete;
+  HostExecutor& operator=(const HostExecutor&) = delete;
+
+  // WorkerService.
+  HostId host() const override { return options_.host; }
+  absl::Status RegisterFunction(FunctionId id, const ir::Function& function) override;
+  void Run(HostRun run) override;
+  absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device,
+                        const ir::Literal& data) override;
+  AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
+  void Release(absl::Span<const ArrayId> arrays) override;
+  HostStatus Status() const override;
+
+  // ShardReceiver.
+  absl::Status ReceiveShard(ArrayId array, int32_t shard, DeviceId device,
+                            const ir::TensorType& type, const void* data,
+                            int64_t bytes) override;
+  void FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
+                 absl::Status error) override;
+
+  std::string DebugString() const;
+
+ private:
+  struct DeviceState {
+    Device* device = nullptr;
+    // Dispatch thread only. Steps hold a reference while they may run.
+    std::shared_ptr<DeviceBuffer> scratch;
+    std::atomic<int64_t> scratch_bytes{0};
+  };
+  struct Registration {
+    ir::Function function;
+    uint64_t fingerprint = 0;
+    std::shared_ptr<const CpuExecutable> executable;
+    bool has_collectives = false;
+  };
+  struct Message;
+  struct ComputeWork;
+
+  void Loop();
+  // Moves queued messages into `batch`; false once stopping.
+  bool TakeBatch(std::vector<HostRun>& batch);
+  void Dispatch(HostRun run);
+  void DispatchCompute(Message* msg, size_t index);
+  void DispatchRecv(Message* msg, size_t index);
+  void DispatchSend(Message* msg, size_t index);
+  void DispatchCopy(Message* msg, size_t index);
+  // Fails a malformed step at dispatch: its outputs (if any) carry `error`, its gang (if any) is
+  // aborted, and the step counts as finished.
+  void FailStepAtDispatch(Message* msg, size_t index, const absl::Status& error);
+  // Records `status` for the step's reported outputs and counts the step down; the last step
+  // of a message finalizes it.
+  void StepDone(Message* msg, int32_t first_output, int32_t num_outputs,
+                const absl::Status& status);
+  void Finalize(Message* msg);
+  void Report(HostRunResult result);
+
+  // Whether `slot` names a value of the message's lowering with a bound ArrayId.
+  static bool ValidSlot(const Message& msg, int32_t slot);
+  DeviceState* FindDevice(DeviceId id);
+  // The scratch arena of `state` with at least `bytes`; dispatch thread only.
+  absl::StatusOr<std::shared_ptr<DeviceBuffer>> Scratch(DeviceState& state, int64_t bytes);
+  std::shared_ptr<const Registration> FindRegistration(FunctionId id) const;
+  // "node 'b' shard 1 on device:3": how a step's own failures are named.
+  std::string StepLabel(const Message& msg, const HostStep& step) const;
+  void TraceTransfer(const char* what, const Message& msg, const HostStep& step,
+                     int64_t start_ns) const;
+
+  const HostExecutorOptions options_;
+  std::vector<std::unique_ptr<DeviceState>> devices_;
+  absl::flat_hash_map<DeviceId, DeviceState*> device_index_;  // immutable after construction
+  ExecutableCache cache_;
+  BufferStore store_;
+
+  mutable absl::Mutex registry_mu_;
+  absl::flat_hash_map<FunctionId, std::shared_ptr<const Registration>> registrations_
+      ABSL_GUARDED_BY(registry_mu_);
+
+  // Inbox. `queued_` mirrors inbox_.size() so the polling dispatch thread reads it lock-free.
+  mutable absl::Mutex inbox_mu_;
+  absl::CondVar inbox_cv_;
+  std::deque<HostRun> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  bool sleeping_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  std::atomic<int64_t> queued_{0};
+  std::atomic<bool> stopping_{false};
+
+  // Messages dispatched and not yet finalized (for shutdown).
+  mutable absl::Mutex live_mu_;
+  absl::flat_hash_set<Message*> live_ ABSL_GUARDED_BY(live_mu_);
+
+  std::atomic<int64_t> runs_received_{0};
+  std::atomic<int64_t> dispatch_nanos_{0};
+  std::thread thread_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_WORKER_HOST_EXECUTOR_H_

@@ -1,0 +1,464 @@
+// HostExecutor dispatch: turning one HostRun message into allocations, stream work, transfers
+// and completion callbacks. Runs on the dispatch thread; callbacks run on device threads.
+#include <cstring>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "pathways/base/clock.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/worker/host_executor.h"
+#include "pathways/worker/host_executor_internal.h"
+
+namespace pw {
+
+bool HostExecutor::ValidSlot(const Message& msg, int32_t slot) {
+  return slot >= 0 && static_cast<size_t>(slot) < msg.lowered->values.size() &&
+         static_cast<size_t>(slot) < msg.arrays->size();
+}
+
+std::string HostExecutor::StepLabel(const Message& msg, const HostStep& step) const {
+  const bool named = step.node >= 0 && static_cast<size_t>(step.node) < msg.lowered->nodes.size();
+  return absl::StrCat("node '",
+                      named ? msg.lowered->nodes[step.node].name : absl::StrCat("#", step.node),
+                      "' shard ", step.shard, " on ", step.device.DebugString());
+}
+
+void HostExecutor::TraceTransfer(const char* what, const Message& msg, const HostStep& step,
+                                 int64_t start_ns) const {
+  TraceRecorder* trace = options_.trace;
+  if (trace == nullptr || !trace->enabled()) return;
+  TraceEvent event;
+  event.name = absl::StrCat(what, " ", StepLabel(msg, step));
+  event.category = "transfer";
+  event.pid = options_.host.value();
+  event.tid = kTransferLane;
+  event.start_ns = start_ns;
+  event.dur_ns = MonotonicNanos() - start_ns;
+  event.args.emplace_back("run", msg.run.run.DebugString());
+  trace->Record(std::move(event));
+}
+
+absl::StatusOr<std::shared_ptr<DeviceBuffer>> HostExecutor::Scratch(DeviceState& state,
+                                                                    int64_t bytes) {
+  if (bytes == 0) return std::shared_ptr<DeviceBuffer>();
+  if (state.scratch != nullptr && state.scratch->size() >= bytes) return state.scratch;
+  // Grow: steps already enqueued keep the old arena alive until they have run.
+  PW_ASSIGN_OR_RETURN(DeviceBuffer fresh, state.device->Allocate(bytes));
+  state.scratch = std::make_shared<DeviceBuffer>(std::move(fresh));
+  state.scratch_bytes.store(bytes, std::memory_order_relaxed);
+  return state.scratch;
+}
+
+void HostExecutor::Dispatch(HostRun run) {
+  const int64_t start = MonotonicNanos();
+  if (run.program == nullptr || run.lowered == nullptr || run.value_arrays == nullptr) {
+    HostRunResult result;
+    result.host = options_.host;
+    result.run = run.run;
+    result.stage = run.stage;
+    result.status = absl::InvalidArgumentError(
+        absl::StrCat(run.run.DebugString(), " for ", options_.host.DebugString(),
+                     " came without its host program, lowering or value bindings"));
+    Report(std::move(result));
+    return;
+  }
+  auto* msg = new Message;
+  msg->run = std::move(run);
+  msg->program = msg->run.program.get();
+  msg->lowered = msg->run.lowered.get();
+  msg->arrays = msg->run.value_arrays.get();
+  const std::vector<HostStep>& steps = msg->program->steps;
+  const bool sequential = msg->run.mode == DispatchMode::kSequential;
+
+  // Reserve every reported shard status up front: steps complete concurrently with dispatch.
+  msg->first_output.resize(steps.size() + 1);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const HostStep& step = steps[i];
+    msg->first_output[i] = static_cast<int32_t>(msg->outputs.size());
+    auto report = [&](int32_t slot, bool compute_output) {
+      if (!ValidSlot(*msg, slot)) return;
+      if (msg->lowered->values[slot].is_program_output || (sequential && compute_output)) {
+        msg->outputs.push_back({slot, step.shard, absl::OkStatus()});
+      }
+    };
+    switch (step.kind) {
+      case StepKind::kCompute:
+        for (int32_t slot : step.outputs) report(slot, true);
+        break;
+      case StepKind::kCopy:
+      case StepKind::kRecv:
+        report(step.dst_value, false);
+        break;
+      case StepKind::kSend:
+        break;
+    }
+  }
+  msg->first_output[steps.size()] = static_cast<int32_t>(msg->outputs.size());
+  msg->pending.store(static_cast<int64_t>(steps.size()) + 1, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&live_mu_);
+    live_.insert(msg);
+  }
+  for (FunctionId id : msg->program->functions) msg->functions.emplace_back(id, FindRegistration(id));
+
+  for (size_t i = 0; i < steps.size(); ++i) {
+    switch (steps[i].kind) {
+      case StepKind::kCompute: DispatchCompute(msg, i); break;
+      case StepKind::kRecv: DispatchRecv(msg, i); break;
+      case StepKind::kSend: DispatchSend(msg, i); break;
+      case StepKind::kCopy: DispatchCopy(msg, i); break;
+    }
+  }
+
+  const int64_t end = MonotonicNanos();
+  dispatch_nanos_.fetch_add(end - start, std::memory_order_relaxed);
+  if (options_.trace != nullptr && options_.trace->enabled()) {
+    TraceEvent event;
+    event.name = absl::StrCat("dispatch ", msg->run.run.DebugString());
+    event.category = "dispatch";
+    event.pid = options_.host.value();
+    event.tid = kDispatchLane;
+    event.start_ns = start;
+    event.dur_ns = end - start;
+    event.args.emplace_back("steps", absl::StrCat(steps.size()));
+    event.args.emplace_back("mode", DispatchModeName(msg->run.mode));
+    if (sequential) event.args.emplace_back("stage", absl::StrCat(msg->run.stage));
+    options_.trace->Record(std::move(event));
+  }
+  StepDone(msg, 0, 0, absl::OkStatus());  // the dispatch thread's hold; `msg` may be gone now
+}
+
+void HostExecutor::FailStepAtDispatch(Message* msg, size_t index, const absl::Status& error) {
+  const HostStep& step = msg->program->steps[index];
+  auto fail = [&](int32_t slot) {
+    if (!ValidSlot(*msg, slot) || step.shard < 0) return;
+    ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
+    if (entry->Claim()) entry->Complete(error);
+  };
+  if (step.kind == StepKind::kCompute) {
+    for (int32_t slot : step.outputs) fail(slot);
+    if (step.num_shards > 1 && step.shard >= 0 && step.shard < step.num_shards) {
+      // Join before aborting so the registry sees this rank and can drop the gang later.
+      const GangId gang(msg->run.gang_base + step.node);
+      absl::StatusOr<std::unique_ptr<Communicator>> comm =
+          options_.collectives->Join(gang, step.num_shards, step.shard);
+      options_.collectives->Abort(gang, step.num_shards, error);
+    }
+  } else if (step.kind != StepKind::kSend) {
+    fail(step.dst_value);
+  }
+  StepDone(msg, msg->first_output[index],
+           msg->first_output[index + 1] - msg->first_output[index], error);
+}
+
+void HostExecutor::DispatchCompute(Message* msg, size_t index) {
+  const HostStep& step = msg->program->steps[index];
+  const int32_t out0 = msg->first_output[index];
+  const int32_t nout = msg->first_output[index + 1] - out0;
+  DeviceState* device = FindDevice(step.device);
+  bool valid = device != nullptr && step.shard >= 0 && step.num_shards >= 1 &&
+               step.shard < step.num_shards;
+  for (int32_t slot : step.inputs) valid = valid && ValidSlot(*msg, slot);
+  for (int32_t slot : step.outputs) valid = valid && ValidSlot(*msg, slot);
+  if (!valid) {
+    FailStepAtDispatch(msg, index,
+                       absl::InvalidArgumentError(absl::StrCat(
+                           StepLabel(*msg, step), ": malformed compute step (device not on ",
+                           options_.host.DebugString(), ", shard or value slot out of range)")));
+    return;
+  }
+
+  auto work = std::make_unique<ComputeWork>();
+  work->gang = GangId(msg->run.gang_base + step.node);
+  work->num_shards = step.num_shards;
+  for (const auto& [id, reg] : msg->functions) {
+    if (id == step.function) {
+      work->registration = reg;
+      break;
+    }
+  }
+  if (work->registration == nullptr) {
+    work->registration = FindRegistration(step.function);
+    msg->functions.emplace_back(step.function, work->registration);
+  }
+  const Registration* reg = work->registration.get();
+  // Join first, whatever happens next: a shard that fails here must still break its gang, and
+  // the registry forgets a gang only once every rank joined.
+  const bool needs_comm = reg != nullptr ? reg->has_collectives : step.num_shards > 1;
+  absl::Status error;
+  if (needs_comm) {
+    absl::StatusOr<std::unique_ptr<Communicator>> comm =
+        options_.collectives->Join(work->gang, step.num_shards, step.shard);
+    if (comm.ok()) {
+      work->communicator = *std::move(comm);
+      msg->gangs.emplace_back(work->gang, step.num_shards);
+    } else {
+      error = comm.status();
+    }
+  }
+  // Claim the outputs: from here on this step completes them, run or not.
+  for (int32_t slot : step.outputs) {
+    ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
+    if (!entry->Claim()) {
+      if (error.ok()) {
+        error = absl::AlreadyExistsError(
+            absl::StrCat("output ", (*msg->arrays)[slot].DebugString(), " shard ", step.shard,
+                         " was already produced"));
+      }
+      continue;
+    }
+    work->outputs.push_back(std::move(entry));
+  }
+  if (error.ok() && reg == nullptr) {
+    error = absl::NotFoundError(absl::StrCat(step.function.DebugString(),
+                                             " is not registered on ",
+                                             options_.host.DebugString()));
+  }
+  if (error.ok()) {
+    const CpuExecutable& exe = *reg->executable;
+    if (reg->function.num_shards != step.num_shards ||
+        step.inputs.size() != exe.parameter_types().size() ||
+        step.outputs.size() != exe.output_types().size()) {
+      error = absl::InvalidArgumentError(absl::StrCat(
+          "function '", reg->function.name, "' (", reg->function.num_shards, " shards, ",
+          exe.parameter_types().size(), " parameters, ", exe.output_types().size(),
+          " outputs) called with ", step.num_shards, " shards, ", step.inputs.size(),
+          " inputs, ", step.outputs.size(), " outputs"));
+    }
+  }
+  // Static shapes: every output is allocated now, before any input exists.
+  if (error.ok()) {
+    const CpuExecutable& exe = *reg->executable;
+    for (size_t o = 0; o < work->outputs.size() && error.ok(); ++o) {
+      const ir::TensorType& type = exe.output_types()[o];
+      const ir::TensorType& declared = msg->lowered->values[step.outputs[o]].shard_type;
+      if (!(type == declared)) {
+        error = absl::InvalidArgumentError(absl::StrCat("output ", o, " is ", type.DebugString(),
+                                                        " but its value slot declares ",
+                                                        declared.DebugString()));
+        break;
+      }
+      absl::StatusOr<DeviceBuffer> buffer = device->device->Allocate(type.byte_size());
+      if (!buffer.ok()) {
+        error = buffer.status();
+        break;
+      }
+      work->output_buffers.push_back(work->outputs[o]->InstallBuffer(
+          step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer))));
+      if (work->output_buffers.back()->size() != type.byte_size()) {
+        error = absl::InternalError(absl::StrCat("output ", o, " has a foreign buffer"));
+      }
+    }
+    if (error.ok()) {
+      absl::StatusOr<std::shared_ptr<DeviceBuffer>> scratch = Scratch(*device, exe.scratch_bytes());
+      if (scratch.ok()) {
+        work->scratch = *std::move(scratch);
+      } else {
+        error = scratch.status();
+      }
+    }
+  }
+  if (!error.ok()) {
+    const absl::Status failed = Annotate(error, StepLabel(*msg, step));
+    for (const ShardEntryRef& entry : work->outputs) entry->Complete(failed);
+    if (needs_comm) options_.collectives->Abort(work->gang, step.num_shards, failed);
+    StepDone(msg, out0, nout, failed);
+    return;
+  }
+
+  StreamWork stream_work;
+  stream_work.name = absl::StrCat(msg->lowered->nodes.size() > static_cast<size_t>(step.node) &&
+                                          step.node >= 0
+                                      ? msg->lowered->nodes[step.node].name
+                                      : std::string("compute"),
+                                  " shard ", step.shard);
+  stream_work.wait_for.reserve(step.inputs.size());
+  for (int32_t slot : step.inputs) {
+    ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
+    stream_work.wait_for.push_back(entry->ready());
+    work->inputs.push_back(std::move(entry));
+  }
+  // `msg` and `step` outlive the stream item: the message finalizes only after this step's
+  // completion callback, which runs after the item.
+  ComputeWork* w = work.get();
+  stream_work.fn = [this, msg, &step, w]() -> absl::Status {
+    const CpuExecutable& exe = *w->registration->executable;
+    absl::InlinedVector<const void*, 8> args;
+    absl::InlinedVector<void*, 4> outs;
+    absl::Status status;
+    for (size_t i = 0; i < w->inputs.size() && status.ok(); ++i) {
+      std::shared_ptr<DeviceBuffer> buffer = w->inputs[i]->buffer();
+      const int64_t want = exe.parameter_types()[i].byte_size();
+      if (buffer == nullptr || buffer->size() != want || w->inputs[i]->device() != step.device) {
+        status = absl::FailedPreconditionError(absl::StrCat(
+            "input ", i, " (", w->inputs[i]->DebugString(), ") is not a ", want,
+            "-byte buffer on ", step.device.DebugString()));
+        break;
+      }
+      args.push_back(buffer->data());  // the store or this step's entry keeps it alive
+    }
+    if (status.ok()) {
+      for (const auto& b : w->output_buffers) outs.push_back(b->data());
+      status = exe.Execute(args, outs, w->scratch == nullptr ? nullptr : w->scratch->data(),
+                           ExecuteContext{.communicator = w->communicator.get()});
+    }
+    if (!status.ok()) {
+      status = Annotate(status, StepLabel(*msg, step));
+      if (w->communicator != nullptr) {
+        options_.collectives->Abort(w->gang, w->num_shards, status);
+      }
+    }
+    return status;
+  };
+  EventRef done = device->device->Enqueue(std::move(stream_work));
+  done->AndThen([this, msg, work = std::move(work), out0, nout](const absl::Status& status) mutable {
+    // A failed input means the item never ran: break the gang so peer shards stop waiting.
+    // (A shard that failed on its own already aborted it; the first reason sticks.)
+    if (!status.ok() && work->communicator != nullptr) {
+      options_.collectives->Abort(work->gang, work->num_shards, status);
+    }
+    for (const ShardEntryRef& entry : work->outputs) entry->Complete(status);
+    work.reset();  // drop buffers and the communicator before the message may be reported
+    StepDone(msg, out0, nout, status);
+  });
+}
+
+void HostExecutor::DispatchRecv(Message* msg, size_t index) {
+  const HostStep& step = msg->program->steps[index];
+  const int32_t out0 = msg->first_output[index];
+  const int32_t nout = msg->first_output[index + 1] - out0;
+  DeviceState* device = FindDevice(step.device);
+  if (device == nullptr || step.shard < 0 || !ValidSlot(*msg, step.dst_value)) {
+    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
+                                       StepLabel(*msg, step), ": malformed receive step")));
+    return;
+  }
+  const int64_t start = MonotonicNanos();
+  ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
+  if (entry->buffer() == nullptr) {
+    const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
+    absl::StatusOr<DeviceBuffer> buffer = device->device->Allocate(type.byte_size());
+    if (buffer.ok()) {
+      entry->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer)));
+    } else if (entry->Claim()) {
+      entry->Complete(Annotate(buffer.status(), StepLabel(*msg, step)));
+    }
+  }
+  const EventRef ready = entry->ready();
+  ready->AndThen([this, msg, &step, out0, nout, start](const absl::Status& status) {
+    TraceTransfer("recv", *msg, step, start);
+    StepDone(msg, out0, nout, status);
+  });
+}
+
+void HostExecutor::DispatchSend(Message* msg, size_t index) {
+  const HostStep& step = msg->program->steps[index];
+  if (FindDevice(step.device) == nullptr || step.shard < 0 || !ValidSlot(*msg, step.src_value) ||
+      !ValidSlot(*msg, step.dst_value)) {
+    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
+                                       StepLabel(*msg, step), ": malformed send step")));
+    return;
+  }
+  ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.shard);
+  const ArrayId dst_array = (*msg->arrays)[step.dst_value];
+  const EventRef ready = src->ready();
+  // Runs on the thread that completes the source (its device thread, usually).
+  ready->AndThen([this, msg, &step, src = std::move(src),
+                  dst_array](const absl::Status& status) mutable {
+    // Captures are dropped before StepDone: once a message is reported, its buffers are free.
+    ShardEntryRef source = std::move(src);
+    const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
+    if (!status.ok()) {
+      source.reset();
+      options_.data_plane->PushError(step.peer_host, dst_array, step.shard, step.peer_device, type,
+                                     status);
+      StepDone(msg, 0, 0, status);
+      return;
+    }
+    std::shared_ptr<DeviceBuffer> buffer = source->buffer();
+    if (buffer == nullptr) {
+      absl::Status error = absl::InternalError(absl::StrCat(
+          StepLabel(*msg, step), ": ", source->DebugString(), " is ready without a buffer"));
+      source.reset();
+      options_.data_plane->PushError(step.peer_host, dst_array, step.shard, step.peer_device, type,
+                                     error);
+      StepDone(msg, 0, 0, error);
+      return;
+    }
+    source.reset();
+    const int64_t start = MonotonicNanos();
+    const void* data = buffer->data();
+    const int64_t bytes = buffer->size();
+    EventRef pushed = options_.data_plane->Push(step.peer_host, dst_array, step.shard,
+                                                step.peer_device, type, data, bytes);
+    // `buffer` stays alive until the push is done with its bytes.
+    pushed->AndThen([this, msg, &step, buffer = std::move(buffer),
+                     start](const absl::Status& push_status) mutable {
+      buffer.reset();
+      TraceTransfer("send", *msg, step, start);
+      StepDone(msg, 0, 0,
+               push_status.ok()
+                   ? push_status
+                   : Annotate(push_status, absl::StrCat(StepLabel(*msg, step), " sending to ",
+                                                        step.peer_host.DebugString())));
+    });
+  });
+}
+
+void HostExecutor::DispatchCopy(Message* msg, size_t index) {
+  const HostStep& step = msg->program->steps[index];
+  const int32_t out0 = msg->first_output[index];
+  const int32_t nout = msg->first_output[index + 1] - out0;
+  DeviceState* device = FindDevice(step.device);
+  if (device == nullptr || step.shard < 0 || !ValidSlot(*msg, step.src_value) ||
+      !ValidSlot(*msg, step.dst_value)) {
+    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
+                                       StepLabel(*msg, step), ": malformed copy step")));
+    return;
+  }
+  ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.shard);
+  ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
+  if (!dst->Claim()) {
+    StepDone(msg, out0, nout,
+             absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
+                                                   dst->DebugString(), " was already produced")));
+    return;
+  }
+  const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
+  absl::StatusOr<DeviceBuffer> allocated = device->device->Allocate(type.byte_size());
+  if (!allocated.ok()) {
+    absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
+    dst->Complete(error);
+    StepDone(msg, out0, nout, error);
+    return;
+  }
+  std::shared_ptr<DeviceBuffer> dst_buffer =
+      dst->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(allocated)));
+  const EventRef ready = src->ready();
+  ready->AndThen([this, msg, &step, src = std::move(src), dst = std::move(dst),
+                  dst_buffer = std::move(dst_buffer),
+                  out0, nout](const absl::Status& status) mutable {
+    const int64_t start = MonotonicNanos();
+    absl::Status result = status;
+    if (result.ok()) {
+      std::shared_ptr<DeviceBuffer> src_buffer = src->buffer();
+      if (src_buffer == nullptr || src_buffer->size() != dst_buffer->size()) {
+        result = absl::InvalidArgumentError(absl::StrCat(
+            StepLabel(*msg, step), ": cannot copy ", src->DebugString(), " into a ",
+            dst_buffer->size(), "-byte buffer"));
+      } else {
+        std::memcpy(dst_buffer->data(), src_buffer->data(), dst_buffer->size());
+      }
+    }
+    dst->Complete(result);
+    src.reset();
+    dst.reset();
+    dst_buffer.reset();
+    TraceTransfer("copy", *msg, step, start);
+    StepDone(msg, out0, nout, result);
+  });
+}
+
+}  // namespace pw
