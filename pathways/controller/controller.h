@@ -1,0 +1,192 @@
+// Controller: the in-process ControllerService — clients, programs, lowering cache, per-island
+// gang schedulers, parallel/sequential dispatch to hosts, and array futures.
+#ifndef PATHWAYS_CONTROLLER_CONTROLLER_H_
+#define PATHWAYS_CONTROLLER_CONTROLLER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "pathways/base/ids.h"
+#include "pathways/base/trace.h"
+#include "pathways/controller/array_store.h"
+#include "pathways/controller/controller_service.h"
+#include "pathways/controller/gang_scheduler.h"
+#include "pathways/controller/resource_manager.h"
+#include "pathways/dataflow/lowering.h"
+#include "pathways/worker/worker_service.h"
+
+namespace pw {
+
+struct ControllerOptions {
+  ResourceManager* resources = nullptr;  // required; must outlive the controller
+  TraceRecorder* trace = nullptr;        // nullable
+  // Runs in flight per island before the gang scheduler queues (GangSchedulerOptions).
+  int64_t scheduler_window = 1024;
+};
+
+// Trace lane (pid) of the controller's "dispatch" events.
+inline constexpr int64_t kControllerTracePid = 1000000;
+
+// The single controller of the paper: every client request comes here; every host message goes
+// out from here, through the island's GangScheduler so that all hosts of an island receive
+// runs in one order.
+//
+// Threads: client calls run on the client's thread (Run dispatches inline when the island's
+// scheduler is idle). Workers report on their own threads through OnHostRunDone, which only
+// updates metadata and futures; anything that must talk to a worker as a consequence (the next
+// stage of a sequential run, runs released from a scheduler queue, freeing device memory,
+// fetching shards) goes to the controller's own work thread, so a worker is never called
+// back from its reporting thread.
+//
+// Sequential dispatch: stage k+1 is sent once every host of stage k reported. A failed stage
+// does not stop the run: the later stages are still sent, so the error reaches every dependent
+// through the hosts' own propagation (with its original message) and each host frees the
+// temporaries of every stage.
+class Controller final : public ControllerService, public RunObserver {
+ public:
+  explicit Controller(ControllerOptions options);
+  ~Controller() override;
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Connects the executor of `host` (which must be registered in the ResourceManager). The
+  // worker must report to this controller (as its RunObserver) and outlive it. NOT_FOUND for a
+  // host the ResourceManager does not know, ALREADY_EXISTS for a second worker.
+  absl::Status AddWorker(HostId host, WorkerService* worker);
+  // The host is gone: every unfinished array with a shard on it, and every run waiting for it,
+  // fails with UNAVAILABLE naming the host (and `reason`); the host is removed from the
+  // ResourceManager if still there, which remaps or fails its slices (so the next run lowers
+  // again). NOT_FOUND for an unknown host.
+  absl::Status RemoveWorker(HostId host, absl::Status reason);
+
+  // ControllerService.
+  absl::StatusOr<ClientId> Connect(std::string client_name) override;
+  void Disconnect(ClientId client) override;
+  absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
+  absl::Status ReleaseSlice(ClientId client, SliceId slice) override;
+  absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
+  absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;
+  absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
+                                     std::vector<ir::Literal> shards) override;
+  absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
+                                absl::Span<const ArrayId> inputs, RunOptions options) override;
+  EventRef AwaitArray(ClientId client, ArrayId array) override;
+  AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
+  absl::Status ReleaseArray(ClientId client, ArrayId array) override;
+  ClusterStatus Status() const override;
+
+  // RunObserver: called by workers on their threads.
+  void OnHostRunDone(HostRunResult result) override;
+
+  // Every island scheduler's DebugString, for logs.
+  std::string SchedulerDebugString() const;
+  // Blocks until the work thread has nothing queued (tests: deferred releases went out).
+  void Quiesce();
+
+ private:
+  struct WorkerRecord {
+    WorkerService* worker = nullptr;
+    IslandId island;
+    absl::flat_hash_set<FunctionId> functions;  // registered on that host
+  };
+  struct ClientRecord {
+    std::string name;
+    int64_t runs = 0;
+    absl::flat_hash_set<ProgramId> programs;
+  };
+  struct FunctionRecord {
+    std::shared_ptr<const ir::Function> function;
+    FunctionSignature signature;
+  };
+  struct ProgramRecord {
+    ClientId owner;
+    ProgramDef def;
+    std::vector<SliceId> slices;        // every slice it uses, sorted, distinct
+    std::vector<ArraySpec> output_specs;
+  };
+  struct HostTarget {
+    HostId host;
+    WorkerService* worker = nullptr;  // null if the host has no worker (fails at dispatch)
+    IslandId island;
+  };
+  struct RunState;  // controller_run.cc
+
+  // A single thread for work that must not run on a worker's reporting thread.
+  class WorkQueue {
+   public:
+    WorkQueue();
+    ~WorkQueue();
+    void Post(absl::AnyInvocable<void()> task);
+    void Quiesce();
+
+   private:
+    void Loop();
+    absl::Mutex mu_;
+    std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+    bool busy_ ABSL_GUARDED_BY(mu_) = false;
+    bool stop_ ABSL_GUARDED_BY(mu_) = false;
+    std::thread thread_;
+  };
+
+  absl::Status CheckClientLocked(ClientId client) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The slice, if it is live and `client`'s (NOT_FOUND otherwise).
+  absl::StatusOr<VirtualSlice> OwnedSlice(ClientId client, SliceId slice) const;
+  // Snapshot of functions, the program's slices and every device, for LowerProgram.
+  absl::StatusOr<LoweringContext> MakeLoweringContext(const ProgramRecord& program) const;
+  // Cached or fresh lowering of `program` for the current slice mappings.
+  absl::StatusOr<std::shared_ptr<const LoweredProgram>> Lower(ProgramId id,
+                                                              const ProgramRecord& program);
+  GangScheduler* SchedulerLocked(IslandId island) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Registers with each target host the functions its part runs and it lacks.
+  void EnsureFunctions(const std::vector<HostTarget>& targets, const LoweredProgram& lowered);
+  // Drops a reference; the last one tells the shards' hosts to free them (on the work thread).
+  void DropArrayRef(const std::shared_ptr<ArrayRecord>& record, int64_t n = 1);
+  // Sends one wave of messages (the whole parts, or stage `stage`) to the targets in `island`.
+  void SendWave(const std::shared_ptr<RunState>& run, IslandId island, int64_t stage);
+  // Submits wave 0 of a run to its islands' schedulers.
+  void SubmitRun(const std::shared_ptr<RunState>& run);
+  // Records one host's report for the current wave; sends the next wave or finishes the run.
+  void HandleReport(const std::shared_ptr<RunState>& run, HostRunResult result);
+  void FinishRun(const std::shared_ptr<RunState>& run);
+
+  const ControllerOptions options_;
+  ResourceManager* const resources_;
+  LoweringCache lowering_cache_;
+  ArrayStore arrays_;
+
+  mutable absl::Mutex mu_;
+  absl::btree_map<HostId, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<ClientId, ClientRecord> clients_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<FunctionId, FunctionRecord> functions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::vector<FunctionId>> functions_by_fingerprint_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<ProgramId, std::shared_ptr<const ProgramRecord>> programs_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<RunId, std::shared_ptr<RunState>> runs_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<IslandId, std::unique_ptr<GangScheduler>> schedulers_ ABSL_GUARDED_BY(mu_);
+  int64_t next_client_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_function_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_program_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_run_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_gang_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t total_runs_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Last member: destroyed (joined) first, while everything its tasks touch is still alive.
+  WorkQueue work_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CONTROLLER_CONTROLLER_H_

@@ -1,0 +1,438 @@
+// Controller: runs — lowering lookup, output arrays, submission to the island schedulers,
+// parallel and sequential dispatch, host reports, host removal.
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/base/trace.h"
+#include "pathways/controller/controller.h"
+
+namespace pw {
+
+struct Controller::RunState {
+  RunId id;
+  ClientId client;
+  DispatchMode mode = DispatchMode::kParallel;
+  std::shared_ptr<const LoweredProgram> lowered;
+  std::shared_ptr<const std::vector<ArrayId>> value_arrays;
+  int64_t gang_base = 0;
+  std::vector<HostTarget> targets;         // every host of the run, by host id
+  std::vector<IslandId> islands;           // of the targets, ascending
+  std::vector<GangScheduler*> schedulers;  // islands[i]'s
+  std::vector<std::shared_ptr<ArrayRecord>> inputs;   // one reference each, for the run
+  std::vector<std::shared_ptr<ArrayRecord>> outputs;  // produced arrays, one reference each
+  std::vector<ArrayRecord*> output_by_slot;           // value slot -> produced array or null
+
+  absl::Mutex mu;
+  int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)
+  absl::flat_hash_set<HostId> pending ABSL_GUARDED_BY(mu);  // hosts yet to report it
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  bool finished ABSL_GUARDED_BY(mu) = false;
+
+  IslandId IslandOf(HostId host) const {
+    auto it = std::lower_bound(targets.begin(), targets.end(), host,
+                               [](const HostTarget& t, HostId h) { return t.host < h; });
+    return it != targets.end() && it->host == host ? it->island : IslandId();
+  }
+  const absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>>& Wave(
+      int64_t wave) const {
+    return wave < 0 ? lowered->hosts : lowered->stages[wave];
+  }
+};
+
+absl::StatusOr<std::shared_ptr<const LoweredProgram>> Controller::Lower(
+    ProgramId id, const ProgramRecord& program) {
+  LoweringCache::Key key;
+  key.program = id;
+  key.slice_versions.reserve(program.slices.size());
+  for (SliceId slice : program.slices) {
+    key.slice_versions.emplace_back(slice, resources_->mapping_version(slice));
+  }
+  if (std::shared_ptr<const LoweredProgram> hit = lowering_cache_.Lookup(key)) return hit;
+  PW_ASSIGN_OR_RETURN(LoweringContext context, MakeLoweringContext(program));
+  PW_ASSIGN_OR_RETURN(std::shared_ptr<const LoweredProgram> lowered,
+                      LowerProgram(program.def, context));
+  lowering_cache_.Insert(key, lowered);
+  return lowered;
+}
+
+void Controller::EnsureFunctions(const std::vector<HostTarget>& targets,
+                                 const LoweredProgram& lowered) {
+  struct Missing {
+    HostTarget target;
+    FunctionId id;
+    std::shared_ptr<const ir::Function> function;
+  };
+  std::vector<Missing> missing;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const HostTarget& target : targets) {
+      auto w = workers_.find(target.host);
+      if (w == workers_.end()) continue;
+      for (FunctionId f : lowered.hosts.at(target.host)->functions) {
+        if (w->second.functions.contains(f)) continue;
+        auto fn = functions_.find(f);
+        if (fn != functions_.end()) missing.push_back({target, f, fn->second.function});
+      }
+    }
+  }
+  for (const Missing& m : missing) {
+    // Registration is idempotent, so two runs racing to register the same function is fine.
+    absl::Status s = m.target.worker->RegisterFunction(m.id, *m.function);
+    if (!s.ok()) {
+      // The host then fails the steps running it, with its own error naming the function.
+      PW_LOG(WARNING) << "RegisterFunction(" << m.id << ") on " << m.target.host << ": " << s;
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    auto w = workers_.find(m.target.host);
+    if (w != workers_.end()) w->second.functions.insert(m.id);
+  }
+}
+
+absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
+                                          absl::Span<const ArrayId> inputs, RunOptions options) {
+  TraceScope trace(options_.trace, "dispatch", "dispatch", kControllerTracePid, 0);
+  std::shared_ptr<const ProgramRecord> program;
+  {
+    absl::MutexLock lock(&mu_);
+    PW_RETURN_IF_ERROR(CheckClientLocked(client));
+    auto it = programs_.find(program_id);
+    if (it == programs_.end() || it->second->owner != client) {
+      return absl::NotFoundError(absl::StrCat("Run: unknown ", program_id.DebugString(), " for ",
+                                              client.DebugString()));
+    }
+    program = it->second;
+  }
+  const std::string where = absl::StrCat("Run('", program->def.name, "')");
+  if (inputs.size() != program->def.inputs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", inputs.size(),
+                                                   " inputs given, the program takes ",
+                                                   program->def.inputs.size()));
+  }
+  auto run = std::make_shared<RunState>();
+  run->client = client;
+  run->mode = options.mode;
+  run->inputs.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<ArrayRecord>> record = arrays_.Get(client, inputs[i]);
+    if (!record.ok()) return Annotate(record.status(), absl::StrCat(where, " input ", i));
+    const ArraySpec& want = program->def.inputs[i];
+    const ArraySpec& got = (*record)->spec();
+    if (!(got == want)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " input ", i, ": ", inputs[i].DebugString(), " is ",
+          got.shard_type.DebugString(), " on ", got.slice.DebugString(), ", the program expects ",
+          want.shard_type.DebugString(), " on ", want.slice.DebugString()));
+    }
+    run->inputs.push_back(*std::move(record));
+  }
+  absl::StatusOr<std::shared_ptr<const LoweredProgram>> lowered = Lower(program_id, *program);
+  if (!lowered.ok()) return Annotate(lowered.status(), where);
+  run->lowered = *std::move(lowered);
+  const LoweredProgram& lp = *run->lowered;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (run->inputs[i]->devices() != lp.values[i].devices) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " input ", i, ": ", inputs[i].DebugString(), " lives on devices placed before ",
+          program->def.inputs[i].slice.DebugString(), " was remapped; put it again"));
+    }
+  }
+
+  // Value slots: the inputs' arrays, then fresh ids for everything the run creates.
+  auto value_arrays = std::make_shared<std::vector<ArrayId>>(lp.values.size());
+  const int64_t first_new = arrays_.NewIds(static_cast<int64_t>(lp.values.size() - inputs.size()));
+  for (size_t v = 0; v < lp.values.size(); ++v) {
+    (*value_arrays)[v] = v < inputs.size() ? inputs[v] : ArrayId(first_new + v - inputs.size());
+  }
+  run->value_arrays = value_arrays;
+
+  // Output arrays: futures, resolved by the hosts' reports.
+  RunResult result;
+  run->output_by_slot.assign(lp.values.size(), nullptr);
+  std::vector<std::shared_ptr<ArrayRecord>> handles;
+  for (size_t o = 0; o < lp.output_values.size(); ++o) {
+    const int32_t slot = lp.output_values[o];
+    std::shared_ptr<ArrayRecord> record;
+    if (slot < static_cast<int32_t>(inputs.size())) {
+      record = run->inputs[slot];  // the program returns its input: another handle to it
+    } else if (run->output_by_slot[slot] != nullptr) {
+      for (const auto& out : run->outputs) {
+        if (out.get() == run->output_by_slot[slot]) record = out;
+      }
+    } else {
+      const ValueInfo& value = lp.values[slot];
+      std::vector<HostId> hosts;
+      for (DeviceId device : value.devices) {
+        absl::StatusOr<DeviceInfo> info = resources_->GetDevice(device);
+        hosts.push_back(info.ok() ? info->host : HostId());
+      }
+      record = std::make_shared<ArrayRecord>((*value_arrays)[slot], client,
+                                             program->output_specs[o], value.devices,
+                                             std::move(hosts), ArrayRecord::Initial::kPending);
+      record->AddRef();  // the run's, until it finished writing
+      run->outputs.push_back(record);
+      run->output_by_slot[slot] = record.get();
+    }
+    result.outputs.push_back(record->info());
+    handles.push_back(std::move(record));
+  }
+
+  {
+    absl::MutexLock lock(&mu_);
+    auto client_it = clients_.find(client);
+    if (client_it == clients_.end()) {
+      for (const auto& out : run->outputs) out->DropRef();
+      return absl::NotFoundError(absl::StrCat(where, ": ", client.DebugString(), " disconnected"));
+    }
+    ++client_it->second.runs;
+    ++total_runs_;
+    run->id = RunId(next_run_++);
+    run->gang_base = next_gang_;
+    next_gang_ += static_cast<int64_t>(lp.nodes.size());
+    run->targets.reserve(lp.hosts.size());
+    for (const auto& [host, part] : lp.hosts) {
+      HostTarget target{host, nullptr, IslandId()};
+      auto w = workers_.find(host);
+      if (w != workers_.end()) {
+        target.worker = w->second.worker;
+        target.island = w->second.island;
+      } else if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) {
+        target.island = info->island;
+      } else if (!lp.islands.empty()) {
+        target.island = lp.islands.front();
+      }
+      run->targets.push_back(target);
+      if (std::find(run->islands.begin(), run->islands.end(), target.island) ==
+          run->islands.end()) {
+        run->islands.push_back(target.island);
+      }
+    }
+    std::sort(run->islands.begin(), run->islands.end());
+    for (IslandId island : run->islands) run->schedulers.push_back(SchedulerLocked(island));
+    runs_.emplace(run->id, run);
+  }
+  for (auto& handle : handles) arrays_.AddHandle(std::move(handle));
+  for (const auto& input : run->inputs) input->AddRef();
+  trace.AddArg("run", run->id.DebugString());
+  trace.AddArg("program", program->def.name);
+  trace.AddArg("mode", DispatchModeName(options.mode));
+  result.run = run->id;
+
+  EnsureFunctions(run->targets, lp);
+  SubmitRun(run);
+  return result;
+}
+
+void Controller::SubmitRun(const std::shared_ptr<RunState>& run) {
+  const LoweredProgram& lp = *run->lowered;
+  int64_t wave = -1;
+  {
+    absl::MutexLock lock(&run->mu);
+    if (run->mode == DispatchMode::kSequential) {
+      // Skip stages without hosts (none are expected; a lowering could legally have them).
+      wave = 0;
+      while (wave < static_cast<int64_t>(lp.stages.size()) && lp.stages[wave].empty()) ++wave;
+      if (wave == static_cast<int64_t>(lp.stages.size())) wave = -2;
+    } else if (lp.hosts.empty()) {
+      wave = -2;
+    }
+    if (wave != -2) {
+      run->stage = wave;
+      for (const auto& [host, part] : run->Wave(wave)) run->pending.insert(host);
+    }
+  }
+  if (wave == -2 || run->islands.empty()) {  // nothing to send: a program of its inputs only
+    run->schedulers.clear();  // never submitted
+    FinishRun(run);
+    return;
+  }
+  RunDescriptor descriptor;
+  descriptor.run = run->id;
+  descriptor.client = run->client;
+  descriptor.cost_estimate = 0;
+  for (const auto& [host, part] : lp.hosts) descriptor.cost_estimate += part->steps.size();
+  absl::Status submitted;
+  if (run->islands.size() == 1) {
+    submitted = run->schedulers[0]->Submit(
+        descriptor, [this, run, island = run->islands[0], wave]() { SendWave(run, island, wave); });
+  } else {
+    std::vector<GangScheduler::IslandPart> parts;
+    for (size_t i = 0; i < run->islands.size(); ++i) {
+      parts.push_back({run->schedulers[i], [this, run, island = run->islands[i], wave]() {
+                         SendWave(run, island, wave);
+                       }});
+    }
+    submitted = GangScheduler::SubmitAcrossIslands(descriptor, std::move(parts));
+  }
+  PW_CHECK(submitted.ok()) << submitted;  // run ids are fresh
+}
+
+void Controller::SendWave(const std::shared_ptr<RunState>& run, IslandId island, int64_t wave) {
+  struct Send {
+    HostId host;
+    WorkerService* worker;
+    std::shared_ptr<const LoweredHostProgram> part;
+  };
+  absl::InlinedVector<Send, 4> sends;
+  absl::InlinedVector<HostId, 2> gone;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [host, part] : run->Wave(wave)) {
+      if (run->IslandOf(host) != island) continue;
+      auto w = workers_.find(host);
+      if (w == workers_.end()) {
+        gone.push_back(host);
+      } else {
+        sends.push_back(Send{host, w->second.worker, part});
+      }
+    }
+  }
+  for (Send& send : sends) {
+    HostRun message;
+    message.run = run->id;
+    message.client = run->client;
+    message.program = std::move(send.part);
+    message.lowered = run->lowered;
+    message.value_arrays = run->value_arrays;
+    message.gang_base = run->gang_base;
+    message.mode = run->mode;
+    message.stage = wave;
+    send.worker->Run(std::move(message));
+  }
+  for (HostId host : gone) {
+    HostRunResult failed;
+    failed.host = host;
+    failed.run = run->id;
+    failed.stage = wave;
+    failed.status = absl::UnavailableError(
+        absl::StrCat(host.DebugString(), " has no worker; ", run->id.DebugString(), " lost its part"));
+    HandleReport(run, std::move(failed));
+  }
+}
+
+void Controller::OnHostRunDone(HostRunResult result) {
+  std::shared_ptr<RunState> run;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(result.run);
+    if (it == runs_.end()) return;  // a late report from a removed host, or a stale one
+    run = it->second;
+  }
+  HandleReport(run, std::move(result));
+}
+
+void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResult result) {
+  const LoweredProgram& lp = *run->lowered;
+  int64_t next_wave = -1;
+  bool finished = false;
+  {
+    absl::MutexLock lock(&run->mu);
+    if (run->finished || result.stage != run->stage || run->pending.erase(result.host) == 0) {
+      return;  // stale or duplicate
+    }
+    if (!result.status.ok() && run->first_error.ok()) run->first_error = result.status;
+    if (run->pending.empty()) {
+      int64_t wave = run->stage;
+      if (run->mode == DispatchMode::kSequential) {
+        ++wave;
+        while (wave < static_cast<int64_t>(lp.stages.size()) && lp.stages[wave].empty()) ++wave;
+      }
+      if (run->mode == DispatchMode::kSequential && wave < static_cast<int64_t>(lp.stages.size())) {
+        run->stage = next_wave = wave;
+        for (const auto& [host, part] : lp.stages[wave]) run->pending.insert(host);
+      } else {
+        run->finished = finished = true;
+      }
+    }
+  }
+  // Resolve outside the run's lock: readiness callbacks of client futures run here.
+  for (const HostRunResult::ShardStatus& shard : result.outputs) {
+    if (shard.value < 0 || shard.value >= static_cast<int32_t>(run->output_by_slot.size())) continue;
+    if (ArrayRecord* out = run->output_by_slot[shard.value]) out->ResolveShard(shard.shard, shard.status);
+  }
+  if (next_wave >= 0) {
+    // The next stage keeps the islands' single order; the scheduler sends it from the work
+    // thread, never from this (worker) thread.
+    std::vector<GangScheduler::IslandPart> parts;
+    for (size_t i = 0; i < run->islands.size(); ++i) {
+      bool involved = false;
+      for (const auto& [host, part] : lp.stages[next_wave]) involved |= run->IslandOf(host) == run->islands[i];
+      if (!involved) continue;
+      parts.push_back({run->schedulers[i], [this, run, island = run->islands[i], next_wave]() {
+                         SendWave(run, island, next_wave);
+                       }});
+    }
+    absl::Status s = parts.size() == 1
+                         ? parts[0].scheduler->FollowUp(run->id, std::move(parts[0].dispatch))
+                         : GangScheduler::FollowUpAcrossIslands(run->id, std::move(parts));
+    PW_CHECK(s.ok()) << s;
+  }
+  if (finished) FinishRun(run);
+}
+
+void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
+  absl::Status error;
+  {
+    absl::MutexLock lock(&run->mu);
+    run->finished = true;
+    error = run->first_error;
+  }
+  for (const auto& out : run->outputs) {
+    if (out->ready()->IsAvailable()) continue;
+    out->Fail(!error.ok() ? error
+                          : absl::InternalError(absl::StrCat(
+                                run->id.DebugString(), " finished without a report for every "
+                                "shard of output ", out->id().DebugString())));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    runs_.erase(run->id);
+  }
+  for (GangScheduler* scheduler : run->schedulers) {
+    absl::Status s = scheduler->OnRunFinished(run->id);
+    PW_CHECK(s.ok()) << s;
+  }
+  for (const auto& input : run->inputs) DropArrayRef(input);
+  for (const auto& out : run->outputs) DropArrayRef(out);
+}
+
+absl::Status Controller::RemoveWorker(HostId host, absl::Status reason) {
+  const absl::Status lost = absl::UnavailableError(
+      absl::StrCat(host.DebugString(), " was removed",
+                   reason.ok() ? "" : absl::StrCat(": ", reason.message())));
+  std::vector<std::shared_ptr<RunState>> runs;
+  {
+    absl::MutexLock lock(&mu_);
+    if (workers_.erase(host) == 0) {
+      return absl::NotFoundError(absl::StrCat("RemoveWorker: unknown ", host.DebugString()));
+    }
+    for (const auto& [id, run] : runs_) runs.push_back(run);
+  }
+  for (const auto& record : arrays_.All()) {
+    if (record->OnHost(host)) record->Fail(lost);
+  }
+  for (const auto& run : runs) {
+    for (const auto& out : run->outputs) {
+      if (out->OnHost(host)) out->Fail(lost);
+    }
+    HostRunResult failed;
+    failed.host = host;
+    failed.run = run->id;
+    failed.status = lost;
+    {
+      absl::MutexLock lock(&run->mu);
+      failed.stage = run->stage;
+    }
+    HandleReport(run, std::move(failed));  // ignored unless the run waits for this host
+  }
+  if (resources_->GetHost(host).ok()) {
+    PW_RETURN_IF_ERROR(resources_->RemoveHost(host, lost));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pw
