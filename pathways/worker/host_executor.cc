@@ -50,16 +50,18 @@ HostExecutor::~HostExecutor() {
   const absl::Status gone = absl::AbortedError(
       absl::StrCat("the host executor of ", options_.host.DebugString(), " was destroyed"));
   // Messages never dispatched: their steps never started, so report them failed at once.
-  std::deque<HostRun> undispatched;
+  std::deque<InboxItem> undispatched;
   {
     absl::MutexLock lock(&inbox_mu_);
     undispatched.swap(inbox_);
   }
-  for (HostRun& run : undispatched) {
+  for (InboxItem& item : undispatched) {
+    if (item.kind == InboxKind::kFetch) item.fetched->SetError(gone);
+    if (item.kind != InboxKind::kRun) continue;
     HostRunResult result;
     result.host = options_.host;
-    result.run = run.run;
-    result.stage = run.stage;
+    result.run = item.run.run;
+    result.stage = item.run.stage;
     result.status = gone;
     Report(std::move(result));
   }
@@ -73,13 +75,9 @@ HostExecutor::~HostExecutor() {
     }
   }
   absl::MutexLock lock(&live_mu_);
-  while (!live_.empty()) {
-    if (live_mu_.AwaitWithTimeout(
-            absl::Condition(+[](absl::flat_hash_set<Message*>* s) { return s->empty(); }, &live_),
-            absl::Seconds(5))) {
-      break;
-    }
-    PW_LOG(WARNING) << DebugString() << ": still waiting for " << live_.size()
+  while (!live_mu_.AwaitWithTimeout(
+      absl::Condition(+[](int64_t* n) { return *n == 0; }, &unfinished_), absl::Seconds(5))) {
+    PW_LOG(WARNING) << DebugString() << ": still waiting for " << unfinished_
                     << " messages to drain from the device streams";
   }
 }
@@ -93,13 +91,20 @@ std::string HostExecutor::DebugString() const {
 
 void HostExecutor::Run(HostRun run) {
   runs_received_.fetch_add(1, std::memory_order_relaxed);
+  InboxItem item;
+  item.kind = InboxKind::kRun;
+  item.run = std::move(run);
+  Enqueue(std::move(item));
+}
+
+void HostExecutor::Enqueue(InboxItem item) {
   absl::MutexLock lock(&inbox_mu_);
-  inbox_.push_back(std::move(run));
+  inbox_.push_back(std::move(item));
   queued_.fetch_add(1, std::memory_order_release);
   if (sleeping_) inbox_cv_.Signal();
 }
 
-bool HostExecutor::TakeBatch(std::vector<HostRun>& batch) {
+bool HostExecutor::TakeBatch(std::vector<InboxItem>& batch) {
   const int64_t deadline = MonotonicNanos() + options_.idle_spin_nanos;
   while (queued_.load(std::memory_order_acquire) == 0 &&
          !stopping_.load(std::memory_order_acquire) && MonotonicNanos() < deadline) {
@@ -112,7 +117,7 @@ bool HostExecutor::TakeBatch(std::vector<HostRun>& batch) {
     sleeping_ = false;
   }
   if (stop_) return false;
-  for (HostRun& run : inbox_) batch.push_back(std::move(run));
+  for (InboxItem& item : inbox_) batch.push_back(std::move(item));
   inbox_.clear();
   queued_.store(0, std::memory_order_release);
   return true;
@@ -124,9 +129,25 @@ void HostExecutor::Loop() {
     name.resize(std::min<size_t>(name.size(), 15));
     pthread_setname_np(pthread_self(), name.c_str());
   }
-  std::vector<HostRun> batch;
+  std::vector<InboxItem> batch;
   while (TakeBatch(batch)) {
-    for (HostRun& run : batch) Dispatch(std::move(run));
+    for (InboxItem& item : batch) {
+      switch (item.kind) {
+        case InboxKind::kRun:
+          Dispatch(std::move(item.run));
+          break;
+        case InboxKind::kRelease:
+          for (ArrayId array : item.arrays) store_.Release(array);
+          break;
+        case InboxKind::kFetch:
+          if (ShardEntryRef entry = store_.Find(item.array, item.shard); entry != nullptr) {
+            FetchWhenReady(std::move(entry), std::move(item.fetched));
+          } else {
+            item.fetched->SetError(ShardNotFound(item.array, item.shard));
+          }
+          break;
+      }
+    }
     batch.clear();
   }
 }
@@ -165,6 +186,9 @@ void HostExecutor::Finalize(Message* msg) {
   }
   delete msg;
   Report(std::move(result));
+  // Last: the destructor may tear the executor down as soon as this reaches zero.
+  absl::MutexLock lock(&live_mu_);
+  --unfinished_;
 }
 
 void HostExecutor::Report(HostRunResult result) {
@@ -260,16 +284,32 @@ absl::Status HostExecutor::PutShard(ArrayId array, int32_t shard, DeviceId devic
   return absl::OkStatus();
 }
 
+absl::Status HostExecutor::ShardNotFound(ArrayId array, int32_t shard) const {
+  return absl::NotFoundError(absl::StrCat(array.DebugString(), " shard ", shard, " is not on ",
+                                          options_.host.DebugString()));
+}
+
 AsyncValueRef<ir::Literal> HostExecutor::FetchShard(ArrayId array, int32_t shard) {
   auto result = MakeAsyncValue<ir::Literal>();
-  ShardEntryRef entry = store_.Find(array, shard);
-  if (entry == nullptr) {
-    result->SetError(absl::NotFoundError(absl::StrCat(array.DebugString(), " shard ", shard,
-                                                      " is not on ", options_.host.DebugString())));
+  if (ShardEntryRef entry = store_.Find(array, shard); entry != nullptr) {
+    FetchWhenReady(std::move(entry), result);
     return result;
   }
+  // Not here yet: a run queued before this call may produce it, so look again in FIFO order.
+  InboxItem item;
+  item.kind = InboxKind::kFetch;
+  item.array = array;
+  item.shard = shard;
+  item.fetched = result;
+  Enqueue(std::move(item));
+  return result;
+}
+
+void HostExecutor::FetchWhenReady(ShardEntryRef entry, AsyncValueRef<ir::Literal> result) {
   // Runs on whichever thread completes the shard; one copy of the shard's bytes.
-  entry->ready()->AndThen([entry, result](const absl::Status& status) {
+  const EventRef ready = entry->ready();
+  ready->AndThen([entry = std::move(entry), result = std::move(result)](
+                     const absl::Status& status) {
     if (!status.ok()) {
       result->SetError(status);
       return;
@@ -284,11 +324,13 @@ AsyncValueRef<ir::Literal> HostExecutor::FetchShard(ArrayId array, int32_t shard
     std::memcpy(literal.untyped_data(), buffer->data(), literal.byte_size());
     result->SetValue(std::move(literal));
   });
-  return result;
 }
 
 void HostExecutor::Release(absl::Span<const ArrayId> arrays) {
-  for (ArrayId array : arrays) store_.Release(array);
+  InboxItem item;
+  item.kind = InboxKind::kRelease;
+  item.arrays.assign(arrays.begin(), arrays.end());
+  Enqueue(std::move(item));
 }
 
 HostStatus HostExecutor::Status() const {

@@ -57,6 +57,11 @@ struct HostExecutorOptions {
 // message's steps down; the step that finishes a message releases its temporaries and reports
 // to the observer.
 //
+// Ordering: Release and FetchShard take effect after every run received before them has been
+// dispatched (they travel the same FIFO when needed), so releasing an array right after Run
+// cannot starve the run, and fetching a shard a queued run produces waits for it instead of
+// failing with NOT_FOUND. Release therefore returns before the memory is freed.
+//
 // Scratch: each device keeps one scratch arena reused by all its steps (a device runs one step
 // at a time); it grows to the largest need and is reported in DeviceStatus::scratch_bytes.
 class HostExecutor final : public WorkerService, public ShardReceiver {
@@ -107,10 +112,26 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   };
   struct Message;
   struct ComputeWork;
+  // The dispatch thread's FIFO carries runs and the requests that must be ordered after the
+  // runs received before them (a Release must not overtake a queued run reading the array; a
+  // fetch of a shard a queued run will produce must find its entry).
+  enum class InboxKind : uint8_t { kRun, kRelease, kFetch };
+  struct InboxItem {
+    InboxKind kind = InboxKind::kRun;
+    HostRun run;                          // kRun
+    std::vector<ArrayId> arrays;          // kRelease
+    ArrayId array;                        // kFetch
+    int32_t shard = 0;                    // kFetch
+    AsyncValueRef<ir::Literal> fetched;   // kFetch
+  };
 
   void Loop();
-  // Moves queued messages into `batch`; false once stopping.
-  bool TakeBatch(std::vector<HostRun>& batch);
+  void Enqueue(InboxItem item);
+  // Moves queued items into `batch`; false once stopping.
+  bool TakeBatch(std::vector<InboxItem>& batch);
+  // Resolves `result` with the shard's contents once `entry` is ready.
+  static void FetchWhenReady(ShardEntryRef entry, AsyncValueRef<ir::Literal> result);
+  absl::Status ShardNotFound(ArrayId array, int32_t shard) const;
   void Dispatch(HostRun run);
   void DispatchCompute(Message* msg, size_t index);
   void DispatchRecv(Message* msg, size_t index);
@@ -150,7 +171,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   // Inbox. `queued_` mirrors inbox_.size() so the polling dispatch thread reads it lock-free.
   mutable absl::Mutex inbox_mu_;
   absl::CondVar inbox_cv_;
-  std::deque<HostRun> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  std::deque<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
   bool sleeping_ ABSL_GUARDED_BY(inbox_mu_) = false;
   bool stop_ ABSL_GUARDED_BY(inbox_mu_) = false;
   std::atomic<int64_t> queued_{0};
@@ -159,6 +180,8 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   // Messages dispatched and not yet finalized (for shutdown).
   mutable absl::Mutex live_mu_;
   absl::flat_hash_set<Message*> live_ ABSL_GUARDED_BY(live_mu_);
+  // Messages not completely finished (including their report); shutdown waits for zero.
+  int64_t unfinished_ ABSL_GUARDED_BY(live_mu_) = 0;
 
   std::atomic<int64_t> runs_received_{0};
   std::atomic<int64_t> dispatch_nanos_{0};

@@ -100,6 +100,7 @@ void HostExecutor::Dispatch(HostRun run) {
   {
     absl::MutexLock lock(&live_mu_);
     live_.insert(msg);
+    ++unfinished_;
   }
   for (FunctionId id : msg->program->functions) msg->functions.emplace_back(id, FindRegistration(id));
 

@@ -70,6 +70,13 @@ const HostRunResult* ResultOf(const std::vector<HostRunResult>& results, HostId 
   return nullptr;
 }
 
+// Release is ordered behind queued runs, so its effect is observed by polling.
+void AwaitLiveBuffers(HostExecutor& host, int64_t n) {
+  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
+  while (host.Status().live_buffers != n && MonotonicNanos() < deadline) std::this_thread::yield();
+  EXPECT_EQ(host.Status().live_buffers, n) << host.host();
+}
+
 // Device memory minus the executor's scratch arena: what buffers of arrays hold.
 int64_t ArrayBytes(const HostStatus& status, DeviceId device) {
   for (const DeviceStatus& d : status.devices) {
@@ -150,6 +157,7 @@ TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
   const std::vector<ArrayId> arrays = {ArrayId(1), ArrayId(2), ArrayId(3), ArrayId(4)};
   ASSERT_TRUE(cluster.host(0).PutShard(arrays[0], 0, DeviceId(0), Vec({1, 2, 3, 4})).ok());
   RunOnAllHosts(cluster, program, RunId(7), arrays, 0);
+  cluster.host(0).Release({arrays[0]});  // at once: the queued run still reads it
   auto results = cluster.observer().WaitFor(2);
   ASSERT_EQ(results.size(), 2u);
   const HostRunResult* r0 = ResultOf(results, HostId(0), RunId(7));
@@ -162,8 +170,8 @@ TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
   EXPECT_TRUE(r1->outputs[0].status.ok());
   EXPECT_THAT(Fetch(cluster.host(1), arrays[3], 0), ::testing::ElementsAre(3, 5, 7, 9));
   EXPECT_EQ(cluster.data_plane().pushes(), 1);
-  // Temporaries are gone: host 0 keeps only the input, host 1 only the output.
-  EXPECT_EQ(cluster.host(0).Status().live_buffers, 1);
+  // Temporaries are gone (and the released input): host 1 keeps only the output.
+  AwaitLiveBuffers(cluster.host(0), 0);
   EXPECT_EQ(cluster.host(1).Status().live_buffers, 1);
   EXPECT_EQ(FetchStatus(cluster.host(0), arrays[1], 0).code(), absl::StatusCode::kNotFound);
 }
@@ -187,8 +195,8 @@ TEST(HostExecutorTest, MemoryReturnsToZeroAfterReleasingOutputsAndTemporaries) {
     cluster.host(1).Release({arrays[3]});
   }
   for (int64_t h = 0; h < 2; ++h) {
+    AwaitLiveBuffers(cluster.host(h), 0);
     HostStatus status = cluster.host(h).Status();
-    EXPECT_EQ(status.live_buffers, 0);
     EXPECT_EQ(status.live_buffer_bytes, 0);
     for (const DeviceStatus& d : status.devices) {
       EXPECT_EQ(d.memory_in_use_bytes, d.scratch_bytes) << d.id;
@@ -392,13 +400,8 @@ TEST(HostExecutorTest, FetchWaitsForReadinessAndPutShardReportsErrors) {
   b.Compute(HostId(0), a, twice, 1, 0, DeviceId(0), {in}, {out});
   auto program = b.Build();
   host.Run(MakeRun(program, HostId(0), RunId(1), {ArrayId(20), ArrayId(21)}, 0));
-  AsyncValueRef<ir::Literal> pending;
-  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
-  while (MonotonicNanos() < deadline) {
-    pending = host.FetchShard(ArrayId(21), 0);
-    if (!pending->IsError()) break;  // NOT_FOUND until the message is dispatched
-    std::this_thread::yield();
-  }
+  // Right after Run: the fetch is ordered behind the run, so it waits instead of NOT_FOUND.
+  AsyncValueRef<ir::Literal> pending = host.FetchShard(ArrayId(21), 0);
   absl::SleepFor(absl::Milliseconds(10));
   EXPECT_FALSE(pending->IsAvailable());
   ASSERT_TRUE(host.ReceiveShard(ArrayId(20), 0, DeviceId(0), kF32x4, Vec({1, 2, 3, 4}).untyped_data(), 16).ok());
@@ -502,8 +505,8 @@ TEST(HostExecutorTest, TwoHundredRunsBackToBackStayInGangOrder) {
     cluster.host(0).Release({ArrayId(run)});
     cluster.host(1).Release({ArrayId(run)});
   }
-  EXPECT_EQ(cluster.host(0).Status().live_buffers, 2);
-  EXPECT_EQ(cluster.host(1).Status().live_buffers, 2);
+  AwaitLiveBuffers(cluster.host(0), 2);
+  AwaitLiveBuffers(cluster.host(1), 2);
   EXPECT_EQ(cluster.host(0).Status().runs_received, kRuns);
   EXPECT_GT(cluster.host(0).Status().dispatch_nanos, 0);
   EXPECT_EQ(cluster.groups().num_pending_gangs(), 0);
