@@ -31,6 +31,7 @@ void Controller::WorkQueue::Post(absl::AnyInvocable<void()> task) {
 }
 
 void Controller::WorkQueue::Quiesce() {
+  if (std::this_thread::get_id() == thread_.get_id()) return;  // would wait for itself
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](WorkQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {

@@ -68,7 +68,9 @@ class Controller final : public ControllerService, public RunObserver {
   // The host is gone: every unfinished array with a shard on it, and every run waiting for it,
   // fails with UNAVAILABLE naming the host (and `reason`); the host is removed from the
   // ResourceManager if still there, which remaps or fails its slices (so the next run lowers
-  // again). NOT_FOUND for an unknown host.
+  // again). When it returns, the controller's own thread no longer calls the worker, so the
+  // worker may be destroyed once no client call that could reach it (Run, PutArray) is in
+  // progress. This is also the orderly shutdown of a worker. NOT_FOUND for an unknown host.
   absl::Status RemoveWorker(HostId host, absl::Status reason);
 
   // ControllerService.
@@ -129,6 +131,7 @@ class Controller final : public ControllerService, public RunObserver {
     WorkQueue();
     ~WorkQueue();
     void Post(absl::AnyInvocable<void()> task);
+    // Waits until nothing is queued or running. Returns at once on the work thread itself.
     void Quiesce();
 
    private:
@@ -137,7 +140,7 @@ class Controller final : public ControllerService, public RunObserver {
     std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
     bool busy_ ABSL_GUARDED_BY(mu_) = false;
     bool stop_ ABSL_GUARDED_BY(mu_) = false;
-    std::thread thread_;
+    std::thread thread_;  // last: starts once the fields above exist
   };
 
   absl::Status CheckClientLocked(ClientId client) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -429,10 +429,11 @@ absl::Status Controller::RemoveWorker(HostId host, absl::Status reason) {
     }
     HandleReport(run, std::move(failed));  // ignored unless the run waits for this host
   }
-  if (resources_->GetHost(host).ok()) {
-    PW_RETURN_IF_ERROR(resources_->RemoveHost(host, lost));
-  }
-  return absl::OkStatus();
+  absl::Status removed;
+  if (resources_->GetHost(host).ok()) removed = resources_->RemoveHost(host, lost);
+  // Work already queued may still hold the worker (a release, a fetch, a dispatch).
+  work_.Quiesce();
+  return removed;
 }
 
 }  // namespace pw

@@ -34,6 +34,8 @@ class ControllerTest : public ::testing::Test {
   }
   void SetUp() override { MakeController(); }
   void TearDown() override {
+    // No reports after this, then no controller work that could still call a worker.
+    for (auto& [host, worker] : workers_) worker->StopReplying();
     controller_->Quiesce();
     workers_.clear();
     controller_.reset();
@@ -277,10 +279,11 @@ TEST_F(ControllerTest, DisconnectReleasesArraysProgramsAndSlices) {
   EXPECT_EQ(controller_->Status().programs, 1);
 
   controller_->Disconnect(client);
-  controller_->Quiesce();
+  // The output is ready a moment before its run let go of it (same report), hence the wait.
   for (HostId host : hosts) {
-    EXPECT_TRUE(W(host).WasReleased(x)) << host;
-    EXPECT_TRUE(W(host).WasReleased(r.outputs[0].id)) << host;
+    EXPECT_TRUE(WaitUntil([&] {
+      return W(host).WasReleased(x) && W(host).WasReleased(r.outputs[0].id);
+    })) << host;
     EXPECT_EQ(W(host).stored_shards(), 0);
   }
   const std::vector<VirtualSlice> slices = rm_.Slices();

@@ -14,7 +14,9 @@ FakeWorker::FakeWorker(HostId host, RunObserver* observer, Reply reply)
   if (reply_ == Reply::kAuto) thread_ = std::thread([this] { Loop(); });
 }
 
-FakeWorker::~FakeWorker() {
+FakeWorker::~FakeWorker() { StopReplying(); }
+
+void FakeWorker::StopReplying() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;

@@ -37,6 +37,8 @@ class FakeWorker final : public WorkerService {
   void Release(absl::Span<const ArrayId> arrays) override;
   HostStatus Status() const override;
 
+  // Stops the kAuto reply thread (no more reports after this returns).
+  void StopReplying();
   // Replies to the oldest unanswered message; false if there is none.
   bool ReplyOne();
   int ReplyAll();
