@@ -1,0 +1,71 @@
+// Array: a client's handle on a sharded array that is a future — usable before it is computed.
+#ifndef PATHWAYS_CLIENT_ARRAY_H_
+#define PATHWAYS_CLIENT_ARRAY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pathways/base/ids.h"
+#include "pathways/controller/controller_service.h"
+#include "pathways/ir/literal.h"
+
+namespace pw {
+
+namespace internal {
+struct ClientState;  // the connection an Array keeps alive
+// One logical (sharded) array: the controller reference is counted once here, not per shard
+// (paper §4.2), and released when the last Array copy goes away.
+struct ArrayRef {
+  std::shared_ptr<ClientState> client;
+  ArrayInfo info;
+  ~ArrayRef();
+};
+}  // namespace internal
+
+class Array;
+namespace internal {
+// Wraps a controller array (already counted once for this client) in a handle.
+Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info);
+}  // namespace internal
+
+// Copies share one reference; the array's device memory is freed when the last copy is
+// destroyed or Release() is called. With pmap semantics its global shape is
+// [num_shards, shard_shape...]: shard i holds global row i, on device i of its slice.
+class Array {
+ public:
+  Array() = default;
+
+  bool valid() const { return ref_ != nullptr; }
+  ArrayId id() const;
+  const ArraySpec& spec() const;
+  const ir::TensorType& shard_type() const { return spec().shard_type; }
+  ir::DType dtype() const { return shard_type().dtype; }
+  int64_t num_shards() const;
+  // [num_shards, shard dims...].
+  ir::Shape shape() const;
+  const std::vector<DeviceId>& devices() const;
+
+  // Blocks until every shard is computed; returns the error that reached the array, if any.
+  absl::Status Await() const;
+  // Fetches every shard to host memory (after Await).
+  absl::StatusOr<std::vector<ir::Literal>> FetchShards() const;
+  // The whole array as one literal of shape() (shards stacked along the leading axis).
+  absl::StatusOr<ir::Literal> ToLiteral() const;
+  // Drops this handle's reference now (other copies keep the array alive).
+  void Release() { ref_.reset(); }
+
+  std::string DebugString() const;
+
+ private:
+  friend Array internal::AdoptArray(std::shared_ptr<internal::ClientState>, ArrayInfo);
+  explicit Array(std::shared_ptr<internal::ArrayRef> ref) : ref_(std::move(ref)) {}
+  std::shared_ptr<internal::ArrayRef> ref_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CLIENT_ARRAY_H_

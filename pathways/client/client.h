@@ -1,0 +1,151 @@
+// Client: the single-controller program's handle on Pathways — virtual devices, pmapped
+// functions, traced programs and arrays that are futures (the C++ shape of the paper's Figure 2).
+#ifndef PATHWAYS_CLIENT_CLIENT_H_
+#define PATHWAYS_CLIENT_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pathways/client/array.h"
+#include "pathways/client/client_state.h"
+#include "pathways/controller/controller_service.h"
+#include "pathways/ir/builder.h"
+
+namespace pw {
+
+class Client;
+class ProgramTracer;
+
+// Builds one shard's computation: given the per-shard parameters, returns the per-shard results.
+using PmapBody =
+    std::function<std::vector<ir::Value>(ir::FunctionBuilder&, absl::Span<const ir::Value>)>;
+
+// A value inside a program being traced: program input or a call's output.
+struct Traced {
+  ValueRef ref;
+  ArraySpec spec;
+};
+
+// A function with pmap semantics bound to a slice: shard i of every argument runs on virtual
+// device i as one gang. Traced on first use per argument signature (shard types), compiled and
+// registered once, then reused — like jax.pmap. Copies share the trace cache. Thread-safe.
+class PmapFunction {
+ public:
+  // Op-by-op: runs this one call as its own program and returns its outputs at once (futures).
+  absl::StatusOr<std::vector<Array>> operator()(absl::Span<const Array> args,
+                                                RunOptions options = {}) const;
+  // Inside a trace: records the call into `tracer`'s program (nothing runs). Errors are sticky
+  // in the tracer (ProgramTracer::status()); the returned values are then placeholders.
+  std::vector<Traced> operator()(ProgramTracer& tracer, absl::Span<const Traced> args) const;
+
+  const std::string& name() const;
+  const VirtualSlice& slice() const;
+  // The function traced for these shard types (traced and registered now if new).
+  absl::StatusOr<FunctionId> FunctionFor(absl::Span<const ir::TensorType> shard_types) const;
+
+ private:
+  friend class Client;
+  struct State;
+  struct TracedFunction {
+    FunctionId id;
+    std::vector<ir::TensorType> output_types;  // per shard
+  };
+  // Traces, compiles and registers the body for these shard types once; cached.
+  absl::StatusOr<TracedFunction> Trace(absl::Span<const ir::TensorType> shard_types) const;
+  explicit PmapFunction(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// A registered program: Run submits it (one submission, parallel dispatch by default).
+class Program {
+ public:
+  ProgramId id() const { return id_; }
+  const ProgramDef& def() const { return def_; }
+  // Returns the outputs at once; their data are futures.
+  absl::StatusOr<std::vector<Array>> Run(absl::Span<const Array> inputs, RunOptions options = {}) const;
+
+ private:
+  friend class ProgramTracer;
+  Program(std::shared_ptr<internal::ClientState> client, ProgramId id, ProgramDef def)
+      : client_(std::move(client)), id_(id), def_(std::move(def)) {}
+  std::shared_ptr<internal::ClientState> client_;
+  ProgramId id_;
+  ProgramDef def_;
+};
+
+// Records several pmapped calls into ONE program (the paper's `@program`). Errors are sticky,
+// like FunctionBuilder's: the first is kept and Build() returns it. Not thread-safe.
+class ProgramTracer {
+ public:
+  ProgramTracer(Client& client, std::string name);
+  // A program input of the given spec; `like` takes the spec of an existing array.
+  Traced Input(ArraySpec spec);
+  Traced InputLike(const Array& like) { return Input(like.spec()); }
+  const absl::Status& status() const { return status_; }
+  absl::StatusOr<Program> Build(absl::Span<const Traced> outputs);
+
+ private:
+  friend class PmapFunction;
+  void Fail(absl::Status status);
+  Client& client_;
+  ProgramDef def_;
+  absl::Status status_;
+};
+
+// A client's set of virtual slices (the paper's make_virtual_device_set()).
+class VirtualDeviceSet {
+ public:
+  // Adds a slice of `num_devices` virtual devices kept within one island.
+  absl::StatusOr<VirtualSlice> AddSlice(int64_t num_devices);
+  absl::StatusOr<VirtualSlice> AddSlice(SliceRequest request);
+  const std::vector<VirtualSlice>& slices() const { return slices_; }
+
+ private:
+  friend class Client;
+  explicit VirtualDeviceSet(Client& client) : client_(client) {}
+  Client& client_;
+  std::vector<VirtualSlice> slices_;
+};
+
+class Client {
+ public:
+  // Connects to a controller (in-process or a transport stub). The controller must outlive the
+  // client and every Array it hands out.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(ControllerService& controller,
+                                                         std::string name);
+  // Disconnects: the controller frees everything the client still owns.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  ClientId id() const { return state_->id; }
+  const std::string& name() const { return state_->name; }
+  ControllerService& controller() const { return *state_->controller; }
+
+  VirtualDeviceSet MakeVirtualDeviceSet() { return VirtualDeviceSet(*this); }
+  // make_virtual_device_set().add_slice(n): n virtual devices on one island.
+  absl::StatusOr<VirtualSlice> GetDevices(int64_t n);
+
+  // An array on `slice` from one literal per shard.
+  absl::StatusOr<Array> Put(const VirtualSlice& slice, std::vector<ir::Literal> shards);
+  // An array on `slice` from a global literal whose leading axis is the slice size.
+  absl::StatusOr<Array> PutGlobal(const VirtualSlice& slice, const ir::Literal& global);
+
+  PmapFunction Pmap(std::string name, VirtualSlice slice, PmapBody body);
+
+ private:
+  friend class ProgramTracer;
+  friend class PmapFunction;
+  friend class VirtualDeviceSet;
+  explicit Client(std::shared_ptr<internal::ClientState> state) : state_(std::move(state)) {}
+  std::shared_ptr<internal::ClientState> state_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CLIENT_CLIENT_H_

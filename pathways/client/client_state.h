@@ -1,0 +1,22 @@
+// ClientState: the connection shared by a Client and every handle it gave out.
+#ifndef PATHWAYS_CLIENT_CLIENT_STATE_H_
+#define PATHWAYS_CLIENT_CLIENT_STATE_H_
+
+#include <atomic>
+#include <string>
+
+#include "pathways/base/ids.h"
+#include "pathways/controller/controller_service.h"
+
+namespace pw::internal {
+
+struct ClientState {
+  ControllerService* controller = nullptr;  // outlives the client (the cluster owns it)
+  ClientId id;
+  std::string name;
+  std::atomic<bool> disconnected{false};
+};
+
+}  // namespace pw::internal
+
+#endif  // PATHWAYS_CLIENT_CLIENT_STATE_H_

@@ -1,0 +1,106 @@
+// LocalCluster wiring.
+#include "pathways/transport/local_cluster.h"
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+
+namespace pw {
+
+absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOptions options) {
+  auto check = [](int64_t v, const char* name) -> absl::Status {
+    if (v < 1) return absl::InvalidArgumentError(absl::StrCat("LocalCluster: ", name, " must be >= 1, got ", v));
+    return absl::OkStatus();
+  };
+  PW_RETURN_IF_ERROR(check(options.islands, "islands"));
+  PW_RETURN_IF_ERROR(check(options.hosts_per_island, "hosts_per_island"));
+  PW_RETURN_IF_ERROR(check(options.devices_per_host, "devices_per_host"));
+  PW_RETURN_IF_ERROR(check(options.memory_per_device_bytes, "memory_per_device_bytes"));
+  std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options)));
+  PW_RETURN_IF_ERROR(cluster->Init());
+  return cluster;
+}
+
+absl::Status LocalCluster::Init() {
+  if (options_.trace) trace_.Start();
+  controller_ = std::make_unique<Controller>(ControllerOptions{
+      .resources = &resources_, .trace = &trace_, .scheduler_window = options_.scheduler_window});
+  trace_.NameProcess(kControllerTracePid, "controller");
+  for (int64_t island = 0; island < options_.islands; ++island) {
+    for (int64_t h = 0; h < options_.hosts_per_island; ++h) {
+      HostSpec spec;
+      spec.island = IslandId(island);
+      spec.address = absl::StrCat("in-process:island", island, "/host", h);
+      spec.num_devices = static_cast<int>(options_.devices_per_host);
+      spec.memory_bytes_per_device = options_.memory_per_device_bytes;
+      PW_ASSIGN_OR_RETURN(HostId host_id, resources_.AddHost(spec));
+      PW_ASSIGN_OR_RETURN(HostInfo info, resources_.GetHost(host_id));
+      Host host;
+      host.id = host_id;
+      host.island = spec.island;
+      std::vector<Device*> devices;
+      for (DeviceId d : info.devices) {
+        host.devices.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
+            .id = d, .host = host_id, .memory_capacity_bytes = options_.memory_per_device_bytes,
+            .trace = &trace_}));
+        devices.push_back(host.devices.back().get());
+      }
+      trace_.NameProcess(host_id.value(), absl::StrCat("host ", host_id.value(), " (island ", island, ")"));
+      host.executor = std::make_unique<HostExecutor>(HostExecutorOptions{
+          .host = host_id, .devices = devices, .data_plane = &data_plane_,
+          .collectives = &collectives_, .observer = controller_.get(), .trace = &trace_});
+      PW_RETURN_IF_ERROR(data_plane_.Register(host_id, host.executor.get()));
+      PW_RETURN_IF_ERROR(controller_->AddWorker(host_id, host.executor.get()));
+      hosts_.push_back(std::move(host));
+    }
+  }
+  return absl::OkStatus();
+}
+
+LocalCluster::~LocalCluster() {
+  // Orderly shutdown: deferred releases go out, then the controller lets go of every worker
+  // (its work thread stops calling them) before the executors and devices are destroyed.
+  controller_->Quiesce();
+  for (Host& h : hosts_) {
+    absl::Status s = controller_->RemoveWorker(h.id, absl::CancelledError("local cluster shutting down"));
+    if (!s.ok() && !absl::IsNotFound(s)) PW_LOG(WARNING) << "removing " << h.id << ": " << s;
+  }
+  for (Host& h : hosts_) data_plane_.Unregister(h.id);
+  hosts_.clear();  // executors stop (joining their threads), then their devices
+  controller_.reset();
+}
+
+std::vector<Device*> LocalCluster::devices() const {
+  std::vector<Device*> out;
+  for (const Host& h : hosts_) {
+    for (const auto& d : h.devices) out.push_back(d.get());
+  }
+  return out;
+}
+
+absl::Status LocalCluster::RemoveHost(HostId host, absl::Status reason) {
+  for (const Host& h : hosts_) {
+    if (h.id == host) {
+      // The controller fails what depends on the host and removes it from the resource
+      // manager (remapping or failing its slices); peers can no longer push to it.
+      data_plane_.Unregister(host);
+      return controller_->RemoveWorker(host, std::move(reason));
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("LocalCluster has no ", host.DebugString()));
+}
+
+int64_t LocalCluster::total_busy_nanos() const {
+  int64_t busy = 0;
+  for (const Host& h : hosts_) {
+    for (const auto& d : h.devices) busy += d->busy_nanos();
+  }
+  return busy;
+}
+
+std::string LocalCluster::DebugString() const {
+  return absl::StrCat("LocalCluster(", options_.islands, " island(s) x ", options_.hosts_per_island,
+                      " host(s) x ", options_.devices_per_host, " device(s))\n", resources_.DebugString());
+}
+
+}  // namespace pw

@@ -1,0 +1,87 @@
+// LocalCluster: a whole Pathways cluster in one process — controller, resource manager, and
+// simulated hosts each with CPU devices and an executor — wired through the in-process transport
+// (the same ControllerService / WorkerService / DataPlane / CollectiveGroups interfaces the gRPC
+// transport implements). Tests, benchmarks and the embedded default use it.
+#ifndef PATHWAYS_TRANSPORT_LOCAL_CLUSTER_H_
+#define PATHWAYS_TRANSPORT_LOCAL_CLUSTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pathways/base/trace.h"
+#include "pathways/collectives/in_process_collective_groups.h"
+#include "pathways/controller/controller.h"
+#include "pathways/controller/resource_manager.h"
+#include "pathways/device/cpu_device.h"
+#include "pathways/worker/host_executor.h"
+#include "pathways/worker/in_process_data_plane.h"
+
+namespace pw {
+
+struct LocalClusterOptions {
+  int64_t islands = 1;
+  int64_t hosts_per_island = 2;
+  int64_t devices_per_host = 2;
+  int64_t memory_per_device_bytes = int64_t{1} << 30;
+  // Start recording trace events at once (otherwise call trace().Start()).
+  bool trace = false;
+  int64_t scheduler_window = 1024;
+};
+
+class LocalCluster {
+ public:
+  // Errors: INVALID_ARGUMENT for non-positive sizes (naming the option).
+  static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(LocalClusterOptions options);
+  // Stops every host executor, then the controller. Clients must be gone first.
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  ControllerService& controller() { return *controller_; }
+  Controller& controller_impl() { return *controller_; }
+  ResourceManager& resources() { return resources_; }
+  TraceRecorder& trace() { return trace_; }
+  const LocalClusterOptions& options() const { return options_; }
+
+  int64_t num_hosts() const { return static_cast<int64_t>(hosts_.size()); }
+  HostId host_id(int64_t index) const { return hosts_[index].id; }
+  HostExecutor& host(int64_t index) { return *hosts_[index].executor; }
+  // Every device of every host, in host order.
+  std::vector<Device*> devices() const;
+
+  // Simulates the loss of a host: the controller fails what depends on it and the resource
+  // manager remaps or fails the slices that used its devices. NOT_FOUND for an unknown host.
+  absl::Status RemoveHost(HostId host, absl::Status reason);
+
+  // Sum of busy time over every device, for utilization = busy / (wall * devices).
+  int64_t total_busy_nanos() const;
+
+  std::string DebugString() const;
+
+ private:
+  struct Host {
+    HostId id;
+    IslandId island;
+    std::vector<std::unique_ptr<CpuDevice>> devices;
+    std::unique_ptr<HostExecutor> executor;
+  };
+  explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
+  absl::Status Init();
+
+  const LocalClusterOptions options_;
+  TraceRecorder trace_;
+  ResourceManager resources_;
+  InProcessDataPlane data_plane_;
+  InProcessCollectiveGroups collectives_;
+  std::unique_ptr<Controller> controller_;
+  // Destroyed before the controller: executors report to it from their threads.
+  std::vector<Host> hosts_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_TRANSPORT_LOCAL_CLUSTER_H_
