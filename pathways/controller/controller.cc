@@ -442,4 +442,18 @@ std::string Controller::SchedulerDebugString() const {
   return out;
 }
 
+std::string Controller::DebugString() const {
+  std::string out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = absl::StrCat("Controller{workers=", workers_.size(), " clients=", clients_.size(),
+                       " functions=", functions_.size(), " programs=", programs_.size(),
+                       " runs_in_flight=", runs_.size(), " runs=", total_runs_);
+  }
+  absl::StrAppend(&out, " arrays=", arrays_.size(), " lowering_cache_hits=",
+                  lowering_cache_.hits(), " misses=", lowering_cache_.misses(), "}\n",
+                  SchedulerDebugString());
+  return out;
+}
+
 }  // namespace pw

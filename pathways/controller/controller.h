@@ -94,6 +94,8 @@ class Controller final : public ControllerService, public RunObserver {
 
   // Every island scheduler's DebugString, for logs.
   std::string SchedulerDebugString() const;
+  // Counts of clients, programs, runs in flight and arrays, then the schedulers.
+  std::string DebugString() const;
   // Blocks until the work thread has nothing queued (tests: deferred releases went out).
   void Quiesce();
 

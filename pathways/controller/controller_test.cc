@@ -491,6 +491,9 @@ TEST_F(ControllerTest, StatusTraceAndFetch) {
   EXPECT_EQ(status.slices.size(), 1);
   EXPECT_EQ(status.programs, 1);
   EXPECT_EQ(status.runs, 1);
+  EXPECT_THAT(controller_->DebugString(), HasSubstr("clients=1"));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return controller_->DebugString().find("runs_in_flight=0") != std::string::npos; }));
 }
 
 }  // namespace
