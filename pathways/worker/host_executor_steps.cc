@@ -274,7 +274,7 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
                                           step.node >= 0
                                       ? msg->lowered->nodes[step.node].name
                                       : std::string("compute"),
-                                  " shard ", step.shard);
+                                  " shard ", step.shard, " ", msg->run.run.DebugString());
   stream_work.wait_for.reserve(step.inputs.size());
   for (int32_t slot : step.inputs) {
     ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
