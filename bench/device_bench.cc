@@ -82,11 +82,18 @@ void AllReduceOneFloat(benchmark::State& state, bool spin) {
   InProcessCollectiveGroup& group = GroupFor(state.threads(), spin);
   std::unique_ptr<Communicator> comm = *group.CommunicatorForRank(state.thread_index());
   float in = 1.0f, out = 0.0f;
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     absl::Status s = comm->AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum);
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
+  const std::chrono::duration<double, std::micro> elapsed =
+      std::chrono::steady_clock::now() - start;
   benchmark::DoNotOptimize(out);
+  // The library's per-iteration times average over threads; report the latency of one
+  // all-reduce as rank 0 saw it (counters are summed over threads, so only rank 0 adds).
+  state.counters["us_per_allreduce"] =
+      state.thread_index() == 0 ? elapsed.count() / static_cast<double>(state.iterations()) : 0.0;
 }
 void BM_AllReduceOneFloat(benchmark::State& state) { AllReduceOneFloat(state, true); }
 void BM_AllReduceOneFloatNoSpin(benchmark::State& state) { AllReduceOneFloat(state, false); }
