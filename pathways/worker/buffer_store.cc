@@ -122,4 +122,9 @@ BufferStore::Stats BufferStore::GetStats() const {
   return stats;
 }
 
+std::string BufferStore::DebugString() const {
+  const Stats stats = GetStats();
+  return absl::StrCat("buffer store (", stats.entries, " shards, ", stats.bytes, " bytes)");
+}
+
 }  // namespace pw

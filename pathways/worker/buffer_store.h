@@ -101,6 +101,7 @@ class BufferStore {
   };
   // O(entries): for status reports, not hot paths.
   Stats GetStats() const;
+  std::string DebugString() const;
 
  private:
   static constexpr int kNumParts = 16;

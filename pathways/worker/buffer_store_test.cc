@@ -43,6 +43,7 @@ TEST(BufferStoreTest, BufferIsInstalledOnceAndCountedUntilRelease) {
   BufferStore::Stats stats = store.GetStats();
   EXPECT_EQ(stats.entries, 1);
   EXPECT_EQ(stats.bytes, 16);
+  EXPECT_EQ(store.DebugString(), "buffer store (1 shards, 16 bytes)");
   first.reset();
   ShardEntryRef held = entry;  // an in-flight step keeps the entry (and buffer) alive
   entry.reset();
