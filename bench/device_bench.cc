@@ -138,14 +138,4 @@ BENCHMARK(BM_DeviceStreamAllReduce)->Arg(2)->Arg(4)->Arg(8)->UseRealTime()
 }  // namespace
 }  // namespace pw
 
-int main(int argc, char** argv) {
-  // Debian's Abseil is a debug build: absl::Mutex then runs deadlock detection on every lock
-  // and mutex destruction through one process-wide graph and spin lock, which dominated the
-  // per-item cost here (every AsyncEvent holds a mutex). Measure the runtime without it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+BENCHMARK_MAIN();
