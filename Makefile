@@ -19,8 +19,10 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	ninja -C $(BUILD) -j $(JOBS)
 
-# Builds everything, then runs the quickstart demo on the embedded local devices.
+# Builds everything, then runs the quickstart (the paper's Figure 2 on an embedded local
+# cluster) and a gang of CPU devices meeting in an all-reduce.
 run: build
+	./$(BUILD)/examples/figure2
 	./$(BUILD)/pathways/tools/pw-demo
 
 # The whole test suite.
