@@ -2,10 +2,6 @@
 // polling then futex sleeps, and direct reads of peers' buffers.
 #include "pathways/collectives/in_process_collectives.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -18,46 +14,17 @@
 #include "absl/strings/str_join.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/spin_wait.h"
 #include "pathways/collectives/reduction.h"
 
 namespace pw {
 namespace {
 
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
-                  std::atomic<uint32_t>::is_always_lock_free,
-              "futex words must be plain 32-bit atomics");
-
-constexpr int64_t kNoDeadline = INT64_MAX;
+constexpr int64_t kNoDeadline = kNoTimeout;
 // Below this many bytes per rank an all-reduce is computed whole by every rank (better
 // locality, no writes into peers' memory); above it each rank reduces one slice and copies it
 // to every peer, which reads each input once instead of size() times.
 constexpr int64_t kSlicedAllReduceBytes = 64 << 10;
-
-void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_nanos) {
-  timespec ts;
-  timespec* tsp = nullptr;
-  if (timeout_nanos != kNoDeadline) {
-    ts.tv_sec = static_cast<time_t>(timeout_nanos / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(timeout_nanos % 1'000'000'000);
-    tsp = &ts;
-  }
-  // Returns on wake-up, timeout, signal, or at once when *word != expected: callers re-check.
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tsp,
-          nullptr, 0);
-}
-
-void FutexWakeAll(std::atomic<uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
-          nullptr, 0);
-}
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // Has a modular counter reached `target`? Counters stay within size() of the target of the
 // call in flight, so the signed difference is exact.
@@ -357,16 +324,10 @@ void InProcessCollectiveGroup::Compute(int64_t rank) {
 
 template <typename Done>
 bool InProcessCollectiveGroup::WaitUntil(Done done, int64_t deadline_nanos) {
-  for (int i = 0; i < 128; ++i) {
-    if (done()) return true;
-    CpuRelax();
-  }
-  const int64_t spin_nanos = absl::ToInt64Nanoseconds(options_.spin);
-  const int64_t spin_end = std::min(deadline_nanos, MonotonicNanos() + spin_nanos);
-  while (MonotonicNanos() < spin_end) {
-    if (done()) return true;
-    std::this_thread::yield();  // 8 ranks share 2 cores: let the late ones run
-  }
+  // Poll (yielding: 8 ranks may share 2 cores, let the late ones run), then sleep.
+  const int64_t spin_nanos = std::min(absl::ToInt64Nanoseconds(options_.spin),
+                                      deadline_nanos == kNoDeadline ? INT64_MAX / 2 : deadline_nanos - MonotonicNanos());
+  if (SpinUntil(std::max<int64_t>(spin_nanos, 0), done)) return true;
   while (true) {
     // Announce the sleep before the last check; a waker that completes a phase reads
     // sleepers_ after its update (both seq_cst), so one of the two sees the other.

@@ -10,35 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/spin_wait.h"
 #include "pathways/base/status.h"
 
 namespace pw {
 namespace {
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// Polls `ready()` until it holds or `budget_nanos` have passed: a few hundred pause
-// instructions first (a hand-off from a running producer lands within a microsecond), then
-// yields so other runnable threads on these 2 cores get the CPU.
-template <typename Ready>
-bool SpinUntil(int64_t budget_nanos, Ready ready) {
-  for (int i = 0; i < 256; ++i) {
-    if (ready()) return true;
-    CpuRelax();
-  }
-  const int64_t deadline = MonotonicNanos() + budget_nanos;
-  while (MonotonicNanos() < deadline) {
-    if (ready()) return true;
-    std::this_thread::yield();
-  }
-  return ready();
-}
 
 absl::Status DeviceDestroyedError(std::string_view device, std::string_view item) {
   return absl::AbortedError(absl::StrCat("device destroyed: ", ToAbsl(device),

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/spin_wait.h"
 #include "pathways/base/status.h"
 #include "pathways/ir/serialization.h"
 #include "pathways/worker/host_executor_internal.h"
@@ -105,11 +106,9 @@ void HostExecutor::Enqueue(InboxItem item) {
 }
 
 bool HostExecutor::TakeBatch(std::vector<InboxItem>& batch) {
-  const int64_t deadline = MonotonicNanos() + options_.idle_spin_nanos;
-  while (queued_.load(std::memory_order_acquire) == 0 &&
-         !stopping_.load(std::memory_order_acquire) && MonotonicNanos() < deadline) {
-    std::this_thread::yield();
-  }
+  SpinUntil(options_.idle_spin_nanos, [this] {
+    return queued_.load(std::memory_order_acquire) != 0 || stopping_.load(std::memory_order_acquire);
+  });
   absl::MutexLock lock(&inbox_mu_);
   while (inbox_.empty() && !stop_) {
     sleeping_ = true;
