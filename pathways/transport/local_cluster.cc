@@ -25,7 +25,6 @@ absl::Status LocalCluster::Init() {
   if (options_.trace) trace_.Start();
   controller_ = std::make_unique<Controller>(ControllerOptions{
       .resources = &resources_, .trace = &trace_, .scheduler_window = options_.scheduler_window});
-  trace_.NameProcess(kControllerTracePid, "controller");
   for (int64_t island = 0; island < options_.islands; ++island) {
     for (int64_t h = 0; h < options_.hosts_per_island; ++h) {
       HostSpec spec;
