@@ -9,9 +9,12 @@
 // Figure 7: a chain of S stages, each on its own host, each a ~100 µs computation; parallel vs
 // sequential dispatch, computations/s, with one program in flight (the client waits for each:
 // every stage's dispatch latency is exposed) and with 8 in flight (pipelined).
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
@@ -38,12 +41,25 @@ struct Setup {
   VirtualSlice slice;
 };
 
+// PW_BENCH_TRACE_DIR=DIR records a Chrome trace of each benchmark's cluster into
+// DIR/<benchmark name>.json (open in Perfetto) to see where the time goes.
+void MaybeStartTrace(LocalCluster& cluster) {
+  if (std::getenv("PW_BENCH_TRACE_DIR") != nullptr) cluster.trace().Start();
+}
+void MaybeWriteTrace(LocalCluster& cluster, std::string name) {
+  const char* dir = std::getenv("PW_BENCH_TRACE_DIR");
+  if (dir == nullptr) return;
+  absl::Status s = cluster.trace().WriteJson(std::string(dir) + "/" + name + ".json");
+  if (!s.ok()) PW_LOG(WARNING) << s;
+}
+
 Setup MakeSetup(int64_t hosts, int64_t devices_per_host, int64_t slice_devices) {
   Setup s;
   s.cluster = Check(LocalCluster::Start({.hosts_per_island = hosts, .devices_per_host = devices_per_host,
                                          .memory_per_device_bytes = 64 << 20}));
   s.client = Check(Client::Connect(s.cluster->controller(), "bench"));
   s.slice = Check(s.client->GetDevices(slice_devices));
+  MaybeStartTrace(*s.cluster);
   return s;
 }
 
@@ -81,6 +97,7 @@ void BM_Fig5_OpByOp(benchmark::State& state) {
     ++computations;
   }
   ReportUtilization(state, *s.cluster, busy0, MonotonicNanos() - t0);
+  MaybeWriteTrace(*s.cluster, absl::StrCat(__func__, "_", state.range(0)));
   state.counters["computations/s"] = benchmark::Counter(computations, benchmark::Counter::kIsRate);
 }
 
@@ -103,6 +120,7 @@ void BM_Fig5_Chained(benchmark::State& state) {
     computations += kChain;
   }
   ReportUtilization(state, *s.cluster, busy0, MonotonicNanos() - t0);
+  MaybeWriteTrace(*s.cluster, absl::StrCat(__func__, "_", state.range(0)));
   state.counters["computations/s"] = benchmark::Counter(computations, benchmark::Counter::kIsRate);
 }
 
@@ -121,6 +139,7 @@ void BM_Fig5_Fused(benchmark::State& state) {
     computations += kChain;
   }
   ReportUtilization(state, *s.cluster, busy0, MonotonicNanos() - t0);
+  MaybeWriteTrace(*s.cluster, absl::StrCat(__func__, "_", state.range(0)));
   state.counters["computations/s"] = benchmark::Counter(computations, benchmark::Counter::kIsRate);
 }
 
@@ -134,6 +153,7 @@ void BM_Fig7_Pipeline(benchmark::State& state) {
   s.cluster = Check(LocalCluster::Start({.hosts_per_island = stages, .devices_per_host = 1,
                                          .memory_per_device_bytes = 64 << 20}));
   s.client = Check(Client::Connect(s.cluster->controller(), "pipeline"));
+  MaybeStartTrace(*s.cluster);
   ProgramTracer t(*s.client, "pipeline");
   std::vector<PmapFunction> fns;
   std::vector<VirtualSlice> slices;
@@ -156,6 +176,7 @@ void BM_Fig7_Pipeline(benchmark::State& state) {
     computations += kInFlight * stages;
   }
   ReportUtilization(state, *s.cluster, busy0, MonotonicNanos() - t0);
+  MaybeWriteTrace(*s.cluster, absl::StrCat(__func__, "_", state.range(0)));
   state.counters["computations/s"] = benchmark::Counter(computations, benchmark::Counter::kIsRate);
 }
 
