@@ -1,0 +1,33 @@
+"""OpenPathways Python client: `import pathways as pw`.
+
+JAX's conventions over the Pathways runtime: pw.pmap traces a function per argument signature
+and maps it over a slice of virtual devices; @pw.program turns several pmapped calls into one
+program; pw.Array is a future fetched with np.asarray.
+"""
+
+from . import _pathways
+from ._array import Array, device_put
+from ._pmap import PmapFunction, pmap
+from ._program import ProgramFunction, ProgramValue, program
+from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
+                       device_count, devices, init, is_initialized, make_virtual_device_set,
+                       shutdown)
+from ._tracer import Tracer
+from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
+from . import lax, numpy
+
+InvalidArgumentError = _pathways.InvalidArgumentError
+
+
+def get_devices(n):
+    """`n` virtual devices on one island: make_virtual_device_set().add_slice(devices=n).devices."""
+    return make_virtual_device_set().add_slice(devices=n).devices
+
+
+__all__ = [
+    "Array", "Device", "InvalidArgumentError", "PathwaysError", "PmapFunction", "ProgramFunction",
+    "ProgramValue", "Tracer", "VirtualDevice", "VirtualDeviceSet", "VirtualSlice", "device_count",
+    "device_put", "devices", "get_devices", "init", "is_initialized", "lax",
+    "make_virtual_device_set", "numpy", "pmap", "program", "shutdown", "tree_flatten",
+    "tree_leaves", "tree_map", "tree_unflatten",
+]

@@ -1,0 +1,168 @@
+"""pw.Array: a sharded array that is a future, plus NumPy canonicalization of inputs."""
+
+import numpy as np
+
+from . import _runtime
+
+_CANONICAL = {
+    np.dtype(np.float32): np.float32,
+    np.dtype(np.float64): np.float64,
+    np.dtype(np.int32): np.int32,
+    np.dtype(np.bool_): np.bool_,
+    np.dtype(np.int64): np.int32,
+    np.dtype(np.int16): np.int32,
+    np.dtype(np.int8): np.int32,
+    np.dtype(np.uint8): np.int32,
+    np.dtype(np.uint16): np.int32,
+    np.dtype(np.float16): np.float32,
+}
+
+
+def canonical_dtype(dtype):
+    """The runtime dtype NumPy's `dtype` maps to (int64 -> int32, as JAX without x64)."""
+    dtype = np.dtype(dtype)
+    out = _CANONICAL.get(dtype)
+    if out is None:
+        raise TypeError(f"pathways has no dtype for {dtype} (float32, float64, int32, bool)")
+    return np.dtype(out)
+
+
+def canonicalize(x):
+    """A NumPy array of a runtime dtype holding `x`."""
+    a = np.asarray(x)
+    dt = canonical_dtype(a.dtype)
+    return a if a.dtype == dt else a.astype(dt)
+
+
+class Array:
+    """A sharded array whose contents may still be computing.
+
+    Global shape [n, ...]: shard i (row i) lives on device i of its slice. `np.asarray(a)`
+    waits and fetches it; the device memory is freed when the last reference is dropped.
+    """
+
+    __slots__ = ("_impl", "_value", "__weakref__")
+    __array_priority__ = 100
+
+    def __init__(self, impl):
+        self._impl = impl
+        self._value = None
+
+    @property
+    def shape(self):
+        return tuple(self._impl.shape)
+
+    @property
+    def dtype(self):
+        return np.dtype(self._impl.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def devices(self):
+        """Physical device of each shard, in shard order."""
+        s = self._impl.session
+        return [_runtime.device_by_id(s, d) for d in self._impl.devices]
+
+    @property
+    def sharding(self):
+        return self.devices
+
+    def block_until_ready(self):
+        """Waits until every shard is computed; raises PathwaysError if computing it failed."""
+        if self._value is None:
+            self._impl.block_until_ready()
+        return self
+
+    def is_deleted(self):
+        return not self._impl.valid
+
+    def delete(self):
+        """Releases the device memory now (other handles to the same array are unaffected)."""
+        self._impl.release()
+        self._value = None
+
+    def _fetch(self):
+        if self._value is None:
+            v = self._impl.fetch()
+            v.flags.writeable = False  # arrays are immutable; np.asarray hands out the cache
+            self._value = v
+        return self._value
+
+    def __array__(self, dtype=None):
+        v = self._fetch()
+        return v if dtype is None else v.astype(dtype)
+
+    def tolist(self):
+        return self._fetch().tolist()
+
+    def item(self):
+        return self._fetch().item()
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __iter__(self):
+        return iter(self._fetch())
+
+    def __getitem__(self, idx):
+        return self._fetch()[idx]
+
+    def __repr__(self):
+        # The fetched value's NumPy repr, as the paper's Figure 2 prints results.
+        if not self._impl.valid:
+            return "Array(<deleted>)"
+        try:
+            return repr(self._fetch())
+        except Exception as e:  # a failed computation still has a printable handle
+            return f"Array(<error: {e}>, shape={self.shape}, dtype={self.dtype})"
+
+    def __bool__(self):
+        return bool(self._fetch())
+
+    def __float__(self):
+        return float(self._fetch())
+
+    def __int__(self):
+        return int(self._fetch())
+
+    # Outside a trace, arithmetic on arrays happens in NumPy on the fetched values.
+    def _np(op):
+        def f(self, *args):
+            return op(self._fetch(), *(np.asarray(a) if isinstance(a, Array) else a for a in args))
+        return f
+
+    __add__ = _np(lambda a, b: a + b)
+    __radd__ = _np(lambda a, b: b + a)
+    __sub__ = _np(lambda a, b: a - b)
+    __rsub__ = _np(lambda a, b: b - a)
+    __mul__ = _np(lambda a, b: a * b)
+    __rmul__ = _np(lambda a, b: b * a)
+    __truediv__ = _np(lambda a, b: a / b)
+    __rtruediv__ = _np(lambda a, b: b / a)
+    __matmul__ = _np(lambda a, b: a @ b)
+    __rmatmul__ = _np(lambda a, b: b @ a)
+    __pow__ = _np(lambda a, b: a ** b)
+    __neg__ = _np(lambda a: -a)
+    __eq__ = _np(lambda a, b: a == b)
+    __ne__ = _np(lambda a, b: a != b)
+    __lt__ = _np(lambda a, b: a < b)
+    __le__ = _np(lambda a, b: a <= b)
+    __gt__ = _np(lambda a, b: a > b)
+    __ge__ = _np(lambda a, b: a >= b)
+    __hash__ = None
+    del _np
+
+
+def device_put(x, devices):
+    """Places `x` (leading axis = number of devices) on a slice's devices as a pw.Array."""
+    sl = _runtime.slice_of_devices(devices, "device_put")
+    if isinstance(x, Array):
+        return x
+    return Array(_runtime.session().put(sl._impl, canonicalize(x)))

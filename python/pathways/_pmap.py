@@ -1,0 +1,142 @@
+"""pw.pmap: a function mapped over the leading axis of its arguments, one shard per device,
+traced once per argument signature into a compiled function (jax.pmap's conventions)."""
+
+import functools
+
+from . import _array, _pathways, _program, _runtime, _tracer
+from ._tree import tree_flatten, tree_unflatten
+
+
+class _TraceState:
+    """What the C++ PmapFunction calls back when it traces a new signature. Holds no reference
+    to the PmapFunction (the C++ side owns this object: no reference cycle)."""
+
+    __slots__ = ("fn", "name", "axis_name", "in_tree", "out_trees", "error")
+
+    def __init__(self, fn, name, axis_name, in_tree):
+        self.fn, self.name, self.axis_name, self.in_tree = fn, name, axis_name, in_tree
+        self.out_trees = {}  # shard signature -> output treedef
+        self.error = None
+
+    def __call__(self, builder, num_params):
+        # Exceptions are kept and re-raised by the caller once the C++ call returns, so they
+        # never unwind through the runtime.
+        self.error = None
+        try:
+            sig = tuple((d, tuple(s)) for d, s in (builder.type_of(i) for i in range(num_params)))
+            trace = _tracer.PmapTrace(builder, self.name, self.axis_name, builder.num_shards)
+            args = tree_unflatten(self.in_tree, [_tracer.Tracer(trace, i) for i in range(num_params)])
+            with trace:
+                out = self.fn(*args)
+                leaves, out_tree = tree_flatten(out)
+                if not leaves:
+                    raise ValueError(f"pmap '{self.name}': the function returned no arrays")
+                ids = [_tracer.lift(leaf, trace) for leaf in leaves]
+            self.out_trees[sig] = out_tree
+            return ids
+        except BaseException as e:  # noqa: B902 - re-raised by PmapFunction._invoke
+            self.error = e
+            return None
+
+
+def _signature(dtype, shape):
+    return (str(dtype), tuple(shape[1:]))
+
+
+class PmapFunction:
+    """The result of pw.pmap(fn, devices=...). Calling it runs one step op-by-op (returns
+    pw.Arrays at once, as futures); inside @pw.program it records a call instead."""
+
+    def __init__(self, fn, devices=None, axis_name=None, name=None):
+        if not callable(fn):
+            raise TypeError(f"pmap: {fn!r} is not callable")
+        self._fn = fn
+        self._axis_name = axis_name
+        self._name = name or getattr(fn, "__name__", "pmap")
+        self._slice = None if devices is None else _runtime.slice_of_devices(devices, f"pmap '{self._name}'")
+        self._slices_by_size = {}  # devices=None: (session generation, n) -> VirtualSlice
+        self._compiled = {}  # (session generation, slice id, in_tree) -> (C++ PmapFunction, _TraceState)
+        functools.update_wrapper(self, fn)
+
+    @property
+    def devices(self):
+        return None if self._slice is None else self._slice.devices
+
+    def _slice_for(self, n, session):
+        if self._slice is not None:
+            if self._slice._impl.session is not session:
+                raise _runtime.PathwaysError(
+                    f"pmap '{self._name}': its devices belong to Pathways session "
+                    f"{self._slice._impl.session.generation}, which was shut down; make new devices")
+            return self._slice
+        key = (session.generation, n)
+        sl = self._slices_by_size.get(key)
+        if sl is None:
+            sl = _runtime.make_virtual_device_set().add_slice(devices=n)
+            self._slices_by_size[key] = sl
+        return sl
+
+    def _compiled_for(self, sl, in_tree, session):
+        key = (session.generation, sl.id, in_tree)
+        entry = self._compiled.get(key)
+        if entry is None:
+            state = _TraceState(self._fn, self._name, self._axis_name, in_tree)
+            entry = (session.pmap(self._name, sl._impl, state), state)
+            self._compiled[key] = entry
+        return entry
+
+    def check_leading_axis(self, i, shape, sl):
+        n = len(sl.devices)
+        if len(shape) == 0:
+            raise ValueError(
+                f"pmap '{self._name}': argument {i} is a scalar, but pmap maps over the leading "
+                f"axis, which must equal the number of devices ({n})")
+        if shape[0] != n:
+            raise ValueError(
+                f"pmap '{self._name}': argument {i} has shape {tuple(shape)} whose leading axis "
+                f"{shape[0]} does not equal the number of devices the function is mapped over ({n})")
+
+    def invoke(self, call, state):
+        """Runs `call` (a C++ call that may trace); re-raises the traced function's own error."""
+        state.error = None
+        try:
+            return call()
+        except _pathways.PathwaysError:
+            err, state.error = state.error, None
+            if err is not None:
+                raise err from None
+            raise
+
+    def __call__(self, *args):
+        leaves, in_tree = tree_flatten(args)
+        if not leaves:
+            raise TypeError(f"pmap '{self._name}': needs at least one array argument")
+        if _program.tracing() or any(isinstance(x, _program.ProgramValue) for x in leaves):
+            return _program.record_call(self, leaves, in_tree)
+        if any(isinstance(x, _tracer.Tracer) for x in leaves):
+            raise TypeError(f"pmap '{self._name}': calling a pmapped function inside another pmap is not supported")
+        session = _runtime.session()
+        vals = [x if isinstance(x, _array.Array) else _array.canonicalize(x) for x in leaves]
+        first = vals[0].shape
+        sl = self._slice_for(first[0] if first else 0, session)
+        arrays = []
+        for i, v in enumerate(vals):
+            self.check_leading_axis(i, v.shape, sl)
+            arrays.append(v._impl if isinstance(v, _array.Array) else session.put(sl._impl, v))
+        cpp, state = self._compiled_for(sl, in_tree, session)
+        outs = self.invoke(lambda: cpp(arrays), state)
+        out_tree = state.out_trees[tuple(_signature(v.dtype, v.shape) for v in vals)]
+        return tree_unflatten(out_tree, [_array.Array(o) for o in outs])
+
+    def __repr__(self):
+        return f"<pw.pmap {self._name} axis_name={self._axis_name!r}>"
+
+
+def pmap(fn=None, devices=None, axis_name=None, *, name=None):
+    """Maps `fn` over the leading axis of its arguments: shard i runs on devices[i], all as one
+    gang. `devices` is a slice's device list (pw.make_virtual_device_set().add_slice(devices=n)
+    .devices); if omitted, a slice sized by the leading axis is allocated on first call.
+    `axis_name` names the mapped axis for pw.lax collectives. Usable as a decorator."""
+    if fn is None:
+        return lambda f: PmapFunction(f, devices, axis_name, name)
+    return PmapFunction(fn, devices, axis_name, name)

@@ -1,0 +1,197 @@
+"""The process's Pathways session: init/shutdown, devices and virtual device sets."""
+
+import atexit
+import os
+import threading
+
+from . import _pathways
+
+PathwaysError = _pathways.PathwaysError
+
+_lock = threading.RLock()
+_session = None
+_session_options = None
+_device_cache = {}  # generation -> {device id: Device}
+_atexit_registered = False
+
+_DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 30)
+
+
+def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None):
+    """Starts the embedded Pathways runtime (a local cluster in this process) and connects to it.
+
+    Called implicitly by the first API use with the defaults (1 island x 2 hosts x 2 devices).
+    `address` (or the PATHWAYS_ADDRESS environment variable) names a running cluster; connecting
+    to one is not supported yet. Calling init again with the same options is a no-op.
+    """
+    global _session, _session_options, _atexit_registered
+    if address is None:
+        address = os.environ.get("PATHWAYS_ADDRESS") or None
+    if address is not None:
+        raise PathwaysError(
+            f"connecting to a remote Pathways cluster at {address!r} is not supported yet; "
+            "call pw.init() without an address (and unset PATHWAYS_ADDRESS) to use the embedded "
+            "local cluster")
+    options = dict(_DEFAULTS)
+    given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
+                 memory_per_device=memory_per_device)
+    for k, v in given.items():
+        if v is not None:
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"pw.init: {k} must be a positive int, got {v!r}")
+            options[k] = v
+    with _lock:
+        if _session is not None and _session.alive:
+            explicit = {k: v for k, v in given.items() if v is not None}
+            if any(_session_options[k] != v for k, v in explicit.items()):
+                raise PathwaysError(
+                    f"pw.init: Pathways is already running with {_session_options}; call "
+                    "pw.shutdown() first to start it with other options")
+            return
+        _session = _pathways.Session.start(
+            islands=options["islands"], hosts_per_island=options["hosts"],
+            devices_per_host=options["devices_per_host"],
+            memory_per_device_bytes=options["memory_per_device"])
+        _session_options = options
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+
+
+def shutdown():
+    """Stops the embedded runtime. Arrays still held become unusable (they raise PathwaysError);
+    the next API use starts a fresh runtime."""
+    global _session
+    with _lock:
+        s, _session = _session, None
+        if s is not None:
+            _device_cache.pop(s.generation, None)
+            s.shutdown()
+
+
+def is_initialized():
+    return _session is not None and _session.alive
+
+
+def session():
+    """The live session, started on first use."""
+    s = _session
+    if s is None or not s.alive:
+        init()
+        s = _session
+    return s
+
+
+class Device:
+    """A physical device of the cluster."""
+
+    __slots__ = ("id", "host", "island", "kind", "memory_bytes")
+
+    def __init__(self, id, host, island, kind, memory_bytes):
+        self.id, self.host, self.island, self.kind, self.memory_bytes = id, host, island, kind, memory_bytes
+
+    def __repr__(self):
+        return f"{self.kind.upper()}Device(id={self.id}, host={self.host}, island={self.island})"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and other.id == self.id
+
+    def __hash__(self):
+        return hash(("Device", self.id))
+
+
+def _devices_by_id(s):
+    cache = _device_cache.get(s.generation)
+    if cache is None:
+        cache = {d[0]: Device(*d) for d in s.devices()}
+        _device_cache[s.generation] = cache
+    return cache
+
+
+def device_by_id(s, device_id):
+    d = _devices_by_id(s).get(device_id)
+    if d is None:  # the cluster changed since the cache was filled
+        _device_cache.pop(s.generation, None)
+        d = _devices_by_id(s)[device_id]
+    return d
+
+
+def devices():
+    """Every physical device of the cluster (pw.devices(), like jax.devices())."""
+    s = session()
+    return list(_devices_by_id(s).values())
+
+
+def device_count():
+    return len(devices())
+
+
+class VirtualDevice:
+    """Virtual device `index` of a slice; the resource manager maps it to a physical device."""
+
+    __slots__ = ("slice", "index")
+
+    def __init__(self, slice, index):
+        self.slice, self.index = slice, index
+
+    @property
+    def physical_device(self):
+        return device_by_id(self.slice._impl.session, self.slice._impl.devices[self.index])
+
+    def __repr__(self):
+        return f"VirtualDevice(slice={self.slice.id}, index={self.index}, physical={self.slice._impl.devices[self.index]})"
+
+
+class VirtualSlice:
+    """A set of virtual devices kept within one island (make_virtual_device_set().add_slice)."""
+
+    def __init__(self, impl):
+        self._impl = impl
+        self.devices = [VirtualDevice(self, i) for i in range(len(impl.devices))]
+
+    @property
+    def id(self):
+        return self._impl.id
+
+    @property
+    def island(self):
+        return self._impl.island
+
+    def __len__(self):
+        return len(self.devices)
+
+    def __repr__(self):
+        return f"VirtualSlice(id={self.id}, devices={self._impl.devices}, island={self.island})"
+
+
+class VirtualDeviceSet:
+    """A client's virtual slices (the paper's make_virtual_device_set())."""
+
+    def __init__(self):
+        self.slices = []
+
+    def add_slice(self, devices):
+        """Adds a slice of `devices` virtual devices on one island; returns it (use `.devices`)."""
+        if not isinstance(devices, int) or isinstance(devices, bool) or devices <= 0:
+            raise ValueError(f"add_slice: devices must be a positive int, got {devices!r}")
+        sl = VirtualSlice(session().add_slice(devices))
+        self.slices.append(sl)
+        return sl
+
+
+def make_virtual_device_set():
+    return VirtualDeviceSet()
+
+
+def slice_of_devices(devices, what):
+    """The VirtualSlice behind a pmap's `devices=` list (all of one slice, in order)."""
+    if isinstance(devices, VirtualSlice):
+        return devices
+    devices = list(devices)
+    if not devices or not all(isinstance(d, VirtualDevice) for d in devices):
+        raise TypeError(f"{what}: devices must be a non-empty list of virtual devices from "
+                        "pw.make_virtual_device_set().add_slice(devices=n).devices")
+    sl = devices[0].slice
+    if any(d.slice is not sl for d in devices) or [d.index for d in devices] != list(range(len(sl.devices))):
+        raise ValueError(f"{what}: devices must be exactly the .devices list of one slice, in order")
+    return sl

@@ -1,0 +1,71 @@
+"""Pytrees: flatten/unflatten nested tuples, lists and dicts of leaves (JAX's convention).
+
+None is an empty node (no leaves); dict keys are visited in sorted order. A treedef is a
+hashable nested tuple, so it can key trace caches.
+"""
+
+_LEAF = ("*",)
+
+
+def tree_flatten(tree):
+    """Returns (leaves, treedef)."""
+    leaves = []
+    treedef = _flatten(tree, leaves)
+    return leaves, treedef
+
+
+def _flatten(node, leaves):
+    if node is None:
+        return ("none",)
+    if isinstance(node, tuple) and not hasattr(node, "_fields"):
+        return ("tuple", tuple(_flatten(c, leaves) for c in node))
+    if isinstance(node, tuple):  # namedtuple: keep its type to rebuild it
+        return ("namedtuple", type(node), tuple(_flatten(c, leaves) for c in node))
+    if isinstance(node, list):
+        return ("list", tuple(_flatten(c, leaves) for c in node))
+    if isinstance(node, dict):
+        try:
+            keys = tuple(sorted(node))
+        except TypeError as e:
+            raise TypeError(f"pytree dict keys must be sortable, got {list(node)!r}") from e
+        return ("dict", keys, tuple(_flatten(node[k], leaves) for k in keys))
+    leaves.append(node)
+    return _LEAF
+
+
+def tree_unflatten(treedef, leaves):
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    rest = sum(1 for _ in it)
+    if rest:
+        raise ValueError(f"tree_unflatten: {rest} leaves left over")
+    return out
+
+
+def _unflatten(treedef, it):
+    kind = treedef[0]
+    if kind == "*":
+        try:
+            return next(it)
+        except StopIteration:
+            raise ValueError("tree_unflatten: too few leaves") from None
+    if kind == "none":
+        return None
+    if kind == "tuple":
+        return tuple(_unflatten(c, it) for c in treedef[1])
+    if kind == "namedtuple":
+        return treedef[1](*(_unflatten(c, it) for c in treedef[2]))
+    if kind == "list":
+        return [_unflatten(c, it) for c in treedef[1]]
+    if kind == "dict":
+        return {k: _unflatten(c, it) for k, c in zip(treedef[1], treedef[2])}
+    raise ValueError(f"unknown treedef {treedef!r}")
+
+
+def tree_map(fn, tree):
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [fn(x) for x in leaves])
+
+
+def tree_leaves(tree):
+    return tree_flatten(tree)[0]

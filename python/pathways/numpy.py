@@ -1,0 +1,174 @@
+"""pw.numpy: a JAX-numpy-like namespace. On traced values (inside pw.pmap) the functions record
+ops; on concrete values they compute with NumPy."""
+
+import builtins
+
+import numpy as _np
+
+from . import _tracer as _t
+from ._array import Array as _Array, canonical_dtype as _canonical_dtype
+
+float32 = _np.float32
+float64 = _np.float64
+int32 = _np.int32
+bool_ = _np.bool_
+ndarray = _np.ndarray
+pi = _np.pi
+e = _np.e
+inf = _np.inf
+
+
+def _traced(*xs):
+    return builtins.any(isinstance(x, _t.Tracer) for x in xs)
+
+
+def _concrete(x):
+    return _np.asarray(x) if isinstance(x, _Array) else x
+
+
+def _elementwise(name, np_fn, tracer_fn):
+    def f(*args):
+        if _traced(*args):
+            return tracer_fn(*args)
+        return np_fn(*(_concrete(a) for a in args))
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name} (numpy broadcasting)."
+    return f
+
+
+add = _elementwise("add", _np.add, lambda a, b: _t.binary("add", a, b))
+subtract = _elementwise("subtract", _np.subtract, lambda a, b: _t.binary("subtract", a, b))
+multiply = _elementwise("multiply", _np.multiply, lambda a, b: _t.binary("multiply", a, b))
+divide = _elementwise("divide", _np.divide, _t.divide)
+true_divide = divide
+power = _elementwise("power", _np.power, lambda a, b: _t.binary("power", a, b))
+maximum = _elementwise("maximum", _np.maximum, lambda a, b: _t.binary("maximum", a, b))
+minimum = _elementwise("minimum", _np.minimum, lambda a, b: _t.binary("minimum", a, b))
+negative = _elementwise("negative", _np.negative, lambda x: _t.unary("negate", x))
+abs = _elementwise("abs", _np.abs, lambda x: _t.unary("abs", x))
+absolute = abs
+exp = _elementwise("exp", _np.exp, lambda x: _t.unary("exp", x))
+log = _elementwise("log", _np.log, lambda x: _t.unary("log", x))
+tanh = _elementwise("tanh", _np.tanh, lambda x: _t.unary("tanh", x))
+sqrt = _elementwise("sqrt", _np.sqrt, lambda x: _t.unary("sqrt", x))
+equal = _elementwise("equal", _np.equal, lambda a, b: _t.compare("EQ", a, b))
+not_equal = _elementwise("not_equal", _np.not_equal, lambda a, b: _t.compare("NE", a, b))
+less = _elementwise("less", _np.less, lambda a, b: _t.compare("LT", a, b))
+less_equal = _elementwise("less_equal", _np.less_equal, lambda a, b: _t.compare("LE", a, b))
+greater = _elementwise("greater", _np.greater, lambda a, b: _t.compare("GT", a, b))
+greater_equal = _elementwise("greater_equal", _np.greater_equal, lambda a, b: _t.compare("GE", a, b))
+matmul = _elementwise("matmul", _np.matmul, _t.matmul)
+where = _elementwise("where", _np.where, _t.where)
+
+
+def rsqrt(x):
+    if _traced(x):
+        return _t.unary("rsqrt", x)
+    return 1 / _np.sqrt(_concrete(x))
+
+
+def dot(a, b):
+    """numpy.dot for rank <= 2 operands (matrix product; inner product of vectors)."""
+    if _traced(a, b):
+        return _t.matmul(a, b)
+    return _np.dot(_concrete(a), _concrete(b))
+
+
+def _reduction(name, kind):
+    def f(x, axis=None, keepdims=False):
+        if _traced(x):
+            return _t.reduce(kind, x, axis, keepdims)
+        return getattr(_np, name)(_concrete(x), axis=axis, keepdims=keepdims)
+    f.__name__ = name
+    return f
+
+
+sum = _reduction("sum", "sum")
+max = _reduction("max", "max")
+min = _reduction("min", "min")
+amax = max
+amin = min
+
+
+def mean(x, axis=None, keepdims=False):
+    if _traced(x):
+        return _t.mean(x, axis, keepdims)
+    return _np.mean(_concrete(x), axis=axis, keepdims=keepdims)
+
+
+def reshape(x, shape):
+    if _traced(x):
+        return _t.reshape(x, shape)
+    return _np.reshape(_concrete(x), shape)
+
+
+def transpose(x, axes=None):
+    if _traced(x):
+        return _t.transpose(x, axes)
+    return _np.transpose(_concrete(x), axes)
+
+
+def broadcast_to(x, shape):
+    if _traced(x):
+        return _t.broadcast_to(x, shape)
+    return _np.broadcast_to(_concrete(x), shape)
+
+
+def concatenate(xs, axis=0):
+    xs = list(xs)
+    if _traced(*xs):
+        return _t.concatenate(xs, axis)
+    return _np.concatenate([_concrete(x) for x in xs], axis=axis)
+
+
+def expand_dims(x, axis):
+    if _traced(x):
+        rank = x.ndim + 1
+        axis = int(axis) % rank
+        return _t.reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    return _np.expand_dims(_concrete(x), axis)
+
+
+def squeeze(x, axis=None):
+    if _traced(x):
+        axes = range(x.ndim) if axis is None else [int(a) % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)]
+        for a in axes:
+            if axis is not None and x.shape[a] != 1:
+                raise ValueError(f"cannot squeeze axis {a} of size {x.shape[a]}")
+        return _t.reshape(x, [d for i, d in enumerate(x.shape) if not (i in axes and d == 1)])
+    return _np.squeeze(_concrete(x), axis)
+
+
+def asarray(x, dtype=None):
+    if _traced(x):
+        return x if dtype is None else _t.astype(x, dtype)
+    out = _np.asarray(_concrete(x))
+    return out.astype(_canonical_dtype(dtype if dtype is not None else out.dtype))
+
+
+array = asarray
+
+
+def zeros(shape, dtype=float32):
+    return _np.zeros(shape, _canonical_dtype(dtype))
+
+
+def ones(shape, dtype=float32):
+    return _np.ones(shape, _canonical_dtype(dtype))
+
+
+def full(shape, fill_value, dtype=float32):
+    return _np.full(shape, fill_value, _canonical_dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    return _np.zeros(x.shape, _canonical_dtype(dtype or x.dtype))
+
+
+def ones_like(x, dtype=None):
+    return _np.ones(x.shape, _canonical_dtype(dtype or x.dtype))
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    out = _np.arange(start, stop, step) if stop is not None else _np.arange(start)
+    return out.astype(_canonical_dtype(dtype if dtype is not None else out.dtype))

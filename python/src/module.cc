@@ -1,0 +1,285 @@
+// The `pathways._pathways` extension: sessions, slices, arrays, pmapped functions and program
+// tracing over the C++ client. The Python package (python/pathways) builds the JAX-style API on
+// these.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
+#include "pathways/client/client.h"
+#include "python/src/builder_handle.h"
+#include "python/src/errors.h"
+#include "python/src/numpy_convert.h"
+#include "python/src/session.h"
+
+namespace py = pybind11;
+
+namespace pw::python {
+namespace {
+
+struct PySlice {
+  VirtualSlice slice;
+  std::shared_ptr<Session> session;
+};
+
+struct PyPmap {
+  std::shared_ptr<Session> session;
+  PmapFunction function;
+};
+
+struct PyProgram {
+  std::shared_ptr<Session> session;
+  Program program;
+};
+
+// One @pw.program trace: the C++ tracer plus the Traced values Python refers to by index.
+struct PyProgramTrace {
+  std::shared_ptr<Session> session;
+  std::unique_ptr<ProgramTracer> tracer;
+  std::vector<Traced> values;
+
+  const Traced& Get(int64_t i) const {
+    if (i < 0 || i >= static_cast<int64_t>(values.size())) throw py::value_error("unknown program value");
+    return values[i];
+  }
+  int64_t Add(Traced t) {
+    values.push_back(std::move(t));
+    return static_cast<int64_t>(values.size()) - 1;
+  }
+};
+
+void CheckSameSession(const std::shared_ptr<Session>& expected, const PyArray& a, const std::string& what) {
+  ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
+  if (a.session != expected) {
+    throw StatusError(absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", a.array.DebugString(), " belongs to Pathways session ", a.session->generation(),
+        ", not the current session ", expected->generation())));
+  }
+}
+
+std::vector<Array> Unwrap(const std::shared_ptr<Session>& session, const std::vector<PyArray>& args,
+                          const std::string& what) {
+  ThrowIfError(session->CheckAlive(what));
+  std::vector<Array> out;
+  out.reserve(args.size());
+  for (const PyArray& a : args) {
+    CheckSameSession(session, a, what);
+    out.push_back(a.array);
+  }
+  return out;
+}
+
+std::vector<PyArray> Wrap(const std::shared_ptr<Session>& session, std::vector<Array> arrays) {
+  std::vector<PyArray> out;
+  out.reserve(arrays.size());
+  for (Array& a : arrays) out.push_back(PyArray{std::move(a), session});
+  return out;
+}
+
+py::tuple ShapeTuple(const ir::Shape& shape) {
+  py::tuple t(shape.rank());
+  for (int64_t i = 0; i < shape.rank(); ++i) t[i] = py::int_(shape.dim(i));
+  return t;
+}
+
+std::vector<int64_t> DeviceIds(const std::vector<DeviceId>& devices) {
+  std::vector<int64_t> out;
+  for (DeviceId d : devices) out.push_back(d.value());
+  return out;
+}
+
+// The body PmapFunction runs when it traces a new signature: it hands the builder to the Python
+// callback `trace(builder, num_params) -> list[int] | None`. The callback catches the user's
+// exceptions itself (and keeps them to re-raise); returning no outputs makes Build fail, so a
+// failed trace is never cached.
+PmapBody MakeBody(py::function callback) {
+  // The callback may be dropped without the GIL held (with the PmapFunction's state); take it.
+  std::shared_ptr<py::function> holder(new py::function(std::move(callback)), [](py::function* f) {
+    py::gil_scoped_acquire gil;
+    delete f;
+  });
+  return [holder](ir::FunctionBuilder& b, absl::Span<const ir::Value> params) -> std::vector<ir::Value> {
+    py::gil_scoped_acquire gil;
+    auto handle = std::make_shared<BuilderHandle>(&b, params);
+    std::vector<ir::Value> out;
+    try {
+      py::object result = (*holder)(handle, params.size());
+      if (!result.is_none()) {
+        for (py::handle item : result) out.push_back(handle->Get(item.cast<int64_t>()));
+      }
+    } catch (py::error_already_set& e) {
+      // The Python layer catches user errors; reaching here is a bug in it. Report, fail the trace.
+      PW_LOG(ERROR) << "pmap trace callback raised: " << e.what();
+      out.clear();
+    } catch (const std::exception& e) {
+      PW_LOG(ERROR) << "pmap trace callback failed: " << e.what();
+      out.clear();
+    }
+    handle->Invalidate();
+    return out;
+  };
+}
+
+std::shared_ptr<Session> StartSession(int64_t islands, int64_t hosts, int64_t devices, int64_t memory) {
+  SessionOptions options{.islands = islands, .hosts_per_island = hosts, .devices_per_host = devices,
+                         .memory_per_device_bytes = memory};
+  return ValueOrThrow(Session::Start(options));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_pathways, m) {
+  m.doc() = "C++ core of the Pathways Python client";
+  RegisterErrors(m);
+  BuilderHandle::Bind(m);
+
+  py::class_<Session, std::shared_ptr<Session>>(m, "Session")
+      .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
+                  py::arg("devices_per_host"), py::arg("memory_per_device_bytes"))
+      .def("shutdown", [](Session& s) {
+        py::gil_scoped_release nogil;
+        s.Shutdown();
+      })
+      .def_property_readonly("alive", &Session::alive)
+      .def_property_readonly("generation", &Session::generation)
+      .def("add_slice", [](std::shared_ptr<Session> s, int64_t n) {
+        ThrowIfError(s->CheckAlive("add_slice"));
+        return PySlice{ValueOrThrow(s->client().GetDevices(n)), s};
+      })
+      .def("devices", [](Session& s) {
+        // (device id, host id, island id, kind, memory bytes) for every live device.
+        ThrowIfError(s.CheckAlive("devices()"));
+        ClusterStatus status = s.client().controller().Status();
+        std::vector<py::tuple> out;
+        for (const IslandInfo& island : status.islands) {
+          for (const HostId host : island.hosts) {
+            for (const HostStatus& hs : status.hosts) {
+              if (hs.host != host) continue;
+              for (const DeviceStatus& d : hs.devices) {
+                out.push_back(py::make_tuple(d.id.value(), host.value(), island.id.value(), d.kind,
+                                             d.memory_capacity_bytes));
+              }
+            }
+          }
+        }
+        return out;
+      })
+      .def("live_arrays", [](Session& s) {
+        ThrowIfError(s.CheckAlive("live_arrays()"));
+        ClusterStatus status = s.client().controller().Status();
+        for (const ClientStatus& c : status.clients) {
+          if (c.id == s.client().id()) return c.live_arrays;
+        }
+        return int64_t{0};
+      })
+      .def("put", [](std::shared_ptr<Session> s, const PySlice& slice, const py::array& data) {
+        ThrowIfError(s->CheckAlive("put"));
+        ir::Literal literal = LiteralFromNumpy(data);
+        return PyArray{ValueOrThrow(s->client().PutGlobal(slice.slice, literal)), s};
+      })
+      .def("pmap", [](std::shared_ptr<Session> s, std::string name, const PySlice& slice, py::function trace) {
+        ThrowIfError(s->CheckAlive("pmap"));
+        return PyPmap{s, s->client().Pmap(std::move(name), slice.slice, MakeBody(std::move(trace)))};
+      })
+      .def("trace_program", [](std::shared_ptr<Session> s, std::string name) {
+        ThrowIfError(s->CheckAlive("program"));
+        auto t = std::make_unique<PyProgramTrace>();
+        t->session = s;
+        t->tracer = std::make_unique<ProgramTracer>(s->client(), std::move(name));
+        return t;
+      })
+      .def("__repr__", &Session::DebugString);
+
+  py::class_<PySlice>(m, "Slice")
+      .def_property_readonly("id", [](const PySlice& s) { return s.slice.id.value(); })
+      .def_property_readonly("island", [](const PySlice& s) { return s.slice.island.value(); })
+      .def_property_readonly("devices", [](const PySlice& s) { return DeviceIds(s.slice.devices); })
+      .def_property_readonly("mesh_shape", [](const PySlice& s) { return s.slice.mesh_shape; })
+      .def_property_readonly("session", [](const PySlice& s) { return s.session; })
+      .def("__repr__", [](const PySlice& s) { return s.slice.DebugString(); });
+
+  py::class_<PyArray>(m, "Array")
+      .def_property_readonly("id", [](const PyArray& a) { return a.array.id().value(); })
+      .def_property_readonly("shape", [](const PyArray& a) { return ShapeTuple(a.array.shape()); })
+      .def_property_readonly("dtype", [](const PyArray& a) { return std::string(NumpyName(a.array.dtype())); })
+      .def_property_readonly("devices", [](const PyArray& a) { return DeviceIds(a.array.devices()); })
+      .def_property_readonly("slice_id", [](const PyArray& a) { return a.array.spec().slice.value(); })
+      .def_property_readonly("session", [](const PyArray& a) { return a.session; })
+      .def_property_readonly("valid", [](const PyArray& a) { return a.array.valid(); })
+      .def("block_until_ready", [](const PyArray& a) {
+        ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
+        absl::Status s;
+        {
+          py::gil_scoped_release nogil;
+          s = a.array.Await();
+        }
+        ThrowIfError(s);
+      })
+      .def("fetch", [](const PyArray& a) {
+        ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
+        absl::StatusOr<ir::Literal> literal;
+        {
+          py::gil_scoped_release nogil;
+          literal = a.array.ToLiteral();
+        }
+        return NumpyFromLiteral(ValueOrThrow(std::move(literal)));
+      })
+      .def("release", [](PyArray& a) { a.array.Release(); })
+      .def("__repr__", [](const PyArray& a) { return a.array.DebugString(); });
+
+  py::class_<PyPmap>(m, "PmapFunction")
+      .def_property_readonly("name", [](const PyPmap& p) { return p.function.name(); })
+      .def("__call__", [](const PyPmap& p, const std::vector<PyArray>& args) {
+        std::vector<Array> arrays = Unwrap(p.session, args, "pmap '" + p.function.name() + "'");
+        return Wrap(p.session, ValueOrThrow(p.function(arrays)));
+      });
+
+  py::class_<Traced>(m, "TracedSpec");
+  py::class_<PyProgramTrace>(m, "ProgramTrace")
+      .def("input", [](PyProgramTrace& t, const std::string& dtype, std::vector<int64_t> shard_shape,
+                       const PySlice& slice) {
+        ThrowIfError(t.session->CheckAlive("program input"));
+        return t.Add(t.tracer->Input({{DTypeFromName(dtype), ir::Shape(absl::MakeConstSpan(shard_shape))},
+                                      slice.slice.id}));
+      })
+      .def("input_like", [](PyProgramTrace& t, const PyArray& a) {
+        CheckSameSession(t.session, a, "program input");
+        return t.Add(t.tracer->InputLike(a.array));
+      })
+      .def("call", [](PyProgramTrace& t, const PyPmap& p, const std::vector<int64_t>& args) {
+        ThrowIfError(t.session->CheckAlive("program call"));
+        std::vector<Traced> traced;
+        for (int64_t i : args) traced.push_back(t.Get(i));
+        std::vector<Traced> out = p.function(*t.tracer, traced);
+        ThrowIfError(t.tracer->status());
+        std::vector<int64_t> ids;
+        for (Traced& o : out) ids.push_back(t.Add(std::move(o)));
+        return ids;
+      })
+      .def("spec", [](const PyProgramTrace& t, int64_t i) {
+        const Traced& v = t.Get(i);
+        return py::make_tuple(NumpyName(v.spec.shard_type.dtype), ShapeTuple(v.spec.shard_type.shape),
+                              v.spec.slice.value());
+      })
+      .def("build", [](PyProgramTrace& t, const std::vector<int64_t>& outputs) {
+        ThrowIfError(t.session->CheckAlive("program build"));
+        std::vector<Traced> traced;
+        for (int64_t i : outputs) traced.push_back(t.Get(i));
+        return PyProgram{t.session, ValueOrThrow(t.tracer->Build(traced))};
+      });
+
+  py::class_<PyProgram>(m, "Program")
+      .def_property_readonly("name", [](const PyProgram& p) { return p.program.def().name; })
+      .def_property_readonly("num_calls", [](const PyProgram& p) { return p.program.def().calls.size(); })
+      .def("__call__", [](const PyProgram& p, const std::vector<PyArray>& args) {
+        std::vector<Array> arrays = Unwrap(p.session, args, "program '" + p.program.def().name + "'");
+        return Wrap(p.session, ValueOrThrow(p.program.Run(arrays)));
+      });
+}
+
+}  // namespace pw::python

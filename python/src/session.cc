@@ -1,0 +1,50 @@
+// Session lifecycle.
+#include "python/src/session.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/status.h"
+
+namespace pw::python {
+
+namespace {
+std::atomic<int64_t> next_generation{1};
+}  // namespace
+
+Session::Session(SessionOptions options)
+    : options_(std::move(options)), generation_(next_generation.fetch_add(1)) {}
+
+absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) {
+  std::shared_ptr<Session> session(new Session(options));
+  LocalClusterOptions cluster_options;
+  cluster_options.islands = options.islands;
+  cluster_options.hosts_per_island = options.hosts_per_island;
+  cluster_options.devices_per_host = options.devices_per_host;
+  cluster_options.memory_per_device_bytes = options.memory_per_device_bytes;
+  PW_ASSIGN_OR_RETURN(session->cluster_, LocalCluster::Start(cluster_options));
+  PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python"));
+  return session;
+}
+
+Session::~Session() { Shutdown(); }
+
+void Session::Shutdown() {
+  client_.reset();
+  cluster_.reset();
+}
+
+absl::Status Session::CheckAlive(const std::string& what) const {
+  if (alive()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " belongs to Pathways session ", generation_,
+      ", which was shut down (pw.shutdown() or interpreter exit); its cluster is gone"));
+}
+
+std::string Session::DebugString() const {
+  if (!alive()) return absl::StrCat("Session(", generation_, ", shut down)");
+  return absl::StrCat("Session(", generation_, ", ", options_.islands, " island(s) x ",
+                      options_.hosts_per_island, " hosts x ", options_.devices_per_host, " devices)");
+}
+
+}  // namespace pw::python
