@@ -16,6 +16,7 @@
 #include "python/src/errors.h"
 #include "python/src/numpy_convert.h"
 #include "python/src/session.h"
+#include "python/src/session_use.h"
 
 namespace py = pybind11;
 
@@ -54,30 +55,34 @@ struct PyProgramTrace {
 };
 
 void CheckSameSession(const std::shared_ptr<Session>& expected, const PyArray& a, const std::string& what) {
-  ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
-  if (a.session != expected) {
-    throw StatusError(absl::InvalidArgumentError(absl::StrCat(
-        what, ": ", a.array.DebugString(), " belongs to Pathways session ", a.session->generation(),
-        ", not the current session ", expected->generation())));
+  if (a.session() != expected) {
+    // Only one session is live at a time (the Python layer shuts the old one down first).
+    throw StatusError(absl::FailedPreconditionError(absl::StrCat(
+        what, ": ", a.array().DebugString(), " belongs to Pathways session ", a.session()->generation(),
+        ", which was shut down; the current session is ", expected->generation())));
   }
 }
 
+// Call under a SessionUse of `session`.
 std::vector<Array> Unwrap(const std::shared_ptr<Session>& session, const std::vector<PyArray>& args,
                           const std::string& what) {
-  ThrowIfError(session->CheckAlive(what));
   std::vector<Array> out;
   out.reserve(args.size());
   for (const PyArray& a : args) {
     CheckSameSession(session, a, what);
-    out.push_back(a.array);
+    out.push_back(a.array());
   }
   return out;
 }
 
+// Call under a SessionUse of `session`; `arrays` are the outputs of one run.
 std::vector<PyArray> Wrap(const std::shared_ptr<Session>& session, std::vector<Array> arrays) {
+  if (!arrays.empty()) {
+    session->NoteRun(session->client().controller().AwaitArray(session->client().id(), arrays[0].id()));
+  }
   std::vector<PyArray> out;
   out.reserve(arrays.size());
-  for (Array& a : arrays) out.push_back(PyArray{std::move(a), session});
+  for (Array& a : arrays) out.push_back(PyArray{std::make_shared<LockedArray>(std::move(a), session)});
   return out;
 }
 
@@ -142,18 +147,19 @@ PYBIND11_MODULE(_pathways, m) {
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
                   py::arg("devices_per_host"), py::arg("memory_per_device_bytes"))
       .def("shutdown", [](Session& s) {
+        // Without the GIL: Shutdown waits for calls in flight, which may need the GIL to finish.
         py::gil_scoped_release nogil;
         s.Shutdown();
       })
       .def_property_readonly("alive", &Session::alive)
       .def_property_readonly("generation", &Session::generation)
       .def("add_slice", [](std::shared_ptr<Session> s, int64_t n) {
-        ThrowIfError(s->CheckAlive("add_slice"));
+        SessionUse use(*s, "add_slice");
         return PySlice{ValueOrThrow(s->client().GetDevices(n)), s};
       })
       .def("devices", [](Session& s) {
         // (device id, host id, island id, kind, memory bytes) for every live device.
-        ThrowIfError(s.CheckAlive("devices()"));
+        SessionUse use(s, "devices()");
         ClusterStatus status = s.client().controller().Status();
         std::vector<py::tuple> out;
         for (const IslandInfo& island : status.islands) {
@@ -170,7 +176,7 @@ PYBIND11_MODULE(_pathways, m) {
         return out;
       })
       .def("live_arrays", [](Session& s) {
-        ThrowIfError(s.CheckAlive("live_arrays()"));
+        SessionUse use(s, "live_arrays()");
         ClusterStatus status = s.client().controller().Status();
         for (const ClientStatus& c : status.clients) {
           if (c.id == s.client().id()) return c.live_arrays;
@@ -178,16 +184,16 @@ PYBIND11_MODULE(_pathways, m) {
         return int64_t{0};
       })
       .def("put", [](std::shared_ptr<Session> s, const PySlice& slice, const py::array& data) {
-        ThrowIfError(s->CheckAlive("put"));
+        SessionUse use(*s, "put");
         ir::Literal literal = LiteralFromNumpy(data);
-        return PyArray{ValueOrThrow(s->client().PutGlobal(slice.slice, literal)), s};
+        return PyArray{std::make_shared<LockedArray>(ValueOrThrow(s->client().PutGlobal(slice.slice, literal)), s)};
       })
       .def("pmap", [](std::shared_ptr<Session> s, std::string name, const PySlice& slice, py::function trace) {
-        ThrowIfError(s->CheckAlive("pmap"));
+        SessionUse use(*s, "pmap");
         return PyPmap{s, s->client().Pmap(std::move(name), slice.slice, MakeBody(std::move(trace)))};
       })
       .def("trace_program", [](std::shared_ptr<Session> s, std::string name) {
-        ThrowIfError(s->CheckAlive("program"));
+        SessionUse use(*s, "program");
         auto t = std::make_unique<PyProgramTrace>();
         t->session = s;
         t->tracer = std::make_unique<ProgramTracer>(s->client(), std::move(name));
@@ -204,37 +210,42 @@ PYBIND11_MODULE(_pathways, m) {
       .def("__repr__", [](const PySlice& s) { return s.slice.DebugString(); });
 
   py::class_<PyArray>(m, "Array")
-      .def_property_readonly("id", [](const PyArray& a) { return a.array.id().value(); })
-      .def_property_readonly("shape", [](const PyArray& a) { return ShapeTuple(a.array.shape()); })
-      .def_property_readonly("dtype", [](const PyArray& a) { return std::string(NumpyName(a.array.dtype())); })
-      .def_property_readonly("devices", [](const PyArray& a) { return DeviceIds(a.array.devices()); })
-      .def_property_readonly("slice_id", [](const PyArray& a) { return a.array.spec().slice.value(); })
-      .def_property_readonly("session", [](const PyArray& a) { return a.session; })
-      .def_property_readonly("valid", [](const PyArray& a) { return a.array.valid(); })
+      .def_property_readonly("id", [](const PyArray& a) { return a.array().id().value(); })
+      .def_property_readonly("shape", [](const PyArray& a) { return ShapeTuple(a.array().shape()); })
+      .def_property_readonly("dtype", [](const PyArray& a) { return std::string(NumpyName(a.array().dtype())); })
+      .def_property_readonly("devices", [](const PyArray& a) { return DeviceIds(a.array().devices()); })
+      .def_property_readonly("slice_id", [](const PyArray& a) { return a.array().spec().slice.value(); })
+      .def_property_readonly("session", [](const PyArray& a) { return a.session(); })
+      .def_property_readonly("valid", [](const PyArray& a) { return a.array().valid(); })
       .def("block_until_ready", [](const PyArray& a) {
-        ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
+        Array array = a.array();  // a reference of our own: release() may run while we wait
         absl::Status s;
         {
           py::gil_scoped_release nogil;
-          s = a.array.Await();
+          SessionUse use(*a.session(), array.DebugString());
+          Array held = std::move(array);  // dropped under the lock, in case it is the last reference
+          s = held.Await();
         }
         ThrowIfError(s);
       })
       .def("fetch", [](const PyArray& a) {
-        ThrowIfError(a.session->CheckAlive(a.array.DebugString()));
+        Array array = a.array();
         absl::StatusOr<ir::Literal> literal;
         {
           py::gil_scoped_release nogil;
-          literal = a.array.ToLiteral();
+          SessionUse use(*a.session(), array.DebugString());
+          Array held = std::move(array);
+          literal = held.ToLiteral();
         }
         return NumpyFromLiteral(ValueOrThrow(std::move(literal)));
       })
-      .def("release", [](PyArray& a) { a.array.Release(); })
-      .def("__repr__", [](const PyArray& a) { return a.array.DebugString(); });
+      .def("release", [](PyArray& a) { a.ref->Release(); })
+      .def("__repr__", [](const PyArray& a) { return a.array().DebugString(); });
 
   py::class_<PyPmap>(m, "PmapFunction")
       .def_property_readonly("name", [](const PyPmap& p) { return p.function.name(); })
       .def("__call__", [](const PyPmap& p, const std::vector<PyArray>& args) {
+        SessionUse use(*p.session, "pmap '" + p.function.name() + "'");
         std::vector<Array> arrays = Unwrap(p.session, args, "pmap '" + p.function.name() + "'");
         return Wrap(p.session, ValueOrThrow(p.function(arrays)));
       });
@@ -243,16 +254,17 @@ PYBIND11_MODULE(_pathways, m) {
   py::class_<PyProgramTrace>(m, "ProgramTrace")
       .def("input", [](PyProgramTrace& t, const std::string& dtype, std::vector<int64_t> shard_shape,
                        const PySlice& slice) {
-        ThrowIfError(t.session->CheckAlive("program input"));
+        SessionUse use(*t.session, "program input");
         return t.Add(t.tracer->Input({{DTypeFromName(dtype), ir::Shape(absl::MakeConstSpan(shard_shape))},
                                       slice.slice.id}));
       })
       .def("input_like", [](PyProgramTrace& t, const PyArray& a) {
+        SessionUse use(*t.session, "program input");
         CheckSameSession(t.session, a, "program input");
-        return t.Add(t.tracer->InputLike(a.array));
+        return t.Add(t.tracer->InputLike(a.array()));
       })
       .def("call", [](PyProgramTrace& t, const PyPmap& p, const std::vector<int64_t>& args) {
-        ThrowIfError(t.session->CheckAlive("program call"));
+        SessionUse use(*t.session, "program call");
         std::vector<Traced> traced;
         for (int64_t i : args) traced.push_back(t.Get(i));
         std::vector<Traced> out = p.function(*t.tracer, traced);
@@ -267,7 +279,7 @@ PYBIND11_MODULE(_pathways, m) {
                               v.spec.slice.value());
       })
       .def("build", [](PyProgramTrace& t, const std::vector<int64_t>& outputs) {
-        ThrowIfError(t.session->CheckAlive("program build"));
+        SessionUse use(*t.session, "program build");
         std::vector<Traced> traced;
         for (int64_t i : outputs) traced.push_back(t.Get(i));
         return PyProgram{t.session, ValueOrThrow(t.tracer->Build(traced))};
@@ -277,6 +289,7 @@ PYBIND11_MODULE(_pathways, m) {
       .def_property_readonly("name", [](const PyProgram& p) { return p.program.def().name; })
       .def_property_readonly("num_calls", [](const PyProgram& p) { return p.program.def().calls.size(); })
       .def("__call__", [](const PyProgram& p, const std::vector<PyArray>& args) {
+        SessionUse use(*p.session, "program '" + p.program.def().name + "'");
         std::vector<Array> arrays = Unwrap(p.session, args, "program '" + p.program.def().name + "'");
         return Wrap(p.session, ValueOrThrow(p.program.Run(arrays)));
       });

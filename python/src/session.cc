@@ -29,7 +29,24 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
 
 Session::~Session() { Shutdown(); }
 
+void Session::NoteRun(EventRef done) {
+  absl::MutexLock lock(&pending_mu_);
+  // Amortized pruning keeps the list bounded by the work actually in flight.
+  if (pending_.size() >= 1024) {
+    std::erase_if(pending_, [](const EventRef& e) { return e->IsAvailable(); });
+  }
+  pending_.push_back(std::move(done));
+}
+
 void Session::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  std::vector<EventRef> pending;
+  {
+    absl::MutexLock pending_lock(&pending_mu_);
+    pending.swap(pending_);
+  }
+  // Failed runs count as finished; their errors belong to their arrays, not to shutdown.
+  for (const EventRef& e : pending) e->Await().IgnoreError();
   client_.reset();
   cluster_.reset();
 }

@@ -24,9 +24,11 @@ struct SessionOptions {
 };
 
 // Owns the cluster and the client. Every handle given to Python keeps a shared_ptr to its
-// Session and checks alive() before calling into the runtime: after Shutdown() the controller
-// is gone, so a stale handle must fail with a clear error instead of touching freed memory.
-// Calls from Python hold the GIL, which serializes Shutdown against every other call.
+// Session. A call into the runtime holds mu() shared for its whole duration and checks alive()
+// first; Shutdown() holds it exclusively, so it waits for calls in flight (an Await on another
+// thread, a trace that lost the GIL) and a stale handle fails with a clear error instead of
+// touching a freed controller. Callers never wait for mu() while holding the GIL (see
+// SessionUse in module.cc), so the two locks cannot deadlock.
 class Session {
  public:
   static absl::StatusOr<std::shared_ptr<Session>> Start(SessionOptions options);
@@ -36,7 +38,8 @@ class Session {
 
   // Disconnects the client (the controller frees its arrays), then stops the cluster. Arrays
   // still held by Python become invalid handles. Idempotent.
-  void Shutdown();
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+  // Read under mu() (shared or exclusive).
   bool alive() const { return client_ != nullptr; }
   // FAILED_PRECONDITION naming `what` once the session is shut down.
   absl::Status CheckAlive(const std::string& what) const;
@@ -47,20 +50,51 @@ class Session {
   int64_t generation() const { return generation_; }
 
   std::string DebugString() const;
+  absl::Mutex& mu() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
+
+  // Remembers that a run producing `done` was submitted: Shutdown lets submitted runs finish
+  // before it disconnects (tearing the cluster down under queued runs is not supported by the
+  // controller, and a clean exit should not drop work already handed out as futures).
+  void NoteRun(EventRef done) ABSL_LOCKS_EXCLUDED(pending_mu_);
 
  private:
   explicit Session(SessionOptions options);
   SessionOptions options_;
   int64_t generation_;
+  mutable absl::Mutex mu_;
+  absl::Mutex pending_mu_;
+  std::vector<EventRef> pending_ ABSL_GUARDED_BY(pending_mu_);  // runs maybe not finished
+  // Set by Start, reset by Shutdown under mu_ held exclusively.
   std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<Client> client_;  // destroyed before cluster_
 };
 
-// An array handle as Python sees it: the C++ Array (one counted reference, dropped when Python
-// drops the object) and the session it lives in.
+// One counted array reference held for Python. Dropping it talks to the controller, so the last
+// copy's drop happens under the session's lock (session_use.cc); copies of Array taken for a
+// call are never the last one while Python holds this.
+class LockedArray {
+ public:
+  LockedArray(Array array, std::shared_ptr<Session> session)
+      : array_(std::move(array)), session_(std::move(session)) {}
+  ~LockedArray() { Release(); }
+  LockedArray(const LockedArray&) = delete;
+  LockedArray& operator=(const LockedArray&) = delete;
+
+  // Drops the reference now. Called under the GIL (as every mutation from Python is).
+  void Release();
+  const Array& array() const { return array_; }
+  const std::shared_ptr<Session>& session() const { return session_; }
+
+ private:
+  Array array_;
+  std::shared_ptr<Session> session_;
+};
+
+// An array handle as Python sees it.
 struct PyArray {
-  Array array;
-  std::shared_ptr<Session> session;
+  std::shared_ptr<LockedArray> ref;
+  const Array& array() const { return ref->array(); }
+  const std::shared_ptr<Session>& session() const { return ref->session(); }
 };
 
 }  // namespace pw::python

@@ -116,3 +116,32 @@ def test_exit_with_work_in_flight_does_not_hang():
     """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "submitted"
+
+
+def test_shutdown_while_another_thread_fetches_does_not_crash_or_hang():
+    r = run_python("""
+        import threading
+        import numpy as np
+        import pathways as pw
+        f = pw.pmap(lambda x: pw.numpy.tanh(x @ x) @ x, devices=pw.get_devices(2))
+        x = np.random.rand(2, 128, 128).astype(np.float32)
+        ys = [f(x) for _ in range(30)]
+        results = []
+        def fetch():
+            for y in ys:
+                try:
+                    np.asarray(y)
+                    results.append("value")
+                except pw.PathwaysError as e:
+                    results.append("shut down" if "shut down" in str(e) else str(e))
+            ys.clear()  # drops the last references from this thread
+        t = threading.Thread(target=fetch)
+        t.start()
+        pw.shutdown()
+        t.join()
+        print(len(results), sorted(set(results)))
+    """, timeout=60)
+    assert r.returncode == 0, r.stderr
+    count, kinds = r.stdout.strip().split(" ", 1)
+    assert count == "30"
+    assert set(eval(kinds)) <= {"value", "shut down"}, r.stdout
