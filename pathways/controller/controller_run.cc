@@ -369,7 +369,14 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
     absl::Status s = parts.size() == 1
                          ? parts[0].scheduler->FollowUp(run->id, std::move(parts[0].dispatch))
                          : GangScheduler::FollowUpAcrossIslands(run->id, std::move(parts));
-    PW_CHECK(s.ok()) << s;
+    if (!s.ok()) {
+      // Only a run still queued in its scheduler can get here: a removed host "reported" a
+      // stage that was never sent. Nothing of it ran, so it ends now with that error and its
+      // scheduler cancels it.
+      absl::MutexLock lock(&run->mu);
+      if (run->first_error.ok()) run->first_error = Annotate(s, "run cancelled");
+      run->finished = finished = true;
+    }
   }
   if (finished) FinishRun(run);
 }

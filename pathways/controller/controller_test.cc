@@ -432,6 +432,30 @@ TEST_F(ControllerTest, SchedulerWindowQueuesRunsUntilEarlierOnesFinish) {
   EXPECT_TRUE(controller_->AwaitArray(client, r1.outputs[0].id)->Await().ok());
 }
 
+TEST_F(ControllerTest, RemovingAHostCancelsRunsStillQueuedInTheScheduler) {
+  MakeController(/*window=*/1);
+  const std::vector<HostId> hosts = AddHosts(0, 1, 1);
+  const ClientId client = Connect();
+  const VirtualSlice slice = Slice(client, 1);
+  const ProgramId p = Chain(client, slice.id, {Function(client, "a", Arith::kMul, 2, 1),
+                                               Function(client, "b", Arith::kAdd, 1, 1)});
+  const ArrayId x = Put(client, slice);
+  const RunResult in_flight = MustRun(client, p, {x});
+  const RunResult queued = MustRun(client, p, {x});
+  const RunResult queued_seq = MustRun(client, p, {x}, DispatchMode::kSequential);
+  EXPECT_EQ(W(hosts[0]).runs().size(), 1);
+  ASSERT_TRUE(controller_->RemoveWorker(hosts[0], absl::InternalError("power loss")).ok());
+  for (const RunResult* r : {&in_flight, &queued, &queued_seq}) {
+    const absl::Status& s = controller_->AwaitArray(client, r->outputs[0].id)->Await();
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(s.message(), HasSubstr("power loss"));
+  }
+  controller_->Quiesce();
+  // Nothing queued was ever sent, and the window is free again.
+  EXPECT_EQ(W(hosts[0]).runs().size(), 1);
+  EXPECT_THAT(controller_->SchedulerDebugString(), HasSubstr("in_flight=0"));
+}
+
 TEST_F(ControllerTest, TwoClientsGetTheSameRunOrderOnEveryHost) {
   const std::vector<HostId> hosts = AddHosts(0, 2, 1, FakeWorker::Reply::kAuto);
   constexpr int kRuns = 100;

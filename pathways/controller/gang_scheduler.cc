@@ -79,8 +79,12 @@ void GangScheduler::AdmitFromQueueLocked(int64_t now) {
   while (!policy_->empty() && in_flight_ < window_) {
     const RunDescriptor next = policy_->Pop();
     auto it = runs_.find(next.run);
-    PW_CHECK(it != runs_.end() && it->second.state == RunState::kQueued)
+    PW_CHECK(it != runs_.end() && it->second.state != RunState::kInFlight)
         << "policy " << policy_->name() << " returned " << next.run << " which is not queued";
+    if (it->second.state == RunState::kCancelled) {
+      runs_.erase(it);
+      continue;
+    }
     --ClientLocked(next.client).queued;
     AdmitLocked(it->second, now);
     ready_.push_back(ReadyItem{next.run, std::move(it->second.dispatch)});
@@ -206,9 +210,17 @@ absl::Status GangScheduler::OnRunFinished(RunId run) {
   {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(run);
-    if (it == runs_.end() || it->second.state != RunState::kInFlight) {
+    if (it == runs_.end() || it->second.state == RunState::kCancelled) {
       return absl::NotFoundError(absl::StrCat(run.DebugString(), " finished but is not in flight on ",
                                               island_.DebugString()));
+    }
+    if (it->second.state == RunState::kQueued) {
+      // The policy still holds its descriptor; AdmitFromQueueLocked drops it when popped.
+      it->second.state = RunState::kCancelled;
+      it->second.dispatch = nullptr;
+      --ClientLocked(it->second.descriptor.client).queued;
+      ++stats_.finished;
+      return absl::OkStatus();
     }
     const int64_t now = MonotonicNanos();
     policy_->OnFinished(it->second.descriptor, now - it->second.admit_nanos);

@@ -108,14 +108,16 @@ class GangScheduler {
   static absl::Status FollowUpAcrossIslands(RunId run, std::vector<IslandPart> parts);
 
   // Every message of `run` finished on this island: frees its window slot and admits queued
-  // runs. NOT_FOUND if the run is not in flight here.
+  // runs. A run still queued (it failed before it was admitted, e.g. its host was removed) is
+  // cancelled instead: it will never be dispatched. NOT_FOUND if the run is unknown here.
   absl::Status OnRunFinished(RunId run);
 
   GangSchedulerStats stats() const;
   std::string DebugString() const;
 
  private:
-  enum class RunState { kQueued, kInFlight };
+  // kCancelled: finished while queued; skipped (and forgotten) when the policy pops it.
+  enum class RunState { kQueued, kInFlight, kCancelled };
   struct RunRecord {
     RunDescriptor descriptor;
     RunState state = RunState::kQueued;

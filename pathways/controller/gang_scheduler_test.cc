@@ -112,19 +112,24 @@ TEST(GangSchedulerTest, WindowThrottlesAndFinishReleasesInFifoOrder) {
   EXPECT_THAT(dispatched, ElementsAre(0, 1, 2));
   ASSERT_TRUE(scheduler.OnRunFinished(RunId(0)).ok());
   EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3));
-  // Finishing a queued or unknown run is an error and releases nothing.
+  // Finishing a queued run cancels it: it is never dispatched and takes no window slot.
+  // Finishing an unknown or already finished run is an error and releases nothing.
+  ASSERT_TRUE(scheduler.OnRunFinished(RunId(5)).ok());
   EXPECT_EQ(scheduler.OnRunFinished(RunId(5)).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(scheduler.OnRunFinished(RunId(0)).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler.OnRunFinished(RunId(42)).code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3));
   for (int64_t r : {2, 3, 4}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(r)).ok());
-  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3, 4, 5));
+  EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3, 4));
   stats = scheduler.stats();
-  EXPECT_EQ(stats.finished, 5);
-  EXPECT_EQ(stats.in_flight, 1);
+  EXPECT_EQ(stats.finished, 6);
+  EXPECT_EQ(stats.in_flight, 0);
   EXPECT_EQ(stats.queued, 0);
   ASSERT_EQ(stats.clients.size(), 2);
   EXPECT_EQ(stats.clients[0].finished, 3);
-  EXPECT_EQ(stats.clients[1].in_flight, 1);
+  EXPECT_EQ(stats.clients[1].finished, 2);
+  EXPECT_EQ(stats.clients[1].queued, 0);
+  EXPECT_EQ(stats.clients[1].in_flight, 0);
   EXPECT_THAT(scheduler.DebugString(), HasSubstr("window=2"));
 }
 
