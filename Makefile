@@ -19,11 +19,11 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	ninja -C $(BUILD) -j $(JOBS)
 
-# Builds everything, then runs the quickstart (the paper's Figure 2 on an embedded local
-# cluster) and a gang of CPU devices meeting in an all-reduce.
+# Builds everything, then runs the quickstart: the paper's Figure 2 in Python on the embedded
+# local cluster (then the same program in C++).
 run: build
+	PYTHONPATH=$(BUILD)/python /usr/bin/python3 examples/quickstart.py
 	./$(BUILD)/examples/figure2
-	./$(BUILD)/pathways/tools/pw-demo
 
 # The whole test suite.
 test: build
