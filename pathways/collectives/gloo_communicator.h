@@ -67,8 +67,14 @@ struct GlooCommunicatorOptions {
 // Limits of abort: a rank waiting in the arrival exchange or the connect is woken at once by a
 // local Abort(), and remote ranks are woken by the abort notice (or the store's abort key) of
 // the rank that failed before its collective. A rank already inside a Gloo data transfer cannot
-// be interrupted; it notices a lost peer when the TCP connection breaks (UNAVAILABLE) or at the
-// timeout (DEADLINE_EXCEEDED).
+// be interrupted; it notices a lost peer when the TCP connection breaks (UNAVAILABLE, or
+// ABORTED with the reason when the gang's abort key is in the store) or at the timeout
+// (DEADLINE_EXCEEDED). A rank inside Gloo's connect is not interruptible either, which is why
+// the gang first agrees on one connect verdict through the store.
+//
+// Cost (2-core machine, loopback, 2 ranks in one process): ~2.4 ms per one-float all-reduce,
+// far above Gloo's ~90 µs between processes; the arrival exchange doubles the round trips and
+// Gloo's unbound-buffer rendezvous wakes several threads per message. Not yet profiled.
 class GlooCommunicator final : public Communicator {
  public:
   // Errors: INVALID_ARGUMENT for a size < 1, a rank outside [0, size), or a missing store or
