@@ -42,9 +42,10 @@ inline ::testing::AssertionResult IsInvalidWith(const absl::Status& status, cons
   return ::testing::AssertionSuccess();
 }
 
-// Two hosts of two devices (host 0: devices 0,1; host 1: devices 2,3), and a program whose
-// first call runs on host 0 and whose second runs on host 1 reading the first's output, so
-// host 0 sends and host 1 receives. Call "a"'s output is also a program output.
+// Two hosts of two devices (host 0: devices 0,1; host 1: devices 2,3), and the program
+//   x on slice 1 (host 1);  a0, a1 = fa(x) on slice 0 (host 0);  b = fb(a0, x) on slice 1
+// with outputs (b, a0): x moves host 1 -> 0, a0 moves host 0 -> 1, a1 is a temporary, so both
+// hosts send, receive and compute, in both dispatch modes (two stages).
 class WireHostRunTest : public ::testing::Test {
  protected:
   WireHostRunTest() {
@@ -54,7 +55,7 @@ class WireHostRunTest : public ::testing::Test {
     context_.slices[SliceId(0)] = {DeviceId(0), DeviceId(1)};
     context_.slices[SliceId(1)] = {DeviceId(2), DeviceId(3)};
     context_.functions[FunctionId(7)] = FunctionSignature{FunctionId(7), "fa", 2, {F32({4})},
-                                                          {F32({4}), F32({2})}};
+                                                          {F32({4}), F32({4})}};
     context_.functions[FunctionId(8)] =
         FunctionSignature{FunctionId(8), "fb", 2, {F32({4}), F32({4})}, {F32({4})}};
     program_.name = "two_calls";
