@@ -3,6 +3,8 @@
 #include "pathways/collectives/gloo_communicator.h"
 
 #include <algorithm>
+#include <csignal>
+#include <mutex>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -108,8 +110,18 @@ struct GlooCommunicator::Descriptor {
   std::string Text() const { return std::string(text, strnlen(text, sizeof(text))); }
 };
 
+// Gloo's TCP transport writes without MSG_NOSIGNAL, so a peer that closed its end (a lost or
+// aborted rank) would kill the whole process with SIGPIPE instead of surfacing as an error on
+// the write. Like gRPC, ignore the signal process-wide once a Gloo communicator exists; the
+// write then fails with EPIPE, which Gloo reports and we turn into UNAVAILABLE.
+static void IgnoreSigpipeOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(
     GlooCommunicatorOptions options) {
+  IgnoreSigpipeOnce();
   if (options.size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(options.name, ": gang size ", options.size, " is not positive"));
