@@ -264,7 +264,9 @@ TEST(WireConvertTest, HostRunResultsRoundTripInABatch) {
 TEST(WireConvertTest, ShardPushesCarryChunksOrErrorsWithinTheShard) {
   const ShardPushHeader header{ArrayId(9), 1, DeviceId(3), F32({4})};
   const float data[4] = {1, 2, 3, 4};
-  auto chunk = FromProto(ThroughBytes(ChunkToProto(header, 8, &data[2], 8)));
+  // The decoded chunk is a view into its message, which must outlive it.
+  const auto chunk_proto = ThroughBytes(ChunkToProto(header, 8, &data[2], 8));
+  auto chunk = FromProto(chunk_proto);
   ASSERT_TRUE(chunk.ok()) << chunk.status();
   EXPECT_EQ(chunk->header.array, ArrayId(9));
   EXPECT_EQ(chunk->header.shard, 1);
