@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/collectives/collective_checks.h"
 #include "gloo/transport/tcp/attr.h"
 #include "gloo/transport/tcp/device.h"
 #include "pathways/base/logging.h"
@@ -84,15 +85,7 @@ std::string GlooCollectiveGroups::GangPrefix(GangId gang) const {
 absl::StatusOr<std::unique_ptr<Communicator>> GlooCollectiveGroups::Join(GangId gang,
                                                                          int64_t size,
                                                                          int64_t rank) {
-  if (size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(options_.name, ": ", gang.DebugString(),
-                                                   " joined with size ", size));
-  }
-  if (rank < 0 || rank >= size) {
-    return absl::InvalidArgumentError(absl::StrCat(options_.name, ": rank ", rank,
-                                                   " is out of range for ", gang.DebugString(),
-                                                   " of ", size, " ranks"));
-  }
+  PW_RETURN_IF_ERROR(collectives::CheckJoin(options_.name, gang, size, rank));
   absl::MutexLock lock(&registry_->mu);
   Registry::Gang& g = registry_->gangs[gang];
   if (g.live == 0) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/collectives/collective_checks.h"
 #include "absl/strings/str_join.h"
 #include "gloo/allgather.h"
 #include "gloo/allreduce.h"
@@ -231,18 +232,8 @@ std::string GlooCommunicator::ValidateLocal(const Call& c) const {
   int64_t in_bytes = c.count;
   int64_t out_bytes = c.count;
   if (c.kind == Kind::kCollectivePermute) {
-    std::vector<bool> source_seen(size, false), target_seen(size, false);
-    for (const auto& [source, target] : c.pairs) {
-      if (source < 0 || source >= size || target < 0 || target >= size) {
-        return absl::StrCat(op, " pair ", source, "->", target, " is outside ranks [0, ", size,
-                            ")");
-      }
-      if (source_seen[source] || target_seen[target]) {
-        return absl::StrCat(op, " pair ", source, "->", target,
-                            " repeats a source or a target (each may appear once)");
-      }
-      source_seen[source] = target_seen[target] = true;
-    }
+    std::string bad = collectives::CheckPermutePairs(op, c.pairs, size);
+    if (!bad.empty()) return bad;
   } else {
     if (!ir::IsValidDType(c.dtype)) {
       return absl::StrCat(op, " has invalid dtype ", static_cast<int>(c.dtype));

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/collectives/collective_checks.h"
 #include "pathways/base/status.h"
 
 namespace pw {
@@ -43,15 +44,7 @@ absl::StatusOr<InProcessCollectiveGroups::Pending*> InProcessCollectiveGroups::F
 absl::StatusOr<std::unique_ptr<Communicator>> InProcessCollectiveGroups::Join(GangId gang,
                                                                               int64_t size,
                                                                               int64_t rank) {
-  if (size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(options_.name, ": ", gang.DebugString(),
-                                                   " joined with size ", size));
-  }
-  if (rank < 0 || rank >= size) {
-    return absl::InvalidArgumentError(absl::StrCat(options_.name, ": rank ", rank,
-                                                   " is out of range for ", gang.DebugString(),
-                                                   " of ", size, " ranks"));
-  }
+  PW_RETURN_IF_ERROR(collectives::CheckJoin(options_.name, gang, size, rank));
   absl::MutexLock lock(&mu_);
   if (finished_.contains(gang)) {
     return absl::AlreadyExistsError(absl::StrCat(options_.name, ": every rank of ",

@@ -11,6 +11,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "pathways/collectives/collective_checks.h"
 #include "absl/strings/str_join.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
@@ -176,18 +177,8 @@ std::string InProcessCollectiveGroup::ValidateLocal(const Call& c) const {
   int64_t out_elems = c.count;
   int64_t elem_size = 1;
   if (c.kind == CollectiveKind::kCollectivePermute) {
-    std::vector<bool> source_seen(size_, false), target_seen(size_, false);
-    for (const auto& [source, target] : c.pairs) {
-      if (source < 0 || source >= size_ || target < 0 || target >= size_) {
-        return absl::StrCat(op, " pair ", source, "->", target, " is outside ranks [0, ", size_,
-                            ")");
-      }
-      if (source_seen[source] || target_seen[target]) {
-        return absl::StrCat(op, " pair ", source, "->", target,
-                            " repeats a source or a target (each may appear once)");
-      }
-      source_seen[source] = target_seen[target] = true;
-    }
+    std::string bad = collectives::CheckPermutePairs(op, c.pairs, size_);
+    if (!bad.empty()) return bad;
   } else {
     if (!ir::IsValidDType(c.dtype)) {
       return absl::StrCat(op, " has invalid dtype ", static_cast<int>(c.dtype));
