@@ -146,16 +146,6 @@ GlooCommunicator::~GlooCommunicator() {
   if (options_.on_destroy) options_.on_destroy();
 }
 
-const char* GlooCommunicator::KindName(Kind kind) {
-  switch (kind) {
-    case Kind::kAllReduce: return "AllReduce";
-    case Kind::kAllGather: return "AllGather";
-    case Kind::kReduceScatter: return "ReduceScatter";
-    case Kind::kAllToAll: return "AllToAll";
-    case Kind::kCollectivePermute: return "CollectivePermute";
-  }
-  return "unknown collective";
-}
 
 std::string GlooCommunicator::Describe() const {
   return absl::StrCat("Gloo communicator '", options_.name, "' rank ", options_.rank, " of ",
@@ -226,45 +216,7 @@ void GlooCommunicator::SendAbortNoticeLocked() {
 }
 
 std::string GlooCommunicator::ValidateLocal(const Call& c) const {
-  const char* op = KindName(c.kind);
-  const int64_t size = options_.size;
-  if (c.count < 0) return absl::StrCat(op, " count ", c.count, " is negative");
-  int64_t in_bytes = c.count;
-  int64_t out_bytes = c.count;
-  if (c.kind == Kind::kCollectivePermute) {
-    std::string bad = collectives::CheckPermutePairs(op, c.pairs, size);
-    if (!bad.empty()) return bad;
-  } else {
-    if (!ir::IsValidDType(c.dtype)) {
-      return absl::StrCat(op, " has invalid dtype ", static_cast<int>(c.dtype));
-    }
-    const bool reduces = c.kind == Kind::kAllReduce || c.kind == Kind::kReduceScatter;
-    if (reduces && !collectives::IsReducible(c.dtype)) {
-      return absl::StrCat(op, " cannot reduce dtype ", ir::DTypeName(c.dtype),
-                          " (reductions take f32, f64, i32)");
-    }
-    if (reduces && c.reduce != ir::ReduceKind::kSum && c.reduce != ir::ReduceKind::kMax &&
-        c.reduce != ir::ReduceKind::kMin) {
-      return absl::StrCat(op, " has invalid reduction ", static_cast<int>(c.reduce));
-    }
-    int64_t block = 0, all = 0;
-    if (__builtin_mul_overflow(c.count, ir::DTypeSize(c.dtype), &block) ||
-        __builtin_mul_overflow(block, size, &all)) {
-      return absl::StrCat(op, " count ", c.count, " times ", size, " ranks overflows");
-    }
-    in_bytes = (c.kind == Kind::kReduceScatter || c.kind == Kind::kAllToAll) ? all : block;
-    out_bytes = (c.kind == Kind::kAllGather || c.kind == Kind::kAllToAll) ? all : block;
-  }
-  if (in_bytes > 0 && c.input == nullptr) return absl::StrCat(op, " input is null");
-  if (out_bytes > 0 && c.output == nullptr) return absl::StrCat(op, " output is null");
-  if (in_bytes > 0 && out_bytes > 0) {
-    auto in = reinterpret_cast<uintptr_t>(c.input);
-    auto out = reinterpret_cast<uintptr_t>(c.output);
-    if (in < out + out_bytes && out < in + in_bytes) {
-      return absl::StrCat(op, " input and output overlap");
-    }
-  }
-  return "";
+  return collectives::CheckCallArguments(c, options_.size);
 }
 
 void GlooCommunicator::FillDescriptor(const Call& call, const std::string& local_error,

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "pathways/base/ids.h"
+#include "pathways/collectives/collective_checks.h"
 #include "pathways/collectives/rendezvous_store.h"
 #include "pathways/ir/dtype.h"
 #include "pathways/ir/op.h"
@@ -107,26 +108,12 @@ class GlooCommunicator final : public Communicator {
   std::string DebugString() const override;
 
  private:
-  enum class Kind : uint8_t {
-    kAllReduce = 1,
-    kAllGather,
-    kReduceScatter,
-    kAllToAll,
-    kCollectivePermute,
-  };
-  struct Call {
-    Kind kind = Kind::kAllReduce;
-    const void* input = nullptr;
-    void* output = nullptr;
-    int64_t count = 0;  // bytes for kCollectivePermute
-    ir::DType dtype = ir::DType::kInvalid;
-    ir::ReduceKind reduce = ir::ReduceKind::kSum;
-    absl::Span<const std::pair<int64_t, int64_t>> pairs;
-  };
+  using Kind = collectives::CollectiveKind;
+  using Call = collectives::CollectiveCall;
   struct Descriptor;
 
   explicit GlooCommunicator(GlooCommunicatorOptions options);
-  static const char* KindName(Kind kind);
+  static const char* KindName(Kind kind) { return collectives::CollectiveKindName(kind); }
 
   absl::Status Run(const Call& call);
   // Runs the operation guarded against Gloo's exceptions, which never cross this class.

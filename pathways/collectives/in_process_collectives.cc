@@ -80,16 +80,6 @@ class InProcessCommunicator final : public Communicator {
   int64_t rank_;
 };
 
-const char* InProcessCollectiveGroup::KindName(CollectiveKind kind) {
-  switch (kind) {
-    case CollectiveKind::kAllReduce: return "AllReduce";
-    case CollectiveKind::kAllGather: return "AllGather";
-    case CollectiveKind::kReduceScatter: return "ReduceScatter";
-    case CollectiveKind::kAllToAll: return "AllToAll";
-    case CollectiveKind::kCollectivePermute: return "CollectivePermute";
-  }
-  return "unknown collective";
-}
 
 absl::StatusOr<std::shared_ptr<InProcessCollectiveGroup>> InProcessCollectiveGroup::Create(
     int64_t size, InProcessCollectiveOptions options) {
@@ -171,52 +161,7 @@ std::string InProcessCollectiveGroup::DescribeCall(int64_t rank) const {
 }
 
 std::string InProcessCollectiveGroup::ValidateLocal(const Call& c) const {
-  const char* op = KindName(c.kind);
-  if (c.count < 0) return absl::StrCat(op, " count ", c.count, " is negative");
-  int64_t in_elems = c.count;
-  int64_t out_elems = c.count;
-  int64_t elem_size = 1;
-  if (c.kind == CollectiveKind::kCollectivePermute) {
-    std::string bad = collectives::CheckPermutePairs(op, c.pairs, size_);
-    if (!bad.empty()) return bad;
-  } else {
-    if (!ir::IsValidDType(c.dtype)) {
-      return absl::StrCat(op, " has invalid dtype ", static_cast<int>(c.dtype));
-    }
-    bool reduces = c.kind == CollectiveKind::kAllReduce || c.kind == CollectiveKind::kReduceScatter;
-    if (reduces && !collectives::IsReducible(c.dtype)) {
-      return absl::StrCat(op, " cannot reduce dtype ", ir::DTypeName(c.dtype),
-                          " (reductions take f32, f64, i32)");
-    }
-    if (reduces && c.reduce != ir::ReduceKind::kSum && c.reduce != ir::ReduceKind::kMax &&
-        c.reduce != ir::ReduceKind::kMin) {
-      return absl::StrCat(op, " has invalid reduction ", static_cast<int>(c.reduce));
-    }
-    elem_size = ir::DTypeSize(c.dtype);
-    int64_t blocks = 0;
-    if (__builtin_mul_overflow(c.count, size_, &blocks) ||
-        __builtin_mul_overflow(blocks, elem_size, &blocks)) {
-      return absl::StrCat(op, " count ", c.count, " times ", size_, " ranks overflows");
-    }
-    if (c.kind == CollectiveKind::kAllGather || c.kind == CollectiveKind::kAllToAll) {
-      out_elems = c.count * size_;
-    }
-    if (c.kind == CollectiveKind::kReduceScatter || c.kind == CollectiveKind::kAllToAll) {
-      in_elems = c.count * size_;
-    }
-  }
-  const int64_t in_bytes = in_elems * elem_size;
-  const int64_t out_bytes = out_elems * elem_size;
-  if (in_bytes > 0 && c.input == nullptr) return absl::StrCat(op, " input is null");
-  if (out_bytes > 0 && c.output == nullptr) return absl::StrCat(op, " output is null");
-  if (in_bytes > 0 && out_bytes > 0) {
-    auto in = reinterpret_cast<uintptr_t>(c.input);
-    auto out = reinterpret_cast<uintptr_t>(c.output);
-    if (in < out + out_bytes && out < in + in_bytes) {
-      return absl::StrCat(op, " input and output overlap");
-    }
-  }
-  return "";
+  return collectives::CheckCallArguments(c, size_);
 }
 
 std::string InProcessCollectiveGroup::CheckAgreement() const {

@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "pathways/ir/dtype.h"
 #include "pathways/ir/op.h"
+#include "pathways/collectives/collective_checks.h"
 #include "pathways/kernels/communicator.h"
 
 namespace pw {
@@ -71,24 +72,8 @@ class InProcessCollectiveGroup
  private:
   friend class InProcessCommunicator;
 
-  enum class CollectiveKind : uint8_t {
-    kAllReduce,
-    kAllGather,
-    kReduceScatter,
-    kAllToAll,
-    kCollectivePermute,
-  };
-  // One rank's arguments to one collective. For kCollectivePermute, count is in bytes and
-  // dtype is kInvalid.
-  struct Call {
-    CollectiveKind kind = CollectiveKind::kAllReduce;
-    const void* input = nullptr;
-    void* output = nullptr;
-    int64_t count = 0;
-    ir::DType dtype = ir::DType::kInvalid;
-    ir::ReduceKind reduce = ir::ReduceKind::kSum;
-    absl::Span<const std::pair<int64_t, int64_t>> pairs;
-  };
+  using CollectiveKind = collectives::CollectiveKind;
+  using Call = collectives::CollectiveCall;
   // Per-rank rendezvous state, on its own cache lines so ranks do not false-share.
   struct alignas(64) Slot {
     // Written by the owning rank before it arrives; read by peers until everyone departs.
@@ -99,7 +84,7 @@ class InProcessCollectiveGroup
   };
 
   InProcessCollectiveGroup(int64_t size, InProcessCollectiveOptions options);
-  static const char* KindName(CollectiveKind kind);
+  static const char* KindName(CollectiveKind kind) { return collectives::CollectiveKindName(kind); }
 
   // Runs one collective for `rank` (called by that rank's thread).
   absl::Status Run(int64_t rank, const Call& call);
