@@ -59,7 +59,30 @@ void AppendEvent(std::string* out, const TraceEvent& e, char phase) {
 void TraceRecorder::Record(TraceEvent event) {
   if (!enabled()) return;
   absl::MutexLock lock(&mu_);
+  if (max_events_ > 0 && events_.size() >= max_events_) {
+    events_.erase(events_.begin(), events_.begin() + static_cast<std::ptrdiff_t>(max_events_ / 4 + 1));
+  }
   events_.push_back(std::move(event));
+}
+
+void TraceRecorder::set_max_events(size_t n) {
+  absl::MutexLock lock(&mu_);
+  max_events_ = n;
+}
+
+std::vector<TraceEvent> TraceRecorder::Events() const {
+  absl::MutexLock lock(&mu_);
+  return events_;
+}
+
+std::vector<TraceEvent> TraceRecorder::LaneNames() const {
+  absl::MutexLock lock(&mu_);
+  return names_;
+}
+
+void TraceRecorder::AddLaneName(TraceEvent name) {
+  absl::MutexLock lock(&mu_);
+  names_.push_back(std::move(name));
 }
 
 void TraceRecorder::NameProcess(int64_t pid, std::string name) {

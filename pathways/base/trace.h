@@ -45,8 +45,19 @@ class TraceRecorder {
   void NameProcess(int64_t pid, std::string name);
   void NameThread(int64_t pid, int64_t tid, std::string name);
 
+  // Keeps at most about `n` events, dropping the oldest quarter when full (0 = unbounded, the
+  // default): long-running processes (pw-controller, pw-worker) record continuously and keep the
+  // recent past. Thread-safe.
+  void set_max_events(size_t n);
+
   // Takes every recorded event out of the recorder.
   std::vector<TraceEvent> TakeEvents();
+  // Copies of the recorded events and of the lane-name metadata events (NameProcess /
+  // NameThread), e.g. to ship them to another process.
+  std::vector<TraceEvent> Events() const;
+  std::vector<TraceEvent> LaneNames() const;
+  // Adds a lane-name metadata event as NameProcess / NameThread made it (merging recorders).
+  void AddLaneName(TraceEvent name);
   size_t num_events() const;
 
   // Chrome trace-event JSON of all recorded events (and lane names), timestamps in µs.
@@ -59,6 +70,7 @@ class TraceRecorder {
   mutable absl::Mutex mu_;
   std::vector<TraceEvent> events_ ABSL_GUARDED_BY(mu_);
   std::vector<TraceEvent> names_ ABSL_GUARDED_BY(mu_);  // metadata events
+  size_t max_events_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Records one complete event covering the scope's lifetime, if `recorder` is non-null and on.

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -50,6 +52,36 @@ TEST(TraceRecorderTest, WriteJsonRoundTripsToFile) {
   std::stringstream ss;
   ss << f.rdbuf();
   EXPECT_THAT(ss.str(), HasSubstr("\"ts\":1.000,\"dur\":2.000"));
+}
+
+}  // namespace
+}  // namespace pw
+
+namespace pw {
+namespace {
+
+TEST(TraceRecorderTest, MaxEventsKeepsTheMostRecent) {
+  TraceRecorder recorder;
+  recorder.Start();
+  recorder.set_max_events(100);
+  for (int i = 0; i < 1000; ++i) recorder.Record({.name = absl::StrCat("e", i), .category = "t"});
+  std::vector<TraceEvent> events = recorder.Events();
+  ASSERT_LE(events.size(), 100u);
+  ASSERT_GE(events.size(), 75u);
+  EXPECT_EQ(events.back().name, "e999");
+  // Oldest kept events are contiguous up to the newest.
+  EXPECT_EQ(events.front().name, absl::StrCat("e", 1000 - events.size()));
+}
+
+TEST(TraceRecorderTest, LaneNamesCopyAndMerge) {
+  TraceRecorder a, b;
+  a.NameProcess(3, "host 3");
+  a.NameThread(3, 7, "device 7");
+  for (TraceEvent e : a.LaneNames()) b.AddLaneName(std::move(e));
+  b.Start();
+  const std::string json = b.ToJson();
+  EXPECT_NE(json.find("host 3"), std::string::npos);
+  EXPECT_NE(json.find("device 7"), std::string::npos);
 }
 
 }  // namespace
