@@ -434,6 +434,7 @@ pathways::wire::HostStatusProto ToProto(const HostStatus& s) {
   p.set_live_buffer_bytes(s.live_buffer_bytes);
   p.set_runs_received(s.runs_received);
   p.set_dispatch_nanos(s.dispatch_nanos);
+  *p.mutable_status() = ToProto(s.status);
   return p;
 }
 
@@ -454,6 +455,8 @@ absl::StatusOr<HostStatus> FromProto(const pathways::wire::HostStatusProto& p) {
   s.live_buffer_bytes = p.live_buffer_bytes();
   s.runs_received = p.runs_received();
   s.dispatch_nanos = p.dispatch_nanos();
+  PW_WIRE_ASSIGN_OR_RETURN(PeerStatus status, FromProto(p.status()), kMsg, "status");
+  s.status = std::move(status.status);
   return s;
 }
 

@@ -37,6 +37,9 @@ struct HostStatus {
   int64_t live_buffer_bytes = 0;  // bytes of their device buffers
   int64_t runs_received = 0;    // HostRun messages received
   int64_t dispatch_nanos = 0;   // host-side dispatch work (allocation, enqueue), summed
+  // OK, or why the host's status could not be read (a remote host that did not answer in time:
+  // UNAVAILABLE naming it; the other fields are then empty).
+  absl::Status status;
 };
 
 // The outcome of one HostRun message on one host, reported once all its steps finished.
