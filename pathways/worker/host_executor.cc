@@ -358,9 +358,9 @@ HostStatus HostExecutor::Status() const {
 
 // ---- ShardReceiver ---------------------------------------------------------------------------
 
-absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId device,
-                                        const ir::TensorType& type, const void* data,
-                                        int64_t bytes) {
+absl::StatusOr<HostExecutor::Receiving> HostExecutor::StartReceive(ArrayId array, int32_t shard,
+                                                                   DeviceId device,
+                                                                   const ir::TensorType& type) {
   const auto where = [&] {
     return absl::StrCat("receiving ", array.DebugString(), " shard ", shard, " on ",
                         device.DebugString(), " of ", options_.host.DebugString());
@@ -369,11 +369,10 @@ absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId d
   if (state == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(where(), ": the device is not on this host"));
   }
-  if (shard < 0 || bytes != type.byte_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(where(), ": ", bytes, " bytes for ",
-                                                   type.DebugString(), " (",
-                                                   type.byte_size(), " bytes)"));
+  if (shard < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where(), ": negative shard index"));
   }
+  const int64_t bytes = type.byte_size();
   ShardEntryRef entry = store_.GetOrCreate(array, shard);
   if (!entry->Claim()) {
     return absl::AlreadyExistsError(absl::StrCat(where(), ": the shard was already produced"));
@@ -396,9 +395,57 @@ absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId d
     entry->Complete(error);
     return error;
   }
-  std::memcpy(buffer->data(), data, bytes);
-  entry->Complete(absl::OkStatus());
+  return Receiving{std::move(entry), std::move(buffer)};
+}
+
+absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId device,
+                                        const ir::TensorType& type, const void* data,
+                                        int64_t bytes) {
+  if (bytes != type.byte_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "receiving ", array.DebugString(), " shard ", shard, " on ", device.DebugString(), " of ",
+        options_.host.DebugString(), ": ", bytes, " bytes for ", type.DebugString(), " (",
+        type.byte_size(), " bytes)"));
+  }
+  PW_ASSIGN_OR_RETURN(Receiving receiving, StartReceive(array, shard, device, type));
+  std::memcpy(receiving.buffer->data(), data, bytes);
+  receiving.entry->Complete(absl::OkStatus());
   return absl::OkStatus();
+}
+
+namespace {
+// Chunks land in the shard's device buffer; the entry completes on Finish.
+class IncomingDeviceShard final : public IncomingShard {
+ public:
+  IncomingDeviceShard(ShardEntryRef entry, std::shared_ptr<DeviceBuffer> buffer)
+      : entry_(std::move(entry)), buffer_(std::move(buffer)) {}
+  ~IncomingDeviceShard() override {
+    if (entry_ != nullptr) {
+      entry_->Complete(absl::CancelledError(absl::StrCat(
+          "the push of ", entry_->array().DebugString(), " shard ", entry_->shard(),
+          " ended before the shard was complete")));
+    }
+  }
+  char* data() override { return static_cast<char*>(buffer_->data()); }
+  absl::Status Finish(absl::Status status) override {
+    // Readers may run inline on Complete; they own their references to the buffer.
+    ShardEntryRef entry = std::move(entry_);
+    buffer_.reset();
+    if (entry != nullptr) entry->Complete(std::move(status));
+    return absl::OkStatus();
+  }
+
+ private:
+  ShardEntryRef entry_;
+  std::shared_ptr<DeviceBuffer> buffer_;
+};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<IncomingShard>> HostExecutor::BeginReceiveShard(
+    ArrayId array, int32_t shard, DeviceId device, const ir::TensorType& type) {
+  PW_ASSIGN_OR_RETURN(Receiving receiving, StartReceive(array, shard, device, type));
+  return std::unique_ptr<IncomingShard>(
+      new IncomingDeviceShard(std::move(receiving.entry), std::move(receiving.buffer)));
 }
 
 void HostExecutor::FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,

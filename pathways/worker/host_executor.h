@@ -94,6 +94,10 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
                             int64_t bytes) override;
   void FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
                  absl::Status error) override;
+  // Hands out the shard's receive buffer (pre-allocated by the receive step, or allocated now),
+  // so a chunked push writes into device memory directly.
+  absl::StatusOr<std::unique_ptr<IncomingShard>> BeginReceiveShard(
+      ArrayId array, int32_t shard, DeviceId device, const ir::TensorType& type) override;
 
   std::string DebugString() const;
 
@@ -124,6 +128,15 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
     int32_t shard = 0;                    // kFetch
     AsyncValueRef<ir::Literal> fetched;   // kFetch
   };
+
+  // A shard being received: its claimed store entry and destination buffer. On error the
+  // entry, if claimed, has already failed with that error.
+  struct Receiving {
+    ShardEntryRef entry;
+    std::shared_ptr<DeviceBuffer> buffer;
+  };
+  absl::StatusOr<Receiving> StartReceive(ArrayId array, int32_t shard, DeviceId device,
+                                         const ir::TensorType& type);
 
   void Loop();
   void Enqueue(InboxItem item);

@@ -4,6 +4,7 @@
 // many runs back to back and shutdown with unfinished work.
 #include "pathways/worker/host_executor.h"
 
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -415,6 +416,37 @@ TEST(HostExecutorTest, FetchWaitsForReadinessAndPutShardReportsErrors) {
   absl::StatusOr<ir::Literal> value = pending->AwaitValue();
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_THAT(value->data<float>(), ::testing::ElementsAre(2, 4, 6, 8));
+}
+
+// A chunked push writes into the shard's device buffer in pieces; an unfinished one fails the
+// shard instead of leaving its readers waiting; a bad device is refused before any bytes move.
+TEST(HostExecutorTest, BeginReceiveShardTakesChunksInPlaceAndFailsWhenAbandoned) {
+  Cluster cluster;
+  HostExecutor& host = cluster.host(0);
+  const ir::Literal v = Vec({1, 2, 3, 4});
+  absl::StatusOr<std::unique_ptr<IncomingShard>> in =
+      host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4);
+  ASSERT_TRUE(in.ok()) << in.status();
+  AsyncValueRef<ir::Literal> pending = host.FetchShard(ArrayId(30), 0);
+  std::memcpy((*in)->data() + 8, static_cast<const char*>(v.untyped_data()) + 8, 8);
+  std::memcpy((*in)->data(), v.untyped_data(), 8);
+  EXPECT_FALSE(pending->IsAvailable());
+  EXPECT_TRUE((*in)->Finish(absl::OkStatus()).ok());
+  absl::StatusOr<ir::Literal> got = pending->AwaitValue();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(got->data<float>(), ::testing::ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4).status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  absl::StatusOr<std::unique_ptr<IncomingShard>> abandoned =
+      host.BeginReceiveShard(ArrayId(31), 0, DeviceId(0), kF32x4);
+  ASSERT_TRUE(abandoned.ok()) << abandoned.status();
+  abandoned->reset();
+  EXPECT_EQ(FetchStatus(host, ArrayId(31), 0).code(), absl::StatusCode::kCancelled);
+
+  absl::Status foreign = host.BeginReceiveShard(ArrayId(32), 0, DeviceId(2), kF32x4).status();
+  EXPECT_EQ(foreign.code(), absl::StatusCode::kInvalidArgument) << foreign;
+  EXPECT_THAT(std::string(foreign.message()), HasSubstr("device:2"));
 }
 
 // (g) One report per message, in parallel and sequential modes; a function that is not
