@@ -89,6 +89,11 @@ class Controller final : public ControllerService, public RunObserver {
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
   ClusterStatus Status() const override;
 
+  // The gangs of collective computations that `host` has a shard in, over every run not yet
+  // finished (queued or dispatched): compute node n of a run is gang gang_base + n. When a host
+  // is lost, a cross-process transport aborts them so the other ranks stop waiting for it.
+  std::vector<GangId> InFlightGangs(HostId host) const;
+
   // RunObserver: called by workers on their threads.
   void OnHostRunDone(HostRunResult result) override;
 

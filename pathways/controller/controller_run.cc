@@ -407,6 +407,28 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
   for (const auto& out : run->outputs) DropArrayRef(out);
 }
 
+std::vector<GangId> Controller::InFlightGangs(HostId host) const {
+  std::vector<std::shared_ptr<RunState>> runs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, run] : runs_) runs.push_back(run);
+  }
+  std::vector<GangId> gangs;
+  for (const auto& run : runs) {
+    auto part = run->lowered->hosts.find(host);
+    if (part == run->lowered->hosts.end()) continue;
+    for (const HostStep& step : part->second->steps) {
+      // A gang of one has no peer to wait for.
+      if (step.kind == StepKind::kCompute && step.num_shards > 1) {
+        gangs.push_back(GangId(run->gang_base + step.node));
+      }
+    }
+  }
+  std::sort(gangs.begin(), gangs.end());
+  gangs.erase(std::unique(gangs.begin(), gangs.end()), gangs.end());
+  return gangs;
+}
+
 absl::Status Controller::RemoveWorker(HostId host, absl::Status reason) {
   const absl::Status lost = absl::UnavailableError(
       absl::StrCat(host.DebugString(), " was removed",

@@ -1,0 +1,38 @@
+// CallTracker.
+#include "pathways/transport/grpc_call_tracker.h"
+
+namespace pw::grpc_transport {
+
+bool CallTracker::Begin(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return false;
+  calls_.insert(context);
+  return true;
+}
+
+void CallTracker::End(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  calls_.erase(context);
+}
+
+void CallTracker::CancelAll() {
+  absl::MutexLock lock(&mu_);
+  // TryCancel only requests cancellation (the callback runs later, on a gRPC thread), so it is
+  // safe under the lock End() takes.
+  for (grpc::ClientContext* context : calls_) context->TryCancel();
+}
+
+void CallTracker::CloseAndWait() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  for (grpc::ClientContext* context : calls_) context->TryCancel();
+  mu_.Await(absl::Condition(
+      +[](absl::flat_hash_set<grpc::ClientContext*>* calls) { return calls->empty(); }, &calls_));
+}
+
+int64_t CallTracker::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(calls_.size());
+}
+
+}  // namespace pw::grpc_transport
