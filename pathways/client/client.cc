@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/status.h"
+#include "pathways/transport/grpc_controller_client.h"
 
 namespace pw {
 
@@ -23,6 +24,21 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ControllerService& contr
   state->id = id;
   state->name = std::move(name);
   return std::unique_ptr<Client>(new Client(std::move(state)));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::shared_ptr<ControllerService> controller,
+                                                        std::string name) {
+  PW_CHECK(controller != nullptr);
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Connect(*controller, std::move(name)));
+  client->state_->owned_controller = std::move(controller);
+  return client;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTo(const std::string& address, std::string name,
+                                                          absl::Duration timeout) {
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> stub,
+                      GrpcControllerClient::Connect(address, timeout));
+  return Connect(std::shared_ptr<ControllerService>(std::move(stub)), std::move(name));
 }
 
 Client::~Client() {

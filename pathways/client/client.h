@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "pathways/client/array.h"
 #include "pathways/client/client_state.h"
@@ -118,6 +119,14 @@ class Client {
   // client and every Array it hands out.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ControllerService& controller,
                                                          std::string name);
+  // The same over a connection the client owns (e.g. GrpcControllerClient): it stays open while
+  // the client or any Array it handed out is alive.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(std::shared_ptr<ControllerService> controller,
+                                                         std::string name);
+  // Connects to the controller at `address` ("host:port") over gRPC. UNAVAILABLE naming the
+  // address if nothing answers within `timeout`.
+  static absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& address, std::string name,
+                                                           absl::Duration timeout = absl::Seconds(10));
   // Disconnects: the controller frees everything the client still owns.
   ~Client();
   Client(const Client&) = delete;

@@ -3,6 +3,7 @@
 #define PATHWAYS_CLIENT_CLIENT_STATE_H_
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "pathways/base/ids.h"
@@ -12,6 +13,8 @@ namespace pw::internal {
 
 struct ClientState {
   ControllerService* controller = nullptr;  // outlives the client (the cluster owns it)
+  // Set when the client owns its connection (a transport stub): kept alive by every handle.
+  std::shared_ptr<ControllerService> owned_controller;
   ClientId id;
   std::string name;
   std::atomic<bool> disconnected{false};

@@ -17,41 +17,58 @@ _atexit_registered = False
 _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 30)
 
 
-def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None):
-    """Starts the embedded Pathways runtime (a local cluster in this process) and connects to it.
+def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
+         timeout=10.0):
+    """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
-    Called implicitly by the first API use with the defaults (1 island x 2 hosts x 2 devices).
-    `address` (or the PATHWAYS_ADDRESS environment variable) names a running cluster; connecting
-    to one is not supported yet. Calling init again with the same options is a no-op.
+    `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
+    variable (set by `pw run`), names a running cluster to connect to over gRPC. With neither,
+    the embedded local cluster starts in this process (1 island x 2 hosts x 2 devices unless the
+    sizes are given). `timeout` bounds the wait, in seconds, for a cluster's controller to answer.
+    Called implicitly by the first API use. Calling init again with the same
+    options is a no-op.
     """
     global _session, _session_options, _atexit_registered
     if address is None:
         address = os.environ.get("PATHWAYS_ADDRESS") or None
-    if address is not None:
-        raise PathwaysError(
-            f"connecting to a remote Pathways cluster at {address!r} is not supported yet; "
-            "call pw.init() without an address (and unset PATHWAYS_ADDRESS) to use the embedded "
-            "local cluster")
-    options = dict(_DEFAULTS)
     given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
                  memory_per_device=memory_per_device)
-    for k, v in given.items():
-        if v is not None:
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"pw.init: {k} must be a positive int, got {v!r}")
-            options[k] = v
+    if address is not None:
+        if not isinstance(address, str) or not address:
+            raise ValueError(f"pw.init: address must be a 'host:port' string, got {address!r}")
+        sized = [k for k, v in given.items() if v is not None]
+        if sized:
+            raise ValueError(
+                f"pw.init: {', '.join(sized)} size the embedded cluster; a running cluster at "
+                f"{address!r} has its own sizes (set them with `pw up`)")
+        options = dict(address=address)
+    else:
+        options = dict(_DEFAULTS)
+        for k, v in given.items():
+            if v is not None:
+                if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                    raise ValueError(f"pw.init: {k} must be a positive int, got {v!r}")
+                options[k] = v
     with _lock:
         if _session is not None and _session.alive:
-            explicit = {k: v for k, v in given.items() if v is not None}
-            if any(_session_options[k] != v for k, v in explicit.items()):
+            if address is not None:
+                explicit = options
+            else:
+                explicit = {k: v for k, v in given.items() if v is not None}
+            if any(_session_options.get(k) != v for k, v in explicit.items()):
                 raise PathwaysError(
                     f"pw.init: Pathways is already running with {_session_options}; call "
                     "pw.shutdown() first to start it with other options")
             return
-        _session = _pathways.Session.start(
-            islands=options["islands"], hosts_per_island=options["hosts"],
-            devices_per_host=options["devices_per_host"],
-            memory_per_device_bytes=options["memory_per_device"])
+        if address is not None:
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+                raise ValueError(f"pw.init: timeout must be a positive number of seconds, got {timeout!r}")
+            _session = _pathways.Session.connect(address, float(timeout))
+        else:
+            _session = _pathways.Session.start(
+                islands=options["islands"], hosts_per_island=options["hosts"],
+                devices_per_host=options["devices_per_host"],
+                memory_per_device_bytes=options["memory_per_device"])
         _session_options = options
         if not _atexit_registered:
             atexit.register(shutdown)
@@ -59,8 +76,9 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
 
 
 def shutdown():
-    """Stops the embedded runtime. Arrays still held become unusable (they raise PathwaysError);
-    the next API use starts a fresh runtime."""
+    """Disconnects (the cluster frees this process's arrays) and stops the embedded runtime if it
+    was started. Arrays still held become unusable (they raise PathwaysError); the next API use
+    starts or connects afresh."""
     global _session
     with _lock:
         s, _session = _session, None

@@ -133,7 +133,14 @@ PmapBody MakeBody(py::function callback) {
 std::shared_ptr<Session> StartSession(int64_t islands, int64_t hosts, int64_t devices, int64_t memory) {
   SessionOptions options{.islands = islands, .hosts_per_island = hosts, .devices_per_host = devices,
                          .memory_per_device_bytes = memory};
+  py::gil_scoped_release nogil;
   return ValueOrThrow(Session::Start(options));
+}
+
+std::shared_ptr<Session> ConnectSession(const std::string& address, double timeout_seconds) {
+  py::gil_scoped_release nogil;
+  return ValueOrThrow(
+      Session::Start(SessionOptions{.address = address, .connect_timeout_seconds = timeout_seconds}));
 }
 
 }  // namespace
@@ -146,6 +153,8 @@ PYBIND11_MODULE(_pathways, m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
                   py::arg("devices_per_host"), py::arg("memory_per_device_bytes"))
+      .def_static("connect", &ConnectSession, py::arg("address"), py::arg("timeout_seconds"))
+      .def_property_readonly("address", [](const Session& s) { return s.options().address; })
       .def("shutdown", [](Session& s) {
         // Without the GIL: Shutdown waits for calls in flight, which may need the GIL to finish.
         py::gil_scoped_release nogil;

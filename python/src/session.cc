@@ -17,6 +17,11 @@ Session::Session(SessionOptions options)
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) {
   std::shared_ptr<Session> session(new Session(options));
+  if (!options.address.empty()) {
+    PW_ASSIGN_OR_RETURN(session->client_, Client::ConnectTo(options.address, "python",
+                                                            absl::Seconds(options.connect_timeout_seconds)));
+    return session;
+  }
   LocalClusterOptions cluster_options;
   cluster_options.islands = options.islands;
   cluster_options.hosts_per_island = options.hosts_per_island;
@@ -60,6 +65,7 @@ absl::Status Session::CheckAlive(const std::string& what) const {
 
 std::string Session::DebugString() const {
   if (!alive()) return absl::StrCat("Session(", generation_, ", shut down)");
+  if (!options_.address.empty()) return absl::StrCat("Session(", generation_, ", cluster at ", options_.address, ")");
   return absl::StrCat("Session(", generation_, ", ", options_.islands, " island(s) x ",
                       options_.hosts_per_island, " hosts x ", options_.devices_per_host, " devices)");
 }

@@ -1,5 +1,6 @@
-// Session: the Python process's connection to Pathways — an embedded LocalCluster and the Client
-// connected to it — and the handles (arrays, slices) that must not outlive it.
+// Session: the Python process's connection to Pathways — a Client connected to a running cluster
+// over gRPC, or to an embedded LocalCluster — and the handles (arrays, slices) that must not
+// outlive it.
 #ifndef PATHWAYS_PYTHON_SRC_SESSION_H_
 #define PATHWAYS_PYTHON_SRC_SESSION_H_
 
@@ -17,6 +18,11 @@
 namespace pw::python {
 
 struct SessionOptions {
+  // A running cluster's controller ("host:port", e.g. from `pw up`); empty starts the embedded
+  // LocalCluster with the sizes below.
+  std::string address;
+  // How long to wait for the controller at `address` to answer.
+  double connect_timeout_seconds = 10;
   int64_t islands = 1;
   int64_t hosts_per_island = 2;
   int64_t devices_per_host = 2;
@@ -45,7 +51,6 @@ class Session {
   absl::Status CheckAlive(const std::string& what) const;
 
   Client& client() { return *client_; }
-  LocalCluster& cluster() { return *cluster_; }
   const SessionOptions& options() const { return options_; }
   int64_t generation() const { return generation_; }
 
@@ -65,7 +70,7 @@ class Session {
   absl::Mutex pending_mu_;
   std::vector<EventRef> pending_ ABSL_GUARDED_BY(pending_mu_);  // runs maybe not finished
   // Set by Start, reset by Shutdown under mu_ held exclusively.
-  std::unique_ptr<LocalCluster> cluster_;
+  std::unique_ptr<LocalCluster> cluster_;  // null when connected to a running cluster
   std::unique_ptr<Client> client_;  // destroyed before cluster_
 };
 

@@ -43,21 +43,33 @@ def test_init_is_idempotent_and_refuses_other_options():
         pw.init(hosts=3)
 
 
-def test_remote_address_is_not_supported_yet():
-    with pytest.raises(pw.PathwaysError, match="not supported yet"):
-        pw.init("127.0.0.1:9000")
+def test_unreachable_address_is_an_error_naming_it():
+    r = run_python("""
+        import pathways as pw
+        try:
+            pw.init("127.0.0.1:1", timeout=0.5)
+        except pw.PathwaysError as e:
+            print("ERR", e)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert "ERR" in r.stdout and "127.0.0.1:1" in r.stdout, r.stdout
+
+
+def test_sizes_with_an_address_are_a_value_error():
+    with pytest.raises(ValueError, match="own sizes"):
+        pw.init("127.0.0.1:1", hosts=2)
 
 
 def test_pathways_address_environment_variable_is_honoured():
     r = run_python("""
         import pathways as pw
         try:
-            pw.devices()
+            pw.init(timeout=0.5)  # the address comes from PATHWAYS_ADDRESS
         except pw.PathwaysError as e:
             print("ERR", e)
-    """, env={"PATHWAYS_ADDRESS": "10.0.0.1:1234"})
+    """, env={"PATHWAYS_ADDRESS": "127.0.0.1:2"})
     assert r.returncode == 0, r.stderr
-    assert "ERR" in r.stdout and "10.0.0.1:1234" in r.stdout and "not supported yet" in r.stdout
+    assert "ERR" in r.stdout and "127.0.0.1:2" in r.stdout, r.stdout
 
 
 def test_implicit_init_with_configured_size():
