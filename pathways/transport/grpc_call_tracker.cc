@@ -7,12 +7,24 @@ bool CallTracker::Begin(grpc::ClientContext* context) {
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
   calls_.insert(context);
+  ++active_;
   return true;
 }
 
 void CallTracker::End(grpc::ClientContext* context) {
   absl::MutexLock lock(&mu_);
   calls_.erase(context);
+  --active_;
+}
+
+void CallTracker::Detach(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  calls_.erase(context);
+}
+
+void CallTracker::Done() {
+  absl::MutexLock lock(&mu_);
+  --active_;
 }
 
 void CallTracker::CancelAll() {
@@ -26,13 +38,12 @@ void CallTracker::CloseAndWait() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
   for (grpc::ClientContext* context : calls_) context->TryCancel();
-  mu_.Await(absl::Condition(
-      +[](absl::flat_hash_set<grpc::ClientContext*>* calls) { return calls->empty(); }, &calls_));
+  mu_.Await(absl::Condition(+[](int64_t* active) { return *active == 0; }, &active_));
 }
 
 int64_t CallTracker::in_flight() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(calls_.size());
+  return active_;
 }
 
 }  // namespace pw::grpc_transport

@@ -25,6 +25,10 @@ class CallTracker {
   bool Begin(grpc::ClientContext* context);
   // The call's callback (or the blocking call) finished; the last thing a callback does.
   void End(grpc::ClientContext* context);
+  // End in two steps, for a callback that destroys its context before it returns: Detach (no
+  // more cancellation of `context`; it may be destroyed after this), then Done (the last thing).
+  void Detach(grpc::ClientContext* context);
+  void Done();
   // Cancels every call in flight (they finish with CANCELLED); new calls may still start.
   void CancelAll();
   // Refuses new calls, cancels those in flight and waits until every one has ended.
@@ -33,7 +37,8 @@ class CallTracker {
 
  private:
   mutable absl::Mutex mu_;
-  absl::flat_hash_set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);  // cancellable
+  int64_t active_ ABSL_GUARDED_BY(mu_) = 0;  // begun and not done
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 

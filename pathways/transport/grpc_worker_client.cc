@@ -62,7 +62,12 @@ void GrpcWorkerClient::StartAsync(Request request, absl::Duration timeout, Start
   start(stub_->async(), &call->context, &call->request, &call->response,
         [call, tracker = calls_, done = std::move(done)](grpc::Status status) mutable {
           done(status, call->response);
-          tracker->End(&call->context);  // last: the client may be destroyed right after
+          // The context holds a reference to the channel. Dropping it here, while the owner
+          // still holds its own, keeps the channel's last release off this gRPC thread: a
+          // channel destroyed on a callback thread can tear down that thread's own pool.
+          tracker->Detach(&call->context);
+          call.reset();
+          tracker->Done();  // last: the owner may be destroyed right after
         });
 }
 
