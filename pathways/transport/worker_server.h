@@ -1,0 +1,135 @@
+// WorkerServer: everything one worker process runs — the Worker and DataPlane gRPC services over
+// a HostExecutor with its CPU devices, the gRPC data plane and Gloo collectives, joining the
+// controller and keeping it informed (heartbeats, batched run reports). pw-worker is a thin
+// main() around it; tests run several in one process.
+#ifndef PATHWAYS_TRANSPORT_WORKER_SERVER_H_
+#define PATHWAYS_TRANSPORT_WORKER_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "pathways/base/ids.h"
+#include "pathways/base/trace.h"
+#include "pathways/collectives/gloo_collective_groups.h"
+#include "pathways/device/cpu_device.h"
+#include "pathways/transport/data_plane_service.h"
+#include "pathways/transport/grpc_data_plane.h"
+#include "pathways/transport/rendezvous_service.h"
+#include "pathways/transport/run_reporter.h"
+#include "pathways/transport/services.grpc.pb.h"
+#include "pathways/transport/worker_service_impl.h"
+#include "pathways/worker/host_executor.h"
+
+namespace pw {
+
+struct WorkerServerOptions {
+  std::string controller_address;               // required, "host:port"
+  std::string listen_address = "127.0.0.1:0";  // Worker + DataPlane services
+  int64_t island = 0;
+  int64_t num_devices = 2;
+  int64_t memory_per_device_bytes = int64_t{1} << 30;
+  // Used unless the controller asks for another interval in its JoinResponse.
+  absl::Duration heartbeat_interval = absl::Milliseconds(200);
+  absl::Duration join_timeout = absl::Seconds(10);
+  // The worker stops (UNAVAILABLE) when the controller has not answered a heartbeat this long.
+  absl::Duration controller_lost_after = absl::Seconds(5);
+  // Where Gloo peers reach this host's collectives.
+  std::string gloo_hostname = "127.0.0.1";
+  bool trace = true;
+  size_t max_trace_events = 200000;  // TraceRecorder::set_max_events
+};
+
+// Threads: gRPC's callback threads serve both services; one heartbeat thread; the executor's
+// dispatch thread and one thread per device; the data plane's resolver thread; Gloo's TCP loop.
+class WorkerServer {
+ public:
+  // Listens, joins the controller (ControllerWorkers.Join with this server's "ip:port"), creates
+  // the CPU devices with the ids the controller assigned, the executor, the data plane and the
+  // Gloo groups (rendezvous through the controller), then starts heartbeats.
+  // Errors: INVALID_ARGUMENT for bad options (naming the option) or an address it cannot listen
+  // on; UNAVAILABLE naming the controller address when the controller does not answer within
+  // join_timeout; the controller's refusal of the join, annotated.
+  static absl::StatusOr<std::unique_ptr<WorkerServer>> Start(WorkerServerOptions options);
+  // Shutdown().
+  ~WorkerServer();
+  WorkerServer(const WorkerServer&) = delete;
+  WorkerServer& operator=(const WorkerServer&) = delete;
+
+  HostId host() const { return host_; }
+  // The address peers and the controller reach this worker at ("ip:port").
+  const std::string& address() const { return address_; }
+  const std::vector<DeviceId>& device_ids() const { return device_ids_; }
+
+  // Blocks until the worker stops and returns why: OK after Shutdown() or the Worker.Shutdown
+  // RPC; FAILED_PRECONDITION when the controller no longer knows this host; UNAVAILABLE naming
+  // the controller when it has not answered for controller_lost_after. Any thread, any number
+  // of times. Shutdown() still has to run (the destructor does it).
+  absl::Status Wait();
+  // Stops serving and tears everything down: calls still waiting are answered UNAVAILABLE,
+  // pushes in flight are cancelled, the executor finishes or aborts its work. Idempotent and
+  // thread-safe; blocks until done.
+  void Shutdown();
+
+  // For tests and diagnostics.
+  HostExecutor& executor() { return *executor_; }
+  TraceRecorder& trace() { return trace_; }
+  GrpcDataPlane::Stats data_plane_stats() const { return data_plane_->stats(); }
+  DataPlaneServiceImpl::Stats received_stats() const { return data_plane_service_->stats(); }
+  RunReporter::Stats report_stats() const { return reporter_->stats(); }
+  std::string DebugString() const;
+
+ private:
+  explicit WorkerServer(WorkerServerOptions options);
+  absl::Status Init();
+  absl::Status Listen();
+  absl::Status Join();
+  absl::Status Build();
+  absl::StatusOr<std::string> LookupHost(HostId host);
+  void HeartbeatLoop();
+  // The first reason sticks; wakes Wait() and the heartbeat thread.
+  void RequestStop(absl::Status reason);
+  void TearDown();
+
+  const WorkerServerOptions options_;
+  TraceRecorder trace_;
+  std::string address_;
+  HostId host_;
+  std::vector<DeviceId> device_ids_;
+  absl::Duration heartbeat_interval_;
+
+  std::shared_ptr<grpc::Channel> controller_channel_;
+  std::unique_ptr<pathways::wire::ControllerWorkers::Stub> controller_;
+
+  // Declared in dependency order: everything below may use what is above it, and teardown
+  // (TearDown) runs in the reverse order.
+  std::unique_ptr<RunReporter> reporter_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<DataPlaneServiceImpl> data_plane_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcRendezvousStore> store_;
+  std::unique_ptr<GlooCollectiveGroups> gloo_;
+  std::vector<std::unique_ptr<CpuDevice>> devices_;
+  std::unique_ptr<GrpcDataPlane> data_plane_;
+  std::unique_ptr<HostExecutor> executor_;
+  std::thread heartbeat_thread_;
+
+  mutable absl::Mutex mu_;
+  std::optional<absl::Status> stop_reason_ ABSL_GUARDED_BY(mu_);
+  // Serializes Shutdown callers; `torn_down_` makes it idempotent.
+  absl::Mutex shutdown_mu_;
+  bool torn_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_TRANSPORT_WORKER_SERVER_H_
