@@ -1,0 +1,132 @@
+// pw-controller: the controller process of a Pathways cluster — serves clients, workers and the
+// collectives' rendezvous store over gRPC until SIGTERM / SIGINT or a Shutdown request.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "pathways/base/status.h"
+#include "pathways/tools/flags.h"
+#include "pathways/transport/controller_server.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pw-controller [--listen ADDR] [--heartbeat-timeout-ms N] [--address-file PATH]\n"
+    "                     [--no-trace]\n"
+    "  --listen ADDR             where clients and workers reach the controller\n"
+    "                            (default 127.0.0.1:0: a free port on loopback)\n"
+    "  --heartbeat-timeout-ms N  a worker silent this long is declared lost (default 1500)\n"
+    "  --address-file PATH       once serving, write the bound ip:port there (atomically)\n"
+    "  --no-trace                do not record trace events (pw trace shows nothing)\n"
+    "Stops on SIGTERM, SIGINT or a Shutdown request (pw down), asking its workers to stop.\n";
+
+// Writes `text` to `path` through a temporary file and a rename, so a reader polling for the
+// file never sees it half written.
+absl::Status WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+int Run(int argc, char** argv) {
+  std::string listen = "127.0.0.1:0";
+  int64_t heartbeat_timeout_ms = 1500;
+  std::string address_file;
+  bool no_trace = false;
+  bool help = false;
+  pw::FlagParser flags("pw-controller");
+  flags.String("--listen", &listen);
+  flags.Int("--heartbeat-timeout-ms", &heartbeat_timeout_ms);
+  flags.String("--address-file", &address_file);
+  flags.Bool("--no-trace", &no_trace);
+  flags.Bool("--help", &help);
+  absl::Status parsed = flags.Parse(argc, argv);
+  if (parsed.ok() && !flags.positional().empty()) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("pw-controller: unexpected argument '", flags.positional()[0], "'"));
+  }
+  if (parsed.ok() && heartbeat_timeout_ms < 1) {
+    parsed = absl::InvalidArgumentError(absl::StrCat(
+        "pw-controller: --heartbeat-timeout-ms must be >= 1, got ", heartbeat_timeout_ms));
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);
+    return 2;
+  }
+  if (help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+
+  // Signals go to one thread that waits for them; every thread started from here on (gRPC's)
+  // inherits the blocked mask. SIGUSR1 only wakes that thread when the process stops otherwise.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  pw::ControllerServerOptions options;
+  options.listen_address = listen;
+  options.heartbeat_timeout = absl::Milliseconds(heartbeat_timeout_ms);
+  options.trace = !no_trace;
+  absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =
+      pw::ControllerServer::Start(options);
+  if (!started.ok()) {
+    std::fprintf(stderr, "pw-controller: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<pw::ControllerServer> server = *std::move(started);
+
+  std::thread signal_thread([&server, &signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGUSR1) {
+      std::fprintf(stderr, "pw-controller: %s, shutting down\n", strsignal(signal));
+      server->Shutdown();
+    }
+  });
+
+  if (!address_file.empty()) {
+    if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
+      std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());
+      server->Shutdown();
+      pthread_kill(signal_thread.native_handle(), SIGUSR1);
+      signal_thread.join();
+      return 1;
+    }
+  }
+  std::printf("pw-controller listening on %s\n", server->address().c_str());
+  std::fflush(stdout);
+
+  (void)server->Wait();
+  server->Shutdown();
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
+  signal_thread.join();
+  server.reset();
+  std::printf("pw-controller stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }
