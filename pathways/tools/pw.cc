@@ -1,0 +1,317 @@
+// pw: the user's command for a local Pathways cluster of processes.
+//
+//   pw up [--hosts N] [--devices-per-host M] [--islands K] [--memory-per-device SIZE] [--no-trace]
+//   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
+//
+// `pw up` starts pw-controller and one pw-worker per host in the background and records the
+// controller's address and every pid in the state folder ($PATHWAYS_STATE_DIR, default
+// ~/.pathways); the other commands find the cluster there, or at $PATHWAYS_ADDRESS / --address.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "pathways/base/status.h"
+#include "pathways/base/trace.h"
+#include "pathways/tools/flags.h"
+#include "pathways/transport/grpc_controller_client.h"
+#include "pathways/transport/process_cluster.h"
+
+#ifndef PW_PYTHON_DIR
+#define PW_PYTHON_DIR ""
+#endif
+
+namespace pw {
+namespace {
+
+constexpr char kUsage[] = R"(usage: pw COMMAND [OPTIONS]
+
+Commands:
+  up        start a local cluster in the background and print its address
+              --hosts N               hosts (worker processes) per island   [2]
+              --devices-per-host M    CPU devices per host                  [2]
+              --islands K             islands                               [1]
+              --memory-per-device S   device memory, e.g. 512M, 2G          [1G]
+              --no-trace              do not record trace events
+  status    islands, hosts, devices, memory in use, programs and clients
+  address   print the cluster's address (for PATHWAYS_ADDRESS)
+  run PROGRAM [ARGS...]
+            run PROGRAM (a .py file runs with python3) with PATHWAYS_ADDRESS set
+  trace --out FILE
+            write a Chrome trace (open in Perfetto) of recent runs on every host
+  down      stop every process `pw up` started
+
+Options of status, run, trace and down:
+  --address ADDR   the controller (default: $PATHWAYS_ADDRESS, else the cluster `pw up` started)
+)";
+
+// ---- state folder ---------------------------------------------------------------------------
+
+struct State {
+  std::string address;
+  pid_t controller_pid = -1;
+  std::vector<pid_t> worker_pids;
+  std::string log_dir;
+};
+
+std::string StateDir() {
+  if (const char* d = std::getenv("PATHWAYS_STATE_DIR"); d != nullptr && *d != '\0') return d;
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr && *home != '\0' ? home : "/tmp", "/.pathways");
+}
+std::string StateFile() { return StateDir() + "/cluster"; }
+
+absl::Status WriteState(const State& s) {
+  std::error_code ec;
+  std::filesystem::create_directories(StateDir(), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", StateDir(), ": ", ec.message()));
+  const std::string tmp = StateFile() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << "address=" << s.address << "\n"
+      << "controller_pid=" << s.controller_pid << "\n"
+      << "worker_pids=" << absl::StrJoin(s.worker_pids, ",") << "\n"
+      << "log_dir=" << s.log_dir << "\n";
+    if (!f) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::filesystem::rename(tmp, StateFile(), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", StateFile(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// NOT_FOUND when no cluster was started with `pw up`.
+absl::StatusOr<State> ReadState() {
+  std::ifstream f(StateFile());
+  if (!f) {
+    return absl::NotFoundError(absl::StrCat("no cluster is up (", StateFile(),
+                                            " does not exist; start one with `pw up`)"));
+  }
+  State s;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    auto bad = [&] {
+      return absl::DataLossError(absl::StrCat(StateFile(), ": malformed line '", line, "'"));
+    };
+    if (kv.first == "address") {
+      s.address = kv.second;
+    } else if (kv.first == "controller_pid") {
+      if (!absl::SimpleAtoi(kv.second, &s.controller_pid)) return bad();
+    } else if (kv.first == "worker_pids") {
+      for (absl::string_view p : absl::StrSplit(kv.second, ',', absl::SkipEmpty())) {
+        pid_t pid;
+        if (!absl::SimpleAtoi(p, &pid)) return bad();
+        s.worker_pids.push_back(pid);
+      }
+    } else if (kv.first == "log_dir") {
+      s.log_dir = kv.second;
+    }
+  }
+  if (s.address.empty()) return absl::DataLossError(absl::StrCat(StateFile(), ": no address"));
+  return s;
+}
+
+// --address, else $PATHWAYS_ADDRESS, else the `pw up` cluster.
+absl::StatusOr<std::string> ResolveAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr && *env != '\0') return env;
+  PW_ASSIGN_OR_RETURN(State s, ReadState());
+  return s.address;
+}
+
+// ---- commands -------------------------------------------------------------------------------
+
+absl::Status Up(const std::vector<std::string>& args) {
+  ProcessClusterOptions options;
+  options.detach = true;
+  FlagParser flags("pw up");
+  flags.Int("--hosts", &options.hosts_per_island);
+  flags.Int("--devices-per-host", &options.devices_per_host);
+  flags.Int("--islands", &options.islands);
+  flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
+  bool no_trace = false;
+  flags.Bool("--no-trace", &no_trace);
+  PW_RETURN_IF_ERROR(flags.Parse(args));
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
+  }
+  options.trace = !no_trace;
+  if (absl::StatusOr<State> old = ReadState(); old.ok() && ProcessAlive(old->controller_pid)) {
+    return absl::AlreadyExistsError(absl::StrCat("a cluster is already up at ", old->address,
+                                                 " (pid ", old->controller_pid, "); `pw down` first"));
+  }
+  options.log_dir = StateDir() + "/logs";
+  std::error_code ec;
+  std::filesystem::create_directories(options.log_dir, ec);
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<ProcessCluster> cluster, ProcessCluster::Start(options));
+  State state{cluster->address(), cluster->controller_pid(), cluster->worker_pids(), cluster->log_dir()};
+  PW_RETURN_IF_ERROR(WriteState(state));
+  cluster->Release();
+  std::cout << "Pathways cluster up at " << state.address << ": " << options.islands << " island(s) x "
+            << options.hosts_per_island << " host(s) x " << options.devices_per_host
+            << " device(s), logs in " << state.log_dir << "\n"
+            << "export PATHWAYS_ADDRESS=" << state.address << "\n";
+  return absl::OkStatus();
+}
+
+std::string Bytes(int64_t b) {
+  if (b >= (int64_t{1} << 30)) return absl::StrFormat("%.1fG", b / double(int64_t{1} << 30));
+  if (b >= (int64_t{1} << 20)) return absl::StrFormat("%.1fM", b / double(int64_t{1} << 20));
+  if (b >= (int64_t{1} << 10)) return absl::StrFormat("%.1fK", b / double(int64_t{1} << 10));
+  return absl::StrCat(b, "B");
+}
+
+absl::Status PrintStatus(const std::string& address) {
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client,
+                      GrpcControllerClient::Connect(address, absl::Seconds(5)));
+  const ClusterStatus st = client->Status();
+  std::cout << "cluster at " << address << "\n";
+  for (const IslandInfo& island : st.islands) {
+    std::cout << "island " << island.id.value() << ": " << island.hosts.size() << " host(s), "
+              << island.devices.size() << " device(s)\n";
+  }
+  for (const HostStatus& h : st.hosts) {
+    if (!h.status.ok()) {
+      std::cout << absl::StrFormat("  host %d: not answering (%s)\n", h.host.value(), h.status.message());
+      continue;
+    }
+    std::cout << absl::StrFormat("  host %d: %d buffers (%s), %d runs received\n", h.host.value(),
+                                 h.live_buffers, Bytes(h.live_buffer_bytes), h.runs_received);
+    for (const DeviceStatus& d : h.devices) {
+      std::cout << absl::StrFormat("    device %d (%s): %s of %s in use (peak %s), %d items run\n",
+                                   d.id.value(), d.kind, Bytes(d.memory_in_use_bytes),
+                                   Bytes(d.memory_capacity_bytes), Bytes(d.peak_memory_in_use_bytes),
+                                   d.completed_items);
+    }
+  }
+  std::cout << "clients: " << st.clients.size() << "\n";
+  for (const ClientStatus& c : st.clients) {
+    std::cout << absl::StrFormat("  client %d '%s': %d live array(s), %d run(s)\n", c.id.value(), c.name,
+                                 c.live_arrays, c.runs);
+  }
+  std::cout << "slices: " << st.slices.size() << ", programs: " << st.programs << ", runs: " << st.runs
+            << ", lowering cache " << st.lowering_cache_hits << " hit(s) / " << st.lowering_cache_misses
+            << " miss(es)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Trace(const std::string& address, const std::string& out) {
+  if (out.empty()) return absl::InvalidArgumentError("pw trace: --out FILE is required");
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client,
+                      GrpcControllerClient::Connect(address, absl::Seconds(5)));
+  TraceRecorder recorder;
+  recorder.Start();
+  PW_RETURN_IF_ERROR(client->FetchTrace(recorder));
+  PW_RETURN_IF_ERROR(recorder.WriteJson(out));
+  std::cout << "wrote " << recorder.num_events() << " trace events to " << out
+            << " (open in https://ui.perfetto.dev)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Down() {
+  PW_ASSIGN_OR_RETURN(State s, ReadState());
+  std::vector<pid_t> pids = s.worker_pids;
+  pids.push_back(s.controller_pid);
+  int64_t alive = 0;
+  for (pid_t p : pids) alive += ProcessAlive(p) ? 1 : 0;
+  // Ask first (the controller lets go of its workers in order), then make sure by pid.
+  if (ProcessAlive(s.controller_pid)) {
+    if (absl::StatusOr<std::unique_ptr<GrpcControllerClient>> c =
+            GrpcControllerClient::Connect(s.address, absl::Seconds(1));
+        c.ok()) {
+      (*c)->Shutdown().IgnoreError();
+    }
+  }
+  PW_RETURN_IF_ERROR(StopProcesses(pids, absl::Seconds(5)));
+  std::error_code ec;
+  std::filesystem::remove(StateFile(), ec);
+  std::cout << "stopped the cluster at " << s.address << " (" << alive << " of " << pids.size()
+            << " processes were running)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Run(const std::string& address, const std::vector<std::string>& command) {
+  if (command.empty()) return absl::InvalidArgumentError("pw run: PROGRAM is required");
+  ::setenv("PATHWAYS_ADDRESS", address.c_str(), 1);
+  std::vector<std::string> argv;
+  const std::string& program = command[0];
+  if (program.size() > 3 && program.substr(program.size() - 3) == ".py") {
+    argv.push_back("/usr/bin/python3");
+    // The pathways package of this build, ahead of anything else on PYTHONPATH.
+    if (std::string dir = PW_PYTHON_DIR; !dir.empty()) {
+      const char* old = std::getenv("PYTHONPATH");
+      const std::string path = old != nullptr && *old != '\0' ? absl::StrCat(dir, ":", old) : dir;
+      ::setenv("PYTHONPATH", path.c_str(), 1);
+    }
+  }
+  argv.insert(argv.end(), command.begin(), command.end());
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  ::execvp(cargv[0], cargv.data());
+  return absl::NotFoundError(absl::StrCat("pw run: cannot run '", argv[0], "': ", std::strerror(errno)));
+}
+
+absl::Status Main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? absl::InvalidArgumentError("pw: a COMMAND is required") : absl::OkStatus();
+  }
+  const std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "up") return Up(args);
+  if (command == "down") {
+    if (!args.empty()) return absl::InvalidArgumentError(absl::StrCat("pw down: unexpected argument '", args[0], "'"));
+    return Down();
+  }
+  if (command != "status" && command != "address" && command != "run" && command != "trace") {
+    return absl::InvalidArgumentError(absl::StrCat("pw: unknown command '", command, "' (see pw --help)"));
+  }
+  FlagParser flags(absl::StrCat("pw ", command));
+  std::string address_flag, out;
+  flags.String("--address", &address_flag);
+  if (command == "trace") flags.String("--out", &out);
+  // pw run PROGRAM ARGS...: everything from PROGRAM on belongs to the program.
+  if (command == "run") flags.StopAtPositional();
+  PW_RETURN_IF_ERROR(flags.Parse(args));
+  if (command != "run" && !flags.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw ", command, ": unexpected argument '", flags.positional()[0], "'"));
+  }
+  PW_ASSIGN_OR_RETURN(std::string address, ResolveAddress(address_flag));
+  if (command == "address") {
+    std::cout << address << "\n";
+    return absl::OkStatus();
+  }
+  if (command == "status") return PrintStatus(address);
+  if (command == "trace") return Trace(address, out);
+  return Run(address, flags.positional());
+}
+
+}  // namespace
+}  // namespace pw
+
+int main(int argc, char** argv) {
+  const absl::Status s = pw::Main(argc, argv);
+  if (!s.ok()) {
+    std::cerr << "pw: " << s.message() << "\n";
+    return absl::IsInvalidArgument(s) ? 2 : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,319 @@
+// Conformance of the ControllerService as clients see it, run against every transport: the
+// in-process cluster (LocalCluster) and a cluster of processes over gRPC (pw-controller and one
+// pw-worker per host, started by ProcessCluster). The same client code, the same expectations.
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pathways/base/clock.h"
+#include "pathways/base/logging.h"
+#include "pathways/client/client.h"
+#include "tests/test_cluster.h"
+
+namespace pw {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ir::FunctionBuilder;
+using ir::Value;
+using testing_util::ClusterKind;
+using testing_util::TestCluster;
+
+template <typename T>
+T Unwrap(absl::StatusOr<T> v) {
+  PW_CHECK(v.ok()) << v.status();
+  return *std::move(v);
+}
+
+constexpr int64_t kDeviceMemory = int64_t{8} << 20;
+
+// One cluster per kind, shared by the suite's tests (starting processes costs ~1 s) and
+// stopped at exit. Each test uses its own client, so tests do not see each other's objects.
+TestCluster& ClusterOf(ClusterKind kind) {
+  static std::map<ClusterKind, std::unique_ptr<TestCluster>>* clusters =
+      new std::map<ClusterKind, std::unique_ptr<TestCluster>>();
+  auto it = clusters->find(kind);
+  if (it == clusters->end()) {
+    it = clusters->emplace(kind, Unwrap(TestCluster::Start(
+                                     kind, {.hosts = 2, .devices_per_host = 2,
+                                            .memory_per_device_bytes = kDeviceMemory})))
+             .first;
+  }
+  return *it->second;
+}
+
+class ClusterConformanceTest : public ::testing::TestWithParam<ClusterKind> {
+ protected:
+  TestCluster& cluster() { return ClusterOf(GetParam()); }
+  ControllerService& controller() { return cluster().controller(); }
+  std::unique_ptr<Client> Connect(const std::string& name) {
+    return Unwrap(Client::Connect(controller(), name));
+  }
+  // Array memory in use on every device (scratch arenas stay allocated between runs).
+  int64_t ArrayBytesInUse() {
+    int64_t bytes = 0;
+    for (const HostStatus& h : controller().Status().hosts) {
+      for (const DeviceStatus& d : h.devices) bytes += d.memory_in_use_bytes - d.scratch_bytes;
+    }
+    return bytes;
+  }
+  bool EventuallyNoArrayMemory() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (ArrayBytesInUse() == 0) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
+  // Trace events recorded since `since_ns`, from the controller and every host.
+  std::vector<TraceEvent> EventsSince(int64_t since_ns) {
+    TraceRecorder recorder;
+    recorder.Start();
+    absl::Status s = cluster().CollectTrace(recorder);
+    EXPECT_TRUE(s.ok()) << s;
+    std::vector<TraceEvent> out;
+    for (TraceEvent& e : recorder.TakeEvents()) {
+      if (e.start_ns >= since_ns) out.push_back(std::move(e));
+    }
+    return out;
+  }
+};
+
+std::vector<Value> Scale(FunctionBuilder& b, absl::Span<const Value> x, double by) {
+  return {b.Multiply(x[0], b.ScalarLike(b.TypeOf(x[0]).dtype, by))};
+}
+
+// The paper's Figure 2: a, b, c on 2 devices each; f([1, 2]) == ([3, 5], [2, 4]), with parallel
+// and with sequential dispatch.
+TEST_P(ClusterConformanceTest, Figure2GivesThePapersResultInBothDispatchModes) {
+  auto client = Connect("figure2");
+  VirtualSlice da = Unwrap(client->GetDevices(2));
+  VirtualSlice db = Unwrap(client->GetDevices(2));
+  VirtualSlice dc = Unwrap(client->GetDevices(2));
+  PmapFunction a = client->Pmap("a", da, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 2.0); });
+  PmapFunction b = client->Pmap("b", db, [](FunctionBuilder& fb, absl::Span<const Value> x) {
+    return std::vector<Value>{fb.Add(x[0], fb.ConstantScalar(1.0f))};
+  });
+  PmapFunction c = client->Pmap("c", dc, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 0.5); });
+  ProgramTracer f(*client, "f");
+  Traced v = f.Input({{ir::DType::kF32, {}}, da.id});
+  Traced x = a(f, {v})[0];
+  Traced y = b(f, {x})[0];
+  Traced z = a(f, {c(f, {x})[0]})[0];
+  Program program = Unwrap(f.Build({y, z}));
+  Array input = Unwrap(client->PutGlobal(da, ir::Literal::Create<float>({2}, {1.0f, 2.0f})));
+  for (DispatchMode mode : {DispatchMode::kParallel, DispatchMode::kSequential}) {
+    std::vector<Array> out = Unwrap(program.Run({input}, RunOptions{mode}));
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(3.0f, 5.0f)) << DispatchModeName(mode);
+    EXPECT_THAT(Unwrap(out[1].ToLiteral()).data<float>(), ElementsAre(2.0f, 4.0f)) << DispatchModeName(mode);
+  }
+}
+
+// x -> all_reduce_sum(x) + 1 on every shard.
+std::vector<Value> AllReducePlusOne(FunctionBuilder& b, absl::Span<const Value> x) {
+  return {b.Add(b.AllReduce(x[0], ir::ReduceKind::kSum), b.ConstantScalar(1.0f))};
+}
+
+// Run ids of the "execute" events on each device lane, in execution order.
+std::map<int64_t, std::vector<int64_t>> RunOrderPerDevice(const std::vector<TraceEvent>& events) {
+  std::vector<const TraceEvent*> exec;
+  for (const TraceEvent& e : events) {
+    if (e.category == "execute") exec.push_back(&e);
+  }
+  std::sort(exec.begin(), exec.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+  std::map<int64_t, std::vector<int64_t>> order;
+  const std::regex run_re("run:([0-9]+)");
+  for (const TraceEvent* e : exec) {
+    std::smatch m;
+    if (std::regex_search(e->name, m, run_re)) order[e->tid].push_back(std::stoll(m[1].str()));
+  }
+  return order;
+}
+
+// Two clients run collective programs over the same 4 devices at once, one in each dispatch
+// mode: every sum is right, nothing deadlocks, and every device ran the gangs in one order.
+TEST_P(ClusterConformanceTest, TwoClientsCollectivesRunInOneGangOrderOnEveryDevice) {
+  constexpr int kRuns = 10, kChain = 3;
+  const int64_t t0 = MonotonicNanos();
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(2);
+  for (int c = 0; c < 2; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = Connect(absl::StrCat("gang-client", c));
+      VirtualSlice slice = Unwrap(client->GetDevices(4));
+      PmapFunction step = client->Pmap("step", slice, AllReducePlusOne);
+      ProgramTracer t(*client, "chain");
+      Traced v = t.Input({{ir::DType::kF32, {}}, slice.id});
+      for (int i = 0; i < kChain; ++i) v = step(t, {v})[0];
+      Program program = Unwrap(t.Build({v}));
+      Array x = Unwrap(client->Put(slice, std::vector<ir::Literal>(4, ir::Literal::Scalar<float>(c))));
+      const RunOptions options{c == 0 ? DispatchMode::kParallel : DispatchMode::kSequential};
+      std::vector<Array> outs;
+      for (int r = 0; r < kRuns; ++r) outs.push_back(Unwrap(program.Run({x}, options))[0]);
+      float expect = static_cast<float>(c);
+      for (int i = 0; i < kChain; ++i) expect = 4 * expect + 1;
+      for (Array& o : outs) {
+        absl::StatusOr<ir::Literal> l = o.ToLiteral();
+        if (!l.ok()) {
+          results[c] = l.status();
+          return;
+        }
+        for (float got : l->data<float>()) {
+          if (got != expect) {
+            results[c] = absl::InternalError(absl::StrCat("client ", c, ": got ", got, " want ", expect));
+            return;
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+  auto order = RunOrderPerDevice(EventsSince(t0));
+  ASSERT_EQ(order.size(), 4u);
+  const std::vector<int64_t>& first = order.begin()->second;
+  EXPECT_EQ(first.size(), static_cast<size_t>(2 * kRuns * kChain));
+  for (const auto& [device, runs] : order) EXPECT_EQ(runs, first) << "device lane " << device;
+}
+
+// A node that cannot get device memory fails with RESOURCE_EXHAUSTED naming it; its dependent
+// carries that error; independent nodes of the same run succeed.
+TEST_P(ClusterConformanceTest, OutOfMemoryFailsExactlyItsDependents) {
+  auto client = Connect("oom");
+  VirtualSlice s = Unwrap(client->GetDevices(2));
+  constexpr int64_t kBig = kDeviceMemory;  // f32[kBig] is 4x a device's memory
+  PmapFunction fine = client->Pmap("fine", s, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 2.0); });
+  PmapFunction big = client->Pmap("big", s, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Add(b.Iota({ir::DType::kF32, {kBig}}, 0), x[0])};
+  });
+  PmapFunction sum = client->Pmap("sum", s, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Reduce(x[0], {0}, ir::ReduceKind::kSum)};
+  });
+  ProgramTracer t(*client, "oom");
+  Traced v = t.Input({{ir::DType::kF32, {1}}, s.id});
+  Traced ok = fine(t, {v})[0];
+  Traced huge = big(t, {v})[0];
+  Traced dependent = sum(t, {huge})[0];
+  Program p = Unwrap(t.Build({ok, huge, dependent}));
+  Array x = Unwrap(client->PutGlobal(s, ir::Literal::Create<float>({2, 1}, {1, 2})));
+  std::vector<Array> out = Unwrap(p.Run({x}));
+  EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(2.0f, 4.0f));
+  const absl::Status oom = out[1].Await();
+  EXPECT_EQ(oom.code(), absl::StatusCode::kResourceExhausted) << oom;
+  EXPECT_THAT(std::string(oom.message()), HasSubstr("node 'big'"));
+  const absl::Status dep = out[2].Await();
+  EXPECT_EQ(dep.code(), absl::StatusCode::kResourceExhausted) << dep;
+  EXPECT_THAT(std::string(dep.message()), HasSubstr("node 'big'"));
+}
+
+// Slices on different hosts: the consumer's host receives the shards from the producer's host
+// (send / recv steps on the hosts), and the values are right.
+TEST_P(ClusterConformanceTest, CallsOnSlicesOfDifferentHostsMoveDataHostToHost) {
+  auto client = Connect("pipeline");
+  VirtualSlice s0 = Unwrap(client->GetDevices(2));
+  VirtualSlice s1 = Unwrap(client->GetDevices(2));
+  std::set<DeviceId> d0(s0.devices.begin(), s0.devices.end());
+  for (DeviceId d : s1.devices) ASSERT_FALSE(d0.contains(d)) << "slices share " << d;
+  PmapFunction twice = client->Pmap("twice", s0, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 2.0); });
+  PmapFunction inc = client->Pmap("inc", s1, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Add(x[0], b.ConstantScalar(1.0f))};
+  });
+  ProgramTracer t(*client, "two_hosts");
+  Traced v = t.Input({{ir::DType::kF32, {3}}, s0.id});
+  Program p = Unwrap(t.Build({inc(t, twice(t, {v}))[0]}));
+  const int64_t t0 = MonotonicNanos();
+  Array x = Unwrap(client->PutGlobal(s0, ir::Literal::Create<float>({2, 3}, {1, 2, 3, 4, 5, 6})));
+  Array y = Unwrap(p.Run({x}))[0];
+  EXPECT_THAT(Unwrap(y.ToLiteral()).data<float>(), ElementsAre(3, 5, 7, 9, 11, 13));
+  EXPECT_EQ(y.devices(), s1.devices);
+  int sends = 0, recvs = 0;
+  for (const TraceEvent& e : EventsSince(t0)) {
+    if (e.category != "transfer") continue;
+    if (e.name.rfind("send", 0) == 0) ++sends;
+    if (e.name.rfind("recv", 0) == 0) ++recvs;
+  }
+  EXPECT_EQ(sends, 2);
+  EXPECT_EQ(recvs, 2);
+}
+
+// Errors about a request come back as statuses naming the culprit, never as a hang.
+TEST_P(ClusterConformanceTest, BadRequestsAreClearErrors) {
+  auto client = Connect("errors");
+  ControllerService& c = controller();
+  absl::StatusOr<RunResult> r = c.Run(client->id(), ProgramId(987654), {}, {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("987654"));
+
+  VirtualSlice s = Unwrap(client->GetDevices(2));
+  PmapFunction f = client->Pmap("f", s, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 3.0); });
+  ProgramTracer t(*client, "typed");
+  Traced v = t.Input({{ir::DType::kF32, {2}}, s.id});
+  Program p = Unwrap(t.Build({f(t, {v})[0]}));
+  Array wrong = Unwrap(client->PutGlobal(s, ir::Literal::Create<float>({2, 3}, {1, 2, 3, 4, 5, 6})));
+  absl::StatusOr<std::vector<Array>> bad = p.Run({wrong});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+
+  absl::StatusOr<VirtualSlice> too_big = client->GetDevices(1000);
+  EXPECT_FALSE(too_big.ok());
+  EXPECT_THAT(std::string(too_big.status().message()), HasSubstr("1000"));
+
+  EXPECT_EQ(c.ReleaseArray(client->id(), ArrayId(123456)).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(c.AwaitArray(client->id(), ArrayId(123456))->Await().code(), absl::StatusCode::kNotFound);
+}
+
+// Released arrays free their device memory; a disconnecting client frees everything it owned.
+TEST_P(ClusterConformanceTest, MemoryReturnsToZeroAfterReleaseAndDisconnect) {
+  {
+    auto client = Connect("memory");
+    VirtualSlice s = Unwrap(client->GetDevices(4));
+    PmapFunction f = client->Pmap("f", s, [](FunctionBuilder& b, absl::Span<const Value> x) { return Scale(b, x, 2.0); });
+    Array x = Unwrap(client->PutGlobal(s, ir::Literal(ir::TensorType{ir::DType::kF32, {4, 1024}})));
+    std::vector<Array> kept;
+    for (int i = 0; i < 3; ++i) kept.push_back(Unwrap(f({x}))[0]);
+    for (Array& a : kept) ASSERT_TRUE(a.Await().ok());
+    EXPECT_GT(ArrayBytesInUse(), 0);
+    kept.clear();
+    x.Release();
+    EXPECT_TRUE(EventuallyNoArrayMemory()) << ArrayBytesInUse();
+    // Still-held arrays are freed by the disconnect.
+    Array held = Unwrap(f({Unwrap(client->PutGlobal(s, ir::Literal(ir::TensorType{ir::DType::kF32, {4, 64}})))}))[0];
+    ASSERT_TRUE(held.Await().ok());
+    EXPECT_GT(ArrayBytesInUse(), 0);
+  }
+  EXPECT_TRUE(EventuallyNoArrayMemory()) << ArrayBytesInUse();
+  for (const ClientStatus& c : controller().Status().clients) EXPECT_NE(c.name, "memory");
+}
+
+// Status describes the cluster: one island, its hosts and devices, the clients connected.
+TEST_P(ClusterConformanceTest, StatusDescribesIslandsHostsDevicesAndClients) {
+  auto client = Connect("status-client");
+  ClusterStatus st = controller().Status();
+  ASSERT_EQ(st.islands.size(), 1u);
+  EXPECT_EQ(st.islands[0].hosts.size(), 2u);
+  EXPECT_EQ(st.islands[0].devices.size(), 4u);
+  ASSERT_EQ(st.hosts.size(), 2u);
+  for (const HostStatus& h : st.hosts) {
+    ASSERT_EQ(h.devices.size(), 2u);
+    for (const DeviceStatus& d : h.devices) EXPECT_EQ(d.memory_capacity_bytes, kDeviceMemory);
+  }
+  bool found = false;
+  for (const ClientStatus& c : st.clients) found |= c.name == "status-client";
+  EXPECT_TRUE(found);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ClusterConformanceTest,
+                         ::testing::Values(ClusterKind::kInProcess, ClusterKind::kGrpcProcesses),
+                         [](const ::testing::TestParamInfo<ClusterKind>& info) {
+                           return testing_util::KindName(info.param);
+                         });
+
+}  // namespace
+}  // namespace pw

@@ -1,0 +1,118 @@
+// Host loss in a cluster of processes: a pw-worker killed mid-run (SIGKILL) or that stops
+// answering (SIGSTOP) is detected within a couple of seconds; every array depending on it fails
+// with an error naming the host; programs on the surviving hosts carry on; nothing hangs.
+#include <signal.h>
+
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pathways/base/logging.h"
+#include "pathways/client/client.h"
+#include "pathways/transport/grpc_controller_client.h"
+#include "pathways/transport/process_cluster.h"
+
+namespace pw {
+namespace {
+
+using ::testing::HasSubstr;
+using ir::FunctionBuilder;
+using ir::Value;
+
+template <typename T>
+T Unwrap(absl::StatusOr<T> v) {
+  PW_CHECK(v.ok()) << v.status();
+  return *std::move(v);
+}
+
+class HostLossTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    cluster_ = Unwrap(ProcessCluster::Start({.hosts_per_island = 3, .devices_per_host = 2,
+                                             .memory_per_device_bytes = int64_t{64} << 20,
+                                             .heartbeat_timeout = absl::Milliseconds(1000)}));
+    stub_ = std::shared_ptr<GrpcControllerClient>(Unwrap(GrpcControllerClient::Connect(cluster_->address())));
+    client_ = Unwrap(Client::Connect(std::shared_ptr<ControllerService>(stub_), "host-loss"));
+  }
+  void TearDown() override {
+    client_.reset();
+    stub_.reset();
+    cluster_.reset();
+  }
+  // The host owning `device`.
+  int64_t HostOf(DeviceId device) {
+    for (const HostStatus& h : stub_->Status().hosts) {
+      for (const DeviceStatus& d : h.devices) {
+        if (d.id == device) return h.host.value();
+      }
+    }
+    return -1;
+  }
+
+  std::unique_ptr<ProcessCluster> cluster_;
+  std::shared_ptr<GrpcControllerClient> stub_;
+  std::unique_ptr<Client> client_;
+};
+
+// ~1 s of device work per shard (40 products of 512x512 matrices): a chain of matrix products the worker is busy with when it dies.
+std::vector<Value> Busy(FunctionBuilder& b, absl::Span<const Value> x) {
+  Value m = x[0];
+  for (int i = 0; i < 40; ++i) m = b.Tanh(b.Dot(m, m));
+  return {m};
+}
+
+TEST_P(HostLossTest, LostWorkerFailsItsArraysNamingTheHostAndSurvivorsCarryOn) {
+  const int signal = GetParam();
+  // Three 2-device slices spread over the three hosts: one per host.
+  VirtualSlice victim_slice = Unwrap(client_->GetDevices(2));
+  VirtualSlice survivor_slice = Unwrap(client_->GetDevices(2));
+  const int64_t victim_host = HostOf(victim_slice.devices[0]);
+  ASSERT_GE(victim_host, 0);
+  ASSERT_EQ(HostOf(victim_slice.devices[1]), victim_host);
+  for (DeviceId d : survivor_slice.devices) ASSERT_NE(HostOf(d), victim_host);
+  const int64_t victim_index = Unwrap(cluster_->WorkerIndexOf(victim_host));
+
+  PmapFunction busy = client_->Pmap("busy", victim_slice, Busy);
+  PmapFunction inc = client_->Pmap("inc", survivor_slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Add(x[0], b.ConstantScalar(1.0f))};
+  });
+  Array m = Unwrap(client_->PutGlobal(victim_slice, ir::Literal(ir::TensorType{ir::DType::kF32, {2, 512, 512}})));
+  std::vector<Array> doomed;
+  for (int i = 0; i < 6; ++i) doomed.push_back(Unwrap(busy({m}))[0]);
+  // A program on the survivors, submitted before the loss, also completes.
+  Array s = Unwrap(client_->PutGlobal(survivor_slice, ir::Literal::Create<float>({2}, {1, 2})));
+  absl::SleepFor(absl::Milliseconds(300));  // the victim is busy with the first run
+  ASSERT_TRUE(cluster_->SignalWorker(victim_index, signal).ok());
+  const absl::Time lost_at = absl::Now();
+
+  // Every array depending on the lost host fails, naming it; within a few seconds, no hang.
+  // (A run that finished before the loss has its data on the lost host: fetching it fails.)
+  for (Array& a : doomed) {
+    const absl::Status st = a.ToLiteral().status();
+    EXPECT_FALSE(st.ok());
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(std::string(st.message()), HasSubstr(absl::StrCat("host:", victim_host))) << st;
+  }
+  const absl::Duration detect = absl::Now() - lost_at;
+  EXPECT_LT(detect, absl::Seconds(8)) << "errors took " << detect;
+
+  // The host has left the resource manager; survivors run new work.
+  for (const HostStatus& h : stub_->Status().hosts) EXPECT_NE(h.host.value(), victim_host);
+  Array t = Unwrap(inc({s}))[0];
+  absl::StatusOr<ir::Literal> out = t.ToLiteral();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->data<float>(), ::testing::ElementsAre(2.0f, 3.0f));
+  // A new slice fits on what is left (2 hosts x 2 devices).
+  EXPECT_TRUE(client_->GetDevices(4).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, HostLossTest, ::testing::Values(SIGKILL, SIGSTOP),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGKILL ? "Killed" : "StopsAnswering");
+                         });
+
+}  // namespace
+}  // namespace pw
