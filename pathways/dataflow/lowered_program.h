@@ -63,6 +63,11 @@ struct HostStep {
   // kCompute
   FunctionId function;
   int64_t num_shards = 1;
+  // Names the gang's members: a stable hash of the node's ordered physical devices (the same
+  // in every process, never 0; computed at lowering). Gangs with the same key have the same
+  // ranks on the same devices, so cross-process collectives reuse one connected mesh for all
+  // of them. 0 means unknown (no reuse).
+  uint64_t group_key = 0;
   std::vector<int32_t> inputs;   // value slots (this shard of each)
   std::vector<int32_t> outputs;  // value slots (this shard of each)
   // kCopy / kSend / kRecv

@@ -34,6 +34,7 @@ pathways::wire::HostStepProto StepToProto(const HostStep& s) {
   p.set_device(s.device.value());
   p.set_function(s.function.value());
   p.set_num_shards(s.num_shards);
+  p.set_group_key(s.group_key);
   p.mutable_inputs()->Add(s.inputs.begin(), s.inputs.end());
   p.mutable_outputs()->Add(s.outputs.begin(), s.outputs.end());
   p.set_src_value(s.src_value);
@@ -88,6 +89,7 @@ absl::StatusOr<HostStep> StepFromProto(const pathways::wire::HostStepProto& p,
   s.device = DeviceId(p.device());
   s.function = FunctionId(p.function());
   s.num_shards = p.num_shards();
+  s.group_key = p.group_key();  // any value: it only decides which gangs share a mesh
   s.src_value = p.src_value();
   s.dst_value = p.dst_value();
   s.peer_host = HostId(p.peer_host());

@@ -99,6 +99,7 @@ class WireHostRunTest : public ::testing::Test {
       EXPECT_EQ(g.device, w.device);
       EXPECT_EQ(g.function, w.function);
       EXPECT_EQ(g.num_shards, w.num_shards);
+      EXPECT_EQ(g.group_key, w.group_key);
       EXPECT_EQ(g.inputs, w.inputs);
       EXPECT_EQ(g.outputs, w.outputs);
       EXPECT_EQ(g.src_value, w.src_value);
