@@ -90,6 +90,11 @@ absl::StatusOr<std::unique_ptr<GrpcControllerClient>> GrpcControllerClient::Conn
   context.set_deadline(grpc_transport::DeadlineIn(timeout));
   context.set_wait_for_ready(true);
   const grpc::Status status = client->stub_->Status(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    // It answered, but cannot read this build's requests (another wire version).
+    return absl::FailedPreconditionError(
+        absl::StrCat("controller at ", client->address_, ": ", status.error_message()));
+  }
   if (!status.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "no Pathways controller answers at ", client->address_, " within ",

@@ -50,7 +50,8 @@ class GrpcControllerClient final
   };
 
   // Connects and checks that a controller answers at `address` ("ip:port") within `timeout`
-  // (it may still be starting). UNAVAILABLE naming the address otherwise.
+  // (it may still be starting). UNAVAILABLE naming the address otherwise; FAILED_PRECONDITION
+  // when it answers in another wire version.
   static absl::StatusOr<std::unique_ptr<GrpcControllerClient>> Connect(
       std::string address, absl::Duration timeout = absl::Seconds(10));
   static absl::StatusOr<std::unique_ptr<GrpcControllerClient>> Connect(
