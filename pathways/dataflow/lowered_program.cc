@@ -1,4 +1,5 @@
-// LoweredProgram::DebugString: the graph and every host's steps, for logs and test failures.
+// LoweredProgram::DebugString: the graph and every host's steps, for logs and test failures;
+// gang member keys.
 #include "pathways/dataflow/lowered_program.h"
 
 #include "absl/strings/str_cat.h"
@@ -6,6 +7,14 @@
 
 namespace pw {
 namespace {
+
+// SplitMix64's finalizer over a running hash: fixed constants, so every process agrees.
+uint64_t MixInto(uint64_t h, uint64_t v) {
+  uint64_t x = h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
 
 template <typename T>
 std::string IdList(const std::vector<T>& ids) {
@@ -76,6 +85,12 @@ std::string LoweredProgram::DebugString() const {
   }
   for (const auto& [host, part] : hosts) AppendHostPart(out, *part);
   return out;
+}
+
+uint64_t GangMemberKey(absl::Span<const DeviceId> devices) {
+  uint64_t h = MixInto(0x70776d656d626572ULL, devices.size());  // "pwmember"
+  for (DeviceId d : devices) h = MixInto(h, static_cast<uint64_t>(d.value()));
+  return h == 0 ? 1 : h;
 }
 
 }  // namespace pw

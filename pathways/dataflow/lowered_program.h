@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/types/span.h"
 #include "pathways/base/ids.h"
 #include "pathways/ir/shape.h"
 
@@ -64,7 +65,7 @@ struct HostStep {
   FunctionId function;
   int64_t num_shards = 1;
   // Names the gang's members: a stable hash of the node's ordered physical devices (the same
-  // in every process, never 0; computed at lowering). Gangs with the same key have the same
+  // in every process, never 0; GangMemberKey). Gangs with the same key have the same
   // ranks on the same devices, so cross-process collectives reuse one connected mesh for all
   // of them. 0 means unknown (no reuse).
   uint64_t group_key = 0;
@@ -88,6 +89,12 @@ struct LoweredHostProgram {
   // (or produced here and never read here), so each is freed exactly once across the stages.
   std::vector<int32_t> temporaries;
 };
+
+// A gang's member key: a stable 64-bit hash of its ordered physical devices (rank i on
+// devices[i]), the same in every process and never 0. Different lists (or orders) almost surely
+// hash differently; a collision would only make two gangs try to share a mesh, which the
+// collectives detect (the peers differ) and fall back from.
+uint64_t GangMemberKey(absl::Span<const DeviceId> devices);
 
 struct LoweredProgram {
   std::string name;

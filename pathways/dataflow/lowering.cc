@@ -312,6 +312,7 @@ class Lowerer {
     const Placement& where = placements_[placement];
     internal::NodeSteps& steps = node_steps_[n];
     steps.stage = static_cast<int32_t>(c);
+    const uint64_t group_key = GangMemberKey(where.devices);
     for (size_t i = 0; i < where.devices.size(); ++i) {
       HostStep step;
       step.kind = StepKind::kCompute;
@@ -320,6 +321,7 @@ class Lowerer {
       step.device = where.devices[i];
       step.function = call.function;
       step.num_shards = fn.num_shards;
+      step.group_key = group_key;
       step.inputs = inputs;
       step.outputs = outputs;
       steps.Add(where.hosts[i], std::move(step));

@@ -1,5 +1,8 @@
 // Tests of LowerProgram: graph shape, transfers, host parts, stages and temporaries.
 #include <chrono>
+#include <map>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -314,6 +317,46 @@ TEST(LoweringTest, ValueMovedToTheSameDevicesOnce) {
   }
   // The reused copy is freed on host 1 after its last reader, d (stage 3).
   EXPECT_THAT(lowered->stages[3].at(HostId(1))->temporaries, ElementsAre(moved));
+}
+
+TEST(LoweringTest, ComputeStepsCarryOneMemberKeyPerOrderedDeviceList) {
+  TestCluster cluster;
+  cluster.AddHosts(0, 2, 2);
+  const SliceId s0 = cluster.AddSlice({0, 1});
+  const SliceId s1 = cluster.AddSlice({2, 3});
+  const SliceId s1_again = cluster.AddSlice({2, 3});  // another slice, same devices
+  const SliceId s1_swapped = cluster.AddSlice({3, 2});
+  const SliceId across = cluster.AddSlice({1, 2});  // one shard on each host
+  const FunctionId f = cluster.AddFunction("f", 2, {F32({2})}, {F32({2})});
+  ProgramDef program{"keys",
+                     {ArraySpec{F32({2}), s0}},
+                     {Call("x", f, s0, {Input(0)}), Call("b", f, s1, {Out(0)}),
+                      Call("c", f, s1_again, {Out(1)}), Call("e", f, s1_swapped, {Out(2)}),
+                      Call("y", f, across, {Out(3)})},
+                     {Out(4)}};
+  auto lowered = LowerOrDie(program, cluster.context);
+  ASSERT_NE(lowered, nullptr);
+  // Node name -> the key of each of its compute steps, from every host's part.
+  std::map<std::string, std::set<uint64_t>> keys;
+  for (const auto& [host, part] : lowered->hosts) {
+    for (const HostStep& step : part->steps) {
+      if (step.kind == StepKind::kCompute) keys[lowered->nodes[step.node].name].insert(step.group_key);
+    }
+  }
+  ASSERT_EQ(keys.size(), 5u);
+  for (const auto& [name, set] : keys) {
+    ASSERT_EQ(set.size(), 1u) << name << ": every shard, on every host, has the node's key";
+    EXPECT_NE(*set.begin(), 0u) << name;
+  }
+  auto key = [&](const std::string& name) { return *keys[name].begin(); };
+  const DeviceId d0(0), d1(1), d2(2), d3(3);
+  EXPECT_EQ(key("x"), GangMemberKey({d0, d1}));
+  EXPECT_EQ(key("b"), GangMemberKey({d2, d3}));
+  EXPECT_EQ(key("c"), key("b")) << "same devices in the same order, another slice";
+  EXPECT_NE(key("e"), key("b")) << "same devices, another order";
+  EXPECT_EQ(key("y"), GangMemberKey({d1, d2}));
+  EXPECT_NE(key("x"), key("b"));
+  EXPECT_NE(GangMemberKey({d0}), GangMemberKey({d0, d0}));
 }
 
 TEST(LoweringTest, OutputThatIsAnInput) {
