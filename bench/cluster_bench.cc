@@ -1,54 +1,267 @@
-// Figure 5 across processes, side by side with a multi-controller baseline.
+// The paper's Figure 5 modes across worker processes, side by side with a multi-controller
+// baseline (the paper's "JAX" reference), in one run so the noisy machine treats both alike.
+//
+//   Fig5_<mode>/processes:P/multi_controller — P copies of this binary (started with --mc_*),
+//       each driving 2 CPU devices through the same compiled functions and one Gloo gang of 2P
+//       ranks, no controller (bench/multi_controller.h). This process only serves the
+//       rendezvous store they meet through and collects their reports.
+//   Fig5_<mode>/processes:P/pathways — a ProcessCluster (pw-controller + P pw-worker processes
+//       of 2 CPU devices each), driven through pw::Client over gRPC (bench/pathways_fig5.h).
+//
+// Each benchmark is one timed stretch of about --benchmark_min_time seconds (default 0.5) after
+// two warm-up rounds; the pathways rows carry vs_multi_controller = their rate over the rate
+// of the multi_controller row just before them.
+//
+// PW_BENCH_TRACE_DIR=DIR writes the cluster's Chrome trace of each pathways row to
+// DIR/<row>.json (the workers then record trace events; off otherwise).
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "benchmark/benchmark.h"
+#include "bench/child_processes.h"
 #include "bench/multi_controller.h"
+#include "bench/pathways_fig5.h"
+#include "grpcpp/grpcpp.h"
+#include "pathways/base/status.h"
+#include "pathways/base/trace.h"
+#include "pathways/client/client.h"
 #include "pathways/collectives/in_memory_rendezvous_store.h"
+#include "pathways/transport/grpc_common.h"
+#include "pathways/transport/grpc_controller_client.h"
+#include "pathways/transport/process_cluster.h"
+#include "pathways/transport/rendezvous_service.h"
 
 namespace pw::bench {
 namespace {
 
 constexpr int64_t kDevicesPerProcess = 2;
+constexpr absl::Duration kRunTimeout = absl::Minutes(2);
+// The OpByOp baseline rows also time computations on a fresh gang each (what a new Gloo gang
+// costs), to compare with Pathways, which makes a gang per run.
+constexpr int64_t kFreshGangSamples = 8;
+
 double g_target_seconds = 0.5;
+// The multi_controller rate of each (mode, processes), for the pathways row that follows it.
+std::map<std::pair<Fig5Mode, int64_t>, double> g_baseline;
+
+// ---------------------------------------------------------------------------------------------
+// The baseline's ranks: this binary started with --mc_* flags.
+
+constexpr const char* kRankFlag = "--mc_process=";
+
+struct RankFlags {
+  MultiControllerProcessOptions options;
+  std::string store;
+};
+
+absl::StatusOr<RankFlags> ParseRankFlags(int argc, char** argv) {
+  RankFlags f;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const size_t eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq), value = eq == arg.npos ? "" : arg.substr(eq + 1);
+    bool ok = true;
+    if (name == "--mc_process") {
+      ok = absl::SimpleAtoi(ToAbsl(value), &f.options.process);
+    } else if (name == "--mc_processes") {
+      ok = absl::SimpleAtoi(ToAbsl(value), &f.options.processes);
+    } else if (name == "--mc_devices") {
+      ok = absl::SimpleAtoi(ToAbsl(value), &f.options.devices_per_process);
+    } else if (name == "--mc_seconds") {
+      ok = absl::SimpleAtod(ToAbsl(value), &f.options.target_seconds);
+    } else if (name == "--mc_fresh_gangs") {
+      ok = absl::SimpleAtoi(ToAbsl(value), &f.options.fresh_gang_samples);
+    } else if (name == "--mc_mode") {
+      PW_ASSIGN_OR_RETURN(f.options.mode, ParseFig5Mode(value));
+    } else if (name == "--mc_prefix") {
+      f.options.key_prefix = std::string(value);
+    } else if (name == "--mc_store") {
+      f.store = std::string(value);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown rank flag '", ToAbsl(arg), "'"));
+    }
+    if (!ok) return absl::InvalidArgumentError(absl::StrCat("bad value in '", ToAbsl(arg), "'"));
+  }
+  if (f.store.empty()) return absl::InvalidArgumentError("--mc_store=ADDRESS is required");
+  return f;
+}
+
+// A rank process: runs its part and reports failure through the store too, so the launcher
+// learns of it at once rather than at its timeout.
+int RankMain(int argc, char** argv) {
+  absl::StatusOr<RankFlags> flags = ParseRankFlags(argc, argv);
+  if (!flags.ok()) {
+    std::cerr << flags.status() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<GrpcRendezvousStore>> store = GrpcRendezvousStore::Create(flags->store);
+  if (!store.ok()) {
+    std::cerr << store.status() << "\n";
+    return 1;
+  }
+  const absl::Status s = RunMultiControllerProcess(flags->options, **store);
+  if (s.ok()) return 0;
+  std::cerr << s << "\n";
+  (void)(*store)->Set(absl::StrCat(flags->options.key_prefix, "result/", flags->options.process),
+                      absl::StrCat("error: ", s.ToString()));
+  return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The launcher side of the baseline: the rendezvous store served over gRPC on loopback.
+
+class StoreServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<StoreServer>> Start() {
+    auto s = std::unique_ptr<StoreServer>(new StoreServer());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    grpc_transport::ConfigureServer(builder, "127.0.0.1:0", &port);
+    builder.RegisterService(&s->service_);
+    s->server_ = builder.BuildAndStart();
+    if (s->server_ == nullptr || port == 0) {
+      return absl::UnavailableError("cluster_bench: cannot serve the rendezvous store on 127.0.0.1");
+    }
+    s->address_ = absl::StrCat("127.0.0.1:", port);
+    return s;
+  }
+  ~StoreServer() {
+    service_.Shutdown();
+    server_->Shutdown();
+  }
+  RendezvousStore& store() { return store_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  StoreServer() : service_(&store_) {}
+  InMemoryRendezvousStore store_;
+  RendezvousServiceImpl service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+StoreServer* g_store_server = nullptr;
 
 absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t processes) {
-  InMemoryRendezvousStore store;
-  std::vector<std::thread> threads;
-  std::vector<absl::Status> status(processes);
+  static int64_t run = 0;
+  const std::string prefix = absl::StrCat("run", ++run, "/");
+  RendezvousStore& store = g_store_server->store();
+  ChildProcesses children;
   for (int64_t p = 0; p < processes; ++p) {
-    threads.emplace_back([&, p] {
-      status[p] = RunMultiControllerProcess({.process = p,
-                                             .processes = processes,
-                                             .devices_per_process = kDevicesPerProcess,
-                                             .mode = mode,
-                                             .target_seconds = g_target_seconds},
-                                            store);
-      if (!status[p].ok()) (void)store.Set("mc/result/" + std::to_string(p), "failed");
-    });
+    PW_RETURN_IF_ERROR(children.Spawn({
+        absl::StrCat(kRankFlag, p),
+        absl::StrCat("--mc_processes=", processes),
+        absl::StrCat("--mc_devices=", kDevicesPerProcess),
+        absl::StrCat("--mc_mode=", ToAbsl(Fig5ModeName(mode))),
+        absl::StrCat("--mc_seconds=", g_target_seconds),
+        absl::StrCat("--mc_prefix=", prefix),
+        absl::StrCat("--mc_store=", g_store_server->address()),
+        absl::StrCat("--mc_fresh_gangs=", mode == Fig5Mode::kOpByOp ? kFreshGangSamples : 0),
+    }));
   }
-  for (std::thread& t : threads) t.join();
-  for (const absl::Status& s : status) if (!s.ok()) return s;
-  return CollectMultiControllerResults(store, "mc/", processes, absl::Seconds(1));
+  std::vector<std::string> keys;
+  for (int64_t p = 0; p < processes; ++p) keys.push_back(absl::StrCat(prefix, "result/", p));
+  // Wait for every report, watching for a rank that dies without one.
+  const absl::Time deadline = absl::Now() + kRunTimeout;
+  for (;;) {
+    const absl::Status s = store.Wait(keys, absl::Milliseconds(200), "");
+    if (s.ok()) break;
+    if (!absl::IsDeadlineExceeded(s)) return s;
+    PW_RETURN_IF_ERROR(children.Poll());
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("multi-controller ranks did not report within ", absl::FormatDuration(kRunTimeout),
+                       ": ", s.message()));
+    }
+  }
+  absl::StatusOr<MultiControllerResult> result =
+      CollectMultiControllerResults(store, prefix, processes, absl::Seconds(1));
+  PW_RETURN_IF_ERROR(result.status());
+  PW_RETURN_IF_ERROR(children.WaitAll());
+  (void)store.DeletePrefix(prefix);
+  return result;
+}
+
+void Report(benchmark::State& state, int64_t elapsed_nanos, double rate, double utilization,
+            int64_t processes) {
+  state.SetIterationTime(static_cast<double>(elapsed_nanos) * 1e-9);
+  state.counters["computations/s"] = rate;
+  state.counters["utilization"] = utilization;
+  state.counters["processes"] = static_cast<double>(processes);
 }
 
 void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processes) {
   for (auto _ : state) {
     absl::StatusOr<MultiControllerResult> r = RunBaseline(mode, processes);
     if (!r.ok()) {
-      state.SkipWithError(std::string(r.status().ToString()).c_str());
+      state.SkipWithError(r.status().ToString().c_str());
       return;
     }
-    state.SetIterationTime(r->elapsed_nanos * 1e-9);
-    state.counters["computations/s"] = r->computations_per_second();
-    state.counters["utilization"] = r->utilization;
-    state.counters["processes"] = static_cast<double>(processes);
+    g_baseline[{mode, processes}] = r->computations_per_second();
+    Report(state, r->elapsed_nanos, r->computations_per_second(), r->utilization, processes);
+    if (r->fresh_gang_run_nanos > 0) {
+      state.counters["fresh_gang_ms"] = r->fresh_gang_run_nanos * 1e-6;
+      state.counters["fresh_gang_destroy_ms"] = r->fresh_gang_destroy_nanos * 1e-6;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pathways on a ProcessCluster.
+
+void MaybeWriteTrace(GrpcControllerClient& controller, const std::string& row) {
+  const char* dir = std::getenv("PW_BENCH_TRACE_DIR");
+  if (dir == nullptr) return;
+  TraceRecorder trace;
+  absl::Status s = controller.FetchTrace(trace);
+  if (s.ok()) {
+    s = trace.WriteJson(absl::StrCat(dir, "/", absl::StrReplaceAll(row, {{"/", "_"}, {":", ""}}), ".json"));
+  }
+  if (!s.ok()) std::cerr << "trace of " << row << ": " << s << "\n";
+}
+
+void BM_Pathways(benchmark::State& state, Fig5Mode mode, int64_t processes, std::string row) {
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<ProcessCluster>> cluster = ProcessCluster::Start(
+        {.hosts_per_island = processes,
+         .devices_per_host = kDevicesPerProcess,
+         .memory_per_device_bytes = 64 << 20,
+         .trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr});
+    if (!cluster.ok()) {
+      state.SkipWithError(cluster.status().ToString().c_str());
+      return;
+    }
+    absl::StatusOr<std::unique_ptr<GrpcControllerClient>> controller =
+        GrpcControllerClient::Connect((*cluster)->address());
+    absl::StatusOr<PathwaysFig5Result> r = absl::UnknownError("not run");
+    if (!controller.ok()) {
+      r = controller.status();
+    } else if (absl::StatusOr<std::unique_ptr<Client>> client =
+                   Client::Connect(**controller, "cluster_bench");
+               !client.ok()) {
+      r = client.status();
+    } else {
+      r = RunPathwaysFig5(**client, mode, processes * kDevicesPerProcess, g_target_seconds);
+    }
+    if (!r.ok()) {
+      state.SkipWithError(absl::StrCat(r.status().ToString(), " (logs in ", (*cluster)->log_dir(), ")").c_str());
+      return;
+    }
+    MaybeWriteTrace(**controller, row);
+    Report(state, r->elapsed_nanos, r->computations_per_second(), r->utilization, processes);
+    if (auto it = g_baseline.find({mode, processes}); it != g_baseline.end() && it->second > 0) {
+      state.counters["vs_multi_controller"] = r->computations_per_second() / it->second;
+    }
   }
 }
 
@@ -57,19 +270,29 @@ void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processe
 
 int main(int argc, char** argv) {
   using namespace pw::bench;
+  if (argc > 1 && absl::StartsWith(argv[1], kRankFlag)) return RankMain(argc, argv);
   for (int i = 1; i < argc; ++i) {
     const char* flag = "--benchmark_min_time=";
     if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
       (void)absl::SimpleAtod(argv[i] + std::strlen(flag), &g_target_seconds);
     }
   }
+  absl::StatusOr<std::unique_ptr<StoreServer>> store = StoreServer::Start();
+  if (!store.ok()) {
+    std::cerr << store.status() << "\n";
+    return 1;
+  }
+  g_store_server = store->get();
+  // Each pathways row right after the multi_controller row it is compared with.
   for (int64_t processes : {1, 2, 4}) {
     for (Fig5Mode mode : {Fig5Mode::kOpByOp, Fig5Mode::kChained, Fig5Mode::kFused}) {
-      benchmark::RegisterBenchmark(
-          absl::StrCat("Fig5_", std::string(Fig5ModeName(mode)), "/processes:", processes,
-                       "/multi_controller")
-              .c_str(),
-          BM_MultiController, mode, processes)
+      const std::string name = absl::StrCat("Fig5_", pw::ToAbsl(Fig5ModeName(mode)), "/processes:", processes);
+      benchmark::RegisterBenchmark((name + "/multi_controller").c_str(), BM_MultiController, mode, processes)
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark((name + "/pathways").c_str(), BM_Pathways, mode, processes,
+                                   name + "/pathways")
           ->Iterations(1)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
@@ -78,4 +301,6 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  g_store_server = nullptr;
+  return 0;
 }

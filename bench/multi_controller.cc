@@ -7,9 +7,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
 #include "pathways/collectives/gloo_collective_groups.h"
@@ -57,6 +59,8 @@ class Process {
   // kRound computations in the options' mode; returns once this process's devices are done.
   absl::Status RunRound();
   absl::StatusOr<int64_t> AgreeOnRounds(int64_t round_nanos);
+  // Mean nanoseconds per sample of (join + connect + one computation, destroy).
+  absl::StatusOr<std::pair<int64_t, int64_t>> MeasureFreshGangs();
   int64_t BusyNanos() const {
     int64_t busy = 0;
     for (const DeviceRank& d : devices_) busy += d.device->busy_nanos();
@@ -140,13 +144,50 @@ absl::StatusOr<int64_t> Process::AgreeOnRounds(int64_t round_nanos) {
     const double rounds = std::ceil(options_.target_seconds * 1e9 / std::max<int64_t>(round_nanos, 1));
     PW_RETURN_IF_ERROR(store_.Set(key, absl::StrCat(std::clamp<int64_t>(rounds, 1, 100'000))));
   }
-  PW_RETURN_IF_ERROR(store_.Wait({key}, options_.timeout, ""));
-  PW_ASSIGN_OR_RETURN(std::string value, store_.Get(key));
+  // The store's gRPC connection may drop while this process sits idle in a collective on a
+  // loaded machine (keepalive); the key is still there, so ask again until the timeout.
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  absl::StatusOr<std::string> value;
+  for (;;) {
+    absl::Status s = store_.Wait({key}, deadline - absl::Now(), "");
+    if (s.ok()) value = store_.Get(key);
+    if (s.ok() && value.ok()) break;
+    if (!s.ok() && !absl::IsUnavailable(s)) return s;
+    if (s.ok() && !absl::IsUnavailable(value.status())) return value.status();
+    if (absl::Now() > deadline) return s.ok() ? value.status() : s;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   int64_t rounds = 0;
-  if (!absl::SimpleAtoi(value, &rounds) || rounds < 1) {
-    return absl::InternalError(absl::StrCat("bad round count '", value, "' under ", key));
+  if (!absl::SimpleAtoi(*value, &rounds) || rounds < 1) {
+    return absl::InternalError(absl::StrCat("bad round count '", *value, "' under ", key));
   }
   return rounds;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> Process::MeasureFreshGangs() {
+  const int64_t gang_size = options_.processes * options_.devices_per_process;
+  int64_t run = 0, destroy = 0;
+  std::vector<std::unique_ptr<Communicator>> kept(devices_.size());
+  std::vector<EventRef> done(devices_.size());
+  for (int64_t k = 0; k < options_.fresh_gang_samples; ++k) {
+    const int64_t t0 = MonotonicNanos();
+    for (size_t i = 0; i < devices_.size(); ++i) {
+      PW_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> fresh,
+                          groups_->Join(GangId(1000 + k), gang_size,
+                                        options_.process * options_.devices_per_process + i));
+      kept[i] = std::exchange(devices_[i].communicator, std::move(fresh));
+    }
+    for (size_t i = 0; i < devices_.size(); ++i) done[i] = Enqueue(devices_[i], *step_);
+    for (const EventRef& e : done) PW_RETURN_IF_ERROR(e->Await());
+    const int64_t t1 = MonotonicNanos();
+    for (size_t i = 0; i < devices_.size(); ++i) {
+      devices_[i].communicator = std::move(kept[i]);  // drops the fresh one
+    }
+    run += t1 - t0;
+    destroy += MonotonicNanos() - t1;
+  }
+  const int64_t n = std::max<int64_t>(options_.fresh_gang_samples, 1);
+  return std::make_pair(run / n, destroy / n);
 }
 
 absl::Status Process::Run() {
@@ -167,9 +208,14 @@ absl::Status Process::Run() {
     return absl::InternalError(absl::StrCat("value ", got, " after ", rounds + 2,
                                             " rounds, expected ", expected));
   }
+  const int64_t busy = BusyNanos() - busy0;
+  std::pair<int64_t, int64_t> fresh = {0, 0};
+  if (options_.fresh_gang_samples > 0) {
+    PW_ASSIGN_OR_RETURN(fresh, MeasureFreshGangs());
+  }
   return store_.Set(absl::StrCat(options_.key_prefix, "result/", options_.process),
-                    absl::StrCat(rounds * kRound, " ", elapsed, " ", BusyNanos() - busy0, " ",
-                                 devices_.size()));
+                    absl::StrCat(rounds * kRound, " ", elapsed, " ", busy, " ", devices_.size(),
+                                 " ", fresh.first, " ", fresh.second));
 }
 
 }  // namespace
@@ -222,13 +268,20 @@ absl::StatusOr<MultiControllerResult> CollectMultiControllerResults(RendezvousSt
   double busy = 0, device_nanos = 0;
   for (const std::string& key : keys) {
     PW_ASSIGN_OR_RETURN(std::string value, store.Get(key));
+    // A process that failed reports "error: <status>".
+    if (absl::StartsWith(value, "error: ")) return absl::InternalError(value.substr(7));
     std::vector<std::string> parts = absl::StrSplit(value, ' ');
-    int64_t computations = 0, elapsed = 0, busy_nanos = 0, devices = 0;
-    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &computations) ||
+    int64_t computations = 0, elapsed = 0, busy_nanos = 0, devices = 0, fresh_run = 0,
+            fresh_destroy = 0;
+    if (parts.size() != 6 || !absl::SimpleAtoi(parts[0], &computations) ||
         !absl::SimpleAtoi(parts[1], &elapsed) || !absl::SimpleAtoi(parts[2], &busy_nanos) ||
-        !absl::SimpleAtoi(parts[3], &devices)) {
+        !absl::SimpleAtoi(parts[3], &devices) || !absl::SimpleAtoi(parts[4], &fresh_run) ||
+        !absl::SimpleAtoi(parts[5], &fresh_destroy)) {
       return absl::InternalError(absl::StrCat("malformed result '", value, "' under ", key));
     }
+    result.fresh_gang_run_nanos = std::max<double>(result.fresh_gang_run_nanos, fresh_run);
+    result.fresh_gang_destroy_nanos =
+        std::max<double>(result.fresh_gang_destroy_nanos, fresh_destroy);
     result.computations = computations;
     result.elapsed_nanos = std::max(result.elapsed_nanos, elapsed);
     busy += static_cast<double>(busy_nanos);

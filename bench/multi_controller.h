@@ -41,6 +41,10 @@ struct MultiControllerProcessOptions {
   std::string key_prefix = "mc/";
   // Bounds the Gloo connect, each collective and every wait on the store.
   absl::Duration timeout = absl::Seconds(60);
+  // After the timed part, this many computations each on a gang of its own (joined, connected,
+  // run once, destroyed), as a runtime that makes a new gang per call would: the cost of a
+  // fresh Gloo gang, measured apart from any dispatch. 0 skips it.
+  int64_t fresh_gang_samples = 0;
 };
 
 // Runs process `process` of the loop to the end: joins the gang, runs two warm-up rounds (the
@@ -53,6 +57,10 @@ struct MultiControllerResult {
   int64_t computations = 0;  // per device (every device runs every computation)
   int64_t elapsed_nanos = 0; // the slowest process's timed part
   double utilization = 0;    // device busy time / (elapsed * devices), over all processes
+  // Per fresh-gang computation (the slowest process's mean; 0 when not measured): join,
+  // connect and run, then destroying the gang's communicators.
+  double fresh_gang_run_nanos = 0;
+  double fresh_gang_destroy_nanos = 0;
   double computations_per_second() const {
     return elapsed_nanos > 0 ? static_cast<double>(computations) * 1e9 / elapsed_nanos : 0;
   }

@@ -1,0 +1,35 @@
+// The Pathways side of the Figure 5 modes, through pw::Client against any ControllerService
+// (an in-process LocalCluster or a ProcessCluster over gRPC), timed the way the
+// multi-controller baseline times itself (bench/multi_controller.h).
+#ifndef BENCH_PATHWAYS_FIG5_H_
+#define BENCH_PATHWAYS_FIG5_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "bench/multi_controller.h"
+#include "pathways/client/client.h"
+
+namespace pw::bench {
+
+struct PathwaysFig5Result {
+  int64_t computations = 0;
+  int64_t elapsed_nanos = 0;
+  // Device busy time / (elapsed * devices) over the cluster's devices (from Status()); 0 when a
+  // host's status could not be read.
+  double utilization = 0;
+  double computations_per_second() const {
+    return elapsed_nanos > 0 ? static_cast<double>(computations) * 1e9 / elapsed_nanos : 0;
+  }
+};
+
+// Runs `mode` on a slice of `devices` devices of `client`'s cluster: a warm-up (the first calls
+// trace, compile, register and lower), then units of the mode — one call for OpByOp, one
+// program run of kRound calls for Chained, one kRound-step call for Fused, each waited for —
+// until `target_seconds` have passed (at least one unit).
+absl::StatusOr<PathwaysFig5Result> RunPathwaysFig5(Client& client, Fig5Mode mode, int64_t devices,
+                                                   double target_seconds);
+
+}  // namespace pw::bench
+
+#endif  // BENCH_PATHWAYS_FIG5_H_
