@@ -24,6 +24,19 @@ class CollectiveGroups {
   virtual absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size,
                                                              int64_t rank) = 0;
 
+  // Join, naming the gang's members: gangs with the same nonzero `member_key` (a hash of the
+  // ordered physical devices, HostStep::group_key) have rank r on the same device in every
+  // process, so an implementation may carry connections from one such gang to the next. The
+  // caller promises what the gang scheduler and the device streams give: for one key and rank,
+  // collectives of successive gangs never overlap in time, and every rank meets the key's
+  // gangs in the same order (a rank may skip a gang only if that gang is aborted). The default
+  // ignores the key.
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size,
+                                                             int64_t rank, uint64_t member_key) {
+    (void)member_key;
+    return Join(gang, size, rank);
+  }
+
   // Breaks the gang's group: ranks blocked in a collective, and ranks joining later, get
   // ABORTED carrying `reason`. Used when a shard of the gang fails before its collectives, so
   // its peers never wait for it.

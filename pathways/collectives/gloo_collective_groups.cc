@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,7 @@ struct GlooCollectiveGroups::Registry {
   };
   absl::Mutex mu;
   absl::flat_hash_map<GangId, Gang> gangs ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;  // the watcher exits
 };
 
 absl::StatusOr<std::unique_ptr<GlooCollectiveGroups>> GlooCollectiveGroups::Create(
@@ -74,9 +76,20 @@ GlooCollectiveGroups::GlooCollectiveGroups(RendezvousStore* store,
     : store_(store),
       options_(std::move(options)),
       device_(std::move(device)),
-      registry_(std::make_shared<Registry>()) {}
+      registry_(std::make_shared<Registry>()),
+      pool_(std::make_shared<GlooMeshPool>(options_.max_idle_meshes)),
+      watcher_([this] { Watch(); }) {}
 
-GlooCollectiveGroups::~GlooCollectiveGroups() = default;
+GlooCollectiveGroups::~GlooCollectiveGroups() {
+  {
+    absl::MutexLock lock(&registry_->mu);
+    registry_->stopping = true;
+  }
+  watcher_.join();
+  // Idle meshes close now (their peers see the connections go); ones in use close when their
+  // communicators are done with them.
+  pool_->Clear();
+}
 
 std::string GlooCollectiveGroups::GangPrefix(GangId gang) const {
   return absl::StrCat(options_.key_prefix, gang.DebugString(), "/");
@@ -85,6 +98,13 @@ std::string GlooCollectiveGroups::GangPrefix(GangId gang) const {
 absl::StatusOr<std::unique_ptr<Communicator>> GlooCollectiveGroups::Join(GangId gang,
                                                                          int64_t size,
                                                                          int64_t rank) {
+  return Join(gang, size, rank, /*member_key=*/0);
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> GlooCollectiveGroups::Join(GangId gang,
+                                                                         int64_t size,
+                                                                         int64_t rank,
+                                                                         uint64_t member_key) {
   PW_RETURN_IF_ERROR(collectives::CheckJoin(options_.name, gang, size, rank));
   absl::MutexLock lock(&registry_->mu);
   Registry::Gang& g = registry_->gangs[gang];
@@ -120,6 +140,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> GlooCollectiveGroups::Join(GangId 
             it->second.members[rank] = nullptr;
             if (--it->second.live == 0) registry->gangs.erase(it);
           },
+      .member_key = member_key,
+      .pool = pool_,
   };
   absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
       GlooCommunicator::Create(std::move(comm_options));
@@ -150,6 +172,66 @@ void GlooCollectiveGroups::Abort(GangId gang, int64_t size, absl::Status reason)
   }
 }
 
+void GlooCollectiveGroups::Watch() {
+  Registry& r = *registry_;
+  struct Check {
+    GangId gang;
+    bool may_reconnect = false;
+    std::optional<std::string> abort_reason;
+    bool connecting = false;
+  };
+  r.mu.Lock();
+  while (true) {
+    r.mu.AwaitWithTimeout(absl::Condition(&r.stopping), options_.watch);
+    if (r.stopping) break;
+    std::vector<Check> checks;
+    const absl::Time now = absl::Now();
+    for (const auto& [gang, g] : r.gangs) {
+      bool waited = false, may_reconnect = false;
+      for (GlooCommunicator* member : g.members) {
+        if (member == nullptr) continue;
+        std::optional<GlooCommunicator::Waiting> w = member->waiting();
+        if (w.has_value() && now - w->since >= options_.watch) {
+          waited = true;
+          may_reconnect |= w->may_reconnect;
+        }
+      }
+      if (waited) checks.push_back(Check{.gang = gang, .may_reconnect = may_reconnect});
+    }
+    if (checks.empty()) continue;
+    // Store calls may be RPCs: never under the registry lock (Join and destruction take it).
+    r.mu.Unlock();
+    for (Check& c : checks) {
+      const std::string prefix = GangPrefix(c.gang);
+      if (absl::StatusOr<std::string> reason = store_->Get(prefix + "abort"); reason.ok()) {
+        c.abort_reason = *std::move(reason);
+      } else if (c.may_reconnect) {
+        // A rank connecting anew agrees on the gang's size first: that key is its marker.
+        c.connecting = store_->Get(prefix + "size").ok();
+      }
+    }
+    r.mu.Lock();
+    // Under the lock a communicator cannot be destroyed (its destructor unregisters).
+    for (const Check& c : checks) {
+      auto it = r.gangs.find(c.gang);
+      if (it == r.gangs.end()) continue;
+      for (GlooCommunicator* member : it->second.members) {
+        if (member == nullptr) continue;
+        if (c.abort_reason.has_value()) {
+          member->AbortFromStore(*c.abort_reason);
+        } else if (c.connecting) {
+          member->Reconnect();
+        }
+      }
+    }
+  }
+  r.mu.Unlock();
+}
+
+int64_t GlooCollectiveGroups::num_connects() const { return pool_->num_connects(); }
+
+int64_t GlooCollectiveGroups::num_pooled_meshes() const { return pool_->num_meshes(); }
+
 int64_t GlooCollectiveGroups::num_live_gangs() const {
   absl::MutexLock lock(&registry_->mu);
   return static_cast<int64_t>(registry_->gangs.size());
@@ -159,8 +241,8 @@ std::string GlooCollectiveGroups::DebugString() const {
   absl::MutexLock lock(&registry_->mu);
   return absl::StrCat(options_.name, " (Gloo TCP on ",
                       options_.interface.empty() ? options_.hostname : options_.interface, ", ",
-                      registry_->gangs.size(), " gangs with live ranks, store: ",
-                      store_->DebugString(), ")");
+                      registry_->gangs.size(), " gangs with live ranks, ",
+                      pool_->DebugString(), ", store: ", store_->DebugString(), ")");
 }
 
 }  // namespace pw

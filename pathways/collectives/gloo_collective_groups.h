@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "pathways/base/ids.h"
 #include "pathways/collectives/collective_groups.h"
+#include "pathways/collectives/gloo_mesh_pool.h"
 #include "pathways/collectives/rendezvous_store.h"
 
 namespace gloo::transport {
@@ -38,6 +40,14 @@ struct GlooCollectiveGroupsOptions {
   absl::Duration timeout = absl::Seconds(30);
   // Keys of gang G live under "<key_prefix><G>/" (e.g. "gloo/gang:12/").
   std::string key_prefix = "gloo/";
+  // Connected meshes kept for gangs with the same members beyond the ones in use (least
+  // recently used closed first).
+  int64_t max_idle_meshes = 64;
+  // A rank waiting this long for its peers' arrival has the store read for it every `watch`:
+  // the gang's abort key (the gang was aborted somewhere: stop with its reason) and, on its
+  // first collective on a pooled mesh, the gang's connect marker (a peer is connecting anew:
+  // fall back). Nothing is read while no rank waits that long.
+  absl::Duration watch = absl::Milliseconds(20);
 };
 
 // Join never blocks (it runs on the host's dispatch thread): the TCP mesh of a gang is built
@@ -48,9 +58,17 @@ struct GlooCollectiveGroupsOptions {
 // the gang (a rank waiting for its peers is woken at once; an idle connected rank sends its
 // peers an abort notice). See GlooCommunicator for what a rank inside a Gloo transfer sees.
 //
-// Known gaps: every gang connects its own TCP mesh (no reuse of connections across gangs with
-// the same members: Join does not say which hosts the ranks live on); an aborted gang whose
-// ranks had all connected leaves its abort key in the store.
+// Mesh reuse: a gang joined with a member key (Join's four-argument form) takes the connected
+// mesh of an earlier gang with the same members from this process's pool instead of meeting
+// through the store, so a chain of gangs on one slice connects once (see GlooCommunicator for
+// the fallback when some rank no longer has the mesh). A watcher thread reads the store for
+// ranks waiting long in an arrival exchange, so an abort written there (by a rank that failed
+// at dispatch, or by the controller for a lost host) stops ranks already on a connected mesh
+// too, with the stored reason, rather than at the timeout.
+//
+// Known gaps: an aborted gang whose ranks had connected (or that ran on pooled meshes) leaves
+// its abort key in the store; a rank inside a Gloo data transfer with a peer that stopped
+// without closing its sockets waits for the timeout.
 class GlooCollectiveGroups final : public CollectiveGroups {
  public:
   // `store` must outlive this object and every communicator it hands out. Errors: UNAVAILABLE
@@ -68,12 +86,19 @@ class GlooCollectiveGroups final : public CollectiveGroups {
   // on the other ranks).
   absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size,
                                                      int64_t rank) override;
+  // The same, reusing the mesh of an earlier gang with the same `member_key` (0: no reuse).
+  absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size, int64_t rank,
+                                                     uint64_t member_key) override;
 
   // Thread-safe; the first reason sticks. Size < 1 is ignored.
   void Abort(GangId gang, int64_t size, absl::Status reason) override;
 
   // Gangs with a live communicator in this process.
   int64_t num_live_gangs() const;
+  // Meshes this process's ranks built through the rendezvous (one per rank per connect).
+  int64_t num_connects() const;
+  // Connected meshes held for reuse (idle or in use).
+  int64_t num_pooled_meshes() const;
   std::string DebugString() const;
 
  private:
@@ -83,11 +108,15 @@ class GlooCollectiveGroups final : public CollectiveGroups {
   GlooCollectiveGroups(RendezvousStore* store, GlooCollectiveGroupsOptions options,
                        std::shared_ptr<gloo::transport::Device> device);
   std::string GangPrefix(GangId gang) const;
+  // The watcher thread's loop (see the class comment).
+  void Watch();
 
   RendezvousStore* const store_;
   const GlooCollectiveGroupsOptions options_;
   const std::shared_ptr<gloo::transport::Device> device_;
   const std::shared_ptr<Registry> registry_;
+  const std::shared_ptr<GlooMeshPool> pool_;
+  std::thread watcher_;
 };
 
 }  // namespace pw

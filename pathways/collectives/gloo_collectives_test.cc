@@ -18,10 +18,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// GlooCollectiveGroups together with the store it needs kept alive.
+// GlooCollectiveGroups together with the store it needs kept alive. With `reuse`, every gang
+// joins with a member key naming its size, so gangs of one size share meshes.
 class GlooWithStore final : public CollectiveGroups {
  public:
-  explicit GlooWithStore(absl::Duration timeout) {
+  explicit GlooWithStore(absl::Duration timeout, bool reuse = false) : reuse_(reuse) {
     GlooCollectiveGroupsOptions options;
     options.timeout = timeout;
     absl::StatusOr<std::unique_ptr<GlooCollectiveGroups>> groups =
@@ -31,13 +32,14 @@ class GlooWithStore final : public CollectiveGroups {
   }
   absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size,
                                                      int64_t rank) override {
-    return groups_->Join(gang, size, rank);
+    return groups_->Join(gang, size, rank, reuse_ ? 0xC0DE00 + static_cast<uint64_t>(size) : 0);
   }
   void Abort(GangId gang, int64_t size, absl::Status reason) override {
     groups_->Abort(gang, size, std::move(reason));
   }
 
  private:
+  const bool reuse_;
   InMemoryRendezvousStore store_;
   std::unique_ptr<GlooCollectiveGroups> groups_;
 };
@@ -45,6 +47,12 @@ class GlooWithStore final : public CollectiveGroups {
 struct GlooFactory {
   static std::unique_ptr<CollectiveGroups> Make(absl::Duration timeout) {
     return std::make_unique<GlooWithStore>(timeout);
+  }
+};
+
+struct GlooReusingMeshesFactory {
+  static std::unique_ptr<CollectiveGroups> Make(absl::Duration timeout) {
+    return std::make_unique<GlooWithStore>(timeout, /*reuse=*/true);
   }
 };
 
@@ -184,4 +192,6 @@ TEST(GlooCollectivesTest, UnresolvableHostIsUnavailable) {
 
 namespace pw::conformance {
 INSTANTIATE_TYPED_TEST_SUITE_P(Gloo, CollectivesConformanceTest, GlooFactory);
+INSTANTIATE_TYPED_TEST_SUITE_P(GlooReusingMeshes, CollectivesConformanceTest,
+                               GlooReusingMeshesFactory);
 }  // namespace pw::conformance

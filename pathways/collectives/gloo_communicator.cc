@@ -30,7 +30,7 @@ namespace {
 // Slot prefixes of our own transfers; Gloo's algorithms use 0x01..0x08.
 constexpr uint8_t kDescriptorSlotPrefix = 0x70;
 constexpr uint8_t kPermuteSlotPrefix = 0x71;
-constexpr uint32_t kDescriptorMagic = 0x50574731;  // "PWG1": bumps when the layout changes
+constexpr uint32_t kDescriptorMagic = 0x50574732;  // "PWG2": bumps when the layout changes
 
 std::chrono::milliseconds ToMillis(absl::Duration d) {
   return std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
@@ -101,7 +101,8 @@ struct GlooCommunicator::Descriptor {
   uint32_t num_pairs = 0;
   int64_t count = 0;
   uint64_t pairs_hash = 0;
-  char text[232] = {};  // the local error or the abort reason, NUL-terminated
+  uint64_t gang = 0;    // GangId: ranks of different gangs on one (pooled) mesh never match
+  char text[224] = {};  // the local error or the abort reason, NUL-terminated
 
   void SetText(std::string_view s) {
     const size_t n = std::min(s.size(), sizeof(text) - 1);
@@ -140,9 +141,11 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(
 }
 
 GlooCommunicator::GlooCommunicator(GlooCommunicatorOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)),
+      pool_user_(options_.pool != nullptr ? options_.pool->NewUser() : 0) {}
 
 GlooCommunicator::~GlooCommunicator() {
+  if (keyed()) options_.pool->UserGone(mesh_key(), pool_user_);
   if (options_.on_destroy) options_.on_destroy();
 }
 
@@ -187,6 +190,27 @@ void GlooCommunicator::Abort(const absl::Status& reason) {
   }
 }
 
+std::optional<GlooCommunicator::Waiting> GlooCommunicator::waiting() const {
+  absl::MutexLock lock(&mu_);
+  if (waiting_.empty() || !broken_.ok()) return std::nullopt;
+  return Waiting{.since = waiting_since_, .may_reconnect = waiting_may_reconnect_};
+}
+
+void GlooCommunicator::AbortFromStore(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  if (broken_.ok()) {
+    broken_ = absl::AbortedError(absl::StrCat(Describe(), ": gang aborted: ", reason));
+  }
+  for (gloo::transport::UnboundBuffer* b : waiting_) b->abortWaitRecv();
+}
+
+void GlooCommunicator::Reconnect() {
+  absl::MutexLock lock(&mu_);
+  if (waiting_.empty() || !waiting_may_reconnect_) return;
+  reconnect_requested_ = true;
+  for (gloo::transport::UnboundBuffer* b : waiting_) b->abortWaitRecv();
+}
+
 void GlooCommunicator::SendAbortNoticeLocked() {
   std::string reason;
   {
@@ -194,18 +218,28 @@ void GlooCommunicator::SendAbortNoticeLocked() {
     if (broken_.code() != absl::StatusCode::kAborted || abort_reason_.empty()) return;
     reason = abort_reason_;
   }
-  if (context_ == nullptr || abort_notice_) return;
+  if (abort_notice_) return;
+  if (mesh_ == nullptr && in_pool_) {
+    // Idle between collectives: the mesh waits in the pool. Take it out for the notice (it may
+    // be out of step after this abort, so it never goes back) — unless a later gang already
+    // took it over, which means this gang finished every collective on it.
+    mesh_ = options_.pool->Reclaim(mesh_key(), pool_user_);
+    in_pool_ = false;
+  }
+  if (mesh_ == nullptr) return;
   abort_notice_ = std::make_unique<Descriptor>();
   abort_notice_->magic = kDescriptorMagic;
-  abort_notice_->tag = next_tag_;
+  abort_notice_->tag = mesh_->next_tag;
+  abort_notice_->gang = static_cast<uint64_t>(options_.gang.value());
   abort_notice_->state = Descriptor::kAborted;
   abort_notice_->SetText(reason);
-  const uint64_t slot = gloo::Slot::build(kDescriptorSlotPrefix, next_tag_);
+  const uint64_t slot = gloo::Slot::build(kDescriptorSlotPrefix, mesh_->next_tag);
   try {
     // Gloo moves the bytes once a peer posts its receive; the notice is not waited for (a peer
     // busy elsewhere must not stall the aborting thread). If this communicator is destroyed
     // first, peers see the connection close instead and find the reason in the store.
-    abort_notice_buffer_ = context_->createUnboundBuffer(abort_notice_.get(), sizeof(Descriptor));
+    abort_notice_buffer_ =
+        mesh_->context->createUnboundBuffer(abort_notice_.get(), sizeof(Descriptor));
     for (int p = 0; p < options_.size; ++p) {
       if (p != options_.rank) abort_notice_buffer_->send(p, slot);
     }
@@ -229,6 +263,7 @@ void GlooCommunicator::FillDescriptor(const Call& call, const std::string& local
   d.count = call.count;
   d.num_pairs = static_cast<uint32_t>(call.pairs.size());
   d.pairs_hash = HashPairs(call.pairs);
+  d.gang = static_cast<uint64_t>(options_.gang.value());
   d.SetText(local_error);
 }
 
@@ -244,6 +279,16 @@ std::string GlooCommunicator::DescribeDescriptor(const Descriptor& d) {
     absl::StrAppend(&s, ", ", ir::ReduceKindName(static_cast<ir::ReduceKind>(d.reduce)));
   }
   return absl::StrCat(s, ")");
+}
+
+std::string GlooCommunicator::DescribeOutOfStep(int peer, const Descriptor& d,
+                                                uint32_t tag) const {
+  if (d.magic != kDescriptorMagic) {
+    return absl::StrCat("rank ", peer, " sent a malformed arrival message (magic ", d.magic, ")");
+  }
+  return absl::StrCat("rank ", peer, " is at ", GangId(static_cast<int64_t>(d.gang)).DebugString(),
+                      " collective #", d.tag, d.state == Descriptor::kAborted ? " (abort notice)" : "",
+                      ", this rank at ", options_.gang.DebugString(), " collective #", tag);
 }
 
 absl::Status GlooCommunicator::AllReduce(const void* input, void* output, int64_t count,
@@ -287,17 +332,9 @@ absl::Status GlooCommunicator::Run(const Call& call) {
   return RunLocked(call);
 }
 
-absl::Status GlooCommunicator::RunLocked(const Call& call) {
-  const std::string local_error = ValidateLocal(call);
-  if (options_.size == 1) {
-    if (!local_error.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(Describe(), ": ", local_error));
-    }
-    ComputeAlone(call);
-    return absl::OkStatus();
-  }
-  PW_RETURN_IF_ERROR(EnsureConnectedLocked());
-  const uint32_t tag = next_tag_++;
+absl::Status GlooCommunicator::CollectiveLocked(const Call& call,
+                                                const std::string& local_error) {
+  const uint32_t tag = mesh_->next_tag++;
   PW_RETURN_IF_ERROR(ExchangeDescriptorsLocked(call, local_error, tag));
   if (call.count == 0) return absl::OkStatus();
   try {
@@ -320,14 +357,22 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
   std::vector<Descriptor> all(size);
   FillDescriptor(call, local_error, all[me]);
   all[me].tag = tag;
+  auto in_step = [&](const Descriptor& d) {
+    return d.magic == kDescriptorMagic && d.tag == tag && d.gang == all[me].gang;
+  };
+  std::vector<bool> arrived(size, false);
+  const bool may_reconnect = may_reconnect_;
+  gloo::Context& context = *mesh_->context;
   const uint64_t slot = gloo::Slot::build(kDescriptorSlotPrefix, tag);
   std::vector<int> missing;
   std::string lost;
   int peer = -1;  // the peer being talked to, to name it if Gloo throws
   bool aborted_here = false;
+  bool settled = false;  // an abort notice or a rank out of step decides the outcome
+  bool reconnect_requested = false;
   try {
     std::unique_ptr<gloo::transport::UnboundBuffer> send =
-        context_->createUnboundBuffer(&all[me], sizeof(Descriptor));
+        context.createUnboundBuffer(&all[me], sizeof(Descriptor));
     std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> recv(size);
     {
       absl::MutexLock lock(&mu_);
@@ -335,10 +380,13 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
       for (int p = 0; p < size; ++p) {
         if (p == me) continue;
         peer = p;
-        recv[p] = context_->createUnboundBuffer(&all[p], sizeof(Descriptor));
+        recv[p] = context.createUnboundBuffer(&all[p], sizeof(Descriptor));
         recv[p]->recv(p, slot);
         waiting_.push_back(recv[p].get());
       }
+      waiting_since_ = absl::Now();
+      waiting_may_reconnect_ = may_reconnect;
+      reconnect_requested_ = false;
     }
     for (int p = 0; p < size && lost.empty(); ++p) {
       if (p == me) continue;
@@ -349,12 +397,15 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
       }
     }
     const absl::Time deadline = absl::Now() + options_.timeout;
-    for (int p = 0; p < size && !aborted_here && lost.empty(); ++p) {
+    for (int p = 0; p < size && !aborted_here && !settled && lost.empty(); ++p) {
       if (p == me) continue;
       try {
         aborted_here = !recv[p]->waitRecv(ToMillis(deadline - absl::Now()));
-        // A peer's abort notice settles the outcome: stop waiting for the others.
-        if (!aborted_here && all[p].state == Descriptor::kAborted) break;
+        if (!aborted_here) {
+          arrived[p] = true;
+          // Stop waiting for the others: the outcome is known.
+          settled = !in_step(all[p]) || all[p].state == Descriptor::kAborted;
+        }
       } catch (const std::exception& e) {
         if (!IsTimeout(e)) {
           lost = absl::StrCat("rank ", p, ": ", e.what());
@@ -366,8 +417,10 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
     {
       absl::MutexLock lock(&mu_);
       waiting_.clear();
+      reconnect_requested = reconnect_requested_;
+      reconnect_requested_ = false;
     }
-    if (missing.empty() && lost.empty() && !aborted_here) {
+    if (missing.empty() && lost.empty() && !aborted_here && !settled) {
       for (int p = 0; p < size; ++p) {
         if (p != me) {
           peer = p;
@@ -382,33 +435,47 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
   }
   const std::string op = absl::StrCat(KindName(call.kind), " (collective #", tag, ") on ",
                                       Describe());
-  if (aborted_here) return BrokenStatus();
+  if (aborted_here) {
+    if (absl::Status broken = BrokenStatus(); !broken.ok()) return broken;
+    if (reconnect_requested) return FallBackLocked(op, "a peer is connecting anew");
+    return Break(absl::InternalError(absl::StrCat(op, ": arrival wait cut short")));
+  }
   for (int p = 0; p < size; ++p) {
-    if (p != me && missing.empty() && lost.empty() && all[p].state == Descriptor::kAborted) {
+    if (p != me && arrived[p] && !in_step(all[p])) {
+      return OutOfStepLocked(op, DescribeOutOfStep(p, all[p], tag), may_reconnect);
+    }
+  }
+  for (int p = 0; p < size; ++p) {
+    // A peer's abort notice may also have arrived before another peer was lost or timed out.
+    if (p != me && arrived[p] && all[p].state == Descriptor::kAborted) {
       return Break(absl::AbortedError(
           absl::StrCat(op, ": rank ", p, " aborted the gang: ", all[p].Text())));
     }
   }
-  if (!lost.empty()) return Break(PeerLost(op, lost));
+  if (!lost.empty()) {
+    // On a pooled mesh's first exchange a closed pair is most likely a peer that dropped the
+    // mesh (and connects anew, or aborted the gang: the fallback reads the abort key first).
+    if (may_reconnect) return FallBackLocked(op, absl::StrCat("lost peer ", lost));
+    return Break(PeerLost(op, lost));
+  }
   if (!missing.empty()) {
-    // A peer's abort notice may have arrived before the timeout of another peer.
-    for (int p = 0; p < size; ++p) {
-      if (p == me || std::find(missing.begin(), missing.end(), p) != missing.end()) continue;
-      if (all[p].state == Descriptor::kAborted) {
-        return Break(absl::AbortedError(
-            absl::StrCat(op, ": rank ", p, " aborted the gang: ", all[p].Text())));
-      }
-    }
     return Break(absl::DeadlineExceededError(absl::StrCat(
         op, ": rank", missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "),
         " did not arrive within ", absl::FormatDuration(options_.timeout), " (rank ", me,
         " waited)")));
   }
-  for (int p = 0; p < size; ++p) {
-    if (all[p].magic != kDescriptorMagic || all[p].tag != tag) {
-      return Break(absl::InternalError(absl::StrCat(
-          op, ": rank ", p, " is out of step (sent collective #", all[p].tag, ", magic ",
-          all[p].magic, ")")));
+  // Every peer is on this mesh, at this gang's collective: the mesh is in step from here on.
+  may_reconnect_ = false;
+  if (erase_keys_) {
+    erase_keys_ = false;
+    if (me == 0) {
+      // Every peer sent a descriptor on the new mesh, so every peer finished connecting: the
+      // gang's rendezvous keys are no longer read.
+      absl::StatusOr<int64_t> erased = options_.store->DeletePrefix(options_.key_prefix);
+      if (!erased.ok()) {
+        PW_LOG(WARNING) << Describe() << ": could not clean up rendezvous keys: "
+                        << erased.status();
+      }
     }
   }
   // Every rank holds the same descriptors, so every rank reaches the same verdict below.
@@ -441,15 +508,6 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(op, ": ", absl::StrJoin(problems, "; ")));
   }
-  if (tag == 0 && me == 0) {
-    // Every peer sent a descriptor, so every peer finished connecting: the gang's rendezvous
-    // keys are no longer read.
-    absl::StatusOr<int64_t> erased = options_.store->DeletePrefix(options_.key_prefix);
-    if (!erased.ok()) {
-      PW_LOG(WARNING) << Describe() << ": could not clean up rendezvous keys: "
-                      << erased.status();
-    }
-  }
   return absl::OkStatus();
 }
 
@@ -459,7 +517,7 @@ void GlooCommunicator::MoveDataLocked(const Call& call, uint32_t tag) {
   const int64_t me = options_.rank;
   switch (call.kind) {
     case Kind::kAllReduce:
-      AllReduceOf(call.dtype, context_, call.input, call.output, call.count, call.reduce, tag,
+      AllReduceOf(call.dtype, mesh_->context, call.input, call.output, call.count, call.reduce, tag,
                   timeout);
       return;
     case Kind::kReduceScatter: {
@@ -467,14 +525,14 @@ void GlooCommunicator::MoveDataLocked(const Call& call, uint32_t tag) {
       // keeps our input const at twice the bytes on the wire.
       const int64_t block = call.count * ir::DTypeSize(call.dtype);
       std::vector<char> scratch(static_cast<size_t>(block * size));
-      AllReduceOf(call.dtype, context_, call.input, scratch.data(), call.count * size,
+      AllReduceOf(call.dtype, mesh_->context, call.input, scratch.data(), call.count * size,
                   call.reduce, tag, timeout);
       std::memcpy(call.output, scratch.data() + me * block, block);
       return;
     }
     case Kind::kAllGather: {
       const size_t block = static_cast<size_t>(call.count * ir::DTypeSize(call.dtype));
-      gloo::AllgatherOptions opts(context_);
+      gloo::AllgatherOptions opts(mesh_->context);
       opts.setInput(const_cast<char*>(static_cast<const char*>(call.input)), block);
       opts.setOutput(static_cast<char*>(call.output), block * size);
       opts.setTag(tag);
@@ -484,7 +542,7 @@ void GlooCommunicator::MoveDataLocked(const Call& call, uint32_t tag) {
     }
     case Kind::kAllToAll: {
       const size_t all = static_cast<size_t>(call.count * ir::DTypeSize(call.dtype) * size);
-      gloo::AlltoallOptions opts(context_);
+      gloo::AlltoallOptions opts(mesh_->context);
       opts.setInput(const_cast<char*>(static_cast<const char*>(call.input)), all);
       opts.setOutput(static_cast<char*>(call.output), all);
       opts.setTag(tag);
@@ -502,14 +560,14 @@ void GlooCommunicator::MoveDataLocked(const Call& call, uint32_t tag) {
       const uint64_t slot = gloo::Slot::build(kPermuteSlotPrefix, tag);
       std::unique_ptr<gloo::transport::UnboundBuffer> send, recv;
       if (target >= 0 && target != me) {
-        send = context_->createUnboundBuffer(
+        send = mesh_->context->createUnboundBuffer(
             const_cast<char*>(static_cast<const char*>(call.input)), bytes);
         send->send(static_cast<int>(target), slot);
       }
       if (source == me) {
         std::memcpy(call.output, call.input, bytes);
       } else if (source >= 0) {
-        recv = context_->createUnboundBuffer(call.output, bytes);
+        recv = mesh_->context->createUnboundBuffer(call.output, bytes);
         recv->recv(static_cast<int>(source), slot);
       } else {
         std::memset(call.output, 0, bytes);

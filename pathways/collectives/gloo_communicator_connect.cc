@@ -1,15 +1,19 @@
-// GlooCommunicator, part two: building the gang's TCP mesh through the rendezvous store, and
+// GlooCommunicator, part two: getting a mesh for a collective (the one this rank used last, a
+// pooled one left by an earlier gang with the same members, or a new one built through the
+// rendezvous store), falling back from a pooled mesh that turns out not to be the gang's, and
 // naming why a peer was lost.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gloo/common/error.h"
 #include "gloo/rendezvous/context.h"
 #include "pathways/collectives/gloo_communicator.h"
 #include "pathways/collectives/gloo_store_adapter.h"
@@ -26,19 +30,112 @@ std::chrono::milliseconds ToMillis(absl::Duration d) {
 
 }  // namespace
 
+std::optional<std::string> GlooCommunicator::StoredAbortReason() const {
+  absl::StatusOr<std::string> reason = options_.store->Get(options_.key_prefix + "abort");
+  if (!reason.ok()) return std::nullopt;
+  return *std::move(reason);
+}
+
 absl::Status GlooCommunicator::PeerLost(const std::string& op, const std::string& detail) {
   // A rank that aborted the gang and then went away closes its connections: its reason is in
   // the store, and is a better error than the closed socket.
-  if (absl::StatusOr<std::string> reason = options_.store->Get(options_.key_prefix + "abort");
-      reason.ok()) {
+  if (std::optional<std::string> reason = StoredAbortReason()) {
     return absl::AbortedError(absl::StrCat(op, ": gang aborted: ", *reason, " (then lost peer ",
                                            detail, ")"));
   }
   return absl::UnavailableError(absl::StrCat(op, ": lost peer ", detail));
 }
 
-absl::Status GlooCommunicator::EnsureConnectedLocked() {
-  if (context_ != nullptr) return absl::OkStatus();
+absl::Status GlooCommunicator::RunLocked(const Call& call) {
+  const std::string local_error = ValidateLocal(call);
+  if (options_.size == 1) {
+    if (!local_error.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(Describe(), ": ", local_error));
+    }
+    ComputeAlone(call);
+    return absl::OkStatus();
+  }
+  absl::Status status = AcquireMeshLocked();
+  if (status.ok()) status = CollectiveLocked(call, local_error);
+  if (reconnect_) {
+    // The pooled mesh is not the gang's: drop it (closing this rank's pairs, so peers still on
+    // it fall back too) and meet the gang through the rendezvous. A new mesh never falls back.
+    reconnect_ = false;
+    ReleaseMeshLocked(/*in_step=*/false);
+    status = ConnectLocked();
+    if (status.ok()) status = CollectiveLocked(call, local_error);
+    reconnect_ = false;
+  }
+  ReleaseMeshLocked(/*in_step=*/BrokenStatus().ok());
+  return status;
+}
+
+absl::Status GlooCommunicator::FallBackLocked(const std::string& op, const std::string& why) {
+  reconnect_ = true;
+  return absl::UnavailableError(absl::StrCat(op, ": pooled mesh unusable (", why,
+                                             "); connecting anew"));
+}
+
+absl::Status GlooCommunicator::OutOfStepLocked(const std::string& op, const std::string& what,
+                                               bool may_reconnect) {
+  // A rank skips a gang only when the gang was aborted (e.g. at dispatch on its host): that
+  // reason is the one to report, not the symptom.
+  if (std::optional<std::string> reason = StoredAbortReason()) {
+    return Break(absl::AbortedError(
+        absl::StrCat(op, ": gang aborted: ", *reason, " (", what, ")")));
+  }
+  if (may_reconnect) return FallBackLocked(op, what);
+  return Break(absl::InternalError(absl::StrCat(op, ": out of step: ", what)));
+}
+
+absl::Status GlooCommunicator::AcquireMeshLocked() {
+  if (mesh_ != nullptr) return absl::OkStatus();
+  if (in_pool_) {
+    // Between two collectives of this gang the mesh waited in the pool.
+    mesh_ = options_.pool->Take(mesh_key(), pool_user_, /*first=*/false);
+    if (mesh_ != nullptr) return absl::OkStatus();
+    in_pool_ = false;
+    return Break(absl::InternalError(absl::StrCat(
+        Describe(), ": the mesh of ", mesh_key().DebugString(),
+        " was taken or dropped between two collectives of the gang (gangs with the same members "
+        "overlapped on one rank)")));
+  }
+  if (keyed()) {
+    // The first collective (a mesh this rank connected would be held or pooled): take the
+    // mesh an earlier gang with the same members left.
+    mesh_ = options_.pool->Take(mesh_key(), pool_user_, /*first=*/true);
+    if (mesh_ != nullptr) {
+      in_pool_ = true;
+      may_reconnect_ = true;
+      return absl::OkStatus();
+    }
+  }
+  return ConnectLocked();
+}
+
+void GlooCommunicator::ReleaseMeshLocked(bool in_step) {
+  if (mesh_ == nullptr) return;
+  if (!in_step) {
+    // Possibly out of step: never to be reused. The last reference closes the pairs (an abort
+    // notice in flight holds the Gloo context until this communicator goes).
+    if (in_pool_) options_.pool->Drop(mesh_key(), mesh_.get());
+    in_pool_ = false;
+    mesh_.reset();
+    return;
+  }
+  if (!keyed()) return;  // a mesh of its own, for every collective of the gang
+  if (options_.pool->Return(mesh_key(), pool_user_, mesh_)) {
+    in_pool_ = true;
+    mesh_.reset();
+  }
+  // Otherwise the slot is busy with another mesh: this one stays with this rank.
+}
+
+absl::Status GlooCommunicator::ConnectLocked() {
+  // A gang aborted before this rank connected never meets: report the stored reason.
+  if (std::optional<std::string> reason = StoredAbortReason()) {
+    return Break(absl::AbortedError(absl::StrCat(Describe(), ": gang aborted: ", *reason)));
+  }
   RendezvousStore& store = *options_.store;
   const std::string& prefix = options_.key_prefix;
   const std::string abort_key = prefix + "abort";
@@ -126,7 +223,11 @@ absl::Status GlooCommunicator::EnsureConnectedLocked() {
     return Break(absl::UnavailableError(
         absl::StrCat(Describe(), ": connecting the TCP mesh: ", e.what())));
   }
-  context_ = std::move(context);
+  mesh_ = std::make_shared<GlooMesh>(std::move(context));
+  in_pool_ = false;
+  may_reconnect_ = false;
+  erase_keys_ = true;
+  if (options_.pool != nullptr) options_.pool->CountConnect();
   // Aborted while connecting: now that this rank is connected, tell the peers.
   if (absl::Status broken = BrokenStatus(); !broken.ok()) {
     SendAbortNoticeLocked();

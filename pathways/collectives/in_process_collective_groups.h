@@ -47,6 +47,8 @@ class InProcessCollectiveGroups final : public CollectiveGroups {
   // collective returns ABORTED with the reason.
   absl::StatusOr<std::unique_ptr<Communicator>> Join(GangId gang, int64_t size,
                                                      int64_t rank) override;
+  // Shared memory needs no connections: the member key is ignored.
+  using CollectiveGroups::Join;
 
   // Thread-safe; the first reason sticks. Size < 1 is ignored (there is no group to break).
   void Abort(GangId gang, int64_t size, absl::Status reason) override;

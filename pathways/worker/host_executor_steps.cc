@@ -144,7 +144,7 @@ void HostExecutor::FailStepAtDispatch(Message* msg, size_t index, const absl::St
       // Join before aborting so the registry sees this rank and can drop the gang later.
       const GangId gang(msg->run.gang_base + step.node);
       absl::StatusOr<std::unique_ptr<Communicator>> comm =
-          options_.collectives->Join(gang, step.num_shards, step.shard);
+          options_.collectives->Join(gang, step.num_shards, step.shard, step.group_key);
       options_.collectives->Abort(gang, step.num_shards, error);
     }
   } else if (step.kind != StepKind::kSend) {
@@ -191,7 +191,7 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
   absl::Status error;
   if (needs_comm) {
     absl::StatusOr<std::unique_ptr<Communicator>> comm =
-        options_.collectives->Join(work->gang, step.num_shards, step.shard);
+        options_.collectives->Join(work->gang, step.num_shards, step.shard, step.group_key);
     if (comm.ok()) {
       work->communicator = *std::move(comm);
       msg->gangs.emplace_back(work->gang, step.num_shards);
