@@ -70,6 +70,12 @@ void RunReporter::Done(Call* raw, const grpc::Status& grpc_status) {
   std::unique_ptr<Call> call(raw);
   const absl::Status status = grpc_transport::CallStatus(grpc_status, call->response,
                                                          "ReportRunDone", controller_address_);
+  const int reported = call->request.results_size();
+  std::vector<HostRunResult> undelivered;
+  if (!grpc_status.ok()) undelivered = std::move(call->results);
+  // The call (its context holds a channel reference) goes before Stop can return: the
+  // channel's last reference must not be dropped on this gRPC callback thread.
+  call.reset();
   std::unique_ptr<Call> next;
   {
     absl::MutexLock lock(&mu_);
@@ -78,18 +84,15 @@ void RunReporter::Done(Call* raw, const grpc::Status& grpc_status) {
       ++stats_.reports;
     } else {
       ++stats_.failures;
-      if (!grpc_status.ok() && !stopped_) {
+      if (!undelivered.empty() && !stopped_) {
         // Not delivered: keep the results, ahead of newer ones, for the next Flush.
-        call->results.insert(call->results.end(), std::make_move_iterator(pending_.begin()),
-                             std::make_move_iterator(pending_.end()));
-        pending_ = std::move(call->results);
+        undelivered.insert(undelivered.end(), std::make_move_iterator(pending_.begin()),
+                           std::make_move_iterator(pending_.end()));
+        pending_ = std::move(undelivered);
         retry_on_flush_ = true;
       }
-    }
-    if (!status.ok()) {
       // Under the lock: once in_flight_ is false, Stop may return and the reporter go away.
-      PW_LOG(WARNING) << name_ << ": reporting " << call->request.results_size()
-                      << " run result(s): " << status
+      PW_LOG(WARNING) << name_ << ": reporting " << reported << " run result(s): " << status
                       << (grpc_status.ok() ? " (dropped)" : " (will retry)");
     }
     next = TakeBatchLocked();
