@@ -40,8 +40,8 @@ struct GlooCollectiveGroupsOptions {
   absl::Duration timeout = absl::Seconds(30);
   // Keys of gang G live under "<key_prefix><G>/" (e.g. "gloo/gang:12/").
   std::string key_prefix = "gloo/";
-  // Connected meshes kept for gangs with the same members beyond the ones in use (least
-  // recently used closed first).
+  // Pooled meshes kept for gangs with the same members: beyond this many, idle ones whose last
+  // gang is gone are closed, least recently used first.
   int64_t max_idle_meshes = 64;
   // A rank waiting this long for its peers' arrival has the store read for it every `watch`:
   // the gang's abort key (the gang was aborted somewhere: stop with its reason) and, on its

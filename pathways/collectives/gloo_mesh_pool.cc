@@ -39,22 +39,26 @@ bool GlooMeshPool::Return(const GlooMeshKey& key, uint64_t user, std::shared_ptr
     slot.user_live = true;
     slot.busy = false;
     slot.last_return = ++clock_;
-    if (static_cast<int64_t>(slots_.size()) > max_idle_meshes_) {
-      // Least recently returned first, among slots nobody can come back for.
-      while (static_cast<int64_t>(slots_.size()) > max_idle_meshes_) {
-        auto victim = slots_.end();
-        for (auto it = slots_.begin(); it != slots_.end(); ++it) {
-          const Slot& s = it->second;
-          if (s.busy || s.user_live) continue;
-          if (victim == slots_.end() || s.last_return < victim->second.last_return) victim = it;
-        }
-        if (victim == slots_.end()) break;
-        evicted.push_back(std::move(victim->second.mesh));
-        slots_.erase(victim);
-      }
-    }
+    evicted = EvictLocked();
   }
   return true;
+}
+
+std::vector<std::shared_ptr<GlooMesh>> GlooMeshPool::EvictLocked() {
+  std::vector<std::shared_ptr<GlooMesh>> evicted;
+  while (static_cast<int64_t>(slots_.size()) > max_idle_meshes_) {
+    // Least recently returned first, among slots nobody can come back for.
+    auto victim = slots_.end();
+    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+      const Slot& s = it->second;
+      if (s.busy || s.user_live) continue;
+      if (victim == slots_.end() || s.last_return < victim->second.last_return) victim = it;
+    }
+    if (victim == slots_.end()) break;
+    evicted.push_back(std::move(victim->second.mesh));
+    slots_.erase(victim);
+  }
+  return evicted;
 }
 
 void GlooMeshPool::Drop(const GlooMeshKey& key, const GlooMesh* mesh) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -57,8 +58,9 @@ struct GlooMeshKey {
 // allocated where a dead one lived is not mistaken for it.
 class GlooMeshPool {
  public:
-  // At most `max_idle_meshes` slots whose last user is gone are kept (least recently used ones
-  // are closed first); slots in use by a live communicator are never evicted.
+  // Beyond `max_idle_meshes` slots, idle meshes whose last user is gone are closed, least
+  // recently used first; a slot whose last user still exists is never evicted (that gang may
+  // have collectives left).
   explicit GlooMeshPool(int64_t max_idle_meshes = 64) : max_idle_meshes_(max_idle_meshes) {}
   GlooMeshPool(const GlooMeshPool&) = delete;
   GlooMeshPool& operator=(const GlooMeshPool&) = delete;
@@ -102,7 +104,8 @@ class GlooMeshPool {
     bool user_live = false;  // `user` still exists: it may take the mesh back
     uint64_t last_return = 0;
   };
-  void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the slots over the limit; the caller destroys them after the lock.
+  std::vector<std::shared_ptr<GlooMesh>> EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t max_idle_meshes_;
   std::atomic<uint64_t> next_user_{0};

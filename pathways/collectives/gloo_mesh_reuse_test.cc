@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
@@ -243,6 +244,47 @@ TEST(GlooMeshReuseTest, AbortKeyInTheStoreStopsARankWaitingOnAPooledMesh) {
   waiter.join();
   EXPECT_EQ(result.code(), absl::StatusCode::kAborted) << result;
   EXPECT_THAT(std::string(result.message()), HasSubstr("host:7 (10.0.0.7:1234) lost"));
+}
+
+// The pool's hand-over rules, without sockets (meshes with no Gloo context).
+TEST(GlooMeshPoolTest, HandsAnIdleMeshToTheNextGangButNeverTwoUsersAtOnce) {
+  GlooMeshPool pool(/*max_idle_meshes=*/2);
+  const GlooMeshKey key{kMembers, 2, 0};
+  const uint64_t g1 = pool.NewUser(), g2 = pool.NewUser(), g3 = pool.NewUser();
+  EXPECT_EQ(pool.Take(key, g1, /*first=*/true), nullptr) << "nothing pooled yet";
+  auto mesh = std::make_shared<GlooMesh>(nullptr);
+  ASSERT_TRUE(pool.Return(key, g1, mesh));
+  EXPECT_EQ(pool.Take(key, g1, /*first=*/false), mesh) << "g1's next collective";
+  EXPECT_EQ(pool.Take(key, g2, /*first=*/true), nullptr) << "busy with g1";
+  ASSERT_TRUE(pool.Return(key, g1, mesh));
+  EXPECT_EQ(pool.Take(key, g2, /*first=*/true), mesh) << "the hand-over to the next gang";
+  ASSERT_TRUE(pool.Return(key, g2, mesh));
+  EXPECT_EQ(pool.Take(key, g1, /*first=*/false), nullptr) << "g1 lost it to g2";
+  EXPECT_EQ(pool.Reclaim(key, g1), nullptr) << "an abort of g1 no longer touches it";
+  EXPECT_EQ(pool.Reclaim(key, g2), mesh) << "an abort of g2 takes it out";
+  EXPECT_EQ(pool.num_meshes(), 0);
+  EXPECT_EQ(pool.Take(key, g3, /*first=*/true), nullptr);
+}
+
+TEST(GlooMeshPoolTest, EvictsOnlyMeshesWhoseLastUserIsGoneLeastRecentlyUsedFirst) {
+  GlooMeshPool pool(/*max_idle_meshes=*/2);
+  std::vector<GlooMeshKey> keys;
+  std::vector<uint64_t> users;
+  for (int i = 0; i < 3; ++i) {
+    keys.push_back(GlooMeshKey{kMembers + static_cast<uint64_t>(i), 2, 0});
+    users.push_back(pool.NewUser());
+    ASSERT_TRUE(pool.Return(keys[i], users[i], std::make_shared<GlooMesh>(nullptr)));
+  }
+  EXPECT_EQ(pool.num_meshes(), 3) << "every last user is alive: it may come back";
+  pool.UserGone(keys[1], users[1]);
+  pool.UserGone(keys[0], users[0]);
+  const uint64_t next = pool.NewUser();
+  ASSERT_TRUE(pool.Return(GlooMeshKey{kOtherMembers, 2, 0}, next,
+                          std::make_shared<GlooMesh>(nullptr)));
+  EXPECT_EQ(pool.num_meshes(), 2);
+  EXPECT_EQ(pool.Take(keys[0], pool.NewUser(), true), nullptr) << "least recently returned";
+  EXPECT_EQ(pool.Take(keys[1], pool.NewUser(), true), nullptr);
+  EXPECT_NE(pool.Take(keys[2], users[2], false), nullptr) << "its user is alive";
 }
 
 }  // namespace
