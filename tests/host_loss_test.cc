@@ -109,6 +109,64 @@ TEST_P(HostLossTest, LostWorkerFailsItsArraysNamingTheHostAndSurvivorsCarryOn) {
   EXPECT_TRUE(client_->GetDevices(4).ok());
 }
 
+// The victim was feeding a survivor through host-to-host transfers: the survivor's receives
+// from it fail naming it (the controller tells every remaining worker, PeerLost), so the
+// survivor's arrays fail within seconds instead of waiting forever for pushes that never come,
+// and the survivor's devices then run new work.
+TEST_P(HostLossTest, SurvivorFedByTheLostHostFailsNamingItAndCarriesOn) {
+  const int signal = GetParam();
+  VirtualSlice victim_slice = Unwrap(client_->GetDevices(2));
+  VirtualSlice survivor_slice = Unwrap(client_->GetDevices(2));
+  const int64_t victim_host = HostOf(victim_slice.devices[0]);
+  ASSERT_GE(victim_host, 0);
+  ASSERT_EQ(HostOf(victim_slice.devices[1]), victim_host);
+  for (DeviceId d : survivor_slice.devices) ASSERT_NE(HostOf(d), victim_host);
+  const int64_t victim_index = Unwrap(cluster_->WorkerIndexOf(victim_host));
+
+  PmapFunction busy = client_->Pmap("busy", victim_slice, Busy);
+  PmapFunction inc = client_->Pmap("inc", survivor_slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Add(x[0], b.ConstantScalar(1.0f))};
+  });
+  // busy on the victim, its result pushed to the survivor, two steps there.
+  ProgramTracer t(*client_, "victim_feeds_survivor");
+  Traced m = t.Input({{ir::DType::kF32, {512, 512}}, victim_slice.id});
+  Traced fed = inc(t, busy(t, {m}))[0];
+  Program program = Unwrap(t.Build({fed, inc(t, {fed})[0]}));
+  Array input = Unwrap(client_->PutGlobal(victim_slice, ir::Literal(ir::TensorType{ir::DType::kF32, {2, 512, 512}})));
+  // ~1 s of victim work per run: the last runs' pushes are far off when the victim goes.
+  std::vector<std::vector<Array>> runs;
+  for (int i = 0; i < 4; ++i) runs.push_back(Unwrap(program.Run({input})));
+  for (const Array& out : runs[0]) ASSERT_EQ(out.devices(), survivor_slice.devices);
+  Array s = Unwrap(client_->PutGlobal(survivor_slice, ir::Literal::Create<float>({2}, {1, 2})));
+  absl::SleepFor(absl::Milliseconds(300));  // the victim is busy with the first run
+  ASSERT_TRUE(cluster_->SignalWorker(victim_index, signal).ok());
+  const absl::Time lost_at = absl::Now();
+
+  // Arrays on the survivor only: the controller does not fail them itself; the survivor does.
+  // (A run whose push was under way fails from the broken push, naming the sender's address.)
+  for (const std::vector<Array>& run : runs) {
+    for (const Array& out : run) {
+      const absl::Status st = out.Await();
+      if (st.ok()) continue;  // the victim finished this run before it went
+      EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    }
+  }
+  for (const Array& out : runs.back()) {
+    const absl::Status st = out.Await();
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(std::string(st.message()),
+                HasSubstr(absl::StrCat("its sender host:", victim_host, " was lost"))) << st;
+  }
+  const absl::Duration detect = absl::Now() - lost_at;
+  EXPECT_LT(detect, absl::Seconds(8)) << "errors took " << detect;
+
+  // The survivor's devices, behind the steps that read the lost shards, run new work.
+  Array u = Unwrap(inc({s}))[0];
+  absl::StatusOr<ir::Literal> out = u.ToLiteral();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->data<float>(), ::testing::ElementsAre(2.0f, 3.0f));
+}
+
 INSTANTIATE_TEST_SUITE_P(Signals, HostLossTest, ::testing::Values(SIGKILL, SIGSTOP),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(info.param == SIGKILL ? "Killed" : "StopsAnswering");

@@ -68,9 +68,12 @@ class Controller final : public ControllerService, public RunObserver {
   // The host is gone: every unfinished array with a shard on it, and every run waiting for it,
   // fails with UNAVAILABLE naming the host (and `reason`); the host is removed from the
   // ResourceManager if still there, which remaps or fails its slices (so the next run lowers
-  // again). When it returns, the controller's own thread no longer calls the worker, so the
-  // worker may be destroyed once no client call that could reach it (Run, PutArray) is in
-  // progress. This is also the orderly shutdown of a worker. NOT_FOUND for an unknown host.
+  // again). Every remaining worker is told (WorkerService::PeerLost, from the work thread,
+  // before this returns), so receives waiting for shards the host would have pushed fail naming
+  // it instead of stalling those hosts' device streams. When it returns, the controller's own
+  // thread no longer calls the worker, so the worker may be destroyed once no client call that
+  // could reach it (Run, PutArray) is in progress. This is also the orderly shutdown of a
+  // worker. NOT_FOUND for an unknown host.
   absl::Status RemoveWorker(HostId host, absl::Status reason);
 
   // ControllerService.

@@ -441,6 +441,17 @@ absl::Status Controller::RemoveWorker(HostId host, absl::Status reason) {
     }
     for (const auto& [id, run] : runs_) runs.push_back(run);
   }
+  // The other hosts stop waiting for shards the lost one was going to push. Workers are called
+  // on the work thread, looked up when the task runs: one removed meanwhile is skipped, and its
+  // own RemoveWorker waits (Quiesce) for a task that found it before it left.
+  work_.Post([this, host, reason] {
+    std::vector<WorkerService*> survivors;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, record] : workers_) survivors.push_back(record.worker);
+    }
+    for (WorkerService* worker : survivors) worker->PeerLost(host, reason);
+  });
   for (const auto& record : arrays_.All()) {
     if (record->OnHost(host)) record->Fail(lost);
   }

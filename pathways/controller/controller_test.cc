@@ -414,6 +414,25 @@ TEST_F(ControllerTest, RemovingAHostFailsItsPendingArraysAndFinishesTheRun) {
             absl::StatusCode::kUnavailable);
 }
 
+TEST_F(ControllerTest, RemovingAHostTellsEveryOtherWorkerOnce) {
+  const std::vector<HostId> hosts = AddHosts(0, 3, 1);
+  ASSERT_TRUE(controller_->RemoveWorker(hosts[1], absl::InternalError("kernel panic")).ok());
+  // Told before RemoveWorker returns (on the controller's work thread).
+  for (HostId survivor : {hosts[0], hosts[2]}) {
+    const auto told = W(survivor).peers_lost();
+    ASSERT_EQ(told.size(), 1u) << survivor;
+    EXPECT_EQ(told[0].first, hosts[1]);
+    EXPECT_THAT(told[0].second.message(), HasSubstr("kernel panic"));
+  }
+  EXPECT_TRUE(W(hosts[1]).peers_lost().empty());  // not told of its own loss
+  // A survivor hears of each loss once; a removed worker hears of none after it left.
+  ASSERT_TRUE(controller_->RemoveWorker(hosts[2], absl::OkStatus()).ok());
+  EXPECT_EQ(W(hosts[0]).peers_lost().size(), 2u);
+  EXPECT_EQ(W(hosts[0]).peers_lost()[1].first, hosts[2]);
+  EXPECT_EQ(W(hosts[1]).peers_lost().size(), 0u);
+  EXPECT_EQ(W(hosts[2]).peers_lost().size(), 1u);
+}
+
 TEST_F(ControllerTest, SchedulerWindowQueuesRunsUntilEarlierOnesFinish) {
   MakeController(/*window=*/1);
   const std::vector<HostId> hosts = AddHosts(0, 1, 1);

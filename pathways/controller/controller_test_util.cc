@@ -66,6 +66,16 @@ void FakeWorker::Release(absl::Span<const ArrayId> arrays) {
   }
 }
 
+void FakeWorker::PeerLost(HostId peer, absl::Status reason) {
+  absl::MutexLock lock(&mu_);
+  peers_lost_.emplace_back(peer, std::move(reason));
+}
+
+std::vector<std::pair<HostId, absl::Status>> FakeWorker::peers_lost() const {
+  absl::MutexLock lock(&mu_);
+  return peers_lost_;
+}
+
 HostStatus FakeWorker::Status() const {
   absl::MutexLock lock(&mu_);
   HostStatus status;

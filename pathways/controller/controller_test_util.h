@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -35,6 +36,7 @@ class FakeWorker final : public WorkerService {
                         const ir::Literal& data) override;
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
   void Release(absl::Span<const ArrayId> arrays) override;
+  void PeerLost(HostId peer, absl::Status reason) override;
   HostStatus Status() const override;
 
   // Stops the kAuto reply thread (no more reports after this returns).
@@ -50,6 +52,8 @@ class FakeWorker final : public WorkerService {
   std::vector<ArrayId> released() const;
   bool WasReleased(ArrayId array) const;
   std::vector<FunctionId> registered() const;
+  // PeerLost calls, in arrival order.
+  std::vector<std::pair<HostId, absl::Status>> peers_lost() const;
   int64_t stored_shards() const;
 
  private:
@@ -64,6 +68,7 @@ class FakeWorker final : public WorkerService {
   std::deque<HostRun> unanswered_ ABSL_GUARDED_BY(mu_);
   std::vector<ArrayId> released_ ABSL_GUARDED_BY(mu_);
   std::vector<FunctionId> registered_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<HostId, absl::Status>> peers_lost_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<int64_t, int32_t>, ir::Literal> shards_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int32_t, absl::Status> failing_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

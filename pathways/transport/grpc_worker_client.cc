@@ -16,6 +16,7 @@ namespace {
 using pathways::wire::FetchShardRequest;
 using pathways::wire::FetchShardResponse;
 using pathways::wire::HostRunProto;
+using pathways::wire::PeerLostRequest;
 using pathways::wire::ReleaseRequest;
 using pathways::wire::StatusResponse;
 using Async = pathways::wire::Worker::StubInterface::async_interface;
@@ -298,6 +299,28 @@ void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {
           (void)CallFailed(grpc_status, "Release", /*deadline_means_lost=*/true);
         } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
           PW_LOG(WARNING) << "Release on " << peer_ << ": " << s;
+        }
+      });
+}
+
+void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {
+  if (!lost().ok()) return;  // nothing waits on a host that is gone itself
+  PeerLostRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_peer(peer.value());
+  *request.mutable_reason() = wire::ToProto(reason);
+  std::string what = absl::StrCat("PeerLost(", peer.DebugString(), ")");
+  StartAsync<PeerLostRequest, StatusResponse>(
+      std::move(request), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context, const PeerLostRequest* request,
+         StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->PeerLost(context, request, response, std::move(done));
+      },
+      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
+        if (!grpc_status.ok()) {
+          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
         }
       });
 }

@@ -80,6 +80,11 @@ class GrpcWorkerClient final : public WorkerService {
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
   // Fire and forget (but ordered); a failure only reports `on_failure`.
   void Release(absl::Span<const ArrayId> arrays) override;
+  // Fire and forget, and unordered (no seq): it takes effect on arrival, even ahead of a Run
+  // sent before it, which is correct because the worker keeps the peer lost for every later
+  // run; a seq would only make it wait behind runs still in transit. A failure only reports
+  // `on_failure`.
+  void PeerLost(HostId peer, absl::Status reason) override;
   // Blocking for at most status_timeout. A host that does not answer is returned with only
   // `host` and `status` set: UNAVAILABLE "host:3 (127.0.0.1:5000) did not answer Status ...".
   HostStatus Status() const override;

@@ -22,11 +22,13 @@ using ::testing::HasSubstr;
 
 // What the fake worker saw, in arrival order.
 struct Arrival {
-  enum Kind { kRun, kRelease, kFetch } kind;
+  enum Kind { kRun, kRelease, kFetch, kPeerLost } kind;
   uint64_t seq = 0;
   uint64_t program_key = 0;
   bool with_program = false;
   int64_t run = -1;
+  int64_t peer = -1;            // kPeerLost
+  std::string reason;           // kPeerLost: the reason's message
 };
 
 class FakeWorkerService final : public pwire::Worker::Service {
@@ -42,6 +44,15 @@ class FakeWorkerService final : public pwire::Worker::Service {
   grpc::Status Release(grpc::ServerContext*, const pwire::ReleaseRequest* request,
                        pwire::StatusResponse* response) override {
     Record({Arrival::kRelease, request->seq()});
+    grpc_transport::SetStatus(*response, absl::OkStatus());
+    return grpc::Status::OK;
+  }
+  grpc::Status PeerLost(grpc::ServerContext*, const pwire::PeerLostRequest* request,
+                        pwire::StatusResponse* response) override {
+    Arrival a{Arrival::kPeerLost};
+    a.peer = request->peer();
+    a.reason = request->reason().message();
+    Record(std::move(a));
     grpc_transport::SetStatus(*response, absl::OkStatus());
     return grpc::Status::OK;
   }
@@ -323,6 +334,24 @@ TEST_F(GrpcWorkerClientTest, StatusOfAWorkerThatDoesNotAnswerShowsItUnreachable)
   EXPECT_THAT(std::string(hung.status.message()), HasSubstr("did not answer Status"));
   EXPECT_TRUE(hung.devices.empty());
   EXPECT_TRUE(failures().empty()) << "a slow answer alone does not declare the host lost";
+}
+
+// PeerLost is not one of the ordered commands: it takes no seq (a Run overtaken by it still
+// fails its receives on the worker), and it carries the peer and the reason.
+TEST_F(GrpcWorkerClientTest, PeerLostCarriesPeerAndReasonAndTakesNoSeq) {
+  GrpcWorkerClient& client = Client();
+  client.PeerLost(HostId(4), absl::UnavailableError("host:4 (10.0.0.4:7000) lost: no heartbeat"));
+  std::vector<Arrival> got = service_.AwaitArrivals(1);
+  EXPECT_EQ(got[0].kind, Arrival::kPeerLost);
+  EXPECT_EQ(got[0].seq, 0u);
+  EXPECT_EQ(got[0].peer, 4);
+  EXPECT_EQ(got[0].reason, "host:4 (10.0.0.4:7000) lost: no heartbeat");
+  EXPECT_EQ(client.last_seq(), 0u);
+  client.Release({ArrayId(1)});
+  got = service_.AwaitArrivals(2);
+  EXPECT_EQ(got[1].kind, Arrival::kRelease);
+  EXPECT_EQ(got[1].seq, 1u);
+  EXPECT_TRUE(failures().empty());
 }
 
 TEST_F(GrpcWorkerClientTest, AfterMarkLostEveryCallFailsAtOnceWithTheReason) {

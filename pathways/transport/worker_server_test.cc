@@ -25,6 +25,7 @@
 #include "pathways/dataflow/lowering.h"
 #include "pathways/ir/builder.h"
 #include "pathways/transport/grpc_common.h"
+#include "pathways/transport/grpc_worker_client.h"
 #include "pathways/transport/wire_test_util.h"
 #include "pathways/transport/worker_test_util.h"
 
@@ -241,6 +242,79 @@ TEST_F(OneWorkerTest, TraceNamesTheHostAndCarriesItsEvents) {
              l.arg_values(0) == "host 0 (island 0)";
   }
   EXPECT_TRUE(named);
+}
+
+class IgnoringObserver final : public RunObserver {
+ public:
+  void OnHostRunDone(HostRunResult) override {}
+};
+
+// y = twice(twice(x)) with the first call on host 5 (devices 10, 11) and the second on `host`
+// (devices 0, 1): `host` receives both shards of the first call's output from host 5.
+std::shared_ptr<const LoweredProgram> FedByHost5(HostId host) {
+  const ir::TensorType f32x4{ir::DType::kF32, ir::Shape({4})};
+  LoweringContext context;
+  for (int64_t d : {0, 1}) context.devices[DeviceId(d)] = DeviceLocation{host, IslandId(0)};
+  for (int64_t d : {10, 11}) context.devices[DeviceId(d)] = DeviceLocation{HostId(5), IslandId(0)};
+  context.slices[SliceId(0)] = {DeviceId(0), DeviceId(1)};
+  context.slices[SliceId(1)] = {DeviceId(10), DeviceId(11)};
+  context.functions[FunctionId(7)] = FunctionSignature{FunctionId(7), "twice", 2, {f32x4}, {f32x4}};
+  ProgramDef program;
+  program.name = "fed_by_host5";
+  program.inputs = {ArraySpec{f32x4, SliceId(1)}};
+  program.calls = {ProgramCall{"a", FunctionId(7), SliceId(1), {ValueRef{-1, 0}}},
+                   ProgramCall{"b", FunctionId(7), SliceId(0), {ValueRef{0, 0}}}};
+  program.outputs = {ValueRef{1, 0}};
+  auto lowered = LowerProgram(program, context);
+  PW_CHECK(lowered.ok()) << lowered.status();
+  return *std::move(lowered);
+}
+
+// The controller's PeerLost (through GrpcWorkerClient) reaches the executor: receives from the
+// lost host fail naming it, the devices run later work, and malformed requests are answered
+// with errors naming the field.
+TEST_F(OneWorkerTest, PeerLostFailsReceivesFromThatHostAndTheDevicesMoveOn) {
+  const auto fed = FedByHost5(worker_->host());
+  std::vector<ArrayId> arrays;
+  for (size_t v = 0; v < fed->values.size(); ++v) arrays.push_back(ArrayId(800 + v));
+  ASSERT_TRUE(client_->Run(MakeRunProto(fed, worker_->host(), RunId(1), arrays, kKey + 1, true, 1)).ok());
+  const ArrayId y = arrays[fed->output_values[0]];
+  AsyncValueRef<ir::Literal> waiting = client_->FetchShard(y, 1, 2);  // host 5 never pushes
+
+  IgnoringObserver observer;
+  GrpcWorkerClient controller_side(GrpcWorkerClientOptions{
+      .host = worker_->host(), .address = worker_->address(), .observer = &observer});
+  controller_side.PeerLost(HostId(5), absl::UnavailableError("power cut"));
+  const absl::Status failed = waiting->Await();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("its sender host:5 was lost: power cut"));
+  std::vector<HostRunResult> results = controller_.WaitForResults(1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kUnavailable) << results[0].status;
+
+  // The same devices run new work (the step that read the lost shard no longer blocks them).
+  PutX(ArrayId(900));
+  ASSERT_TRUE(client_->Run(RunProto(2, ArrayId(900), ArrayId(901), true, 3)).ok());
+  absl::StatusOr<ir::Literal> got = client_->FetchShard(ArrayId(901), 1, 4)->AwaitValue();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(Floats(*got), ElementsAre(10, 12, 14, 16));
+
+  auto stub = pathways::wire::Worker::NewStub(grpc_transport::MakeChannel(worker_->address()));
+  auto peer_lost = [&](int64_t peer, uint32_t version) {
+    pathways::wire::PeerLostRequest request;
+    request.set_version(version);
+    request.set_peer(peer);
+    pathways::wire::StatusResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(grpc_transport::DeadlineIn(absl::Seconds(20)));
+    return grpc_transport::CallStatus(stub->PeerLost(&context, request, &response), response,
+                                      "PeerLost", worker_->address());
+  };
+  EXPECT_TRUE(peer_lost(5, wire::kWireVersion).ok());  // again: no further effect
+  EXPECT_EQ(peer_lost(5, wire::kWireVersion + 1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(wire::testing::IsInvalidWith(peer_lost(-1, wire::kWireVersion), "PeerLostRequest.peer"));
+  EXPECT_TRUE(wire::testing::IsInvalidWith(peer_lost(worker_->host().value(), wire::kWireVersion),
+                                           "its own loss"));
 }
 
 TEST(WorkerServerTest, AbsentControllerIsUnavailableNamingItsAddress) {

@@ -275,6 +275,33 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Release(grpc::CallbackServerContext
 
 // ---- Unordered calls -------------------------------------------------------------------------
 
+grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContext* context,
+                                                      const pathways::wire::PeerLostRequest* request,
+                                                      pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->peer(), "PeerLostRequest", "peer");
+    if (s.ok() && HostId(request->peer()) == backend_.host) {
+      s = absl::InvalidArgumentError(absl::StrCat("PeerLostRequest.peer: ",
+                                                  backend_.host.DebugString(),
+                                                  " was told of its own loss"));
+    }
+    absl::Status reason;
+    if (s.ok()) {
+      absl::StatusOr<wire::PeerStatus> peer_status = wire::FromProto(request->reason());
+      if (peer_status.ok()) {
+        reason = std::move(peer_status->status);
+      } else {
+        s = Annotate(peer_status.status(), "PeerLostRequest.reason");
+      }
+    }
+    if (s.ok()) backend_.worker->PeerLost(HostId(request->peer()), std::move(reason));
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
     grpc::CallbackServerContext* context,
     const pathways::wire::WorkerRegisterFunctionRequest* request,

@@ -52,6 +52,8 @@ struct WorkerServiceImplOptions {
 // Ordering: Run, Release and FetchShard with seq > 0 are applied in seq order (CommandSequencer);
 // Run answers once the message is applied or parked, Release likewise, FetchShard once the
 // shard is ready (no thread waits for it). A repeated seq is answered INVALID_ARGUMENT.
+// PeerLost carries no seq and is applied on arrival: it must not wait behind a run still in
+// transit, and the executor fails the receives of such a run when it comes.
 //
 // Host programs: a run carrying `program` caches it under its key (in seq order, so a later run
 // naming only the key finds it even if it arrived first); a run naming a key this host does not
@@ -88,6 +90,9 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
                                     const pathways::wire::ReleaseRequest* request,
                                     pathways::wire::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* PeerLost(grpc::CallbackServerContext* context,
+                                     const pathways::wire::PeerLostRequest* request,
+                                     pathways::wire::StatusResponse* response) override;
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const pathways::wire::HostStatusRequest* request,
                                    pathways::wire::HostStatusResponse* response) override;

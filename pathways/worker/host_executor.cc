@@ -133,7 +133,7 @@ void HostExecutor::Loop() {
     for (InboxItem& item : batch) {
       switch (item.kind) {
         case InboxKind::kRun:
-          Dispatch(std::move(item.run));
+          DispatchRun(std::move(item.run));
           break;
         case InboxKind::kRelease:
           for (ArrayId array : item.arrays) store_.Release(array);
@@ -145,9 +145,91 @@ void HostExecutor::Loop() {
             item.fetched->SetError(ShardNotFound(item.array, item.shard));
           }
           break;
+        case InboxKind::kPeerLost:
+          HandlePeerLost(item.peer, item.reason);
+          break;
       }
     }
     batch.clear();
+  }
+}
+
+// ---- Lost peers ------------------------------------------------------------------------------
+
+void HostExecutor::PeerLost(HostId peer, absl::Status reason) {
+  InboxItem item;
+  item.kind = InboxKind::kPeerLost;
+  item.peer = peer;
+  item.reason = std::move(reason);
+  Enqueue(std::move(item));
+}
+
+void HostExecutor::DispatchRun(HostRun run) {
+  if (lost_peers_.empty()) {
+    Dispatch(std::move(run));
+    return;
+  }
+  // A run that crossed the loss on its way here (or was lowered before it): its receives from
+  // the lost host would wait forever. They fail once dispatched, when their entries exist and
+  // the steps reading them are already enqueued.
+  const std::shared_ptr<const LoweredHostProgram> program = run.program;
+  const std::shared_ptr<const LoweredProgram> lowered = run.lowered;
+  const std::shared_ptr<const std::vector<ArrayId>> arrays = run.value_arrays;
+  const RunId id = run.run;
+  Dispatch(std::move(run));
+  if (program == nullptr || lowered == nullptr || arrays == nullptr) return;
+  std::vector<LostReceive> receives;
+  CollectLostReceives(*program, *lowered, *arrays, id, receives);
+  FailLostReceives(receives);
+}
+
+void HostExecutor::HandlePeerLost(HostId peer, const absl::Status& reason) {
+  if (!lost_peers_.try_emplace(peer, reason).second) return;  // the first reason sticks
+  std::vector<LostReceive> receives;
+  {
+    // Every message received before this item is dispatched, so each of its receive entries
+    // exists. Messages leave live_ (under this lock) before they are deleted.
+    absl::MutexLock lock(&live_mu_);
+    for (const Message* msg : live_) {
+      CollectLostReceives(*msg->program, *msg->lowered, *msg->arrays, msg->run.run, receives);
+    }
+  }
+  // Outside the lock: failing an entry runs its readers' callbacks, which may finalize a message.
+  FailLostReceives(receives);
+}
+
+void HostExecutor::CollectLostReceives(const LoweredHostProgram& program,
+                                       const LoweredProgram& lowered,
+                                       const std::vector<ArrayId>& arrays, RunId run,
+                                       std::vector<LostReceive>& out) const {
+  for (const HostStep& step : program.steps) {
+    if (step.kind != StepKind::kRecv || step.shard < 0 || step.dst_value < 0 ||
+        static_cast<size_t>(step.dst_value) >= arrays.size()) {
+      continue;
+    }
+    auto lost = lost_peers_.find(step.peer_host);
+    if (lost == lost_peers_.end()) continue;
+    const bool named = step.node >= 0 && static_cast<size_t>(step.node) < lowered.nodes.size();
+    const absl::Status& reason = lost->second;
+    out.push_back(LostReceive{
+        arrays[step.dst_value], step.shard,
+        absl::UnavailableError(absl::StrCat(
+            "node '", named ? lowered.nodes[step.node].name : absl::StrCat("#", step.node),
+            "' shard ", step.shard, " on ", step.device.DebugString(), " of ",
+            options_.host.DebugString(), " (", run.DebugString(), "): its sender ",
+            step.peer_host.DebugString(), " was lost",
+            reason.ok() ? "" : absl::StrCat(": ", reason.message())))});
+  }
+}
+
+void HostExecutor::FailLostReceives(const std::vector<LostReceive>& receives) {
+  for (const LostReceive& receive : receives) {
+    ShardEntryRef entry = store_.Find(receive.array, receive.shard);
+    if (entry == nullptr) continue;  // already released: nothing waits for it
+    // An entry claimed by a push still under way fails too: its sender is gone. The push
+    // keeps its own reference to the buffer, and its final Complete has no effect.
+    (void)entry->Claim();
+    entry->Complete(receive.error);
   }
 }
 

@@ -60,7 +60,10 @@ struct HostExecutorOptions {
 // Ordering: Release and FetchShard take effect after every run received before them has been
 // dispatched (they travel the same FIFO when needed), so releasing an array right after Run
 // cannot starve the run, and fetching a shard a queued run produces waits for it instead of
-// failing with NOT_FOUND. Release therefore returns before the memory is freed.
+// failing with NOT_FOUND. Release therefore returns before the memory is freed. PeerLost travels
+// the same FIFO, so every run received before it is dispatched (its receive entries exist) when
+// the dispatch thread fails the receives from the lost peer; the peer then stays lost, and each
+// later run's receives from it are failed right after that run is dispatched.
 //
 // Scratch: each device keeps one scratch arena reused by all its steps (a device runs one step
 // at a time); it grows to the largest need and is reported in DeviceStatus::scratch_bytes.
@@ -86,6 +89,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
                         const ir::Literal& data) override;
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
   void Release(absl::Span<const ArrayId> arrays) override;
+  void PeerLost(HostId peer, absl::Status reason) override;
   HostStatus Status() const override;
 
   // ShardReceiver.
@@ -119,7 +123,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   // The dispatch thread's FIFO carries runs and the requests that must be ordered after the
   // runs received before them (a Release must not overtake a queued run reading the array; a
   // fetch of a shard a queued run will produce must find its entry).
-  enum class InboxKind : uint8_t { kRun, kRelease, kFetch };
+  enum class InboxKind : uint8_t { kRun, kRelease, kFetch, kPeerLost };
   struct InboxItem {
     InboxKind kind = InboxKind::kRun;
     HostRun run;                          // kRun
@@ -127,6 +131,14 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
     ArrayId array;                        // kFetch
     int32_t shard = 0;                    // kFetch
     AsyncValueRef<ir::Literal> fetched;   // kFetch
+    HostId peer;                          // kPeerLost
+    absl::Status reason;                  // kPeerLost
+  };
+  // A receive whose sender is lost: its shard entry and the error it fails with.
+  struct LostReceive {
+    ArrayId array;
+    int32_t shard = 0;
+    absl::Status error;
   };
 
   // A shard being received: its claimed store entry and destination buffer. On error the
@@ -146,6 +158,16 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   static void FetchWhenReady(ShardEntryRef entry, AsyncValueRef<ir::Literal> result);
   absl::Status ShardNotFound(ArrayId array, int32_t shard) const;
   void Dispatch(HostRun run);
+  // Dispatches `run`, then fails its receives from lost peers (dispatch thread).
+  void DispatchRun(HostRun run);
+  // Records `peer` as lost and fails the receives from it of every dispatched message.
+  void HandlePeerLost(HostId peer, const absl::Status& reason);
+  // Appends the receive steps of one message whose sender is in lost_peers_.
+  void CollectLostReceives(const LoweredHostProgram& program, const LoweredProgram& lowered,
+                           const std::vector<ArrayId>& arrays, RunId run,
+                           std::vector<LostReceive>& out) const;
+  // Fails each shard unless it already completed (a push under way is cut short).
+  void FailLostReceives(const std::vector<LostReceive>& receives);
   void DispatchCompute(Message* msg, size_t index);
   void DispatchRecv(Message* msg, size_t index);
   void DispatchSend(Message* msg, size_t index);
@@ -195,6 +217,9 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   absl::flat_hash_set<Message*> live_ ABSL_GUARDED_BY(live_mu_);
   // Messages not completely finished (including their report); shutdown waits for zero.
   int64_t unfinished_ ABSL_GUARDED_BY(live_mu_) = 0;
+
+  // Hosts the controller declared lost, with the reason it gave. Dispatch thread only.
+  absl::flat_hash_map<HostId, absl::Status> lost_peers_;
 
   std::atomic<int64_t> runs_received_{0};
   std::atomic<int64_t> dispatch_nanos_{0};

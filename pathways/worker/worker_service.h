@@ -101,6 +101,18 @@ class WorkerService {
   // step still uses it. Unknown arrays are ignored (release is idempotent).
   virtual void Release(absl::Span<const ArrayId> arrays) = 0;
 
+  // Host `peer` is gone (the controller removed it): the shards it was going to push here never
+  // come. Every receive from `peer` in a run handed to Run before this call — dispatched and
+  // pending, or still queued — fails with UNAVAILABLE naming `peer` and carrying `reason`'s
+  // message, so the steps reading it fail (and their dependents, through the usual propagation)
+  // and the device streams move on to later work. Receives from `peer` in runs handed over
+  // later fail as soon as they are dispatched. A shard that already arrived stays valid; a push
+  // from `peer` still under way fails. Returns at once; callable from any thread; calling it
+  // again for the same peer has no further effect. In any order with Run: the loss is
+  // permanent (host ids are never reused), so a run overtaken by the call still fails its
+  // receives from `peer`.
+  virtual void PeerLost(HostId peer, absl::Status reason) = 0;
+
   virtual HostStatus Status() const = 0;
 };
 
