@@ -8,12 +8,18 @@
 //   Fig5_<mode>/processes:P/pathways — a ProcessCluster (pw-controller + P pw-worker processes
 //       of 2 CPU devices each), driven through pw::Client over gRPC (bench/pathways_fig5.h).
 //
-// Each benchmark is one timed stretch of about --benchmark_min_time seconds (default 0.5) after
-// two warm-up rounds; the pathways rows carry vs_multi_controller = their rate over the rate
-// of the multi_controller row just before them.
+// Each (mode, processes) pair is sampled PW_BENCH_PAIRS times (default 3), the two sides
+// alternating, inside the multi_controller row (so selecting a pathways row alone with
+// --benchmark_filter reports nothing). A sample is one timed stretch of about
+// --benchmark_min_time seconds (default 0.5) after a warm-up; each row reports its median
+// sample, and the pathways row vs_multi_controller = the median of the per-sample ratios
+// Pathways / baseline, with vs_min and vs_max. The Pathways samples of a pair share one cluster,
+// each through a client of its own.
 //
 // PW_BENCH_TRACE_DIR=DIR writes the cluster's Chrome trace of each pathways row to
-// DIR/<row>.json (the workers then record trace events; off otherwise).
+// DIR/<row>.json (the last sample's; the workers then record trace events, off otherwise), and
+// each baseline process its devices' trace to DIR/<row>_process<p>.json.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -51,8 +57,6 @@ constexpr absl::Duration kRunTimeout = absl::Minutes(2);
 constexpr int64_t kFreshGangSamples = 8;
 
 double g_target_seconds = 0.5;
-// The multi_controller rate of each (mode, processes), for the pathways row that follows it.
-std::map<std::pair<Fig5Mode, int64_t>, double> g_baseline;
 
 // ---------------------------------------------------------------------------------------------
 // The baseline's ranks: this binary started with --mc_* flags.
@@ -81,6 +85,8 @@ absl::StatusOr<RankFlags> ParseRankFlags(int argc, char** argv) {
       ok = absl::SimpleAtod(ToAbsl(value), &f.options.target_seconds);
     } else if (name == "--mc_fresh_gangs") {
       ok = absl::SimpleAtoi(ToAbsl(value), &f.options.fresh_gang_samples);
+    } else if (name == "--mc_trace") {
+      f.options.trace_path = std::string(value);
     } else if (name == "--mc_mode") {
       PW_ASSIGN_OR_RETURN(f.options.mode, ParseFig5Mode(value));
     } else if (name == "--mc_prefix") {
@@ -157,8 +163,9 @@ absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t process
   const std::string prefix = absl::StrCat("run", ++run, "/");
   RendezvousStore& store = g_store_server->store();
   ChildProcesses children;
+  const char* trace_dir = std::getenv("PW_BENCH_TRACE_DIR");
   for (int64_t p = 0; p < processes; ++p) {
-    PW_RETURN_IF_ERROR(children.Spawn({
+    std::vector<std::string> args = {
         absl::StrCat(kRankFlag, p),
         absl::StrCat("--mc_processes=", processes),
         absl::StrCat("--mc_devices=", kDevicesPerProcess),
@@ -167,7 +174,12 @@ absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t process
         absl::StrCat("--mc_prefix=", prefix),
         absl::StrCat("--mc_store=", g_store_server->address()),
         absl::StrCat("--mc_fresh_gangs=", mode == Fig5Mode::kOpByOp ? kFreshGangSamples : 0),
-    }));
+    };
+    if (trace_dir != nullptr) {
+      args.push_back(absl::StrCat("--mc_trace=", trace_dir, "/Fig5_", pw::ToAbsl(Fig5ModeName(mode)),
+                                  "_processes", processes, "_multi_controller_process", p, ".json"));
+    }
+    PW_RETURN_IF_ERROR(children.Spawn(args));
   }
   std::vector<std::string> keys;
   for (int64_t p = 0; p < processes; ++p) keys.push_back(absl::StrCat(prefix, "result/", p));
@@ -192,32 +204,18 @@ absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t process
   return result;
 }
 
-void Report(benchmark::State& state, int64_t elapsed_nanos, double rate, double utilization,
-            int64_t processes) {
-  state.SetIterationTime(static_cast<double>(elapsed_nanos) * 1e-9);
-  state.counters["computations/s"] = rate;
-  state.counters["utilization"] = utilization;
-  state.counters["processes"] = static_cast<double>(processes);
-}
-
-void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processes) {
-  for (auto _ : state) {
-    absl::StatusOr<MultiControllerResult> r = RunBaseline(mode, processes);
-    if (!r.ok()) {
-      state.SkipWithError(r.status().ToString().c_str());
-      return;
-    }
-    g_baseline[{mode, processes}] = r->computations_per_second();
-    Report(state, r->elapsed_nanos, r->computations_per_second(), r->utilization, processes);
-    if (r->fresh_gang_run_nanos > 0) {
-      state.counters["fresh_gang_ms"] = r->fresh_gang_run_nanos * 1e-6;
-      state.counters["fresh_gang_destroy_ms"] = r->fresh_gang_destroy_nanos * 1e-6;
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pathways on a ProcessCluster.
+
+absl::StatusOr<std::unique_ptr<ProcessCluster>> StartCluster(int64_t processes) {
+  return ProcessCluster::Start({.hosts_per_island = processes,
+                                .devices_per_host = kDevicesPerProcess,
+                                .memory_per_device_bytes = 64 << 20,
+                                .trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr,
+                                // Host loss is not what this measures: on 2 busy cores a
+                                // heartbeat can come late.
+                                .heartbeat_timeout = absl::Seconds(10)});
+}
 
 void MaybeWriteTrace(GrpcControllerClient& controller, const std::string& row) {
   const char* dir = std::getenv("PW_BENCH_TRACE_DIR");
@@ -230,40 +228,107 @@ void MaybeWriteTrace(GrpcControllerClient& controller, const std::string& row) {
   if (!s.ok()) std::cerr << "trace of " << row << ": " << s << "\n";
 }
 
-void BM_Pathways(benchmark::State& state, Fig5Mode mode, int64_t processes, std::string row) {
+// One sample on `cluster`, through a client of its own (disconnecting frees its slice).
+absl::StatusOr<PathwaysFig5Result> RunPathways(ProcessCluster& cluster, Fig5Mode mode,
+                                               int64_t processes, const std::string& row) {
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> controller,
+                      GrpcControllerClient::Connect(cluster.address()));
+  absl::StatusOr<PathwaysFig5Result> r;
+  {
+    PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(*controller, "cluster_bench"));
+    r = RunPathwaysFig5(*client, mode, processes * kDevicesPerProcess, g_target_seconds);
+  }
+  if (r.ok()) MaybeWriteTrace(*controller, row);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows. Both sides of a (mode, processes) pair are sampled alternately in the
+// multi_controller row — baseline, Pathways, baseline, Pathways ... — so a burst of load from
+// elsewhere hits both; each row then reports its side's median sample, and the pathways row
+// the median and spread of the per-pair ratios.
+
+struct Sample {
+  double rate = 0;
+  int64_t elapsed_nanos = 0;
+  double utilization = 0;
+};
+
+Sample Median(std::vector<Sample> v) {
+  std::sort(v.begin(), v.end(), [](const Sample& a, const Sample& b) { return a.rate < b.rate; });
+  return v[v.size() / 2];
+}
+
+struct PairSamples {
+  std::vector<Sample> pathways;
+  std::vector<double> ratios;
+  absl::Status error;
+};
+std::map<std::pair<Fig5Mode, int64_t>, PairSamples> g_pairs;
+
+int64_t g_pair_samples = 3;
+
+void Report(benchmark::State& state, const Sample& s, int64_t processes) {
+  state.SetIterationTime(static_cast<double>(s.elapsed_nanos) * 1e-9);
+  state.counters["computations/s"] = s.rate;
+  state.counters["utilization"] = s.utilization;
+  state.counters["processes"] = static_cast<double>(processes);
+}
+
+void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processes, std::string pathways_row) {
   for (auto _ : state) {
-    absl::StatusOr<std::unique_ptr<ProcessCluster>> cluster = ProcessCluster::Start(
-        {.hosts_per_island = processes,
-         .devices_per_host = kDevicesPerProcess,
-         .memory_per_device_bytes = 64 << 20,
-         .trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr,
-         // Host loss is not what this measures: on 2 busy cores a heartbeat can come late.
-         .heartbeat_timeout = absl::Seconds(10)});
-    if (!cluster.ok()) {
-      state.SkipWithError(cluster.status().ToString().c_str());
+    PairSamples& pair = g_pairs[{mode, processes}];
+    pair = {};
+    std::vector<Sample> baseline;
+    double fresh_run = 0, fresh_destroy = 0;
+    absl::StatusOr<std::unique_ptr<ProcessCluster>> cluster = StartCluster(processes);
+    if (!cluster.ok()) pair.error = cluster.status();
+    for (int64_t i = 0; i < g_pair_samples; ++i) {
+      absl::StatusOr<MultiControllerResult> b = RunBaseline(mode, processes);
+      if (!b.ok()) {
+        state.SkipWithError(b.status().ToString().c_str());
+        return;
+      }
+      baseline.push_back({b->computations_per_second(), b->elapsed_nanos, b->utilization});
+      fresh_run = std::max(fresh_run, b->fresh_gang_run_nanos);
+      fresh_destroy = std::max(fresh_destroy, b->fresh_gang_destroy_nanos);
+      if (!pair.error.ok()) continue;
+      absl::StatusOr<PathwaysFig5Result> p = RunPathways(**cluster, mode, processes, pathways_row);
+      if (!p.ok()) {
+        pair.error = Annotate(p.status(), absl::StrCat("logs in ", (*cluster)->log_dir()));
+        continue;
+      }
+      pair.pathways.push_back({p->computations_per_second(), p->elapsed_nanos, p->utilization});
+      pair.ratios.push_back(p->computations_per_second() / baseline.back().rate);
+    }
+    Report(state, Median(baseline), processes);
+    state.counters["samples"] = static_cast<double>(baseline.size());
+    if (fresh_run > 0) {
+      state.counters["fresh_gang_ms"] = fresh_run * 1e-6;
+      state.counters["fresh_gang_destroy_ms"] = fresh_destroy * 1e-6;
+    }
+  }
+}
+
+void BM_Pathways(benchmark::State& state, Fig5Mode mode, int64_t processes) {
+  for (auto _ : state) {
+    auto it = g_pairs.find({mode, processes});
+    if (it == g_pairs.end()) {
+      state.SkipWithError("measured in its multi_controller row: select both rows");
       return;
     }
-    absl::StatusOr<std::unique_ptr<GrpcControllerClient>> controller =
-        GrpcControllerClient::Connect((*cluster)->address());
-    absl::StatusOr<PathwaysFig5Result> r = absl::UnknownError("not run");
-    if (!controller.ok()) {
-      r = controller.status();
-    } else if (absl::StatusOr<std::unique_ptr<Client>> client =
-                   Client::Connect(**controller, "cluster_bench");
-               !client.ok()) {
-      r = client.status();
-    } else {
-      r = RunPathwaysFig5(**client, mode, processes * kDevicesPerProcess, g_target_seconds);
-    }
-    if (!r.ok()) {
-      state.SkipWithError(absl::StrCat(r.status().ToString(), " (logs in ", (*cluster)->log_dir(), ")").c_str());
+    const PairSamples& pair = it->second;
+    if (!pair.error.ok()) {
+      state.SkipWithError(pair.error.ToString().c_str());
       return;
     }
-    MaybeWriteTrace(**controller, row);
-    Report(state, r->elapsed_nanos, r->computations_per_second(), r->utilization, processes);
-    if (auto it = g_baseline.find({mode, processes}); it != g_baseline.end() && it->second > 0) {
-      state.counters["vs_multi_controller"] = r->computations_per_second() / it->second;
-    }
+    Report(state, Median(pair.pathways), processes);
+    std::vector<double> ratios = pair.ratios;
+    std::sort(ratios.begin(), ratios.end());
+    state.counters["samples"] = static_cast<double>(ratios.size());
+    state.counters["vs_multi_controller"] = ratios[ratios.size() / 2];
+    state.counters["vs_min"] = ratios.front();
+    state.counters["vs_max"] = ratios.back();
   }
 }
 
@@ -279,6 +344,12 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtod(argv[i] + std::strlen(flag), &g_target_seconds);
     }
   }
+  if (const char* n = std::getenv("PW_BENCH_PAIRS"); n != nullptr) {
+    if (!absl::SimpleAtoi(n, &g_pair_samples) || g_pair_samples < 1) {
+      std::cerr << "PW_BENCH_PAIRS must be a positive count, not '" << n << "'\n";
+      return 2;
+    }
+  }
   absl::StatusOr<std::unique_ptr<StoreServer>> store = StoreServer::Start();
   if (!store.ok()) {
     std::cerr << store.status() << "\n";
@@ -289,12 +360,12 @@ int main(int argc, char** argv) {
   for (int64_t processes : {1, 2, 4}) {
     for (Fig5Mode mode : {Fig5Mode::kOpByOp, Fig5Mode::kChained, Fig5Mode::kFused}) {
       const std::string name = absl::StrCat("Fig5_", pw::ToAbsl(Fig5ModeName(mode)), "/processes:", processes);
-      benchmark::RegisterBenchmark((name + "/multi_controller").c_str(), BM_MultiController, mode, processes)
+      benchmark::RegisterBenchmark((name + "/multi_controller").c_str(), BM_MultiController, mode,
+                                   processes, name + "/pathways")
           ->Iterations(1)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((name + "/pathways").c_str(), BM_Pathways, mode, processes,
-                                   name + "/pathways")
+      benchmark::RegisterBenchmark((name + "/pathways").c_str(), BM_Pathways, mode, processes)
           ->Iterations(1)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
+#include "pathways/base/trace.h"
 #include "pathways/collectives/gloo_collective_groups.h"
 #include "pathways/device/cpu_device.h"
 #include "pathways/ir/builder.h"
@@ -71,6 +72,7 @@ class Process {
   RendezvousStore& store_;
   std::shared_ptr<const CpuExecutable> step_, fused_;
   std::unique_ptr<GlooCollectiveGroups> groups_;
+  TraceRecorder trace_;  // outlives the devices, which record into it
   std::vector<DeviceRank> devices_;
 };
 
@@ -82,13 +84,17 @@ absl::Status Process::Setup() {
                                    &store_, {.name = Describe(),
                                              .timeout = options_.timeout,
                                              .key_prefix = options_.key_prefix + "gloo/"}));
+  if (!options_.trace_path.empty()) trace_.Start();
   const int64_t scratch = std::max(step_->scratch_bytes(), fused_->scratch_bytes());
   devices_.resize(options_.devices_per_process);
   for (int64_t i = 0; i < options_.devices_per_process; ++i) {
     const int64_t rank = options_.process * options_.devices_per_process + i;
     DeviceRank& d = devices_[i];
     d.device = std::make_unique<CpuDevice>(CpuDeviceOptions{
-        .id = DeviceId(rank), .host = HostId(options_.process), .memory_capacity_bytes = 64 << 20});
+        .id = DeviceId(rank),
+        .host = HostId(options_.process),
+        .memory_capacity_bytes = 64 << 20,
+        .trace = options_.trace_path.empty() ? nullptr : &trace_});
     // One gang for the whole loop, as a multi-controller program creates its communicator once.
     PW_ASSIGN_OR_RETURN(d.communicator, groups_->Join(GangId(1), gang_size, rank));
     PW_ASSIGN_OR_RETURN(d.scratch, d.device->Allocate(scratch));
@@ -209,6 +215,7 @@ absl::Status Process::Run() {
                                             " rounds, expected ", expected));
   }
   const int64_t busy = BusyNanos() - busy0;
+  if (!options_.trace_path.empty()) PW_RETURN_IF_ERROR(trace_.WriteJson(options_.trace_path));
   std::pair<int64_t, int64_t> fresh = {0, 0};
   if (options_.fresh_gang_samples > 0) {
     PW_ASSIGN_OR_RETURN(fresh, MeasureFreshGangs());

@@ -45,6 +45,9 @@ struct MultiControllerProcessOptions {
   // run once, destroyed), as a runtime that makes a new gang per call would: the cost of a
   // fresh Gloo gang, measured apart from any dispatch. 0 skips it.
   int64_t fresh_gang_samples = 0;
+  // When set, the devices record every item ("execute" events, lane = process / device) and
+  // the process writes them here as a Chrome trace at the end.
+  std::string trace_path;
 };
 
 // Runs process `process` of the loop to the end: joins the gang, runs two warm-up rounds (the
