@@ -35,13 +35,23 @@ T Unwrap(absl::StatusOr<T> v) {
 constexpr int64_t kDeviceMemory = int64_t{8} << 20;
 
 // One cluster per kind, shared by the suite's tests (starting processes costs ~1 s) and
-// stopped at exit. Each test uses its own client, so tests do not see each other's objects.
+// stopped when the test program ends (ClusterEnvironment). Each test uses its own client, so
+// tests do not see each other's objects.
+std::map<ClusterKind, std::unique_ptr<TestCluster>>& Clusters() {
+  static auto* clusters = new std::map<ClusterKind, std::unique_ptr<TestCluster>>();
+  return *clusters;
+}
+class ClusterEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { Clusters().clear(); }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
+
 TestCluster& ClusterOf(ClusterKind kind) {
-  static std::map<ClusterKind, std::unique_ptr<TestCluster>>* clusters =
-      new std::map<ClusterKind, std::unique_ptr<TestCluster>>();
-  auto it = clusters->find(kind);
-  if (it == clusters->end()) {
-    it = clusters->emplace(kind, Unwrap(TestCluster::Start(
+  auto& clusters = Clusters();
+  auto it = clusters.find(kind);
+  if (it == clusters.end()) {
+    it = clusters.emplace(kind, Unwrap(TestCluster::Start(
                                      kind, {.hosts = 2, .devices_per_host = 2,
                                             .memory_per_device_bytes = kDeviceMemory})))
              .first;

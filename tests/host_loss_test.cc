@@ -33,7 +33,7 @@ class HostLossTest : public ::testing::TestWithParam<int> {
   void SetUp() override {
     cluster_ = Unwrap(ProcessCluster::Start({.hosts_per_island = 3, .devices_per_host = 2,
                                              .memory_per_device_bytes = int64_t{64} << 20,
-                                             .heartbeat_timeout = absl::Milliseconds(1000)}));
+                                             .heartbeat_timeout = absl::Milliseconds(2000)}));
     stub_ = std::shared_ptr<GrpcControllerClient>(Unwrap(GrpcControllerClient::Connect(cluster_->address())));
     client_ = Unwrap(Client::Connect(std::shared_ptr<ControllerService>(stub_), "host-loss"));
   }

@@ -31,6 +31,10 @@ struct Controller::RunState {
   absl::flat_hash_set<HostId> pending ABSL_GUARDED_BY(mu);  // hosts yet to report it
   absl::Status first_error ABSL_GUARDED_BY(mu);
   bool finished ABSL_GUARDED_BY(mu) = false;
+  // Every host reported the last stage; the run finishes once no report is still resolving its
+  // shards (hosts report concurrently, and a report resolves its shards outside `mu`).
+  bool all_reported ABSL_GUARDED_BY(mu) = false;
+  int64_t resolving ABSL_GUARDED_BY(mu) = 0;
 
   IslandId IslandOf(HostId host) const {
     auto it = std::lower_bound(targets.begin(), targets.end(), host,
@@ -335,6 +339,7 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
       return;  // stale or duplicate
     }
     if (!result.status.ok() && run->first_error.ok()) run->first_error = result.status;
+    ++run->resolving;
     if (run->pending.empty()) {
       int64_t wave = run->stage;
       if (run->mode == DispatchMode::kSequential) {
@@ -345,7 +350,7 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
         run->stage = next_wave = wave;
         for (const auto& [host, part] : lp.stages[wave]) run->pending.insert(host);
       } else {
-        run->finished = finished = true;
+        run->all_reported = true;
       }
     }
   }
@@ -375,8 +380,15 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
       // scheduler cancels it.
       absl::MutexLock lock(&run->mu);
       if (run->first_error.ok()) run->first_error = Annotate(s, "run cancelled");
-      run->finished = finished = true;
+      run->all_reported = true;
     }
+  }
+  {
+    // The last report to finish resolving ends the run, so no output is judged unreported
+    // while another host's report is still resolving it.
+    absl::MutexLock lock(&run->mu);
+    --run->resolving;
+    if (run->all_reported && run->resolving == 0 && !run->finished) run->finished = finished = true;
   }
   if (finished) FinishRun(run);
 }

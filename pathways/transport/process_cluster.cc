@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -194,6 +195,7 @@ absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Start(ProcessClu
 absl::Status ProcessCluster::Init() {
   PW_ASSIGN_OR_RETURN(bin_dir_, FindBinDir(options_.bin_dir));
   PW_ASSIGN_OR_RETURN(log_dir_, MakeLogDir(options_.log_dir));
+  owns_log_dir_ = options_.log_dir.empty();
   const absl::Time deadline = absl::Now() + options_.start_timeout;
 
   // Controller: it writes its bound address (tmp file + rename) once it serves.
@@ -328,6 +330,11 @@ absl::Status ProcessCluster::Stop(absl::Duration grace) {
   }
   PW_RETURN_IF_ERROR(StopProcesses(workers, grace));
   if (controller_pid_ > 0) PW_RETURN_IF_ERROR(StopProcesses({controller_pid_}, grace));
+  // A folder of our own making goes with the cluster (PW_KEEP_LOGS=1 keeps it for a post-mortem).
+  if (owns_log_dir_ && !log_dir_.empty() && std::getenv("PW_KEEP_LOGS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(log_dir_, ec);
+  }
   return absl::OkStatus();
 }
 

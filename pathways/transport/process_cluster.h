@@ -29,7 +29,7 @@ struct ProcessClusterOptions {
   // Workers record trace events (recent ones are kept; `pw trace` collects them).
   bool trace = true;
   // Where each process writes its output (controller.log, worker-<i>.log). Empty: a new
-  // folder under $TMPDIR (or /tmp).
+  // folder under $TMPDIR (or /tmp), removed by Stop() unless PW_KEEP_LOGS is set.
   std::string log_dir;
   // Children start in their own session, so they outlive the launcher and a terminal's
   // Ctrl-C (pw up). Tests keep them in the launcher's group.
@@ -81,6 +81,7 @@ class ProcessCluster {
   const ProcessClusterOptions options_;
   std::string bin_dir_;
   std::string log_dir_;
+  bool owns_log_dir_ = false;
   std::string address_;
   pid_t controller_pid_ = -1;
   std::vector<pid_t> worker_pids_;
