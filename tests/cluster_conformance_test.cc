@@ -15,9 +15,13 @@
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
 #include "tests/test_cluster.h"
+#include "tests/test_util.h"
 
 namespace pw {
 namespace {
+
+using testing_util::RunOrderPerDevice;
+using testing_util::Unwrap;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -25,12 +29,6 @@ using ir::FunctionBuilder;
 using ir::Value;
 using testing_util::ClusterKind;
 using testing_util::TestCluster;
-
-template <typename T>
-T Unwrap(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
 
 constexpr int64_t kDeviceMemory = int64_t{8} << 20;
 
@@ -130,22 +128,6 @@ TEST_P(ClusterConformanceTest, Figure2GivesThePapersResultInBothDispatchModes) {
 // x -> all_reduce_sum(x) + 1 on every shard.
 std::vector<Value> AllReducePlusOne(FunctionBuilder& b, absl::Span<const Value> x) {
   return {b.Add(b.AllReduce(x[0], ir::ReduceKind::kSum), b.ConstantScalar(1.0f))};
-}
-
-// Run ids of the "execute" events on each device lane, in execution order.
-std::map<int64_t, std::vector<int64_t>> RunOrderPerDevice(const std::vector<TraceEvent>& events) {
-  std::vector<const TraceEvent*> exec;
-  for (const TraceEvent& e : events) {
-    if (e.category == "execute") exec.push_back(&e);
-  }
-  std::sort(exec.begin(), exec.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
-  std::map<int64_t, std::vector<int64_t>> order;
-  const std::regex run_re("run:([0-9]+)");
-  for (const TraceEvent* e : exec) {
-    std::smatch m;
-    if (std::regex_search(e->name, m, run_re)) order[e->tid].push_back(std::stoll(m[1].str()));
-  }
-  return order;
 }
 
 // Two clients run collective programs over the same 4 devices at once, one in each dispatch

@@ -13,20 +13,17 @@
 #include "pathways/transport/controller_server.h"
 #include "pathways/transport/grpc_controller_client.h"
 #include "pathways/transport/worker_server.h"
+#include "tests/test_util.h"
 
 namespace pw {
 namespace {
+
+using testing_util::Unwrap;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ir::FunctionBuilder;
 using ir::Value;
-
-template <typename T>
-T Unwrap(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
 
 std::vector<float> Floats(const ir::Literal& l) {
   auto d = l.data<float>();

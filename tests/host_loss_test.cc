@@ -11,22 +11,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status.h"
 #include "pathways/client/client.h"
 #include "pathways/transport/grpc_controller_client.h"
 #include "pathways/transport/process_cluster.h"
+#include "tests/test_util.h"
 
 namespace pw {
 namespace {
 
+using testing_util::Unwrap;
+
 using ::testing::HasSubstr;
 using ir::FunctionBuilder;
 using ir::Value;
-
-template <typename T>
-T Unwrap(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
 
 class HostLossTest : public ::testing::TestWithParam<int> {
  protected:
@@ -52,6 +50,29 @@ class HostLossTest : public ::testing::TestWithParam<int> {
     return -1;
   }
 
+  // Two 2-device slices, each on one host (load spreading puts them on different hosts): the
+  // victim's, whose worker the test kills or stops, and a survivor's.
+  struct Placement {
+    VirtualSlice victim_slice;
+    VirtualSlice survivor_slice;
+    int64_t victim_host = -1;
+    int64_t victim_index = -1;  // in cluster_->worker_pids()
+  };
+  absl::StatusOr<Placement> PlaceVictimAndSurvivor() {
+    Placement p;
+    PW_ASSIGN_OR_RETURN(p.victim_slice, client_->GetDevices(2));
+    PW_ASSIGN_OR_RETURN(p.survivor_slice, client_->GetDevices(2));
+    p.victim_host = HostOf(p.victim_slice.devices[0]);
+    if (p.victim_host < 0 || HostOf(p.victim_slice.devices[1]) != p.victim_host) {
+      return absl::InternalError("the victim's slice does not sit on one host");
+    }
+    for (DeviceId d : p.survivor_slice.devices) {
+      if (HostOf(d) == p.victim_host) return absl::InternalError("the survivor's slice shares the victim's host");
+    }
+    PW_ASSIGN_OR_RETURN(p.victim_index, cluster_->WorkerIndexOf(p.victim_host));
+    return p;
+  }
+
   std::unique_ptr<ProcessCluster> cluster_;
   std::shared_ptr<GrpcControllerClient> stub_;
   std::unique_ptr<Client> client_;
@@ -67,14 +88,7 @@ std::vector<Value> Busy(FunctionBuilder& b, absl::Span<const Value> x) {
 TEST_P(HostLossTest, LostWorkerFailsItsArraysNamingTheHostAndSurvivorsCarryOn) {
   const int signal = GetParam();
   // Three 2-device slices spread over the three hosts: one per host.
-  VirtualSlice victim_slice = Unwrap(client_->GetDevices(2));
-  VirtualSlice survivor_slice = Unwrap(client_->GetDevices(2));
-  const int64_t victim_host = HostOf(victim_slice.devices[0]);
-  ASSERT_GE(victim_host, 0);
-  ASSERT_EQ(HostOf(victim_slice.devices[1]), victim_host);
-  for (DeviceId d : survivor_slice.devices) ASSERT_NE(HostOf(d), victim_host);
-  const int64_t victim_index = Unwrap(cluster_->WorkerIndexOf(victim_host));
-
+  const auto [victim_slice, survivor_slice, victim_host, victim_index] = Unwrap(PlaceVictimAndSurvivor());
   PmapFunction busy = client_->Pmap("busy", victim_slice, Busy);
   PmapFunction inc = client_->Pmap("inc", survivor_slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
     return std::vector<Value>{b.Add(x[0], b.ConstantScalar(1.0f))};
@@ -115,14 +129,7 @@ TEST_P(HostLossTest, LostWorkerFailsItsArraysNamingTheHostAndSurvivorsCarryOn) {
 // and the survivor's devices then run new work.
 TEST_P(HostLossTest, SurvivorFedByTheLostHostFailsNamingItAndCarriesOn) {
   const int signal = GetParam();
-  VirtualSlice victim_slice = Unwrap(client_->GetDevices(2));
-  VirtualSlice survivor_slice = Unwrap(client_->GetDevices(2));
-  const int64_t victim_host = HostOf(victim_slice.devices[0]);
-  ASSERT_GE(victim_host, 0);
-  ASSERT_EQ(HostOf(victim_slice.devices[1]), victim_host);
-  for (DeviceId d : survivor_slice.devices) ASSERT_NE(HostOf(d), victim_host);
-  const int64_t victim_index = Unwrap(cluster_->WorkerIndexOf(victim_host));
-
+  const auto [victim_slice, survivor_slice, victim_host, victim_index] = Unwrap(PlaceVictimAndSurvivor());
   PmapFunction busy = client_->Pmap("busy", victim_slice, Busy);
   PmapFunction inc = client_->Pmap("inc", survivor_slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
     return std::vector<Value>{b.Add(x[0], b.ConstantScalar(1.0f))};

@@ -12,20 +12,17 @@
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
 #include "pathways/transport/local_cluster.h"
+#include "tests/test_util.h"
 
 namespace pw {
 namespace {
+
+using testing_util::Unwrap;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ir::FunctionBuilder;
 using ir::Value;
-
-template <typename T>
-T Unwrap(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
 
 // Holds the devices of one host closed: everything enqueued on them after Close waits until
 // Open (or destruction), so work on that host is "slow" for exactly as long as a test needs.
