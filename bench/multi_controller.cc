@@ -57,8 +57,11 @@ class Process {
   }
   absl::Status Setup();
   EventRef Enqueue(DeviceRank& d, const CpuExecutable& exe);
-  // kRound computations in the options' mode; returns once this process's devices are done.
+  // kRound computations in the options' mode. OpByOp returns once this process's devices are
+  // done; Chained and Fused keep one round queued ahead (as asynchronous dispatch does): they
+  // return once the PREVIOUS round is done. Drain() waits for the last one.
   absl::Status RunRound();
+  absl::Status Drain();
   absl::StatusOr<int64_t> AgreeOnRounds(int64_t round_nanos);
   // Mean nanoseconds per sample of (join + connect + one computation, destroy).
   absl::StatusOr<std::pair<int64_t, int64_t>> MeasureFreshGangs();
@@ -74,6 +77,7 @@ class Process {
   std::unique_ptr<GlooCollectiveGroups> groups_;
   TraceRecorder trace_;  // outlives the devices, which record into it
   std::vector<DeviceRank> devices_;
+  std::vector<EventRef> queued_;  // the round queued ahead (Chained, Fused)
 };
 
 absl::Status Process::Setup() {
@@ -139,7 +143,19 @@ absl::Status Process::RunRound() {
       for (size_t k = 0; k < devices_.size(); ++k) done[k] = Enqueue(devices_[k], *fused_);
       break;
   }
-  for (const EventRef& e : done) PW_RETURN_IF_ERROR(e->Await());
+  std::swap(done, queued_);
+  for (const EventRef& e : done) {
+    if (e != nullptr) PW_RETURN_IF_ERROR(e->Await());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Process::Drain() {
+  std::vector<EventRef> done;
+  std::swap(done, queued_);
+  for (const EventRef& e : done) {
+    if (e != nullptr) PW_RETURN_IF_ERROR(e->Await());
+  }
   return absl::OkStatus();
 }
 
@@ -199,12 +215,15 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Process::MeasureFreshGangs() {
 absl::Status Process::Run() {
   PW_RETURN_IF_ERROR(Setup());
   PW_RETURN_IF_ERROR(RunRound());  // connects the Gloo mesh
+  PW_RETURN_IF_ERROR(Drain());
   int64_t t0 = MonotonicNanos();
   PW_RETURN_IF_ERROR(RunRound());
+  PW_RETURN_IF_ERROR(Drain());
   PW_ASSIGN_OR_RETURN(const int64_t rounds, AgreeOnRounds(MonotonicNanos() - t0));
   const int64_t busy0 = BusyNanos();
   t0 = MonotonicNanos();
   for (int64_t r = 0; r < rounds; ++r) PW_RETURN_IF_ERROR(RunRound());
+  PW_RETURN_IF_ERROR(Drain());
   const int64_t elapsed = MonotonicNanos() - t0;
   // With a gang of one each computation adds 1, so the value counts the computations run (with
   // more ranks it grows as size^n and overflows to inf, as in dispatch_bench).
