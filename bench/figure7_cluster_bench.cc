@@ -41,9 +41,14 @@ struct Cluster {
   std::unique_ptr<ProcessCluster> processes;
   std::shared_ptr<ControllerService> controller;
 };
+std::unique_ptr<Cluster>& ClusterSlot() {
+  static auto* slot = new std::unique_ptr<Cluster>();
+  return *slot;
+}
 Cluster& TheCluster() {
-  static Cluster* cluster = [] {
-    auto* c = new Cluster;
+  std::unique_ptr<Cluster>& slot = ClusterSlot();
+  if (slot == nullptr) {
+    auto c = std::make_unique<Cluster>();
     ProcessClusterOptions options;
     options.hosts_per_island = kHosts;
     options.devices_per_host = 1;
@@ -54,9 +59,9 @@ Cluster& TheCluster() {
     c->processes = Check(ProcessCluster::Start(options));
     c->controller = std::shared_ptr<ControllerService>(
         Check(GrpcControllerClient::Connect(c->processes->address())));
-    return c;
-  }();
-  return *cluster;
+    slot = std::move(c);
+  }
+  return *slot;
 }
 
 void BM_Fig7_Processes(benchmark::State& state) {
@@ -97,4 +102,12 @@ BENCHMARK(BM_Fig7_Processes)
 }  // namespace
 }  // namespace pw
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN, plus stopping the cluster's processes before exit.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  pw::ClusterSlot().reset();
+  return 0;
+}
