@@ -1,5 +1,5 @@
 // Tests for HostExecutor with real CPU devices, real compiled functions and hand-built lowered
-// programs on two in-process hosts: gangs across hosts, host-to-host transfers, parallel
+// programs on two in-process hosts: gangs across hosts, parallel
 // dispatch before inputs exist, OOM propagation, memory accounting, fetch/put, observer reports,
 // many runs back to back and shutdown with unfinished work.
 #include "pathways/worker/host_executor.h"
@@ -23,68 +23,17 @@ using worker_testing::Cluster;
 using worker_testing::LoweredProgramBuilder;
 using worker_testing::MakeRun;
 using worker_testing::RunOnAllHosts;
-
-const ir::TensorType kF32x4{ir::DType::kF32, {4}};
-
-std::vector<DeviceId> Devices(std::initializer_list<int64_t> ids) {
-  std::vector<DeviceId> out;
-  for (int64_t d : ids) out.push_back(DeviceId(d));
-  return out;
-}
-
-ir::Function AllReduceSum(int64_t shards) {
-  ir::FunctionBuilder b("all_reduce_sum", {.num_shards = shards});
-  ir::Value x = b.Parameter(kF32x4, "x");
-  auto f = b.Build({b.AllReduce(x, ir::ReduceKind::kSum)});
-  PW_CHECK(f.ok()) << f.status();
-  return *f;
-}
-
-ir::Function Scale(float factor, float offset, int64_t shards = 1) {
-  ir::FunctionBuilder b(absl::StrCat("scale_", factor, "_", offset), {.num_shards = shards});
-  ir::Value x = b.Parameter(kF32x4, "x");
-  auto f = b.Build({b.Add(b.Multiply(x, b.ConstantScalar(factor)), b.ConstantScalar(offset))});
-  PW_CHECK(f.ok()) << f.status();
-  return *f;
-}
-
-ir::Literal Vec(std::vector<float> v) {
-  return *ir::Literal::Create<float>(ir::Shape{static_cast<int64_t>(v.size())}, v);
-}
-
-std::vector<float> Fetch(HostExecutor& host, ArrayId array, int32_t shard) {
-  absl::StatusOr<ir::Literal> lit = host.FetchShard(array, shard)->AwaitValue();
-  EXPECT_TRUE(lit.ok()) << lit.status();
-  if (!lit.ok()) return {};
-  auto data = lit->data<float>();
-  return std::vector<float>(data.begin(), data.end());
-}
-
-absl::Status FetchStatus(HostExecutor& host, ArrayId array, int32_t shard) {
-  return host.FetchShard(array, shard)->Await();
-}
-
-const HostRunResult* ResultOf(const std::vector<HostRunResult>& results, HostId host, RunId run) {
-  for (const HostRunResult& r : results) {
-    if (r.host == host && r.run == run) return &r;
-  }
-  return nullptr;
-}
-
-// Release is ordered behind queued runs, so its effect is observed by polling.
-void AwaitLiveBuffers(HostExecutor& host, int64_t n) {
-  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
-  while (host.Status().live_buffers != n && MonotonicNanos() < deadline) std::this_thread::yield();
-  EXPECT_EQ(host.Status().live_buffers, n) << host.host();
-}
-
-// Device memory minus the executor's scratch arena: what buffers of arrays hold.
-int64_t ArrayBytes(const HostStatus& status, DeviceId device) {
-  for (const DeviceStatus& d : status.devices) {
-    if (d.id == device) return d.memory_in_use_bytes - d.scratch_bytes;
-  }
-  return -1;
-}
+using worker_testing::AllReduceSum;
+using worker_testing::CrossHostChain;
+using worker_testing::ArrayBytes;
+using worker_testing::AwaitLiveBuffers;
+using worker_testing::Devices;
+using worker_testing::Fetch;
+using worker_testing::FetchStatus;
+using worker_testing::kF32x4;
+using worker_testing::ResultOf;
+using worker_testing::Scale;
+using worker_testing::Vec;
 
 // (a) One compute node over 4 devices on 2 hosts, using all_reduce.
 TEST(HostExecutorTest, AllReduceGangAcrossTwoHosts) {
@@ -124,57 +73,6 @@ TEST(HostExecutorTest, AllReduceGangAcrossTwoHosts) {
         << "shard " << s;
   }
   EXPECT_EQ(cluster.groups().num_pending_gangs(), 0);
-}
-
-// A (x*2 on device 0, host 0) -> send/recv -> B (+1 on device 2, host 1).
-std::shared_ptr<const LoweredProgram> CrossHostChain(FunctionId twice, FunctionId plus_one,
-                                                     int32_t* out_value) {
-  LoweredProgramBuilder b("chain");
-  const int32_t x = b.AddValue("x", kF32x4, Devices({0}), /*is_input=*/true);
-  const int32_t a_out = b.AddValue("a:0", kF32x4, Devices({0}));
-  const int32_t moved = b.AddValue("a:0@b", kF32x4, Devices({2}));
-  const int32_t b_out = b.AddValue("b:0", kF32x4, Devices({2}), false, /*is_output=*/true);
-  const int32_t a = b.AddNode("a", NodeKind::kCompute, twice, 1, {x}, {a_out});
-  const int32_t t = b.AddNode("a:0->b", NodeKind::kTransfer, FunctionId(), 1, {a_out}, {moved});
-  const int32_t bn = b.AddNode("b", NodeKind::kCompute, plus_one, 1, {moved}, {b_out});
-  b.Compute(HostId(0), a, twice, 1, 0, DeviceId(0), {x}, {a_out});
-  b.Send(HostId(0), t, 0, DeviceId(0), a_out, moved, HostId(1), DeviceId(2));
-  b.Recv(HostId(1), t, 0, DeviceId(2), moved, HostId(0), DeviceId(0));
-  b.Compute(HostId(1), bn, plus_one, 1, 0, DeviceId(2), {moved}, {b_out});
-  b.Temporary(HostId(0), a_out);
-  b.Temporary(HostId(1), moved);
-  *out_value = b_out;
-  return b.Build();
-}
-
-// (b) Data moves host to host through the data plane.
-TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
-  Cluster cluster;
-  const FunctionId twice(1), plus_one(2);
-  cluster.Register(twice, Scale(2, 0));
-  cluster.Register(plus_one, Scale(1, 1));
-  int32_t b_out = -1;
-  auto program = CrossHostChain(twice, plus_one, &b_out);
-  const std::vector<ArrayId> arrays = {ArrayId(1), ArrayId(2), ArrayId(3), ArrayId(4)};
-  ASSERT_TRUE(cluster.host(0).PutShard(arrays[0], 0, DeviceId(0), Vec({1, 2, 3, 4})).ok());
-  RunOnAllHosts(cluster, program, RunId(7), arrays, 0);
-  cluster.host(0).Release({arrays[0]});  // at once: the queued run still reads it
-  auto results = cluster.observer().WaitFor(2);
-  ASSERT_EQ(results.size(), 2u);
-  const HostRunResult* r0 = ResultOf(results, HostId(0), RunId(7));
-  const HostRunResult* r1 = ResultOf(results, HostId(1), RunId(7));
-  ASSERT_TRUE(r0 && r1);
-  EXPECT_TRUE(r0->status.ok()) << r0->status;
-  EXPECT_TRUE(r0->outputs.empty());  // host 0 produced no program output
-  ASSERT_EQ(r1->outputs.size(), 1u);
-  EXPECT_EQ(r1->outputs[0].value, b_out);
-  EXPECT_TRUE(r1->outputs[0].status.ok());
-  EXPECT_THAT(Fetch(cluster.host(1), arrays[3], 0), ::testing::ElementsAre(3, 5, 7, 9));
-  EXPECT_EQ(cluster.data_plane().pushes(), 1);
-  // Temporaries are gone (and the released input): host 1 keeps only the output.
-  AwaitLiveBuffers(cluster.host(0), 0);
-  EXPECT_EQ(cluster.host(1).Status().live_buffers, 1);
-  EXPECT_EQ(FetchStatus(cluster.host(0), arrays[1], 0).code(), absl::StatusCode::kNotFound);
 }
 
 // (e) Every buffer is returned once outputs (and inputs) are released.
@@ -418,37 +316,6 @@ TEST(HostExecutorTest, FetchWaitsForReadinessAndPutShardReportsErrors) {
   EXPECT_THAT(value->data<float>(), ::testing::ElementsAre(2, 4, 6, 8));
 }
 
-// A chunked push writes into the shard's device buffer in pieces; an unfinished one fails the
-// shard instead of leaving its readers waiting; a bad device is refused before any bytes move.
-TEST(HostExecutorTest, BeginReceiveShardTakesChunksInPlaceAndFailsWhenAbandoned) {
-  Cluster cluster;
-  HostExecutor& host = cluster.host(0);
-  const ir::Literal v = Vec({1, 2, 3, 4});
-  absl::StatusOr<std::unique_ptr<IncomingShard>> in =
-      host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4);
-  ASSERT_TRUE(in.ok()) << in.status();
-  AsyncValueRef<ir::Literal> pending = host.FetchShard(ArrayId(30), 0);
-  std::memcpy((*in)->data() + 8, static_cast<const char*>(v.untyped_data()) + 8, 8);
-  std::memcpy((*in)->data(), v.untyped_data(), 8);
-  EXPECT_FALSE(pending->IsAvailable());
-  EXPECT_TRUE((*in)->Finish(absl::OkStatus()).ok());
-  absl::StatusOr<ir::Literal> got = pending->AwaitValue();
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_THAT(got->data<float>(), ::testing::ElementsAre(1, 2, 3, 4));
-  EXPECT_EQ(host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4).status().code(),
-            absl::StatusCode::kAlreadyExists);
-
-  absl::StatusOr<std::unique_ptr<IncomingShard>> abandoned =
-      host.BeginReceiveShard(ArrayId(31), 0, DeviceId(0), kF32x4);
-  ASSERT_TRUE(abandoned.ok()) << abandoned.status();
-  abandoned->reset();
-  EXPECT_EQ(FetchStatus(host, ArrayId(31), 0).code(), absl::StatusCode::kCancelled);
-
-  absl::Status foreign = host.BeginReceiveShard(ArrayId(32), 0, DeviceId(2), kF32x4).status();
-  EXPECT_EQ(foreign.code(), absl::StatusCode::kInvalidArgument) << foreign;
-  EXPECT_THAT(std::string(foreign.message()), HasSubstr("device:2"));
-}
-
 // (g) One report per message, in parallel and sequential modes; a function that is not
 // registered fails its step (and dependents) without stopping the host; a message without its
 // program is reported, not dropped.
@@ -581,71 +448,6 @@ TEST(HostExecutorTest, DestructionWithUnfinishedWorkDoesNotHang) {
   for (const auto& r : results) {
     EXPECT_EQ(r.status.code(), absl::StatusCode::kAborted) << r.status;
   }
-}
-
-// A receive whose sender is lost: PeerLost fails it naming the sender, the step reading it
-// fails with that error, and the device stream, which would otherwise wait forever behind that
-// step, runs later work. Later runs naming the lost sender fail their receives at once.
-TEST(HostExecutorTest, PeerLostFailsPendingReceivesAndTheDeviceMovesOn) {
-  Cluster cluster;
-  const FunctionId twice(1), plus_one(2);
-  cluster.Register(twice, Scale(2, 0));
-  cluster.Register(plus_one, Scale(1, 1));
-  int32_t b_out = -1;
-  auto chain = CrossHostChain(twice, plus_one, &b_out);
-  // Only host 1 gets its part: host 0, the sender, never pushes.
-  const std::vector<ArrayId> arrays = {ArrayId(1), ArrayId(2), ArrayId(3), ArrayId(4)};
-  cluster.host(1).Run(MakeRun(chain, HostId(1), RunId(1), arrays, 0));
-  // An independent step on the same device, enqueued behind the one reading the receive.
-  LoweredProgramBuilder lb("independent");
-  const int32_t x = lb.AddValue("x", kF32x4, Devices({2}), /*is_input=*/true);
-  const int32_t y = lb.AddValue("c:0", kF32x4, Devices({2}), false, /*is_output=*/true);
-  const int32_t c = lb.AddNode("c", NodeKind::kCompute, twice, 1, {x}, {y});
-  lb.Compute(HostId(1), c, twice, 1, 0, DeviceId(2), {x}, {y});
-  auto independent = lb.Build();
-  const ArrayId in(10), out(11);
-  ASSERT_TRUE(cluster.host(1).PutShard(in, 0, DeviceId(2), Vec({1, 2, 3, 4})).ok());
-  cluster.host(1).Run(MakeRun(independent, HostId(1), RunId(2), {in, out}, 100));
-  // Both runs dispatched (receive buffer, b's output, c's input and output): c is stuck behind
-  // b on the in-order stream.
-  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
-  while (cluster.host(1).Status().live_buffers < 4 && MonotonicNanos() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(cluster.host(1).Status().live_buffers, 4);
-  AsyncValueRef<ir::Literal> later = cluster.host(1).FetchShard(out, 0);
-  EXPECT_FALSE(later->IsAvailable());
-  EXPECT_EQ(cluster.observer().count(), 0u);
-
-  cluster.host(1).PeerLost(HostId(0), absl::UnavailableError("power cut"));
-  auto results = cluster.observer().WaitFor(2);
-  ASSERT_EQ(results.size(), 2u);
-  const HostRunResult* r1 = ResultOf(results, HostId(1), RunId(1));
-  ASSERT_NE(r1, nullptr);
-  EXPECT_EQ(r1->status.code(), absl::StatusCode::kUnavailable) << r1->status;
-  EXPECT_THAT(std::string(r1->status.message()), HasSubstr("its sender host:0 was lost: power cut"));
-  ASSERT_EQ(r1->outputs.size(), 1u);
-  EXPECT_EQ(r1->outputs[0].status, r1->status);  // b did not run: it passed its input's error on
-  const absl::Status b_status = FetchStatus(cluster.host(1), arrays[b_out], 0);
-  EXPECT_EQ(b_status.code(), absl::StatusCode::kUnavailable) << b_status;
-  EXPECT_THAT(std::string(b_status.message()), HasSubstr("host:0"));
-  const HostRunResult* r2 = ResultOf(results, HostId(1), RunId(2));
-  ASSERT_NE(r2, nullptr);
-  EXPECT_TRUE(r2->status.ok()) << r2->status;
-  absl::StatusOr<ir::Literal> c_value = later->AwaitValue();
-  ASSERT_TRUE(c_value.ok()) << c_value.status();
-  EXPECT_THAT(c_value->data<float>(), ::testing::ElementsAre(2, 4, 6, 8));
-
-  // A run naming the lost host as a sender after the loss: its receive fails at once.
-  cluster.host(1).Run(MakeRun(chain, HostId(1), RunId(3),
-                              {ArrayId(21), ArrayId(22), ArrayId(23), ArrayId(24)}, 200));
-  results = cluster.observer().WaitFor(3);
-  ASSERT_EQ(results.size(), 3u);
-  const HostRunResult* r3 = ResultOf(results, HostId(1), RunId(3));
-  ASSERT_NE(r3, nullptr);
-  EXPECT_EQ(r3->status.code(), absl::StatusCode::kUnavailable) << r3->status;
-  EXPECT_THAT(std::string(r3->status.message()), HasSubstr("its sender host:0 was lost: power cut"));
-  EXPECT_EQ(cluster.data_plane().pushes(), 0);
 }
 
 }  // namespace
