@@ -198,9 +198,8 @@ void GrpcWorkerClient::Run(HostRun run) {
         if (!grpc_status.ok()) {
           absl::Status failed = CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
           // Whatever gRPC said, the part never reached the host: the run waits for no report.
-          status = failed.code() == absl::StatusCode::kCancelled
-                       ? failed
-                       : absl::UnavailableError(failed.message());
+          // CANCELLED included: a worker shutting down cancels the calls it is serving.
+          status = absl::UnavailableError(failed.message());
         } else {
           status = wire::ResponseStatus(response);
           if (!status.ok()) status = Annotate(status, absl::StrCat(what, " on ", peer_));
