@@ -1,33 +1,23 @@
-// ChildProcesses: posix_spawn of /proc/self/exe, waitpid by pid.
+// ChildProcesses: SpawnProcess of /proc/self/exe (the cluster launcher's), waitpid by pid.
 #include "bench/child_processes.h"
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-
-extern char** environ;
+#include "pathways/transport/process_cluster.h"
 
 namespace pw::bench {
 
 absl::Status ChildProcesses::Spawn(const std::vector<std::string>& args) {
-  const char* exe = "/proc/self/exe";
-  std::vector<char*> argv;
-  std::string self = exe;
-  argv.push_back(self.data());
-  std::vector<std::string> copies = args;
-  for (std::string& a : copies) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int err = posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), environ);
-  if (err != 0) {
-    return absl::UnavailableError(absl::StrCat("spawning ", exe, ": ", std::strerror(err)));
-  }
-  pids_.push_back(pid);
+  std::vector<std::string> argv = {"/proc/self/exe"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv);
+  if (!pid.ok()) return pid.status();
+  pids_.push_back(*pid);
   return absl::OkStatus();
 }
 

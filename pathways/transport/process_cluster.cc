@@ -91,43 +91,6 @@ std::string Tail(const std::string& path, size_t max_bytes = 2000) {
   return s.empty() ? "(empty log)" : s;
 }
 
-// fork + exec with stdout/stderr to `log`. Everything the child touches is prepared first:
-// between fork and exec only async-signal-safe calls are allowed in a threaded process.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log,
-                            bool new_session) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot open log '", log, "': ", std::strerror(errno)));
-  }
-  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
-    ::close(fd);
-    if (devnull >= 0) ::close(devnull);
-    return absl::InternalError(absl::StrCat("fork for ", args[0], ": ", std::strerror(err)));
-  }
-  if (pid == 0) {
-    if (new_session) ::setsid();
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    // Launcher signals (a test's SIGPIPE handling, a blocked SIGTERM) must not leak into the child.
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(fd);
-  if (devnull >= 0) ::close(devnull);
-  return pid;
-}
-
 // Reaps `pid` if it exited; true when it is gone.
 bool ReapIfExited(pid_t pid) {
   int status = 0;
@@ -136,6 +99,48 @@ bool ReapIfExited(pid_t pid) {
 }
 
 }  // namespace
+
+// fork + exec. Everything the child touches is prepared first: between fork and exec only
+// async-signal-safe calls are allowed in a threaded process.
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const SpawnOptions& options) {
+  if (args.empty()) return absl::InvalidArgumentError("SpawnProcess: no program given");
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int fd = -1;
+  if (!options.log.empty()) {
+    fd = ::open(options.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return absl::InternalError(absl::StrCat("cannot open log '", options.log, "': ", std::strerror(errno)));
+    }
+  }
+  const int devnull = fd >= 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (devnull >= 0) ::close(devnull);
+    return absl::UnavailableError(absl::StrCat("fork for ", args[0], ": ", std::strerror(err)));
+  }
+  if (pid == 0) {
+    if (options.new_session) ::setsid();
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    // Launcher signals (a test's SIGPIPE handling, a blocked SIGTERM) must not leak into the child.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (fd >= 0) ::close(fd);
+  if (devnull >= 0) ::close(devnull);
+  return pid;
+}
 
 bool ProcessAlive(pid_t pid) {
   if (pid <= 0) return false;
@@ -206,7 +211,7 @@ absl::Status ProcessCluster::Init() {
       bin_dir_ + "/pw-controller", "--listen", "127.0.0.1:0", "--address-file", address_file,
       "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout))};
   if (!options_.trace) args.push_back("--no-trace");
-  PW_ASSIGN_OR_RETURN(controller_pid_, Spawn(args, controller_log, options_.detach));
+  PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach}));
   while (true) {
     std::ifstream f(address_file);
     if (f && std::getline(f, address_) && !address_.empty()) break;
@@ -233,8 +238,8 @@ absl::Status ProcessCluster::Init() {
           "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
           "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
       if (!options_.trace) wargs.push_back("--no-trace");
-      PW_ASSIGN_OR_RETURN(pid_t pid, Spawn(wargs, absl::StrCat(log_dir_, "/worker-", index, ".log"),
-                                           options_.detach));
+      PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(wargs, {absl::StrCat(log_dir_, "/worker-", index, ".log"),
+                                                           options_.detach}));
       worker_pids_.push_back(pid);
     }
   }

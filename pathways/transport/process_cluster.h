@@ -90,6 +90,15 @@ class ProcessCluster {
   bool stopped_ = false;
 };
 
+// Starts `argv` (argv[0] is the program's path) as a child process. `log` empty: the child shares
+// this process's stdout and stderr; otherwise both go to that file (truncated). `new_session`:
+// the child outlives this process's session (pw up). Errors name the program and errno.
+struct SpawnOptions {
+  std::string log;
+  bool new_session = false;
+};
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
+
 // Stops processes started by another launcher (pw down): SIGTERM to each live pid, SIGKILL
 // after `grace` to those still alive. Pids that are already gone are skipped.
 absl::Status StopProcesses(const std::vector<pid_t>& pids, absl::Duration grace);
