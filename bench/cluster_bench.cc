@@ -9,8 +9,9 @@
 //       of 2 CPU devices each), driven through pw::Client over gRPC (bench/pathways_fig5.h).
 //
 // Each (mode, processes) pair is sampled PW_BENCH_PAIRS times (default 3), the two sides
-// alternating, inside the multi_controller row (so selecting a pathways row alone with
-// --benchmark_filter reports nothing). A sample is one timed stretch of about
+// alternating (baseline first in even pairs, Pathways first in odd ones), inside the
+// multi_controller row (so selecting a pathways row alone with --benchmark_filter reports
+// nothing). A sample is one timed stretch of about
 // --benchmark_min_time seconds (default 0.5) after a warm-up; each row reports its median
 // sample, and the pathways row vs_multi_controller = the median of the per-sample ratios
 // Pathways / baseline, with vs_min and vs_max. The Pathways samples of a pair share one cluster,
@@ -25,6 +26,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -284,6 +286,18 @@ void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processe
     absl::StatusOr<std::unique_ptr<ProcessCluster>> cluster = StartCluster(processes);
     if (!cluster.ok()) pair.error = cluster.status();
     for (int64_t i = 0; i < g_pair_samples; ++i) {
+      // Odd pairs run Pathways first, so neither side always follows the other.
+      std::optional<Sample> pathways_sample;
+      auto run_pathways = [&] {
+        if (!pair.error.ok()) return;
+        absl::StatusOr<PathwaysFig5Result> p = RunPathways(**cluster, mode, processes, pathways_row);
+        if (!p.ok()) {
+          pair.error = Annotate(p.status(), absl::StrCat("logs in ", (*cluster)->log_dir()));
+          return;
+        }
+        pathways_sample = Sample{p->computations_per_second(), p->elapsed_nanos, p->utilization};
+      };
+      if (i % 2 == 1) run_pathways();
       absl::StatusOr<MultiControllerResult> b = RunBaseline(mode, processes);
       if (!b.ok()) {
         state.SkipWithError(b.status().ToString().c_str());
@@ -292,14 +306,10 @@ void BM_MultiController(benchmark::State& state, Fig5Mode mode, int64_t processe
       baseline.push_back({b->computations_per_second(), b->elapsed_nanos, b->utilization});
       fresh_run = std::max(fresh_run, b->fresh_gang_run_nanos);
       fresh_destroy = std::max(fresh_destroy, b->fresh_gang_destroy_nanos);
-      if (!pair.error.ok()) continue;
-      absl::StatusOr<PathwaysFig5Result> p = RunPathways(**cluster, mode, processes, pathways_row);
-      if (!p.ok()) {
-        pair.error = Annotate(p.status(), absl::StrCat("logs in ", (*cluster)->log_dir()));
-        continue;
-      }
-      pair.pathways.push_back({p->computations_per_second(), p->elapsed_nanos, p->utilization});
-      pair.ratios.push_back(p->computations_per_second() / baseline.back().rate);
+      if (i % 2 == 0) run_pathways();
+      if (!pathways_sample) continue;
+      pair.pathways.push_back(*pathways_sample);
+      pair.ratios.push_back(pathways_sample->rate / baseline.back().rate);
     }
     Report(state, Median(baseline), processes);
     state.counters["samples"] = static_cast<double>(baseline.size());

@@ -2,7 +2,8 @@
 #include "pathways/base/async_value.h"
 
 #include <cstdlib>
-#include <thread>
+
+#include "pathways/base/spin_wait.h"
 
 namespace pw {
 namespace {
@@ -63,9 +64,10 @@ void AsyncEvent::AndThen(absl::AnyInvocable<void(const absl::Status&)> callback)
 }
 
 const absl::Status& AsyncEvent::Await() const {
-  for (int i = 0; i < 2000 && !IsAvailable(); ++i) {
-    if (i > 100) std::this_thread::yield();
-  }
+  // Bounded in time, not in iterations: when other threads are runnable each yield can hand
+  // them the CPU, and a count of 2000 yields then burned milliseconds per wait on a 2-core
+  // machine, time the device threads needed.
+  SpinUntil(kAwaitSpinNanos, [this] { return IsAvailable(); });
   uint32_t s;
   while ((s = state_.load(std::memory_order_acquire)) == kUnavailable) {
     state_.wait(kUnavailable, std::memory_order_acquire);

@@ -61,9 +61,11 @@ class AsyncEvent {
   // Runs `callback(status)` once the event is available (inline if it already is).
   void AndThen(absl::AnyInvocable<void(const absl::Status&)> callback);
 
-  // Blocks the calling thread until available; spins briefly first, since waking a sleeping
-  // thread costs tens of microseconds on small machines. Returns the final status.
+  // Blocks the calling thread until available; polls for up to kAwaitSpinNanos first, since
+  // waking a sleeping thread costs tens of microseconds on small machines. Returns the final
+  // status.
   const absl::Status& Await() const;
+  static constexpr int64_t kAwaitSpinNanos = 20'000;
 
  private:
   enum State : uint32_t { kUnavailable = 0, kReady = 1, kError = 2 };
