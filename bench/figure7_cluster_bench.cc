@@ -9,6 +9,11 @@
 // once stage k reported to the controller — the round trip through the controller the paper's
 // parallel asynchronous dispatch takes off the critical path. One program in flight: the client
 // waits for each run, so every stage's dispatch latency is exposed.
+//
+// PW_BENCH_TRACE_DIR=DIR makes the workers record trace events and writes each row's Chrome
+// trace (controller and every host, the last runs) to DIR/<row>.json.
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <vector>
@@ -39,7 +44,7 @@ T Check(absl::StatusOr<T> v) {
 // own client.
 struct Cluster {
   std::unique_ptr<ProcessCluster> processes;
-  std::shared_ptr<ControllerService> controller;
+  std::shared_ptr<GrpcControllerClient> controller;
 };
 std::unique_ptr<Cluster>& ClusterSlot() {
   static auto* slot = new std::unique_ptr<Cluster>();
@@ -53,12 +58,11 @@ Cluster& TheCluster() {
     options.hosts_per_island = kHosts;
     options.devices_per_host = 1;
     options.memory_per_device_bytes = int64_t{256} << 20;
-    options.trace = false;
+    options.trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr;
     // A loaded 2-core machine can delay a heartbeat past the default 1.5 s.
     options.heartbeat_timeout = absl::Seconds(10);
     c->processes = Check(ProcessCluster::Start(options));
-    c->controller = std::shared_ptr<ControllerService>(
-        Check(GrpcControllerClient::Connect(c->processes->address())));
+    c->controller = Check(GrpcControllerClient::Connect(c->processes->address()));
     slot = std::move(c);
   }
   return *slot;
@@ -90,6 +94,15 @@ void BM_Fig7_Processes(benchmark::State& state) {
     computations += stages;
   }
   state.counters["computations/s"] = benchmark::Counter(computations, benchmark::Counter::kIsRate);
+  if (const char* dir = std::getenv("PW_BENCH_TRACE_DIR"); dir != nullptr) {
+    TraceRecorder trace;
+    absl::Status s = TheCluster().controller->FetchTrace(trace);
+    if (s.ok()) {
+      s = trace.WriteJson(absl::StrCat(dir, "/fig7_processes_stages", stages,
+                                       mode == DispatchMode::kParallel ? "_parallel" : "_sequential", ".json"));
+    }
+    if (!s.ok()) std::cerr << "trace: " << s << "\n";
+  }
 }
 
 // Parallel and sequential alternate per stage count, so each ratio compares neighbours in time.
