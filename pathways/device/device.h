@@ -4,6 +4,7 @@
 #define PATHWAYS_DEVICE_DEVICE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "pathways/base/ids.h"
 #include "pathways/device/device_buffer.h"
 #include "pathways/device/memory_pool.h"
+#include "pathways/kernels/work_cost.h"
 
 namespace pw {
 
@@ -27,6 +29,9 @@ struct StreamWork {
   // Runs on the device's stream thread. Its status becomes the item's event status. Dropped
   // (destroyed) on the stream thread once the item is finished, run or not.
   absl::AnyInvocable<absl::Status()> fn;
+  // The modelled cost of `fn` when it is a kernel (a compiled function); absent for runtime work
+  // (copies, transfers, markers). CpuDevice ignores it; SimDevice turns it into time.
+  std::optional<WorkCost> cost;
 };
 
 // A device is owned by its host's executor and outlives every buffer allocated from it.
@@ -67,7 +72,7 @@ class Device {
   // or ABORTED when the device is shutting down. Per-item errors are reported by their events.
   virtual absl::Status Synchronize() = 0;
 
-  // Total time spent inside work functions; utilization = busy_nanos delta / wall time delta.
+  // Total time spent inside work functions (modelled time on a simulated device); utilization = busy_nanos delta / wall time delta.
   virtual int64_t busy_nanos() const = 0;
   // Number of stream items finished (run or failed).
   virtual int64_t completed() const = 0;

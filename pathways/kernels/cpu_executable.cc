@@ -71,6 +71,7 @@ absl::StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::Compile(
   std::shared_ptr<CpuExecutable> exe(new CpuExecutable());
   exe->function_ = function;
   PW_RETURN_IF_ERROR(exe->Plan(options));
+  exe->cost_ = EstimateCost(exe->function_);
   return std::shared_ptr<const CpuExecutable>(std::move(exe));
 }
 

@@ -14,6 +14,7 @@
 #include "pathways/ir/literal.h"
 #include "pathways/kernels/communicator.h"
 #include "pathways/kernels/compile_options.h"
+#include "pathways/kernels/work_cost.h"
 
 namespace pw {
 
@@ -58,6 +59,9 @@ class CpuExecutable {
   int64_t scratch_bytes() const { return scratch_bytes_; }
   // Number of kernels one execution runs.
   int64_t num_steps() const;
+  // The modelled cost of one execution (EstimateCost of the function), computed at compile time;
+  // a simulated device turns it into time.
+  const WorkCost& cost() const { return cost_; }
 
   // Runs the function on the calling thread.
   //   arguments[i]: parameter i's dense row-major bytes (parameter_types()[i].byte_size()).
@@ -101,6 +105,7 @@ class CpuExecutable {
   // Constants, each at a 64-aligned offset.
   std::unique_ptr<cpu::ScratchBlock[]> constants_;
   int64_t scratch_bytes_ = 0;
+  WorkCost cost_;
   bool needs_communicator_ = false;
   bool uses_shard_index_ = false;
 };

@@ -275,6 +275,8 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
                                       ? msg->lowered->nodes[step.node].name
                                       : std::string("compute"),
                                   " shard ", step.shard, " ", msg->run.run.DebugString());
+  // A simulated device takes the compiled function's modelled time instead of running it.
+  stream_work.cost = reg->executable->cost();
   stream_work.wait_for.reserve(step.inputs.size());
   for (int32_t slot : step.inputs) {
     ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);

@@ -1,0 +1,113 @@
+// EstimateCost: a roofline-style cost of an ir::Function, op by op.
+#include "pathways/kernels/work_cost.h"
+
+#include <vector>
+
+#include "pathways/ir/function.h"
+#include "pathways/ir/op.h"
+
+namespace pw {
+
+using ir::OpCode;
+
+WorkCost EstimateCost(const ir::Function& function) {
+  WorkCost total;
+  const int64_t n = function.num_shards;
+  // What a ring moves per shard, as a fraction of the buffer: (n - 1) / n.
+  const double ring = n > 1 ? static_cast<double>(n - 1) / static_cast<double>(n) : 0.0;
+  // Only instructions an output depends on run.
+  std::vector<bool> live(function.instructions.size(), false);
+  for (int64_t id : function.outputs) live[id] = true;
+  for (int64_t i = static_cast<int64_t>(function.instructions.size()) - 1; i >= 0; --i) {
+    if (!live[i]) continue;
+    for (int64_t o : function.instructions[i].operands) live[o] = true;
+  }
+  for (const ir::Instruction& inst : function.instructions) {
+    if (!live[inst.id]) continue;
+    WorkCost c;
+    const double out_elements = static_cast<double>(inst.type.num_elements());
+    const double out_bytes = static_cast<double>(inst.type.byte_size());
+    double in_bytes = 0;
+    for (int64_t o : inst.operands) {
+      in_bytes += static_cast<double>(function.instruction(o).type.byte_size());
+    }
+    const double first_operand_bytes =
+        inst.operands.empty()
+            ? 0.0
+            : static_cast<double>(function.instruction(inst.operands[0]).type.byte_size());
+    switch (inst.op) {
+      case OpCode::kParameter:
+      case OpCode::kConstant:
+      case OpCode::kShardIndex:
+      case OpCode::kInvalid:
+        continue;  // no kernel
+      case OpCode::kIota:
+        c.flops = out_elements;
+        c.bytes_accessed = out_bytes;
+        break;
+      case OpCode::kDotGeneral: {
+        // 2 * (result elements) * (product of the contracted dims) = 2*M*N*K for a matmul.
+        const ir::Shape& lhs = function.instruction(inst.operands[0]).type.shape;
+        double k = 1;
+        for (int64_t d : inst.attrs.dot.lhs_contracting) k *= static_cast<double>(lhs.dim(d));
+        c.flops = 2.0 * out_elements * k;
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
+      }
+      case OpCode::kReduce:
+        // One operation per input element.
+        c.flops = first_operand_bytes > 0
+                      ? static_cast<double>(
+                            function.instruction(inst.operands[0]).type.num_elements())
+                      : 0.0;
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
+      case OpCode::kBroadcastInDim:
+      case OpCode::kReshape:
+      case OpCode::kTranspose:
+      case OpCode::kSlice:
+      case OpCode::kConcatenate:
+      case OpCode::kGather:
+      case OpCode::kConvert:
+        // Data movement: bytes only.
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
+      case OpCode::kAllReduce:
+        c.flops = out_elements * ring;
+        c.bytes_accessed = in_bytes + out_bytes;
+        c.collective_bytes = 2.0 * first_operand_bytes * ring;  // reduce-scatter + all-gather
+        c.collective_participants = n;
+        break;
+      case OpCode::kAllGather:
+        c.bytes_accessed = in_bytes + out_bytes;
+        c.collective_bytes = out_bytes * ring;
+        c.collective_participants = n;
+        break;
+      case OpCode::kReduceScatter:
+        c.flops = out_elements * static_cast<double>(n > 1 ? n - 1 : 0);
+        c.bytes_accessed = in_bytes + out_bytes;
+        c.collective_bytes = first_operand_bytes * ring;
+        c.collective_participants = n;
+        break;
+      case OpCode::kAllToAll:
+        c.bytes_accessed = in_bytes + out_bytes;
+        c.collective_bytes = first_operand_bytes * ring;
+        c.collective_participants = n;
+        break;
+      case OpCode::kCollectivePermute:
+        c.bytes_accessed = in_bytes + out_bytes;
+        c.collective_bytes = first_operand_bytes;
+        c.collective_participants = n;
+        break;
+      default:
+        // Elementwise (unary, binary, compare, select, power): one operation per element.
+        c.flops = out_elements;
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
+    }
+    total += c;
+  }
+  return total;
+}
+
+}  // namespace pw
