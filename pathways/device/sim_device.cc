@@ -29,7 +29,13 @@ int64_t SecondsToNanos(double seconds) {
   return seconds <= 0 ? 0 : static_cast<int64_t>(std::ceil(seconds * 1e9));
 }
 
+thread_local int64_t sim_now = 0;  // 0: not inside a modelled event
+
 }  // namespace
+
+int64_t SimNowNanos() { return sim_now > 0 ? sim_now : MonotonicNanos(); }
+ScopedSimTime::ScopedSimTime(int64_t nanos) : saved_(sim_now) { sim_now = nanos; }
+ScopedSimTime::~ScopedSimTime() { sim_now = saved_; }
 
 int64_t SimPerformanceModel::KernelNanos(const WorkCost& cost) const {
   if (kernel_nanos > 0) return kernel_nanos;
@@ -47,7 +53,6 @@ struct SimDevice::Shared {
   absl::Mutex mu;
   std::deque<Item> queue ABSL_GUARDED_BY(mu);
   bool shutdown ABSL_GUARDED_BY(mu) = false;
-  int64_t pokes ABSL_GUARDED_BY(mu) = 0;  // event callbacks: a lock/unlock re-checks waits
   std::deque<ItemTiming> timeline ABSL_GUARDED_BY(mu);
 };
 
@@ -113,23 +118,32 @@ std::vector<SimDevice::ItemTiming> SimDevice::timeline() const {
   return std::vector<ItemTiming>(shared_->timeline.begin(), shared_->timeline.end());
 }
 
-bool SimDevice::WaitForEvent(const EventRef& event) {
+bool SimDevice::WaitForEvent(const EventRef& event, int64_t& ready_at) {
+  // Set by the event's callback, under shared->mu; the wait ends when the callback ran, so its
+  // modelled set time is known.
+  struct Token {
+    bool fired = false;
+    int64_t set_at = 0;
+  };
+  auto token = std::make_shared<Token>();
   // The callback holds the shared state, not the device: the event may outlive the device.
-  event->AndThen([shared = shared_](const absl::Status&) {
+  event->AndThen([shared = shared_, token](const absl::Status&) {
+    const int64_t now = SimNowNanos();
     absl::MutexLock lock(&shared->mu);
-    ++shared->pokes;
+    token->fired = true;
+    token->set_at = now;
   });
   struct Arg {
     Shared* shared;
-    AsyncEvent* event;
-  } arg{shared_.get(), event.get()};
+    Token* token;
+  } arg{shared_.get(), token.get()};
   absl::MutexLock lock(&shared_->mu);
   shared_->mu.Await(absl::Condition(
-      +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return a->event->IsAvailable() || a->shared->shutdown;
-      },
+      +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->token->fired || a->shared->shutdown; },
       &arg));
-  return event->IsAvailable();
+  if (!token->fired) return false;  // shutting down
+  ready_at = std::max(ready_at, token->set_at);
+  return true;
 }
 
 void SimDevice::SleepUntil(int64_t deadline) {
@@ -153,11 +167,12 @@ void SimDevice::SleepUntil(int64_t deadline) {
 void SimDevice::RunItem(Item& item) {
   absl::Status status;
   bool runnable = true;
-  bool waited = false;
+  // When the item could have started: enqueued, and every input set (a waited-for event's
+  // modelled set time; one already set when the stream got here is taken as set by then).
+  int64_t ready_at = item.enqueued_nanos;
   for (const EventRef& e : item.work.wait_for) {
     if (!e->IsAvailable()) {
-      waited = true;
-      if (!WaitForEvent(e)) {
+      if (!WaitForEvent(e, ready_at)) {
         status = DeviceDestroyedError(name_, item.work.name);
         runnable = false;
         break;
@@ -169,11 +184,8 @@ void SimDevice::RunItem(Item& item) {
       break;
     }
   }
-  // The modelled start: when the item was both enqueued (or its inputs ready, when the stream
-  // had to wait for them) and the previous item had finished. Using the previous item's
-  // modelled end (not when this thread woke up) keeps wake-up slack from accumulating over
-  // back-to-back kernels.
-  const int64_t ready_at = waited ? MonotonicNanos() : item.enqueued_nanos;
+  // The modelled start: when the item was ready and the previous item had finished. Using
+  // modelled instants (not when this thread woke up) keeps wake-up slack from accumulating.
   const int64_t start = std::max(stream_free_at_, ready_at);
   int64_t end = start;
   const bool kernel = item.work.cost.has_value();
@@ -220,6 +232,8 @@ void SimDevice::RunItem(Item& item) {
     }
   }
   EventRef done = std::move(item.done);
+  // Callbacks (the executor's next steps, pushes, reports) see the modelled end as "now".
+  ScopedSimTime modelled(end);
   done->SetStatus(std::move(status));
 }
 

@@ -21,6 +21,25 @@
 
 namespace pw {
 
+// Modelled time. While a SimDevice completes an item (its event's callbacks run inline on the
+// stream thread) or a simulated network delivers a message, this thread's "now" is the modelled
+// instant of that event: the kernel's modelled end, the message's arrival deadline. Elsewhere it
+// is MonotonicNanos(). Whatever the runtime sends or completes from such a callback is stamped
+// with the modelled instant, so the wake-up latency of this machine's threads (tens of
+// microseconds on a loaded VM) is absorbed by later modelled waits instead of adding up along
+// a chain of hand-offs. Causality holds: the modelled instant is never later than the real one.
+int64_t SimNowNanos();
+class ScopedSimTime {
+ public:
+  explicit ScopedSimTime(int64_t nanos);
+  ~ScopedSimTime();
+  ScopedSimTime(const ScopedSimTime&) = delete;
+  ScopedSimTime& operator=(const ScopedSimTime&) = delete;
+
+ private:
+  int64_t saved_;
+};
+
 // Turns a WorkCost into time: a roofline (compute or memory bound, whichever is slower), plus
 // the collective bytes over the interconnect, plus a fixed launch overhead. Defaults are of the
 // order of one TPU v4 chip.
@@ -59,7 +78,9 @@ class SimDevice final : public Device {
     std::string name;
     bool kernel = false;  // had a cost
     bool ran = false;     // fn was called
-    int64_t start_nanos = 0;  // modelled start: max(ready, end of the previous item)
+    int64_t start_nanos = 0;  // modelled start: max(ready, end of the previous item), where
+                              // ready is when the item was enqueued or its last input was set
+                              // (at that setter's SimNowNanos())
     int64_t end_nanos = 0;    // start + max(modelled time, fn's real duration)
     int64_t done_nanos = 0;   // when the stream thread actually completed the event
   };
@@ -104,8 +125,9 @@ class SimDevice final : public Device {
   struct Shared;
 
   void Loop();
-  // Returns once `event` is available (true) or the device is shutting down (false).
-  bool WaitForEvent(const EventRef& event);
+  // Returns once `event` is available (true) or the device is shutting down (false); raises
+  // `ready_at` to when the event was set.
+  bool WaitForEvent(const EventRef& event, int64_t& ready_at);
   // Sleeps until `deadline` (MonotonicNanos) or shutdown, and records the wake-up slack.
   void SleepUntil(int64_t deadline);
   void RunItem(Item& item);

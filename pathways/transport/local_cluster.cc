@@ -16,6 +16,11 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
   PW_RETURN_IF_ERROR(check(options.hosts_per_island, "hosts_per_island"));
   PW_RETURN_IF_ERROR(check(options.devices_per_host, "devices_per_host"));
   PW_RETURN_IF_ERROR(check(options.memory_per_device_bytes, "memory_per_device_bytes"));
+  if (options.device_kind != "cpu" && options.device_kind != "sim") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LocalCluster: device_kind must be \"cpu\" or \"sim\", got \"", options.device_kind, "\""));
+  }
+  PW_RETURN_IF_ERROR(options.network.Validate());
   std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options)));
   PW_RETURN_IF_ERROR(cluster->Init());
   return cluster;
@@ -25,6 +30,9 @@ absl::Status LocalCluster::Init() {
   if (options_.trace) trace_.Start();
   controller_ = std::make_unique<Controller>(ControllerOptions{
       .resources = &resources_, .trace = &trace_, .scheduler_window = options_.scheduler_window});
+  if (options_.network.models_control() || options_.network.models_transfers()) {
+    network_ = std::make_unique<SimulatedNetwork>();
+  }
   for (int64_t island = 0; island < options_.islands; ++island) {
     for (int64_t h = 0; h < options_.hosts_per_island; ++h) {
       HostSpec spec;
@@ -39,17 +47,45 @@ absl::Status LocalCluster::Init() {
       host.island = spec.island;
       std::vector<Device*> devices;
       for (DeviceId d : info.devices) {
-        host.devices.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
-            .id = d, .host = host_id, .memory_capacity_bytes = options_.memory_per_device_bytes,
-            .trace = &trace_}));
+        if (options_.device_kind == "sim") {
+          SimDeviceOptions sim = options_.sim;
+          sim.id = d;
+          sim.host = host_id;
+          sim.memory_capacity_bytes = options_.memory_per_device_bytes;
+          sim.trace = &trace_;
+          host.devices.push_back(std::make_unique<SimDevice>(std::move(sim)));
+        } else {
+          host.devices.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
+              .id = d, .host = host_id, .memory_capacity_bytes = options_.memory_per_device_bytes,
+              .trace = &trace_}));
+        }
         devices.push_back(host.devices.back().get());
       }
       trace_.NameProcess(host_id.value(), absl::StrCat("host ", host_id.value(), " (island ", island, ")"));
+      // Without a network model the executor calls the data plane and the controller directly.
+      DataPlane* data_plane = &data_plane_;
+      RunObserver* observer = controller_.get();
+      if (network_ != nullptr && options_.network.models_transfers()) {
+        delayed_data_planes_.push_back(std::make_unique<DelayedDataPlane>(
+            &data_plane_, network_.get(), host_id, options_.network));
+        data_plane = delayed_data_planes_.back().get();
+      }
+      if (network_ != nullptr && options_.network.models_control()) {
+        delayed_observers_.push_back(std::make_unique<DelayedRunObserver>(
+            controller_.get(), network_.get(), host_id, options_.network.control_latency_nanos));
+        observer = delayed_observers_.back().get();
+      }
       host.executor = std::make_unique<HostExecutor>(HostExecutorOptions{
-          .host = host_id, .devices = devices, .data_plane = &data_plane_,
-          .collectives = &collectives_, .observer = controller_.get(), .trace = &trace_});
+          .host = host_id, .devices = devices, .data_plane = data_plane,
+          .collectives = &collectives_, .observer = observer, .trace = &trace_});
       PW_RETURN_IF_ERROR(data_plane_.Register(host_id, host.executor.get()));
-      PW_RETURN_IF_ERROR(controller_->AddWorker(host_id, host.executor.get()));
+      WorkerService* worker = host.executor.get();
+      if (network_ != nullptr && options_.network.models_control()) {
+        delayed_workers_.push_back(std::make_unique<DelayedWorkerService>(
+            worker, network_.get(), options_.network.control_latency_nanos));
+        worker = delayed_workers_.back().get();
+      }
+      PW_RETURN_IF_ERROR(controller_->AddWorker(host_id, worker));
       hosts_.push_back(std::move(host));
     }
   }
@@ -64,6 +100,9 @@ LocalCluster::~LocalCluster() {
     absl::Status s = controller_->RemoveWorker(h.id, absl::CancelledError("local cluster shutting down"));
     if (!s.ok() && !absl::IsNotFound(s)) PW_LOG(WARNING) << "removing " << h.id << ": " << s;
   }
+  // Messages still in flight are dropped (a push fails UNAVAILABLE); from here on executors
+  // report and push into a closed network.
+  if (network_ != nullptr) network_->Shutdown();
   for (Host& h : hosts_) data_plane_.Unregister(h.id);
   hosts_.clear();  // executors stop (joining their threads), then their devices
   controller_.reset();

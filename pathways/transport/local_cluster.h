@@ -17,6 +17,8 @@
 #include "pathways/controller/controller.h"
 #include "pathways/controller/resource_manager.h"
 #include "pathways/device/cpu_device.h"
+#include "pathways/device/sim_device.h"
+#include "pathways/transport/simulated_network.h"
 #include "pathways/worker/host_executor.h"
 #include "pathways/worker/in_process_data_plane.h"
 
@@ -30,6 +32,13 @@ struct LocalClusterOptions {
   // Start recording trace events at once (otherwise call trace().Start()).
   bool trace = false;
   int64_t scheduler_window = 1024;
+  // "cpu": CpuDevices (kernels really run). "sim": SimDevices configured by `sim` (its id, host,
+  // memory and trace fields are filled per device), for studies beyond this machine's cores.
+  std::string device_kind = "cpu";
+  SimDeviceOptions sim;
+  // Modelled latencies between the controller and the hosts and between hosts. All zero (the
+  // default): direct calls, no timer thread.
+  NetworkModel network;
 };
 
 class LocalCluster {
@@ -57,6 +66,9 @@ class LocalCluster {
   // manager remaps or fails the slices that used its devices. NOT_FOUND for an unknown host.
   absl::Status RemoveHost(HostId host, absl::Status reason);
 
+  // The modelled network's timer, or null when the network model is all zero.
+  const SimulatedNetwork* network() const { return network_.get(); }
+
   // Sum of busy time over every device, for utilization = busy / (wall * devices).
   int64_t total_busy_nanos() const;
 
@@ -66,7 +78,7 @@ class LocalCluster {
   struct Host {
     HostId id;
     IslandId island;
-    std::vector<std::unique_ptr<CpuDevice>> devices;
+    std::vector<std::unique_ptr<Device>> devices;
     std::unique_ptr<HostExecutor> executor;
   };
   explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
@@ -78,6 +90,12 @@ class LocalCluster {
   InProcessDataPlane data_plane_;
   InProcessCollectiveGroups collectives_;
   std::unique_ptr<Controller> controller_;
+  // The network model: its timer and the decorators in front of the controller, the executors'
+  // reports and their pushes. Shut down before the executors go; destroyed after them.
+  std::unique_ptr<SimulatedNetwork> network_;
+  std::vector<std::unique_ptr<DelayedWorkerService>> delayed_workers_;
+  std::vector<std::unique_ptr<DelayedRunObserver>> delayed_observers_;
+  std::vector<std::unique_ptr<DelayedDataPlane>> delayed_data_planes_;
   // Destroyed before the controller: executors report to it from their threads.
   std::vector<Host> hosts_;
 };
