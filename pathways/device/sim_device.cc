@@ -95,7 +95,7 @@ EventRef SimDevice::Enqueue(StreamWork work) {
     done->SetError(DeviceDestroyedError(name_, work.name));
     return done;
   }
-  shared_->queue.push_back(Item{std::move(work), done, ItemKind::kWork, MonotonicNanos()});
+  shared_->queue.push_back(Item{std::move(work), done, ItemKind::kWork, SimNowNanos()});
   return done;
 }
 
