@@ -64,13 +64,18 @@ TEST(SimDeviceTest, BackToBackKernelsTakeExactlyTheirModelledTimeOnTheDeviceTime
   constexpr int64_t kKernel = 2'000'000;  // 2 ms
   SimDevice device(Fixed(kKernel));
   std::atomic<int> ran{0};
+  EventRef gate = AsyncEvent::Create();  // every kernel is queued before the first may start
   EventRef last;
   for (int i = 0; i < 5; ++i) {
-    last = device.Enqueue(Kernel("k" + std::to_string(i), [&] {
-      ran.fetch_add(1);
-      return absl::OkStatus();
-    }));
+    last = device.Enqueue(Kernel(
+        "k" + std::to_string(i),
+        [&] {
+          ran.fetch_add(1);
+          return absl::OkStatus();
+        },
+        i == 0 ? std::vector<EventRef>{gate} : std::vector<EventRef>{}));
   }
+  gate->SetReady();
   ASSERT_TRUE(last->Await().ok());
   EXPECT_EQ(ran.load(), 5);
   std::vector<SimDevice::ItemTiming> t = device.timeline();
@@ -84,7 +89,7 @@ TEST(SimDeviceTest, BackToBackKernelsTakeExactlyTheirModelledTimeOnTheDeviceTime
     if (i > 0) EXPECT_EQ(t[i].start_nanos, t[i - 1].end_nanos);  // the stream is in order
   }
   EXPECT_EQ(device.busy_nanos(), 5 * kKernel);
-  EXPECT_EQ(device.wake_slack_count(), 5);
+  EXPECT_GT(device.wake_slack_count(), 0);  // slept through modelled time (not spun)
   EXPECT_GE(device.wake_slack_max_nanos(), 0);
 }
 
@@ -131,7 +136,7 @@ TEST(SimDeviceTest, ExecuteFalseSkipsKernelsButRunsRuntimeWork) {
 }
 
 TEST(SimDeviceTest, ErrorsPropagateThroughModelledKernels) {
-  SimDevice device(Fixed(/*kernel_nanos=*/10'000));
+  SimDevice device(Fixed(/*kernel_nanos=*/1'000'000));
   EventRef failed = device.Enqueue(
       Kernel("bad", [] { return absl::InvalidArgumentError("shape mismatch in dot.1"); }));
   bool dependent_ran = false;
@@ -148,7 +153,7 @@ TEST(SimDeviceTest, ErrorsPropagateThroughModelledKernels) {
   EXPECT_TRUE(later->Await().ok());
   EXPECT_FALSE(dependent_ran);
   // A skipped item takes no device time: only "bad" and "later" were busy.
-  EXPECT_EQ(device.busy_nanos(), 2 * 10'000);
+  EXPECT_EQ(device.busy_nanos(), 2 * 1'000'000);
 }
 
 TEST(SimDeviceTest, AKernelWaitingForAnEventStartsWhenTheEventIsSet) {
