@@ -72,6 +72,22 @@ TEST(SimulatedClusterTest, ParallelAndSequentialGiveTheRightValuesOnSimDevicesAn
   EXPECT_GE(cluster->total_busy_nanos(), 2 * kStages * 100'000);  // modelled kernel time
 }
 
+TEST(SimulatedClusterTest, ExecutorsHandKernelsTheirCostSoExecuteFalseSkipsThem) {
+  constexpr int64_t kStages = 3;
+  auto cluster = Unwrap(LocalCluster::Start(SimCluster(kStages, /*execute=*/false)));
+  auto client = Unwrap(Client::Connect(cluster->controller(), "skip"));
+  std::vector<VirtualSlice> slices;
+  Program program = Chain(*client, kStages, slices);
+  Array x = Unwrap(client->Put(slices[0], {ir::Literal::Create<float>({4}, {0, 1, 2, 3})}));
+  ASSERT_TRUE(Unwrap(program.Run({x}))[0].Await().ok());
+  for (Device* d : cluster->devices()) {
+    auto* sim = dynamic_cast<SimDevice*>(d);
+    ASSERT_NE(sim, nullptr);
+    EXPECT_EQ(sim->skipped_kernels(), 1) << sim->DebugString();  // one stage per device
+    EXPECT_GE(sim->busy_nanos(), 100'000);                       // its modelled time
+  }
+}
+
 TEST(SimulatedClusterTest, AStepErrorReachesTheClientThroughTheDelayedReport) {
   auto cluster = Unwrap(LocalCluster::Start(SimCluster(2, /*execute=*/false)));
   auto client = Unwrap(Client::Connect(cluster->controller(), "oom"));
