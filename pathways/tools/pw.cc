@@ -1,6 +1,7 @@
 // pw: the user's command for a local Pathways cluster of processes.
 //
-//   pw up [--hosts N] [--devices-per-host M] [--islands K] [--memory-per-device SIZE] [--no-trace]
+//   pw up [--hosts N] [--devices-per-host M] [--islands K] [--memory-per-device SIZE]
+//         [--data-plane tcp|grpc] [--no-trace]
 //   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
@@ -47,6 +48,7 @@ Commands:
               --devices-per-host M    CPU devices per host                  [2]
               --islands K             islands                               [1]
               --memory-per-device S   device memory, e.g. 512M, 2G          [1G]
+              --data-plane tcp|grpc   how hosts send shards to each other   [tcp]
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
@@ -146,11 +148,16 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
   bool no_trace = false;
   flags.Bool("--no-trace", &no_trace);
+  flags.String("--data-plane", &options.data_plane);
   PW_RETURN_IF_ERROR(flags.Parse(args));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
   }
   options.trace = !no_trace;
+  if (!options.data_plane.empty() && options.data_plane != "tcp" && options.data_plane != "grpc") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw up: --data-plane must be tcp or grpc, got '", options.data_plane, "'"));
+  }
   if (absl::StatusOr<State> old = ReadState(); old.ok() && ProcessAlive(old->controller_pid)) {
     return absl::AlreadyExistsError(absl::StrCat("a cluster is already up at ", old->address,
                                                  " (pid ", old->controller_pid, "); `pw down` first"));

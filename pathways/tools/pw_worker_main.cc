@@ -19,13 +19,15 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
-    "                 [--memory-per-device SIZE] [--no-trace]\n"
+    "                 [--memory-per-device SIZE] [--data-plane tcp|grpc] [--no-trace]\n"
     "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
     "  --island N                the island this host belongs to (default 0)\n"
     "  --devices N               CPU devices to serve (default 2)\n"
     "  --memory-per-device SIZE  memory of each device: 512M, 2G or bytes (default 1G)\n"
+    "  --data-plane tcp|grpc     how shards go to peer hosts: one TCP socket per peer\n"
+    "                            (default) or one gRPC call per push\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
     "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
@@ -43,6 +45,7 @@ int Run(int argc, char** argv) {
   flags.Int("--island", &options.island);
   flags.Int("--devices", &options.num_devices);
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
+  flags.String("--data-plane", &options.data_plane);
   flags.Bool("--no-trace", &no_trace);
   flags.Bool("--help", &help);
   absl::Status parsed = flags.Parse(argc, argv);
@@ -65,6 +68,10 @@ int Run(int argc, char** argv) {
   if (parsed.ok() && options.num_devices < 1) {
     parsed = absl::InvalidArgumentError(
         absl::StrCat("pw-worker: --devices must be >= 1, got ", options.num_devices));
+  }
+  if (parsed.ok() && options.data_plane != "tcp" && options.data_plane != "grpc") {
+    parsed = absl::InvalidArgumentError(absl::StrCat(
+        "pw-worker: --data-plane must be tcp or grpc, got '", options.data_plane, "'"));
   }
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);

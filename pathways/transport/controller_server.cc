@@ -155,7 +155,8 @@ void ControllerServer::Shutdown() {
 
 // ---- hosts -------------------------------------------------------------------------------
 
-absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> ControllerServer::Join(HostSpec spec) {
+absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> ControllerServer::Join(
+    HostSpec spec, std::string data_plane_address) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
@@ -189,7 +190,8 @@ absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> ControllerServer::Join(
       return absl::UnavailableError(
           absl::StrCat("the controller at ", address_, " is shutting down"));
     }
-    hosts_[host] = HostEntry{address, std::move(client), absl::Now()};
+    hosts_[host] =
+        HostEntry{address, std::move(data_plane_address), std::move(client), absl::Now()};
   }
   if (absl::Status added = controller_->AddWorker(host, raw); !added.ok()) {
     {
@@ -220,13 +222,21 @@ absl::Status ControllerServer::Heartbeat(HostId host) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ControllerServer::LookupHost(HostId host) const {
+absl::StatusOr<std::pair<std::string, std::string>> ControllerServer::LookupHost(
+    HostId host) const {
   absl::StatusOr<HostInfo> info = resources_.GetHost(host);
   if (!info.ok()) {
     return absl::NotFoundError(absl::StrCat("LookupHost: ", host.DebugString(),
                                             " is not part of the cluster (lost, or never joined)"));
   }
-  return info->address;
+  std::string data_plane_address;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = hosts_.find(host); it != hosts_.end()) {
+      data_plane_address = it->second.data_plane_address;
+    }
+  }
+  return std::make_pair(info->address, std::move(data_plane_address));
 }
 
 absl::Status ControllerServer::WaitForHosts(int64_t n, absl::Duration timeout) {
@@ -408,7 +418,7 @@ grpc::Status ControllerServer::WorkersService::Join(grpc::ServerContext*,
     return grpc::Status::OK;
   }
   absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> joined =
-      server_->Join(*std::move(spec));
+      server_->Join(*std::move(spec), request->data_plane_address());
   if (joined.ok()) {
     response->set_host(joined->first.value());
     for (DeviceId d : joined->second) response->add_devices(d.value());
@@ -454,10 +464,14 @@ grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext*,
   if (s.ok()) {
     absl::StatusOr<HostId> host =
         wire::IdFromProto<HostId>(request->host(), "LookupHostRequest", "host");
-    absl::StatusOr<std::string> address =
-        host.ok() ? server_->LookupHost(*host) : absl::StatusOr<std::string>(host.status());
-    if (address.ok()) response->set_address(*address);
-    s = address.status();
+    absl::StatusOr<std::pair<std::string, std::string>> addresses =
+        host.ok() ? server_->LookupHost(*host)
+                  : absl::StatusOr<std::pair<std::string, std::string>>(host.status());
+    if (addresses.ok()) {
+      response->set_address(addresses->first);
+      response->set_data_plane_address(addresses->second);
+    }
+    s = addresses.status();
   }
   SetStatus(*response, s);
   return grpc::Status::OK;

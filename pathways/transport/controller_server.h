@@ -102,6 +102,7 @@ class ControllerServer {
   class PendingReactors;
   struct HostEntry {
     std::string address;
+    std::string data_plane_address;  // its TCP data plane listener; empty if none
     std::unique_ptr<GrpcWorkerClient> client;
     absl::Time last_heartbeat;
   };
@@ -110,9 +111,11 @@ class ControllerServer {
   absl::Status Init();
 
   // ControllerWorkers.
-  absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> Join(HostSpec spec);
+  absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> Join(HostSpec spec,
+                                                                std::string data_plane_address);
   absl::Status Heartbeat(HostId host);
-  absl::StatusOr<std::string> LookupHost(HostId host) const;
+  // The host's Worker address and its TCP data plane address (empty if it has none).
+  absl::StatusOr<std::pair<std::string, std::string>> LookupHost(HostId host) const;
   // Recent trace events of the controller and every live host, into `into` (recording). A host
   // that does not answer is logged and marked by an instant event on the controller's lane.
   void CollectTrace(TraceRecorder& into);

@@ -191,7 +191,7 @@ TEST_F(GrpcDataPlaneTest, MultiChunkOddSizedShardLandsIntactWithOneCopy) {
   EXPECT_EQ(sent.chunks, 3);
   EXPECT_EQ(sent.payload_bytes, bytes);
   EXPECT_EQ(sent.copied_bytes, 0);
-  const DataPlaneServiceImpl::Stats received = workers_[1]->received_stats();
+  const WorkerServer::ReceivedStats received = workers_[1]->received_stats();
   EXPECT_EQ(received.received_bytes, bytes);
   EXPECT_EQ(received.copied_bytes, bytes);  // once, into the device buffer
 

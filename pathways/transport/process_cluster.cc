@@ -198,6 +198,15 @@ absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Start(ProcessClu
 }
 
 absl::Status ProcessCluster::Init() {
+  std::string data_plane = options_.data_plane;
+  if (data_plane.empty()) {
+    if (const char* env = std::getenv("PW_DATA_PLANE"); env != nullptr) data_plane = env;
+  }
+  if (!data_plane.empty() && data_plane != "tcp" && data_plane != "grpc") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.data_plane (or $PW_DATA_PLANE): '", data_plane,
+        "' is neither tcp nor grpc"));
+  }
   PW_ASSIGN_OR_RETURN(bin_dir_, FindBinDir(options_.bin_dir));
   PW_ASSIGN_OR_RETURN(log_dir_, MakeLogDir(options_.log_dir));
   owns_log_dir_ = options_.log_dir.empty();
@@ -238,6 +247,10 @@ absl::Status ProcessCluster::Init() {
           "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
           "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
       if (!options_.trace) wargs.push_back("--no-trace");
+      if (!data_plane.empty()) {
+        wargs.push_back("--data-plane");
+        wargs.push_back(data_plane);
+      }
       PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(wargs, {absl::StrCat(log_dir_, "/worker-", index, ".log"),
                                                            options_.detach}));
       worker_pids_.push_back(pid);

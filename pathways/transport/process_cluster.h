@@ -34,6 +34,9 @@ struct ProcessClusterOptions {
   // Children start in their own session, so they outlive the launcher and a terminal's
   // Ctrl-C (pw up). Tests keep them in the launcher's group.
   bool detach = false;
+  // Each worker's --data-plane: "tcp" or "grpc"; empty: $PW_DATA_PLANE when set (so a test or
+  // benchmark runs on the other plane unchanged), else the worker's default (tcp).
+  std::string data_plane;
   absl::Duration start_timeout = absl::Seconds(30);
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
 };

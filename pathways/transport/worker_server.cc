@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,9 @@ absl::Status WorkerServer::Init() {
     return absl::InvalidArgumentError("WorkerServerOptions.controller_address: required");
   }
   if (options_.listen_address.empty()) return invalid("listen_address", "''");
+  if (options_.data_plane != "tcp" && options_.data_plane != "grpc") {
+    return invalid("data_plane", absl::StrCat("'", options_.data_plane, "' (tcp or grpc)"));
+  }
   if (options_.island < 0) return invalid("island", options_.island);
   if (options_.num_devices < 1) return invalid("num_devices", options_.num_devices);
   if (options_.memory_per_device_bytes < 1) {
@@ -92,6 +96,22 @@ absl::Status WorkerServer::Listen() {
         "WorkerServerOptions.listen_address: cannot listen on '", options_.listen_address, "'"));
   }
   address_ = grpc_transport::WithPort(options_.listen_address, port);
+  std::string tcp_address = options_.data_plane_listen_address;
+  if (tcp_address.empty()) {
+    const size_t colon = options_.listen_address.rfind(':');
+    tcp_address = absl::StrCat(options_.listen_address.substr(0, colon), ":0");
+  }
+  absl::StatusOr<std::unique_ptr<TcpShardListener>> listener =
+      TcpShardListener::Start({.name = name, .listen_address = tcp_address});
+  if (!listener.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("WorkerServerOptions.data_plane_listen_address: ",
+                                                   listener.status().message()));
+  }
+  tcp_listener_ = *std::move(listener);
+  // Published like address_: a wildcard host becomes loopback.
+  const std::string& bound = tcp_listener_->address();
+  data_plane_address_ = grpc_transport::WithPort(
+      bound, std::atoi(bound.substr(bound.rfind(':') + 1).c_str()));
   return absl::OkStatus();
 }
 
@@ -106,6 +126,7 @@ absl::Status WorkerServer::Join() {
   spec.device_kind = "cpu";
   spec.memory_bytes_per_device = options_.memory_per_device_bytes;
   *request.mutable_spec() = wire::ToProto(spec);
+  request.set_data_plane_address(data_plane_address_);
   pathways::wire::JoinResponse response;
   grpc::ClientContext context;
   // Waits for a controller that is still starting, up to the join timeout.
@@ -152,19 +173,42 @@ absl::Status WorkerServer::Build() {
                                  store_.get(), GlooCollectiveGroupsOptions{
                                                    .name = absl::StrCat("gloo ", host_.DebugString()),
                                                    .hostname = options_.gloo_hostname}));
-  data_plane_ = std::make_unique<GrpcDataPlane>(GrpcDataPlaneOptions{
-      .name = host_.DebugString(), .resolve = [this](HostId host) { return LookupHost(host); }});
+  DataPlane* data_plane = nullptr;
+  if (options_.data_plane == "grpc") {
+    grpc_data_plane_ = std::make_unique<GrpcDataPlane>(GrpcDataPlaneOptions{
+        .name = host_.DebugString(),
+        .resolve = [this](HostId host) -> absl::StatusOr<std::string> {
+          PW_ASSIGN_OR_RETURN(auto addresses, LookupHost(host));
+          return addresses.first;
+        }});
+    data_plane = grpc_data_plane_.get();
+  } else {
+    tcp_data_plane_ = std::make_unique<TcpDataPlane>(TcpDataPlaneOptions{
+        .name = host_.DebugString(),
+        .host = host_,
+        .resolve = [this](HostId host) -> absl::StatusOr<std::string> {
+          PW_ASSIGN_OR_RETURN(auto addresses, LookupHost(host));
+          if (addresses.second.empty()) {
+            return absl::NotFoundError(absl::StrCat(
+                host.DebugString(), " at ", addresses.first,
+                " published no TCP data plane address (a worker of an older build?)"));
+          }
+          return addresses.second;
+        }});
+    data_plane = tcp_data_plane_.get();
+  }
   executor_ = std::make_unique<HostExecutor>(HostExecutorOptions{
-      .host = host_, .devices = devices, .data_plane = data_plane_.get(),
+      .host = host_, .devices = devices, .data_plane = data_plane,
       .collectives = gloo_.get(), .observer = reporter_.get(), .trace = &trace_});
   worker_service_->SetBackend(WorkerBackend{
       .host = host_, .worker = executor_.get(), .observer = reporter_.get(), .trace = &trace_});
   data_plane_service_->SetReceiver(executor_.get(), host_.DebugString());
+  tcp_listener_->SetReceiver(executor_.get(), host_.DebugString(), host_);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> WorkerServer::LookupHost(HostId host) {
-  if (host == host_) return address_;
+absl::StatusOr<std::pair<std::string, std::string>> WorkerServer::LookupHost(HostId host) {
+  if (host == host_) return std::make_pair(address_, data_plane_address_);
   pathways::wire::LookupHostRequest request;
   request.set_version(wire::kWireVersion);
   request.set_host(host.value());
@@ -178,7 +222,7 @@ absl::StatusOr<std::string> WorkerServer::LookupHost(HostId host) {
     return absl::NotFoundError(absl::StrCat("the controller at ", options_.controller_address,
                                             " has no address for ", host.DebugString()));
   }
-  return response.address();
+  return std::make_pair(response.address(), response.data_plane_address());
 }
 
 void WorkerServer::HeartbeatLoop() {
@@ -251,19 +295,52 @@ void WorkerServer::TearDown() {
   // Calls waiting on this worker are answered first, so the server can drain.
   if (worker_service_ != nullptr) worker_service_->Stop(going);
   if (data_plane_service_ != nullptr) data_plane_service_->Close(going);
+  if (tcp_listener_ != nullptr) {
+    tcp_listener_->Close(going);
+    tcp_listener_->Shutdown();  // the executor is no longer called from here on
+  }
   if (server_ != nullptr) {
     server_->Shutdown(Deadline(kServerDrain));
     server_->Wait();
     server_.reset();
   }
   // Pushes in flight are cancelled so the executor's sends finish.
-  if (data_plane_ != nullptr) data_plane_->Shutdown();
+  if (grpc_data_plane_ != nullptr) grpc_data_plane_->Shutdown();
+  if (tcp_data_plane_ != nullptr) tcp_data_plane_->Shutdown();
   executor_.reset();
   if (reporter_ != nullptr) reporter_->Stop();
   gloo_.reset();
   store_.reset();
   devices_.clear();
-  data_plane_.reset();
+  grpc_data_plane_.reset();
+  tcp_data_plane_.reset();
+}
+
+WorkerServer::SentStats WorkerServer::data_plane_stats() const {
+  SentStats s;
+  if (grpc_data_plane_ != nullptr) {
+    const GrpcDataPlane::Stats g = grpc_data_plane_->stats();
+    s = {g.pushes, g.payload_bytes, g.copied_bytes};
+  } else if (tcp_data_plane_ != nullptr) {
+    const TcpDataPlane::Stats t = tcp_data_plane_->stats();
+    s = {t.pushes, t.payload_bytes, t.copied_bytes};
+  }
+  return s;
+}
+
+WorkerServer::ReceivedStats WorkerServer::received_stats() const {
+  ReceivedStats s;
+  if (data_plane_service_ != nullptr) {
+    const DataPlaneServiceImpl::Stats g = data_plane_service_->stats();
+    s.received_bytes += g.received_bytes;
+    s.copied_bytes += g.copied_bytes;
+  }
+  if (tcp_listener_ != nullptr) {
+    const TcpShardListener::Stats t = tcp_listener_->stats();
+    s.received_bytes += t.received_bytes;
+    s.copied_bytes += t.copied_bytes;
+  }
+  return s;
 }
 
 std::string WorkerServer::DebugString() const {

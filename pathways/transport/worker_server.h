@@ -1,5 +1,6 @@
-// WorkerServer: everything one worker process runs — the Worker and DataPlane gRPC services over
-// a HostExecutor with its CPU devices, the gRPC data plane and Gloo collectives, joining the
+// WorkerServer: everything one worker process runs — the Worker and DataPlane gRPC services and
+// the TCP shard listener over a HostExecutor with its CPU devices, the data plane (TCP or gRPC)
+// and Gloo collectives, joining the
 // controller and keeping it informed (heartbeats, batched run reports). pw-worker is a thin
 // main() around it; tests run several in one process.
 #ifndef PATHWAYS_TRANSPORT_WORKER_SERVER_H_
@@ -27,6 +28,8 @@
 #include "pathways/transport/rendezvous_service.h"
 #include "pathways/transport/run_reporter.h"
 #include "pathways/transport/services.grpc.pb.h"
+#include "pathways/transport/tcp_data_plane.h"
+#include "pathways/transport/tcp_shard_listener.h"
 #include "pathways/transport/worker_service_impl.h"
 #include "pathways/worker/host_executor.h"
 
@@ -45,6 +48,13 @@ struct WorkerServerOptions {
   absl::Duration controller_lost_after = absl::Seconds(5);
   // Where Gloo peers reach this host's collectives.
   std::string gloo_hostname = "127.0.0.1";
+  // How this host sends shards to its peers: "tcp" (TcpDataPlane, one socket per peer, the
+  // default: less CPU and latency per push, see docs/benchmarks.md) or "grpc" (GrpcDataPlane,
+  // one call per push). Either way the host receives both (gRPC DataPlane service and a
+  // TcpShardListener), so hosts choosing differently still exchange shards.
+  std::string data_plane = "tcp";
+  // Where the TcpShardListener listens; empty: listen_address's host, any free port.
+  std::string data_plane_listen_address;
   bool trace = true;
   size_t max_trace_events = 200000;  // TraceRecorder::set_max_events
 };
@@ -68,6 +78,8 @@ class WorkerServer {
   HostId host() const { return host_; }
   // The address peers and the controller reach this worker at ("ip:port").
   const std::string& address() const { return address_; }
+  // Where peers' TcpDataPlanes reach this worker ("ip:port").
+  const std::string& data_plane_address() const { return data_plane_address_; }
   const std::vector<DeviceId>& device_ids() const { return device_ids_; }
 
   // Blocks until the worker stops and returns why: OK after Shutdown() or the Worker.Shutdown
@@ -83,8 +95,19 @@ class WorkerServer {
   // For tests and diagnostics.
   HostExecutor& executor() { return *executor_; }
   TraceRecorder& trace() { return trace_; }
-  GrpcDataPlane::Stats data_plane_stats() const { return data_plane_->stats(); }
-  DataPlaneServiceImpl::Stats received_stats() const { return data_plane_service_->stats(); }
+  // Shards sent, by whichever data plane this host uses.
+  struct SentStats {
+    int64_t pushes = 0;
+    int64_t payload_bytes = 0;
+    int64_t copied_bytes = 0;  // in user space on this side
+  };
+  SentStats data_plane_stats() const;
+  // Shards received, over gRPC and TCP together.
+  struct ReceivedStats {
+    int64_t received_bytes = 0;
+    int64_t copied_bytes = 0;  // in user space by the transport (TCP: 0, gRPC: each byte once)
+  };
+  ReceivedStats received_stats() const;
   RunReporter::Stats report_stats() const { return reporter_->stats(); }
   std::string DebugString() const;
 
@@ -94,7 +117,8 @@ class WorkerServer {
   absl::Status Listen();
   absl::Status Join();
   absl::Status Build();
-  absl::StatusOr<std::string> LookupHost(HostId host);
+  // The host's Worker address and TCP data plane address (empty if it published none).
+  absl::StatusOr<std::pair<std::string, std::string>> LookupHost(HostId host);
   void HeartbeatLoop();
   // The first reason sticks; wakes Wait() and the heartbeat thread.
   void RequestStop(absl::Status reason);
@@ -103,6 +127,7 @@ class WorkerServer {
   const WorkerServerOptions options_;
   TraceRecorder trace_;
   std::string address_;
+  std::string data_plane_address_;
   HostId host_;
   std::vector<DeviceId> device_ids_;
   absl::Duration heartbeat_interval_;
@@ -116,10 +141,13 @@ class WorkerServer {
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<DataPlaneServiceImpl> data_plane_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<TcpShardListener> tcp_listener_;
   std::unique_ptr<GrpcRendezvousStore> store_;
   std::unique_ptr<GlooCollectiveGroups> gloo_;
   std::vector<std::unique_ptr<CpuDevice>> devices_;
-  std::unique_ptr<GrpcDataPlane> data_plane_;
+  // One of the two, by options_.data_plane.
+  std::unique_ptr<GrpcDataPlane> grpc_data_plane_;
+  std::unique_ptr<TcpDataPlane> tcp_data_plane_;
   std::unique_ptr<HostExecutor> executor_;
   std::thread heartbeat_thread_;
 

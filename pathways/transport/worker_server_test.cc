@@ -411,7 +411,8 @@ TEST(WorkerServerTest, TwoWorkersRunAProgramWithTransfersAndACollective) {
   for (const HostRunResult& r : controller.WaitForResults(2)) EXPECT_TRUE(r.status.ok()) << r.status;
   EXPECT_GT(workers[0]->data_plane_stats().payload_bytes, 0);
   EXPECT_EQ(workers[0]->data_plane_stats().copied_bytes, 0);
-  EXPECT_EQ(workers[1]->received_stats().copied_bytes, workers[0]->data_plane_stats().payload_bytes);
+  EXPECT_EQ(workers[1]->received_stats().received_bytes,
+            workers[0]->data_plane_stats().payload_bytes);
 
   // A gang across the two workers: device 1 (host 0) and device 2 (host 1).
   LoweringContext context;

@@ -103,6 +103,7 @@ grpc::Status FakeController::Join(grpc::ServerContext* context,
   if (!s.ok()) return grpc::Status::OK;
   const HostId host(next_host_++);
   addresses_[host] = spec->address;
+  data_plane_addresses_[host] = request->data_plane_address();
   response->set_host(host.value());
   for (int i = 0; i < spec->num_devices; ++i) response->add_devices(next_device_++);
   return grpc::Status::OK;
@@ -150,6 +151,7 @@ grpc::Status FakeController::LookupHost(grpc::ServerContext* context,
   } else {
     SetStatus(*response, absl::OkStatus());
     response->set_address(it->second);
+    response->set_data_plane_address(data_plane_addresses_[it->first]);
   }
   return grpc::Status::OK;
 }

@@ -79,6 +79,7 @@ class FakeController final : public pathways::wire::ControllerWorkers::Service {
   int64_t next_host_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_device_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<HostId, std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<HostId, std::string> data_plane_addresses_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<HostId> forgotten_ ABSL_GUARDED_BY(mu_);
   absl::Status refuse_joins_ ABSL_GUARDED_BY(mu_);
   bool block_reports_ ABSL_GUARDED_BY(mu_) = false;
