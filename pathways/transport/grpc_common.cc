@@ -35,6 +35,12 @@ void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, i
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // Synchronous methods are served by gRPC's poller threads. With the default of at most 2
+  // pollers, every burst of calls (a run's reports, pushes, the next runs) spawned threads that
+  // exited right after: hundreds of thread creations a second under load. Idle pollers block in
+  // the completion queue, so keeping a few costs nothing.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxSyncPollers);
 }
 
 std::string WithPort(std::string_view listen_address, int port) {

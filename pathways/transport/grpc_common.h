@@ -21,6 +21,8 @@ namespace pw::grpc_transport {
 
 // Largest message either side accepts: a PutArray / FetchArray carries whole arrays.
 inline constexpr int kMaxMessageBytes = 1 << 30;
+// Poller threads a synchronous gRPC server keeps (ConfigureServer).
+inline constexpr int kMaxSyncPollers = 8;
 // Chunk size of a data-plane push (one ShardPushProto's bytes).
 inline constexpr int64_t kPushChunkBytes = int64_t{1} << 20;
 
