@@ -26,6 +26,16 @@ std::vector<TensorType> Function::output_types() const {
   return out;
 }
 
+std::vector<bool> Function::live_instructions() const {
+  std::vector<bool> live(instructions.size(), false);
+  for (int64_t id : outputs) live[id] = true;
+  for (int64_t i = static_cast<int64_t>(instructions.size()) - 1; i >= 0; --i) {
+    if (!live[i]) continue;
+    for (int64_t o : instructions[i].operands) live[o] = true;
+  }
+  return live;
+}
+
 bool Function::HasCollectives() const {
   for (const Instruction& inst : instructions) {
     if (IsCollective(inst.op)) return true;

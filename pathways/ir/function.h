@@ -44,6 +44,9 @@ struct Function {
   const Instruction& instruction(int64_t id) const { return instructions[id]; }
   std::vector<TensorType> parameter_types() const;
   std::vector<TensorType> output_types() const;
+  // live[id]: some output depends on instruction `id` (operands precede their users); only
+  // those run.
+  std::vector<bool> live_instructions() const;
   bool HasCollectives() const;
 
   // Readable text form (see printer.cc), for debugging and error messages.

@@ -28,6 +28,23 @@ Function Simple() {
   return *std::move(f);
 }
 
+TEST(FunctionTest, LiveInstructionsAreWhatTheOutputsDependOn) {
+  FunctionBuilder b("dead");
+  Value x = b.Parameter(F32({2}), "x");
+  Value y = b.Parameter(F32({2}), "y");
+  Value dead = b.Exp(y);  // computed, never returned
+  Value out = b.Add(x, x);
+  (void)dead;
+  absl::StatusOr<Function> f = b.Build({out});
+  ASSERT_TRUE(f.ok()) << f.status();
+  const std::vector<bool> live = f->live_instructions();
+  ASSERT_EQ(live.size(), f->instructions.size());
+  EXPECT_TRUE(live[x.id()]);
+  EXPECT_FALSE(live[y.id()]);
+  EXPECT_FALSE(live[dead.id()]);
+  EXPECT_TRUE(live[out.id()]);
+}
+
 TEST(VerifyTest, AcceptsBuiltFunctions) {
   EXPECT_TRUE(Verify(Simple()).ok());
   EXPECT_TRUE(Verify(testing::EveryOpFunction()).ok());

@@ -83,13 +83,8 @@ absl::Status CpuExecutable::Plan(const CompileOptions& options) {
   for (const ir::TensorType& t : parameter_types_) parameter_bytes_.push_back(t.byte_size());
   for (const ir::TensorType& t : output_types_) output_bytes_.push_back(t.byte_size());
 
-  // Only values some output depends on run (operands precede their users).
-  std::vector<bool> live(n, false);
-  for (int64_t id : f.outputs) live[id] = true;
-  for (int64_t i = n - 1; i >= 0; --i) {
-    if (!live[i]) continue;
-    for (int64_t o : f.instructions[i].operands) live[o] = true;
-  }
+  // Only values some output depends on run.
+  const std::vector<bool> live = f.live_instructions();
 
   // Leaves: parameters read the caller's arguments; constants go to the aligned pool.
   locations_.assign(n, BufferRef{});

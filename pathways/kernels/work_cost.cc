@@ -16,12 +16,7 @@ WorkCost EstimateCost(const ir::Function& function) {
   // What a ring moves per shard, as a fraction of the buffer: (n - 1) / n.
   const double ring = n > 1 ? static_cast<double>(n - 1) / static_cast<double>(n) : 0.0;
   // Only instructions an output depends on run.
-  std::vector<bool> live(function.instructions.size(), false);
-  for (int64_t id : function.outputs) live[id] = true;
-  for (int64_t i = static_cast<int64_t>(function.instructions.size()) - 1; i >= 0; --i) {
-    if (!live[i]) continue;
-    for (int64_t o : function.instructions[i].operands) live[o] = true;
-  }
+  const std::vector<bool> live = function.live_instructions();
   for (const ir::Instruction& inst : function.instructions) {
     if (!live[inst.id]) continue;
     WorkCost c;
@@ -56,10 +51,7 @@ WorkCost EstimateCost(const ir::Function& function) {
       }
       case OpCode::kReduce:
         // One operation per input element.
-        c.flops = first_operand_bytes > 0
-                      ? static_cast<double>(
-                            function.instruction(inst.operands[0]).type.num_elements())
-                      : 0.0;
+        c.flops = static_cast<double>(function.instruction(inst.operands[0]).type.num_elements());
         c.bytes_accessed = in_bytes + out_bytes;
         break;
       case OpCode::kBroadcastInDim:
