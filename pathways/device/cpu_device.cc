@@ -2,7 +2,6 @@
 #include "pathways/device/cpu_device.h"
 
 #include <omp.h>
-#include <pthread.h>
 
 #include <utility>
 
@@ -12,17 +11,9 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/spin_wait.h"
 #include "pathways/base/status.h"
+#include "pathways/base/thread_name.h"
 
 namespace pw {
-namespace {
-
-absl::Status DeviceDestroyedError(std::string_view device, std::string_view item) {
-  return absl::AbortedError(absl::StrCat("device destroyed: ", ToAbsl(device),
-                                         " was destroyed before stream item '", ToAbsl(item),
-                                         "' could run (it waits on an unfinished event)"));
-}
-
-}  // namespace
 
 struct CpuDevice::Waker {
   enum State : uint32_t { kAwake = 0, kSleepingForWork = 1, kSleepingForEvent = 2 };
@@ -170,11 +161,7 @@ void CpuDevice::RunItem(Item& item) {
 }
 
 void CpuDevice::Loop() {
-  {
-    std::string thread_name = absl::StrCat("pw-dev-", options_.id.value());
-    thread_name.resize(std::min<size_t>(thread_name.size(), 15));
-    pthread_setname_np(pthread_self(), thread_name.c_str());
-  }
+  SetCurrentThreadName(absl::StrCat("pw-dev-", options_.id.value()));
   omp_set_num_threads(options_.intra_op_threads < 1 ? 1 : options_.intra_op_threads);
   std::vector<Item> batch;
   while (TakeBatch(batch)) {

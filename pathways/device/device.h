@@ -72,11 +72,16 @@ class Device {
   // or ABORTED when the device is shutting down. Per-item errors are reported by their events.
   virtual absl::Status Synchronize() = 0;
 
-  // Total time spent inside work functions (modelled time on a simulated device); utilization = busy_nanos delta / wall time delta.
+  // Total time spent inside work functions (modelled time on a simulated device);
+  // utilization = busy_nanos delta / wall time delta.
   virtual int64_t busy_nanos() const = 0;
   // Number of stream items finished (run or failed).
   virtual int64_t completed() const = 0;
 };
+
+// ABORTED: `device` was destroyed before stream item `item` could run (it waited on an
+// unfinished event, or was enqueued during destruction). Every backend reports it this way.
+absl::Status DeviceDestroyedError(std::string_view device, std::string_view item);
 
 }  // namespace pw
 

@@ -1,7 +1,6 @@
 // SimDevice implementation: one stream thread that sleeps (never spins) through modelled time.
 #include "pathways/device/sim_device.h"
 
-#include <pthread.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -15,15 +14,10 @@
 #include "absl/time/time.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
+#include "pathways/base/thread_name.h"
 
 namespace pw {
 namespace {
-
-absl::Status DeviceDestroyedError(std::string_view device, std::string_view item) {
-  return absl::AbortedError(absl::StrCat("device destroyed: ", ToAbsl(device),
-                                         " was destroyed before stream item '", ToAbsl(item),
-                                         "' could run (it waits on an unfinished event)"));
-}
 
 int64_t SecondsToNanos(double seconds) {
   return seconds <= 0 ? 0 : static_cast<int64_t>(std::ceil(seconds * 1e9));
@@ -238,11 +232,7 @@ void SimDevice::RunItem(Item& item) {
 }
 
 void SimDevice::Loop() {
-  {
-    std::string thread_name = absl::StrCat("pw-sim-", options_.id.value());
-    thread_name.resize(std::min<size_t>(thread_name.size(), 15));
-    pthread_setname_np(pthread_self(), thread_name.c_str());
-  }
+  SetCurrentThreadName(absl::StrCat("pw-sim-", options_.id.value()));
   // Timed waits of this thread expire on time, not up to the default 50 us late.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   while (true) {

@@ -1,7 +1,6 @@
 // GrpcDataPlane: chunked pushes over DataPlane.Push.
 #include "pathways/transport/grpc_data_plane.h"
 
-#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/transport/shard_push_codec.h"
 #include "pathways/transport/wire_convert.h"
 
@@ -251,7 +251,7 @@ void GrpcDataPlane::Post(absl::AnyInvocable<void()> task) {
 }
 
 void GrpcDataPlane::Loop() {
-  pthread_setname_np(pthread_self(), "pw-data-plane");
+  SetCurrentThreadName("pw-data-plane");
   for (;;) {
     absl::AnyInvocable<void()> task;
     {

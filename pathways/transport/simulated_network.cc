@@ -1,7 +1,6 @@
 // SimulatedNetwork: the timer thread and the delaying decorators.
 #include "pathways/transport/simulated_network.h"
 
-#include <pthread.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "absl/time/time.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/device/sim_device.h"
 
 namespace pw {
@@ -76,7 +76,7 @@ void SimulatedNetwork::Shutdown() {
 }
 
 void SimulatedNetwork::Loop() {
-  pthread_setname_np(pthread_self(), "pw-sim-net");
+  SetCurrentThreadName("pw-sim-net");
   // Timed waits expire on time, not up to the default 50 us late.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   std::vector<std::pair<int64_t, Message>> due;

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -16,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/transport/tcp_frames.h"
 #include "pathways/transport/wire.pb.h"
 #include "pathways/transport/wire_convert.h"
@@ -153,7 +153,7 @@ void TcpShardListener::Shutdown() {
 }
 
 void TcpShardListener::Loop() {
-  pthread_setname_np(pthread_self(), "pw-tcp-recv");
+  SetCurrentThreadName("pw-tcp-recv");
   epoll_event events[64];
   for (;;) {
     const int n = epoll_wait(epoll_fd_, events, 64, -1);

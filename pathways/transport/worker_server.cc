@@ -1,7 +1,6 @@
 // WorkerServer: a worker process's services, executor and conversations with the controller.
 #include "pathways/transport/worker_server.h"
 
-#include <pthread.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/transport/grpc_common.h"
 #include "pathways/transport/wire_convert.h"
 
@@ -226,7 +226,7 @@ absl::StatusOr<std::pair<std::string, std::string>> WorkerServer::LookupHost(Hos
 }
 
 void WorkerServer::HeartbeatLoop() {
-  pthread_setname_np(pthread_self(), "pw-heartbeat");
+  SetCurrentThreadName("pw-heartbeat");
   const std::string& controller = options_.controller_address;
   // A heartbeat must not wait longer than the controller may stay silent.
   const absl::Duration call_timeout =

@@ -10,6 +10,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/spin_wait.h"
 #include "pathways/base/status.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/ir/serialization.h"
 #include "pathways/worker/host_executor_internal.h"
 
@@ -123,11 +124,7 @@ bool HostExecutor::TakeBatch(std::vector<InboxItem>& batch) {
 }
 
 void HostExecutor::Loop() {
-  {
-    std::string name = absl::StrCat("pw-host-", options_.host.value());
-    name.resize(std::min<size_t>(name.size(), 15));
-    pthread_setname_np(pthread_self(), name.c_str());
-  }
+  SetCurrentThreadName(absl::StrCat("pw-host-", options_.host.value()));
   std::vector<InboxItem> batch;
   while (TakeBatch(batch)) {
     for (InboxItem& item : batch) {
