@@ -23,13 +23,10 @@
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
 #include "pathways/transport/grpc_common.h"
+#include "pathways/transport/host_resolver.h"
 #include "pathways/worker/data_plane.h"
 
 namespace pw {
-
-// HostId -> "ip:port" of that host's DataPlane server. May block (it may ask the controller);
-// called on the data plane's own thread, once per host until it succeeds.
-using HostResolver = std::function<absl::StatusOr<std::string>(HostId)>;
 
 struct GrpcDataPlaneOptions {
   // Names the sending host in errors and logs (e.g. "host:3").

@@ -1,7 +1,6 @@
 // TcpDataPlane: pushes as frames on one persistent TCP connection per peer host.
 #include "pathways/transport/tcp_data_plane.h"
 
-#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/thread_name.h"
 #include "pathways/transport/tcp_frames.h"
 #include "pathways/transport/wire.pb.h"
 #include "pathways/transport/wire_convert.h"
@@ -62,9 +62,21 @@ TcpDataPlane::TcpDataPlane(TcpDataPlaneOptions options)
     : options_(std::move(options)),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  PW_CHECK(options_.resolve != nullptr) << options_.name << ": TcpDataPlane needs a resolver";
-  PW_CHECK(epoll_fd_ >= 0 && wake_fd_ >= 0)
-      << options_.name << ": epoll/eventfd: " << Errno(errno);
+  // A plane that cannot work fails every push with the reason instead of crashing the host.
+  if (options_.resolve == nullptr) {
+    unusable_ = absl::FailedPreconditionError(
+        absl::StrCat(options_.name, ": TcpDataPlaneOptions.resolve is required"));
+  } else if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    unusable_ = absl::ResourceExhaustedError(
+        absl::StrCat(options_.name, ": cannot create the data plane's epoll/eventfd: ",
+                     Errno(errno)));
+  }
+  if (!unusable_.ok()) {
+    PW_LOG(ERROR) << unusable_;
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    return;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = 0;  // serial 0: the wake-up eventfd
@@ -74,8 +86,23 @@ TcpDataPlane::TcpDataPlane(TcpDataPlaneOptions options)
 
 TcpDataPlane::~TcpDataPlane() {
   Shutdown();
-  close(epoll_fd_);
-  close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+TcpDataPlane::OutPtr TcpDataPlane::MakeOut(FrameKind kind, HostId host, ArrayId array,
+                                           int32_t shard, const std::string& meta,
+                                           int64_t payload_bytes) {
+  auto out = std::make_unique<Out>();
+  out->id = next_push_id_.fetch_add(1, std::memory_order_relaxed);
+  out->host = host;
+  out->array = array;
+  out->shard = shard;
+  tcp_transport::AppendPrefix({kind, static_cast<uint32_t>(meta.size()), out->id,
+                               static_cast<uint64_t>(payload_bytes)},
+                              &out->head);
+  out->head += meta;
+  return out;
 }
 
 EventRef TcpDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard, DeviceId dest_device,
@@ -89,18 +116,11 @@ EventRef TcpDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard, Devi
         type.byte_size(), " bytes")));
     return event;
   }
-  auto out = std::make_unique<Out>();
-  out->id = next_push_id_.fetch_add(1, std::memory_order_relaxed);
-  out->host = dest_host;
-  out->array = array;
-  out->shard = shard;
-  const std::string meta =
+  OutPtr out = MakeOut(
+      FrameKind::kPush, dest_host, array, shard,
       wire::ChunkToProto(wire::ShardPushHeader{array, shard, dest_device, type}, 0, "", 0)
-          .SerializeAsString();
-  tcp_transport::AppendPrefix({FrameKind::kPush, static_cast<uint32_t>(meta.size()), out->id,
-                               static_cast<uint64_t>(bytes)},
-                              &out->head);
-  out->head += meta;
+          .SerializeAsString(),
+      bytes);
   out->data = static_cast<const char*>(data);
   out->bytes = bytes;
   out->event = event;
@@ -112,17 +132,11 @@ void TcpDataPlane::PushError(HostId dest_host, ArrayId array, int32_t shard,
                              DeviceId dest_device, const ir::TensorType& type,
                              absl::Status error) {
   if (error.ok()) error = absl::UnknownError("the producer failed without a reason");
-  auto out = std::make_unique<Out>();
-  out->id = next_push_id_.fetch_add(1, std::memory_order_relaxed);
-  out->host = dest_host;
-  out->array = array;
-  out->shard = shard;
-  const std::string meta =
+  OutPtr out = MakeOut(
+      FrameKind::kError, dest_host, array, shard,
       wire::ErrorToProto(wire::ShardPushHeader{array, shard, dest_device, type}, error)
-          .SerializeAsString();
-  tcp_transport::AppendPrefix(
-      {FrameKind::kError, static_cast<uint32_t>(meta.size()), out->id, 0}, &out->head);
-  out->head += meta;
+          .SerializeAsString(),
+      0);
   out->event = AsyncEvent::Create();
   out->event->AndThen([name = options_.name, array, shard, dest_host](const absl::Status& s) {
     if (!s.ok()) {
@@ -141,9 +155,11 @@ void TcpDataPlane::Submit(OutPtr out) {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
       done.push_back({std::move(out->event),
-                      absl::UnavailableError(absl::StrCat(
-                          options_.name, ": the data plane is shut down; no push to ",
-                          out->host.DebugString()))});
+                      unusable_.ok()
+                          ? absl::UnavailableError(absl::StrCat(
+                                options_.name, ": the data plane is shut down; no push to ",
+                                out->host.DebugString()))
+                          : unusable_});
     } else {
       std::unique_ptr<Peer>& slot = peers_[out->host];
       if (slot == nullptr) {
@@ -179,6 +195,7 @@ void TcpDataPlane::Submit(OutPtr out) {
 }
 
 void TcpDataPlane::Wake() {
+  if (wake_fd_ < 0) return;
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
 }
@@ -194,7 +211,7 @@ std::string TcpDataPlane::Where(const Peer& peer) const {
 }
 
 void TcpDataPlane::Loop() {
-  pthread_setname_np(pthread_self(), "pw-tcp-send");
+  SetCurrentThreadName("pw-tcp-send");
   epoll_event events[64];
   std::vector<Completion> done;
   for (;;) {

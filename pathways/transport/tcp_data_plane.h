@@ -20,7 +20,8 @@
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
-#include "pathways/transport/grpc_data_plane.h"  // HostResolver
+#include "pathways/transport/host_resolver.h"
+#include "pathways/transport/tcp_frames.h"
 #include "pathways/worker/data_plane.h"
 
 namespace pw {
@@ -90,6 +91,9 @@ class TcpDataPlane final : public DataPlane {
     absl::Status status;
   };
 
+  // A frame to `host`: its prefix (with a fresh push id) and `meta`; the caller sets the payload.
+  OutPtr MakeOut(tcp_transport::FrameKind kind, HostId host, ArrayId array, int32_t shard,
+                 const std::string& meta, int64_t payload_bytes);
   void Submit(OutPtr out);
   void Loop();
   void Wake();
@@ -109,6 +113,9 @@ class TcpDataPlane final : public DataPlane {
   const TcpDataPlaneOptions options_;
   const int epoll_fd_;
   const int wake_fd_;
+  // Set by the constructor when the plane cannot work (no resolver, no epoll): every push then
+  // fails with it.
+  absl::Status unusable_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -128,6 +128,16 @@ TEST(TcpDataPlanePeerTest, PeerThatIsNoDataPlaneFailsThePushNamingIt) {
   close(*server);
 }
 
+TEST(TcpDataPlanePeerTest, PlaneWithoutResolverFailsPushesInsteadOfCrashing) {
+  TcpDataPlane plane({.name = "host:0", .host = HostId(0)});
+  const std::string data(16, 'x');
+  const absl::Status got =
+      plane.Push(HostId(1), ArrayId(1), 0, DeviceId(2), Bytes(16), data.data(), 16)->Await();
+  EXPECT_EQ(got.code(), absl::StatusCode::kFailedPrecondition) << got;
+  EXPECT_THAT(std::string(got.message()), HasSubstr("TcpDataPlaneOptions.resolve is required"));
+  plane.Shutdown();
+}
+
 // One listener per test, and a plane resolving host 1 to it.
 class TcpDataPlaneTest : public ::testing::Test {
  protected:
