@@ -23,13 +23,7 @@ int64_t SecondsToNanos(double seconds) {
   return seconds <= 0 ? 0 : static_cast<int64_t>(std::ceil(seconds * 1e9));
 }
 
-thread_local int64_t sim_now = 0;  // 0: not inside a modelled event
-
 }  // namespace
-
-int64_t SimNowNanos() { return sim_now > 0 ? sim_now : MonotonicNanos(); }
-ScopedSimTime::ScopedSimTime(int64_t nanos) : saved_(sim_now) { sim_now = nanos; }
-ScopedSimTime::~ScopedSimTime() { sim_now = saved_; }
 
 int64_t SimPerformanceModel::KernelNanos(const WorkCost& cost) const {
   if (kernel_nanos > 0) return kernel_nanos;

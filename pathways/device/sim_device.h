@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pathways/base/async_value.h"
+#include "pathways/base/clock.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/device/device.h"
@@ -20,25 +21,6 @@
 #include "pathways/kernels/work_cost.h"
 
 namespace pw {
-
-// Modelled time. While a SimDevice completes an item (its event's callbacks run inline on the
-// stream thread) or a simulated network delivers a message, this thread's "now" is the modelled
-// instant of that event: the kernel's modelled end, the message's arrival deadline. Elsewhere it
-// is MonotonicNanos(). Whatever the runtime sends or completes from such a callback is stamped
-// with the modelled instant, so the wake-up latency of this machine's threads (tens of
-// microseconds on a loaded VM) is absorbed by later modelled waits instead of adding up along
-// a chain of hand-offs. Causality holds: the modelled instant is never later than the real one.
-int64_t SimNowNanos();
-class ScopedSimTime {
- public:
-  explicit ScopedSimTime(int64_t nanos);
-  ~ScopedSimTime();
-  ScopedSimTime(const ScopedSimTime&) = delete;
-  ScopedSimTime& operator=(const ScopedSimTime&) = delete;
-
- private:
-  int64_t saved_;
-};
 
 // Turns a WorkCost into time: a roofline (compute or memory bound, whichever is slower), plus
 // the collective bytes over the interconnect, plus a fixed launch overhead. Defaults are of the

@@ -86,7 +86,9 @@ TEST(SimDeviceTest, BackToBackKernelsTakeExactlyTheirModelledTimeOnTheDeviceTime
     EXPECT_TRUE(t[i].ran);
     EXPECT_EQ(t[i].end_nanos - t[i].start_nanos, kKernel);  // fn is far shorter than 2 ms
     EXPECT_GE(t[i].done_nanos, t[i].end_nanos);            // never completes early
-    if (i > 0) EXPECT_EQ(t[i].start_nanos, t[i - 1].end_nanos);  // the stream is in order
+    if (i > 0) {
+      EXPECT_EQ(t[i].start_nanos, t[i - 1].end_nanos);  // the stream is in order
+    }
   }
   EXPECT_EQ(device.busy_nanos(), 5 * kKernel);
   EXPECT_GT(device.wake_slack_count(), 0);  // slept through modelled time (not spun)
@@ -130,7 +132,9 @@ TEST(SimDeviceTest, ExecuteFalseSkipsKernelsButRunsRuntimeWork) {
   EXPECT_GE(device.busy_nanos(), 3 * 50'000);  // skipped kernels still take modelled time
   for (const SimDevice::ItemTiming& t : device.timeline()) {
     EXPECT_EQ(t.ran, !t.kernel);
-    if (t.kernel) EXPECT_EQ(t.end_nanos - t.start_nanos, 50'000);
+    if (t.kernel) {
+      EXPECT_EQ(t.end_nanos - t.start_nanos, 50'000);
+    }
   }
   EXPECT_THAT(device.DebugString(), HasSubstr("not executing"));
 }

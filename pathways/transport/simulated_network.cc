@@ -11,7 +11,6 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/thread_name.h"
-#include "pathways/device/sim_device.h"
 
 namespace pw {
 

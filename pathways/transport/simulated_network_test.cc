@@ -37,15 +37,21 @@ TEST(SimulatedNetworkTest, KeepsOrderPerLinkUnderDelay) {
       left.fetch_sub(1);
     });
   }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](std::atomic<int>* n) { return n->load() == 0; }, &left));
+  }
+  // The counter moves after a delivery returns: join the timer thread before reading it.
+  net.Shutdown();
+  EXPECT_EQ(net.delivered(), 2000);
+  EXPECT_EQ(net.dropped(), 0);
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](std::atomic<int>* n) { return n->load() == 0; }, &left));
   ASSERT_EQ(a_to_b.size(), 1000u);
   ASSERT_EQ(b_to_a.size(), 1000u);
   for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(a_to_b[i], i);
     ASSERT_EQ(b_to_a[i], i);
   }
-  EXPECT_EQ(net.delivered(), 2000);
 }
 
 TEST(SimulatedNetworkTest, DeliversNoEarlierThanLatencyPlusOccupancy) {
