@@ -15,25 +15,10 @@
 #include "pathways/ir/builder.h"
 #include "pathways/worker/host_executor_test_util.h"
 
-namespace pw {
+namespace pw::worker_testing {
 namespace {
 
 using ::testing::HasSubstr;
-using worker_testing::Cluster;
-using worker_testing::LoweredProgramBuilder;
-using worker_testing::MakeRun;
-using worker_testing::RunOnAllHosts;
-using worker_testing::AllReduceSum;
-using worker_testing::CrossHostChain;
-using worker_testing::ArrayBytes;
-using worker_testing::AwaitLiveBuffers;
-using worker_testing::Devices;
-using worker_testing::Fetch;
-using worker_testing::FetchStatus;
-using worker_testing::kF32x4;
-using worker_testing::ResultOf;
-using worker_testing::Scale;
-using worker_testing::Vec;
 
 // (a) One compute node over 4 devices on 2 hosts, using all_reduce.
 TEST(HostExecutorTest, AllReduceGangAcrossTwoHosts) {
@@ -451,4 +436,4 @@ TEST(HostExecutorTest, DestructionWithUnfinishedWorkDoesNotHang) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::worker_testing

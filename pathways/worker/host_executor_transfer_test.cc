@@ -13,25 +13,10 @@
 #include "pathways/ir/builder.h"
 #include "pathways/worker/host_executor_test_util.h"
 
-namespace pw {
+namespace pw::worker_testing {
 namespace {
 
 using ::testing::HasSubstr;
-using worker_testing::Cluster;
-using worker_testing::LoweredProgramBuilder;
-using worker_testing::MakeRun;
-using worker_testing::RunOnAllHosts;
-using worker_testing::AllReduceSum;
-using worker_testing::CrossHostChain;
-using worker_testing::ArrayBytes;
-using worker_testing::AwaitLiveBuffers;
-using worker_testing::Devices;
-using worker_testing::Fetch;
-using worker_testing::FetchStatus;
-using worker_testing::kF32x4;
-using worker_testing::ResultOf;
-using worker_testing::Scale;
-using worker_testing::Vec;
 
 // (b) Data moves host to host through the data plane.
 TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
@@ -160,4 +145,4 @@ TEST(HostExecutorTest, PeerLostFailsPendingReceivesAndTheDeviceMovesOn) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::worker_testing
