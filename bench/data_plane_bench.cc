@@ -62,7 +62,8 @@ void BM_PlainTcp(benchmark::State& state) {
 
 
 // The receiving host's side, reduced to what the data plane touches: one preallocated buffer
-// handed out for every push (as HostExecutor hands out a shard's device buffer).
+// handed out for every push (as HostExecutor hands out a shard's device buffer); ready_at() is
+// when the last shard was finished.
 class BufferReceiver final : public ShardReceiver {
  public:
   explicit BufferReceiver(int64_t bytes) : buffer_(static_cast<size_t>(bytes)) {}
@@ -74,16 +75,22 @@ class BufferReceiver final : public ShardReceiver {
   absl::StatusOr<std::unique_ptr<IncomingShard>> BeginReceiveShard(
       ArrayId, int32_t, DeviceId, const ir::TensorType&) override {
     struct InPlace final : IncomingShard {
-      explicit InPlace(char* data) : bytes(data) {}
+      InPlace(char* data, std::atomic<int64_t>* ready) : bytes(data), ready_at(ready) {}
       char* data() override { return bytes; }
-      absl::Status Finish(absl::Status status) override { return status; }
+      absl::Status Finish(absl::Status status) override {
+        ready_at->store(MonotonicNanos(), std::memory_order_relaxed);
+        return status;
+      }
       char* bytes;
+      std::atomic<int64_t>* ready_at;
     };
-    return std::unique_ptr<IncomingShard>(new InPlace(buffer_.data()));
+    return std::unique_ptr<IncomingShard>(new InPlace(buffer_.data(), &ready_at_));
   }
+  int64_t ready_at() const { return ready_at_.load(std::memory_order_relaxed); }
 
  private:
   std::vector<char> buffer_;
+  std::atomic<int64_t> ready_at_{0};
 };
 
 // One sending plane and its receiving side over loopback, both in this process.
@@ -197,39 +204,11 @@ void BM_DataPlane(benchmark::State& state, Kind kind) {
 
 // Latency of one 64 KiB push: until the receiver's shard is ready (Finish), and until the
 // sender's event has the verdict. Reported as means in microseconds.
-class TimingReceiver final : public ShardReceiver {
- public:
-  explicit TimingReceiver(int64_t bytes) : buffer_(static_cast<size_t>(bytes)) {}
-  absl::Status ReceiveShard(ArrayId, int32_t, DeviceId, const ir::TensorType&, const void*,
-                            int64_t) override {
-    return absl::UnimplementedError("chunked pushes only");
-  }
-  void FailShard(ArrayId, int32_t, const ir::TensorType&, absl::Status) override {}
-  absl::StatusOr<std::unique_ptr<IncomingShard>> BeginReceiveShard(
-      ArrayId, int32_t, DeviceId, const ir::TensorType&) override {
-    struct InPlace final : IncomingShard {
-      InPlace(char* data, std::atomic<int64_t>* ready) : bytes(data), ready_at(ready) {}
-      char* data() override { return bytes; }
-      absl::Status Finish(absl::Status status) override {
-        ready_at->store(MonotonicNanos(), std::memory_order_relaxed);
-        return status;
-      }
-      char* bytes;
-      std::atomic<int64_t>* ready_at;
-    };
-    return std::unique_ptr<IncomingShard>(new InPlace(buffer_.data(), &ready_at_));
-  }
-  int64_t ready_at() const { return ready_at_.load(std::memory_order_relaxed); }
-
- private:
-  std::vector<char> buffer_;
-  std::atomic<int64_t> ready_at_{0};
-};
 
 void BM_PushLatency(benchmark::State& state, Kind kind) {
   const int64_t bytes = state.range(0) << 10;
   std::vector<char> data = Payload(bytes);
-  TimingReceiver receiver(bytes);
+  BufferReceiver receiver(bytes);
   std::unique_ptr<Link> link = MakeLink(kind, &receiver);
   const ir::TensorType type{ir::DType::kF32, ir::Shape({bytes / 4})};
   int64_t array = 0;
