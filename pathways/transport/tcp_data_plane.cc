@@ -317,7 +317,7 @@ void TcpDataPlane::WatchLocked(Peer& peer, bool want_write) {
   if (peer.want_write == want_write || peer.fd < 0) return;
   peer.want_write = want_write;
   epoll_event ev{};
-  ev.events = EPOLLIN | (want_write ? EPOLLOUT : 0);
+  ev.events = EPOLLIN | (want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   ev.data.u64 = peer.serial;
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, peer.fd, &ev);
 }

@@ -49,7 +49,9 @@ std::string PeerName(int fd) {
 }  // namespace
 
 struct TcpShardListener::Conn {
-  enum class Stage { kHello, kPrefix, kMeta, kPayload };
+  // kRefused: the peer was refused; its further bytes are drained unread until the verdict is
+  // written and the connection closes.
+  enum class Stage { kHello, kPrefix, kMeta, kPayload, kRefused };
   int fd = -1;
   std::string peer;    // "ip:port" of the sender's socket
   int64_t sender = -1; // the sender's host id, from its handshake
@@ -231,7 +233,7 @@ void TcpShardListener::Watch(Conn& conn, bool want_write) {
   if (conn.want_write == want_write) return;
   conn.want_write = want_write;
   epoll_event ev{};
-  ev.events = EPOLLIN | (want_write ? EPOLLOUT : 0);
+  ev.events = EPOLLIN | (want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   ev.data.ptr = &conn;
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.fd, &ev);
 }
@@ -254,6 +256,10 @@ bool TcpShardListener::ReadConn(Conn& conn) {
     size_t want = 0;
     char discard[16384];
     switch (conn.stage) {
+      case Conn::Stage::kRefused:
+        into = discard;
+        want = sizeof(discard);
+        break;
       case Conn::Stage::kHello:
         into = conn.head + conn.head_got;
         want = tcp_transport::kHelloBytes - conn.head_got;
@@ -294,6 +300,8 @@ bool TcpShardListener::ReadConn(Conn& conn) {
     }
     budget -= n;
     switch (conn.stage) {
+      case Conn::Stage::kRefused:
+        break;
       case Conn::Stage::kHello: {
         conn.head_got += static_cast<size_t>(n);
         if (conn.head_got < tcp_transport::kHelloBytes) break;
@@ -307,6 +315,7 @@ bool TcpShardListener::ReadConn(Conn& conn) {
           PW_LOG(WARNING) << name_ << ": refused a connection: " << ok;
           refused_.fetch_add(1, std::memory_order_relaxed);
           conn.refused = true;
+          conn.stage = Conn::Stage::kRefused;
           Verdict(conn, 0, ok);
           return false;
         }
@@ -328,6 +337,7 @@ bool TcpShardListener::ReadConn(Conn& conn) {
         if (!prefix.ok()) {
           PW_LOG(WARNING) << name_ << ": dropping a connection: " << prefix.status();
           conn.refused = true;
+          conn.stage = Conn::Stage::kRefused;
           Verdict(conn, 0, prefix.status());
           return false;
         }
