@@ -52,7 +52,8 @@
 namespace pw::bench {
 namespace {
 
-constexpr int64_t kDevicesPerProcess = 2;
+// Devices per process (both sides): 2, or PW_BENCH_DEVICES_PER_PROCESS.
+int64_t g_devices_per_process = 2;
 constexpr absl::Duration kRunTimeout = absl::Minutes(2);
 // The OpByOp baseline rows also time computations on a fresh gang each (what a new Gloo gang
 // costs), to compare with Pathways, which makes a gang per run.
@@ -170,7 +171,7 @@ absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t process
     std::vector<std::string> args = {
         absl::StrCat(kRankFlag, p),
         absl::StrCat("--mc_processes=", processes),
-        absl::StrCat("--mc_devices=", kDevicesPerProcess),
+        absl::StrCat("--mc_devices=", g_devices_per_process),
         absl::StrCat("--mc_mode=", ToAbsl(Fig5ModeName(mode))),
         absl::StrCat("--mc_seconds=", g_target_seconds),
         absl::StrCat("--mc_prefix=", prefix),
@@ -211,7 +212,7 @@ absl::StatusOr<MultiControllerResult> RunBaseline(Fig5Mode mode, int64_t process
 
 absl::StatusOr<std::unique_ptr<ProcessCluster>> StartCluster(int64_t processes) {
   return ProcessCluster::Start({.hosts_per_island = processes,
-                                .devices_per_host = kDevicesPerProcess,
+                                .devices_per_host = g_devices_per_process,
                                 .memory_per_device_bytes = 64 << 20,
                                 .trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr,
                                 // Host loss is not what this measures: on 2 busy cores a
@@ -238,7 +239,7 @@ absl::StatusOr<PathwaysFig5Result> RunPathways(ProcessCluster& cluster, Fig5Mode
   absl::StatusOr<PathwaysFig5Result> r;
   {
     PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(*controller, "cluster_bench"));
-    r = RunPathwaysFig5(*client, mode, processes * kDevicesPerProcess, g_target_seconds);
+    r = RunPathwaysFig5(*client, mode, processes * g_devices_per_process, g_target_seconds);
   }
   if (r.ok()) MaybeWriteTrace(*controller, row);
   return r;
@@ -357,6 +358,12 @@ int main(int argc, char** argv) {
   if (const char* n = std::getenv("PW_BENCH_PAIRS"); n != nullptr) {
     if (!absl::SimpleAtoi(n, &g_pair_samples) || g_pair_samples < 1) {
       std::cerr << "PW_BENCH_PAIRS must be a positive count, not '" << n << "'\n";
+      return 2;
+    }
+  }
+  if (const char* n = std::getenv("PW_BENCH_DEVICES_PER_PROCESS"); n != nullptr) {
+    if (!absl::SimpleAtoi(n, &g_devices_per_process) || g_devices_per_process < 1) {
+      std::cerr << "PW_BENCH_DEVICES_PER_PROCESS must be a positive count, not '" << n << "'\n";
       return 2;
     }
   }
