@@ -16,6 +16,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/collectives/gloo_communicator.h"
+#include "pathways/collectives/gloo_loop_thread.h"
 
 namespace pw {
 
@@ -65,6 +66,10 @@ absl::StatusOr<std::unique_ptr<GlooCollectiveGroups>> GlooCollectiveGroups::Crea
         options.interface.empty() ? absl::StrCat("host '", options.hostname, "'")
                                   : absl::StrCat("interface '", options.interface, "'"),
         ": ", e.what()));
+  }
+  if (absl::Status s = ConfigureGlooLoopThread(device, "pw-gloo-loop", options.loop_thread_nice);
+      !s.ok()) {
+    return Annotate(s, options.name);
   }
   return std::unique_ptr<GlooCollectiveGroups>(
       new GlooCollectiveGroups(store, std::move(options), std::move(device)));

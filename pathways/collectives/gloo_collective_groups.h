@@ -48,6 +48,13 @@ struct GlooCollectiveGroupsOptions {
   // first collective on a pooled mesh, the gang's connect marker (a peer is connecting anew:
   // fall back). Nothing is read while no rank waits that long.
   absl::Duration watch = absl::Milliseconds(20);
+  // The nice value, in [0, 19], of the Gloo device's event-loop thread, named "pw-gloo-loop".
+  // With cores oversubscribed, a loop at the device threads' priority spins while the thread
+  // holding the lock it needs waits for a core (gloo_loop_thread.h); at 19, 8 ranks of 4
+  // processes on 2 cores run a scalar all-reduce ~3x faster than at 0 (docs/benchmarks.md).
+  // The price: on a host whose cores are saturated by other work, receiving waits for it.
+  // 0 keeps the creating thread's value.
+  int loop_thread_nice = 19;
 };
 
 // Join never blocks (it runs on the host's dispatch thread): the TCP mesh of a gang is built

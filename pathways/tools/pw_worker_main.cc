@@ -19,7 +19,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
-    "                 [--memory-per-device SIZE] [--data-plane tcp|grpc] [--no-trace]\n"
+    "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
+    "                 [--gloo-loop-nice N] [--no-trace]\n"
     "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
@@ -28,6 +29,8 @@ constexpr char kUsage[] =
     "  --memory-per-device SIZE  memory of each device: 512M, 2G or bytes (default 1G)\n"
     "  --data-plane tcp|grpc     how shards go to peer hosts: one TCP socket per peer\n"
     "                            (default) or one gRPC call per push\n"
+    "  --gloo-loop-nice N        nice value of the collectives' event-loop thread, 0-19\n"
+    "                            (default 19: it yields to device threads on busy cores)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
     "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
@@ -46,6 +49,7 @@ int Run(int argc, char** argv) {
   flags.Int("--devices", &options.num_devices);
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
   flags.String("--data-plane", &options.data_plane);
+  flags.Int("--gloo-loop-nice", &options.gloo_loop_nice);
   flags.Bool("--no-trace", &no_trace);
   flags.Bool("--help", &help);
   absl::Status parsed = flags.Parse(argc, argv);
@@ -72,6 +76,10 @@ int Run(int argc, char** argv) {
   if (parsed.ok() && options.data_plane != "tcp" && options.data_plane != "grpc") {
     parsed = absl::InvalidArgumentError(absl::StrCat(
         "pw-worker: --data-plane must be tcp or grpc, got '", options.data_plane, "'"));
+  }
+  if (parsed.ok() && (options.gloo_loop_nice < 0 || options.gloo_loop_nice > 19)) {
+    parsed = absl::InvalidArgumentError(absl::StrCat(
+        "pw-worker: --gloo-loop-nice must be in [0, 19], got ", options.gloo_loop_nice));
   }
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);

@@ -172,7 +172,9 @@ absl::Status WorkerServer::Build() {
   PW_ASSIGN_OR_RETURN(gloo_, GlooCollectiveGroups::Create(
                                  store_.get(), GlooCollectiveGroupsOptions{
                                                    .name = absl::StrCat("gloo ", host_.DebugString()),
-                                                   .hostname = options_.gloo_hostname}));
+                                                   .hostname = options_.gloo_hostname,
+                                                   .loop_thread_nice = static_cast<int>(
+                                                       options_.gloo_loop_nice)}));
   DataPlane* data_plane = nullptr;
   if (options_.data_plane == "grpc") {
     grpc_data_plane_ = std::make_unique<GrpcDataPlane>(GrpcDataPlaneOptions{

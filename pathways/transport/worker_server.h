@@ -48,6 +48,8 @@ struct WorkerServerOptions {
   absl::Duration controller_lost_after = absl::Seconds(5);
   // Where Gloo peers reach this host's collectives.
   std::string gloo_hostname = "127.0.0.1";
+  // GlooCollectiveGroupsOptions::loop_thread_nice.
+  int64_t gloo_loop_nice = 19;
   // How this host sends shards to its peers: "tcp" (TcpDataPlane, one socket per peer, the
   // default: less CPU and latency per push, see docs/benchmarks.md) or "grpc" (GrpcDataPlane,
   // one call per push). Either way the host receives both (gRPC DataPlane service and a
