@@ -108,12 +108,17 @@ std::pair<uint64_t, bool> GrpcWorkerClient::ProgramKeyLocked(
   if (it != programs_.end()) {
     // Two live objects never share an address, so a live entry is this very lowering.
     if (!it->second.lowered.expired()) return {it->second.key, false};
+    forget_.push_back(it->second.key);
     it->second = ProgramEntry{lowered, next_key_++};
     return {it->second.key, true};
   }
   if (++inserts_since_sweep_ >= kSweepEvery) {
     inserts_since_sweep_ = 0;
-    absl::erase_if(programs_, [](const auto& entry) { return entry.second.lowered.expired(); });
+    absl::erase_if(programs_, [this](const auto& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (!entry.second.lowered.expired()) return false;
+      forget_.push_back(entry.second.key);
+      return true;
+    });
   }
   const uint64_t key = next_key_++;
   programs_.emplace(lowered.get(), ProgramEntry{lowered, key});
@@ -123,7 +128,10 @@ std::pair<uint64_t, bool> GrpcWorkerClient::ProgramKeyLocked(
 void GrpcWorkerClient::ForgetProgram(const LoweredProgram* lowered, uint64_t key) {
   absl::MutexLock lock(&mu_);
   auto it = programs_.find(lowered);
-  if (it != programs_.end() && it->second.key == key) programs_.erase(it);
+  if (it != programs_.end() && it->second.key == key) {
+    programs_.erase(it);
+    forget_.push_back(key);  // in case the worker kept it although the run failed
+  }
 }
 
 absl::Status GrpcWorkerClient::RegisterFunction(FunctionId id, const ir::Function& function) {
@@ -158,6 +166,7 @@ void GrpcWorkerClient::Run(HostRun run) {
   uint64_t key = 0;
   uint64_t seq = 0;
   bool with_program = false;
+  std::vector<uint64_t> forget;
   absl::Status lost;
   {
     absl::MutexLock lock(&mu_);
@@ -166,6 +175,7 @@ void GrpcWorkerClient::Run(HostRun run) {
       std::tie(key, with_program) = ProgramKeyLocked(run.lowered);
       seq = next_seq_++;
       if (with_program) ++programs_sent_;
+      forget.swap(forget_);
     }
   }
   if (!lost.ok()) {
@@ -174,6 +184,7 @@ void GrpcWorkerClient::Run(HostRun run) {
   }
   proto->set_program_key(key);
   proto->set_seq(seq);
+  proto->mutable_forget_program_keys()->Add(forget.begin(), forget.end());
   if (with_program) {
     absl::StatusOr<pathways::wire::HostProgramProto> program =
         wire::ToProto(*run.lowered, options_.host, key);

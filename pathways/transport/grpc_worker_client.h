@@ -138,6 +138,9 @@ class GrpcWorkerClient final : public WorkerService {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<const LoweredProgram*, ProgramEntry> programs_ ABSL_GUARDED_BY(mu_);
+  // Keys of programs whose lowering is gone, for the worker to drop: sent with the next run (a
+  // run that never reaches the worker takes its list along; a host that lost runs is lost).
+  std::vector<uint64_t> forget_ ABSL_GUARDED_BY(mu_);
   int64_t inserts_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t programs_sent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status lost_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,7 @@ namespace pw {
 namespace {
 
 namespace pwire = pathways::wire;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // What the fake worker saw, in arrival order.
@@ -29,14 +30,17 @@ struct Arrival {
   int64_t run = -1;
   int64_t peer = -1;            // kPeerLost
   std::string reason;           // kPeerLost: the reason's message
+  std::vector<uint64_t> forget;  // kRun: forget_program_keys
 };
 
 class FakeWorkerService final : public pwire::Worker::Service {
  public:
   grpc::Status Run(grpc::ServerContext*, const pwire::HostRunProto* request,
                    pwire::StatusResponse* response) override {
-    Record({Arrival::kRun, request->seq(), request->program_key(), request->has_program(),
-            request->run()});
+    Arrival a{Arrival::kRun, request->seq(), request->program_key(), request->has_program(),
+              request->run()};
+    a.forget.assign(request->forget_program_keys().begin(), request->forget_program_keys().end());
+    Record(std::move(a));
     absl::MutexLock lock(&mu_);
     grpc_transport::SetStatus(*response, reject_runs_);
     return grpc::Status::OK;
@@ -276,7 +280,35 @@ TEST_F(GrpcWorkerClientTest, ARejectedRunIsReportedWithTheWorkersErrorAndResends
   client.Run(RunOf(lowered_, 2));
   std::vector<Arrival> got = service_.AwaitArrivals(2);
   EXPECT_TRUE(got[1].with_program) << "the worker never stored the program it rejected";
+  // Under a new key; the old one goes with it, in case the worker kept the program.
+  EXPECT_NE(got[1].program_key, got[0].program_key);
+  EXPECT_THAT(got[1].forget, ElementsAre(got[0].program_key));
   EXPECT_TRUE(failures().empty()) << "a worker that answers is not lost";
+}
+
+TEST_F(GrpcWorkerClientTest, AProgramWhoseLoweringIsGoneIsForgottenWithALaterRun) {
+  GrpcWorkerClient& client = Client();
+  std::shared_ptr<const LoweredProgram> gone = *LowerProgram(program_, context_);
+  client.Run(RunOf(gone, 1));
+  const uint64_t gone_key = service_.AwaitArrivals(1)[0].program_key;
+  gone.reset();
+  // Gone lowerings are noticed while new ones are added (a sweep every 64 new programs).
+  std::vector<std::shared_ptr<const LoweredProgram>> kept;
+  constexpr int kNew = 64;
+  for (int i = 0; i < kNew; ++i) {
+    kept.push_back(*LowerProgram(program_, context_));
+    client.Run(RunOf(kept.back(), 2 + i));
+  }
+  std::vector<Arrival> got = service_.AwaitArrivals(1 + kNew);
+  int carried = 0;
+  for (const Arrival& a : got) {
+    for (uint64_t key : a.forget) {
+      EXPECT_EQ(key, gone_key) << "run " << a.run << " forgot a program still in use";
+      ++carried;
+    }
+    if (a.program_key == gone_key) EXPECT_EQ(a.run, 1) << "a later run named the gone program";
+  }
+  EXPECT_EQ(carried, 1);
 }
 
 TEST_F(GrpcWorkerClientTest, FetchShardPassesTheWorkersErrorOn) {

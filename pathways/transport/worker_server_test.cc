@@ -186,6 +186,29 @@ TEST_F(OneWorkerTest, UnknownProgramKeyIsReportedAndTheKeyWorksOnceSent) {
   EXPECT_TRUE(client_->FetchShard(ArrayId(305), 0, 7)->Await().ok());
 }
 
+TEST_F(OneWorkerTest, ForgottenProgramKeysAreDroppedAfterTheRunCarryingThem) {
+  PutX(ArrayId(310));
+  ASSERT_TRUE(client_->Run(RunProto(1, ArrayId(310), ArrayId(311), true, 1)).ok());
+  // The run that says to forget the key still runs under it; the drop comes after.
+  pathways::wire::HostRunProto forgetting = RunProto(2, ArrayId(311), ArrayId(312), false, 2);
+  forgetting.add_forget_program_keys(kKey);
+  forgetting.add_forget_program_keys(kKey + 1);  // never sent: dropping it is a no-op
+  ASSERT_TRUE(client_->Run(forgetting).ok());
+  ASSERT_TRUE(client_->Run(RunProto(3, ArrayId(312), ArrayId(313), false, 3)).ok());
+  std::vector<HostRunResult> results = controller_.WaitForResults(3);
+  ASSERT_EQ(results.size(), 3u);
+  // Reports come as runs finish: the refused run 3 may overtake run 2.
+  std::sort(results.begin(), results.end(),
+            [](const HostRunResult& a, const HostRunResult& b) { return a.run < b.run; });
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status;
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status;
+  EXPECT_EQ(results[2].status.code(), absl::StatusCode::kFailedPrecondition) << results[2].status;
+  EXPECT_THAT(std::string(results[2].status.message()), HasSubstr(absl::StrCat(kKey)));
+  absl::StatusOr<ir::Literal> got = client_->FetchShard(ArrayId(312), 1, 4)->AwaitValue();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(Floats(*got), ElementsAre(20, 24, 28, 32));
+}
+
 TEST_F(OneWorkerTest, FetchWaitsForTheShardAQueuedRunProduces) {
   // The run is queued before its input exists; the fetch after it waits, holding no thread.
   ASSERT_TRUE(client_->Run(RunProto(1, ArrayId(400), ArrayId(401), true, 1)).ok());

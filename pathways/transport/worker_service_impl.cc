@@ -130,6 +130,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Run(grpc::CallbackServerContext* co
     b.set_mode(request->mode());
     b.set_stage(request->stage());
     b.set_seq(request->seq());
+    *b.mutable_forget_program_keys() = request->forget_program_keys();
     const absl::Status queued = sequencer_.Submit(
         request->seq(), [this, run = std::move(run)](const absl::Status& turn) {
           if (turn.ok()) ApplyRun(*run);
@@ -146,6 +147,7 @@ void WorkerServiceImpl::ApplyRun(PendingRun& run) {
     absl::MutexLock lock(&mu_);
     if (run.program.has_value()) programs_[key] = *run.program;
     if (auto it = programs_.find(key); it != programs_.end()) program = it->second;
+    for (uint64_t gone : run.bindings.forget_program_keys()) programs_.erase(gone);
   }
   if (!program.has_value()) {
     ReportFailedRun(run, absl::FailedPreconditionError(absl::StrCat(
