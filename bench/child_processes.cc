@@ -15,7 +15,9 @@ namespace pw::bench {
 absl::Status ChildProcesses::Spawn(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/proc/self/exe"};
   argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<pid_t> pid = SpawnProcess(argv);
+  SpawnOptions spawn;
+  spawn.die_with_launcher = true;  // a crashed benchmark leaves no rank waiting in a collective
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv, spawn);
   if (!pid.ok()) return pid.status();
   pids_.push_back(*pid);
   return absl::OkStatus();

@@ -1,5 +1,6 @@
 // The in-process cluster on simulated devices behind a modelled network: same results as
-// without the model, errors still reach the client, shutdown with messages in flight.
+// without the model, errors still reach the client, shutdown with messages in flight. And
+// worker processes on simulated devices (pw-worker --device-kind sim).
 #include <memory>
 #include <vector>
 
@@ -7,7 +8,9 @@
 #include "gtest/gtest.h"
 #include "pathways/base/clock.h"
 #include "pathways/client/client.h"
+#include "pathways/transport/grpc_controller_client.h"
 #include "pathways/transport/local_cluster.h"
+#include "pathways/transport/process_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -70,6 +73,46 @@ TEST(SimulatedClusterTest, ParallelAndSequentialGiveTheRightValuesOnSimDevicesAn
   EXPECT_EQ(results[0], results[1]);
   EXPECT_GT(cluster->network()->delivered(), 0);
   EXPECT_GE(cluster->total_busy_nanos(), 2 * kStages * 100'000);  // modelled kernel time
+}
+
+TEST(SimulatedClusterTest, WorkerProcessesOnSimDevicesRunTheChainInModelledTime) {
+  constexpr int64_t kStages = 3;
+  constexpr int64_t kKernelMicros = 2'000;
+  auto processes = Unwrap(ProcessCluster::Start({.hosts_per_island = kStages,
+                                                 .devices_per_host = 1,
+                                                 .memory_per_device_bytes = 16 << 20,
+                                                 .trace = false,
+                                                 .device_kind = "sim",
+                                                 .sim_kernel_us = kKernelMicros}));
+  auto stub = Unwrap(GrpcControllerClient::Connect(processes->address()));
+  auto client = Unwrap(Client::Connect(*stub, "sim-processes"));
+  std::vector<VirtualSlice> slices;
+  Program program = Chain(*client, kStages, slices);
+  Array x = Unwrap(client->Put(slices[0], {ir::Literal::Create<float>({4}, {0, 1, 2, 3})}));
+  ir::Literal out = Unwrap(Unwrap(program.Run({x}))[0].ToLiteral());
+  // x -> 2x + 1 three times: 8x + 7, computed (the kernels still run).
+  EXPECT_THAT(std::vector<float>(out.data<float>().begin(), out.data<float>().end()),
+              ::testing::ElementsAre(7, 15, 23, 31));
+  const ClusterStatus status = Unwrap(stub->StatusOrError());
+  ASSERT_EQ(status.hosts.size(), static_cast<size_t>(kStages));
+  for (const HostStatus& host : status.hosts) {
+    ASSERT_EQ(host.devices.size(), 1u) << host.host;
+    EXPECT_EQ(host.devices[0].kind, "sim") << host.host;
+    // Busy time is the modelled kernel time (its stage, plus the input's put on host 0).
+    EXPECT_GE(host.devices[0].busy_nanos, kKernelMicros * 1000) << host.host;
+  }
+  client.reset();
+}
+
+TEST(SimulatedClusterTest, WorkerProcessesRejectSimOptionsWithoutSimDevices) {
+  absl::StatusOr<std::unique_ptr<ProcessCluster>> bad_kind =
+      ProcessCluster::Start({.hosts_per_island = 1, .device_kind = "tpu"});
+  EXPECT_EQ(bad_kind.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_kind.status().message()), HasSubstr("'tpu'"));
+  absl::StatusOr<std::unique_ptr<ProcessCluster>> cpu_with_sim =
+      ProcessCluster::Start({.hosts_per_island = 1, .sim_kernel_us = 100});
+  EXPECT_EQ(cpu_with_sim.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cpu_with_sim.status().message()), HasSubstr("sim_kernel_us"));
 }
 
 TEST(SimulatedClusterTest, ExecutorsHandKernelsTheirCostSoExecuteFalseSkipsThem) {

@@ -1,7 +1,8 @@
 // pw: the user's command for a local Pathways cluster of processes.
 //
 //   pw up [--hosts N] [--devices-per-host M] [--islands K] [--memory-per-device SIZE]
-//         [--data-plane tcp|grpc] [--no-trace]
+//         [--data-plane tcp|grpc] [--device-kind cpu|sim] [--sim-kernel-us N]
+//         [--sim-skip-compute] [--no-trace]
 //   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
@@ -45,10 +46,15 @@ constexpr char kUsage[] = R"(usage: pw COMMAND [OPTIONS]
 Commands:
   up        start a local cluster in the background and print its address
               --hosts N               hosts (worker processes) per island   [2]
-              --devices-per-host M    CPU devices per host                  [2]
+              --devices-per-host M    devices per host                      [2]
               --islands K             islands                               [1]
               --memory-per-device S   device memory, e.g. 512M, 2G          [1G]
               --data-plane tcp|grpc   how hosts send shards to each other   [tcp]
+              --device-kind cpu|sim   CPU devices, or simulated accelerators
+                                      whose kernels take modelled time      [cpu]
+              --sim-kernel-us N       sim: every kernel takes N us
+                                      (0: modelled from its cost)           [0]
+              --sim-skip-compute      sim: wait only, do not compute (outputs undefined)
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
@@ -149,6 +155,9 @@ absl::Status Up(const std::vector<std::string>& args) {
   bool no_trace = false;
   flags.Bool("--no-trace", &no_trace);
   flags.String("--data-plane", &options.data_plane);
+  flags.String("--device-kind", &options.device_kind);
+  flags.Int("--sim-kernel-us", &options.sim_kernel_us);
+  flags.Bool("--sim-skip-compute", &options.sim_skip_compute);
   PW_RETURN_IF_ERROR(flags.Parse(args));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
@@ -171,7 +180,7 @@ absl::Status Up(const std::vector<std::string>& args) {
   cluster->Release();
   std::cout << "Pathways cluster up at " << state.address << ": " << options.islands << " island(s) x "
             << options.hosts_per_island << " host(s) x " << options.devices_per_host
-            << " device(s), logs in " << state.log_dir << "\n"
+            << " " << options.device_kind << " device(s), logs in " << state.log_dir << "\n"
             << "export PATHWAYS_ADDRESS=" << state.address << "\n";
   return absl::OkStatus();
 }

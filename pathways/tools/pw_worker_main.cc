@@ -20,7 +20,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
     "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
-    "                 [--gloo-loop-nice N] [--no-trace]\n"
+    "                 [--gloo-loop-nice N] [--device-kind cpu|sim] [--sim-kernel-us N]\n"
+    "                 [--sim-skip-compute] [--no-trace]\n"
     "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
@@ -31,6 +32,11 @@ constexpr char kUsage[] =
     "                            (default) or one gRPC call per push\n"
     "  --gloo-loop-nice N        nice value of the collectives' event-loop thread, 0-19\n"
     "                            (default 19: it yields to device threads on busy cores)\n"
+    "  --device-kind cpu|sim     devices that compute on this machine's cores (default) or\n"
+    "                            simulated accelerators whose kernels take modelled time\n"
+    "  --sim-kernel-us N         sim: every kernel takes N us (default 0: modelled from its\n"
+    "                            cost, a TPU-v4-like roofline)\n"
+    "  --sim-skip-compute        sim: do not compute kernels, only wait (outputs undefined)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
     "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
@@ -50,6 +56,11 @@ int Run(int argc, char** argv) {
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
   flags.String("--data-plane", &options.data_plane);
   flags.Int("--gloo-loop-nice", &options.gloo_loop_nice);
+  flags.String("--device-kind", &options.device_kind);
+  int64_t sim_kernel_us = 0;
+  bool sim_skip_compute = false;
+  flags.Int("--sim-kernel-us", &sim_kernel_us);
+  flags.Bool("--sim-skip-compute", &sim_skip_compute);
   flags.Bool("--no-trace", &no_trace);
   flags.Bool("--help", &help);
   absl::Status parsed = flags.Parse(argc, argv);
@@ -81,11 +92,25 @@ int Run(int argc, char** argv) {
     parsed = absl::InvalidArgumentError(absl::StrCat(
         "pw-worker: --gloo-loop-nice must be in [0, 19], got ", options.gloo_loop_nice));
   }
+  if (parsed.ok() && options.device_kind != "cpu" && options.device_kind != "sim") {
+    parsed = absl::InvalidArgumentError(absl::StrCat(
+        "pw-worker: --device-kind must be cpu or sim, got '", options.device_kind, "'"));
+  }
+  if (parsed.ok() && sim_kernel_us < 0) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --sim-kernel-us must be >= 0, got ", sim_kernel_us));
+  }
+  if (parsed.ok() && options.device_kind != "sim" && (sim_kernel_us > 0 || sim_skip_compute)) {
+    parsed = absl::InvalidArgumentError(
+        "pw-worker: --sim-kernel-us and --sim-skip-compute need --device-kind sim");
+  }
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);
     return 2;
   }
   options.trace = !no_trace;
+  options.sim.model.kernel_nanos = sim_kernel_us * 1000;
+  options.sim.execute = !sim_skip_compute;
 
   // Signals go to one thread that waits for them; every thread started from here on (gRPC's,
   // the executor's, the devices') inherits the blocked mask. SIGUSR1 only wakes that thread

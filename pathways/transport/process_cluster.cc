@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +116,7 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const S
     }
   }
   const int devnull = fd >= 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+  const pid_t launcher = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
@@ -124,6 +126,10 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const S
   }
   if (pid == 0) {
     if (options.new_session) ::setsid();
+    if (options.die_with_launcher) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(127);  // the launcher died before prctl took effect
+    }
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);
@@ -207,6 +213,18 @@ absl::Status ProcessCluster::Init() {
         "ProcessClusterOptions.data_plane (or $PW_DATA_PLANE): '", data_plane,
         "' is neither tcp nor grpc"));
   }
+  if (options_.device_kind != "cpu" && options_.device_kind != "sim") {
+    return absl::InvalidArgumentError(absl::StrCat("ProcessCluster: device kind '",
+                                                   options_.device_kind, "' is neither cpu nor sim"));
+  }
+  if (options_.sim_kernel_us < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessCluster: sim_kernel_us must be >= 0, got ", options_.sim_kernel_us));
+  }
+  if (options_.device_kind != "sim" && (options_.sim_kernel_us > 0 || options_.sim_skip_compute)) {
+    return absl::InvalidArgumentError(
+        "ProcessCluster: sim_kernel_us and sim_skip_compute apply to device kind sim only");
+  }
   PW_ASSIGN_OR_RETURN(bin_dir_, FindBinDir(options_.bin_dir));
   PW_ASSIGN_OR_RETURN(log_dir_, MakeLogDir(options_.log_dir));
   owns_log_dir_ = options_.log_dir.empty();
@@ -220,7 +238,7 @@ absl::Status ProcessCluster::Init() {
       bin_dir_ + "/pw-controller", "--listen", "127.0.0.1:0", "--address-file", address_file,
       "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout))};
   if (!options_.trace) args.push_back("--no-trace");
-  PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach}));
+  PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach, !options_.detach}));
   while (true) {
     std::ifstream f(address_file);
     if (f && std::getline(f, address_) && !address_.empty()) break;
@@ -251,8 +269,13 @@ absl::Status ProcessCluster::Init() {
         wargs.push_back("--data-plane");
         wargs.push_back(data_plane);
       }
+      if (options_.device_kind == "sim") {
+        wargs.insert(wargs.end(), {"--device-kind", "sim", "--sim-kernel-us",
+                                   absl::StrCat(options_.sim_kernel_us)});
+        if (options_.sim_skip_compute) wargs.push_back("--sim-skip-compute");
+      }
       PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(wargs, {absl::StrCat(log_dir_, "/worker-", index, ".log"),
-                                                           options_.detach}));
+                                                           options_.detach, !options_.detach}));
       worker_pids_.push_back(pid);
     }
   }

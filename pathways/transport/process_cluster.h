@@ -32,11 +32,19 @@ struct ProcessClusterOptions {
   // folder under $TMPDIR (or /tmp), removed by Stop() unless PW_KEEP_LOGS is set.
   std::string log_dir;
   // Children start in their own session, so they outlive the launcher and a terminal's
-  // Ctrl-C (pw up). Tests keep them in the launcher's group.
+  // Ctrl-C (pw up). Otherwise (tests, benchmarks) they stay in the launcher's group and get
+  // SIGTERM if the launcher dies (SpawnOptions::die_with_launcher).
   bool detach = false;
   // Each worker's --data-plane: "tcp" or "grpc"; empty: $PW_DATA_PLANE when set (so a test or
   // benchmark runs on the other plane unchanged), else the worker's default (tcp).
   std::string data_plane;
+  // Each worker's --device-kind: "cpu" (kernels run on this machine's cores) or "sim"
+  // (simulated accelerators, SimDevice): every kernel then takes sim_kernel_us, or with 0 the
+  // performance model's time for its cost; sim_skip_compute skips computing it (timing studies
+  // only: outputs are left undefined).
+  std::string device_kind = "cpu";
+  int64_t sim_kernel_us = 0;
+  bool sim_skip_compute = false;
   absl::Duration start_timeout = absl::Seconds(30);
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
 };
@@ -99,6 +107,10 @@ class ProcessCluster {
 struct SpawnOptions {
   std::string log;
   bool new_session = false;
+  // The child gets SIGTERM when the launcher dies (a crashed test or benchmark leaves no
+  // cluster behind). Linux sends it when the launching *thread* exits, so spawn from a thread
+  // that outlives the children.
+  bool die_with_launcher = false;
 };
 absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
 

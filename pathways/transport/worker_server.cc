@@ -48,6 +48,9 @@ absl::Status WorkerServer::Init() {
     return absl::InvalidArgumentError("WorkerServerOptions.controller_address: required");
   }
   if (options_.listen_address.empty()) return invalid("listen_address", "''");
+  if (options_.device_kind != "cpu" && options_.device_kind != "sim") {
+    return invalid("device_kind", absl::StrCat("'", options_.device_kind, "' (cpu or sim)"));
+  }
   if (options_.data_plane != "tcp" && options_.data_plane != "grpc") {
     return invalid("data_plane", absl::StrCat("'", options_.data_plane, "' (tcp or grpc)"));
   }
@@ -123,6 +126,8 @@ absl::Status WorkerServer::Join() {
   spec.island = IslandId(options_.island);
   spec.address = address_;
   spec.num_devices = static_cast<int>(options_.num_devices);
+  // The kind clients place slices on. Simulated devices stand in for the same kind (as in
+  // LocalCluster), so programs run on them unchanged; each device reports "sim" in its status.
   spec.device_kind = "cpu";
   spec.memory_bytes_per_device = options_.memory_per_device_bytes;
   *request.mutable_spec() = wire::ToProto(spec);
@@ -163,9 +168,18 @@ absl::Status WorkerServer::Build() {
                                                  options_.island, ")"));
   std::vector<Device*> devices;
   for (DeviceId id : device_ids_) {
-    devices_.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
-        .id = id, .host = host_, .memory_capacity_bytes = options_.memory_per_device_bytes,
-        .trace = &trace_}));
+    if (options_.device_kind == "sim") {
+      SimDeviceOptions sim = options_.sim;
+      sim.id = id;
+      sim.host = host_;
+      sim.memory_capacity_bytes = options_.memory_per_device_bytes;
+      sim.trace = &trace_;
+      devices_.push_back(std::make_unique<SimDevice>(std::move(sim)));
+    } else {
+      devices_.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
+          .id = id, .host = host_, .memory_capacity_bytes = options_.memory_per_device_bytes,
+          .trace = &trace_}));
+    }
     devices.push_back(devices_.back().get());
   }
   PW_ASSIGN_OR_RETURN(store_, GrpcRendezvousStore::Create(options_.controller_address));

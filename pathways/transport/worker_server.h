@@ -23,6 +23,7 @@
 #include "pathways/base/trace.h"
 #include "pathways/collectives/gloo_collective_groups.h"
 #include "pathways/device/cpu_device.h"
+#include "pathways/device/sim_device.h"
 #include "pathways/transport/data_plane_service.h"
 #include "pathways/transport/grpc_data_plane.h"
 #include "pathways/transport/rendezvous_service.h"
@@ -50,6 +51,11 @@ struct WorkerServerOptions {
   std::string gloo_hostname = "127.0.0.1";
   // GlooCollectiveGroupsOptions::loop_thread_nice.
   int64_t gloo_loop_nice = 19;
+  // "cpu": CpuDevices (kernels really run). "sim": SimDevices configured by `sim` (its id, host,
+  // memory and trace fields are filled per device): simulated accelerators, for studies beyond
+  // this machine's cores.
+  std::string device_kind = "cpu";
+  SimDeviceOptions sim;
   // How this host sends shards to its peers: "tcp" (TcpDataPlane, one socket per peer, the
   // default: less CPU and latency per push, see docs/benchmarks.md) or "grpc" (GrpcDataPlane,
   // one call per push). Either way the host receives both (gRPC DataPlane service and a
@@ -146,7 +152,7 @@ class WorkerServer {
   std::unique_ptr<TcpShardListener> tcp_listener_;
   std::unique_ptr<GrpcRendezvousStore> store_;
   std::unique_ptr<GlooCollectiveGroups> gloo_;
-  std::vector<std::unique_ptr<CpuDevice>> devices_;
+  std::vector<std::unique_ptr<Device>> devices_;
   // One of the two, by options_.data_plane.
   std::unique_ptr<GrpcDataPlane> grpc_data_plane_;
   std::unique_ptr<TcpDataPlane> tcp_data_plane_;

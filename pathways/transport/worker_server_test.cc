@@ -340,6 +340,27 @@ TEST_F(OneWorkerTest, PeerLostFailsReceivesFromThatHostAndTheDevicesMoveOn) {
                                            "its own loss"));
 }
 
+TEST(WorkerServerTest, SimDevicesJoinAsSimAndAnUnknownKindIsRefused) {
+  FakeController controller;
+  WorkerServerOptions options = Options(controller);
+  options.device_kind = "tpu";
+  absl::StatusOr<std::unique_ptr<WorkerServer>> bad = WorkerServer::Start(options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("device_kind"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'tpu'"));
+
+  options.device_kind = "sim";
+  options.sim.model.kernel_nanos = 1'000'000;
+  std::unique_ptr<WorkerServer> worker = *WorkerServer::Start(options);
+  WorkerClient client(worker->address());
+  absl::StatusOr<pathways::wire::HostStatusResponse> status = client.Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  absl::StatusOr<HostStatus> host = wire::FromProto(status->status());
+  ASSERT_TRUE(host.ok()) << host.status();
+  ASSERT_EQ(host->devices.size(), 2u);
+  for (const DeviceStatus& d : host->devices) EXPECT_EQ(d.kind, "sim");
+}
+
 TEST(WorkerServerTest, AbsentControllerIsUnavailableNamingItsAddress) {
   const std::string dead = DeadAddress();
   auto worker = WorkerServer::Start(
