@@ -296,6 +296,9 @@ void Controller::SendWave(const std::shared_ptr<RunState>& run, IslandId island,
     }
   }
   for (Send& send : sends) {
+    // One event per host message (in the controller's trace, inside "dispatch"): how long
+    // handing each host its part takes, and in what order the hosts get theirs.
+    TraceScope trace(options_.trace, send.host.DebugString(), "send part", kControllerTracePid, 0);
     HostRun message;
     message.run = run->id;
     message.client = run->client;

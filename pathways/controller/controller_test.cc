@@ -2,6 +2,7 @@
 // cache, client isolation, releases, errors, host removal, window, trace, status.
 #include "pathways/controller/controller.h"
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -518,10 +519,21 @@ TEST_F(ControllerTest, StatusTraceAndFetch) {
   const RunResult r = MustRun(client, p, {x->id});
   trace_.Stop();
   ASSERT_TRUE(controller_->AwaitArray(client, r.outputs[0].id)->Await().ok());
-  const std::vector<TraceEvent> events = trace_.TakeEvents();
-  ASSERT_EQ(events.size(), 1);
+  std::vector<TraceEvent> events = trace_.TakeEvents();
+  // The run's dispatch, and inside it one "send part" per host given its part (both hosts).
+  ASSERT_EQ(events.size(), 3);
+  std::sort(events.begin(), events.end(),
+            [](const TraceEvent& a, const TraceEvent& b) { return a.start_ns < b.start_ns; });
   EXPECT_EQ(events[0].category, "dispatch");
-  EXPECT_EQ(events[0].pid, kControllerTracePid);
+  for (const TraceEvent& e : events) EXPECT_EQ(e.pid, kControllerTracePid);
+  std::vector<std::string> sent;
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].category, "send part");
+    EXPECT_GE(events[i].start_ns, events[0].start_ns);
+    EXPECT_LE(events[i].start_ns + events[i].dur_ns, events[0].start_ns + events[0].dur_ns);
+    sent.push_back(events[i].name);
+  }
+  EXPECT_THAT(sent, ::testing::UnorderedElementsAre(hosts[0].DebugString(), hosts[1].DebugString()));
 
   const ClusterStatus status = controller_->Status();
   ASSERT_EQ(status.islands.size(), 1);
