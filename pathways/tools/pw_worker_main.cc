@@ -26,7 +26,7 @@ constexpr char kUsage[] =
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
     "  --island N                the island this host belongs to (default 0)\n"
-    "  --devices N               CPU devices to serve (default 2)\n"
+    "  --devices N               devices to serve (default 2)\n"
     "  --memory-per-device SIZE  memory of each device: 512M, 2G or bytes (default 1G)\n"
     "  --data-plane tcp|grpc     how shards go to peer hosts: one TCP socket per peer\n"
     "                            (default) or one gRPC call per push\n"
