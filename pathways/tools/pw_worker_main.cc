@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "pathways/device/device_kinds.h"
 #include "pathways/tools/flags.h"
 #include "pathways/transport/worker_server.h"
 
@@ -92,7 +93,7 @@ int Run(int argc, char** argv) {
     parsed = absl::InvalidArgumentError(absl::StrCat(
         "pw-worker: --gloo-loop-nice must be in [0, 19], got ", options.gloo_loop_nice));
   }
-  if (parsed.ok() && options.device_kind != "cpu" && options.device_kind != "sim") {
+  if (parsed.ok() && !pw::IsDeviceKind(options.device_kind)) {
     parsed = absl::InvalidArgumentError(absl::StrCat(
         "pw-worker: --device-kind must be cpu or sim, got '", options.device_kind, "'"));
   }

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
+#include "pathways/device/device_kinds.h"
 
 namespace pw {
 
@@ -16,7 +17,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
   PW_RETURN_IF_ERROR(check(options.hosts_per_island, "hosts_per_island"));
   PW_RETURN_IF_ERROR(check(options.devices_per_host, "devices_per_host"));
   PW_RETURN_IF_ERROR(check(options.memory_per_device_bytes, "memory_per_device_bytes"));
-  if (options.device_kind != "cpu" && options.device_kind != "sim") {
+  if (!IsDeviceKind(options.device_kind)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "LocalCluster: device_kind must be \"cpu\" or \"sim\", got \"", options.device_kind, "\""));
   }
@@ -47,18 +48,8 @@ absl::Status LocalCluster::Init() {
       host.island = spec.island;
       std::vector<Device*> devices;
       for (DeviceId d : info.devices) {
-        if (options_.device_kind == "sim") {
-          SimDeviceOptions sim = options_.sim;
-          sim.id = d;
-          sim.host = host_id;
-          sim.memory_capacity_bytes = options_.memory_per_device_bytes;
-          sim.trace = &trace_;
-          host.devices.push_back(std::make_unique<SimDevice>(std::move(sim)));
-        } else {
-          host.devices.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
-              .id = d, .host = host_id, .memory_capacity_bytes = options_.memory_per_device_bytes,
-              .trace = &trace_}));
-        }
+        host.devices.push_back(MakeDevice(options_.device_kind, d, host_id,
+                                          options_.memory_per_device_bytes, &trace_, options_.sim));
         devices.push_back(host.devices.back().get());
       }
       trace_.NameProcess(host_id.value(), absl::StrCat("host ", host_id.value(), " (island ", island, ")"));

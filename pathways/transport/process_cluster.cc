@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
+#include "pathways/device/device_kinds.h"
 #include "pathways/transport/grpc_controller_client.h"
 
 #ifndef PW_DEFAULT_BIN_DIR
@@ -213,7 +214,7 @@ absl::Status ProcessCluster::Init() {
         "ProcessClusterOptions.data_plane (or $PW_DATA_PLANE): '", data_plane,
         "' is neither tcp nor grpc"));
   }
-  if (options_.device_kind != "cpu" && options_.device_kind != "sim") {
+  if (!IsDeviceKind(options_.device_kind)) {
     return absl::InvalidArgumentError(absl::StrCat("ProcessCluster: device kind '",
                                                    options_.device_kind, "' is neither cpu nor sim"));
   }

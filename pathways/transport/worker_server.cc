@@ -10,6 +10,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/base/thread_name.h"
+#include "pathways/device/device_kinds.h"
 #include "pathways/transport/grpc_common.h"
 #include "pathways/transport/wire_convert.h"
 
@@ -48,7 +49,7 @@ absl::Status WorkerServer::Init() {
     return absl::InvalidArgumentError("WorkerServerOptions.controller_address: required");
   }
   if (options_.listen_address.empty()) return invalid("listen_address", "''");
-  if (options_.device_kind != "cpu" && options_.device_kind != "sim") {
+  if (!IsDeviceKind(options_.device_kind)) {
     return invalid("device_kind", absl::StrCat("'", options_.device_kind, "' (cpu or sim)"));
   }
   if (options_.data_plane != "tcp" && options_.data_plane != "grpc") {
@@ -168,18 +169,8 @@ absl::Status WorkerServer::Build() {
                                                  options_.island, ")"));
   std::vector<Device*> devices;
   for (DeviceId id : device_ids_) {
-    if (options_.device_kind == "sim") {
-      SimDeviceOptions sim = options_.sim;
-      sim.id = id;
-      sim.host = host_;
-      sim.memory_capacity_bytes = options_.memory_per_device_bytes;
-      sim.trace = &trace_;
-      devices_.push_back(std::make_unique<SimDevice>(std::move(sim)));
-    } else {
-      devices_.push_back(std::make_unique<CpuDevice>(CpuDeviceOptions{
-          .id = id, .host = host_, .memory_capacity_bytes = options_.memory_per_device_bytes,
-          .trace = &trace_}));
-    }
+    devices_.push_back(MakeDevice(options_.device_kind, id, host_,
+                                  options_.memory_per_device_bytes, &trace_, options_.sim));
     devices.push_back(devices_.back().get());
   }
   PW_ASSIGN_OR_RETURN(store_, GrpcRendezvousStore::Create(options_.controller_address));
