@@ -69,7 +69,10 @@ absl::StatusOr<std::unique_ptr<GlooCollectiveGroups>> GlooCollectiveGroups::Crea
   }
   if (absl::Status s = ConfigureGlooLoopThread(device, "pw-gloo-loop", options.loop_thread_nice);
       !s.ok()) {
-    return Annotate(s, options.name);
+    // A bad option is the caller's error; a loop that could not be reached or reniced (a
+    // sandbox refusing setpriority) only costs speed on busy cores.
+    if (absl::IsInvalidArgument(s)) return Annotate(s, options.name);
+    PW_LOG(WARNING) << options.name << ": Gloo's loop thread keeps its priority: " << s;
   }
   return std::unique_ptr<GlooCollectiveGroups>(
       new GlooCollectiveGroups(store, std::move(options), std::move(device)));

@@ -53,7 +53,8 @@ struct GlooCollectiveGroupsOptions {
   // holding the lock it needs waits for a core (gloo_loop_thread.h); at 19, 8 ranks of 4
   // processes on 2 cores run a scalar all-reduce ~3x faster than at 0 (docs/benchmarks.md).
   // The price: on a host whose cores are saturated by other work, receiving waits for it.
-  // 0 keeps the creating thread's value.
+  // 0 keeps the creating thread's value. A value outside [0, 19] fails Create; a loop thread
+  // the kernel will not renice is logged and left as it is.
   int loop_thread_nice = 19;
 };
 
