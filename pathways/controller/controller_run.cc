@@ -1,6 +1,7 @@
 // Controller: runs — lowering lookup, output arrays, submission to the island schedulers,
 // parallel and sequential dispatch, host reports, host removal.
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
@@ -298,7 +299,10 @@ void Controller::SendWave(const std::shared_ptr<RunState>& run, IslandId island,
   for (Send& send : sends) {
     // One event per host message (in the controller's trace, inside "dispatch"): how long
     // handing each host its part takes, and in what order the hosts get theirs.
-    TraceScope trace(options_.trace, send.host.DebugString(), "send part", kControllerTracePid, 0);
+    std::optional<TraceScope> trace;  // named only when recording: no string on the hot path
+    if (options_.trace != nullptr && options_.trace->enabled()) {
+      trace.emplace(options_.trace, send.host.DebugString(), "send part", kControllerTracePid, 0);
+    }
     HostRun message;
     message.run = run->id;
     message.client = run->client;
