@@ -55,6 +55,11 @@ absl::Status WorkerServer::Init() {
   if (options_.data_plane != "tcp" && options_.data_plane != "grpc") {
     return invalid("data_plane", absl::StrCat("'", options_.data_plane, "' (tcp or grpc)"));
   }
+  // Checked here too (GlooCollectiveGroups::Create would refuse it), so a bad value fails
+  // before this host joins the controller rather than after.
+  if (options_.gloo_loop_nice < 0 || options_.gloo_loop_nice > 19) {
+    return invalid("gloo_loop_nice", absl::StrCat(options_.gloo_loop_nice, " (0 to 19)"));
+  }
   if (options_.island < 0) return invalid("island", options_.island);
   if (options_.num_devices < 1) return invalid("num_devices", options_.num_devices);
   if (options_.memory_per_device_bytes < 1) {

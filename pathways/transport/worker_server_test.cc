@@ -350,8 +350,15 @@ TEST(WorkerServerTest, SimDevicesJoinAsSimAndAnUnknownKindIsRefused) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'tpu'"));
 
   options.device_kind = "sim";
+  options.gloo_loop_nice = 20;  // refused before joining: the controller never sees the host
+  bad = WorkerServer::Start(options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("gloo_loop_nice"));
+
+  options.gloo_loop_nice = 19;
   options.sim.model.kernel_nanos = 1'000'000;
   std::unique_ptr<WorkerServer> worker = *WorkerServer::Start(options);
+  EXPECT_EQ(worker->host(), HostId(0)) << "a refused worker joined the controller first";
   WorkerClient client(worker->address());
   absl::StatusOr<pathways::wire::HostStatusResponse> status = client.Status();
   ASSERT_TRUE(status.ok()) << status.status();
