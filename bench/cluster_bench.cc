@@ -8,6 +8,8 @@
 //   Fig5_<mode>/processes:P/pathways — a ProcessCluster (pw-controller + P pw-worker processes
 //       of 2 CPU devices each), driven through pw::Client over gRPC (bench/pathways_fig5.h).
 //
+// PW_BENCH_DEVICES_PER_PROCESS=D gives both sides D devices per process instead of 2.
+//
 // Each (mode, processes) pair is sampled PW_BENCH_PAIRS times (default 3), the two sides
 // alternating (baseline first in even pairs, Pathways first in odd ones), inside the
 // multi_controller row (so selecting a pathways row alone with --benchmark_filter reports
@@ -52,8 +54,7 @@
 namespace pw::bench {
 namespace {
 
-// Devices per process (both sides): 2, or PW_BENCH_DEVICES_PER_PROCESS.
-int64_t g_devices_per_process = 2;
+int64_t g_devices_per_process = 2;  // PW_BENCH_DEVICES_PER_PROCESS
 constexpr absl::Duration kRunTimeout = absl::Minutes(2);
 // The OpByOp baseline rows also time computations on a fresh gang each (what a new Gloo gang
 // costs), to compare with Pathways, which makes a gang per run.

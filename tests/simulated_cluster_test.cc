@@ -101,7 +101,6 @@ TEST(SimulatedClusterTest, WorkerProcessesOnSimDevicesRunTheChainInModelledTime)
     // Busy time is the modelled kernel time (its stage, plus the input's put on host 0).
     EXPECT_GE(host.devices[0].busy_nanos, kKernelMicros * 1000) << host.host;
   }
-  client.reset();
 }
 
 TEST(SimulatedClusterTest, WorkerProcessesRejectSimOptionsWithoutSimDevices) {

@@ -16,7 +16,6 @@
 #include "pathways/collectives/in_process_collective_groups.h"
 #include "pathways/controller/controller.h"
 #include "pathways/controller/resource_manager.h"
-#include "pathways/device/cpu_device.h"
 #include "pathways/device/sim_device.h"
 #include "pathways/transport/simulated_network.h"
 #include "pathways/worker/host_executor.h"

@@ -22,7 +22,6 @@
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/collectives/gloo_collective_groups.h"
-#include "pathways/device/cpu_device.h"
 #include "pathways/device/sim_device.h"
 #include "pathways/transport/data_plane_service.h"
 #include "pathways/transport/grpc_data_plane.h"
