@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -102,49 +103,8 @@ absl::Status CheckShards(int64_t num_shards) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
-  int64_t rank = std::max(a.rank(), b.rank());
-  std::vector<int64_t> dims(rank);
-  for (int64_t i = 0; i < rank; ++i) {
-    int64_t da = i < rank - a.rank() ? 1 : a.dim(i - (rank - a.rank()));
-    int64_t db = i < rank - b.rank() ? 1 : b.dim(i - (rank - b.rank()));
-    if (da != db && da != 1 && db != 1) {
-      return Invalid("shapes ", a.DebugString(), " and ", b.DebugString(),
-                     " are not broadcast-compatible");
-    }
-    dims[i] = da == 1 ? db : da;
-  }
-  return Shape(dims);
-}
-
-absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorType> in,
-                                           const Attributes& a, int64_t num_shards) {
-  PW_RETURN_IF_ERROR(CheckShards(num_shards));
-  if (op == OpCode::kInvalid || !IsKnownOpCode(static_cast<uint32_t>(op))) {
-    return Invalid("unknown op code ", static_cast<int>(op));
-  }
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (!in[i].IsValid()) return Invalid("operand ", i, " has invalid type ", in[i].DebugString());
-  }
-  if (IsUnaryElementwise(op)) {
-    PW_RETURN_IF_ERROR(CheckArity(in, 1));
-    if (op == OpCode::kNegate || op == OpCode::kAbs) {
-      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
-    } else if (!IsFloating(in[0].dtype)) {
-      return Invalid("operand must be floating point (f32, f64), got ", in[0].DebugString());
-    }
-    return in[0];
-  }
-  if (IsBinaryElementwise(op)) {
-    PW_RETURN_IF_ERROR(CheckArity(in, 2));
-    if (!(in[0] == in[1])) {
-      return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
-    }
-    PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operands"));
-    return in[0];
-  }
+absl::StatusOr<TensorType> InferLeaf(OpCode op, absl::Span<const TensorType> in,
+                                     const Attributes& a) {
   switch (op) {
     case OpCode::kParameter:
       PW_RETURN_IF_ERROR(CheckArity(in, 0));
@@ -166,6 +126,31 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       PW_RETURN_IF_ERROR(CheckNumeric(a.type, "iota result"));
       PW_RETURN_IF_ERROR(CheckAxis(a.axis, a.type.shape.rank(), "iota axis"));
       return a.type;
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+absl::StatusOr<TensorType> InferElementwise(OpCode op, absl::Span<const TensorType> in,
+                                            const Attributes& a) {
+  if (IsUnaryElementwise(op)) {
+    PW_RETURN_IF_ERROR(CheckArity(in, 1));
+    if (op == OpCode::kNegate || op == OpCode::kAbs) {
+      PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+    } else if (!IsFloating(in[0].dtype)) {
+      return Invalid("operand must be floating point (f32, f64), got ", in[0].DebugString());
+    }
+    return in[0];
+  }
+  if (IsBinaryElementwise(op)) {
+    PW_RETURN_IF_ERROR(CheckArity(in, 2));
+    if (!(in[0] == in[1])) {
+      return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
+    }
+    PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operands"));
+    return in[0];
+  }
+  switch (op) {
     case OpCode::kCompare: {
       PW_RETURN_IF_ERROR(CheckArity(in, 2));
       if (!(in[0] == in[1])) {
@@ -196,6 +181,54 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
       if (!IsValidDType(a.dtype)) return Invalid("convert target dtype is invalid");
       return TensorType{a.dtype, in[0].shape};
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+absl::StatusOr<TensorType> InferSlice(const TensorType& operand, const Attributes& a) {
+  const Shape& s = operand.shape;
+  size_t r = static_cast<size_t>(s.rank());
+  if (a.starts.size() != r || a.limits.size() != r || a.strides.size() != r) {
+    return Invalid("starts ", Join(a.starts), ", limits ", Join(a.limits), " and strides ",
+                   Join(a.strides), " must each have ", r, " entries for ", operand.DebugString());
+  }
+  std::vector<int64_t> dims(r);
+  for (size_t i = 0; i < r; ++i) {
+    if (a.starts[i] < 0 || a.starts[i] > a.limits[i] || a.limits[i] > s.dim(i) || a.strides[i] < 1) {
+      return Invalid("dim ", i, ": slice [", a.starts[i], ":", a.limits[i], ":", a.strides[i],
+                     "] is out of bounds for size ", s.dim(i), " of ", operand.DebugString());
+    }
+    // Not (limit - start + stride - 1) / stride: that overflows for a huge stride.
+    dims[i] = a.limits[i] == a.starts[i] ? 0 : (a.limits[i] - a.starts[i] - 1) / a.strides[i] + 1;
+  }
+  return TensorType{operand.dtype, Shape(dims)};
+}
+
+absl::StatusOr<TensorType> InferConcatenate(absl::Span<const TensorType> in, const Attributes& a) {
+  if (in.empty()) return Invalid("expects at least one operand");
+  PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
+  std::vector<int64_t> dims(in[0].shape.dims().begin(), in[0].shape.dims().end());
+  for (size_t i = 1; i < in.size(); ++i) {
+    bool ok = in[i].dtype == in[0].dtype && in[i].shape.rank() == in[0].shape.rank();
+    for (int64_t d = 0; ok && d < in[0].shape.rank(); ++d) {
+      if (d != a.axis && in[i].shape.dim(d) != in[0].shape.dim(d)) ok = false;
+    }
+    if (!ok) {
+      return Invalid("operand ", i, " ", in[i].DebugString(), " does not match operand 0 ",
+                     in[0].DebugString(), " outside axis ", a.axis);
+    }
+    dims[a.axis] += in[i].shape.dim(a.axis);
+    if (dims[a.axis] > kMaxElements) {
+      return Invalid("result dim ", a.axis, " exceeds ", kMaxElements, " elements");
+    }
+  }
+  return Checked(TensorType{in[0].dtype, Shape(dims)});
+}
+
+absl::StatusOr<TensorType> InferDataMovement(OpCode op, absl::Span<const TensorType> in,
+                                             const Attributes& a) {
+  switch (op) {
     case OpCode::kBroadcastInDim: {
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
       const Shape& out = a.type.shape;
@@ -236,45 +269,11 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       for (int64_t i = 0; i < s.rank(); ++i) dims[i] = s.dim(a.dims[i]);
       return TensorType{in[0].dtype, Shape(dims)};
     }
-    case OpCode::kSlice: {
+    case OpCode::kSlice:
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
-      const Shape& s = in[0].shape;
-      size_t r = static_cast<size_t>(s.rank());
-      if (a.starts.size() != r || a.limits.size() != r || a.strides.size() != r) {
-        return Invalid("starts ", Join(a.starts), ", limits ", Join(a.limits), " and strides ",
-                       Join(a.strides), " must each have ", r, " entries for ", in[0].DebugString());
-      }
-      std::vector<int64_t> dims(r);
-      for (size_t i = 0; i < r; ++i) {
-        if (a.starts[i] < 0 || a.starts[i] > a.limits[i] || a.limits[i] > s.dim(i) || a.strides[i] < 1) {
-          return Invalid("dim ", i, ": slice [", a.starts[i], ":", a.limits[i], ":", a.strides[i],
-                         "] is out of bounds for size ", s.dim(i), " of ", in[0].DebugString());
-        }
-        // Not (limit - start + stride - 1) / stride: that overflows for a huge stride.
-        dims[i] = a.limits[i] == a.starts[i] ? 0 : (a.limits[i] - a.starts[i] - 1) / a.strides[i] + 1;
-      }
-      return TensorType{in[0].dtype, Shape(dims)};
-    }
-    case OpCode::kConcatenate: {
-      if (in.empty()) return Invalid("expects at least one operand");
-      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
-      std::vector<int64_t> dims(in[0].shape.dims().begin(), in[0].shape.dims().end());
-      for (size_t i = 1; i < in.size(); ++i) {
-        bool ok = in[i].dtype == in[0].dtype && in[i].shape.rank() == in[0].shape.rank();
-        for (int64_t d = 0; ok && d < in[0].shape.rank(); ++d) {
-          if (d != a.axis && in[i].shape.dim(d) != in[0].shape.dim(d)) ok = false;
-        }
-        if (!ok) {
-          return Invalid("operand ", i, " ", in[i].DebugString(), " does not match operand 0 ",
-                         in[0].DebugString(), " outside axis ", a.axis);
-        }
-        dims[a.axis] += in[i].shape.dim(a.axis);
-        if (dims[a.axis] > kMaxElements) {
-          return Invalid("result dim ", a.axis, " exceeds ", kMaxElements, " elements");
-        }
-      }
-      return Checked(TensorType{in[0].dtype, Shape(dims)});
-    }
+      return InferSlice(in[0], a);
+    case OpCode::kConcatenate:
+      return InferConcatenate(in, a);
     case OpCode::kGather: {
       PW_RETURN_IF_ERROR(CheckArity(in, 2));
       if (in[1].dtype != DType::kI32) return Invalid("indices must be i32, got ", in[1].DebugString());
@@ -285,6 +284,14 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       for (int64_t i = a.axis + 1; i < in[0].shape.rank(); ++i) dims.push_back(in[0].shape.dim(i));
       return Checked(TensorType{in[0].dtype, Shape(dims)});
     }
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+absl::StatusOr<TensorType> InferContraction(OpCode op, absl::Span<const TensorType> in,
+                                            const Attributes& a) {
+  switch (op) {
     case OpCode::kDotGeneral:
       PW_RETURN_IF_ERROR(CheckArity(in, 2));
       return InferDot(in[0], in[1], a.dot);
@@ -304,6 +311,39 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       }
       return TensorType{in[0].dtype, Shape(dims)};
     }
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+absl::Status CheckPermutePairs(absl::Span<const std::pair<int64_t, int64_t>> pairs,
+                               int64_t num_shards) {
+  // Sorted copies rather than per-shard flags: cost follows the pairs, not the gang size,
+  // so many small permutes in a large gang stay cheap to verify.
+  std::vector<int64_t> sources, targets;
+  sources.reserve(pairs.size());
+  targets.reserve(pairs.size());
+  for (const auto& [s, t] : pairs) {
+    if (s < 0 || s >= num_shards || t < 0 || t >= num_shards) {
+      return Invalid("pair (", s, ", ", t, ") names a shard outside [0, ", num_shards, ")");
+    }
+    sources.push_back(s);
+    targets.push_back(t);
+  }
+  std::sort(sources.begin(), sources.end());
+  std::sort(targets.begin(), targets.end());
+  if (auto it = std::adjacent_find(sources.begin(), sources.end()); it != sources.end()) {
+    return Invalid("shard ", *it, " is the source of two pairs");
+  }
+  if (auto it = std::adjacent_find(targets.begin(), targets.end()); it != targets.end()) {
+    return Invalid("shard ", *it, " is the target of two pairs");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorType> InferCollective(OpCode op, absl::Span<const TensorType> in,
+                                           const Attributes& a, int64_t num_shards) {
+  switch (op) {
     case OpCode::kAllReduce:
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
       PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
@@ -346,33 +386,71 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
       t.shape.set_dim(a.concat_axis, t.shape.dim(a.concat_axis) * num_shards);
       return Checked(t);
     }
-    case OpCode::kCollectivePermute: {
+    case OpCode::kCollectivePermute:
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
-      // Sorted copies rather than per-shard flags: cost follows the pairs, not the gang size,
-      // so many small permutes in a large gang stay cheap to verify.
-      std::vector<int64_t> sources, targets;
-      sources.reserve(a.pairs.size());
-      targets.reserve(a.pairs.size());
-      for (const auto& [s, t] : a.pairs) {
-        if (s < 0 || s >= num_shards || t < 0 || t >= num_shards) {
-          return Invalid("pair (", s, ", ", t, ") names a shard outside [0, ", num_shards, ")");
-        }
-        sources.push_back(s);
-        targets.push_back(t);
-      }
-      std::sort(sources.begin(), sources.end());
-      std::sort(targets.begin(), targets.end());
-      if (auto it = std::adjacent_find(sources.begin(), sources.end()); it != sources.end()) {
-        return Invalid("shard ", *it, " is the source of two pairs");
-      }
-      if (auto it = std::adjacent_find(targets.begin(), targets.end()); it != targets.end()) {
-        return Invalid("shard ", *it, " is the target of two pairs");
-      }
+      PW_RETURN_IF_ERROR(CheckPermutePairs(a.pairs, num_shards));
       return in[0];
-    }
     case OpCode::kShardIndex:
       PW_RETURN_IF_ERROR(CheckArity(in, 0));
       return TensorType{DType::kI32, Shape{}};
+    default:
+      return Invalid("unknown op code ", static_cast<int>(op));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
+  int64_t rank = std::max(a.rank(), b.rank());
+  std::vector<int64_t> dims(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.rank() ? 1 : a.dim(i - (rank - a.rank()));
+    int64_t db = i < rank - b.rank() ? 1 : b.dim(i - (rank - b.rank()));
+    if (da != db && da != 1 && db != 1) {
+      return Invalid("shapes ", a.DebugString(), " and ", b.DebugString(),
+                     " are not broadcast-compatible");
+    }
+    dims[i] = da == 1 ? db : da;
+  }
+  return Shape(dims);
+}
+
+absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorType> in,
+                                           const Attributes& a, int64_t num_shards) {
+  PW_RETURN_IF_ERROR(CheckShards(num_shards));
+  if (op == OpCode::kInvalid || !IsKnownOpCode(static_cast<uint32_t>(op))) {
+    return Invalid("unknown op code ", static_cast<int>(op));
+  }
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].IsValid()) return Invalid("operand ", i, " has invalid type ", in[i].DebugString());
+  }
+  if (IsUnaryElementwise(op) || IsBinaryElementwise(op)) return InferElementwise(op, in, a);
+  switch (op) {
+    case OpCode::kParameter:
+    case OpCode::kConstant:
+    case OpCode::kIota:
+      return InferLeaf(op, in, a);
+    case OpCode::kCompare:
+    case OpCode::kSelect:
+    case OpCode::kConvert:
+      return InferElementwise(op, in, a);
+    case OpCode::kBroadcastInDim:
+    case OpCode::kReshape:
+    case OpCode::kTranspose:
+    case OpCode::kSlice:
+    case OpCode::kConcatenate:
+    case OpCode::kGather:
+      return InferDataMovement(op, in, a);
+    case OpCode::kDotGeneral:
+    case OpCode::kReduce:
+      return InferContraction(op, in, a);
+    case OpCode::kAllReduce:
+    case OpCode::kAllGather:
+    case OpCode::kReduceScatter:
+    case OpCode::kAllToAll:
+    case OpCode::kCollectivePermute:
+    case OpCode::kShardIndex:
+      return InferCollective(op, in, a, num_shards);
     default:
       return Invalid("unknown op code ", static_cast<int>(op));
   }
