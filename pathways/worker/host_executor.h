@@ -172,6 +172,22 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   void DispatchRecv(Message* msg, size_t index);
   void DispatchSend(Message* msg, size_t index);
   void DispatchCopy(Message* msg, size_t index);
+  // DispatchCompute's steps, in the order it takes them. The message's own list of functions
+  // is searched before the registry, which takes a lock.
+  std::shared_ptr<const Registration> ComputeRegistration(Message& msg, FunctionId id) const;
+  // On success the communicator is in `work` and the gang in `msg.gangs` (for shutdown).
+  absl::Status JoinComputeGang(Message& msg, const HostStep& step, ComputeWork& work);
+  // Claims every output it can, even after one was already produced: the step completes the
+  // ones it claimed. The error names the first one it could not claim.
+  absl::Status ClaimComputeOutputs(const Message& msg, const HostStep& step, ComputeWork& work);
+  static absl::Status CheckComputeSignature(const Registration& reg, const HostStep& step);
+  absl::Status AllocateComputeBuffers(const Message& msg, const HostStep& step,
+                                      DeviceState& device, ComputeWork& work);
+  // Queues the step on its device's stream; the completion callback owns `work`.
+  void EnqueueCompute(Message* msg, const HostStep& step, DeviceState& device,
+                      std::unique_ptr<ComputeWork> work, int32_t out0, int32_t nout);
+  // The stream item: runs the executable on the step's buffers (on the device thread).
+  absl::Status RunCompute(const Message& msg, const HostStep& step, const ComputeWork& work) const;
   // Fails a malformed step at dispatch: its outputs (if any) carry `error`, its gang (if any) is
   // aborted, and the step counts as finished.
   void FailStepAtDispatch(Message* msg, size_t index, const absl::Status& error);

@@ -1,5 +1,6 @@
 // HostExecutor dispatch: turning one HostRun message into allocations, stream work, transfers
 // and completion callbacks. Runs on the dispatch thread; callbacks run on device threads.
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -174,93 +175,22 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
   auto work = std::make_unique<ComputeWork>();
   work->gang = GangId(msg->run.gang_base + step.node);
   work->num_shards = step.num_shards;
-  for (const auto& [id, reg] : msg->functions) {
-    if (id == step.function) {
-      work->registration = reg;
-      break;
-    }
-  }
-  if (work->registration == nullptr) {
-    work->registration = FindRegistration(step.function);
-    msg->functions.emplace_back(step.function, work->registration);
-  }
+  work->registration = ComputeRegistration(*msg, step.function);
   const Registration* reg = work->registration.get();
   // Join first, whatever happens next: a shard that fails here must still break its gang, and
   // the registry forgets a gang only once every rank joined.
   const bool needs_comm = reg != nullptr ? reg->has_collectives : step.num_shards > 1;
   absl::Status error;
-  if (needs_comm) {
-    absl::StatusOr<std::unique_ptr<Communicator>> comm =
-        options_.collectives->Join(work->gang, step.num_shards, step.shard, step.group_key);
-    if (comm.ok()) {
-      work->communicator = *std::move(comm);
-      msg->gangs.emplace_back(work->gang, step.num_shards);
-    } else {
-      error = comm.status();
-    }
-  }
+  if (needs_comm) error = JoinComputeGang(*msg, step, *work);
   // Claim the outputs: from here on this step completes them, run or not.
-  for (int32_t slot : step.outputs) {
-    ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
-    if (!entry->Claim()) {
-      if (error.ok()) {
-        error = absl::AlreadyExistsError(
-            absl::StrCat("output ", (*msg->arrays)[slot].DebugString(), " shard ", step.shard,
-                         " was already produced"));
-      }
-      continue;
-    }
-    work->outputs.push_back(std::move(entry));
-  }
+  error.Update(ClaimComputeOutputs(*msg, step, *work));
   if (error.ok() && reg == nullptr) {
     error = absl::NotFoundError(absl::StrCat(step.function.DebugString(),
                                              " is not registered on ",
                                              options_.host.DebugString()));
   }
-  if (error.ok()) {
-    const CpuExecutable& exe = *reg->executable;
-    if (reg->function.num_shards != step.num_shards ||
-        step.inputs.size() != exe.parameter_types().size() ||
-        step.outputs.size() != exe.output_types().size()) {
-      error = absl::InvalidArgumentError(absl::StrCat(
-          "function '", reg->function.name, "' (", reg->function.num_shards, " shards, ",
-          exe.parameter_types().size(), " parameters, ", exe.output_types().size(),
-          " outputs) called with ", step.num_shards, " shards, ", step.inputs.size(),
-          " inputs, ", step.outputs.size(), " outputs"));
-    }
-  }
-  // Static shapes: every output is allocated now, before any input exists.
-  if (error.ok()) {
-    const CpuExecutable& exe = *reg->executable;
-    for (size_t o = 0; o < work->outputs.size() && error.ok(); ++o) {
-      const ir::TensorType& type = exe.output_types()[o];
-      const ir::TensorType& declared = msg->lowered->values[step.outputs[o]].shard_type;
-      if (!(type == declared)) {
-        error = absl::InvalidArgumentError(absl::StrCat("output ", o, " is ", type.DebugString(),
-                                                        " but its value slot declares ",
-                                                        declared.DebugString()));
-        break;
-      }
-      absl::StatusOr<DeviceBuffer> buffer = device->device->Allocate(type.byte_size());
-      if (!buffer.ok()) {
-        error = buffer.status();
-        break;
-      }
-      work->output_buffers.push_back(work->outputs[o]->InstallBuffer(
-          step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer))));
-      if (work->output_buffers.back()->size() != type.byte_size()) {
-        error = absl::InternalError(absl::StrCat("output ", o, " has a foreign buffer"));
-      }
-    }
-    if (error.ok()) {
-      absl::StatusOr<std::shared_ptr<DeviceBuffer>> scratch = Scratch(*device, exe.scratch_bytes());
-      if (scratch.ok()) {
-        work->scratch = *std::move(scratch);
-      } else {
-        error = scratch.status();
-      }
-    }
-  }
+  if (error.ok()) error = CheckComputeSignature(*reg, step);
+  if (error.ok()) error = AllocateComputeBuffers(*msg, step, *device, *work);
   if (!error.ok()) {
     const absl::Status failed = Annotate(error, StepLabel(*msg, step));
     for (const ShardEntryRef& entry : work->outputs) entry->Complete(failed);
@@ -268,7 +198,88 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
     StepDone(msg, out0, nout, failed);
     return;
   }
+  EnqueueCompute(msg, step, *device, std::move(work), out0, nout);
+}
 
+std::shared_ptr<const HostExecutor::Registration> HostExecutor::ComputeRegistration(
+    Message& msg, FunctionId id) const {
+  auto it = std::find_if(msg.functions.begin(), msg.functions.end(),
+                         [id](const auto& function) { return function.first == id; });
+  if (it != msg.functions.end() && it->second != nullptr) return it->second;
+  std::shared_ptr<const Registration> reg = FindRegistration(id);
+  msg.functions.emplace_back(id, reg);
+  return reg;
+}
+
+absl::Status HostExecutor::JoinComputeGang(Message& msg, const HostStep& step, ComputeWork& work) {
+  absl::StatusOr<std::unique_ptr<Communicator>> comm =
+      options_.collectives->Join(work.gang, step.num_shards, step.shard, step.group_key);
+  if (!comm.ok()) return comm.status();
+  work.communicator = *std::move(comm);
+  msg.gangs.emplace_back(work.gang, step.num_shards);
+  return absl::OkStatus();
+}
+
+absl::Status HostExecutor::ClaimComputeOutputs(const Message& msg, const HostStep& step,
+                                               ComputeWork& work) {
+  absl::Status error;
+  for (int32_t slot : step.outputs) {
+    ShardEntryRef entry = store_.GetOrCreate((*msg.arrays)[slot], step.shard);
+    if (!entry->Claim()) {
+      if (error.ok()) {
+        error = absl::AlreadyExistsError(
+            absl::StrCat("output ", (*msg.arrays)[slot].DebugString(), " shard ", step.shard,
+                         " was already produced"));
+      }
+      continue;
+    }
+    work.outputs.push_back(std::move(entry));
+  }
+  return error;
+}
+
+absl::Status HostExecutor::CheckComputeSignature(const Registration& reg, const HostStep& step) {
+  const CpuExecutable& exe = *reg.executable;
+  if (reg.function.num_shards != step.num_shards ||
+      step.inputs.size() != exe.parameter_types().size() ||
+      step.outputs.size() != exe.output_types().size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "function '", reg.function.name, "' (", reg.function.num_shards, " shards, ",
+        exe.parameter_types().size(), " parameters, ", exe.output_types().size(),
+        " outputs) called with ", step.num_shards, " shards, ", step.inputs.size(),
+        " inputs, ", step.outputs.size(), " outputs"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostExecutor::AllocateComputeBuffers(const Message& msg, const HostStep& step,
+                                                  DeviceState& device, ComputeWork& work) {
+  const CpuExecutable& exe = *work.registration->executable;
+  // Static shapes: every output is allocated now, before any input exists.
+  for (size_t o = 0; o < work.outputs.size(); ++o) {
+    const ir::TensorType& type = exe.output_types()[o];
+    const ir::TensorType& declared = msg.lowered->values[step.outputs[o]].shard_type;
+    if (!(type == declared)) {
+      return absl::InvalidArgumentError(absl::StrCat("output ", o, " is ", type.DebugString(),
+                                                     " but its value slot declares ",
+                                                     declared.DebugString()));
+    }
+    absl::StatusOr<DeviceBuffer> buffer = device.device->Allocate(type.byte_size());
+    if (!buffer.ok()) return buffer.status();
+    work.output_buffers.push_back(work.outputs[o]->InstallBuffer(
+        step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer))));
+    if (work.output_buffers.back()->size() != type.byte_size()) {
+      return absl::InternalError(absl::StrCat("output ", o, " has a foreign buffer"));
+    }
+  }
+  absl::StatusOr<std::shared_ptr<DeviceBuffer>> scratch = Scratch(device, exe.scratch_bytes());
+  if (!scratch.ok()) return scratch.status();
+  work.scratch = *std::move(scratch);
+  return absl::OkStatus();
+}
+
+void HostExecutor::EnqueueCompute(Message* msg, const HostStep& step, DeviceState& device,
+                                  std::unique_ptr<ComputeWork> work, int32_t out0, int32_t nout) {
   StreamWork stream_work;
   stream_work.name = absl::StrCat(msg->lowered->nodes.size() > static_cast<size_t>(step.node) &&
                                           step.node >= 0
@@ -276,7 +287,7 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
                                       : std::string("compute"),
                                   " shard ", step.shard, " ", msg->run.run.DebugString());
   // A simulated device takes the compiled function's modelled time instead of running it.
-  stream_work.cost = reg->executable->cost();
+  stream_work.cost = work->registration->executable->cost();
   stream_work.wait_for.reserve(step.inputs.size());
   for (int32_t slot : step.inputs) {
     ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
@@ -286,36 +297,8 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
   // `msg` and `step` outlive the stream item: the message finalizes only after this step's
   // completion callback, which runs after the item.
   ComputeWork* w = work.get();
-  stream_work.fn = [this, msg, &step, w]() -> absl::Status {
-    const CpuExecutable& exe = *w->registration->executable;
-    absl::InlinedVector<const void*, 8> args;
-    absl::InlinedVector<void*, 4> outs;
-    absl::Status status;
-    for (size_t i = 0; i < w->inputs.size() && status.ok(); ++i) {
-      std::shared_ptr<DeviceBuffer> buffer = w->inputs[i]->buffer();
-      const int64_t want = exe.parameter_types()[i].byte_size();
-      if (buffer == nullptr || buffer->size() != want || w->inputs[i]->device() != step.device) {
-        status = absl::FailedPreconditionError(absl::StrCat(
-            "input ", i, " (", w->inputs[i]->DebugString(), ") is not a ", want,
-            "-byte buffer on ", step.device.DebugString()));
-        break;
-      }
-      args.push_back(buffer->data());  // the store or this step's entry keeps it alive
-    }
-    if (status.ok()) {
-      for (const auto& b : w->output_buffers) outs.push_back(b->data());
-      status = exe.Execute(args, outs, w->scratch == nullptr ? nullptr : w->scratch->data(),
-                           ExecuteContext{.communicator = w->communicator.get()});
-    }
-    if (!status.ok()) {
-      status = Annotate(status, StepLabel(*msg, step));
-      if (w->communicator != nullptr) {
-        options_.collectives->Abort(w->gang, w->num_shards, status);
-      }
-    }
-    return status;
-  };
-  EventRef done = device->device->Enqueue(std::move(stream_work));
+  stream_work.fn = [this, msg, &step, w]() -> absl::Status { return RunCompute(*msg, step, *w); };
+  EventRef done = device.device->Enqueue(std::move(stream_work));
   done->AndThen([this, msg, work = std::move(work), out0, nout](const absl::Status& status) mutable {
     // A failed input means the item never ran: break the gang so peer shards stop waiting.
     // (A shard that failed on its own already aborted it; the first reason sticks.)
@@ -326,6 +309,37 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
     work.reset();  // drop buffers and the communicator before the message may be reported
     StepDone(msg, out0, nout, status);
   });
+}
+
+absl::Status HostExecutor::RunCompute(const Message& msg, const HostStep& step,
+                                      const ComputeWork& work) const {
+  const CpuExecutable& exe = *work.registration->executable;
+  absl::InlinedVector<const void*, 8> args;
+  absl::InlinedVector<void*, 4> outs;
+  absl::Status status;
+  for (size_t i = 0; i < work.inputs.size() && status.ok(); ++i) {
+    std::shared_ptr<DeviceBuffer> buffer = work.inputs[i]->buffer();
+    const int64_t want = exe.parameter_types()[i].byte_size();
+    if (buffer == nullptr || buffer->size() != want || work.inputs[i]->device() != step.device) {
+      status = absl::FailedPreconditionError(absl::StrCat(
+          "input ", i, " (", work.inputs[i]->DebugString(), ") is not a ", want,
+          "-byte buffer on ", step.device.DebugString()));
+      break;
+    }
+    args.push_back(buffer->data());  // the store or this step's entry keeps it alive
+  }
+  if (status.ok()) {
+    for (const auto& b : work.output_buffers) outs.push_back(b->data());
+    status = exe.Execute(args, outs, work.scratch == nullptr ? nullptr : work.scratch->data(),
+                         ExecuteContext{.communicator = work.communicator.get()});
+  }
+  if (!status.ok()) {
+    status = Annotate(status, StepLabel(msg, step));
+    if (work.communicator != nullptr) {
+      options_.collectives->Abort(work.gang, work.num_shards, status);
+    }
+  }
+  return status;
 }
 
 void HostExecutor::DispatchRecv(Message* msg, size_t index) {
