@@ -162,6 +162,23 @@ class Controller final : public ControllerService, public RunObserver {
   absl::StatusOr<std::shared_ptr<const LoweredProgram>> Lower(ProgramId id,
                                                               const ProgramRecord& program);
   GangScheduler* SchedulerLocked(IslandId island) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Run's steps, in the order it takes them; `where` prefixes their errors ("Run('name')").
+  absl::StatusOr<std::shared_ptr<const ProgramRecord>> FindRunProgram(ClientId client,
+                                                                      ProgramId program_id) const;
+  // Takes a reference to each input array, checked against the program's input specs.
+  absl::Status BindRunInputs(RunState& run, const ProgramRecord& program,
+                             absl::Span<const ArrayId> inputs, const std::string& where);
+  // An input placed before its slice was remapped no longer lives where the lowering puts it.
+  absl::Status LowerRun(RunState& run, ProgramId program_id, const ProgramRecord& program,
+                        absl::Span<const ArrayId> inputs, const std::string& where);
+  void BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs);
+  // Appends each output's info to `result`; returns the client's handles, added to the store
+  // only once the run is admitted.
+  std::vector<std::shared_ptr<ArrayRecord>> MakeRunOutputs(RunState& run,
+                                                           const ProgramRecord& program,
+                                                           size_t num_inputs, RunResult& result);
+  // Gives the run its id, gangs and targets, and makes it live; fails if the client left.
+  absl::Status AdmitRun(const std::shared_ptr<RunState>& run, const std::string& where);
   // Registers with each target host the functions its part runs and it lacks.
   void EnsureFunctions(const std::vector<HostTarget>& targets, const LoweredProgram& lowered);
   // Drops a reference; the last one tells the shards' hosts to free them (on the work thread).

@@ -101,17 +101,8 @@ void Controller::EnsureFunctions(const std::vector<HostTarget>& targets,
 absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
                                           absl::Span<const ArrayId> inputs, RunOptions options) {
   TraceScope trace(options_.trace, "dispatch", "dispatch", kControllerTracePid, 0);
-  std::shared_ptr<const ProgramRecord> program;
-  {
-    absl::MutexLock lock(&mu_);
-    PW_RETURN_IF_ERROR(CheckClientLocked(client));
-    auto it = programs_.find(program_id);
-    if (it == programs_.end() || it->second->owner != client) {
-      return absl::NotFoundError(absl::StrCat("Run: unknown ", program_id.DebugString(), " for ",
-                                              client.DebugString()));
-    }
-    program = it->second;
-  }
+  PW_ASSIGN_OR_RETURN(std::shared_ptr<const ProgramRecord> program,
+                      FindRunProgram(client, program_id));
   const std::string where = absl::StrCat("Run('", program->def.name, "')");
   if (inputs.size() != program->def.inputs.size()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", inputs.size(),
@@ -121,11 +112,45 @@ absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
   auto run = std::make_shared<RunState>();
   run->client = client;
   run->mode = options.mode;
-  run->inputs.reserve(inputs.size());
+  PW_RETURN_IF_ERROR(BindRunInputs(*run, *program, inputs, where));
+  PW_RETURN_IF_ERROR(LowerRun(*run, program_id, *program, inputs, where));
+  BindValueArrays(*run, inputs);
+  RunResult result;
+  std::vector<std::shared_ptr<ArrayRecord>> handles =
+      MakeRunOutputs(*run, *program, inputs.size(), result);
+  PW_RETURN_IF_ERROR(AdmitRun(run, where));
+  for (auto& handle : handles) arrays_.AddHandle(std::move(handle));
+  for (const auto& input : run->inputs) input->AddRef();
+  trace.AddArg("run", run->id.DebugString());
+  trace.AddArg("program", program->def.name);
+  trace.AddArg("mode", DispatchModeName(options.mode));
+  result.run = run->id;
+
+  EnsureFunctions(run->targets, *run->lowered);
+  SubmitRun(run);
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const Controller::ProgramRecord>> Controller::FindRunProgram(
+    ClientId client, ProgramId program_id) const {
+  absl::MutexLock lock(&mu_);
+  PW_RETURN_IF_ERROR(CheckClientLocked(client));
+  auto it = programs_.find(program_id);
+  if (it == programs_.end() || it->second->owner != client) {
+    return absl::NotFoundError(absl::StrCat("Run: unknown ", program_id.DebugString(), " for ",
+                                            client.DebugString()));
+  }
+  return it->second;
+}
+
+absl::Status Controller::BindRunInputs(RunState& run, const ProgramRecord& program,
+                                       absl::Span<const ArrayId> inputs,
+                                       const std::string& where) {
+  run.inputs.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    absl::StatusOr<std::shared_ptr<ArrayRecord>> record = arrays_.Get(client, inputs[i]);
+    absl::StatusOr<std::shared_ptr<ArrayRecord>> record = arrays_.Get(run.client, inputs[i]);
     if (!record.ok()) return Annotate(record.status(), absl::StrCat(where, " input ", i));
-    const ArraySpec& want = program->def.inputs[i];
+    const ArraySpec& want = program.def.inputs[i];
     const ArraySpec& got = (*record)->spec();
     if (!(got == want)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -133,40 +158,55 @@ absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
           got.shard_type.DebugString(), " on ", got.slice.DebugString(), ", the program expects ",
           want.shard_type.DebugString(), " on ", want.slice.DebugString()));
     }
-    run->inputs.push_back(*std::move(record));
+    run.inputs.push_back(*std::move(record));
   }
-  absl::StatusOr<std::shared_ptr<const LoweredProgram>> lowered = Lower(program_id, *program);
+  return absl::OkStatus();
+}
+
+absl::Status Controller::LowerRun(RunState& run, ProgramId program_id,
+                                  const ProgramRecord& program, absl::Span<const ArrayId> inputs,
+                                  const std::string& where) {
+  absl::StatusOr<std::shared_ptr<const LoweredProgram>> lowered = Lower(program_id, program);
   if (!lowered.ok()) return Annotate(lowered.status(), where);
-  run->lowered = *std::move(lowered);
-  const LoweredProgram& lp = *run->lowered;
+  run.lowered = *std::move(lowered);
+  const LoweredProgram& lp = *run.lowered;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (run->inputs[i]->devices() != lp.values[i].devices) {
+    if (run.inputs[i]->devices() != lp.values[i].devices) {
       return absl::FailedPreconditionError(absl::StrCat(
           where, " input ", i, ": ", inputs[i].DebugString(), " lives on devices placed before ",
-          program->def.inputs[i].slice.DebugString(), " was remapped; put it again"));
+          program.def.inputs[i].slice.DebugString(), " was remapped; put it again"));
     }
   }
+  return absl::OkStatus();
+}
 
+void Controller::BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs) {
+  const LoweredProgram& lp = *run.lowered;
   // Value slots: the inputs' arrays, then fresh ids for everything the run creates.
   auto value_arrays = std::make_shared<std::vector<ArrayId>>(lp.values.size());
   const int64_t first_new = arrays_.NewIds(static_cast<int64_t>(lp.values.size() - inputs.size()));
   for (size_t v = 0; v < lp.values.size(); ++v) {
     (*value_arrays)[v] = v < inputs.size() ? inputs[v] : ArrayId(first_new + v - inputs.size());
   }
-  run->value_arrays = value_arrays;
+  run.value_arrays = std::move(value_arrays);
+}
 
+std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(RunState& run,
+                                                                     const ProgramRecord& program,
+                                                                     size_t num_inputs,
+                                                                     RunResult& result) {
+  const LoweredProgram& lp = *run.lowered;
   // Output arrays: futures, resolved by the hosts' reports.
-  RunResult result;
-  run->output_by_slot.assign(lp.values.size(), nullptr);
+  run.output_by_slot.assign(lp.values.size(), nullptr);
   std::vector<std::shared_ptr<ArrayRecord>> handles;
   for (size_t o = 0; o < lp.output_values.size(); ++o) {
     const int32_t slot = lp.output_values[o];
     std::shared_ptr<ArrayRecord> record;
-    if (slot < static_cast<int32_t>(inputs.size())) {
-      record = run->inputs[slot];  // the program returns its input: another handle to it
-    } else if (run->output_by_slot[slot] != nullptr) {
-      for (const auto& out : run->outputs) {
-        if (out.get() == run->output_by_slot[slot]) record = out;
+    if (slot < static_cast<int32_t>(num_inputs)) {
+      record = run.inputs[slot];  // the program returns its input: another handle to it
+    } else if (run.output_by_slot[slot] != nullptr) {
+      for (const auto& out : run.outputs) {
+        if (out.get() == run.output_by_slot[slot]) record = out;
       }
     } else {
       const ValueInfo& value = lp.values[slot];
@@ -175,61 +215,55 @@ absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
         absl::StatusOr<DeviceInfo> info = resources_->GetDevice(device);
         hosts.push_back(info.ok() ? info->host : HostId());
       }
-      record = std::make_shared<ArrayRecord>((*value_arrays)[slot], client,
-                                             program->output_specs[o], value.devices,
+      record = std::make_shared<ArrayRecord>((*run.value_arrays)[slot], run.client,
+                                             program.output_specs[o], value.devices,
                                              std::move(hosts), ArrayRecord::Initial::kPending);
       record->AddRef();  // the run's, until it finished writing
-      run->outputs.push_back(record);
-      run->output_by_slot[slot] = record.get();
+      run.outputs.push_back(record);
+      run.output_by_slot[slot] = record.get();
     }
     result.outputs.push_back(record->info());
     handles.push_back(std::move(record));
   }
+  return handles;
+}
 
-  {
-    absl::MutexLock lock(&mu_);
-    auto client_it = clients_.find(client);
-    if (client_it == clients_.end()) {
-      for (const auto& out : run->outputs) out->DropRef();
-      return absl::NotFoundError(absl::StrCat(where, ": ", client.DebugString(), " disconnected"));
-    }
-    ++client_it->second.runs;
-    ++total_runs_;
-    run->id = RunId(next_run_++);
-    run->gang_base = next_gang_;
-    next_gang_ += static_cast<int64_t>(lp.nodes.size());
-    run->targets.reserve(lp.hosts.size());
-    for (const auto& [host, part] : lp.hosts) {
-      HostTarget target{host, nullptr, IslandId()};
-      auto w = workers_.find(host);
-      if (w != workers_.end()) {
-        target.worker = w->second.worker;
-        target.island = w->second.island;
-      } else if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) {
-        target.island = info->island;
-      } else if (!lp.islands.empty()) {
-        target.island = lp.islands.front();
-      }
-      run->targets.push_back(target);
-      if (std::find(run->islands.begin(), run->islands.end(), target.island) ==
-          run->islands.end()) {
-        run->islands.push_back(target.island);
-      }
-    }
-    std::sort(run->islands.begin(), run->islands.end());
-    for (IslandId island : run->islands) run->schedulers.push_back(SchedulerLocked(island));
-    runs_.emplace(run->id, run);
+absl::Status Controller::AdmitRun(const std::shared_ptr<RunState>& run, const std::string& where) {
+  const LoweredProgram& lp = *run->lowered;
+  absl::MutexLock lock(&mu_);
+  auto client_it = clients_.find(run->client);
+  if (client_it == clients_.end()) {
+    for (const auto& out : run->outputs) out->DropRef();
+    return absl::NotFoundError(
+        absl::StrCat(where, ": ", run->client.DebugString(), " disconnected"));
   }
-  for (auto& handle : handles) arrays_.AddHandle(std::move(handle));
-  for (const auto& input : run->inputs) input->AddRef();
-  trace.AddArg("run", run->id.DebugString());
-  trace.AddArg("program", program->def.name);
-  trace.AddArg("mode", DispatchModeName(options.mode));
-  result.run = run->id;
-
-  EnsureFunctions(run->targets, lp);
-  SubmitRun(run);
-  return result;
+  ++client_it->second.runs;
+  ++total_runs_;
+  run->id = RunId(next_run_++);
+  run->gang_base = next_gang_;
+  next_gang_ += static_cast<int64_t>(lp.nodes.size());
+  run->targets.reserve(lp.hosts.size());
+  for (const auto& [host, part] : lp.hosts) {
+    HostTarget target{host, nullptr, IslandId()};
+    auto w = workers_.find(host);
+    if (w != workers_.end()) {
+      target.worker = w->second.worker;
+      target.island = w->second.island;
+    } else if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) {
+      target.island = info->island;
+    } else if (!lp.islands.empty()) {
+      target.island = lp.islands.front();
+    }
+    run->targets.push_back(target);
+    if (std::find(run->islands.begin(), run->islands.end(), target.island) ==
+        run->islands.end()) {
+      run->islands.push_back(target.island);
+    }
+  }
+  std::sort(run->islands.begin(), run->islands.end());
+  for (IslandId island : run->islands) run->schedulers.push_back(SchedulerLocked(island));
+  runs_.emplace(run->id, run);
+  return absl::OkStatus();
 }
 
 void Controller::SubmitRun(const std::shared_ptr<RunState>& run) {
