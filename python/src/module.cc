@@ -143,13 +143,7 @@ std::shared_ptr<Session> ConnectSession(const std::string& address, double timeo
       Session::Start(SessionOptions{.address = address, .connect_timeout_seconds = timeout_seconds}));
 }
 
-}  // namespace
-
-PYBIND11_MODULE(_pathways, m) {
-  m.doc() = "C++ core of the Pathways Python client";
-  RegisterErrors(m);
-  BuilderHandle::Bind(m);
-
+void BindSession(py::module_& m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
                   py::arg("devices_per_host"), py::arg("memory_per_device_bytes"))
@@ -209,7 +203,9 @@ PYBIND11_MODULE(_pathways, m) {
         return t;
       })
       .def("__repr__", &Session::DebugString);
+}
 
+void BindSlice(py::module_& m) {
   py::class_<PySlice>(m, "Slice")
       .def_property_readonly("id", [](const PySlice& s) { return s.slice.id.value(); })
       .def_property_readonly("island", [](const PySlice& s) { return s.slice.island.value(); })
@@ -217,7 +213,9 @@ PYBIND11_MODULE(_pathways, m) {
       .def_property_readonly("mesh_shape", [](const PySlice& s) { return s.slice.mesh_shape; })
       .def_property_readonly("session", [](const PySlice& s) { return s.session; })
       .def("__repr__", [](const PySlice& s) { return s.slice.DebugString(); });
+}
 
+void BindArray(py::module_& m) {
   py::class_<PyArray>(m, "Array")
       .def_property_readonly("id", [](const PyArray& a) { return a.array().id().value(); })
       .def_property_readonly("shape", [](const PyArray& a) { return ShapeTuple(a.array().shape()); })
@@ -250,7 +248,9 @@ PYBIND11_MODULE(_pathways, m) {
       })
       .def("release", [](PyArray& a) { a.ref->Release(); })
       .def("__repr__", [](const PyArray& a) { return a.array().DebugString(); });
+}
 
+void BindPmap(py::module_& m) {
   py::class_<PyPmap>(m, "PmapFunction")
       .def_property_readonly("name", [](const PyPmap& p) { return p.function.name(); })
       .def("__call__", [](const PyPmap& p, const std::vector<PyArray>& args) {
@@ -258,7 +258,9 @@ PYBIND11_MODULE(_pathways, m) {
         std::vector<Array> arrays = Unwrap(p.session, args, "pmap '" + p.function.name() + "'");
         return Wrap(p.session, ValueOrThrow(p.function(arrays)));
       });
+}
 
+void BindProgramTrace(py::module_& m) {
   py::class_<Traced>(m, "TracedSpec");
   py::class_<PyProgramTrace>(m, "ProgramTrace")
       .def("input", [](PyProgramTrace& t, const std::string& dtype, std::vector<int64_t> shard_shape,
@@ -293,7 +295,9 @@ PYBIND11_MODULE(_pathways, m) {
         for (int64_t i : outputs) traced.push_back(t.Get(i));
         return PyProgram{t.session, ValueOrThrow(t.tracer->Build(traced))};
       });
+}
 
+void BindProgram(py::module_& m) {
   py::class_<PyProgram>(m, "Program")
       .def_property_readonly("name", [](const PyProgram& p) { return p.program.def().name; })
       .def_property_readonly("num_calls", [](const PyProgram& p) { return p.program.def().calls.size(); })
@@ -302,6 +306,20 @@ PYBIND11_MODULE(_pathways, m) {
         std::vector<Array> arrays = Unwrap(p.session, args, "program '" + p.program.def().name + "'");
         return Wrap(p.session, ValueOrThrow(p.program.Run(arrays)));
       });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_pathways, m) {
+  m.doc() = "C++ core of the Pathways Python client";
+  RegisterErrors(m);
+  BuilderHandle::Bind(m);
+  BindSession(m);
+  BindSlice(m);
+  BindArray(m);
+  BindPmap(m);
+  BindProgramTrace(m);
+  BindProgram(m);
 }
 
 }  // namespace pw::python
