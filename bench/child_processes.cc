@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/cluster/process_cluster.h"
 
 namespace pw::bench {
 

@@ -45,11 +45,11 @@
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
 #include "pathways/client/client.h"
-#include "pathways/collectives/in_memory_rendezvous_store.h"
-#include "pathways/transport/grpc_common.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/process_cluster.h"
-#include "pathways/transport/rendezvous_service.h"
+#include "pathways/collectives/in_process/in_memory_rendezvous_store.h"
+#include "pathways/rpc/grpc_common.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/process_cluster.h"
+#include "pathways/rpc/rendezvous_service.h"
 
 namespace pw::bench {
 namespace {

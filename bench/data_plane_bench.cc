@@ -15,11 +15,11 @@
 #include "benchmark/benchmark.h"
 #include "pathways/base/clock.h"
 #include "bench/tcp_copy.h"
-#include "pathways/transport/data_plane_service.h"
-#include "pathways/transport/grpc_common.h"
-#include "pathways/transport/grpc_data_plane.h"
-#include "pathways/transport/tcp_data_plane.h"
-#include "pathways/transport/tcp_shard_listener.h"
+#include "pathways/dataplane/grpc/data_plane_service.h"
+#include "pathways/rpc/grpc_common.h"
+#include "pathways/dataplane/grpc/grpc_data_plane.h"
+#include "pathways/dataplane/tcp/tcp_data_plane.h"
+#include "pathways/dataplane/tcp/tcp_shard_listener.h"
 
 namespace pw::bench {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
-#include "pathways/collectives/in_process_collectives.h"
-#include "pathways/device/cpu_device.h"
+#include "pathways/collectives/in_process/in_process_collectives.h"
+#include "pathways/device/cpu/cpu_device.h"
 
 namespace pw {
 namespace {

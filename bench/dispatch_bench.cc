@@ -19,7 +19,7 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/local_cluster.h"
+#include "pathways/cluster/local_cluster.h"
 
 namespace pw {
 namespace {

@@ -22,8 +22,8 @@
 #include "benchmark/benchmark.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/process_cluster.h"
 
 namespace pw {
 namespace {

@@ -25,9 +25,9 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/local_cluster.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/local_cluster.h"
+#include "pathways/cluster/process_cluster.h"
 
 namespace pw {
 namespace {
@@ -70,7 +70,7 @@ Pipeline MakePipeline(int64_t stages, int64_t control_latency, bool execute) {
   Pipeline p;
   p.cluster = Check(LocalCluster::Start(LocalClusterOptions{
       .hosts_per_island = stages, .devices_per_host = 1,
-      .memory_per_device_bytes = int64_t{64} << 20, .device_kind = "sim",
+      .memory_per_device_bytes = int64_t{64} << 20, .device_kind = DeviceKind::kSim,
       .sim = SimDeviceOptions{.model = {.kernel_nanos = kKernelNanos}, .execute = execute},
       .network = NetworkModel{.control_latency_nanos = control_latency,
                               .transfer_latency_nanos = kTransferLatency,

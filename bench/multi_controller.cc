@@ -15,8 +15,8 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
-#include "pathways/collectives/gloo_collective_groups.h"
-#include "pathways/device/cpu_device.h"
+#include "pathways/collectives/gloo/gloo_collective_groups.h"
+#include "pathways/device/cpu/cpu_device.h"
 #include "pathways/ir/builder.h"
 #include "pathways/kernels/cpu_executable.h"
 

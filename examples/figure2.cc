@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "pathways/base/status.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/local_cluster.h"
+#include "pathways/cluster/local_cluster.h"
 
 namespace {
 

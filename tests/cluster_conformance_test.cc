@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
 #include "tests/test_cluster.h"
 #include "tests/test_util.h"
@@ -199,10 +200,10 @@ TEST_P(ClusterConformanceTest, OutOfMemoryFailsExactlyItsDependents) {
   std::vector<Array> out = Unwrap(p.Run({x}));
   EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(2.0f, 4.0f));
   const absl::Status oom = out[1].Await();
-  EXPECT_EQ(oom.code(), absl::StatusCode::kResourceExhausted) << oom;
+  EXPECT_THAT(oom, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(std::string(oom.message()), HasSubstr("node 'big'"));
   const absl::Status dep = out[2].Await();
-  EXPECT_EQ(dep.code(), absl::StatusCode::kResourceExhausted) << dep;
+  EXPECT_THAT(dep, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(std::string(dep.message()), HasSubstr("node 'big'"));
 }
 
@@ -241,7 +242,7 @@ TEST_P(ClusterConformanceTest, BadRequestsAreClearErrors) {
   auto client = Connect("errors");
   ControllerService& c = controller();
   absl::StatusOr<RunResult> r = c.Run(client->id(), ProgramId(987654), {}, {});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("987654"));
 
   VirtualSlice s = Unwrap(client->GetDevices(2));
@@ -251,14 +252,15 @@ TEST_P(ClusterConformanceTest, BadRequestsAreClearErrors) {
   Program p = Unwrap(t.Build({f(t, {v})[0]}));
   Array wrong = Unwrap(client->PutGlobal(s, ir::Literal::Create<float>({2, 3}, {1, 2, 3, 4, 5, 6})));
   absl::StatusOr<std::vector<Array>> bad = p.Run({wrong});
-  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_THAT(bad.status(), StatusIs(absl::StatusCode::kInvalidArgument));
 
   absl::StatusOr<VirtualSlice> too_big = client->GetDevices(1000);
   EXPECT_FALSE(too_big.ok());
   EXPECT_THAT(std::string(too_big.status().message()), HasSubstr("1000"));
 
-  EXPECT_EQ(c.ReleaseArray(client->id(), ArrayId(123456)).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(c.AwaitArray(client->id(), ArrayId(123456))->Await().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(c.ReleaseArray(client->id(), ArrayId(123456)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(c.AwaitArray(client->id(), ArrayId(123456))->Await(),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // Released arrays free their device memory; a disconnecting client frees everything it owned.

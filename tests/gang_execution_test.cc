@@ -11,8 +11,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/status.h"
-#include "pathways/collectives/in_process_collectives.h"
-#include "pathways/device/cpu_device.h"
+#include "pathways/base/status_matchers.h"
+#include "pathways/collectives/in_process/in_process_collectives.h"
+#include "pathways/device/cpu/cpu_device.h"
 #include "pathways/ir/builder.h"
 #include "pathways/kernels/cpu_executable.h"
 
@@ -220,7 +221,7 @@ TEST(GangExecutionTest, OutputLargerThanDeviceMemoryIsResourceExhausted) {
   ASSERT_TRUE(in.ok());
   absl::StatusOr<DeviceBuffer> out = device.Allocate((*exe)->output_types()[0].byte_size());
   ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(out.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("device:0"));
   EXPECT_EQ(device.memory().bytes_in_use(), 4096);
 }

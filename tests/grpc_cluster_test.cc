@@ -9,10 +9,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/controller_server.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/worker_server.h"
+#include "pathways/cluster/controller_server.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/worker_server.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -129,7 +130,7 @@ TEST_F(GrpcClusterTest, AWorkerThatGoesAwayIsRemovedAndTheOtherCarriesOn) {
   // Reading an array with shards there fails at once, naming the host (and the failed call
   // tells the controller the host is gone, sooner than the missed heartbeats would).
   absl::StatusOr<std::vector<ir::Literal>> gone = spread.FetchShards();
-  EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnavailable) << gone.status();
+  EXPECT_THAT(gone.status(), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(gone.status().message()), HasSubstr(lost.DebugString()));
   ASSERT_TRUE(server_->WaitForHostLost(lost, absl::Seconds(20)).ok());
   EXPECT_EQ(server_->num_hosts(), 1);

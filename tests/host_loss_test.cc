@@ -12,9 +12,10 @@
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/process_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -107,7 +108,7 @@ TEST_P(HostLossTest, LostWorkerFailsItsArraysNamingTheHostAndSurvivorsCarryOn) {
   for (Array& a : doomed) {
     const absl::Status st = a.ToLiteral().status();
     EXPECT_FALSE(st.ok());
-    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(st, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_THAT(std::string(st.message()), HasSubstr(absl::StrCat("host:", victim_host))) << st;
   }
   const absl::Duration detect = absl::Now() - lost_at;
@@ -155,12 +156,12 @@ TEST_P(HostLossTest, SurvivorFedByTheLostHostFailsNamingItAndCarriesOn) {
     for (const Array& out : run) {
       const absl::Status st = out.Await();
       if (st.ok()) continue;  // the victim finished this run before it went
-      EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+      EXPECT_THAT(st, StatusIs(absl::StatusCode::kUnavailable));
     }
   }
   for (const Array& out : runs.back()) {
     const absl::Status st = out.Await();
-    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(st, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_THAT(std::string(st.message()),
                 HasSubstr(absl::StrCat("its sender host:", victim_host, " was lost"))) << st;
   }

@@ -10,8 +10,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/local_cluster.h"
+#include "pathways/cluster/local_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -87,7 +88,7 @@ TEST(PeerLossTest, ReceivesFromARemovedHostFailNamingItAndTheReceiverRunsNewWork
   // (naming A and the reason) and the error flows to every dependent on B.
   for (const Array& out : outs) {
     const absl::Status st = out.Await();
-    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(st, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_THAT(std::string(st.message()), HasSubstr(absl::StrCat("its sender ", a.DebugString(), " was lost")));
     EXPECT_THAT(std::string(st.message()), HasSubstr("power cut"));
   }
@@ -103,7 +104,46 @@ TEST(PeerLossTest, ReceivesFromARemovedHostFailNamingItAndTheReceiverRunsNewWork
   // changes nothing.
   gate.Open();
   cluster->controller_impl().Quiesce();
-  for (const Array& out : outs) EXPECT_EQ(out.Await().code(), absl::StatusCode::kUnavailable);
+  for (const Array& out : outs) EXPECT_THAT(out.Await(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// A gang spanning two hosts, one of which is lost before its ranks join: the survivor's ranks,
+// waiting in the all-reduce, are aborted with the loss as the reason (as a lost worker process's
+// Gloo gangs are through the rendezvous store) instead of waiting out the collective timeout.
+TEST(PeerLossTest, RemovedHostAbortsTheGangsItHadAShardIn) {
+  auto cluster = Unwrap(LocalCluster::Start({.hosts_per_island = 2, .devices_per_host = 2}));
+  DeviceGate gate;  // declared after the cluster: opened before the cluster is destroyed
+  auto client = Unwrap(Client::Connect(cluster->controller(), "gang-loss"));
+  VirtualSlice both = Unwrap(client->GetDevices(4));
+  ResourceManager& rm = cluster->resources();
+  const HostId a = cluster->host_id(0);
+  std::vector<Device*> a_devices;
+  for (Device* d : cluster->devices()) {
+    if (d->host() == a) a_devices.push_back(d);
+  }
+  gate.Close(a_devices);  // host a's ranks never reach the collective
+  PmapFunction sum = client->Pmap("sum", both, [](FunctionBuilder& f, absl::Span<const Value> x) {
+    return std::vector<Value>{f.AllReduce(x[0], ir::ReduceKind::kSum)};
+  });
+  Array x = Unwrap(client->PutGlobal(both, ir::Literal::Create<float>({4}, {1, 2, 3, 4})));
+  Array out = Unwrap(sum({x}))[0];
+  std::vector<int32_t> survivor_shards;
+  for (int32_t shard = 0; shard < 4; ++shard) {
+    if (Unwrap(rm.GetDevice(out.devices()[shard])).host != a) survivor_shards.push_back(shard);
+  }
+  ASSERT_EQ(survivor_shards.size(), 2u);
+
+  ASSERT_THAT(cluster->RemoveHost(a, absl::UnavailableError("power cut")), IsOk());
+  EXPECT_THAT(cluster->RemoveHost(a, absl::UnavailableError("again")),
+              StatusIs(absl::StatusCode::kNotFound));
+  // The survivor's own shards of the output: their ranks were aborted, naming the loss.
+  const int64_t b_index = 1;
+  ASSERT_NE(cluster->host_id(b_index), a);
+  for (int32_t shard : survivor_shards) {
+    const absl::Status s = cluster->host(b_index).FetchShard(out.id(), shard)->Await();
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted, HasSubstr("power cut"))) << shard;
+  }
+  gate.Open();
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/local_cluster.h"
+#include "pathways/cluster/local_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {

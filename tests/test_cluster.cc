@@ -2,9 +2,9 @@
 #include "tests/test_cluster.h"
 
 #include "pathways/base/status.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/local_cluster.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/local_cluster.h"
+#include "pathways/cluster/process_cluster.h"
 
 namespace pw::testing_util {
 namespace {

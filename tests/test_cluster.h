@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pathways/base/trace.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 
 namespace pw::testing_util {
 

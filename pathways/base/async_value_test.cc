@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -27,7 +28,7 @@ TEST(AsyncEventTest, CallbackAfterReadyRunsInline) {
   EventRef e = AsyncEvent::CreateError(absl::ResourceExhaustedError("oom on device:3"));
   absl::Status seen;
   e->AndThen([&](const absl::Status& s) { seen = s; });
-  EXPECT_EQ(seen.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(seen, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(seen.message(), "oom on device:3");
 }
 

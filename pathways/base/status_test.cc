@@ -2,6 +2,7 @@
 #include "pathways/base/status.h"
 
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -24,7 +25,7 @@ TEST(StatusTest, AssignOrReturnPropagates) {
 
 TEST(StatusTest, AnnotateKeepsCode) {
   absl::Status s = Annotate(absl::NotFoundError("no such array"), "fetch array:7");
-  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(s.message(), "fetch array:7: no such array");
   EXPECT_TRUE(Annotate(absl::OkStatus(), "x").ok());
 }

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -38,7 +39,7 @@ TEST(TraceRecorderTest, ScopeRecordsCompleteEventWithEscapedArgs) {
 TEST(TraceRecorderTest, WriteJsonToBadPathIsError) {
   TraceRecorder rec;
   absl::Status s = rec.WriteJson("/nonexistent-dir/x/trace.json");
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(s.message()), HasSubstr("/nonexistent-dir/x/trace.json"));
 }
 

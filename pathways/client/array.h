@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pathways/base/ids.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 #include "pathways/ir/literal.h"
 
 namespace pw {

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/status.h"
-#include "pathways/transport/grpc_controller_client.h"
+#include "pathways/rpc/grpc_controller_client.h"
 
 namespace pw {
 

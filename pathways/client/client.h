@@ -14,7 +14,7 @@
 #include "absl/types/span.h"
 #include "pathways/client/array.h"
 #include "pathways/client/client_state.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 #include "pathways/ir/builder.h"
 
 namespace pw {

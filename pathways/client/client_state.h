@@ -7,7 +7,7 @@
 #include <string>
 
 #include "pathways/base/ids.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 
 namespace pw::internal {
 

@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/status.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/collectives/collective_groups.h"
 #include "pathways/ir/dtype.h"
 #include "pathways/ir/op.h"
@@ -284,7 +285,7 @@ TYPED_TEST_P(CollectivesConformanceTest, MismatchedCountsAreInvalidArgumentOnEve
     return s;
   });
   for (int64_t r = 0; r < 3; ++r) {
-    EXPECT_EQ(results[r].code(), absl::StatusCode::kInvalidArgument) << results[r];
+    EXPECT_THAT(results[r], StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(std::string(results[r].message()), ::testing::HasSubstr("rank 1"));
     EXPECT_TRUE(after[r].ok()) << after[r];
   }
@@ -300,7 +301,7 @@ TYPED_TEST_P(CollectivesConformanceTest, LocallyInvalidArgumentsFailEveryRankNam
                        ir::ReduceKind::kSum);
   });
   for (const absl::Status& s : results) {
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("rank 0"));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("bool"));
   }
@@ -310,20 +311,22 @@ TYPED_TEST_P(CollectivesConformanceTest, LocallyInvalidArgumentsFailEveryRankNam
     return c.CollectivePermute(&in, &out, 4, pairs);
   });
   for (const absl::Status& s : results) {
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("0->2"));
   }
 }
 
 TYPED_TEST_P(CollectivesConformanceTest, JoinArgumentErrors) {
   auto groups = this->Make();
-  EXPECT_EQ(groups->Join(GangId(900), 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(groups->Join(GangId(900), 2, 2).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(groups->Join(GangId(900), 2, -1).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(groups->Join(GangId(900), 0, 0).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(groups->Join(GangId(900), 2, 2).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(groups->Join(GangId(900), 2, -1).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   absl::StatusOr<std::unique_ptr<Communicator>> first = groups->Join(GangId(901), 2, 0);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(groups->Join(GangId(901), 2, 0).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(groups->Join(GangId(901), 2, 0).status(), StatusIs(absl::StatusCode::kAlreadyExists));
   groups->Abort(GangId(901), 2, absl::CancelledError("test over"));
 }
 
@@ -348,13 +351,13 @@ TYPED_TEST_P(CollectivesConformanceTest, MissingRankTimesOutNamingItInsteadOfHan
   for (std::thread& t : threads) t.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   for (const absl::Status& s : results) {
-    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kDeadlineExceeded));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("rank 2"));
   }
   // Sticky: the next call fails the same way at once.
   float in = 1, out = 0;
-  EXPECT_EQ(comms[0]->AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum).code(),
-            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(comms[0]->AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
 
 TYPED_TEST_P(CollectivesConformanceTest, AbortBeforeTheFirstCollectiveFailsPeersWithTheReason) {
@@ -372,7 +375,7 @@ TYPED_TEST_P(CollectivesConformanceTest, AbortBeforeTheFirstCollectiveFailsPeers
       return c.AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum);
     });
     for (int64_t r = 0; r + 1 < size; ++r) {
-      EXPECT_EQ(results[r].code(), absl::StatusCode::kAborted) << results[r];
+      EXPECT_THAT(results[r], StatusIs(absl::StatusCode::kAborted));
       EXPECT_THAT(std::string(results[r].message()),
                   ::testing::HasSubstr("shard ran out of memory"));
     }
@@ -391,7 +394,7 @@ TYPED_TEST_P(CollectivesConformanceTest, AbortAfterACollectiveFailsTheNextOneWit
     }
     return c.AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum);
   });
-  EXPECT_EQ(results[0].code(), absl::StatusCode::kAborted) << results[0];
+  EXPECT_THAT(results[0], StatusIs(absl::StatusCode::kAborted));
   EXPECT_THAT(std::string(results[0].message()), ::testing::HasSubstr("kernel failed on shard 1"));
   EXPECT_TRUE(results[1].ok()) << results[1];
 }
@@ -405,7 +408,7 @@ TYPED_TEST_P(CollectivesConformanceTest, AbortBeforeAnyRankJoinedReachesLateJoin
     return c.AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum);
   });
   for (const absl::Status& s : results) {
-    EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("producer failed"));
   }
 }

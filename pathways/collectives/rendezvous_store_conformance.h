@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/collectives/rendezvous_store.h"
 
 namespace pw::conformance {
@@ -33,7 +34,7 @@ TYPED_TEST_SUITE_P(RendezvousStoreConformanceTest);
 
 TYPED_TEST_P(RendezvousStoreConformanceTest, SetGetAndFirstWriterWins) {
   RendezvousStore& store = this->store();
-  EXPECT_EQ(store.Get("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store.Get("a").status(), StatusIs(absl::StatusCode::kNotFound));
   ASSERT_TRUE(store.Set("a", "1").ok());
   EXPECT_EQ(*store.Get("a"), "1");
   ASSERT_TRUE(store.Set("a", "2").ok());
@@ -82,7 +83,7 @@ TYPED_TEST_P(RendezvousStoreConformanceTest, WaitTimesOutNamingMissingKeysAndSto
   RendezvousStore& store = this->store();
   (void)store.Set("x", "1");
   absl::Status s = store.Wait({"x", "y"}, absl::Milliseconds(30), "");
-  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("'y'"));
   EXPECT_THAT(std::string(s.message()), ::testing::Not(::testing::HasSubstr("'x'")));
 
@@ -93,11 +94,12 @@ TYPED_TEST_P(RendezvousStoreConformanceTest, WaitTimesOutNamingMissingKeysAndSto
   const absl::Time start = absl::Now();
   s = store.Wait({"y"}, absl::Seconds(10), "gang/abort");
   aborter.join();
-  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted));
   EXPECT_EQ(s.message(), "shard 3 failed");
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   // A key set before the wait aborts it at once.
-  EXPECT_EQ(store.Wait({"y"}, absl::Seconds(10), "gang/abort").code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(store.Wait({"y"}, absl::Seconds(10), "gang/abort"),
+              StatusIs(absl::StatusCode::kAborted));
 }
 
 TYPED_TEST_P(RendezvousStoreConformanceTest, DeletePrefixErasesOnlyThatGangsKeys) {
@@ -108,7 +110,7 @@ TYPED_TEST_P(RendezvousStoreConformanceTest, DeletePrefixErasesOnlyThatGangsKeys
   (void)store.Set("g/2/a", "");
   EXPECT_EQ(*store.DeletePrefix("g/1/"), 2);
   EXPECT_EQ(*store.DeletePrefix("g/1/"), 0);
-  EXPECT_EQ(store.Get("g/1/a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store.Get("g/1/a").status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(store.Get("g/10/a").ok());
   EXPECT_TRUE(store.Get("g/2/a").ok());
 }

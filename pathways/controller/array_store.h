@@ -17,7 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 
 namespace pw {
 

@@ -21,11 +21,11 @@
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/controller/array_store.h"
-#include "pathways/controller/controller_service.h"
+#include "pathways/service/controller_service.h"
 #include "pathways/controller/gang_scheduler.h"
 #include "pathways/controller/resource_manager.h"
 #include "pathways/dataflow/lowering.h"
-#include "pathways/worker/worker_service.h"
+#include "pathways/service/worker_service.h"
 
 namespace pw {
 
@@ -92,10 +92,16 @@ class Controller final : public ControllerService, public RunObserver {
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
   ClusterStatus Status() const override;
 
+  // A gang of a collective computation and its number of ranks (shards).
+  struct InFlightGang {
+    GangId gang;
+    int64_t size = 0;
+    friend bool operator==(const InFlightGang&, const InFlightGang&) = default;
+  };
   // The gangs of collective computations that `host` has a shard in, over every run not yet
   // finished (queued or dispatched): compute node n of a run is gang gang_base + n. When a host
-  // is lost, a cross-process transport aborts them so the other ranks stop waiting for it.
-  std::vector<GangId> InFlightGangs(HostId host) const;
+  // is lost they are aborted, so the other ranks stop waiting for it. Sorted by gang.
+  std::vector<InFlightGang> InFlightGangs(HostId host) const;
 
   // RunObserver: called by workers on their threads.
   void OnHostRunDone(HostRunResult result) override;

@@ -460,25 +460,28 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
   for (const auto& out : run->outputs) DropArrayRef(out);
 }
 
-std::vector<GangId> Controller::InFlightGangs(HostId host) const {
+std::vector<Controller::InFlightGang> Controller::InFlightGangs(HostId host) const {
   std::vector<std::shared_ptr<RunState>> runs;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, run] : runs_) runs.push_back(run);
   }
-  std::vector<GangId> gangs;
+  std::vector<InFlightGang> gangs;
   for (const auto& run : runs) {
     auto part = run->lowered->hosts.find(host);
     if (part == run->lowered->hosts.end()) continue;
     for (const HostStep& step : part->second->steps) {
       // A gang of one has no peer to wait for.
       if (step.kind == StepKind::kCompute && step.num_shards > 1) {
-        gangs.push_back(GangId(run->gang_base + step.node));
+        gangs.push_back(InFlightGang{GangId(run->gang_base + step.node), step.num_shards});
       }
     }
   }
-  std::sort(gangs.begin(), gangs.end());
-  gangs.erase(std::unique(gangs.begin(), gangs.end()), gangs.end());
+  auto by_gang = [](const InFlightGang& a, const InFlightGang& b) { return a.gang < b.gang; };
+  std::sort(gangs.begin(), gangs.end(), by_gang);
+  gangs.erase(std::unique(gangs.begin(), gangs.end(),
+                          [](const InFlightGang& a, const InFlightGang& b) { return a.gang == b.gang; }),
+              gangs.end());
   return gangs;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/controller/controller_test_util.h"
 
 namespace pw {
@@ -223,7 +224,7 @@ TEST_F(ControllerTest, LoweringCacheHitsUntilAHostRemovalRemapsTheSlice) {
   EXPECT_GT(remapped.mapping_version, slice.mapping_version);
   // The old input's shard 0 lived on the lost host.
   absl::StatusOr<RunResult> stale = controller_->Run(client, p, {x}, {});
-  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition) << stale.status();
+  EXPECT_THAT(stale.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   after = controller_->Status();
   EXPECT_EQ(after.lowering_cache_misses, before.lowering_cache_misses + 1);
 
@@ -244,24 +245,25 @@ TEST_F(ControllerTest, ObjectsOfAnotherClientAreNotFound) {
   const FunctionId a = Function(alice, "a", Arith::kMul, 2, 2);
   const ProgramId p = Chain(alice, slice.id, {a});
   const ArrayId x = Put(alice, slice);
-  EXPECT_EQ(controller_->Run(bob, p, {x}, {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->Run(bob, p, {x}, {}).status(), StatusIs(absl::StatusCode::kNotFound));
   const VirtualSlice bob_slice = Slice(bob, 2);
   const ProgramId bob_p = Chain(bob, bob_slice.id, {a});  // functions are shared by content
   const absl::StatusOr<RunResult> r = controller_->Run(bob, bob_p, {x}, {});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(r.status().message(), HasSubstr("input 0"));
-  EXPECT_EQ(controller_->AwaitArray(bob, x)->status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(controller_->FetchArray(bob, x)->status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(controller_->ReleaseArray(bob, x).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(controller_->ReleaseSlice(bob, slice.id).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(controller_->PutArray(bob, slice.id, {Vec({1, 2}), Vec({3, 4})}).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->AwaitArray(bob, x)->status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(controller_->FetchArray(bob, x)->status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(controller_->ReleaseArray(bob, x), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(controller_->ReleaseSlice(bob, slice.id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(controller_->PutArray(bob, slice.id, {Vec({1, 2}), Vec({3, 4})}).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   ProgramDef def;
   def.name = "steal";
   def.inputs.push_back(ArraySpec{F32({2}), slice.id});
   def.calls.push_back(ProgramCall{"a", a, slice.id, {ValueRef{ValueRef::kProgramInput, 0}}});
   def.outputs.push_back(ValueRef{0, 0});
-  EXPECT_EQ(controller_->RegisterProgram(bob, def).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->RegisterProgram(bob, def).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   // Alice still has everything.
   EXPECT_TRUE(controller_->AwaitArray(alice, x)->Await().ok());
   EXPECT_TRUE(controller_->Run(alice, p, {x}, {}).ok());
@@ -294,7 +296,7 @@ TEST_F(ControllerTest, DisconnectReleasesArraysProgramsAndSlices) {
   EXPECT_EQ(status.programs, 0);
   ASSERT_EQ(status.clients.size(), 1);
   EXPECT_EQ(status.clients[0].id, other);
-  EXPECT_EQ(controller_->Run(client, p, {x}, {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->Run(client, p, {x}, {}).status(), StatusIs(absl::StatusCode::kNotFound));
   controller_->Disconnect(client);  // idempotent
 }
 
@@ -307,7 +309,7 @@ TEST_F(ControllerTest, InputAndOutputArraysStayAliveUntilTheRunFinished) {
   const RunResult r = MustRun(client, p, {x});
   ASSERT_TRUE(controller_->ReleaseArray(client, x).ok());
   ASSERT_TRUE(controller_->ReleaseArray(client, r.outputs[0].id).ok());
-  EXPECT_EQ(controller_->ReleaseArray(client, x).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->ReleaseArray(client, x), StatusIs(absl::StatusCode::kNotFound));
   controller_->Quiesce();
   EXPECT_TRUE(W(hosts[0]).released().empty());
   EXPECT_EQ(W(hosts[0]).stored_shards(), 2);
@@ -327,30 +329,30 @@ TEST_F(ControllerTest, RequestErrorsNameTheCulprit) {
   const ProgramId p = Chain(client, slice.id, {a});
   const ArrayId x = Put(client, slice);
 
-  EXPECT_EQ(controller_->Run(client, ProgramId(99), {x}, {}).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->Run(client, ProgramId(99), {x}, {}).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   absl::Status s = controller_->Run(client, p, {ArrayId(12345)}, {}).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(s.message(), HasSubstr("array:12345"));
   s = controller_->Run(client, p, {x, x}, {}).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("2 inputs"));
   // Same shape on another slice, then another shape on the right slice.
   s = controller_->Run(client, p, {Put(client, other_slice)}, {}).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("input 0"));
   absl::StatusOr<ArrayInfo> wide =
       controller_->PutArray(client, slice.id, {Vec({1, 2, 3}), Vec({4, 5, 6})});
   ASSERT_TRUE(wide.ok());
   s = controller_->Run(client, p, {wide->id}, {}).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("f32[3]"));
 
   // PutArray: shard count and mixed types.
-  EXPECT_EQ(controller_->PutArray(client, slice.id, {Vec({1, 2})}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(controller_->PutArray(client, slice.id, {Vec({1, 2}), Vec({1})}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(controller_->PutArray(client, slice.id, {Vec({1, 2})}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(controller_->PutArray(client, slice.id, {Vec({1, 2}), Vec({1})}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 
   // RegisterProgram validates early and names the call.
   ProgramDef def;
@@ -359,17 +361,18 @@ TEST_F(ControllerTest, RequestErrorsNameTheCulprit) {
   def.calls.push_back(ProgramCall{"scale", a, slice.id, {ValueRef{ValueRef::kProgramInput, 0}}});
   def.outputs.push_back(ValueRef{0, 0});
   s = controller_->RegisterProgram(client, def).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(s.message(), HasSubstr("RegisterProgram('bad')"));
   EXPECT_THAT(s.message(), HasSubstr("scale"));
   def.inputs[0].slice = SliceId(777);
-  EXPECT_EQ(controller_->RegisterProgram(client, def).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->RegisterProgram(client, def).status(),
+              StatusIs(absl::StatusCode::kNotFound));
 
   // A malformed function.
   ir::Function broken = ElementwiseFunction("broken", Arith::kAdd, 1, 2);
   broken.outputs = {42};
-  EXPECT_EQ(controller_->RegisterFunction(client, broken).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(controller_->RegisterFunction(client, broken).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   // The same function twice: one id.
   EXPECT_EQ(Function(client, "a", Arith::kMul, 2, 2), a);
   EXPECT_NE(Function(client, "a", Arith::kMul, 3, 2), a);
@@ -402,17 +405,17 @@ TEST_F(ControllerTest, RemovingAHostFailsItsPendingArraysAndFinishesTheRun) {
   const RunResult r = MustRun(client, p, {x});
   ASSERT_TRUE(controller_->RemoveWorker(hosts[1], absl::InternalError("kernel panic")).ok());
   const absl::Status& s = controller_->AwaitArray(client, r.outputs[0].id)->Await();
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(s.message(), HasSubstr(hosts[1].DebugString()));
   EXPECT_THAT(s.message(), HasSubstr("kernel panic"));
-  EXPECT_EQ(controller_->RemoveWorker(hosts[1], absl::OkStatus()).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(controller_->RemoveWorker(hosts[1], absl::OkStatus()),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(controller_->SchedulerDebugString(), HasSubstr("in_flight=1"));
   W(hosts[0]).ReplyAll();
   EXPECT_THAT(controller_->SchedulerDebugString(), HasSubstr("in_flight=0"));
   // The fetched data is gone with the host.
-  EXPECT_EQ(controller_->FetchArray(client, x)->AwaitValue().status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_THAT(controller_->FetchArray(client, x)->AwaitValue().status(),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(ControllerTest, RemovingAHostTellsEveryOtherWorkerOnce) {
@@ -467,7 +470,7 @@ TEST_F(ControllerTest, RemovingAHostCancelsRunsStillQueuedInTheScheduler) {
   ASSERT_TRUE(controller_->RemoveWorker(hosts[0], absl::InternalError("power loss")).ok());
   for (const RunResult* r : {&in_flight, &queued, &queued_seq}) {
     const absl::Status& s = controller_->AwaitArray(client, r->outputs[0].id)->Await();
-    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_THAT(s.message(), HasSubstr("power loss"));
   }
   controller_->Quiesce();

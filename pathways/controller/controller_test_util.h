@@ -1,5 +1,5 @@
-// Test helpers for the controller: a fake WorkerService that records every message it gets
-// and replies through the RunObserver, and small IR functions.
+// Test helpers for the controller: small IR functions, waiting, and the FakeWorker (which lives
+// beside the WorkerService interface it fakes).
 #ifndef PATHWAYS_CONTROLLER_CONTROLLER_TEST_UTIL_H_
 #define PATHWAYS_CONTROLLER_CONTROLLER_TEST_UTIL_H_
 
@@ -16,64 +16,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pathways/ir/function.h"
-#include "pathways/worker/worker_service.h"
+#include "pathways/service/fake_worker.h"
+#include "pathways/service/worker_service.h"
 
 namespace pw::controller_testing {
 
-// Records messages; replies to each HostRun (every compute output shard OK, unless the slot
-// was marked failing) either when the test asks (kManual, on the test's thread) or on its own
-// thread as soon as the message arrives (kAuto), as a real host would.
-class FakeWorker final : public WorkerService {
- public:
-  enum class Reply { kManual, kAuto };
-  FakeWorker(HostId host, RunObserver* observer, Reply reply);
-  ~FakeWorker() override;
-
-  HostId host() const override { return host_; }
-  absl::Status RegisterFunction(FunctionId id, const ir::Function& function) override;
-  void Run(HostRun run) override;
-  absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device,
-                        const ir::Literal& data) override;
-  AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
-  void Release(absl::Span<const ArrayId> arrays) override;
-  void PeerLost(HostId peer, absl::Status reason) override;
-  HostStatus Status() const override;
-
-  // Stops the kAuto reply thread (no more reports after this returns).
-  void StopReplying();
-  // Replies to the oldest unanswered message; false if there is none.
-  bool ReplyOne();
-  int ReplyAll();
-  // Shards of `slot` (by value slot of the lowering) are reported with `error`.
-  void FailValue(int32_t slot, absl::Status error);
-
-  std::vector<HostRun> runs() const;
-  int64_t unanswered() const;
-  std::vector<ArrayId> released() const;
-  bool WasReleased(ArrayId array) const;
-  std::vector<FunctionId> registered() const;
-  // PeerLost calls, in arrival order.
-  std::vector<std::pair<HostId, absl::Status>> peers_lost() const;
-  int64_t stored_shards() const;
-
- private:
-  HostRunResult ResultFor(const HostRun& run) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Loop();
-
-  const HostId host_;
-  RunObserver* const observer_;
-  const Reply reply_;
-  mutable absl::Mutex mu_;
-  std::vector<HostRun> runs_ ABSL_GUARDED_BY(mu_);
-  std::deque<HostRun> unanswered_ ABSL_GUARDED_BY(mu_);
-  std::vector<ArrayId> released_ ABSL_GUARDED_BY(mu_);
-  std::vector<FunctionId> registered_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<HostId, absl::Status>> peers_lost_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<int64_t, int32_t>, ir::Literal> shards_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int32_t, absl::Status> failing_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
+using ::pw::FakeWorker;
 
 // Polls `done` until true or `timeout`; returns its last value.
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(10));

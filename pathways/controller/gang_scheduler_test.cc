@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -115,9 +116,9 @@ TEST(GangSchedulerTest, WindowThrottlesAndFinishReleasesInFifoOrder) {
   // Finishing a queued run cancels it: it is never dispatched and takes no window slot.
   // Finishing an unknown or already finished run is an error and releases nothing.
   ASSERT_TRUE(scheduler.OnRunFinished(RunId(5)).ok());
-  EXPECT_EQ(scheduler.OnRunFinished(RunId(5)).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(scheduler.OnRunFinished(RunId(0)).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(scheduler.OnRunFinished(RunId(42)).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(scheduler.OnRunFinished(RunId(5)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler.OnRunFinished(RunId(0)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler.OnRunFinished(RunId(42)), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3));
   for (int64_t r : {2, 3, 4}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(r)).ok());
   EXPECT_THAT(dispatched, ElementsAre(0, 1, 2, 3, 4));
@@ -138,7 +139,7 @@ TEST(GangSchedulerTest, DuplicateRunIsRejected) {
   int calls = 0;
   ASSERT_TRUE(scheduler.Submit(Desc(7), [&]() { ++calls; }).ok());
   const absl::Status dup = scheduler.Submit(Desc(7), [&]() { ++calls; });
-  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(dup, StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(dup.message(), HasSubstr("run:7"));
   EXPECT_EQ(calls, 1);
 }
@@ -193,7 +194,8 @@ TEST(GangSchedulerTest, CompletionDispatchesGoToTheExecutor) {
   ASSERT_EQ(tasks.size(), 2);
   std::move(tasks[1])();
   EXPECT_THAT(order, ElementsAre(0, 1, 100));
-  EXPECT_EQ(scheduler.FollowUp(RunId(0), []() {}).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(scheduler.FollowUp(RunId(0), []() {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(scheduler.stats().follow_ups, 1);
 }
 
@@ -266,8 +268,8 @@ TEST(GangSchedulerTest, AcrossIslandsRejectsRepeatedIslandAndQueuesNothing) {
   std::vector<GangScheduler::IslandPart> parts;
   parts.push_back({&s, [&]() { ++calls; }});
   parts.push_back({&s, [&]() { ++calls; }});
-  EXPECT_EQ(GangScheduler::SubmitAcrossIslands(Desc(1), std::move(parts)).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(GangScheduler::SubmitAcrossIslands(Desc(1), std::move(parts)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(s.stats().submitted, 0);
 }

@@ -11,7 +11,7 @@
 
 #include "absl/types/span.h"
 #include "pathways/base/ids.h"
-#include "pathways/controller/virtual_slice.h"
+#include "pathways/service/virtual_slice.h"
 
 namespace pw {
 

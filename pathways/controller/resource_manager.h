@@ -21,8 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/ids.h"
 #include "pathways/controller/placement.h"
-#include "pathways/controller/topology.h"
-#include "pathways/controller/virtual_slice.h"
+#include "pathways/service/topology.h"
+#include "pathways/service/virtual_slice.h"
 
 namespace pw {
 

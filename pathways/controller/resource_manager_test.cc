@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -88,17 +89,17 @@ TEST(ResourceManagerTest, AddHostAssignsDevicesInInterconnectOrder) {
 TEST(ResourceManagerTest, AddHostRejectsBadSpecs) {
   ResourceManager rm;
   auto no_devices = rm.AddHost(Spec(0, "a:1", 0));
-  EXPECT_EQ(no_devices.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_devices.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(no_devices.status().message(), HasSubstr("num_devices"));
   auto no_address = rm.AddHost(Spec(0, "", 2));
-  EXPECT_EQ(no_address.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_address.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(no_address.status().message(), HasSubstr("address"));
   auto bad_island = rm.AddHost(Spec(-1, "a:1", 2));
-  EXPECT_EQ(bad_island.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_island.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(bad_island.status().message(), HasSubstr("island"));
   ASSERT_TRUE(rm.AddHost(Spec(0, "a:1", 2)).ok());
   auto duplicate = rm.AddHost(Spec(0, "a:1", 2));
-  EXPECT_EQ(duplicate.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(duplicate.status(), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(duplicate.status().message(), HasSubstr("host:0"));
   EXPECT_EQ(rm.Devices().size(), 2u);
 }
@@ -144,7 +145,7 @@ TEST(ResourceManagerTest, OversubscribesButNeverTwiceWithinOneSlice) {
   }
   EXPECT_THAT(LoadValues(rm), ElementsAre(3, 3, 3, 3));
   auto too_big = rm.AllocateSlice(kAlice, Request(5));
-  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(too_big.status(), StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(ResourceManagerTest, ContiguityPreferredAndRequired) {
@@ -166,7 +167,7 @@ TEST(ResourceManagerTest, ContiguityPreferredAndRequired) {
   ASSERT_TRUE(rm.ReleaseSlice(prefer->id).ok());
 
   auto required = rm.AllocateSlice(kAlice, Request(5, ContiguityPolicy::kRequireContiguous));
-  EXPECT_EQ(required.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(required.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(required.status().message(), HasSubstr("contiguous run of 5"));
   EXPECT_THAT(required.status().message(), HasSubstr("longest run has 4"));
 
@@ -190,7 +191,7 @@ TEST(ResourceManagerTest, MeshShapeChecks) {
     SliceRequest request = Request(8);
     request.mesh_shape = bad;
     auto status = rm.AllocateSlice(kAlice, request).status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(status.message(), HasSubstr("mesh_shape"));
   }
 }
@@ -199,10 +200,10 @@ TEST(ResourceManagerTest, InvalidRequestsNameTheField) {
   ResourceManager rm;
   AddHosts(rm, 0, 1, 4);
   auto zero = rm.AllocateSlice(kAlice, Request(0));
-  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(zero.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(zero.status().message(), HasSubstr("num_devices"));
   auto no_client = rm.AllocateSlice(ClientId(), Request(1));
-  EXPECT_EQ(no_client.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_client.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(no_client.status().message(), HasSubstr("client"));
   SliceRequest negative_memory = Request(1);
   negative_memory.min_memory_bytes = -1;
@@ -225,18 +226,18 @@ TEST(ResourceManagerTest, IslandSelection) {
 
   pinned.num_devices = 6;
   auto too_big_for_one = rm.AllocateSlice(kAlice, pinned);
-  EXPECT_EQ(too_big_for_one.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(too_big_for_one.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(too_big_for_one.status().message(), HasSubstr("island:1 has only 4"));
 
   auto too_big = rm.AllocateSlice(kAlice, Request(16));
-  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(too_big.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(too_big.status().message(), HasSubstr("num_devices=16"));
   EXPECT_THAT(too_big.status().message(), HasSubstr("largest island (island:0) has 8"));
 
   SliceRequest unknown = Request(1);
   unknown.island = IslandId(7);
   auto not_found = rm.AllocateSlice(kAlice, unknown);
-  EXPECT_EQ(not_found.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(not_found.status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(not_found.status().message(), HasSubstr("island:7"));
 
   // Unpinned: island 1 is busy, island 0 idle, so the slice goes to island 0 ...
@@ -252,7 +253,7 @@ TEST(ResourceManagerTest, IslandSelection) {
 TEST(ResourceManagerTest, NoIslandsMeansResourceExhausted) {
   ResourceManager rm;
   auto status = rm.AllocateSlice(kAlice, Request(1)).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(status.message(), HasSubstr("no islands"));
 }
 
@@ -267,12 +268,13 @@ TEST(ResourceManagerTest, DeviceKindAndMemoryFilter) {
   EXPECT_EQ(slice->devices, Ids({4, 5}));
   big.num_devices = 3;
   auto status = rm.AllocateSlice(kAlice, big).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(status.message(), HasSubstr("has 2 matching devices"));
 
   SliceRequest tpu = Request(1);
   tpu.device_kind = "tpu";
-  EXPECT_EQ(rm.AllocateSlice(kAlice, tpu).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(rm.AllocateSlice(kAlice, tpu).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(ResourceManagerTest, ReleaseReturnsLoad) {
@@ -286,9 +288,9 @@ TEST(ResourceManagerTest, ReleaseReturnsLoad) {
   EXPECT_THAT(LoadValues(rm), ElementsAre(1, 1, 0, 0));
   EXPECT_EQ(*rm.Load(DeviceId(0)), 1);
   auto again = rm.ReleaseSlice(a->id);
-  EXPECT_EQ(again.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(again, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(again.message(), HasSubstr(a->id.DebugString()));
-  EXPECT_EQ(rm.GetSlice(a->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(rm.GetSlice(a->id).status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(rm.mapping_version(a->id), 0u);
   EXPECT_EQ(rm.mapping_version(b->id), 1u);
   ASSERT_EQ(rm.Slices().size(), 1u);
@@ -341,8 +343,8 @@ TEST(ResourceManagerTest, RemoveHostRemapsOnlyLostVirtualDevices) {
   EXPECT_EQ(events[0].slice.id, slice->id);
   EXPECT_THAT(events[0].changed_indices, ElementsAre(4, 5, 6, 7));
   EXPECT_EQ(events[0].slice.devices, remapped->devices);
-  EXPECT_EQ(rm.GetHost(hosts[1]).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(rm.Load(DeviceId(4)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(rm.GetHost(hosts[1]).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(rm.Load(DeviceId(4)).status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ResourceManagerTest, RemoveHostFailsSliceWhenIslandTooSmall) {
@@ -355,7 +357,7 @@ TEST(ResourceManagerTest, RemoveHostFailsSliceWhenIslandTooSmall) {
 
   ASSERT_TRUE(rm.RemoveHost(hosts[1], absl::UnavailableError("heartbeat lost")).ok());
   absl::Status status = rm.GetSlice(slice->id).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(status.message(), HasSubstr("host:1"));
   EXPECT_THAT(status.message(), HasSubstr("heartbeat lost"));
   EXPECT_EQ(rm.mapping_version(slice->id), 2u);
@@ -367,7 +369,7 @@ TEST(ResourceManagerTest, RemoveHostFailsSliceWhenIslandTooSmall) {
   EXPECT_EQ(events[0].status, status);
 
   ASSERT_TRUE(rm.ReleaseSlice(slice->id).ok());
-  EXPECT_EQ(rm.GetSlice(slice->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(rm.GetSlice(slice->id).status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(LoadValues(rm), ElementsAre(0, 0, 0, 0));
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].kind, SliceEventKind::kReleased);
@@ -380,7 +382,7 @@ TEST(ResourceManagerTest, RequiredContiguousSliceFailsInsteadOfRemapping) {
   ASSERT_TRUE(slice.ok());
   ASSERT_TRUE(rm.RemoveHost(hosts[0], absl::InternalError("disk on fire")).ok());
   absl::Status status = rm.GetSlice(slice->id).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(status.message(), HasSubstr("contiguous"));
   EXPECT_THAT(status.message(), HasSubstr("disk on fire"));
 }
@@ -389,7 +391,7 @@ TEST(ResourceManagerTest, UnknownIdsAreNotFound) {
   ResourceManager rm;
   AddHosts(rm, 0, 1, 2);
   absl::Status remove = rm.RemoveHost(HostId(42), absl::OkStatus());
-  EXPECT_EQ(remove.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(remove, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(remove.message(), HasSubstr("host:42"));
   EXPECT_THAT(rm.GetSlice(SliceId(5)).status().message(), HasSubstr("slice:5"));
   EXPECT_THAT(rm.Load(DeviceId(9)).status().message(), HasSubstr("device:9"));
@@ -423,7 +425,7 @@ TEST(ResourceManagerTest, ListenersSeeEventsInOrderAndCanBeRemoved) {
   int id = rm.AddMappingListener([&](const SliceEvent& e) {
     seen.push_back(absl::StrCat(SliceEventKindName(e.kind), " ", e.slice.id.DebugString()));
     // Calling back into the manager from a listener must not deadlock.
-    EXPECT_EQ(rm.GetSlice(e.slice.id).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_THAT(rm.GetSlice(e.slice.id).status(), StatusIs(absl::StatusCode::kNotFound));
   });
   auto a = rm.AllocateSlice(kAlice, Request(2));
   auto b = rm.AllocateSlice(kAlice, Request(2));
@@ -456,7 +458,7 @@ TEST(ResourceManagerTest, ListenerMayMutateTheManager) {
   ASSERT_TRUE(rm.RemoveHost(hosts[0], absl::UnavailableError("gone")).ok());
   // The release event queued inside the listener went out after it, to nobody (unsubscribed).
   EXPECT_THAT(kinds, ElementsAre(SliceEventKind::kFailed));
-  EXPECT_EQ(rm.GetSlice(slice->id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(rm.GetSlice(slice->id).status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ResourceManagerTest, ConcurrentAllocateReleaseKeepsLoadsConsistent) {

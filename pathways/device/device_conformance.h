@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/base/trace.h"
 #include "pathways/device/device.h"
 
@@ -130,7 +131,7 @@ TYPED_TEST_P(DeviceConformanceTest, FailedWaitEventSkipsFnAndPassesTheSameStatus
   }));
   failed_later->SetError(absl::ResourceExhaustedError("out of memory on device:5 for add.2"));
   ASSERT_FALSE(skipped->Await().ok());
-  EXPECT_EQ(skipped->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(skipped->status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(skipped->status().message(), "out of memory on device:5 for add.2");
   EXPECT_TRUE(later->Await().ok());
   EXPECT_FALSE(skipped_ran);
@@ -157,7 +158,7 @@ TYPED_TEST_P(DeviceConformanceTest, FnErrorFailsItsEventAndLaterWorkStillRuns) {
     ran = true;
     return absl::OkStatus();
   }));
-  EXPECT_EQ(bad->Await().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad->Await(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(bad->status().message(), "shape mismatch in dot.1");
   EXPECT_TRUE(good->Await().ok());
   EXPECT_TRUE(ran.load());
@@ -219,7 +220,7 @@ TYPED_TEST_P(DeviceConformanceTest, OutOfMemoryIsResourceExhaustedNamingTheDevic
   ASSERT_TRUE(a.ok());
   absl::StatusOr<DeviceBuffer> b = device.Allocate(200);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(b.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(b.status().message(), HasSubstr("device:9"));
   EXPECT_THAT(b.status().message(), HasSubstr("200 bytes"));
   EXPECT_THAT(b.status().message(), HasSubstr("4000 bytes"));
@@ -265,7 +266,7 @@ TYPED_TEST_P(DeviceConformanceTest, DestructionWithWorkWaitingOnANeverSetEventDo
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_TRUE(stuck->IsAvailable());
-  EXPECT_EQ(stuck->status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(stuck->status(), StatusIs(absl::StatusCode::kAborted));
   EXPECT_THAT(stuck->status().message(), HasSubstr("device destroyed"));
   EXPECT_THAT(stuck->status().message(), HasSubstr("stuck"));
   ASSERT_TRUE(behind->IsAvailable());

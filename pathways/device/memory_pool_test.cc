@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 
 namespace pw {
 namespace {
@@ -45,7 +46,7 @@ TEST(MemoryPoolTest, BeyondCapacityIsResourceExhaustedWithHelpfulMessage) {
   ASSERT_TRUE(a.ok());
   absl::StatusOr<DeviceBuffer> b = pool.Allocate(500);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(b.status(), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(b.status().message(), HasSubstr("device:7 (cpu)"));
   EXPECT_THAT(b.status().message(), HasSubstr("500 bytes"));
   EXPECT_THAT(b.status().message(), HasSubstr("600 bytes"));
@@ -58,7 +59,7 @@ TEST(MemoryPoolTest, BeyondCapacityIsResourceExhaustedWithHelpfulMessage) {
 
 TEST(MemoryPoolTest, NegativeSizeIsInvalidArgumentAndZeroIsValid) {
   MemoryPool pool(Options(1000));
-  EXPECT_EQ(pool.Allocate(-1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(pool.Allocate(-1).status(), StatusIs(absl::StatusCode::kInvalidArgument));
   absl::StatusOr<DeviceBuffer> z1 = pool.Allocate(0);
   absl::StatusOr<DeviceBuffer> z2 = pool.Allocate(0);
   ASSERT_TRUE(z1.ok() && z2.ok());
@@ -115,7 +116,7 @@ TEST(MemoryPoolTest, ConcurrentAllocationsNeverExceedCapacity) {
         if (b.ok()) {
           held.push_back(std::move(*b));
         } else {
-          EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+          EXPECT_THAT(b.status(), StatusIs(absl::StatusCode::kResourceExhausted));
           failures.fetch_add(1);
         }
         EXPECT_LE(pool.bytes_in_use(), kCapacity);

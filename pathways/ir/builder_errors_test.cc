@@ -2,6 +2,7 @@
 #include <functional>
 
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/ir/builder.h"
 #include "pathways/ir/ir_test_util.h"
 
@@ -267,7 +268,7 @@ TEST(BuilderErrorsTest, BuildChecks) {
   FunctionBuilder ok("g");
   Value y = ok.Parameter(F32({2}));
   ASSERT_TRUE(ok.Build({y}).ok());
-  EXPECT_EQ(ok.Build({y}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(ok.Build({y}).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 }  // namespace

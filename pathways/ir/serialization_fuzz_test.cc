@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/ir/ir.pb.h"
 #include "pathways/ir/ir_test_util.h"
 #include "pathways/ir/serialization.h"
@@ -23,7 +24,7 @@ void Check(std::string_view bytes, Tally* tally) {
   absl::StatusOr<Function> f = DeserializeFunction(bytes);
   if (!f.ok()) {
     ++tally->errors;
-    ASSERT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+    ASSERT_THAT(f.status(), StatusIs(absl::StatusCode::kInvalidArgument));
     return;
   }
   ++tally->ok;

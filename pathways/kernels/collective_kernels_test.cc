@@ -2,6 +2,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/kernels/kernels_test_util.h"
 
 namespace pw::testing {
@@ -224,11 +225,11 @@ TEST(CollectiveKernelsTest, MissingOrMismatchedCommunicatorIsAnError) {
   ASSERT_TRUE(exe.ok());
   std::vector<ir::Literal> args = {ir::Literal(T(DType::kF32, {2, 8})), ir::Literal(T(DType::kF32, {4, 3}))};
   auto missing = (*exe)->ExecuteLiterals(args);
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition) << missing.status();
+  EXPECT_THAT(missing.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   FakeGroup two(2);
   FakeCommunicator wrong(&two, 0);
   auto mismatched = (*exe)->ExecuteLiterals(args, &wrong);
-  EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mismatched.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(mismatched.status().message(), ::testing::HasSubstr("4 shards"));
 }
 
@@ -241,7 +242,7 @@ TEST(CollectiveKernelsTest, CommunicatorErrorsPropagateNamingTheInstruction) {
   ASSERT_TRUE(exe.ok());
   AbortedCommunicator comm;
   auto out = (*exe)->ExecuteLiterals({ir::Literal(T(DType::kF32, {4}))}, &comm);
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(out.status(), StatusIs(absl::StatusCode::kAborted));
   EXPECT_THAT(out.status().message(), ::testing::HasSubstr("(all_gather)"));
   EXPECT_THAT(out.status().message(), ::testing::HasSubstr("group aborted"));
 }

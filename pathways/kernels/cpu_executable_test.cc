@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "pathways/base/status_matchers.h"
 #include "pathways/kernels/kernels_test_util.h"
 
 namespace pw::testing {
@@ -91,7 +92,7 @@ TEST(CpuExecutableTest, CompileRejectsAnInvalidFunction) {
   f.parameters = {0};
   f.outputs = {1};
   auto exe = CpuExecutable::Compile(f);
-  EXPECT_EQ(exe.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(exe.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(exe.status().message(), HasSubstr("broken"));
 }
 
@@ -107,14 +108,15 @@ TEST(CpuExecutableTest, ExecuteValidatesBuffers) {
   const void* args[] = {in};
   void* outs[] = {out};
   EXPECT_TRUE((*exe)->Execute(args, outs, scratch, {}).ok());
-  EXPECT_EQ((*exe)->Execute({}, outs, scratch, {}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*exe)->Execute(args, {}, scratch, {}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*exe)->Execute(args, outs, nullptr, {}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*exe)->Execute(args, outs, reinterpret_cast<char*>(scratch) + 4, {}).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT((*exe)->Execute({}, outs, scratch, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*exe)->Execute(args, {}, scratch, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*exe)->Execute(args, outs, nullptr, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*exe)->Execute(args, outs, reinterpret_cast<char*>(scratch) + 4, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   const void* null_args[] = {nullptr};
   absl::Status st = (*exe)->Execute(null_args, outs, scratch, {});
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(st.message(), HasSubstr("\"x\""));
 }
 
@@ -127,15 +129,15 @@ TEST(CpuExecutableTest, ExecuteLiteralsChecksArgumentTypes) {
   auto exe = CpuExecutable::Compile(*f);
   ASSERT_TRUE(exe.ok());
   auto wrong_count = (*exe)->ExecuteLiterals({ir::Literal(T(DType::kF32, {2}))});
-  EXPECT_EQ(wrong_count.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong_count.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   auto wrong_type = (*exe)->ExecuteLiterals(
       {ir::Literal(T(DType::kF32, {2})), ir::Literal(T(DType::kF64, {2}))});
-  EXPECT_EQ(wrong_type.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong_type.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(wrong_type.status().message(), HasSubstr("\"y\""));
   EXPECT_THAT(wrong_type.status().message(), HasSubstr("f64[2]"));
   auto wrong_shape = (*exe)->ExecuteLiterals(
       {ir::Literal(T(DType::kF32, {3})), ir::Literal(T(DType::kF32, {2}))});
-  EXPECT_EQ(wrong_shape.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong_shape.status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(CpuExecutableTest, ConcurrentExecutionsOfOneExecutable) {

@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "pathways/base/status_matchers.h"
 #include "pathways/kernels/kernels_test_util.h"
 
 namespace pw::testing {
@@ -49,7 +50,7 @@ TEST(ExecutableCacheTest, CompileErrorsAreReturnedAndNotCached) {
   bad.outputs = {42};
   for (int i = 0; i < 2; ++i) {
     auto r = cache.GetOrCompile(bad);
-    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(cache.size(), 0);
   EXPECT_EQ(cache.misses(), 2);

@@ -14,8 +14,8 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
-#include "pathways/collectives/in_process_collectives.h"
-#include "pathways/device/cpu_device.h"
+#include "pathways/collectives/in_process/in_process_collectives.h"
+#include "pathways/device/cpu/cpu_device.h"
 #include "pathways/ir/builder.h"
 #include "pathways/kernels/cpu_executable.h"
 

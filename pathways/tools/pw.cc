@@ -31,8 +31,8 @@
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
 #include "pathways/tools/flags.h"
-#include "pathways/transport/grpc_controller_client.h"
-#include "pathways/transport/process_cluster.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/cluster/process_cluster.h"
 
 #ifndef PW_PYTHON_DIR
 #define PW_PYTHON_DIR ""
@@ -154,8 +154,10 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
   bool no_trace = false;
   flags.Bool("--no-trace", &no_trace);
-  flags.String("--data-plane", &options.data_plane);
-  flags.String("--device-kind", &options.device_kind);
+  std::string data_plane;
+  std::string device_kind = "cpu";
+  flags.String("--data-plane", &data_plane);
+  flags.String("--device-kind", &device_kind);
   flags.Int("--sim-kernel-us", &options.sim_kernel_us);
   flags.Bool("--sim-skip-compute", &options.sim_skip_compute);
   PW_RETURN_IF_ERROR(flags.Parse(args));
@@ -163,10 +165,18 @@ absl::Status Up(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
   }
   options.trace = !no_trace;
-  if (!options.data_plane.empty() && options.data_plane != "tcp" && options.data_plane != "grpc") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pw up: --data-plane must be tcp or grpc, got '", options.data_plane, "'"));
+  if (!data_plane.empty()) {
+    absl::StatusOr<DataPlaneKind> plane = ParseDataPlaneKind(data_plane);
+    if (!plane.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("pw up: --data-plane: ", plane.status().message()));
+    }
+    options.data_plane = *plane;
   }
+  absl::StatusOr<DeviceKind> kind = ParseDeviceKind(device_kind);
+  if (!kind.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("pw up: --device-kind: ", kind.status().message()));
+  }
+  options.device_kind = *kind;
   if (absl::StatusOr<State> old = ReadState(); old.ok() && ProcessAlive(old->controller_pid)) {
     return absl::AlreadyExistsError(absl::StrCat("a cluster is already up at ", old->address,
                                                  " (pid ", old->controller_pid, "); `pw down` first"));
@@ -180,7 +190,7 @@ absl::Status Up(const std::vector<std::string>& args) {
   cluster->Release();
   std::cout << "Pathways cluster up at " << state.address << ": " << options.islands << " island(s) x "
             << options.hosts_per_island << " host(s) x " << options.devices_per_host
-            << " " << options.device_kind << " device(s), logs in " << state.log_dir << "\n"
+            << " " << DeviceKindName(options.device_kind) << " device(s), logs in " << state.log_dir << "\n"
             << "export PATHWAYS_ADDRESS=" << state.address << "\n";
   return absl::OkStatus();
 }

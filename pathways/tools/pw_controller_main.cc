@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
 #include "pathways/tools/flags.h"
-#include "pathways/transport/controller_server.h"
+#include "pathways/cluster/controller_server.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "pathways/device/device_kinds.h"
+#include "pathways/base/status.h"
 #include "pathways/tools/flags.h"
-#include "pathways/transport/worker_server.h"
+#include "pathways/cluster/worker_server.h"
 
 namespace {
 
@@ -42,76 +42,66 @@ constexpr char kUsage[] =
     "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
     "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
 
-int Run(int argc, char** argv) {
+// The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
+absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help) {
   pw::WorkerServerOptions options;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
   }
   bool no_trace = false;
-  bool help = false;
+  std::string data_plane = "tcp";
+  std::string device_kind = "cpu";
+  int64_t sim_kernel_us = 0;
+  bool sim_skip_compute = false;
   pw::FlagParser flags("pw-worker");
   flags.String("--controller", &options.controller_address);
   flags.String("--listen", &options.listen_address);
   flags.Int("--island", &options.island);
   flags.Int("--devices", &options.num_devices);
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
-  flags.String("--data-plane", &options.data_plane);
+  flags.String("--data-plane", &data_plane);
   flags.Int("--gloo-loop-nice", &options.gloo_loop_nice);
-  flags.String("--device-kind", &options.device_kind);
-  int64_t sim_kernel_us = 0;
-  bool sim_skip_compute = false;
+  flags.String("--device-kind", &device_kind);
   flags.Int("--sim-kernel-us", &sim_kernel_us);
   flags.Bool("--sim-skip-compute", &sim_skip_compute);
   flags.Bool("--no-trace", &no_trace);
-  flags.Bool("--help", &help);
-  absl::Status parsed = flags.Parse(argc, argv);
+  flags.Bool("--help", help);
+  PW_RETURN_IF_ERROR(flags.Parse(argc, argv));
+  if (*help) return options;
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: unexpected argument '", flags.positional()[0], "'"));
+  }
+  if (options.controller_address.empty()) {
+    return absl::InvalidArgumentError("pw-worker: --controller: required (or set PATHWAYS_ADDRESS)");
+  }
+  absl::StatusOr<pw::DataPlaneKind> plane = pw::ParseDataPlaneKind(data_plane);
+  if (!plane.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: --data-plane: ", plane.status().message()));
+  absl::StatusOr<pw::DeviceKind> kind = pw::ParseDeviceKind(device_kind);
+  if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: --device-kind: ", kind.status().message()));
+  options.data_plane = *plane;
+  options.device_kind = *kind;
+  options.trace = !no_trace;
+  options.sim.model.kernel_nanos = sim_kernel_us * 1000;
+  options.sim.execute = !sim_skip_compute;
+  if (absl::Status valid = options.Validate(); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", valid.message()));
+  }
+  return options;
+}
+
+int Run(int argc, char** argv) {
+  bool help = false;
+  absl::StatusOr<pw::WorkerServerOptions> parsed = ParseOptions(argc, argv, &help);
   if (parsed.ok() && help) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (parsed.ok() && !flags.positional().empty()) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("pw-worker: unexpected argument '", flags.positional()[0], "'"));
-  }
-  if (parsed.ok() && options.controller_address.empty()) {
-    parsed = absl::InvalidArgumentError(
-        "pw-worker: --controller: required (or set PATHWAYS_ADDRESS)");
-  }
-  if (parsed.ok() && options.island < 0) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("pw-worker: --island must be >= 0, got ", options.island));
-  }
-  if (parsed.ok() && options.num_devices < 1) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("pw-worker: --devices must be >= 1, got ", options.num_devices));
-  }
-  if (parsed.ok() && options.data_plane != "tcp" && options.data_plane != "grpc") {
-    parsed = absl::InvalidArgumentError(absl::StrCat(
-        "pw-worker: --data-plane must be tcp or grpc, got '", options.data_plane, "'"));
-  }
-  if (parsed.ok() && (options.gloo_loop_nice < 0 || options.gloo_loop_nice > 19)) {
-    parsed = absl::InvalidArgumentError(absl::StrCat(
-        "pw-worker: --gloo-loop-nice must be in [0, 19], got ", options.gloo_loop_nice));
-  }
-  if (parsed.ok() && !pw::IsDeviceKind(options.device_kind)) {
-    parsed = absl::InvalidArgumentError(absl::StrCat(
-        "pw-worker: --device-kind must be cpu or sim, got '", options.device_kind, "'"));
-  }
-  if (parsed.ok() && sim_kernel_us < 0) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("pw-worker: --sim-kernel-us must be >= 0, got ", sim_kernel_us));
-  }
-  if (parsed.ok() && options.device_kind != "sim" && (sim_kernel_us > 0 || sim_skip_compute)) {
-    parsed = absl::InvalidArgumentError(
-        "pw-worker: --sim-kernel-us and --sim-skip-compute need --device-kind sim");
-  }
   if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);
+    std::fprintf(stderr, "%s\n%s", std::string(parsed.status().message()).c_str(), kUsage);
     return 2;
   }
-  options.trace = !no_trace;
-  options.sim.model.kernel_nanos = sim_kernel_us * 1000;
-  options.sim.execute = !sim_skip_compute;
+  const pw::WorkerServerOptions& options = *parsed;
 
   // Signals go to one thread that waits for them; every thread started from here on (gRPC's,
   // the executor's, the devices') inherits the blocked mask. SIGUSR1 only wakes that thread

@@ -26,8 +26,8 @@
 #include "pathways/kernels/cpu_executable.h"
 #include "pathways/kernels/executable_cache.h"
 #include "pathways/worker/buffer_store.h"
-#include "pathways/worker/data_plane.h"
-#include "pathways/worker/worker_service.h"
+#include "pathways/service/data_plane.h"
+#include "pathways/service/worker_service.h"
 
 namespace pw {
 

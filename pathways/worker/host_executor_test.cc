@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/clock.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/ir/builder.h"
 #include "pathways/worker/host_executor_test_util.h"
 
@@ -221,13 +222,13 @@ TEST(HostExecutorTest, OomFailsTheNodeAndItsDependentsAndAbortsTheGang) {
   ASSERT_EQ(results.size(), 2u) << "a gang peer hung";
 
   const absl::Status oom = FetchStatus(cluster.host(1), arrays[b_out], 3);
-  EXPECT_EQ(oom.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(oom, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(std::string(oom.message()), HasSubstr("node 'b' shard 3 on device:3"));
   // The dependent carries the original error unchanged.
   EXPECT_EQ(FetchStatus(cluster.host(1), arrays[c_out], 3), oom);
   for (int32_t s = 0; s < 3; ++s) {
     const absl::Status peer = FetchStatus(cluster.host_of_device(s), arrays[b_out], s);
-    EXPECT_EQ(peer.code(), absl::StatusCode::kAborted) << peer;
+    EXPECT_THAT(peer, StatusIs(absl::StatusCode::kAborted));
     EXPECT_THAT(std::string(peer.message()), HasSubstr(absl::StrCat("node 'b' shard ", s)));
     EXPECT_THAT(std::string(peer.message()), HasSubstr("node 'b' shard 3 on device:3"));
     EXPECT_EQ(FetchStatus(cluster.host_of_device(s), arrays[c_out], s), peer);
@@ -247,7 +248,7 @@ TEST(HostExecutorTest, OomFailsTheNodeAndItsDependentsAndAbortsTheGang) {
     } else if (o.shard == 3) {
       EXPECT_EQ(o.status, oom) << "value " << o.value;
     } else {
-      EXPECT_EQ(o.status.code(), absl::StatusCode::kAborted) << "value " << o.value;
+      EXPECT_THAT(o.status, StatusIs(absl::StatusCode::kAborted)) << "value " << o.value;
     }
   }
   EXPECT_EQ(cluster.groups().num_pending_gangs(), 0);
@@ -257,29 +258,29 @@ TEST(HostExecutorTest, OomFailsTheNodeAndItsDependentsAndAbortsTheGang) {
 TEST(HostExecutorTest, FetchWaitsForReadinessAndPutShardReportsErrors) {
   Cluster cluster({0, 1024});
   HostExecutor& host = cluster.host(0);
-  EXPECT_EQ(FetchStatus(host, ArrayId(5), 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(FetchStatus(host, ArrayId(5), 0), StatusIs(absl::StatusCode::kNotFound));
 
   // A shard mentioned by a pending push becomes fetchable when the push arrives.
   ASSERT_TRUE(host.PutShard(ArrayId(1), 0, DeviceId(0), Vec({1, 2, 3, 4})).ok());
   absl::Status dup = host.PutShard(ArrayId(1), 0, DeviceId(0), Vec({1, 2, 3, 4}));
-  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  EXPECT_THAT(dup, StatusIs(absl::StatusCode::kAlreadyExists));
   absl::Status foreign = host.PutShard(ArrayId(2), 0, DeviceId(2), Vec({1, 2, 3, 4}));
-  EXPECT_EQ(foreign.code(), absl::StatusCode::kInvalidArgument) << foreign;
+  EXPECT_THAT(foreign, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(foreign.message()), HasSubstr("device:2"));
   absl::Status full = host.PutShard(ArrayId(3), 0, DeviceId(1), Vec(std::vector<float>(512)));
-  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(full, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(std::string(full.message()), HasSubstr("array:3"));
-  EXPECT_EQ(FetchStatus(host, ArrayId(3), 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(FetchStatus(host, ArrayId(3), 0), StatusIs(absl::StatusCode::kNotFound));
 
   // Fetch waits on a shard that a push fills later (the receiving side of the data plane).
   host.FailShard(ArrayId(8), 0, kF32x4, absl::InternalError("producer died"));
   EXPECT_THAT(std::string(FetchStatus(host, ArrayId(8), 0).message()), HasSubstr("producer died"));
   ASSERT_TRUE(host.ReceiveShard(ArrayId(9), 1, DeviceId(1), kF32x4, Vec({5, 6, 7, 8}).untyped_data(), 16).ok());
   EXPECT_THAT(Fetch(host, ArrayId(9), 1), ::testing::ElementsAre(5, 6, 7, 8));
-  EXPECT_EQ(host.ReceiveShard(ArrayId(9), 1, DeviceId(1), kF32x4, Vec({5, 6, 7, 8}).untyped_data(), 16).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(host.ReceiveShard(ArrayId(10), 0, DeviceId(1), kF32x4, nullptr, 8).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(host.ReceiveShard(ArrayId(9), 1, DeviceId(1), kF32x4, Vec({5, 6, 7, 8}).untyped_data(), 16),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(host.ReceiveShard(ArrayId(10), 0, DeviceId(1), kF32x4, nullptr, 8),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 
   // Waiting: a compute step whose input arrives later; the fetch resolves only after.
   const FunctionId twice(1);
@@ -346,7 +347,7 @@ TEST(HostExecutorTest, ObserverGetsExactlyOneResultPerMessage) {
   EXPECT_TRUE(r1->status.ok());
   ASSERT_EQ(r1->outputs.size(), 1u);  // only the program output
   EXPECT_EQ(r1->outputs[0].value, out);
-  EXPECT_EQ(r2->status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(r2->status, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(r2->status.message()), HasSubstr("node 'm' shard 0 on device:1"));
   EXPECT_THAT(std::string(r2->status.message()), HasSubstr("function:99"));
   ASSERT_EQ(r2->outputs.size(), 1u);
@@ -354,7 +355,7 @@ TEST(HostExecutorTest, ObserverGetsExactlyOneResultPerMessage) {
   EXPECT_EQ(r3->stage, 4);
   EXPECT_TRUE(r3->status.ok());
   EXPECT_EQ(r3->outputs.size(), 2u);  // sequential: every compute output of the stage
-  EXPECT_EQ(r4->status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r4->status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Fetch(host, ArrayId(8), 0), ::testing::ElementsAre(16, 16, 16, 16));
 }
 
@@ -431,7 +432,7 @@ TEST(HostExecutorTest, DestructionWithUnfinishedWorkDoesNotHang) {
   auto results = cluster.observer().WaitFor(2);
   ASSERT_EQ(results.size(), 2u);
   for (const auto& r : results) {
-    EXPECT_EQ(r.status.code(), absl::StatusCode::kAborted) << r.status;
+    EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kAborted));
   }
 }
 

@@ -18,13 +18,13 @@
 #include "pathways/ir/builder.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "pathways/collectives/in_process_collective_groups.h"
+#include "pathways/collectives/in_process/in_process_collective_groups.h"
 #include "pathways/dataflow/host_run.h"
 #include "pathways/dataflow/lowered_program.h"
-#include "pathways/device/cpu_device.h"
+#include "pathways/device/cpu/cpu_device.h"
 #include "pathways/worker/host_executor.h"
-#include "pathways/worker/in_process_data_plane.h"
-#include "pathways/worker/worker_service.h"
+#include "pathways/dataplane/in_process/in_process_data_plane.h"
+#include "pathways/service/worker_service.h"
 
 namespace pw::worker_testing {
 

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/clock.h"
+#include "pathways/base/status_matchers.h"
 #include "pathways/ir/builder.h"
 #include "pathways/worker/host_executor_test_util.h"
 
@@ -45,7 +46,7 @@ TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
   // Temporaries are gone (and the released input): host 1 keeps only the output.
   AwaitLiveBuffers(cluster.host(0), 0);
   EXPECT_EQ(cluster.host(1).Status().live_buffers, 1);
-  EXPECT_EQ(FetchStatus(cluster.host(0), arrays[1], 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(FetchStatus(cluster.host(0), arrays[1], 0), StatusIs(absl::StatusCode::kNotFound));
 }
 
 // A chunked push writes into the shard's device buffer in pieces; an unfinished one fails the
@@ -65,17 +66,17 @@ TEST(HostExecutorTest, BeginReceiveShardTakesChunksInPlaceAndFailsWhenAbandoned)
   absl::StatusOr<ir::Literal> got = pending->AwaitValue();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_THAT(got->data<float>(), ::testing::ElementsAre(1, 2, 3, 4));
-  EXPECT_EQ(host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(host.BeginReceiveShard(ArrayId(30), 0, DeviceId(1), kF32x4).status(),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 
   absl::StatusOr<std::unique_ptr<IncomingShard>> abandoned =
       host.BeginReceiveShard(ArrayId(31), 0, DeviceId(0), kF32x4);
   ASSERT_TRUE(abandoned.ok()) << abandoned.status();
   abandoned->reset();
-  EXPECT_EQ(FetchStatus(host, ArrayId(31), 0).code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(FetchStatus(host, ArrayId(31), 0), StatusIs(absl::StatusCode::kCancelled));
 
   absl::Status foreign = host.BeginReceiveShard(ArrayId(32), 0, DeviceId(2), kF32x4).status();
-  EXPECT_EQ(foreign.code(), absl::StatusCode::kInvalidArgument) << foreign;
+  EXPECT_THAT(foreign, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(foreign.message()), HasSubstr("device:2"));
 }
 
@@ -118,12 +119,12 @@ TEST(HostExecutorTest, PeerLostFailsPendingReceivesAndTheDeviceMovesOn) {
   ASSERT_EQ(results.size(), 2u);
   const HostRunResult* r1 = ResultOf(results, HostId(1), RunId(1));
   ASSERT_NE(r1, nullptr);
-  EXPECT_EQ(r1->status.code(), absl::StatusCode::kUnavailable) << r1->status;
+  EXPECT_THAT(r1->status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(r1->status.message()), HasSubstr("its sender host:0 was lost: power cut"));
   ASSERT_EQ(r1->outputs.size(), 1u);
   EXPECT_EQ(r1->outputs[0].status, r1->status);  // b did not run: it passed its input's error on
   const absl::Status b_status = FetchStatus(cluster.host(1), arrays[b_out], 0);
-  EXPECT_EQ(b_status.code(), absl::StatusCode::kUnavailable) << b_status;
+  EXPECT_THAT(b_status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(b_status.message()), HasSubstr("host:0"));
   const HostRunResult* r2 = ResultOf(results, HostId(1), RunId(2));
   ASSERT_NE(r2, nullptr);
@@ -139,7 +140,7 @@ TEST(HostExecutorTest, PeerLostFailsPendingReceivesAndTheDeviceMovesOn) {
   ASSERT_EQ(results.size(), 3u);
   const HostRunResult* r3 = ResultOf(results, HostId(1), RunId(3));
   ASSERT_NE(r3, nullptr);
-  EXPECT_EQ(r3->status.code(), absl::StatusCode::kUnavailable) << r3->status;
+  EXPECT_THAT(r3->status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(r3->status.message()), HasSubstr("its sender host:0 was lost: power cut"));
   EXPECT_EQ(cluster.data_plane().pushes(), 0);
 }

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "pathways/client/client.h"
-#include "pathways/transport/local_cluster.h"
+#include "pathways/cluster/local_cluster.h"
 
 namespace pw::python {
 

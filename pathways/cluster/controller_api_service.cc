@@ -1,0 +1,297 @@
+// ControllerServer's ControllerApi service: every request validated (version first, then each
+// field, errors naming it) and forwarded to the Controller; array waits as callback calls.
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/status.h"
+#include "pathways/ir/serialization.h"
+#include "pathways/cluster/controller_server_internal.h"
+#include "pathways/rpc/grpc_common.h"
+#include "pathways/wire/wire_convert.h"
+#include "pathways/wire/wire_convert_internal.h"
+
+namespace pw {
+namespace {
+
+namespace pwire = pathways::wire;
+using grpc_transport::SetStatus;
+using wire::internal::Nested;
+
+// The request's version, then its client id.
+template <typename Request>
+absl::StatusOr<ClientId> ReadClient(const Request& request) {
+  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
+  return wire::IdFromProto<ClientId>(request.client(), Request::descriptor()->name(), "client");
+}
+
+absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(const pwire::ArrayRequest& request) {
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(request));
+  PW_ASSIGN_OR_RETURN(ArrayId array,
+                      wire::IdFromProto<ArrayId>(request.array(), "ArrayRequest", "array"));
+  return std::make_pair(client, array);
+}
+
+// Answers with `status` in the response body: the call itself succeeded.
+template <typename Response>
+grpc::Status Answer(Response& response, const absl::Status& status) {
+  SetStatus(response, status);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+uint64_t ControllerServer::PendingReactors::Add(Finish finish) {
+  absl::Status closed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_.ok()) {
+      const uint64_t id = next_id_++;
+      pending_.emplace(id, std::move(finish));
+      return id;
+    }
+    closed = closed_;
+  }
+  finish(std::move(closed));
+  return 0;
+}
+
+void ControllerServer::PendingReactors::Complete(uint64_t id, absl::Status status) {
+  Finish finish;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    finish = std::move(it->second);
+    pending_.erase(it);
+  }
+  finish(std::move(status));
+}
+
+void ControllerServer::PendingReactors::CloseAll(absl::Status status) {
+  absl::flat_hash_map<uint64_t, Finish> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_.ok()) closed_ = status;
+    pending.swap(pending_);
+  }
+  for (auto& [id, finish] : pending) finish(status);
+}
+
+int64_t ControllerServer::PendingReactors::size() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(pending_.size());
+}
+
+grpc::Status ControllerServer::ApiService::Connect(grpc::ServerContext*,
+                                                   const pwire::ConnectRequest* request,
+                                                   pwire::ConnectResponse* response) {
+  if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  absl::StatusOr<ClientId> client = server_->controller().Connect(request->client_name());
+  if (client.ok()) response->set_client(client->value());
+  return Answer(*response, client.status());
+}
+
+grpc::Status ControllerServer::ApiService::Disconnect(grpc::ServerContext*,
+                                                      const pwire::DisconnectRequest* request,
+                                                      pwire::StatusResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (client.ok()) server_->controller().Disconnect(*client);
+  return Answer(*response, client.status());
+}
+
+grpc::Status ControllerServer::ApiService::AllocateSlice(
+    grpc::ServerContext*, const pwire::AllocateSliceRequest* request,
+    pwire::AllocateSliceResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<SliceRequest> slice_request = wire::FromProto(request->request());
+  if (!slice_request.ok()) {
+    return Answer(*response, Nested(slice_request.status(), "AllocateSliceRequest", "request"));
+  }
+  absl::StatusOr<VirtualSlice> slice =
+      server_->controller().AllocateSlice(*client, *std::move(slice_request));
+  if (slice.ok()) *response->mutable_slice() = wire::ToProto(*slice);
+  return Answer(*response, slice.status());
+}
+
+grpc::Status ControllerServer::ApiService::ReleaseSlice(grpc::ServerContext*,
+                                                        const pwire::ReleaseSliceRequest* request,
+                                                        pwire::StatusResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<SliceId> slice =
+      wire::IdFromProto<SliceId>(request->slice(), "ReleaseSliceRequest", "slice");
+  if (!slice.ok()) return Answer(*response, slice.status());
+  return Answer(*response, server_->controller().ReleaseSlice(*client, *slice));
+}
+
+grpc::Status ControllerServer::ApiService::RegisterFunction(
+    grpc::ServerContext*, const pwire::RegisterFunctionRequest* request,
+    pwire::RegisterFunctionResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<ir::Function> function = ir::FromProto(request->function());
+  if (!function.ok()) {
+    return Answer(*response, Nested(function.status(), "RegisterFunctionRequest", "function"));
+  }
+  absl::StatusOr<FunctionId> id =
+      server_->controller().RegisterFunction(*client, *std::move(function));
+  if (id.ok()) response->set_function(id->value());
+  return Answer(*response, id.status());
+}
+
+grpc::Status ControllerServer::ApiService::RegisterProgram(
+    grpc::ServerContext*, const pwire::RegisterProgramRequest* request,
+    pwire::RegisterProgramResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<ProgramDef> program = wire::FromProto(request->program());
+  if (!program.ok()) {
+    return Answer(*response, Nested(program.status(), "RegisterProgramRequest", "program"));
+  }
+  absl::StatusOr<ProgramId> id = server_->controller().RegisterProgram(*client, *std::move(program));
+  if (id.ok()) response->set_program(id->value());
+  return Answer(*response, id.status());
+}
+
+grpc::Status ControllerServer::ApiService::PutArray(grpc::ServerContext*,
+                                                    const pwire::PutArrayRequest* request,
+                                                    pwire::ArrayInfoResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<SliceId> slice =
+      wire::IdFromProto<SliceId>(request->slice(), "PutArrayRequest", "slice");
+  if (!slice.ok()) return Answer(*response, slice.status());
+  std::vector<ir::Literal> shards;
+  shards.reserve(request->shards_size());
+  for (int i = 0; i < request->shards_size(); ++i) {
+    absl::StatusOr<ir::Literal> shard = wire::FromProto(request->shards(i));
+    if (!shard.ok()) {
+      return Answer(*response, Nested(shard.status(), "PutArrayRequest",
+                                      absl::StrCat("shards[", i, "]")));
+    }
+    shards.push_back(*std::move(shard));
+  }
+  absl::StatusOr<ArrayInfo> info = server_->controller().PutArray(*client, *slice, std::move(shards));
+  if (info.ok()) *response->mutable_array() = wire::ToProto(*info);
+  return Answer(*response, info.status());
+}
+
+grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext*,
+                                               const pwire::RunRequest* request,
+                                               pwire::RunResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<ProgramId> program =
+      wire::IdFromProto<ProgramId>(request->program(), "RunRequest", "program");
+  if (!program.ok()) return Answer(*response, program.status());
+  std::vector<ArrayId> inputs;
+  inputs.reserve(request->inputs_size());
+  for (int i = 0; i < request->inputs_size(); ++i) {
+    absl::StatusOr<ArrayId> input =
+        wire::IdFromProto<ArrayId>(request->inputs(i), "RunRequest", absl::StrCat("inputs[", i, "]"));
+    if (!input.ok()) return Answer(*response, input.status());
+    inputs.push_back(*input);
+  }
+  if (request->mode() > static_cast<uint32_t>(DispatchMode::kSequential)) {
+    return Answer(*response, wire::internal::Invalid("RunRequest", "mode", "unknown dispatch mode ",
+                                                     request->mode()));
+  }
+  RunOptions options;
+  options.mode = static_cast<DispatchMode>(request->mode());
+  absl::StatusOr<RunResult> result =
+      server_->controller().Run(*client, *program, inputs, options);
+  if (result.ok()) *response->mutable_result() = wire::ToProto(*result);
+  return Answer(*response, result.status());
+}
+
+grpc::ServerUnaryReactor* ControllerServer::ApiService::AwaitArray(
+    grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
+    pwire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  if (!ids.ok()) {
+    SetStatus(*response, ids.status());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  EventRef ready = server_->controller().AwaitArray(ids->first, ids->second);
+  const uint64_t id = server_->pending_->Add([reactor, response](absl::Status status) {
+    SetStatus(*response, status);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (id != 0) {
+    ready->AndThen([pending = server_->pending_, id](const absl::Status& status) {
+      pending->Complete(id, status);
+    });
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControllerServer::ApiService::FetchArray(
+    grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
+    pwire::FetchArrayResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  if (!ids.ok()) {
+    SetStatus(*response, ids.status());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  AsyncValueRef<std::vector<ir::Literal>> fetched =
+      server_->controller().FetchArray(ids->first, ids->second);
+  const uint64_t id = server_->pending_->Add([reactor, response, fetched](absl::Status status) {
+    // OK comes only from the future itself, so its value is there.
+    if (status.ok()) {
+      for (const ir::Literal& shard : fetched->value()) *response->add_shards() = wire::ToProto(shard);
+    }
+    SetStatus(*response, status);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (id != 0) {
+    fetched->AndThen([pending = server_->pending_, id](const absl::Status& status) {
+      pending->Complete(id, status);
+    });
+  }
+  return reactor;
+}
+
+grpc::Status ControllerServer::ApiService::ReleaseArray(grpc::ServerContext*,
+                                                        const pwire::ArrayRequest* request,
+                                                        pwire::StatusResponse* response) {
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  if (!ids.ok()) return Answer(*response, ids.status());
+  return Answer(*response, server_->controller().ReleaseArray(ids->first, ids->second));
+}
+
+grpc::Status ControllerServer::ApiService::Status(grpc::ServerContext*,
+                                                  const pwire::ClusterStatusRequest* request,
+                                                  pwire::ClusterStatusResponse* response) {
+  // The response has no status field: a request this build cannot read fails the call itself.
+  if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return grpc_transport::ToGrpc(s);
+  response->set_version(wire::kWireVersion);
+  *response->mutable_status() = wire::ToProto(server_->controller().Status());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerServer::ApiService::Trace(grpc::ServerContext*,
+                                                 const pwire::TraceRequest* request,
+                                                 pwire::TraceResponse* response) {
+  if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  TraceRecorder merged;
+  merged.Start();
+  server_->CollectTrace(merged);
+  grpc_transport::ToProto(merged, *response);  // sets version and an OK status
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerServer::ApiService::Shutdown(grpc::ServerContext*,
+                                                    const pwire::ShutdownRequest* request,
+                                                    pwire::StatusResponse* response) {
+  if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  server_->RequestShutdown();
+  return Answer(*response, absl::OkStatus());
+}
+
+}  // namespace pw

@@ -1,0 +1,113 @@
+// The gRPC services of ControllerServer (controller_server.cc: workers and host loss;
+// controller_api_service.cc: the client API). Not for use outside those two files.
+#ifndef PATHWAYS_CLUSTER_CONTROLLER_SERVER_INTERNAL_H_
+#define PATHWAYS_CLUSTER_CONTROLLER_SERVER_INTERNAL_H_
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "pathways/cluster/controller_server.h"
+#include "pathways/rpc/services.grpc.pb.h"
+
+namespace pw {
+
+// Callback calls waiting for an array. Each is finished exactly once: by its array's future, or
+// by CloseAll at shutdown (gRPC's server shutdown waits for every callback call to finish, and
+// an array may never resolve once the workers are gone). Shared with the futures' callbacks,
+// which may outlive the server.
+class ControllerServer::PendingReactors {
+ public:
+  using Finish = absl::AnyInvocable<void(absl::Status)>;
+  // Registers `finish`; returns its id, or 0 (after running finish with the closing status) once
+  // CloseAll was called.
+  uint64_t Add(Finish finish);
+  // Runs the finisher of `id` with `status` unless it already ran.
+  void Complete(uint64_t id, absl::Status status);
+  // Runs every pending finisher with `status` (not OK); later Adds finish at once with it.
+  void CloseAll(absl::Status status);
+  int64_t size() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Finish> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);  // not OK once closed
+};
+
+// ControllerApi: blocking methods on the sync server threads (they call workers and the
+// controller, which may wait on locks and RPCs — never on gRPC's callback threads); AwaitArray
+// and FetchArray as callback methods that hold no thread while the array is pending.
+class ControllerServer::ApiService final
+    : public pathways::wire::ControllerApi::WithCallbackMethod_AwaitArray<
+          pathways::wire::ControllerApi::WithCallbackMethod_FetchArray<
+              pathways::wire::ControllerApi::Service>> {
+ public:
+  explicit ApiService(ControllerServer* server) : server_(server) {}
+
+  grpc::Status Connect(grpc::ServerContext*, const pathways::wire::ConnectRequest* request,
+                       pathways::wire::ConnectResponse* response) override;
+  grpc::Status Disconnect(grpc::ServerContext*, const pathways::wire::DisconnectRequest* request,
+                          pathways::wire::StatusResponse* response) override;
+  grpc::Status AllocateSlice(grpc::ServerContext*,
+                             const pathways::wire::AllocateSliceRequest* request,
+                             pathways::wire::AllocateSliceResponse* response) override;
+  grpc::Status ReleaseSlice(grpc::ServerContext*,
+                            const pathways::wire::ReleaseSliceRequest* request,
+                            pathways::wire::StatusResponse* response) override;
+  grpc::Status RegisterFunction(grpc::ServerContext*,
+                                const pathways::wire::RegisterFunctionRequest* request,
+                                pathways::wire::RegisterFunctionResponse* response) override;
+  grpc::Status RegisterProgram(grpc::ServerContext*,
+                               const pathways::wire::RegisterProgramRequest* request,
+                               pathways::wire::RegisterProgramResponse* response) override;
+  grpc::Status PutArray(grpc::ServerContext*, const pathways::wire::PutArrayRequest* request,
+                        pathways::wire::ArrayInfoResponse* response) override;
+  grpc::Status Run(grpc::ServerContext*, const pathways::wire::RunRequest* request,
+                   pathways::wire::RunResponse* response) override;
+  grpc::ServerUnaryReactor* AwaitArray(grpc::CallbackServerContext* context,
+                                       const pathways::wire::ArrayRequest* request,
+                                       pathways::wire::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* FetchArray(grpc::CallbackServerContext* context,
+                                       const pathways::wire::ArrayRequest* request,
+                                       pathways::wire::FetchArrayResponse* response) override;
+  grpc::Status ReleaseArray(grpc::ServerContext*, const pathways::wire::ArrayRequest* request,
+                            pathways::wire::StatusResponse* response) override;
+  grpc::Status Status(grpc::ServerContext*, const pathways::wire::ClusterStatusRequest* request,
+                      pathways::wire::ClusterStatusResponse* response) override;
+  grpc::Status Trace(grpc::ServerContext*, const pathways::wire::TraceRequest* request,
+                     pathways::wire::TraceResponse* response) override;
+  grpc::Status Shutdown(grpc::ServerContext*, const pathways::wire::ShutdownRequest* request,
+                        pathways::wire::StatusResponse* response) override;
+
+ private:
+  ControllerServer* const server_;
+};
+
+// ControllerWorkers: short calls, on the sync server threads (Join may remove a stale host,
+// which waits for the controller's work thread).
+class ControllerServer::WorkersService final
+    : public pathways::wire::ControllerWorkers::Service {
+ public:
+  explicit WorkersService(ControllerServer* server) : server_(server) {}
+
+  grpc::Status Join(grpc::ServerContext*, const pathways::wire::JoinRequest* request,
+                    pathways::wire::JoinResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const pathways::wire::HeartbeatRequest* request,
+                         pathways::wire::HeartbeatResponse* response) override;
+  grpc::Status ReportRunDone(grpc::ServerContext*, const pathways::wire::RunDoneReport* request,
+                             pathways::wire::StatusResponse* response) override;
+  grpc::Status LookupHost(grpc::ServerContext*, const pathways::wire::LookupHostRequest* request,
+                          pathways::wire::LookupHostResponse* response) override;
+
+ private:
+  ControllerServer* const server_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CLUSTER_CONTROLLER_SERVER_INTERNAL_H_

@@ -1,0 +1,393 @@
+// ProcessCluster: fork/exec of pw-controller and pw-worker, readiness by address file and by the
+// controller's own view of joined hosts, shutdown by pid.
+#include "pathways/cluster/process_cluster.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/rpc/grpc_controller_client.h"
+
+#ifndef PW_DEFAULT_BIN_DIR
+#define PW_DEFAULT_BIN_DIR ""
+#endif
+
+namespace pw {
+namespace {
+
+bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+std::string DirOfSelf() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string path(buf, static_cast<size_t>(n));
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+absl::StatusOr<std::string> FindBinDir(const std::string& requested) {
+  std::vector<std::string> candidates;
+  if (!requested.empty()) {
+    candidates.push_back(requested);
+  } else {
+    if (const char* env = std::getenv("PW_BIN_DIR"); env != nullptr && *env != '\0') {
+      candidates.push_back(env);
+    }
+    candidates.push_back(DirOfSelf());
+    candidates.push_back(PW_DEFAULT_BIN_DIR);
+  }
+  for (const std::string& dir : candidates) {
+    if (dir.empty()) continue;
+    if (IsExecutable(dir + "/pw-controller") && IsExecutable(dir + "/pw-worker")) return dir;
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "pw-controller and pw-worker not found in ", absl::StrJoin(candidates, ", "),
+      " (build them, or set PW_BIN_DIR to their folder)"));
+}
+
+absl::StatusOr<std::string> MakeLogDir(const std::string& requested) {
+  if (!requested.empty()) {
+    if (::mkdir(requested.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot create log folder '", requested, "': ", std::strerror(errno)));
+    }
+    return requested;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/pathways-XXXXXX");
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot create a log folder from '", templ,
+                                            "': ", std::strerror(errno)));
+  }
+  return std::string(buf.data());
+}
+
+// The last `max_bytes` of a file, for errors about a process that did not come up.
+std::string Tail(const std::string& path, size_t max_bytes = 2000) {
+  std::ifstream f(path);
+  if (!f) return "(no log)";
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  if (s.size() > max_bytes) s = "..." + s.substr(s.size() - max_bytes);
+  return s.empty() ? "(empty log)" : s;
+}
+
+// Reaps `pid` if it exited; true when it is gone.
+bool ReapIfExited(pid_t pid) {
+  int status = 0;
+  const pid_t r = ::waitpid(pid, &status, WNOHANG);
+  return r == pid || (r < 0 && errno == ECHILD && !ProcessAlive(pid));
+}
+
+}  // namespace
+
+// fork + exec. Everything the child touches is prepared first: between fork and exec only
+// async-signal-safe calls are allowed in a threaded process.
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const SpawnOptions& options) {
+  if (args.empty()) return absl::InvalidArgumentError("SpawnProcess: no program given");
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int fd = -1;
+  if (!options.log.empty()) {
+    fd = ::open(options.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return absl::InternalError(absl::StrCat("cannot open log '", options.log, "': ", std::strerror(errno)));
+    }
+  }
+  const int devnull = fd >= 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+  const pid_t launcher = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (devnull >= 0) ::close(devnull);
+    return absl::UnavailableError(absl::StrCat("fork for ", args[0], ": ", std::strerror(err)));
+  }
+  if (pid == 0) {
+    if (options.new_session) ::setsid();
+    if (options.die_with_launcher) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(127);  // the launcher died before prctl took effect
+    }
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    // Launcher signals (a test's SIGPIPE handling, a blocked SIGTERM) must not leak into the child.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (fd >= 0) ::close(fd);
+  if (devnull >= 0) ::close(devnull);
+  return pid;
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0) return errno == EPERM;
+  // A zombie still answers kill(0); read its state.
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  return !(paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z');
+}
+
+absl::Status StopProcesses(const std::vector<pid_t>& pids, absl::Duration grace) {
+  for (pid_t pid : pids) {
+    if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
+  }
+  const absl::Time deadline = absl::Now() + grace;
+  std::vector<pid_t> left = pids;
+  while (!left.empty() && absl::Now() < deadline) {
+    std::vector<pid_t> still;
+    for (pid_t pid : left) {
+      ReapIfExited(pid);
+      if (ProcessAlive(pid)) still.push_back(pid);
+    }
+    left.swap(still);
+    if (!left.empty()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  for (pid_t pid : left) {
+    PW_LOG(WARNING) << "pid " << pid << " did not stop within " << grace << "; killing it";
+    ::kill(pid, SIGKILL);
+  }
+  for (pid_t pid : left) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);  // ours: reaped; not ours: ECHILD at once
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProcessClusterOptions::Validate() const {
+  auto check = [](int64_t v, const char* name) -> absl::Status {
+    if (v >= 1) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("ProcessClusterOptions.", name, " must be >= 1, got ", v));
+  };
+  PW_RETURN_IF_ERROR(check(islands, "islands"));
+  PW_RETURN_IF_ERROR(check(hosts_per_island, "hosts_per_island"));
+  PW_RETURN_IF_ERROR(check(devices_per_host, "devices_per_host"));
+  PW_RETURN_IF_ERROR(check(memory_per_device_bytes, "memory_per_device_bytes"));
+  if (sim_kernel_us < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ProcessClusterOptions.sim_kernel_us must be >= 0, got ", sim_kernel_us));
+  }
+  if (device_kind != DeviceKind::kSim && (sim_kernel_us > 0 || sim_skip_compute)) {
+    return absl::InvalidArgumentError(
+        "ProcessClusterOptions.sim_kernel_us and sim_skip_compute apply to device kind sim only");
+  }
+  for (const auto& [name, d] : {std::pair{"start_timeout", start_timeout},
+                                std::pair{"heartbeat_timeout", heartbeat_timeout}}) {
+    if (d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("ProcessClusterOptions.", name,
+                                                     " must be positive, got ",
+                                                     absl::FormatDuration(d)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Start(ProcessClusterOptions options) {
+  PW_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<ProcessCluster> cluster(new ProcessCluster(std::move(options)));
+  absl::Status s = cluster->Init();
+  if (!s.ok()) {
+    cluster->Stop(absl::Seconds(2)).IgnoreError();
+    return s;
+  }
+  return cluster;
+}
+
+absl::Status ProcessCluster::Init() {
+  std::optional<DataPlaneKind> data_plane = options_.data_plane;
+  if (!data_plane.has_value()) {
+    if (const char* env = std::getenv("PW_DATA_PLANE"); env != nullptr && *env != '\0') {
+      absl::StatusOr<DataPlaneKind> parsed = ParseDataPlaneKind(env);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("$PW_DATA_PLANE: ", parsed.status().message()));
+      }
+      data_plane = *parsed;
+    }
+  }
+  PW_ASSIGN_OR_RETURN(bin_dir_, FindBinDir(options_.bin_dir));
+  PW_ASSIGN_OR_RETURN(log_dir_, MakeLogDir(options_.log_dir));
+  owns_log_dir_ = options_.log_dir.empty();
+  const absl::Time deadline = absl::Now() + options_.start_timeout;
+
+  // Controller: it writes its bound address (tmp file + rename) once it serves.
+  const std::string address_file = log_dir_ + "/controller.address";
+  ::unlink(address_file.c_str());
+  const std::string controller_log = log_dir_ + "/controller.log";
+  std::vector<std::string> args = {
+      bin_dir_ + "/pw-controller", "--listen", "127.0.0.1:0", "--address-file", address_file,
+      "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout))};
+  if (!options_.trace) args.push_back("--no-trace");
+  PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach, !options_.detach}));
+  while (true) {
+    std::ifstream f(address_file);
+    if (f && std::getline(f, address_) && !address_.empty()) break;
+    if (ReapIfExited(controller_pid_)) {
+      controller_pid_ = -1;
+      return absl::UnavailableError(
+          absl::StrCat("pw-controller exited before serving; its log (", controller_log, "):\n",
+                       Tail(controller_log)));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("pw-controller did not write its address within ", absl::FormatDuration(options_.start_timeout),
+                       "; its log (", controller_log, "):\n", Tail(controller_log)));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+
+  // Workers, one per host, each told its island.
+  for (int64_t island = 0; island < options_.islands; ++island) {
+    for (int64_t h = 0; h < options_.hosts_per_island; ++h) {
+      const int64_t index = static_cast<int64_t>(worker_pids_.size());
+      std::vector<std::string> wargs = {
+          bin_dir_ + "/pw-worker", "--controller", address_, "--listen", "127.0.0.1:0",
+          "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
+          "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
+      if (!options_.trace) wargs.push_back("--no-trace");
+      if (data_plane.has_value()) {
+        wargs.push_back("--data-plane");
+        wargs.push_back(std::string(DataPlaneKindName(*data_plane)));
+      }
+      if (options_.device_kind == DeviceKind::kSim) {
+        wargs.insert(wargs.end(), {"--device-kind", "sim", "--sim-kernel-us",
+                                   absl::StrCat(options_.sim_kernel_us)});
+        if (options_.sim_skip_compute) wargs.push_back("--sim-skip-compute");
+      }
+      PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(wargs, {absl::StrCat(log_dir_, "/worker-", index, ".log"),
+                                                           options_.detach, !options_.detach}));
+      worker_pids_.push_back(pid);
+    }
+  }
+
+  // Ready when the controller itself counts every host.
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client,
+                      GrpcControllerClient::Connect(address_, options_.start_timeout));
+  const size_t want = worker_pids_.size();
+  while (true) {
+    const ClusterStatus status = client->Status();
+    if (status.hosts.size() >= want && ReadWorkerHosts()) return absl::OkStatus();
+    for (size_t i = 0; i < worker_pids_.size(); ++i) {
+      if (ReapIfExited(worker_pids_[i])) {
+        const std::string log = absl::StrCat(log_dir_, "/worker-", i, ".log");
+        worker_pids_[i] = -1;
+        return absl::UnavailableError(absl::StrCat("pw-worker ", i, " exited before joining; its log (",
+                                                   log, "):\n", Tail(log)));
+      }
+    }
+    if (ReapIfExited(controller_pid_)) {
+      controller_pid_ = -1;
+      return absl::UnavailableError(absl::StrCat("pw-controller exited while workers joined; its log (",
+                                                 controller_log, "):\n", Tail(controller_log)));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          status.hosts.size(), " of ", want, " workers joined within ", absl::FormatDuration(options_.start_timeout),
+          "; logs in ", log_dir_));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+bool ProcessCluster::ReadWorkerHosts() {
+  // pw-worker prints "pw-worker host:<id> listening on <address>" once it joined.
+  std::vector<int64_t> hosts;
+  for (size_t i = 0; i < worker_pids_.size(); ++i) {
+    std::ifstream f(absl::StrCat(log_dir_, "/worker-", i, ".log"));
+    std::string line;
+    int64_t host = -1;
+    while (host < 0 && std::getline(f, line)) {
+      const size_t at = line.find("pw-worker host:");
+      if (at == std::string::npos) continue;
+      const size_t start = at + std::strlen("pw-worker host:");
+      const size_t end = line.find(' ', start);
+      if (!absl::SimpleAtoi(absl::string_view(line).substr(start, end - start), &host)) host = -1;
+    }
+    if (host < 0) return false;
+    hosts.push_back(host);
+  }
+  worker_hosts_ = std::move(hosts);
+  return true;
+}
+
+absl::StatusOr<int64_t> ProcessCluster::WorkerIndexOf(int64_t host) const {
+  for (size_t i = 0; i < worker_hosts_.size(); ++i) {
+    if (worker_hosts_[i] == host) return static_cast<int64_t>(i);
+  }
+  return absl::NotFoundError(absl::StrCat("no worker of this cluster serves host:", host));
+}
+
+ProcessCluster::~ProcessCluster() {
+  if (!released_) Stop().IgnoreError();
+}
+
+absl::Status ProcessCluster::SignalWorker(int64_t index, int signal) {
+  if (index < 0 || index >= static_cast<int64_t>(worker_pids_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("SignalWorker: no worker ", index, " (cluster has ",
+                                                   worker_pids_.size(), ")"));
+  }
+  const pid_t pid = worker_pids_[index];
+  if (pid <= 0 || ::kill(pid, signal) != 0) {
+    return absl::NotFoundError(absl::StrCat("SignalWorker: worker ", index, " (pid ", pid, ") is not running"));
+  }
+  if (signal == SIGKILL) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    worker_pids_[index] = -1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProcessCluster::Stop(absl::Duration grace) {
+  if (stopped_) return absl::OkStatus();
+  stopped_ = true;
+  // Workers first: a worker outliving its controller would only retry and then exit.
+  std::vector<pid_t> workers;
+  for (pid_t pid : worker_pids_) {
+    if (pid > 0) {
+      ::kill(pid, SIGCONT);  // a stopped worker cannot handle SIGTERM
+      workers.push_back(pid);
+    }
+  }
+  PW_RETURN_IF_ERROR(StopProcesses(workers, grace));
+  if (controller_pid_ > 0) PW_RETURN_IF_ERROR(StopProcesses({controller_pid_}, grace));
+  // A folder of our own making goes with the cluster (PW_KEEP_LOGS=1 keeps it for a post-mortem).
+  if (owns_log_dir_ && !log_dir_.empty() && std::getenv("PW_KEEP_LOGS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(log_dir_, ec);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pw

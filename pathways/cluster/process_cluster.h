@@ -1,0 +1,134 @@
+// ProcessCluster: a Pathways cluster of real processes on this machine — one pw-controller and
+// one pw-worker per host, talking gRPC — started and stopped by pid. `pw up` / `pw down`, the
+// cross-process tests and the cluster benchmarks use it. Workers started by another launcher
+// (Slurm, Kubernetes, mpirun) join the same way: `pw-worker --controller ADDRESS`.
+#ifndef PATHWAYS_CLUSTER_PROCESS_CLUSTER_H_
+#define PATHWAYS_CLUSTER_PROCESS_CLUSTER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "pathways/dataplane/data_plane_kind.h"
+#include "pathways/device/device_kind.h"
+
+namespace pw {
+
+struct ProcessClusterOptions {
+  // Folder holding pw-controller and pw-worker. Empty: $PW_BIN_DIR, else the folder of the
+  // running executable if it holds them, else this build's pathways/tools folder.
+  std::string bin_dir;
+  int64_t islands = 1;
+  int64_t hosts_per_island = 2;
+  int64_t devices_per_host = 2;
+  int64_t memory_per_device_bytes = int64_t{1} << 30;
+  // Workers record trace events (recent ones are kept; `pw trace` collects them).
+  bool trace = true;
+  // Where each process writes its output (controller.log, worker-<i>.log). Empty: a new
+  // folder under $TMPDIR (or /tmp), removed by Stop() unless PW_KEEP_LOGS is set.
+  std::string log_dir;
+  // Children start in their own session, so they outlive the launcher and a terminal's
+  // Ctrl-C (pw up). Otherwise (tests, benchmarks) they stay in the launcher's group and get
+  // SIGTERM if the launcher dies (SpawnOptions::die_with_launcher).
+  bool detach = false;
+  // Each worker's --data-plane; unset: $PW_DATA_PLANE when set (so a test or benchmark runs on
+  // the other plane unchanged), else the worker's default (tcp).
+  std::optional<DataPlaneKind> data_plane;
+  // Each worker's --device-kind: kCpu (kernels run on this machine's cores) or kSim
+  // (simulated accelerators, SimDevice): every kernel then takes sim_kernel_us, or with 0 the
+  // performance model's time for its cost; sim_skip_compute skips computing it (timing studies
+  // only: outputs are left undefined).
+  DeviceKind device_kind = DeviceKind::kCpu;
+  int64_t sim_kernel_us = 0;
+  bool sim_skip_compute = false;
+  absl::Duration start_timeout = absl::Seconds(30);
+  absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
+
+  // INVALID_ARGUMENT naming the field: non-positive sizes or timeouts, sim options without sim
+  // devices.
+  absl::Status Validate() const;
+};
+
+class ProcessCluster {
+ public:
+  // Starts the controller, waits for its address, starts the workers and waits until every one
+  // has joined. Errors: INVALID_ARGUMENT for bad sizes; NOT_FOUND when a binary is missing;
+  // DEADLINE_EXCEEDED / UNAVAILABLE naming the process that did not come up, with the end of
+  // its log. Whatever was started is stopped again on error.
+  static absl::StatusOr<std::unique_ptr<ProcessCluster>> Start(ProcessClusterOptions options);
+  // Stop(), unless Release() was called.
+  ~ProcessCluster();
+  ProcessCluster(const ProcessCluster&) = delete;
+  ProcessCluster& operator=(const ProcessCluster&) = delete;
+
+  // The controller's "ip:port", for GrpcControllerClient::Connect / PATHWAYS_ADDRESS.
+  const std::string& address() const { return address_; }
+  pid_t controller_pid() const { return controller_pid_; }
+  const std::vector<pid_t>& worker_pids() const { return worker_pids_; }
+  // The host id the controller gave worker i (read from the line it prints once joined).
+  const std::vector<int64_t>& worker_hosts() const { return worker_hosts_; }
+  // The index of the worker serving `host`; NOT_FOUND if none.
+  absl::StatusOr<int64_t> WorkerIndexOf(int64_t host) const;
+  const std::string& log_dir() const { return log_dir_; }
+  const ProcessClusterOptions& options() const { return options_; }
+
+  // Sends `signal` to worker `index` (SIGKILL: the host dies; SIGSTOP: it stops answering).
+  // INVALID_ARGUMENT for an index out of range.
+  absl::Status SignalWorker(int64_t index, int signal);
+
+  // Stops every process: the controller is asked to shut down, then every pid gets SIGTERM,
+  // and SIGKILL after `grace`. Reaps children. Idempotent.
+  absl::Status Stop(absl::Duration grace = absl::Seconds(5));
+
+  // Forgets the processes without stopping them (pw up leaves them running).
+  void Release() { released_ = true; }
+
+ private:
+  explicit ProcessCluster(ProcessClusterOptions options) : options_(std::move(options)) {}
+  absl::Status Init();
+  // Fills worker_hosts_ from the workers' logs; false until every worker printed its host.
+  bool ReadWorkerHosts();
+
+  const ProcessClusterOptions options_;
+  std::string bin_dir_;
+  std::string log_dir_;
+  bool owns_log_dir_ = false;
+  std::string address_;
+  pid_t controller_pid_ = -1;
+  std::vector<pid_t> worker_pids_;
+  std::vector<int64_t> worker_hosts_;
+  bool released_ = false;
+  bool stopped_ = false;
+};
+
+// Starts `argv` (argv[0] is the program's path) as a child process. `log` empty: the child shares
+// this process's stdout and stderr; otherwise both go to that file (truncated). `new_session`:
+// the child outlives this process's session (pw up). Errors name the program and errno.
+struct SpawnOptions {
+  std::string log;
+  bool new_session = false;
+  // The child gets SIGTERM when the launcher dies (a crashed test or benchmark leaves no
+  // cluster behind). Linux sends it when the launching *thread* exits, so spawn from a thread
+  // that outlives the children.
+  bool die_with_launcher = false;
+};
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
+
+// Stops processes started by another launcher (pw down): SIGTERM to each live pid, SIGKILL
+// after `grace` to those still alive. Pids that are already gone are skipped.
+absl::Status StopProcesses(const std::vector<pid_t>& pids, absl::Duration grace);
+
+// Whether a process with this pid exists (and is not a zombie of ours).
+bool ProcessAlive(pid_t pid);
+
+}  // namespace pw
+
+#endif  // PATHWAYS_CLUSTER_PROCESS_CLUSTER_H_

@@ -1,0 +1,135 @@
+// SimDevice: a simulated accelerator. Same stream contract as CpuDevice, but a kernel (a stream
+// item with a WorkCost) takes the time a performance model gives it, slept away rather than
+// computed, so one machine can drive thousands of devices through the real runtime.
+#ifndef PATHWAYS_DEVICE_SIM_SIM_DEVICE_H_
+#define PATHWAYS_DEVICE_SIM_SIM_DEVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "pathways/base/async_value.h"
+#include "pathways/base/clock.h"
+#include "pathways/base/ids.h"
+#include "pathways/base/trace.h"
+#include "pathways/device/device.h"
+#include "pathways/device/memory_pool.h"
+#include "pathways/kernels/work_cost.h"
+
+namespace pw {
+
+// Turns a WorkCost into time: a roofline (compute or memory bound, whichever is slower), plus
+// the collective bytes over the interconnect, plus a fixed launch overhead. Defaults are of the
+// order of one TPU v4 chip.
+struct SimPerformanceModel {
+  double peak_flops_per_second = 275e12;
+  double memory_bytes_per_second = 1.2e12;
+  double collective_bytes_per_second = 100e9;
+  int64_t launch_overhead_nanos = 2'000;
+  // When > 0, every kernel takes exactly this long whatever its cost (a benchmark's "every
+  // stage takes 100 us").
+  int64_t kernel_nanos = 0;
+
+  int64_t KernelNanos(const WorkCost& cost) const;
+};
+
+struct SimDeviceOptions {
+  DeviceId id;
+  HostId host;
+  int64_t memory_capacity_bytes = int64_t{1} << 30;
+  // As CpuDeviceOptions::trace: every finished item becomes an "execute" event, with the
+  // modelled start and duration for kernels.
+  TraceRecorder* trace = nullptr;
+  SimPerformanceModel model;
+  // true: a kernel's fn runs for real (values are right), then the stream is held until the
+  // modelled end. false: a kernel's fn is skipped, so no CPU is burned (its outputs hold
+  // whatever their buffers held: timing studies only). Items without a cost always run.
+  bool execute = true;
+  // Keep the timeline of the last `timeline_capacity` items (timeline()); 0 keeps none.
+  int64_t timeline_capacity = 0;
+};
+
+class SimDevice final : public Device {
+ public:
+  // One finished stream item, in the device's own clock (MonotonicNanos).
+  struct ItemTiming {
+    std::string name;
+    bool kernel = false;  // had a cost
+    bool ran = false;     // fn was called
+    int64_t start_nanos = 0;  // modelled start: max(ready, end of the previous item), where
+                              // ready is when the item was enqueued or its last input was set
+                              // (at that setter's SimNowNanos())
+    int64_t end_nanos = 0;    // start + max(modelled time, fn's real duration)
+    int64_t done_nanos = 0;   // when the stream thread actually completed the event
+  };
+
+  explicit SimDevice(SimDeviceOptions options);
+  // As CpuDevice: runs what can run, fails the rest ABORTED ("device destroyed"), joins. A
+  // kernel's remaining modelled time is cut short.
+  ~SimDevice() override;
+
+  DeviceId id() const override { return options_.id; }
+  std::string_view kind() const override { return "sim"; }
+  HostId host() const override { return options_.host; }
+  std::string DebugString() const override;
+  MemoryPool& memory() override { return memory_; }
+
+  EventRef Enqueue(StreamWork work) override;
+  absl::Status Synchronize() override;
+  // Modelled busy time: kernels count their modelled duration, other items their real one.
+  int64_t busy_nanos() const override { return busy_nanos_.load(std::memory_order_relaxed); }
+  int64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
+
+  const SimDeviceOptions& options() const { return options_; }
+  // Kernels whose fn was skipped (execute = false).
+  int64_t skipped_kernels() const { return skipped_.load(std::memory_order_relaxed); }
+  // How late the stream thread woke after modelled deadlines: sum, count and maximum. The
+  // simulation's error per kernel on this machine (a timer wake-up, not a spin).
+  int64_t wake_slack_total_nanos() const { return slack_total_.load(std::memory_order_relaxed); }
+  int64_t wake_slack_count() const { return slack_count_.load(std::memory_order_relaxed); }
+  int64_t wake_slack_max_nanos() const { return slack_max_.load(std::memory_order_relaxed); }
+  // The last timeline_capacity items, oldest first.
+  std::vector<ItemTiming> timeline() const;
+
+ private:
+  enum class ItemKind : uint8_t { kWork, kMarker };
+  struct Item {
+    StreamWork work;
+    EventRef done;
+    ItemKind kind = ItemKind::kWork;
+    int64_t enqueued_nanos = 0;
+  };
+  // Queue, shutdown flag and wake-ups; shared with event callbacks that may outlive the device.
+  struct Shared;
+
+  void Loop();
+  // Returns once `event` is available (true) or the device is shutting down (false); raises
+  // `ready_at` to when the event was set.
+  bool WaitForEvent(const EventRef& event, int64_t& ready_at);
+  // Sleeps until `deadline` (MonotonicNanos) or shutdown, and records the wake-up slack.
+  void SleepUntil(int64_t deadline);
+  void RunItem(Item& item);
+
+  const SimDeviceOptions options_;
+  const std::string name_;
+  MemoryPool memory_;
+  std::shared_ptr<Shared> shared_;
+  // Stream thread only: the modelled end of the previous item.
+  int64_t stream_free_at_ = 0;
+
+  std::atomic<int64_t> busy_nanos_{0};
+  std::atomic<int64_t> completed_{0};
+  std::atomic<int64_t> skipped_{0};
+  std::atomic<int64_t> slack_total_{0};
+  std::atomic<int64_t> slack_count_{0};
+  std::atomic<int64_t> slack_max_{0};
+  std::thread thread_;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_DEVICE_SIM_SIM_DEVICE_H_

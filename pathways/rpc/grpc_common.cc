@@ -1,0 +1,129 @@
+// Shared gRPC settings and conversions.
+#include "pathways/rpc/grpc_common.h"
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/status.h"
+
+namespace pw::grpc_transport {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Pings on idle connections find a vanished peer; calls in flight then fail UNAVAILABLE.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  // A peer that does not ack a ping within 5 s is gone; shorter timeouts broke healthy
+  // connections on a loaded 2-core machine (SIGKILLed peers are noticed at once: the kernel
+  // closes their sockets; a stopped one by heartbeats).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Reconnect quickly to a peer that restarts (the default backoff grows to minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Each channel gets its own connection: many channels to one peer do not share a TCP stream.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, int* bound_port) {
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), bound_port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // Synchronous methods are served by gRPC's poller threads. With the default of at most 2
+  // pollers, every burst of calls (a run's reports, pushes, the next runs) spawned threads that
+  // exited right after: hundreds of thread creations a second under load. Idle pollers block in
+  // the completion queue, so keeping a few costs nothing.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxSyncPollers);
+}
+
+std::string WithPort(std::string_view listen_address, int port) {
+  std::string_view host = listen_address;
+  const size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos) host = host.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+  return absl::StrCat(ToAbsl(host), ":", port);
+}
+
+absl::Status FromGrpc(const grpc::Status& status, std::string_view what, std::string_view peer) {
+  if (status.ok()) return absl::OkStatus();
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  switch (status.error_code()) {
+    case grpc::StatusCode::DEADLINE_EXCEEDED: code = absl::StatusCode::kDeadlineExceeded; break;
+    case grpc::StatusCode::INVALID_ARGUMENT: code = absl::StatusCode::kInvalidArgument; break;
+    case grpc::StatusCode::FAILED_PRECONDITION: code = absl::StatusCode::kFailedPrecondition; break;
+    case grpc::StatusCode::UNIMPLEMENTED: code = absl::StatusCode::kUnimplemented; break;
+    case grpc::StatusCode::CANCELLED: code = absl::StatusCode::kCancelled; break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: code = absl::StatusCode::kResourceExhausted; break;
+    default: break;
+  }
+  return absl::Status(code, absl::StrCat(ToAbsl(what), " to ", ToAbsl(peer), ": ", status.error_message()));
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+namespace {
+pathways::wire::TraceEventProto EventToProto(const TraceEvent& e) {
+  pathways::wire::TraceEventProto p;
+  p.set_name(e.name);
+  p.set_category(e.category);
+  p.set_pid(e.pid);
+  p.set_tid(e.tid);
+  p.set_start_ns(e.start_ns);
+  p.set_dur_ns(e.dur_ns);
+  for (const auto& [k, v] : e.args) {
+    p.add_arg_keys(k);
+    p.add_arg_values(v);
+  }
+  return p;
+}
+
+absl::StatusOr<TraceEvent> EventFromProto(const pathways::wire::TraceEventProto& p) {
+  if (p.arg_keys_size() != p.arg_values_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TraceEventProto.arg_values: ", p.arg_values_size(), " values for ",
+                     p.arg_keys_size(), " keys"));
+  }
+  TraceEvent e;
+  e.name = p.name();
+  e.category = p.category();
+  e.pid = p.pid();
+  e.tid = p.tid();
+  e.start_ns = p.start_ns();
+  e.dur_ns = p.dur_ns();
+  for (int i = 0; i < p.arg_keys_size(); ++i) e.args.emplace_back(p.arg_keys(i), p.arg_values(i));
+  return e;
+}
+}  // namespace
+
+void ToProto(const TraceRecorder& recorder, pathways::wire::TraceResponse& response) {
+  response.set_version(wire::kWireVersion);
+  *response.mutable_status() = wire::ToProto(absl::OkStatus());
+  for (const TraceEvent& e : recorder.Events()) *response.add_events() = EventToProto(e);
+  for (const TraceEvent& e : recorder.LaneNames()) *response.add_lane_names() = EventToProto(e);
+}
+
+absl::Status MergeInto(const pathways::wire::TraceResponse& response, TraceRecorder& recorder) {
+  for (const auto& p : response.lane_names()) {
+    absl::StatusOr<TraceEvent> e = EventFromProto(p);
+    if (!e.ok()) return e.status();
+    recorder.AddLaneName(*std::move(e));
+  }
+  for (const auto& p : response.events()) {
+    absl::StatusOr<TraceEvent> e = EventFromProto(p);
+    if (!e.ok()) return e.status();
+    recorder.Record(*std::move(e));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pw::grpc_transport

@@ -1,0 +1,68 @@
+// What every gRPC piece of the transport shares: channels with the project's settings, the mapping
+// of a failed call to an absl::Status naming the peer, and trace events on the wire.
+#ifndef PATHWAYS_RPC_GRPC_COMMON_H_
+#define PATHWAYS_RPC_GRPC_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "pathways/base/trace.h"
+#include "pathways/rpc/services.grpc.pb.h"
+#include "pathways/rpc/services.pb.h"
+#include "pathways/wire/wire_convert.h"
+
+namespace pw::grpc_transport {
+
+// Largest message either side accepts: a PutArray / FetchArray carries whole arrays.
+inline constexpr int kMaxMessageBytes = 1 << 30;
+// Poller threads a synchronous gRPC server keeps (ConfigureServer).
+inline constexpr int kMaxSyncPollers = 8;
+// Chunk size of a data-plane push (one ShardPushProto's bytes).
+inline constexpr int64_t kPushChunkBytes = int64_t{1} << 20;
+
+// A channel to `address` ("host:port") with the limits above and keepalive pings, so a peer
+// that vanishes is noticed by calls in flight.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// Server-side settings matching MakeChannel (message sizes); `builder` listens on `address`
+// and reports the port it bound in `*bound_port` once started.
+void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, int* bound_port);
+
+// "127.0.0.1:0" + port 4242 -> "127.0.0.1:4242" (the address peers dial).
+std::string WithPort(std::string_view listen_address, int port);
+
+// A call that failed at the gRPC level, as the runtime reports it: UNAVAILABLE (or
+// DEADLINE_EXCEEDED / INVALID_ARGUMENT as gRPC says) "<what> to <peer>: <grpc message>".
+absl::Status FromGrpc(const grpc::Status& status, std::string_view what, std::string_view peer);
+// An absl::Status as a gRPC status, for answering a call that is malformed as a whole.
+grpc::Status ToGrpc(const absl::Status& status);
+
+// The response's status: the gRPC status if the call failed, otherwise version + StatusProto.
+template <typename Response>
+absl::Status CallStatus(const grpc::Status& grpc_status, const Response& response,
+                        std::string_view what, std::string_view peer) {
+  if (!grpc_status.ok()) return FromGrpc(grpc_status, what, peer);
+  return wire::ResponseStatus(response);
+}
+
+// Fills the version and status of a response.
+template <typename Response>
+void SetStatus(Response& response, const absl::Status& status) {
+  response.set_version(wire::kWireVersion);
+  *response.mutable_status() = wire::ToProto(status);
+}
+
+// Trace events on the wire. `lane_names` are the recorder's process and thread names.
+void ToProto(const TraceRecorder& recorder, pathways::wire::TraceResponse& response);
+// Adds the response's events and lane names to `recorder` (which must be started).
+absl::Status MergeInto(const pathways::wire::TraceResponse& response, TraceRecorder& recorder);
+
+}  // namespace pw::grpc_transport
+
+#endif  // PATHWAYS_RPC_GRPC_COMMON_H_

@@ -1,0 +1,118 @@
+// GrpcControllerClient: the ControllerService a client uses to reach a controller in another
+// process (pw-controller) over gRPC. pw::Client takes it like the in-process Controller.
+#ifndef PATHWAYS_RPC_GRPC_CONTROLLER_CLIENT_H_
+#define PATHWAYS_RPC_GRPC_CONTROLLER_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "pathways/base/async_value.h"
+#include "pathways/base/trace.h"
+#include "pathways/service/controller_service.h"
+#include "pathways/rpc/grpc_call_tracker.h"
+#include "pathways/rpc/services.grpc.pb.h"
+
+namespace pw {
+
+namespace grpc_transport_internal {
+// ControllerService::Connect(client_name) forwarded to ConnectClient, so GrpcControllerClient's
+// factory can be GrpcControllerClient::Connect(address): a factory and a virtual method of the
+// same name and argument type would make every one-argument call ambiguous.
+class ControllerServiceConnectAdapter : public ControllerService {
+ public:
+  absl::StatusOr<ClientId> Connect(std::string client_name) final {
+    return ConnectClient(std::move(client_name));
+  }
+  virtual absl::StatusOr<ClientId> ConnectClient(std::string client_name) = 0;
+};
+}  // namespace grpc_transport_internal
+
+// Thread-safe. Calls that the controller answers at once carry a deadline (call_timeout, plus
+// time for the data of PutArray), so a controller that stops answering fails them with
+// DEADLINE_EXCEEDED instead of hanging; AwaitArray and FetchArray wait as long as the array
+// takes, on the gRPC callback API (no thread waits), and keepalive pings notice a controller
+// that vanished. Whenever the controller cannot be reached, futures and calls fail with
+// UNAVAILABLE naming its address.
+class GrpcControllerClient final
+    : public grpc_transport_internal::ControllerServiceConnectAdapter {
+ public:
+  struct Options {
+    // Deadline of every call the controller answers without waiting for work to finish.
+    absl::Duration call_timeout = absl::Seconds(30);
+  };
+
+  // Connects and checks that a controller answers at `address` ("ip:port") within `timeout`
+  // (it may still be starting). UNAVAILABLE naming the address otherwise; FAILED_PRECONDITION
+  // when it answers in another wire version.
+  static absl::StatusOr<std::unique_ptr<GrpcControllerClient>> Connect(
+      std::string address, absl::Duration timeout = absl::Seconds(10));
+  static absl::StatusOr<std::unique_ptr<GrpcControllerClient>> Connect(
+      std::string address, absl::Duration timeout, Options options);
+  // Cancels the calls in flight (their futures fail with CANCELLED) and waits for their
+  // callbacks. Clients and arrays using this object must be gone.
+  ~GrpcControllerClient() override;
+  GrpcControllerClient(const GrpcControllerClient&) = delete;
+  GrpcControllerClient& operator=(const GrpcControllerClient&) = delete;
+
+  // ControllerService. Errors of the request are the controller's (NOT_FOUND, INVALID_ARGUMENT
+  // ... naming the culprit); an answer this build cannot read is an error naming the field.
+  // ControllerService::Connect(client_name) lands here (through a ControllerService&; on this
+  // class the name Connect is the factory).
+  absl::StatusOr<ClientId> ConnectClient(std::string client_name) override;
+  // Errors are logged: the interface has no way to return them, and a controller that cannot be
+  // reached frees the client's objects when it goes away anyway.
+  void Disconnect(ClientId client) override;
+  absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
+  absl::Status ReleaseSlice(ClientId client, SliceId slice) override;
+  absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
+  absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;
+  absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
+                                     std::vector<ir::Literal> shards) override;
+  absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
+                                absl::Span<const ArrayId> inputs, RunOptions options) override;
+  EventRef AwaitArray(ClientId client, ArrayId array) override;
+  AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
+  absl::Status ReleaseArray(ClientId client, ArrayId array) override;
+  // An unreachable controller gives an empty status (logged); StatusOrError() says why.
+  ClusterStatus Status() const override;
+  absl::StatusOr<ClusterStatus> StatusOrError() const;
+
+  // Recent trace events of the controller and every host, merged into `into` (started if it
+  // was not recording).
+  absl::Status FetchTrace(TraceRecorder& into);
+  // Asks the controller process to stop.
+  absl::Status Shutdown();
+
+  const std::string& address() const { return address_; }
+  std::string DebugString() const;
+
+ private:
+  GrpcControllerClient(std::string address, Options options);
+  // A blocking call with call_timeout (+ `extra`); the gRPC failure or the response's status.
+  template <typename Request, typename Response, typename Method>
+  absl::Status Call(std::string_view what, Method method, const Request& request,
+                    Response& response, absl::Duration extra = absl::ZeroDuration()) const;
+  // A failed call as the client reports it: UNAVAILABLE (or DEADLINE_EXCEEDED) naming the
+  // address.
+  absl::Status Failed(const grpc::Status& status, std::string_view what) const;
+
+  const std::string address_;
+  const Options options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pathways::wire::ControllerApi::Stub> stub_;
+  std::shared_ptr<grpc_transport::CallTracker> calls_;
+  // Set by the destructor: calls it cancels fail with CANCELLED, not UNAVAILABLE.
+  std::atomic<bool> closing_{false};
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_RPC_GRPC_CONTROLLER_CLIENT_H_

@@ -1,0 +1,437 @@
+// GrpcWorkerClient: Worker service calls, seq stamping, host program keys, failure reports.
+#include "pathways/rpc/grpc_worker_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/ir/serialization.h"
+#include "pathways/rpc/grpc_common.h"
+#include "pathways/wire/wire_convert.h"
+
+namespace pw {
+namespace {
+
+using pathways::wire::FetchShardRequest;
+using pathways::wire::FetchShardResponse;
+using pathways::wire::HostRunProto;
+using pathways::wire::PeerLostRequest;
+using pathways::wire::ReleaseRequest;
+using pathways::wire::StatusResponse;
+using Async = pathways::wire::Worker::StubInterface::async_interface;
+
+template <typename Request, typename Response>
+struct AsyncCall {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+};
+
+// Expired entries of the program table are dropped every this many new lowerings.
+constexpr int64_t kSweepEvery = 64;
+// Any non-zero key: HostRun conversion is checked before the real key is assigned.
+constexpr uint64_t kProbeKey = 1;
+
+}  // namespace
+
+GrpcWorkerClient::GrpcWorkerClient(GrpcWorkerClientOptions options)
+    : options_(std::move(options)),
+      peer_(absl::StrCat(options_.host.DebugString(), " (", options_.address, ")")),
+      channel_(options_.channel != nullptr ? options_.channel
+                                           : grpc_transport::MakeChannel(options_.address)),
+      stub_(pathways::wire::Worker::NewStub(channel_)),
+      calls_(std::make_shared<grpc_transport::CallTracker>()) {
+  PW_CHECK(options_.observer != nullptr) << "GrpcWorkerClientOptions.observer is required";
+}
+
+GrpcWorkerClient::~GrpcWorkerClient() { calls_->CloseAndWait(); }
+
+template <typename Request, typename Response, typename Start, typename Done>
+void GrpcWorkerClient::StartAsync(Request request, absl::Duration timeout, Start start,
+                                  Done done) const {
+  auto call = std::make_shared<AsyncCall<Request, Response>>();
+  call->request = std::move(request);
+  if (timeout < absl::InfiniteDuration()) {
+    call->context.set_deadline(grpc_transport::DeadlineIn(timeout));
+  }
+  if (!calls_->Begin(&call->context)) {
+    done(grpc::Status(grpc::StatusCode::CANCELLED, "the worker client is shutting down"),
+         call->response);
+    return;
+  }
+  start(stub_->async(), &call->context, &call->request, &call->response,
+        [call, tracker = calls_, done = std::move(done)](grpc::Status status) mutable {
+          done(status, call->response);
+          // The context holds a reference to the channel. Dropping it here, while the owner
+          // still holds its own, keeps the channel's last release off this gRPC thread: a
+          // channel destroyed on a callback thread can tear down that thread's own pool.
+          tracker->Detach(&call->context);
+          call.reset();
+          tracker->Done();  // last: the owner may be destroyed right after
+        });
+}
+
+absl::Status GrpcWorkerClient::CallFailed(const grpc::Status& status, std::string_view what,
+                                          bool deadline_means_lost) const {
+  if (absl::Status lost = this->lost(); !lost.ok()) return lost;  // cancelled by MarkLost
+  absl::Status error = grpc_transport::FromGrpc(status, what, peer_);
+  const grpc::StatusCode code = status.error_code();
+  if (code == grpc::StatusCode::UNAVAILABLE ||
+      (deadline_means_lost && code == grpc::StatusCode::DEADLINE_EXCEEDED)) {
+    ReportFailure(error);
+  }
+  return error;
+}
+
+void GrpcWorkerClient::ReportFailure(const absl::Status& status) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (failure_reported_) return;
+    failure_reported_ = true;
+  }
+  if (options_.on_failure) options_.on_failure(options_.host, status);
+}
+
+void GrpcWorkerClient::FailRun(RunId run, int64_t stage, absl::Status status) const {
+  HostRunResult result;
+  result.host = options_.host;
+  result.run = run;
+  result.stage = stage;
+  result.status = std::move(status);
+  options_.observer->OnHostRunDone(std::move(result));
+}
+
+std::pair<uint64_t, bool> GrpcWorkerClient::ProgramKeyLocked(
+    const std::shared_ptr<const LoweredProgram>& lowered) {
+  auto it = programs_.find(lowered.get());
+  if (it != programs_.end()) {
+    // Two live objects never share an address, so a live entry is this very lowering.
+    if (!it->second.lowered.expired()) return {it->second.key, false};
+    forget_.push_back(it->second.key);
+    it->second = ProgramEntry{lowered, next_key_++};
+    return {it->second.key, true};
+  }
+  if (++inserts_since_sweep_ >= kSweepEvery) {
+    inserts_since_sweep_ = 0;
+    absl::erase_if(programs_, [this](const auto& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (!entry.second.lowered.expired()) return false;
+      forget_.push_back(entry.second.key);
+      return true;
+    });
+  }
+  const uint64_t key = next_key_++;
+  programs_.emplace(lowered.get(), ProgramEntry{lowered, key});
+  return {key, true};
+}
+
+void GrpcWorkerClient::ForgetProgram(const LoweredProgram* lowered, uint64_t key) {
+  absl::MutexLock lock(&mu_);
+  auto it = programs_.find(lowered);
+  if (it != programs_.end() && it->second.key == key) {
+    programs_.erase(it);
+    forget_.push_back(key);  // in case the worker kept it although the run failed
+  }
+}
+
+absl::Status GrpcWorkerClient::RegisterFunction(FunctionId id, const ir::Function& function) {
+  PW_RETURN_IF_ERROR(lost());
+  const std::string what = absl::StrCat("RegisterFunction(", id.DebugString(), " '",
+                                        function.name, "')");
+  pathways::wire::WorkerRegisterFunctionRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_id(id.value());
+  *request.mutable_function() = ir::ToProto(function);
+  StatusResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(grpc_transport::DeadlineIn(options_.call_timeout));
+  if (!calls_->Begin(&context)) return absl::CancelledError(absl::StrCat(what, ": client closed"));
+  const grpc::Status status = stub_->RegisterFunction(&context, request, &response);
+  calls_->End(&context);
+  if (!status.ok()) return CallFailed(status, what, /*deadline_means_lost=*/true);
+  absl::Status s = wire::ResponseStatus(response);
+  return s.ok() ? s : Annotate(s, absl::StrCat(what, " on ", peer_));
+}
+
+void GrpcWorkerClient::Run(HostRun run) {
+  const RunId run_id = run.run;
+  const int64_t stage = run.stage;
+  std::string what = absl::StrCat("Run(", run_id.DebugString(), ")");
+  absl::StatusOr<HostRunProto> proto =
+      wire::ToProto(run, wire::HostRunWireOptions{kProbeKey, wire::ProgramPayload::kKeyOnly});
+  if (!proto.ok()) {
+    FailRun(run_id, stage, Annotate(proto.status(), absl::StrCat(what, " for ", peer_)));
+    return;
+  }
+  uint64_t key = 0;
+  uint64_t seq = 0;
+  bool with_program = false;
+  std::vector<uint64_t> forget;
+  absl::Status lost;
+  {
+    absl::MutexLock lock(&mu_);
+    lost = lost_;
+    if (lost.ok()) {
+      std::tie(key, with_program) = ProgramKeyLocked(run.lowered);
+      seq = next_seq_++;
+      if (with_program) ++programs_sent_;
+      forget.swap(forget_);
+    }
+  }
+  if (!lost.ok()) {
+    FailRun(run_id, stage, std::move(lost));
+    return;
+  }
+  proto->set_program_key(key);
+  proto->set_seq(seq);
+  proto->mutable_forget_program_keys()->Add(forget.begin(), forget.end());
+  if (with_program) {
+    absl::StatusOr<pathways::wire::HostProgramProto> program =
+        wire::ToProto(*run.lowered, options_.host, key);
+    if (program.ok()) {
+      *proto->mutable_program() = *std::move(program);
+    } else {
+      // Cannot happen for a run that converted above; the worker then rejects the unknown key
+      // and the run fails below with its error.
+      PW_LOG(ERROR) << what << " for " << peer_ << ": " << program.status();
+    }
+  }
+  const LoweredProgram* lowered = run.lowered.get();
+  StartAsync<HostRunProto, StatusResponse>(
+      *std::move(proto), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context, const HostRunProto* request,
+         StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->Run(context, request, response, std::move(done));
+      },
+      [this, run_id, stage, what = std::move(what), with_program, lowered, key](
+          const grpc::Status& grpc_status, StatusResponse& response) {
+        absl::Status status;
+        if (!grpc_status.ok()) {
+          absl::Status failed = CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+          // Whatever gRPC said, the part never reached the host: the run waits for no report.
+          // CANCELLED included: a worker shutting down cancels the calls it is serving.
+          status = absl::UnavailableError(failed.message());
+        } else {
+          status = wire::ResponseStatus(response);
+          if (!status.ok()) status = Annotate(status, absl::StrCat(what, " on ", peer_));
+        }
+        if (status.ok()) return;
+        if (with_program) ForgetProgram(lowered, key);
+        FailRun(run_id, stage, std::move(status));
+      });
+}
+
+absl::Status GrpcWorkerClient::PutShard(ArrayId array, int32_t shard, DeviceId device,
+                                        const ir::Literal& data) {
+  PW_RETURN_IF_ERROR(lost());
+  const std::string what =
+      absl::StrCat("PutShard(", array.DebugString(), " shard ", shard, ")");
+  pathways::wire::PutShardRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_array(array.value());
+  request.set_shard(shard);
+  request.set_device(device.value());
+  *request.mutable_data() = wire::ToProto(data);
+  StatusResponse response;
+  grpc::ClientContext context;
+  const int64_t bytes = data.type().byte_size();
+  context.set_deadline(grpc_transport::DeadlineIn(options_.call_timeout +
+                                                  absl::Seconds(bytes / (100 << 20))));
+  if (!calls_->Begin(&context)) return absl::CancelledError(absl::StrCat(what, ": client closed"));
+  const grpc::Status status = stub_->PutShard(&context, request, &response);
+  calls_->End(&context);
+  if (!status.ok()) return CallFailed(status, what, /*deadline_means_lost=*/true);
+  absl::Status s = wire::ResponseStatus(response);
+  return s.ok() ? s : Annotate(s, absl::StrCat(what, " on ", peer_));
+}
+
+AsyncValueRef<ir::Literal> GrpcWorkerClient::FetchShard(ArrayId array, int32_t shard) {
+  auto result = MakeAsyncValue<ir::Literal>();
+  FetchShardRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_array(array.value());
+  request.set_shard(shard);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!lost_.ok()) {
+      result->SetError(lost_);
+      return result;
+    }
+    request.set_seq(next_seq_++);
+  }
+  std::string what = absl::StrCat("FetchShard(", array.DebugString(), " shard ", shard, ")");
+  StartAsync<FetchShardRequest, FetchShardResponse>(
+      std::move(request), absl::InfiniteDuration(),
+      [](Async* async, grpc::ClientContext* context, const FetchShardRequest* request,
+         FetchShardResponse* response, std::function<void(grpc::Status)> done) {
+        async->FetchShard(context, request, response, std::move(done));
+      },
+      [this, result, what = std::move(what)](const grpc::Status& grpc_status,
+                                            FetchShardResponse& response) {
+        if (!grpc_status.ok()) {
+          result->SetError(CallFailed(grpc_status, what, /*deadline_means_lost=*/false));
+          return;
+        }
+        // The worker's error is the shard's own (it names the node that failed): pass it on.
+        if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          result->SetError(std::move(s));
+          return;
+        }
+        absl::StatusOr<ir::Literal> literal = wire::FromProto(std::move(*response.mutable_data()));
+        if (!literal.ok()) {
+          result->SetError(Annotate(literal.status(), absl::StrCat(what, " from ", peer_)));
+          return;
+        }
+        result->SetValue(*std::move(literal));
+      });
+  return result;
+}
+
+void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {
+  if (arrays.empty()) return;
+  ReleaseRequest request;
+  request.set_version(wire::kWireVersion);
+  request.mutable_arrays()->Reserve(static_cast<int>(arrays.size()));
+  for (ArrayId a : arrays) request.add_arrays(a.value());
+  {
+    absl::MutexLock lock(&mu_);
+    if (!lost_.ok()) return;  // the host's memory went with it
+    request.set_seq(next_seq_++);
+  }
+  StartAsync<ReleaseRequest, StatusResponse>(
+      std::move(request), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context, const ReleaseRequest* request,
+         StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->Release(context, request, response, std::move(done));
+      },
+      [this](const grpc::Status& grpc_status, StatusResponse& response) {
+        if (!grpc_status.ok()) {
+          (void)CallFailed(grpc_status, "Release", /*deadline_means_lost=*/true);
+        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          PW_LOG(WARNING) << "Release on " << peer_ << ": " << s;
+        }
+      });
+}
+
+void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {
+  if (!lost().ok()) return;  // nothing waits on a host that is gone itself
+  PeerLostRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_peer(peer.value());
+  *request.mutable_reason() = wire::ToProto(reason);
+  std::string what = absl::StrCat("PeerLost(", peer.DebugString(), ")");
+  StartAsync<PeerLostRequest, StatusResponse>(
+      std::move(request), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context, const PeerLostRequest* request,
+         StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->PeerLost(context, request, response, std::move(done));
+      },
+      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
+        if (!grpc_status.ok()) {
+          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
+        }
+      });
+}
+
+HostStatus GrpcWorkerClient::Status() const {
+  HostStatus unreachable;
+  unreachable.host = options_.host;
+  if (absl::Status lost = this->lost(); !lost.ok()) {
+    unreachable.status = std::move(lost);
+    return unreachable;
+  }
+  pathways::wire::HostStatusRequest request;
+  request.set_version(wire::kWireVersion);
+  pathways::wire::HostStatusResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(grpc_transport::DeadlineIn(options_.status_timeout));
+  if (!calls_->Begin(&context)) {
+    unreachable.status = absl::UnavailableError(absl::StrCat(peer_, ": client closed"));
+    return unreachable;
+  }
+  const grpc::Status status = stub_->Status(&context, request, &response);
+  calls_->End(&context);
+  if (!status.ok()) {
+    absl::Status failed = CallFailed(status, "Status", /*deadline_means_lost=*/false);
+    unreachable.status = absl::UnavailableError(absl::StrCat(
+        peer_, " did not answer Status within ", absl::FormatDuration(options_.status_timeout),
+        ": ", failed.message()));
+    return unreachable;
+  }
+  absl::Status checked = wire::CheckVersion(response);
+  if (checked.ok()) {
+    absl::StatusOr<HostStatus> got = wire::FromProto(response.status());
+    if (got.ok()) return *std::move(got);
+    checked = got.status();
+  }
+  unreachable.status = absl::UnavailableError(
+      absl::StrCat(peer_, " answered Status with a message this build cannot read: ",
+                   checked.ToString()));
+  return unreachable;
+}
+
+absl::Status GrpcWorkerClient::FetchTrace(TraceRecorder& into, absl::Duration timeout) const {
+  PW_RETURN_IF_ERROR(lost());
+  pathways::wire::TraceRequest request;
+  request.set_version(wire::kWireVersion);
+  pathways::wire::TraceResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(grpc_transport::DeadlineIn(timeout));
+  if (!calls_->Begin(&context)) return absl::CancelledError(absl::StrCat(peer_, ": client closed"));
+  const grpc::Status status = stub_->Trace(&context, request, &response);
+  calls_->End(&context);
+  PW_RETURN_IF_ERROR(grpc_transport::CallStatus(status, response, "Trace", peer_));
+  absl::Status merged = grpc_transport::MergeInto(response, into);
+  return merged.ok() ? merged : Annotate(merged, absl::StrCat("Trace from ", peer_));
+}
+
+absl::Status GrpcWorkerClient::Shutdown(absl::Duration timeout) {
+  PW_RETURN_IF_ERROR(lost());
+  pathways::wire::ShutdownRequest request;
+  request.set_version(wire::kWireVersion);
+  StatusResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(grpc_transport::DeadlineIn(timeout));
+  if (!calls_->Begin(&context)) return absl::CancelledError(absl::StrCat(peer_, ": client closed"));
+  const grpc::Status status = stub_->Shutdown(&context, request, &response);
+  calls_->End(&context);
+  return grpc_transport::CallStatus(status, response, "Shutdown", peer_);
+}
+
+void GrpcWorkerClient::MarkLost(absl::Status reason) {
+  if (reason.ok()) reason = absl::UnavailableError(absl::StrCat(peer_, " lost"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (!lost_.ok()) return;
+    lost_ = std::move(reason);
+    failure_reported_ = true;  // whoever declared it lost knows
+  }
+  calls_->CancelAll();
+}
+
+absl::Status GrpcWorkerClient::lost() const {
+  absl::MutexLock lock(&mu_);
+  return lost_;
+}
+
+uint64_t GrpcWorkerClient::last_seq() const {
+  absl::MutexLock lock(&mu_);
+  return next_seq_ - 1;
+}
+
+int64_t GrpcWorkerClient::programs_sent() const {
+  absl::MutexLock lock(&mu_);
+  return programs_sent_;
+}
+
+std::string GrpcWorkerClient::DebugString() const {
+  absl::MutexLock lock(&mu_);
+  return absl::StrCat("GrpcWorkerClient{", peer_, " seq=", next_seq_ - 1,
+                      " programs=", programs_.size(), " sent=", programs_sent_,
+                      " in_flight=", calls_->in_flight(),
+                      lost_.ok() ? "" : absl::StrCat(" lost: ", lost_.message()), "}");
+}
+
+}  // namespace pw

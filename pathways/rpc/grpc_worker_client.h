@@ -1,0 +1,152 @@
+// GrpcWorkerClient: the WorkerService the controller holds for a host in another process — the
+// Worker service's stub, with ordered commands stamped `seq` and host programs sent once.
+#ifndef PATHWAYS_RPC_GRPC_WORKER_CLIENT_H_
+#define PATHWAYS_RPC_GRPC_WORKER_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "pathways/base/async_value.h"
+#include "pathways/base/ids.h"
+#include "pathways/base/trace.h"
+#include "pathways/dataflow/host_run.h"
+#include "pathways/dataflow/lowered_program.h"
+#include "pathways/rpc/grpc_call_tracker.h"
+#include "pathways/rpc/services.grpc.pb.h"
+#include "pathways/service/worker_service.h"
+
+namespace pw {
+
+struct GrpcWorkerClientOptions {
+  HostId host;
+  std::string address;  // the worker's Worker service, "ip:port"
+  // Receives a failed HostRunResult for every Run that could not be handed to the worker (the
+  // worker will never report it). Required; must outlive the client.
+  RunObserver* observer = nullptr;
+  // Called once, on the first call that fails at the gRPC level (UNAVAILABLE, or a deadline
+  // passed on a call the worker answers at once): the host is probably gone. Runs on a gRPC
+  // thread or the caller's: it must be quick and must not call back into this client.
+  std::function<void(HostId, absl::Status)> on_failure;
+  // How long Status waits for an answer before reporting the host unreachable.
+  absl::Duration status_timeout = absl::Seconds(1);
+  // Deadline of the calls a live worker answers at once (RegisterFunction, Run, Release,
+  // Shutdown); PutShard gets this plus one second per 100 MB it carries. FetchShard has none:
+  // it answers when the shard is ready, and keepalive pings notice a peer that vanished.
+  absl::Duration call_timeout = absl::Seconds(30);
+  // Null: a channel from grpc_transport::MakeChannel(address).
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+// Threads: every method may be called from any thread. Run, Release and FetchShard return at
+// once; their calls go out asynchronously (gRPC callback API). Each of them takes the next
+// `seq` (1, 2, 3, ... per client, assigned in call order under one lock), and the worker applies
+// them in that order whatever order they arrive in, so every host sees the controller's gang
+// order. Completion callbacks run on gRPC threads.
+//
+// Host programs: the first Run of a lowering (HostRun::lowered, the shared_ptr the controller's
+// lowering cache hands out) carries the host's HostProgramProto under a fresh key; later runs of
+// it carry the key only. The client remembers lowerings by weak_ptr, so a freed lowering whose
+// address is reused gets a new key. A Run carrying the program that fails forgets the key, so
+// the next run sends the program again.
+//
+// Failures: a call failing at the gRPC level fails what it carried — a Run's part becomes a
+// HostRunResult with UNAVAILABLE naming the host and its address, a FetchShard's future fails
+// the same way — and reports `on_failure`. MarkLost() makes every later call fail at once.
+class GrpcWorkerClient final : public WorkerService {
+ public:
+  explicit GrpcWorkerClient(GrpcWorkerClientOptions options);
+  // Cancels the calls in flight and waits for their callbacks (FetchShard futures fail with
+  // CANCELLED, runs in flight are reported failed to the observer).
+  ~GrpcWorkerClient() override;
+  GrpcWorkerClient(const GrpcWorkerClient&) = delete;
+  GrpcWorkerClient& operator=(const GrpcWorkerClient&) = delete;
+
+  // WorkerService.
+  HostId host() const override { return options_.host; }
+  // Blocking. The worker's error, or UNAVAILABLE naming the host.
+  absl::Status RegisterFunction(FunctionId id, const ir::Function& function) override;
+  void Run(HostRun run) override;
+  // Blocking.
+  absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device,
+                        const ir::Literal& data) override;
+  AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
+  // Fire and forget (but ordered); a failure only reports `on_failure`.
+  void Release(absl::Span<const ArrayId> arrays) override;
+  // Fire and forget, and unordered (no seq): it takes effect on arrival, even ahead of a Run
+  // sent before it, which is correct because the worker keeps the peer lost for every later
+  // run; a seq would only make it wait behind runs still in transit. A failure only reports
+  // `on_failure`.
+  void PeerLost(HostId peer, absl::Status reason) override;
+  // Blocking for at most status_timeout. A host that does not answer is returned with only
+  // `host` and `status` set: UNAVAILABLE "host:3 (127.0.0.1:5000) did not answer Status ...".
+  HostStatus Status() const override;
+
+  // The worker's recent trace events, merged into `into` (which must be recording).
+  absl::Status FetchTrace(TraceRecorder& into, absl::Duration timeout) const;
+  // Asks the worker process to stop.
+  absl::Status Shutdown(absl::Duration timeout);
+
+  // The host was declared lost: calls in flight are cancelled and every later call fails at once
+  // with `reason` (Run: reported to the observer). The first reason sticks.
+  void MarkLost(absl::Status reason);
+  // OK while the host is believed alive.
+  absl::Status lost() const;
+
+  const std::string& address() const { return options_.address; }
+  // The last seq stamped (0 before any ordered command).
+  uint64_t last_seq() const;
+  // Host programs sent with a run so far (not counting runs that carried only the key).
+  int64_t programs_sent() const;
+  std::string DebugString() const;
+
+ private:
+  struct ProgramEntry {
+    std::weak_ptr<const LoweredProgram> lowered;
+    uint64_t key = 0;
+  };
+
+  // Starts an async unary call; `done(grpc_status, response)` runs once on a gRPC thread (or
+  // inline, with CANCELLED, when the client is closing).
+  template <typename Request, typename Response, typename Start, typename Done>
+  void StartAsync(Request request, absl::Duration timeout, Start start, Done done) const;
+  // What a failed gRPC call means for the runtime; reports on_failure when the host looks gone.
+  absl::Status CallFailed(const grpc::Status& status, std::string_view what,
+                          bool deadline_means_lost) const;
+  void ReportFailure(const absl::Status& status) const;
+  // Reports run `run` (stage `stage`) of this host as failed to the observer.
+  void FailRun(RunId run, int64_t stage, absl::Status status) const;
+  // The key of `lowered` on this host and whether this run must carry the program.
+  std::pair<uint64_t, bool> ProgramKeyLocked(const std::shared_ptr<const LoweredProgram>& lowered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetProgram(const LoweredProgram* lowered, uint64_t key);
+
+  const GrpcWorkerClientOptions options_;
+  const std::string peer_;  // "host:3 (127.0.0.1:5000)"
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pathways::wire::Worker::Stub> stub_;
+  std::shared_ptr<grpc_transport::CallTracker> calls_;
+
+  mutable absl::Mutex mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<const LoweredProgram*, ProgramEntry> programs_ ABSL_GUARDED_BY(mu_);
+  // Keys of programs whose lowering is gone, for the worker to drop: sent with the next run (a
+  // run that never reaches the worker takes its list along; a host that lost runs is lost).
+  std::vector<uint64_t> forget_ ABSL_GUARDED_BY(mu_);
+  int64_t inserts_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t programs_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status lost_ ABSL_GUARDED_BY(mu_);
+  mutable bool failure_reported_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_RPC_GRPC_WORKER_CLIENT_H_

@@ -1,0 +1,395 @@
+// WorkerServiceImpl: the Worker service over a host's WorkerService.
+#include "pathways/rpc/worker_service_impl.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
+#include "pathways/base/status.h"
+#include "pathways/ir/ir.pb.h"
+#include "pathways/ir/serialization.h"
+#include "pathways/rpc/grpc_common.h"
+
+namespace pw {
+
+namespace {
+using grpc_transport::SetStatus;
+
+template <typename Response>
+void Answer(grpc::ServerUnaryReactor* reactor, Response* response, const absl::Status& status) {
+  SetStatus(*response, status);
+  reactor->Finish(grpc::Status::OK);
+}
+}  // namespace
+
+struct WorkerServiceImpl::PendingRun {
+  pathways::wire::HostRunProto bindings;  // the request without its program
+  std::optional<wire::ReceivedHostProgram> program;
+};
+
+struct WorkerServiceImpl::PendingFetch {
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  pathways::wire::FetchShardResponse* response = nullptr;
+  std::atomic<bool> answered{false};
+};
+
+WorkerServiceImpl::WorkerServiceImpl(WorkerServiceImplOptions options)
+    : options_(std::move(options)) {}
+
+WorkerServiceImpl::~WorkerServiceImpl() {
+  Stop(absl::CancelledError(absl::StrCat(options_.name, ": the worker service was destroyed")));
+}
+
+void WorkerServiceImpl::SetBackend(WorkerBackend backend) {
+  PW_CHECK(backend.worker != nullptr && backend.observer != nullptr);
+  {
+    absl::MutexLock lock(&mu_);
+    if (decided_) return;
+    decided_ = true;
+    backend_ = backend;
+  }
+  ready_->SetReady();
+}
+
+void WorkerServiceImpl::Stop(absl::Status reason) {
+  if (reason.ok()) reason = absl::UnavailableError(absl::StrCat(options_.name, " is stopping"));
+  bool never_ready = false;
+  absl::flat_hash_set<std::shared_ptr<PendingFetch>> fetches;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_.has_value()) stopped_ = reason;
+    reason = *stopped_;
+    never_ready = !decided_;
+    decided_ = true;
+    fetches.swap(fetches_);
+  }
+  if (never_ready) ready_->SetError(reason);
+  sequencer_.Stop(reason);
+  for (const auto& fetch : fetches) FinishFetch(fetch, reason, nullptr);
+}
+
+template <typename Response>
+void WorkerServiceImpl::WhenReady(grpc::ServerUnaryReactor* reactor, Response* response,
+                                  absl::AnyInvocable<void()> fn) {
+  ready_->AndThen([reactor, response, fn = std::move(fn)](const absl::Status& ready) mutable {
+    if (!ready.ok()) {
+      Answer(reactor, response, ready);
+      return;
+    }
+    fn();
+  });
+}
+
+int64_t WorkerServiceImpl::num_programs() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(programs_.size());
+}
+
+// ---- Run -------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Run(grpc::CallbackServerContext* context,
+                                                 const pathways::wire::HostRunProto* request,
+                                                 pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    // Errors found here are answered (the run is not dispatched and never reported); errors
+    // found at the run's turn are reported as its HostRunResult.
+    auto run = std::make_unique<PendingRun>();
+    absl::Status error = wire::CheckVersion(*request);
+    if (error.ok() && request->has_program()) {
+      absl::StatusOr<wire::ReceivedHostProgram> program = wire::FromProto(request->program());
+      if (!program.ok()) {
+        error = Annotate(program.status(), "HostRunProto.program");
+      } else if (program->key != request->program_key()) {
+        error = absl::InvalidArgumentError(absl::StrCat(
+            "HostRunProto.program: its key ", program->key, " differs from program_key ",
+            request->program_key()));
+      } else if (program->host != backend_.host) {
+        error = absl::InvalidArgumentError(
+            absl::StrCat("HostRunProto.program: a part of ", program->host.DebugString(),
+                         " sent to ", backend_.host.DebugString()));
+      } else {
+        run->program = *std::move(program);
+      }
+    }
+    if (!error.ok()) {
+      // Its seq still counts, or every later command would wait for it forever.
+      if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
+      Answer(reactor, response, error);
+      return;
+    }
+    pathways::wire::HostRunProto& b = run->bindings;
+    b.set_version(request->version());
+    b.set_run(request->run());
+    b.set_client(request->client());
+    b.set_program_key(request->program_key());
+    *b.mutable_value_arrays() = request->value_arrays();
+    b.set_gang_base(request->gang_base());
+    b.set_mode(request->mode());
+    b.set_stage(request->stage());
+    b.set_seq(request->seq());
+    *b.mutable_forget_program_keys() = request->forget_program_keys();
+    const absl::Status queued = sequencer_.Submit(
+        request->seq(), [this, run = std::move(run)](const absl::Status& turn) {
+          if (turn.ok()) ApplyRun(*run);
+        });
+    Answer(reactor, response, queued);
+  });
+  return reactor;
+}
+
+void WorkerServiceImpl::ApplyRun(PendingRun& run) {
+  const uint64_t key = run.bindings.program_key();
+  std::optional<wire::ReceivedHostProgram> program;
+  {
+    absl::MutexLock lock(&mu_);
+    if (run.program.has_value()) programs_[key] = *run.program;
+    if (auto it = programs_.find(key); it != programs_.end()) program = it->second;
+    for (uint64_t gone : run.bindings.forget_program_keys()) programs_.erase(gone);
+  }
+  if (!program.has_value()) {
+    ReportFailedRun(run, absl::FailedPreconditionError(absl::StrCat(
+                             "HostRunProto.program_key: ", backend_.host.DebugString(),
+                             " holds no host program under key ", key,
+                             " (the run named it without sending it first)")));
+    return;
+  }
+  absl::StatusOr<HostRun> host_run = wire::FromProto(run.bindings, *program);
+  if (!host_run.ok()) {
+    ReportFailedRun(run, host_run.status());
+    return;
+  }
+  backend_.worker->Run(*std::move(host_run));
+}
+
+void WorkerServiceImpl::ReportFailedRun(const PendingRun& run, absl::Status error) {
+  if (run.bindings.run() < 0) {
+    PW_LOG(WARNING) << backend_.host << ": dropping a run with negative id "
+                    << run.bindings.run() << ": " << error;
+    return;
+  }
+  HostRunResult result;
+  result.host = backend_.host;
+  result.run = RunId(run.bindings.run());
+  result.stage = run.bindings.stage();
+  result.status = std::move(error);
+  backend_.observer->OnHostRunDone(std::move(result));
+}
+
+// ---- FetchShard ------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
+    grpc::CallbackServerContext* context, const pathways::wire::FetchShardRequest* request,
+    pathways::wire::FetchShardResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    constexpr std::string_view kMsg = "FetchShardRequest";
+    absl::Status error = wire::CheckVersion(*request);
+    if (error.ok()) error = wire::CheckId(request->array(), kMsg, "array");
+    if (error.ok() && request->shard() < 0) {
+      error = absl::InvalidArgumentError(
+          absl::StrCat("FetchShardRequest.shard: shard ", request->shard(), " is negative"));
+    }
+    if (!error.ok()) {
+      if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
+      Answer(reactor, response, error);
+      return;
+    }
+    auto fetch = std::make_shared<PendingFetch>();
+    fetch->reactor = reactor;
+    fetch->response = response;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_.has_value()) error = *stopped_;
+      else fetches_.insert(fetch);
+    }
+    if (!error.ok()) {
+      Answer(reactor, response, error);
+      return;
+    }
+    const ArrayId array(request->array());
+    const int32_t shard = request->shard();
+    const absl::Status queued =
+        sequencer_.Submit(request->seq(), [this, fetch, array, shard](const absl::Status& turn) {
+          if (turn.ok()) {
+            StartFetch(fetch, array, shard);
+          } else {
+            FinishFetch(fetch, turn, nullptr);
+          }
+        });
+    if (!queued.ok()) FinishFetch(fetch, queued, nullptr);
+  });
+  return reactor;
+}
+
+void WorkerServiceImpl::StartFetch(const std::shared_ptr<PendingFetch>& fetch, ArrayId array,
+                                   int32_t shard) {
+  AsyncValueRef<ir::Literal> value = backend_.worker->FetchShard(array, shard);
+  // The callback runs inside `value`'s own completion, so the raw pointer is alive there.
+  AsyncValue<ir::Literal>* raw = value.get();
+  value->AndThen([this, fetch, raw](const absl::Status& status) {
+    // Answered already (Stop): the service may be going away; touch nothing of it.
+    if (fetch->answered.load(std::memory_order_acquire)) return;
+    FinishFetch(fetch, status, status.ok() ? &raw->value() : nullptr);
+  });
+}
+
+void WorkerServiceImpl::FinishFetch(const std::shared_ptr<PendingFetch>& fetch,
+                                    const absl::Status& status, const ir::Literal* data) {
+  if (fetch->answered.exchange(true, std::memory_order_acq_rel)) return;
+  {
+    absl::MutexLock lock(&mu_);
+    fetches_.erase(fetch);
+  }
+  if (data != nullptr) *fetch->response->mutable_data() = wire::ToProto(*data);
+  Answer(fetch->reactor, fetch->response, status);
+}
+
+// ---- Release ---------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Release(grpc::CallbackServerContext* context,
+                                                     const pathways::wire::ReleaseRequest* request,
+                                                     pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    absl::Status error = wire::CheckVersion(*request);
+    std::vector<ArrayId> arrays;
+    for (int i = 0; error.ok() && i < request->arrays_size(); ++i) {
+      error = wire::CheckId(request->arrays(i), "ReleaseRequest",
+                            absl::StrCat("arrays[", i, "]"));
+      arrays.push_back(ArrayId(request->arrays(i)));
+    }
+    if (!error.ok()) {
+      if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
+      Answer(reactor, response, error);
+      return;
+    }
+    Answer(reactor, response,
+           sequencer_.Submit(request->seq(),
+                             [this, arrays = std::move(arrays)](const absl::Status& turn) {
+                               if (turn.ok()) backend_.worker->Release(arrays);
+                             }));
+  });
+  return reactor;
+}
+
+// ---- Unordered calls -------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContext* context,
+                                                      const pathways::wire::PeerLostRequest* request,
+                                                      pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->peer(), "PeerLostRequest", "peer");
+    if (s.ok() && HostId(request->peer()) == backend_.host) {
+      s = absl::InvalidArgumentError(absl::StrCat("PeerLostRequest.peer: ",
+                                                  backend_.host.DebugString(),
+                                                  " was told of its own loss"));
+    }
+    absl::Status reason;
+    if (s.ok()) {
+      absl::StatusOr<wire::PeerStatus> peer_status = wire::FromProto(request->reason());
+      if (peer_status.ok()) {
+        reason = std::move(peer_status->status);
+      } else {
+        s = Annotate(peer_status.status(), "PeerLostRequest.reason");
+      }
+    }
+    if (s.ok()) backend_.worker->PeerLost(HostId(request->peer()), std::move(reason));
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
+    grpc::CallbackServerContext* context,
+    const pathways::wire::WorkerRegisterFunctionRequest* request,
+    pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->id(), "WorkerRegisterFunctionRequest", "id");
+    if (s.ok()) {
+      absl::StatusOr<ir::Function> function = ir::FromProto(request->function());
+      s = function.ok() ? backend_.worker->RegisterFunction(FunctionId(request->id()), *function)
+                        : Annotate(function.status(), "WorkerRegisterFunctionRequest.function");
+    }
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::PutShard(grpc::CallbackServerContext* context,
+                                                      const pathways::wire::PutShardRequest* request,
+                                                      pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    constexpr std::string_view kMsg = "PutShardRequest";
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->array(), kMsg, "array");
+    if (s.ok()) s = wire::CheckId(request->device(), kMsg, "device");
+    if (s.ok() && request->shard() < 0) {
+      s = absl::InvalidArgumentError(
+          absl::StrCat("PutShardRequest.shard: shard ", request->shard(), " is negative"));
+    }
+    if (s.ok()) {
+      // The request belongs to this call and is not read again: its bytes move into the
+      // literal instead of being copied (bulk data).
+      auto& data = const_cast<pathways::ir::LiteralProto&>(request->data());
+      absl::StatusOr<ir::Literal> literal = wire::FromProto(std::move(data));
+      s = literal.ok() ? backend_.worker->PutShard(ArrayId(request->array()), request->shard(),
+                                                   DeviceId(request->device()), *literal)
+                       : Annotate(literal.status(), "PutShardRequest.data");
+    }
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Status(grpc::CallbackServerContext* context,
+                                                    const pathways::wire::HostStatusRequest* request,
+                                                    pathways::wire::HostStatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ready_->AndThen([this, reactor, request, response](const absl::Status& ready) {
+    response->set_version(wire::kWireVersion);
+    absl::Status s = ready.ok() ? wire::CheckVersion(*request) : ready;
+    if (s.ok()) {
+      *response->mutable_status() = wire::ToProto(backend_.worker->Status());
+    } else {
+      *response->mutable_status()->mutable_status() = wire::ToProto(s);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Trace(grpc::CallbackServerContext* context,
+                                                   const pathways::wire::TraceRequest* request,
+                                                   pathways::wire::TraceResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    const absl::Status s = wire::CheckVersion(*request);
+    if (s.ok() && backend_.trace != nullptr) {
+      grpc_transport::ToProto(*backend_.trace, *response);
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Shutdown(grpc::CallbackServerContext* context,
+                                                      const pathways::wire::ShutdownRequest* request,
+                                                      pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status s = wire::CheckVersion(*request);
+  Answer(reactor, response, s);
+  if (s.ok() && options_.on_shutdown) options_.on_shutdown();
+  return reactor;
+}
+
+}  // namespace pw

@@ -1,0 +1,104 @@
+// ControllerService: what a client asks of the Pathways controller. Implemented by Controller
+// in-process and by a gRPC stub in pathways/rpc; the client sees only this interface.
+#ifndef PATHWAYS_SERVICE_CONTROLLER_SERVICE_H_
+#define PATHWAYS_SERVICE_CONTROLLER_SERVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pathways/base/async_value.h"
+#include "pathways/base/ids.h"
+#include "pathways/service/topology.h"
+#include "pathways/service/virtual_slice.h"
+#include "pathways/dataflow/host_run.h"
+#include "pathways/dataflow/program.h"
+#include "pathways/ir/function.h"
+#include "pathways/ir/literal.h"
+#include "pathways/service/worker_service.h"
+
+namespace pw {
+
+// A sharded array as the controller describes it to its owner.
+struct ArrayInfo {
+  ArrayId id;
+  ArraySpec spec;                 // shard type and slice
+  std::vector<DeviceId> devices;  // physical device of each shard
+};
+
+struct RunOptions {
+  DispatchMode mode = DispatchMode::kParallel;
+};
+
+struct RunResult {
+  RunId run;
+  std::vector<ArrayInfo> outputs;  // handles exist at once; the data is a future (AwaitArray)
+};
+
+struct ClientStatus {
+  ClientId id;
+  std::string name;
+  int64_t live_arrays = 0;
+  int64_t runs = 0;
+};
+
+struct ClusterStatus {
+  std::vector<IslandInfo> islands;
+  std::vector<HostStatus> hosts;
+  std::vector<ClientStatus> clients;
+  std::vector<VirtualSlice> slices;
+  int64_t programs = 0;
+  int64_t runs = 0;
+  int64_t lowering_cache_hits = 0;
+  int64_t lowering_cache_misses = 0;
+};
+
+// Every method is thread-safe and callable from any client thread. Calls naming objects of
+// another client get NOT_FOUND (clients cannot see each other's arrays, slices or programs).
+class ControllerService {
+ public:
+  virtual ~ControllerService() = default;
+
+  virtual absl::StatusOr<ClientId> Connect(std::string client_name) = 0;
+  // Frees everything the client owns: arrays (device memory), programs, slices. Idempotent.
+  virtual void Disconnect(ClientId client) = 0;
+
+  virtual absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) = 0;
+  virtual absl::Status ReleaseSlice(ClientId client, SliceId slice) = 0;
+
+  // Verifies and registers a compiled function; the same function registered twice gets the
+  // same id (keyed by fingerprint). INVALID_ARGUMENT naming the op for a malformed function.
+  virtual absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) = 0;
+
+  // Validates a program against its functions and slices (INVALID_ARGUMENT naming the call and
+  // argument); it is lowered on first run and the lowering cached until a slice's mapping
+  // changes.
+  virtual absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) = 0;
+
+  // Creates an array on `slice` from host data, one literal per shard (all of one type).
+  virtual absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
+                                             std::vector<ir::Literal> shards) = 0;
+
+  // Submits one run. Returns the output handles at once (before anything executed); their
+  // contents and errors arrive through AwaitArray / FetchArray. Errors returned here are about
+  // the request itself: unknown program or arrays, inputs not matching the program's specs.
+  virtual absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
+                                        absl::Span<const ArrayId> inputs, RunOptions options) = 0;
+
+  // Becomes available when every shard of the array is ready, or fails with the error that
+  // reached it (the original message, naming the node that failed).
+  virtual EventRef AwaitArray(ClientId client, ArrayId array) = 0;
+  // The array's shards copied to host memory, once ready.
+  virtual AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) = 0;
+  // Drops the client's reference; device memory is freed when no run still uses it.
+  virtual absl::Status ReleaseArray(ClientId client, ArrayId array) = 0;
+
+  virtual ClusterStatus Status() const = 0;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_SERVICE_CONTROLLER_SERVICE_H_

@@ -1,0 +1,121 @@
+// WorkerService: what a host executor offers the controller. Implemented by HostExecutor
+// in-process, and by a gRPC stub in pathways/rpc; the controller sees only this interface.
+#ifndef PATHWAYS_SERVICE_WORKER_SERVICE_H_
+#define PATHWAYS_SERVICE_WORKER_SERVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "pathways/base/async_value.h"
+#include "pathways/base/ids.h"
+#include "pathways/dataflow/host_run.h"
+#include "pathways/ir/function.h"
+#include "pathways/ir/literal.h"
+
+namespace pw {
+
+struct DeviceStatus {
+  DeviceId id;
+  std::string kind;
+  int64_t memory_capacity_bytes = 0;
+  int64_t memory_in_use_bytes = 0;
+  int64_t peak_memory_in_use_bytes = 0;
+  int64_t busy_nanos = 0;       // time spent running work; utilization = delta / wall delta
+  int64_t completed_items = 0;  // stream items finished
+  // Part of memory_in_use_bytes: the executor's per-device scratch arena, reused by every step
+  // (so it stays allocated between runs).
+  int64_t scratch_bytes = 0;
+};
+
+struct HostStatus {
+  HostId host;
+  std::vector<DeviceStatus> devices;
+  int64_t live_buffers = 0;     // shards held in the host's buffer store
+  int64_t live_buffer_bytes = 0;  // bytes of their device buffers
+  int64_t runs_received = 0;    // HostRun messages received
+  int64_t dispatch_nanos = 0;   // host-side dispatch work (allocation, enqueue), summed
+  // OK, or why the host's status could not be read (a remote host that did not answer in time:
+  // UNAVAILABLE naming it; the other fields are then empty).
+  absl::Status status;
+};
+
+// The outcome of one HostRun message on one host, reported once all its steps finished.
+struct HostRunResult {
+  HostId host;
+  RunId run;
+  int64_t stage = -1;  // as in the HostRun
+  // Status of every shard this message produced that is a program output (value slot, shard):
+  // the controller resolves client arrays from these. In sequential mode, also the stage's
+  // compute outputs, so the controller learns when to send the next stage.
+  struct ShardStatus {
+    int32_t value = -1;
+    int32_t shard = 0;
+    absl::Status status;
+  };
+  std::vector<ShardStatus> outputs;
+  // The first error of any step (OK when every step ran).
+  absl::Status status;
+};
+
+// Receives HostRunResults. Implemented by the controller; called on a worker thread, so it must
+// be quick and must not call back into the worker synchronously.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void OnHostRunDone(HostRunResult result) = 0;
+};
+
+class WorkerService {
+ public:
+  virtual ~WorkerService() = default;
+
+  virtual HostId host() const = 0;
+
+  // Makes `function` runnable as `id` on this host. Idempotent for the same id and function;
+  // INVALID_ARGUMENT if the function fails verification or `id` is bound to another function.
+  // Callable from any thread.
+  virtual absl::Status RegisterFunction(FunctionId id, const ir::Function& function) = 0;
+
+  // Hands the host its part of a run. Returns at once: the host does its dispatch work (output
+  // allocation, receive buffers, enqueueing every compute step on its device stream waiting on
+  // input events) on its own dispatch thread, processing messages in arrival order — which is
+  // what keeps the gang order of the controller's scheduler on every device. When every step of
+  // the message has finished, `observer` (given at construction) receives a HostRunResult.
+  // Step failures (OOM, a failed input, a collective error, a function with no registration)
+  // never stop the host: they fail the step's outputs, whose errors propagate to dependents.
+  virtual void Run(HostRun run) = 0;
+
+  // Stores `data` as shard `shard` of `array` on `device` (ready at once). INVALID_ARGUMENT for a
+  // device not on this host, RESOURCE_EXHAUSTED when the device is full, ALREADY_EXISTS if the
+  // shard exists.
+  virtual absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device,
+                                const ir::Literal& data) = 0;
+
+  // The contents of a shard once it is ready (or its error). NOT_FOUND for an unknown shard.
+  virtual AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) = 0;
+
+  // Drops the host's references to every shard of `arrays`; memory is freed once no in-flight
+  // step still uses it. Unknown arrays are ignored (release is idempotent).
+  virtual void Release(absl::Span<const ArrayId> arrays) = 0;
+
+  // Host `peer` is gone (the controller removed it): the shards it was going to push here never
+  // come. Every receive from `peer` in a run handed to Run before this call — dispatched and
+  // pending, or still queued — fails with UNAVAILABLE naming `peer` and carrying `reason`'s
+  // message, so the steps reading it fail (and their dependents, through the usual propagation)
+  // and the device streams move on to later work. Receives from `peer` in runs handed over
+  // later fail as soon as they are dispatched. A shard that already arrived stays valid; a push
+  // from `peer` still under way fails. Returns at once; callable from any thread; calling it
+  // again for the same peer has no further effect. In any order with Run: the loss is
+  // permanent (host ids are never reused), so a run overtaken by the call still fails its
+  // receives from `peer`.
+  virtual void PeerLost(HostId peer, absl::Status reason) = 0;
+
+  virtual HostStatus Status() const = 0;
+};
+
+}  // namespace pw
+
+#endif  // PATHWAYS_SERVICE_WORKER_SERVICE_H_
