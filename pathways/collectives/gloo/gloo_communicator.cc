@@ -1,5 +1,6 @@
-// GlooCommunicator implementation: arrival exchange, Gloo data movement, and the boundary
-// where Gloo's C++ exceptions become absl::Status.
+// GlooCommunicator: creation, abort, the arrival exchange before every collective, and the
+// boundary where Gloo's C++ exceptions become absl::Status (data movement is in
+// gloo_communicator_data.cc, connecting in gloo_communicator_connect.cc).
 #include "pathways/collectives/gloo/gloo_communicator.h"
 
 #include <algorithm>
@@ -13,9 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/collectives/collective_checks.h"
 #include "absl/strings/str_join.h"
-#include "gloo/allgather.h"
-#include "gloo/allreduce.h"
-#include "gloo/alltoall.h"
 #include "gloo/common/error.h"
 #include "gloo/context.h"
 #include "gloo/transport/unbound_buffer.h"
@@ -29,12 +27,7 @@ namespace {
 
 // Slot prefixes of our own transfers; Gloo's algorithms use 0x01..0x08.
 constexpr uint8_t kDescriptorSlotPrefix = 0x70;
-constexpr uint8_t kPermuteSlotPrefix = 0x71;
 constexpr uint32_t kDescriptorMagic = 0x50574732;  // "PWG2": bumps when the layout changes
-
-std::chrono::milliseconds ToMillis(absl::Duration d) {
-  return std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
-}
 
 bool IsTimeout(const std::exception& e) {
   return std::string_view(e.what()).find("Timed out") != std::string_view::npos;
@@ -49,41 +42,6 @@ uint64_t HashPairs(absl::Span<const std::pair<int64_t, int64_t>> pairs) {
     }
   }
   return h;
-}
-
-template <typename T>
-void GlooAllReduce(const std::shared_ptr<gloo::Context>& context, const void* input,
-                   void* output, int64_t count, ir::ReduceKind kind, uint32_t tag,
-                   std::chrono::milliseconds timeout) {
-  gloo::AllreduceOptions opts(context);
-  // Gloo reduces the input into the output first and never writes the input.
-  opts.setInput(const_cast<T*>(static_cast<const T*>(input)), static_cast<size_t>(count));
-  opts.setOutput(static_cast<T*>(output), static_cast<size_t>(count));
-  opts.setReduceFunction([kind](void* c, const void* a, const void* b, size_t n) {
-    T* out = static_cast<T*>(c);
-    const T* x = static_cast<const T*>(a);
-    const T* y = static_cast<const T*>(b);
-    if (y == out) std::swap(x, y);  // Combine lets only its first operand alias the output
-    collectives::Combine<T>(out, x, y, static_cast<int64_t>(n), kind);
-  });
-  opts.setTag(tag);
-  opts.setTimeout(timeout);
-  gloo::allreduce(opts);
-}
-
-void AllReduceOf(ir::DType dtype, const std::shared_ptr<gloo::Context>& context,
-                 const void* input, void* output, int64_t count, ir::ReduceKind kind,
-                 uint32_t tag, std::chrono::milliseconds timeout) {
-  switch (dtype) {
-    case ir::DType::kF32:
-      return GlooAllReduce<float>(context, input, output, count, kind, tag, timeout);
-    case ir::DType::kF64:
-      return GlooAllReduce<double>(context, input, output, count, kind, tag, timeout);
-    case ir::DType::kI32:
-      return GlooAllReduce<int32_t>(context, input, output, count, kind, tag, timeout);
-    default:
-      PW_CHECK(false) << "validated: reductions take f32, f64, i32";
-  }
 }
 
 }  // namespace
@@ -352,118 +310,15 @@ absl::Status GlooCommunicator::CollectiveLocked(const Call& call,
 absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
                                                          const std::string& local_error,
                                                          uint32_t tag) {
-  const int size = static_cast<int>(options_.size);
   const int me = static_cast<int>(options_.rank);
-  std::vector<Descriptor> all(size);
+  std::vector<Descriptor> all(options_.size);
   FillDescriptor(call, local_error, all[me]);
   all[me].tag = tag;
-  auto in_step = [&](const Descriptor& d) {
-    return d.magic == kDescriptorMagic && d.tag == tag && d.gang == all[me].gang;
-  };
-  std::vector<bool> arrived(size, false);
   const bool may_reconnect = may_reconnect_;
-  gloo::Context& context = *mesh_->context;
-  const uint64_t slot = gloo::Slot::build(kDescriptorSlotPrefix, tag);
-  std::vector<int> missing;
-  std::string lost;
-  int peer = -1;  // the peer being talked to, to name it if Gloo throws
-  bool aborted_here = false;
-  bool settled = false;  // an abort notice or a rank out of step decides the outcome
-  bool reconnect_requested = false;
-  try {
-    std::unique_ptr<gloo::transport::UnboundBuffer> send =
-        context.createUnboundBuffer(&all[me], sizeof(Descriptor));
-    std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> recv(size);
-    {
-      absl::MutexLock lock(&mu_);
-      if (!broken_.ok()) return broken_;
-      for (int p = 0; p < size; ++p) {
-        if (p == me) continue;
-        peer = p;
-        recv[p] = context.createUnboundBuffer(&all[p], sizeof(Descriptor));
-        recv[p]->recv(p, slot);
-        waiting_.push_back(recv[p].get());
-      }
-      waiting_since_ = absl::Now();
-      waiting_may_reconnect_ = may_reconnect;
-      reconnect_requested_ = false;
-    }
-    for (int p = 0; p < size && lost.empty(); ++p) {
-      if (p == me) continue;
-      try {
-        send->send(p, slot);
-      } catch (const std::exception& e) {
-        lost = absl::StrCat("rank ", p, ": ", e.what());
-      }
-    }
-    const absl::Time deadline = absl::Now() + options_.timeout;
-    for (int p = 0; p < size && !aborted_here && !settled && lost.empty(); ++p) {
-      if (p == me) continue;
-      try {
-        aborted_here = !recv[p]->waitRecv(ToMillis(deadline - absl::Now()));
-        if (!aborted_here) {
-          arrived[p] = true;
-          // Stop waiting for the others: the outcome is known.
-          settled = !in_step(all[p]) || all[p].state == Descriptor::kAborted;
-        }
-      } catch (const std::exception& e) {
-        if (!IsTimeout(e)) {
-          lost = absl::StrCat("rank ", p, ": ", e.what());
-          break;
-        }
-        missing.push_back(p);
-      }
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      waiting_.clear();
-      reconnect_requested = reconnect_requested_;
-      reconnect_requested_ = false;
-    }
-    if (missing.empty() && lost.empty() && !aborted_here && !settled) {
-      for (int p = 0; p < size; ++p) {
-        if (p != me) {
-          peer = p;
-          send->waitSend(ToMillis(options_.timeout));
-        }
-      }
-    }
-  } catch (const std::exception& e) {
-    absl::MutexLock lock(&mu_);
-    waiting_.clear();
-    lost = peer >= 0 ? absl::StrCat("rank ", peer, ": ", e.what()) : e.what();
-  }
+  const Arrival arrival = AwaitArrivalsLocked(all, tag, may_reconnect);
   const std::string op = absl::StrCat(KindName(call.kind), " (collective #", tag, ") on ",
                                       Describe());
-  if (aborted_here) {
-    if (absl::Status broken = BrokenStatus(); !broken.ok()) return broken;
-    if (reconnect_requested) return FallBackLocked(op, "a peer is connecting anew");
-    return Break(absl::InternalError(absl::StrCat(op, ": arrival wait cut short")));
-  }
-  for (int p = 0; p < size; ++p) {
-    if (p != me && arrived[p] && !in_step(all[p])) {
-      return OutOfStepLocked(op, DescribeOutOfStep(p, all[p], tag), may_reconnect);
-    }
-  }
-  for (int p = 0; p < size; ++p) {
-    // A peer's abort notice may also have arrived before another peer was lost or timed out.
-    if (p != me && arrived[p] && all[p].state == Descriptor::kAborted) {
-      return Break(absl::AbortedError(
-          absl::StrCat(op, ": rank ", p, " aborted the gang: ", all[p].Text())));
-    }
-  }
-  if (!lost.empty()) {
-    // On a pooled mesh's first exchange a closed pair is most likely a peer that dropped the
-    // mesh (and connects anew, or aborted the gang: the fallback reads the abort key first).
-    if (may_reconnect) return FallBackLocked(op, absl::StrCat("lost peer ", lost));
-    return Break(PeerLost(op, lost));
-  }
-  if (!missing.empty()) {
-    return Break(absl::DeadlineExceededError(absl::StrCat(
-        op, ": rank", missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "),
-        " did not arrive within ", absl::FormatDuration(options_.timeout), " (rank ", me,
-        " waited)")));
-  }
+  PW_RETURN_IF_ERROR(JudgeArrivalLocked(op, all, tag, arrival, may_reconnect));
   // Every peer is on this mesh, at this gang's collective: the mesh is in step from here on.
   may_reconnect_ = false;
   if (erase_keys_) {
@@ -478,122 +333,166 @@ absl::Status GlooCommunicator::ExchangeDescriptorsLocked(const Call& call,
       }
     }
   }
-  // Every rank holds the same descriptors, so every rank reaches the same verdict below.
-  std::vector<std::string> problems;
+  return CheckAgreement(op, all);
+}
+
+GlooCommunicator::Arrival GlooCommunicator::AwaitArrivalsLocked(std::vector<Descriptor>& all,
+                                                                uint32_t tag,
+                                                                bool may_reconnect) {
+  const int size = static_cast<int>(options_.size);
+  const int me = static_cast<int>(options_.rank);
+  Arrival out;
+  out.arrived.assign(size, false);
+  auto in_step = [&](const Descriptor& d) {
+    return d.magic == kDescriptorMagic && d.tag == tag && d.gang == all[me].gang;
+  };
+  gloo::Context& context = *mesh_->context;
+  const uint64_t slot = gloo::Slot::build(kDescriptorSlotPrefix, tag);
+  int peer = -1;  // the peer being talked to, to name it if Gloo throws
+  try {
+    std::unique_ptr<gloo::transport::UnboundBuffer> send =
+        context.createUnboundBuffer(&all[me], sizeof(Descriptor));
+    std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> recv(size);
+    {
+      absl::MutexLock lock(&mu_);
+      if (!broken_.ok()) {
+        out.broken = broken_;
+        return out;
+      }
+      for (int p = 0; p < size; ++p) {
+        if (p == me) continue;
+        peer = p;
+        recv[p] = context.createUnboundBuffer(&all[p], sizeof(Descriptor));
+        recv[p]->recv(p, slot);
+        waiting_.push_back(recv[p].get());
+      }
+      waiting_since_ = absl::Now();
+      waiting_may_reconnect_ = may_reconnect;
+      reconnect_requested_ = false;
+    }
+    for (int p = 0; p < size && out.lost.empty(); ++p) {
+      if (p == me) continue;
+      try {
+        send->send(p, slot);
+      } catch (const std::exception& e) {
+        out.lost = absl::StrCat("rank ", p, ": ", e.what());
+      }
+    }
+    const absl::Time deadline = absl::Now() + options_.timeout;
+    for (int p = 0; p < size && !out.aborted_here && !out.settled && out.lost.empty(); ++p) {
+      if (p == me) continue;
+      try {
+        out.aborted_here = !recv[p]->waitRecv(ToMillis(deadline - absl::Now()));
+        if (!out.aborted_here) {
+          out.arrived[p] = true;
+          // Stop waiting for the others: the outcome is known.
+          out.settled = !in_step(all[p]) || all[p].state == Descriptor::kAborted;
+        }
+      } catch (const std::exception& e) {
+        if (!IsTimeout(e)) {
+          out.lost = absl::StrCat("rank ", p, ": ", e.what());
+          break;
+        }
+        out.missing.push_back(p);
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      waiting_.clear();
+      out.reconnect_requested = reconnect_requested_;
+      reconnect_requested_ = false;
+    }
+    if (out.missing.empty() && out.lost.empty() && !out.aborted_here && !out.settled) {
+      for (int p = 0; p < size; ++p) {
+        if (p != me) {
+          peer = p;
+          send->waitSend(ToMillis(options_.timeout));
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    absl::MutexLock lock(&mu_);
+    waiting_.clear();
+    out.lost = peer >= 0 ? absl::StrCat("rank ", peer, ": ", e.what()) : e.what();
+  }
+  return out;
+}
+
+absl::Status GlooCommunicator::JudgeArrivalLocked(const std::string& op,
+                                                  const std::vector<Descriptor>& all,
+                                                  uint32_t tag, const Arrival& arrival,
+                                                  bool may_reconnect) {
+  PW_RETURN_IF_ERROR(arrival.broken);
+  const int size = static_cast<int>(options_.size);
+  const int me = static_cast<int>(options_.rank);
+  auto in_step = [&](const Descriptor& d) {
+    return d.magic == kDescriptorMagic && d.tag == tag && d.gang == all[me].gang;
+  };
+  if (arrival.aborted_here) {
+    if (absl::Status broken = BrokenStatus(); !broken.ok()) return broken;
+    if (arrival.reconnect_requested) return FallBackLocked(op, "a peer is connecting anew");
+    return Break(absl::InternalError(absl::StrCat(op, ": arrival wait cut short")));
+  }
   for (int p = 0; p < size; ++p) {
-    if (all[p].state == Descriptor::kInvalid) {
-      problems.push_back(absl::StrCat("rank ", p, ": ", all[p].Text()));
+    if (p != me && arrival.arrived[p] && !in_step(all[p])) {
+      return OutOfStepLocked(op, DescribeOutOfStep(p, all[p], tag), may_reconnect);
     }
   }
-  if (problems.empty()) {
-    const Descriptor& first = all[0];
-    for (int p = 1; p < size; ++p) {
-      const Descriptor& d = all[p];
-      bool same = d.kind == first.kind && d.count == first.count && d.dtype == first.dtype &&
-                  d.num_pairs == first.num_pairs && d.pairs_hash == first.pairs_hash;
-      const Kind kind = static_cast<Kind>(d.kind);
-      if (same && (kind == Kind::kAllReduce || kind == Kind::kReduceScatter)) {
-        same = d.reduce == first.reduce;
-      }
-      if (!same) {
-        problems.push_back(absl::StrCat("rank ", p, " called ", DescribeDescriptor(d)));
-      }
+  for (int p = 0; p < size; ++p) {
+    // A peer's abort notice may also have arrived before another peer was lost or timed out.
+    if (p != me && arrival.arrived[p] && all[p].state == Descriptor::kAborted) {
+      return Break(absl::AbortedError(
+          absl::StrCat(op, ": rank ", p, " aborted the gang: ", all[p].Text())));
     }
-    if (!problems.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": ranks disagree: rank 0 called ", DescribeDescriptor(first),
-                       " but ", absl::StrJoin(problems, ", ")));
+  }
+  if (!arrival.lost.empty()) {
+    // On a pooled mesh's first exchange a closed pair is most likely a peer that dropped the
+    // mesh (and connects anew, or aborted the gang: the fallback reads the abort key first).
+    if (may_reconnect) return FallBackLocked(op, absl::StrCat("lost peer ", arrival.lost));
+    return Break(PeerLost(op, arrival.lost));
+  }
+  if (!arrival.missing.empty()) {
+    return Break(absl::DeadlineExceededError(absl::StrCat(
+        op, ": rank", arrival.missing.size() == 1 ? " " : "s ",
+        absl::StrJoin(arrival.missing, ", "), " did not arrive within ",
+        absl::FormatDuration(options_.timeout), " (rank ", me, " waited)")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GlooCommunicator::CheckAgreement(const std::string& op,
+                                              const std::vector<Descriptor>& all) {
+  // Every rank holds the same descriptors, so every rank reaches the same verdict.
+  std::vector<std::string> problems;
+  for (size_t p = 0; p < all.size(); ++p) {
+    if (all[p].state == Descriptor::kInvalid) {
+      problems.push_back(absl::StrCat("rank ", p, ": ", all[p].Text()));
     }
   }
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(op, ": ", absl::StrJoin(problems, "; ")));
   }
+  const Descriptor& first = all[0];
+  for (size_t p = 1; p < all.size(); ++p) {
+    const Descriptor& d = all[p];
+    bool same = d.kind == first.kind && d.count == first.count && d.dtype == first.dtype &&
+                d.num_pairs == first.num_pairs && d.pairs_hash == first.pairs_hash;
+    const Kind kind = static_cast<Kind>(d.kind);
+    if (same && (kind == Kind::kAllReduce || kind == Kind::kReduceScatter)) {
+      same = d.reduce == first.reduce;
+    }
+    if (!same) problems.push_back(absl::StrCat("rank ", p, " called ", DescribeDescriptor(d)));
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ranks disagree: rank 0 called ", DescribeDescriptor(first), " but ",
+                     absl::StrJoin(problems, ", ")));
+  }
   return absl::OkStatus();
 }
 
-void GlooCommunicator::MoveDataLocked(const Call& call, uint32_t tag) {
-  const std::chrono::milliseconds timeout = ToMillis(options_.timeout);
-  const int64_t size = options_.size;
-  const int64_t me = options_.rank;
-  switch (call.kind) {
-    case Kind::kAllReduce:
-      AllReduceOf(call.dtype, mesh_->context, call.input, call.output, call.count, call.reduce, tag,
-                  timeout);
-      return;
-    case Kind::kReduceScatter: {
-      // Gloo's reduce-scatter works in place on mutable inputs; a full all-reduce into scratch
-      // keeps our input const at twice the bytes on the wire.
-      const int64_t block = call.count * ir::DTypeSize(call.dtype);
-      std::vector<char> scratch(static_cast<size_t>(block * size));
-      AllReduceOf(call.dtype, mesh_->context, call.input, scratch.data(), call.count * size,
-                  call.reduce, tag, timeout);
-      std::memcpy(call.output, scratch.data() + me * block, block);
-      return;
-    }
-    case Kind::kAllGather: {
-      const size_t block = static_cast<size_t>(call.count * ir::DTypeSize(call.dtype));
-      gloo::AllgatherOptions opts(mesh_->context);
-      opts.setInput(const_cast<char*>(static_cast<const char*>(call.input)), block);
-      opts.setOutput(static_cast<char*>(call.output), block * size);
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      gloo::allgather(opts);
-      return;
-    }
-    case Kind::kAllToAll: {
-      const size_t all = static_cast<size_t>(call.count * ir::DTypeSize(call.dtype) * size);
-      gloo::AlltoallOptions opts(mesh_->context);
-      opts.setInput(const_cast<char*>(static_cast<const char*>(call.input)), all);
-      opts.setOutput(static_cast<char*>(call.output), all);
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      gloo::alltoall(opts);
-      return;
-    }
-    case Kind::kCollectivePermute: {
-      const size_t bytes = static_cast<size_t>(call.count);
-      int64_t target = -1, source = -1;
-      for (const auto& [s, t] : call.pairs) {
-        if (s == me) target = t;
-        if (t == me) source = s;
-      }
-      const uint64_t slot = gloo::Slot::build(kPermuteSlotPrefix, tag);
-      std::unique_ptr<gloo::transport::UnboundBuffer> send, recv;
-      if (target >= 0 && target != me) {
-        send = mesh_->context->createUnboundBuffer(
-            const_cast<char*>(static_cast<const char*>(call.input)), bytes);
-        send->send(static_cast<int>(target), slot);
-      }
-      if (source == me) {
-        std::memcpy(call.output, call.input, bytes);
-      } else if (source >= 0) {
-        recv = mesh_->context->createUnboundBuffer(call.output, bytes);
-        recv->recv(static_cast<int>(source), slot);
-      } else {
-        std::memset(call.output, 0, bytes);
-      }
-      if (recv != nullptr && !recv->waitRecv(timeout)) {
-        throw gloo::IoException("receive aborted");
-      }
-      if (send != nullptr && !send->waitSend(timeout)) {
-        throw gloo::IoException("send aborted");
-      }
-      return;
-    }
-  }
-}
-
-void GlooCommunicator::ComputeAlone(const Call& call) const {
-  const int64_t bytes = call.kind == Kind::kCollectivePermute
-                            ? call.count
-                            : call.count * ir::DTypeSize(call.dtype);
-  if (bytes == 0) return;
-  if (call.kind == Kind::kCollectivePermute && call.pairs.empty()) {
-    std::memset(call.output, 0, bytes);
-    return;
-  }
-  // One rank: every collective is the identity on its block.
-  std::memcpy(call.output, call.input, bytes);
+std::chrono::milliseconds GlooCommunicator::ToMillis(absl::Duration d) {
+  return std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
 }
 
 }  // namespace pw

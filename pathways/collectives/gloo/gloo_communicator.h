@@ -3,6 +3,7 @@
 #ifndef PATHWAYS_COLLECTIVES_GLOO_GLOO_COMMUNICATOR_H_
 #define PATHWAYS_COLLECTIVES_GLOO_GLOO_COMMUNICATOR_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -158,6 +159,8 @@ class GlooCommunicator final : public Communicator {
   struct Descriptor;
 
   explicit GlooCommunicator(GlooCommunicatorOptions options);
+  // A Gloo timeout: at least 1 ms (Gloo reads 0 as "no timeout").
+  static std::chrono::milliseconds ToMillis(absl::Duration d);
   static const char* KindName(Kind kind) { return collectives::CollectiveKindName(kind); }
 
   absl::Status Run(const Call& call);
@@ -178,8 +181,28 @@ class GlooCommunicator final : public Communicator {
   GlooMeshKey mesh_key() const {
     return GlooMeshKey{options_.member_key, options_.size, options_.rank};
   }
+  // The arrival exchange before every collective: each rank sends its descriptor to every
+  // peer and waits for theirs; the verdict is the same on every rank.
   absl::Status ExchangeDescriptorsLocked(const Call& call, const std::string& local_error,
                                          uint32_t tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(op_mu_);
+  // What the exchange's sends and waits found (all[p] holds what peer p sent, if it arrived).
+  struct Arrival {
+    absl::Status broken;        // the communicator was already broken: nothing was sent
+    std::vector<bool> arrived;  // by rank
+    std::vector<int> missing;   // ranks that did not arrive in time
+    std::string lost;           // a peer whose connection failed, with Gloo's words
+    bool aborted_here = false;  // this rank's wait was cut short (Abort, or a reconnect request)
+    bool settled = false;       // an abort notice or a rank out of step decides the outcome
+    bool reconnect_requested = false;
+  };
+  Arrival AwaitArrivalsLocked(std::vector<Descriptor>& all, uint32_t tag, bool may_reconnect)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(op_mu_);
+  // The error the arrival means, or OK when every peer arrived in step.
+  absl::Status JudgeArrivalLocked(const std::string& op, const std::vector<Descriptor>& all,
+                                  uint32_t tag, const Arrival& arrival, bool may_reconnect)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(op_mu_);
+  // INVALID_ARGUMENT when a rank's call was invalid or the ranks called different collectives.
+  static absl::Status CheckAgreement(const std::string& op, const std::vector<Descriptor>& all);
   // The first collective on a pooled mesh found it unusable: fall back to a new mesh.
   absl::Status FallBackLocked(const std::string& op, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(op_mu_);

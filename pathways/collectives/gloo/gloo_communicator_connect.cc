@@ -24,10 +24,6 @@ namespace {
 // The gang's connect verdict when ranks did not join in time: "timeout:rank 2" etc.
 constexpr char kTimeoutVerdict[] = "timeout:";
 
-std::chrono::milliseconds ToMillis(absl::Duration d) {
-  return std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
-}
-
 }  // namespace
 
 std::optional<std::string> GlooCommunicator::StoredAbortReason() const {
