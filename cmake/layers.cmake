@@ -41,6 +41,7 @@ set(PW_TEST_ALLOW_collectives/in_process device device/cpu)
 set(PW_TEST_ALLOW_collectives/gloo collectives/in_process)
 set(PW_TEST_ALLOW_rpc collectives/in_process)
 set(PW_TEST_ALLOW_cluster client)
+set(PW_TEST_ALLOW_client cluster)
 
 # Rules that must never break, each named by its reason; checked before the allow-lists so a
 # failure says why. Format: "FROM|TO-PREFIX|reason" (TO-PREFIX matches a folder and its children).
