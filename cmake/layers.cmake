@@ -7,6 +7,7 @@
 
 set(PW_ALLOW_base "")
 set(PW_ALLOW_ir base)
+set(PW_ALLOW_autodiff ir base)
 set(PW_ALLOW_kernels ir base)
 set(PW_ALLOW_device kernels ir base)
 set(PW_ALLOW_device/cpu device kernels ir base)
@@ -28,14 +29,15 @@ set(PW_ALLOW_cluster
     controller worker dataplane dataplane/in_process dataplane/grpc dataplane/tcp rpc wire
     service dataflow collectives collectives/in_process collectives/gloo device device/cpu
     device/sim kernels ir base)
-set(PW_ALLOW_client rpc wire service dataflow ir base)
+set(PW_ALLOW_client rpc wire service dataflow autodiff ir base)
 set(PW_ALLOW_tools
     client cluster controller worker dataplane dataplane/grpc dataplane/tcp rpc wire service dataflow
-    collectives collectives/in_process device device/cpu device/sim kernels ir base)
+    collectives collectives/in_process device device/cpu device/sim kernels autodiff ir base)
 
 # Tests (files named *_test.cc, *_test_util.*, *conformance*, fake_*) may also reach these, to run
 # against real implementations instead of mocks; the "never" rules below do not apply to them
 # (a client's tests run it on an embedded cluster).
+set(PW_TEST_ALLOW_autodiff kernels)
 set(PW_TEST_ALLOW_worker dataplane/in_process collectives/in_process device/cpu device/sim)
 set(PW_TEST_ALLOW_collectives/in_process device device/cpu)
 set(PW_TEST_ALLOW_collectives/gloo collectives/in_process)

@@ -1,0 +1,29 @@
+// InlineFunction: a Function's instructions added to another function's builder, its
+// parameters bound to values there (how a traced sub-function, e.g. a derivative, becomes part
+// of the function calling it).
+#ifndef PATHWAYS_IR_INLINE_FUNCTION_H_
+#define PATHWAYS_IR_INLINE_FUNCTION_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pathways/ir/builder.h"
+#include "pathways/ir/function.h"
+
+namespace pw::ir {
+
+// Adds every instruction of `f` that an output depends on to `b`, parameter i bound to
+// `args[i]`; returns the value of each instruction of `f` by id (invalid for the ones no
+// output needs). `f` must be verified. Errors: INVALID_ARGUMENT naming the function for a
+// wrong number of arguments, an argument whose type differs from its parameter's, or a gang
+// size (num_shards) different from the builder's; the builder's own first error otherwise.
+absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Function& f,
+                                                  absl::Span<const Value> args);
+
+// The values of `f`'s outputs, from InlineFunction's result.
+std::vector<Value> OutputsOf(const Function& f, const std::vector<Value>& values);
+
+}  // namespace pw::ir
+
+#endif  // PATHWAYS_IR_INLINE_FUNCTION_H_
