@@ -7,6 +7,7 @@ program; pw.Array is a future fetched with np.asarray.
 
 from . import _pathways
 from ._array import Array, device_put
+from ._grad import grad, value_and_grad, vjp
 from ._pmap import PmapFunction, pmap
 from ._program import ProgramFunction, ProgramValue, program
 from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
@@ -27,7 +28,7 @@ def get_devices(n):
 __all__ = [
     "Array", "Device", "InvalidArgumentError", "PathwaysError", "PmapFunction", "ProgramFunction",
     "ProgramValue", "Tracer", "VirtualDevice", "VirtualDeviceSet", "VirtualSlice", "device_count",
-    "device_put", "devices", "get_devices", "init", "is_initialized", "lax",
+    "device_put", "devices", "get_devices", "grad", "init", "is_initialized", "lax",
     "make_virtual_device_set", "numpy", "pmap", "program", "shutdown", "tree_flatten",
-    "tree_leaves", "tree_map", "tree_unflatten",
+    "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "vjp",
 ]

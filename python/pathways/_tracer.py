@@ -16,13 +16,35 @@ _stack = []  # active PmapTraces, innermost last
 
 
 class PmapTrace:
-    """One trace of a pmapped function's body: its builder and its mapped axis."""
+    """One trace of a pmapped function's body: its builder and its mapped axis. A trace made
+    inside another (pw.grad's sub-function) has it as `parent`: values of the parent used
+    inside become extra parameters of the sub-function (`captures`, the parent's ids in order)."""
 
-    def __init__(self, builder, name, axis_name, axis_size):
+    def __init__(self, builder, name, axis_name, axis_size, parent=None):
         self.builder = builder
         self.name = name
         self.axis_name = axis_name
         self.axis_size = axis_size
+        self.parent = parent
+        self.captures = []   # parent value ids, in the order their parameters were made
+        self._captured = {}  # (id of the owning trace, value id) -> this trace's value id
+
+    def descends_from(self, other):
+        t = self.parent
+        while t is not None:
+            if t is other:
+                return True
+            t = t.parent
+        return False
+
+    def capture(self, x):
+        """The value of this trace standing for `x`, a tracer of an enclosing trace."""
+        key = (id(x._trace), x._id)
+        if key not in self._captured:
+            outer = x._id if x._trace is self.parent else self.parent.capture(x)
+            self.captures.append(outer)
+            self._captured[key] = self.builder.parameter(x.dtype.name, list(x.shape))
+        return self._captured[key]
 
     def __enter__(self):
         _stack.append(self)
@@ -141,9 +163,9 @@ def _trace_of(*xs):
     trace = None
     for x in xs:
         if isinstance(x, Tracer):
-            if trace is None:
+            if trace is None or x._trace.descends_from(trace):
                 trace = x._trace
-            elif x._trace is not trace:
+            elif x._trace is not trace and not trace.descends_from(x._trace):
                 raise ValueError(
                     f"values from different traces are mixed ({x!r} and a value of pmap "
                     f"'{trace.name}'); values computed in one pmapped function cannot be used in another")
@@ -187,11 +209,15 @@ def lift(x, trace, dtype=None):
     """`x` as a value handle of `trace`, converted to `dtype` if given."""
     b = trace.builder
     if isinstance(x, Tracer):
-        if x._trace is not trace:
+        if x._trace is trace:
+            value = x._id
+        elif trace.descends_from(x._trace):
+            value = trace.capture(x)
+        else:
             raise ValueError(f"{x!r} belongs to another trace than pmap '{trace.name}'")
         if dtype is not None and x.dtype != dtype:
-            return b.convert(x._id, dtype.name)
-        return x._id
+            return b.convert(value, dtype.name)
+        return value
     if isinstance(x, _array.Array):
         raise TypeError(
             f"a pw.Array ({x.shape}) was closed over by pmap '{trace.name}': pass it as an argument "
@@ -262,7 +288,7 @@ def astype(x, dtype):
 
 
 def as_tracer(x, trace=None):
-    if isinstance(x, Tracer):
+    if isinstance(x, Tracer) and (trace is None or x._trace is trace):
         return x
     trace = trace or _trace_of(x)
     return wrap(trace, lift(x, trace))

@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include "absl/strings/match.h"
+#include "pathways/autodiff/vjp.h"
+#include "pathways/ir/inline_function.h"
 #include "python/src/numpy_convert.h"
 
 namespace py = pybind11;
@@ -42,6 +44,41 @@ ir::OpCode ParseOp(const std::string& name) {
 
 BuilderHandle::BuilderHandle(ir::FunctionBuilder* builder, absl::Span<const ir::Value> parameters)
     : builder_(builder), values_(parameters.begin(), parameters.end()) {}
+
+std::shared_ptr<BuilderHandle> BuilderHandle::Child(const std::string& name) const {
+  auto child = std::make_shared<BuilderHandle>(nullptr, absl::Span<const ir::Value>());
+  child->owned_ = std::make_unique<ir::FunctionBuilder>(
+      name, ir::FunctionOptions{.num_shards = builder().num_shards()});
+  child->builder_ = child->owned_.get();
+  return child;
+}
+
+std::vector<int64_t> BuilderHandle::Differentiate(BuilderHandle& child,
+                                                  const std::vector<int64_t>& outputs,
+                                                  const std::vector<int64_t>& wrt,
+                                                  const std::vector<int64_t>& args,
+                                                  const std::vector<int64_t>& cotangents) {
+  std::vector<ir::Value> out_values;
+  for (int64_t o : outputs) out_values.push_back(child.Get(o));
+  std::vector<ir::Value> arg_values;
+  for (int64_t a : args) arg_values.push_back(Get(a));
+  for (int64_t c : cotangents) arg_values.push_back(Get(c));
+  absl::StatusOr<ir::Function> f = child.builder().Build(out_values);
+  child.Invalidate();
+  if (!f.ok()) throw py::value_error(std::string(f.status().message()));
+  const autodiff::VjpOptions options{.wrt = std::vector<int64_t>(wrt.begin(), wrt.end())};
+  absl::StatusOr<ir::Function> d =
+      cotangents.empty() ? autodiff::ValueAndGrad(*f, options) : autodiff::Vjp(*f, options);
+  if (!d.ok()) {
+    if (absl::IsUnimplemented(d.status())) throw py::type_error(std::string(d.status().message()));
+    throw py::value_error(std::string(d.status().message()));
+  }
+  absl::StatusOr<std::vector<ir::Value>> values = ir::InlineFunction(builder(), *d, arg_values);
+  if (!values.ok()) throw py::value_error(std::string(values.status().message()));
+  std::vector<int64_t> ids;
+  for (ir::Value v : ir::OutputsOf(*d, *values)) ids.push_back(Add(v));
+  return ids;
+}
 
 ir::FunctionBuilder& BuilderHandle::builder() const {
   if (builder_ == nullptr) {
@@ -159,7 +196,13 @@ void BuilderHandle::Bind(py::module_& m) {
       .def("collective_permute", [](H& h, int64_t x, std::vector<std::pair<int64_t, int64_t>> pairs) {
         return h.Add(h.builder().CollectivePermute(h.Get(x), std::move(pairs)));
       })
-      .def("shard_index", [](H& h) { return h.Add(h.builder().ShardIndex()); });
+      .def("shard_index", [](H& h) { return h.Add(h.builder().ShardIndex()); })
+      .def("child", &H::Child, py::arg("name"))
+      .def("parameter", [](H& h, const std::string& dtype, std::vector<int64_t> shape) {
+        return h.Add(h.builder().Parameter(ir::TensorType{DTypeFromName(dtype), ToShape(shape)}));
+      })
+      .def("differentiate", &H::Differentiate, py::arg("child"), py::arg("outputs"),
+           py::arg("wrt"), py::arg("args"), py::arg("cotangents"));
 }
 
 }  // namespace pw::python

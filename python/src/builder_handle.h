@@ -5,6 +5,7 @@
 #define PATHWAYS_PYTHON_SRC_BUILDER_HANDLE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,9 @@ namespace pw::python {
 class BuilderHandle {
  public:
   BuilderHandle(ir::FunctionBuilder* builder, absl::Span<const ir::Value> parameters);
+  // A handle that owns its builder: a sub-function traced inside this one (what pw.grad
+  // differentiates), for the same gang size. Its values are only its own.
+  std::shared_ptr<BuilderHandle> Child(const std::string& name) const;
 
   bool alive() const { return builder_ != nullptr; }
   void Invalidate() { builder_ = nullptr; }
@@ -36,9 +40,20 @@ class BuilderHandle {
   // (dtype name, shape tuple) of a value.
   pybind11::tuple TypeOf(int64_t index) const;
 
+  // Builds `child` (whose outputs are `outputs`, its values) into a Function, differentiates
+  // it (autodiff::ValueAndGrad when `cotangents` is empty, else autodiff::Vjp with them bound
+  // to the cotangent parameters), and inlines the derivative here with `args` (this handle's
+  // values) as its parameters. Returns this handle's values of the derivative's outputs: the
+  // child's outputs, then the cotangents of the `wrt` parameters. The child is spent.
+  std::vector<int64_t> Differentiate(BuilderHandle& child, const std::vector<int64_t>& outputs,
+                                     const std::vector<int64_t>& wrt,
+                                     const std::vector<int64_t>& args,
+                                     const std::vector<int64_t>& cotangents);
+
   static void Bind(pybind11::module_& m);
 
  private:
+  std::unique_ptr<ir::FunctionBuilder> owned_;  // set for a Child
   ir::FunctionBuilder* builder_;
   std::vector<ir::Value> values_;
 };

@@ -1,0 +1,208 @@
+"""pw.grad, pw.value_and_grad, pw.vjp: reverse-mode derivatives with JAX's signatures.
+
+Inside a pmapped function the differentiated function is traced into a sub-function, the C++
+autodiff transformation (pathways/autodiff) turns it into its derivative, and the derivative is
+inlined into the pmapped function: one compiled function computes the forward and backward
+passes. Collectives inside (pw.lax.psum ...) transpose as in JAX. Outside pmap the same runs as
+a one-device pmap and returns NumPy arrays.
+"""
+
+import functools
+import numbers
+
+import numpy as np
+
+from . import _tracer
+from ._tree import tree_flatten, tree_unflatten
+
+
+def _argnums_tuple(argnums, nargs, what):
+    single = isinstance(argnums, (int, np.integer))
+    nums = (argnums,) if single else tuple(argnums)
+    if not nums:
+        raise ValueError(f"{what}: argnums is empty")
+    for n in nums:
+        if not isinstance(n, (int, np.integer)):
+            raise TypeError(f"{what}: argnums must be ints, got {n!r}")
+        if not -nargs <= n < nargs:
+            raise ValueError(f"{what}: argnums {n} is out of range for {nargs} positional argument(s)")
+    nums = tuple(int(n) % nargs for n in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{what}: argnums {argnums!r} repeats an argument")
+    return single, nums
+
+
+def _leaf_path(tree, index):
+    """A readable path ("[1]['w']") to the index-th leaf of `tree`, for error messages."""
+    paths = []
+
+    def walk(node, path):
+        if node is None:
+            return
+        if isinstance(node, (tuple, list)):
+            for i, c in enumerate(node):
+                walk(c, f"{path}[{i}]")
+        elif isinstance(node, dict):
+            for k in sorted(node):
+                walk(node[k], f"{path}[{k!r}]")
+        else:
+            paths.append(path)
+
+    walk(tree, "")
+    return paths[index] if index < len(paths) else f"leaf {index}"
+
+
+class _Traced:
+    """A function traced into a sub-function of the current pmap trace."""
+
+    def __init__(self, fun, args, diff_nums, has_aux, what):
+        trace = _tracer.current_trace()
+        self.trace = trace
+        self.what = what
+        self.has_aux = has_aux
+        leaves, self.in_tree = tree_flatten(tuple(args))
+        self.arg_ids = [_tracer.lift(x, trace) for x in leaves]
+        # Which flat leaves belong to the differentiated arguments, per argument.
+        self.diff_leaves = []
+        offset = 0
+        for i, a in enumerate(args):
+            n = len(tree_flatten(a)[0])
+            if i in diff_nums:
+                for j in range(n):
+                    dtype = np.dtype(trace.builder.type_of(self.arg_ids[offset + j])[0])
+                    if dtype.kind != "f":
+                        raise TypeError(
+                            f"{what}: argument {i}{_leaf_path(a, j)} is {dtype.name}; only "
+                            "floating-point inputs can be differentiated (pass it through a "
+                            "non-differentiated argument instead)")
+                self.diff_leaves.append((i, list(range(offset, offset + n)), tree_flatten(a)[1]))
+            offset += n
+        self.child = trace.builder.child(f"{getattr(fun, '__name__', 'f')}")
+        sub = _tracer.PmapTrace(self.child, trace.name, trace.axis_name, trace.axis_size, parent=trace)
+        self.sub = sub
+        params = []
+        for x in self.arg_ids:
+            dtype, shape = trace.builder.type_of(x)
+            params.append(_tracer.Tracer(sub, self.child.parameter(dtype, list(shape))))
+        with sub:
+            out = fun(*tree_unflatten(self.in_tree, params))
+            if has_aux:
+                if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                    raise TypeError(f"{what}: has_aux=True needs the function to return (output, aux)")
+                out, aux = out
+            else:
+                aux = None
+            out_leaves, self.out_tree = tree_flatten(out)
+            aux_leaves, self.aux_tree = tree_flatten(aux)
+            self.out_ids = [_tracer.lift(x, sub) for x in out_leaves]
+            self.aux_ids = [_tracer.lift(x, sub) for x in aux_leaves]
+        self.out_types = [self.child.type_of(i) for i in self.out_ids]
+
+    def wrt(self):
+        return [leaf for _, leaves, _ in self.diff_leaves for leaf in leaves]
+
+    def differentiate(self, cotangent_ids):
+        args = self.arg_ids + list(self.sub.captures)
+        ids = self.trace.builder.differentiate(self.child, self.out_ids + self.aux_ids, self.wrt(),
+                                               args, cotangent_ids)
+        n_out, n_aux = len(self.out_ids), len(self.aux_ids)
+        wrap = functools.partial(_tracer.Tracer, self.trace)
+        out = tree_unflatten(self.out_tree, [wrap(i) for i in ids[:n_out]])
+        aux = tree_unflatten(self.aux_tree, [wrap(i) for i in ids[n_out:n_out + n_aux]])
+        grads, k = [], n_out + n_aux
+        for _, leaves, tree in self.diff_leaves:
+            grads.append(tree_unflatten(tree, [wrap(i) for i in ids[k:k + len(leaves)]]))
+            k += len(leaves)
+        return out, aux, grads
+
+
+def _outside_pmap(transformed, args):
+    """Runs a transformed function on host values as a one-device pmap; NumPy results."""
+    from ._pmap import pmap  # imported late: _pmap imports this module's users
+    from ._tree import tree_map
+
+    leaves = tree_flatten(tuple(args))[0]
+    if any(isinstance(x, _tracer.Tracer) for x in leaves):
+        raise TypeError("values of a finished trace cannot be differentiated")
+    batched = tree_map(lambda x: np.asarray(x)[None], tuple(args))
+    out = pmap(lambda *a: transformed(*a), name=getattr(transformed, "__name__", "grad"))(*batched)
+    return tree_map(lambda x: np.asarray(x)[0], out)
+
+
+def value_and_grad(fun, argnums=0, has_aux=False):
+    """Like jax.value_and_grad: returns a function computing (fun(*args), d fun / d args[argnums])
+    ((value, aux), grads) with has_aux). fun must return a floating-point scalar."""
+    if not callable(fun):
+        raise TypeError(f"value_and_grad: {fun!r} is not callable")
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        if _tracer.current_trace() is None:
+            return _outside_pmap(wrapped, args)
+        what = f"value_and_grad of {getattr(fun, '__name__', 'f')}"
+        single, nums = _argnums_tuple(argnums, len(args), what)
+        traced = _Traced(fun, args, nums, has_aux, what)
+        if len(traced.out_ids) != 1:
+            raise TypeError(f"{what}: the function must return one scalar, got {len(traced.out_ids)} values")
+        dtype, shape = traced.out_types[0]
+        if np.dtype(dtype).kind != "f" or tuple(shape) != ():
+            raise TypeError(
+                f"{what}: the output must be a floating-point scalar, got {dtype}{list(shape)} "
+                "(reduce it to a scalar, e.g. with .sum() or .mean())")
+        out, aux, grads = traced.differentiate([])
+        grads = grads[0] if single else tuple(grads)
+        return ((out, aux), grads) if has_aux else (out, grads)
+
+    return wrapped
+
+
+def grad(fun, argnums=0, has_aux=False):
+    """Like jax.grad: the gradient of a floating-point scalar function with respect to
+    args[argnums] (a tuple of them when argnums is a tuple); (grads, aux) with has_aux."""
+    vg = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        if _tracer.current_trace() is None:
+            return _outside_pmap(wrapped, args)
+        value, grads = vg(*args)
+        return (grads, value[1]) if has_aux else grads
+
+    return wrapped
+
+
+def _is_float_leaf(x):
+    if isinstance(x, _tracer.Tracer):
+        return x.dtype.kind == "f"
+    if isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_)):
+        return isinstance(x, float)
+    return np.asarray(x).dtype.kind == "f"
+
+
+def vjp(fun, *primals, has_aux=False):
+    """Like jax.vjp, inside a pmapped function: returns (fun(*primals), vjp_fn[, aux]), where
+    vjp_fn(cotangent) gives one cotangent per primal (None for a non-floating-point one). The
+    forward pass is recomputed inside the derivative vjp_fn inlines."""
+    trace = _tracer.current_trace()
+    if trace is None:
+        raise TypeError("pw.vjp is available inside a pmapped function (use pw.grad outside)")
+    what = f"vjp of {getattr(fun, '__name__', 'f')}"
+    nums = tuple(i for i, p in enumerate(primals) if all(_is_float_leaf(x) for x in tree_flatten(p)[0]))
+    traced = _Traced(fun, primals, nums, has_aux, what)
+    result = fun(*primals)  # the primal outputs, recorded in the pmapped function itself
+    out, aux = result if has_aux else (result, None)
+
+    def vjp_fn(cotangent):
+        ct_leaves, ct_tree = tree_flatten(cotangent)
+        if ct_tree != traced.out_tree:
+            raise ValueError(f"{what}: the cotangent's structure {ct_tree} differs from the "
+                             f"output's {traced.out_tree}")
+        cts = [_tracer.lift(c, trace, np.dtype(dtype))
+               for (dtype, _), c in zip(traced.out_types, ct_leaves) if np.dtype(dtype).kind == "f"]
+        if not nums:
+            return tuple(None for _ in primals)
+        _, _, grads = traced.differentiate(cts)
+        by_arg = dict(zip(nums, grads))
+        return tuple(by_arg.get(i) for i in range(len(primals)))
+
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
