@@ -374,6 +374,17 @@ def concatenate(xs, axis=0):
     return wrap(trace, trace.builder.concatenate(ids, _norm_axis(axis, rank)))
 
 
+def take(a, indices, axis=0):
+    """a's slices along `axis` at integer `indices` (jnp.take; clamped as XLA's gather)."""
+    trace = _trace_of(a, indices)
+    a = as_tracer(a, trace)
+    idx = as_tracer(indices, trace)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take: indices must be integers, got {idx.dtype}")
+    return wrap(trace, trace.builder.gather(a._id, lift(idx, trace, np.dtype(np.int32)),
+                                            _norm_axis(axis, a.ndim)))
+
+
 def getitem(x, idx):
     """Basic indexing: ints, slices (positive steps), None and Ellipsis; one traced int32
     index array on the leading axis gathers (jnp.take)."""

@@ -62,9 +62,18 @@ def _unflatten(treedef, it):
     raise ValueError(f"unknown treedef {treedef!r}")
 
 
-def tree_map(fn, tree):
+def tree_map(fn, tree, *rest):
+    """fn applied leaf by leaf; with more trees, to their corresponding leaves (each must have
+    tree's structure: ValueError otherwise)."""
     leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [fn(x) for x in leaves])
+    others = []
+    for i, other in enumerate(rest):
+        other_leaves, other_def = tree_flatten(other)
+        if other_def != treedef:
+            raise ValueError(f"tree_map: tree {i + 1} has another structure than tree 0: "
+                             f"{other_def} vs {treedef}")
+        others.append(other_leaves)
+    return tree_unflatten(treedef, [fn(x, *(o[k] for o in others)) for k, x in enumerate(leaves)])
 
 
 def tree_leaves(tree):

@@ -172,3 +172,43 @@ def ones_like(x, dtype=None):
 def arange(start, stop=None, step=1, dtype=None):
     out = _np.arange(start, stop, step) if stop is not None else _np.arange(start)
     return out.astype(_canonical_dtype(dtype if dtype is not None else out.dtype))
+
+
+def take(a, indices, axis=0):
+    """Elements of `a` at integer `indices` along `axis` (clamped to the axis, as in XLA)."""
+    if _traced(a, indices):
+        return _t.take(a, indices, axis)
+    a = _concrete(a)
+    return _np.take(a, _np.clip(_concrete(indices), 0, a.shape[axis] - 1), axis=axis)
+
+
+def _arg_extremum(name, kind):
+    def f(x, axis=-1):
+        if not _traced(x):
+            return getattr(_np, name)(_concrete(x), axis=axis).astype(_np.int32)
+        x = _t.as_tracer(x)
+        axis = _t._norm_axis(axis, x.ndim)
+        n = x.shape[axis]
+        extremum = _t.reduce(kind, x, axis, keepdims=True)
+        index = _np.arange(n, dtype=_np.int32).reshape([n if i == axis else 1 for i in range(x.ndim)])
+        # The first index holding the extremum, as NumPy.
+        return _t.reduce("min", _t.where(_t.compare("EQ", x, extremum), index, n), axis)
+    f.__name__ = name
+    f.__doc__ = f"numpy.{name} along one axis (int32)."
+    return f
+
+
+argmax = _arg_extremum("argmax", "max")
+argmin = _arg_extremum("argmin", "min")
+
+
+def clip(x, a_min=None, a_max=None):
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+def square(x):
+    return multiply(x, x)

@@ -1,0 +1,180 @@
+"""pw.optimizers: gradient transformations over parameter pytrees (optax's conventions).
+
+    opt = pw.optimizers.adamw(pw.optimizers.warmup_linear_decay(1e-3, 100, 1000))
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = pw.optimizers.apply_updates(params, updates)
+
+Every function is pure and made of pw.numpy operations, so inside a pmapped training step they
+compile into the step itself: parameters and optimizer state stay on the devices as pw.Arrays
+and never travel to the client. On concrete NumPy values they compute with NumPy.
+"""
+
+from typing import Callable, NamedTuple
+
+import numpy as _np
+
+from . import numpy as _pnp
+from ._tree import tree_flatten, tree_map
+
+
+class GradientTransformation(NamedTuple):
+    init: Callable
+    update: Callable
+
+
+# ---- learning-rate schedules (functions of the step count) -------------------------------------
+
+def constant_schedule(value):
+    return lambda count: value
+
+
+def linear_schedule(init_value, end_value, transition_steps):
+    """From init_value to end_value over transition_steps, then end_value."""
+    if transition_steps <= 0:
+        raise ValueError(f"linear_schedule: transition_steps must be positive, got {transition_steps}")
+
+    def schedule(count):
+        frac = _pnp.minimum(count / float(transition_steps), 1.0)
+        return init_value + (end_value - init_value) * frac
+    return schedule
+
+
+def exponential_decay(init_value, decay_rate, transition_steps):
+    """init_value * decay_rate ** (count / transition_steps)."""
+    if transition_steps <= 0 or decay_rate <= 0:
+        raise ValueError("exponential_decay: transition_steps and decay_rate must be positive, got "
+                         f"{transition_steps} and {decay_rate}")
+    return lambda count: init_value * _pnp.exp(count * float(_np.log(decay_rate) / transition_steps))
+
+
+def warmup_linear_decay(peak_value, warmup_steps, decay_steps, end_value=0.0):
+    """Linear warmup from 0 to peak_value over warmup_steps, then linear decay to end_value
+    over decay_steps more."""
+    if warmup_steps < 0 or decay_steps <= 0:
+        raise ValueError(f"warmup_linear_decay: need warmup_steps >= 0 and decay_steps > 0, got "
+                         f"{warmup_steps} and {decay_steps}")
+
+    def schedule(count):
+        warm = peak_value * count / float(max(warmup_steps, 1))
+        frac = _pnp.minimum(_pnp.maximum(count - warmup_steps, 0.0) / float(decay_steps), 1.0)
+        decay = peak_value + (end_value - peak_value) * frac
+        return _pnp.where(_pnp.less(count, float(warmup_steps)), warm, decay)
+    return schedule
+
+
+def _schedule(learning_rate):
+    return learning_rate if callable(learning_rate) else constant_schedule(learning_rate)
+
+
+# ---- structure checks ---------------------------------------------------------------------------
+
+def _paths(tree):
+    out = []
+
+    def walk(node, path):
+        if node is None:
+            return
+        if isinstance(node, (tuple, list)):
+            for i, c in enumerate(node):
+                walk(c, f"{path}[{i}]")
+        elif isinstance(node, dict):
+            for k in sorted(node):
+                walk(node[k], f"{path}[{k!r}]")
+        else:
+            out.append(path or "<root>")
+
+    walk(tree, "")
+    return out
+
+
+def _check_like(what, tree, like, like_name):
+    """ValueError naming the first leaf where `tree` differs from `like` in structure or shape."""
+    leaves, treedef = tree_flatten(tree)
+    like_leaves, like_def = tree_flatten(like)
+    if treedef != like_def:
+        a, b = _paths(tree), _paths(like)
+        for i, (pa, pb) in enumerate(zip(a, b)):
+            if pa != pb:
+                raise ValueError(f"{what}: the {like_name} differ from the gradients at leaf {i}: "
+                                 f"{pb} vs {pa}")
+        raise ValueError(f"{what}: the gradients have {len(a)} leaves, the {like_name} {len(b)} "
+                         f"(first extra: {(a + b)[min(len(a), len(b))]})")
+    for path, x, y in zip(_paths(tree), leaves, like_leaves):
+        if tuple(_np.shape(x)) != tuple(_np.shape(y)):
+            raise ValueError(f"{what}: leaf {path} has shape {tuple(_np.shape(x))} in the gradients "
+                             f"but {tuple(_np.shape(y))} in the {like_name}")
+
+
+def _zeros_like(tree):
+    return tree_map(lambda x: x * 0.0, tree)
+
+
+# ---- optimizers ---------------------------------------------------------------------------------
+
+def sgd(learning_rate, momentum=0.0, nesterov=False):
+    """Stochastic gradient descent with optional (Nesterov) momentum."""
+    lr = _schedule(learning_rate)
+
+    def init(params):
+        return {"count": _np.float32(0), "trace": _zeros_like(params) if momentum else None}
+
+    def update(grads, state, params=None):
+        if momentum:
+            _check_like("sgd", grads, state["trace"], "optimizer state")
+        step = lr(state["count"])
+        if momentum:
+            trace = tree_map(lambda t, g: momentum * t + g, state["trace"], grads)
+            direction = tree_map(lambda t, g: momentum * t + g, trace, grads) if nesterov else trace
+        else:
+            trace, direction = None, grads
+        updates = tree_map(lambda d: -step * d, direction)
+        return updates, {"count": state["count"] + 1.0, "trace": trace}
+
+    return GradientTransformation(init, update)
+
+
+def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): the update is
+    -lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * params)."""
+    lr = _schedule(learning_rate)
+
+    def init(params):
+        return {"count": _np.float32(0), "mu": _zeros_like(params), "nu": _zeros_like(params)}
+
+    def update(grads, state, params):
+        _check_like("adamw", grads, state["mu"], "optimizer state")
+        _check_like("adamw", grads, params, "parameters")
+        count = state["count"] + 1.0
+        mu = tree_map(lambda m, g: b1 * m + (1.0 - b1) * g, state["mu"], grads)
+        nu = tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, state["nu"], grads)
+        c1 = 1.0 - _pnp.power(_np.float32(b1), count)
+        c2 = 1.0 - _pnp.power(_np.float32(b2), count)
+        step = lr(state["count"])
+        updates = tree_map(
+            lambda m, v, p: -step * ((m / c1) / (_pnp.sqrt(v / c2) + eps) + weight_decay * p),
+            mu, nu, params)
+        return updates, {"count": count, "mu": mu, "nu": nu}
+
+    return GradientTransformation(init, update)
+
+
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    return adamw(learning_rate, b1, b2, eps, weight_decay=0.0)
+
+
+def apply_updates(params, updates):
+    _check_like("apply_updates", updates, params, "parameters")
+    return tree_map(lambda p, u: p + u, params, updates)
+
+
+def global_norm(tree):
+    """sqrt of the sum of squares of every leaf (for clipping and logging)."""
+    leaves = tree_flatten(tree)[0]
+    total = sum(_pnp.sum(x * x) for x in leaves)
+    return _pnp.sqrt(total)
+
+
+__all__ = ["GradientTransformation", "adam", "adamw", "apply_updates", "constant_schedule",
+           "exponential_decay", "global_norm", "linear_schedule", "sgd",
+           "warmup_linear_decay"]
