@@ -82,6 +82,10 @@ void UnaryRule(const Rule& r) {
       return r.To(0, b.Multiply(g, b.Subtract(r.Scalar(1), b.Multiply(r.y(), r.y()))));
     case OpCode::kSqrt:
       return r.To(0, b.Divide(b.Multiply(g, r.Scalar(0.5)), r.y()));
+    case OpCode::kSine:
+      return r.To(0, b.Multiply(g, b.Cosine(r.x(0))));
+    case OpCode::kCosine:
+      return r.To(0, b.Negate(b.Multiply(g, b.Sine(r.x(0)))));
     case OpCode::kRsqrt:  // d x^-1/2 = -1/2 x^-3/2 = -1/2 y / x
       return r.To(0, b.Multiply(g, b.Divide(b.Multiply(r.y(), r.Scalar(-0.5)), r.x(0))));
     case OpCode::kAbs: {  // sign(x), 0 at 0

@@ -112,7 +112,8 @@ Function Make(std::vector<TensorType> params, const Body& body, int64_t num_shar
 }
 
 TEST(VjpTest, UnaryElementwiseOps) {
-  for (OpCode op : {OpCode::kNegate, OpCode::kExp, OpCode::kTanh, OpCode::kAbs}) {
+  for (OpCode op : {OpCode::kNegate, OpCode::kExp, OpCode::kTanh, OpCode::kAbs, OpCode::kSine,
+                    OpCode::kCosine}) {
     SCOPED_TRACE(ir::OpName(op));
     CheckVjp(Make({F64({2, 3})}, [op](FunctionBuilder& b, const std::vector<Value>& x) {
       return std::vector<Value>{b.Unary(op, x[0])};

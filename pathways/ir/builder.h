@@ -66,6 +66,8 @@ class FunctionBuilder {
   Value Sqrt(Value x) { return Unary(OpCode::kSqrt, x); }
   Value Rsqrt(Value x) { return Unary(OpCode::kRsqrt, x); }
   Value Abs(Value x) { return Unary(OpCode::kAbs, x); }
+  Value Sine(Value x) { return Unary(OpCode::kSine, x); }
+  Value Cosine(Value x) { return Unary(OpCode::kCosine, x); }
 
   // Binary elementwise ops broadcast their operands numpy-style (inserting broadcast_in_dim);
   // dtypes must match exactly.
@@ -77,6 +79,12 @@ class FunctionBuilder {
   Value Maximum(Value a, Value b) { return Binary(OpCode::kMaximum, a, b); }
   Value Minimum(Value a, Value b) { return Binary(OpCode::kMinimum, a, b); }
   Value Power(Value a, Value b) { return Binary(OpCode::kPower, a, b); }
+  // Bitwise ops on i32 words (see OpCode::kAnd).
+  Value And(Value a, Value b) { return Binary(OpCode::kAnd, a, b); }
+  Value Or(Value a, Value b) { return Binary(OpCode::kOr, a, b); }
+  Value Xor(Value a, Value b) { return Binary(OpCode::kXor, a, b); }
+  Value ShiftLeft(Value a, Value b) { return Binary(OpCode::kShiftLeft, a, b); }
+  Value ShiftRightLogical(Value a, Value b) { return Binary(OpCode::kShiftRightLogical, a, b); }
   Value Compare(Value a, Value b, ComparisonDirection direction);
   // Broadcasts all three operands to a common shape.
   Value Select(Value pred, Value on_true, Value on_false);

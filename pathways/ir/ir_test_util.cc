@@ -40,8 +40,10 @@ Function EveryOpFunction() {
   Value g = b.Gather(w, idx, 0);  // [3,16]
   Value shard = b.BroadcastInDim(b.ShardIndex(), Shape{2, 2}, {});
   Value ints = b.Add(shard, b.Constant(Literal::Create<int32_t>(Shape{2}, {7, -7})));
+  Value one = b.ConstantScalar<int32_t>(1);
+  ints = b.Xor(b.Or(b.And(ints, b.ShiftLeft(ints, one)), one), b.ShiftRightLogical(ints, one));
   Value bools = b.Constant(Literal::Create<bool>(Shape{2}, {true, false}));
-  Value doubles = b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25}));
+  Value doubles = b.Sine(b.Cosine(b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25}))));
   Value eq = b.Compare(bools, b.ConstantScalar<bool>(false), ComparisonDirection::kEq);
 
   absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt});

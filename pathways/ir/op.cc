@@ -24,6 +24,8 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kSqrt, "sqrt"},
     OpEntry{OpCode::kRsqrt, "rsqrt"},
     OpEntry{OpCode::kAbs, "abs"},
+    OpEntry{OpCode::kSine, "sine"},
+    OpEntry{OpCode::kCosine, "cosine"},
     OpEntry{OpCode::kAdd, "add"},
     OpEntry{OpCode::kSubtract, "subtract"},
     OpEntry{OpCode::kMultiply, "multiply"},
@@ -31,6 +33,11 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kMaximum, "maximum"},
     OpEntry{OpCode::kMinimum, "minimum"},
     OpEntry{OpCode::kPower, "power"},
+    OpEntry{OpCode::kAnd, "and"},
+    OpEntry{OpCode::kOr, "or"},
+    OpEntry{OpCode::kXor, "xor"},
+    OpEntry{OpCode::kShiftLeft, "shift_left"},
+    OpEntry{OpCode::kShiftRightLogical, "shift_right_logical"},
     OpEntry{OpCode::kCompare, "compare"},
     OpEntry{OpCode::kSelect, "select"},
     OpEntry{OpCode::kConvert, "convert"},
@@ -74,10 +81,24 @@ bool IsKnownOpCode(uint32_t value) {
 
 // The ranges have gaps for future ops, so a value inside one is an op only if it is known.
 bool IsUnaryElementwise(OpCode op) {
-  return op >= OpCode::kNegate && op <= OpCode::kAbs && IsKnownOpCode(static_cast<uint32_t>(op));
+  return op >= OpCode::kNegate && op <= OpCode::kCosine && IsKnownOpCode(static_cast<uint32_t>(op));
 }
+
+bool IsBitwise(OpCode op) {
+  switch (op) {
+    case OpCode::kAnd:
+    case OpCode::kOr:
+    case OpCode::kXor:
+    case OpCode::kShiftLeft:
+    case OpCode::kShiftRightLogical:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsBinaryElementwise(OpCode op) {
-  return op >= OpCode::kAdd && op <= OpCode::kPower && IsKnownOpCode(static_cast<uint32_t>(op));
+  return (op >= OpCode::kAdd && op <= OpCode::kPower) || IsBitwise(op);
 }
 bool IsCollective(OpCode op) {
   return op >= OpCode::kAllReduce && op <= OpCode::kShardIndex &&

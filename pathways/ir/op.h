@@ -31,6 +31,8 @@ enum class OpCode : uint16_t {
   kSqrt = 14,
   kRsqrt = 15,
   kAbs = 16,
+  kSine = 17,
+  kCosine = 18,
   // Binary elementwise.
   kAdd = 30,
   kSubtract = 31,
@@ -39,9 +41,15 @@ enum class OpCode : uint16_t {
   kMaximum = 34,
   kMinimum = 35,
   kPower = 36,
+  // Bitwise, on i32 (as 32-bit words: shifts are logical, out-of-range shifts give 0).
+  kAnd = 37,
+  kOr = 38,
+  kXor = 39,
   kCompare = 40,
   kSelect = 41,
   kConvert = 42,
+  kShiftLeft = 43,
+  kShiftRightLogical = 44,
   // Data movement.
   kBroadcastInDim = 50,
   kReshape = 51,
@@ -66,7 +74,8 @@ const char* OpName(OpCode op);
 absl::StatusOr<OpCode> ParseOpName(std::string_view name);
 bool IsKnownOpCode(uint32_t value);
 bool IsUnaryElementwise(OpCode op);
-bool IsBinaryElementwise(OpCode op);  // add ... power (not compare)
+bool IsBinaryElementwise(OpCode op);  // add ... power and the bitwise ops (not compare)
+bool IsBitwise(OpCode op);            // and, or, xor, shift_left, shift_right_logical
 bool IsCollective(OpCode op);         // all_reduce ... shard_index
 std::ostream& operator<<(std::ostream& os, OpCode op);  // OpName()
 

@@ -147,6 +147,9 @@ absl::StatusOr<TensorType> InferElementwise(OpCode op, absl::Span<const TensorTy
     if (!(in[0] == in[1])) {
       return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
     }
+    if (IsBitwise(op) && in[0].dtype != DType::kI32) {
+      return Invalid("operands must be i32 (32-bit words), got ", in[0].DebugString());
+    }
     PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operands"));
     return in[0];
   }

@@ -74,6 +74,8 @@ inline T ApplyUnary(T x) {
     if constexpr (kOp == OpCode::kTanh) return std::tanh(x);
     if constexpr (kOp == OpCode::kSqrt) return std::sqrt(x);
     if constexpr (kOp == OpCode::kRsqrt) return T(1) / std::sqrt(x);
+    if constexpr (kOp == OpCode::kSine) return std::sin(x);
+    if constexpr (kOp == OpCode::kCosine) return std::cos(x);
   }
   return x;
 }
@@ -104,6 +106,8 @@ KernelFn UnaryFor(OpCode op) {
       case OpCode::kTanh: return &UnaryKernel<OpCode::kTanh, T>;
       case OpCode::kSqrt: return &UnaryKernel<OpCode::kSqrt, T>;
       case OpCode::kRsqrt: return &UnaryKernel<OpCode::kRsqrt, T>;
+      case OpCode::kSine: return &UnaryKernel<OpCode::kSine, T>;
+      case OpCode::kCosine: return &UnaryKernel<OpCode::kCosine, T>;
       default: return nullptr;
     }
   }
@@ -121,6 +125,18 @@ inline T ApplyBinary(T a, T b) {
     if constexpr (kOp == OpCode::kMultiply) return WrapMul(a, b);
     if constexpr (kOp == OpCode::kDivide) return SafeDiv(a, b);
     if constexpr (kOp == OpCode::kPower) return IntPow(a, b);
+    // The bitwise ops see 32-bit words; a shift by 32 or more (or a negative one) gives 0.
+    using U = std::make_unsigned_t<T>;
+    constexpr int kBits = static_cast<int>(sizeof(T) * 8);
+    if constexpr (kOp == OpCode::kAnd) return static_cast<T>(static_cast<U>(a) & static_cast<U>(b));
+    if constexpr (kOp == OpCode::kOr) return static_cast<T>(static_cast<U>(a) | static_cast<U>(b));
+    if constexpr (kOp == OpCode::kXor) return static_cast<T>(static_cast<U>(a) ^ static_cast<U>(b));
+    if constexpr (kOp == OpCode::kShiftLeft) {
+      return (b < 0 || b >= kBits) ? T(0) : static_cast<T>(static_cast<U>(a) << b);
+    }
+    if constexpr (kOp == OpCode::kShiftRightLogical) {
+      return (b < 0 || b >= kBits) ? T(0) : static_cast<T>(static_cast<U>(a) >> b);
+    }
   } else {
     if constexpr (kOp == OpCode::kAdd) return a + b;
     if constexpr (kOp == OpCode::kSubtract) return a - b;
@@ -151,7 +167,19 @@ KernelFn BinaryFor(OpCode op) {
     case OpCode::kMaximum: return &BinaryKernel<OpCode::kMaximum, T>;
     case OpCode::kMinimum: return &BinaryKernel<OpCode::kMinimum, T>;
     case OpCode::kPower: return &BinaryKernel<OpCode::kPower, T>;
-    default: return nullptr;
+    default: break;
+  }
+  if constexpr (std::is_integral_v<T>) {
+    switch (op) {
+      case OpCode::kAnd: return &BinaryKernel<OpCode::kAnd, T>;
+      case OpCode::kOr: return &BinaryKernel<OpCode::kOr, T>;
+      case OpCode::kXor: return &BinaryKernel<OpCode::kXor, T>;
+      case OpCode::kShiftLeft: return &BinaryKernel<OpCode::kShiftLeft, T>;
+      case OpCode::kShiftRightLogical: return &BinaryKernel<OpCode::kShiftRightLogical, T>;
+      default: return nullptr;
+    }
+  } else {
+    return nullptr;
   }
 }
 

@@ -21,6 +21,8 @@ double RefUnary(OpCode op, double x) {
     case OpCode::kTanh: return std::tanh(x);
     case OpCode::kSqrt: return std::sqrt(x);
     case OpCode::kRsqrt: return 1.0 / std::sqrt(x);
+    case OpCode::kSine: return std::sin(x);
+    case OpCode::kCosine: return std::cos(x);
     default: return NAN;
   }
 }
@@ -28,7 +30,7 @@ double RefUnary(OpCode op, double x) {
 TEST(ElementwiseKernelsTest, UnaryOpsMatchReferenceForEveryDtypeAndShape) {
   std::mt19937 rng(1);
   for (OpCode op : {OpCode::kNegate, OpCode::kAbs, OpCode::kExp, OpCode::kLog, OpCode::kTanh,
-                    OpCode::kSqrt, OpCode::kRsqrt}) {
+                    OpCode::kSqrt, OpCode::kRsqrt, OpCode::kSine, OpCode::kCosine}) {
     for (DType dt : {DType::kF32, DType::kF64, DType::kI32}) {
       if (dt == DType::kI32 && op != OpCode::kNegate && op != OpCode::kAbs) continue;
       for (const auto& dims : kShapes) {
@@ -75,6 +77,26 @@ TEST(ElementwiseKernelsTest, BinaryOpsMatchReferenceForEveryDtypeAndShape) {
       }
     }
   }
+}
+
+TEST(ElementwiseKernelsTest, BitwiseOpsSeeWordsAndShiftLogically) {
+  const ir::Literal a = ir::Literal::Create<int32_t>({5}, {0x0f0f, -1, 6, -8, 1});
+  const ir::Literal b = ir::Literal::Create<int32_t>({5}, {0x00ff, 0x1234, 3, 1, 40});
+  auto run = [&](OpCode op) {
+    return RunOne({a, b}, [&](auto& bld, auto& p) { return bld.Binary(op, p[0], p[1]); });
+  };
+  EXPECT_EQ(run(OpCode::kAnd), ir::Literal::Create<int32_t>({5}, {0x000f, 0x1234, 2, 0, 0}));
+  EXPECT_EQ(run(OpCode::kOr), ir::Literal::Create<int32_t>({5}, {0x0fff, -1, 7, -7, 41}));
+  EXPECT_EQ(run(OpCode::kXor), ir::Literal::Create<int32_t>({5}, {0x0ff0, ~0x1234, 5, -7, 41}));
+  // Logical: -8 >> 1 fills with zeros; shifts of 32 or more give 0.
+  EXPECT_EQ(run(OpCode::kShiftRightLogical),
+            ir::Literal::Create<int32_t>({5}, {0, 0, 0, 0x7ffffffc, 0}));
+  EXPECT_EQ(run(OpCode::kShiftLeft),
+            ir::Literal::Create<int32_t>({5}, {0, 0, 48, -16, 0}));
+  // Floats have no bits to operate on.
+  ir::FunctionBuilder bad("bad");
+  ir::Value x = bad.Parameter(T(DType::kF32, {2}));
+  EXPECT_FALSE(bad.Build({bad.Xor(x, x)}).ok());
 }
 
 TEST(ElementwiseKernelsTest, BinaryOpsBroadcastThroughTheBuilder) {
