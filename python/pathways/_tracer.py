@@ -237,7 +237,7 @@ def wrap(trace, value_id):
 # ---------------------------------------------------------------------------------------------
 # Ops.
 
-_FLOAT_OPS = ("exp", "log", "tanh", "sqrt", "rsqrt")
+_FLOAT_OPS = ("exp", "log", "tanh", "sqrt", "rsqrt", "sine", "cosine")
 
 
 def unary(op, x):
@@ -445,3 +445,8 @@ def getitem(x, idx):
     if tuple(out_shape) != out.shape:
         out = reshape(out, out_shape)
     return out
+
+
+def iota(trace, dtype, shape, axis):
+    """A traced array counting 0, 1, ... along `axis` (no constant baked into the function)."""
+    return wrap(trace, trace.builder.iota(np.dtype(dtype).name, [int(d) for d in shape], int(axis)))

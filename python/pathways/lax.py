@@ -110,3 +110,21 @@ def axis_index(axis_name):
 
 def axis_size(axis_name):
     return _trace_for(axis_name, None, "axis_size").axis_size
+
+
+def shift_left(x, y):
+    """x << y on 32-bit words (a shift of 32 or more gives 0)."""
+    if isinstance(x, _t.Tracer) or isinstance(y, _t.Tracer):
+        return _t.binary("shift_left", x, y)
+    x = _np.asarray(x, _np.int32).view(_np.uint32)
+    y = _np.asarray(y, _np.int32)
+    return _np.where((y < 0) | (y >= 32), 0, x << _np.clip(y, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
+
+
+def shift_right_logical(x, y):
+    """x >> y on 32-bit words, filling with zeros (a shift of 32 or more gives 0)."""
+    if isinstance(x, _t.Tracer) or isinstance(y, _t.Tracer):
+        return _t.binary("shift_right_logical", x, y)
+    x = _np.asarray(x, _np.int32).view(_np.uint32)
+    y = _np.asarray(y, _np.int32)
+    return _np.where((y < 0) | (y >= 32), 0, x >> _np.clip(y, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
