@@ -10,7 +10,7 @@ PACKAGES=(
   libdnnl-dev
   libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-tqdm
 )
 
 missing=()

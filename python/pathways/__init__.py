@@ -15,7 +15,7 @@ from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, V
                        shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
-from . import lax, nn, numpy, optimizers, random
+from . import lax, models, nn, numpy, optimizers, random
 
 InvalidArgumentError = _pathways.InvalidArgumentError
 
@@ -29,6 +29,6 @@ __all__ = [
     "Array", "Device", "InvalidArgumentError", "PathwaysError", "PmapFunction", "ProgramFunction",
     "ProgramValue", "Tracer", "VirtualDevice", "VirtualDeviceSet", "VirtualSlice", "device_count",
     "device_put", "devices", "get_devices", "grad", "init", "is_initialized", "lax",
-    "make_virtual_device_set", "nn", "numpy", "optimizers", "pmap", "random", "program", "shutdown", "tree_flatten",
+    "make_virtual_device_set", "models", "nn", "numpy", "optimizers", "pmap", "random", "program", "shutdown", "tree_flatten",
     "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "vjp",
 ]

@@ -61,6 +61,13 @@ class _Traced:
         self.what = what
         self.has_aux = has_aux
         leaves, self.in_tree = tree_flatten(tuple(args))
+        for i, a in enumerate(args):
+            for j, x in enumerate(tree_flatten(a)[0]):
+                if not (isinstance(x, (_tracer.Tracer, numbers.Number, np.ndarray, np.generic))
+                        or hasattr(x, "__array__")):
+                    raise TypeError(
+                        f"{what}: argument {i}{_leaf_path(a, j)} is a {type(x).__name__}, not an "
+                        "array; close over it instead (functools.partial or a lambda)")
         self.arg_ids = [_tracer.lift(x, trace) for x in leaves]
         # Which flat leaves belong to the differentiated arguments, per argument.
         self.diff_leaves = []

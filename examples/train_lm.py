@@ -1,0 +1,227 @@
+"""Trains a byte-level decoder-only transformer language model, data-parallel over a slice.
+
+    PYTHONPATH=build/python /usr/bin/python3 examples/train_lm.py            # about a minute
+    PYTHONPATH=build/python /usr/bin/python3 examples/train_lm.py --sample 200
+
+The corpus is the license texts every Debian system has (/usr/share/common-licenses), split
+into training and held-out bytes. Parameters are initialised on the devices from a seed and
+stay there: each step is ONE pmapped function (forward, backward, gradient all-reduce, AdamW
+update) whose outputs are the next step's inputs, with a bounded number of steps in flight.
+Prints a progress bar (steps, loss, tokens/s), the held-out loss against the unigram baseline,
+writes the loss curve as a PNG, and with --sample prints text the model generates.
+"""
+
+import argparse
+import functools
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import pathways as pw
+
+CORPUS = "/usr/share/common-licenses"
+
+
+def load_corpus(path, held_out_fraction):
+    data = bytearray()
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isfile(full) and not os.path.islink(full):
+            with open(full, "rb") as f:
+                data += f.read()
+    if len(data) < 10000:
+        raise SystemExit(f"train_lm: only {len(data)} bytes of text under {path}")
+    tokens = np.frombuffer(bytes(data), np.uint8).astype(np.int32)
+    split = int(len(tokens) * (1 - held_out_fraction))
+    return tokens[:split], tokens[split:]
+
+
+def unigram_loss(train, held_out, vocab):
+    """Cross-entropy (nats) of the held-out bytes under the training bytes' frequencies."""
+    counts = np.bincount(train, minlength=vocab).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[held_out].mean())
+
+
+def batches(tokens, rng, devices, batch, seq_len):
+    """int32[devices, batch, seq_len + 1] windows at random offsets."""
+    starts = rng.integers(0, len(tokens) - seq_len - 1, size=(devices, batch))
+    return tokens[starts[..., None] + np.arange(seq_len + 1)]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--devices", type=int, default=2, help="data-parallel devices (default 2)")
+    p.add_argument("--batch", type=int, default=16, help="sequences per device per step")
+    p.add_argument("--seq-len", type=int, default=64)
+    p.add_argument("--d-model", type=int, default=64)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--in-flight", type=int, default=2, help="steps submitted ahead of the devices")
+    p.add_argument("--eval-batches", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", default="train_lm_loss.png", help="loss curve PNG ('' for none)")
+    p.add_argument("--sample", type=int, default=0, help="bytes to generate after training")
+    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    p.add_argument("--prompt", default="This program is free software")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    for name in ("devices", "batch", "seq_len", "steps", "in_flight", "eval_batches"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def make_functions(cfg, opt, devices):
+    loss_fn = functools.partial(pw.models.loss, cfg=cfg)
+
+    @pw.pmap(devices=devices, axis_name="data")
+    def init(key):
+        params = pw.models.init(key, cfg)
+        return params, opt.init(params)
+
+    @pw.pmap(devices=devices, axis_name="data")
+    def train_step(params, state, batch):
+        loss, grads = pw.value_and_grad(lambda p: loss_fn(p, batch))(params)
+        grads = pw.lax.pmean(grads, "data")
+        updates, state = opt.update(grads, state, params)
+        return pw.optimizers.apply_updates(params, updates), state, pw.lax.pmean(loss, "data")
+
+    @pw.pmap(devices=devices, axis_name="data")
+    def eval_step(params, batch):
+        return pw.lax.pmean(loss_fn(params, batch), "data")
+
+    @pw.pmap(devices=devices)
+    def next_logits(params, window, position):
+        logits = pw.models.apply(params, window[None], cfg)[0]          # [seq_len, vocab]
+        return pw.numpy.sum(logits * pw.nn.one_hot(position, cfg.seq_len)[:, None], axis=0)
+
+    return init, train_step, eval_step, next_logits
+
+
+def progress(total, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="step", dynamic_ncols=True)
+
+
+def train(args):
+    train_tokens, held_out = load_corpus(CORPUS, 0.1)
+    cfg = pw.models.TransformerConfig(vocab=256, d_model=args.d_model, heads=args.heads,
+                                      layers=args.layers, seq_len=args.seq_len)
+    devices = pw.get_devices(args.devices)
+    schedule = pw.optimizers.warmup_linear_decay(args.lr, args.warmup, max(args.steps - args.warmup, 1),
+                                                 end_value=args.lr * 0.1)
+    opt = pw.optimizers.adamw(schedule, weight_decay=args.weight_decay)
+    init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices)
+    key = pw.random.PRNGKey(args.seed)
+    params, state = init(np.stack([key] * args.devices))
+    n_params = sum(int(np.prod(x.shape[1:])) for x in pw.tree_leaves(params))
+    baseline = unigram_loss(train_tokens, held_out, cfg.vocab)
+    print(f"train_lm: {n_params:,} parameters, {len(train_tokens):,} training bytes, "
+          f"{args.devices} device(s) x {args.batch} x {cfg.seq_len} tokens per step; "
+          f"unigram baseline {baseline:.3f} nats/byte", flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    losses, pending = [], []
+    tokens_per_step = args.devices * args.batch * cfg.seq_len
+    bar = progress(args.steps, not args.no_progress)
+    start = time.time()
+    for step in range(args.steps):
+        params, state, loss = train_step(params, state, batches(train_tokens, rng, args.devices,
+                                                                args.batch, cfg.seq_len))
+        pending.append((step, loss))
+        # A bounded number of steps in flight: wait for the oldest before running further ahead.
+        while len(pending) > args.in_flight or (step == args.steps - 1 and pending):
+            done_step, done = pending.pop(0)
+            value = float(np.asarray(done)[0])
+            if not math.isfinite(value):
+                raise SystemExit(f"train_lm: the loss is {value} at step {done_step}; stopping")
+            losses.append(value)
+            rate = (done_step + 1) * tokens_per_step / (time.time() - start)
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{rate:,.0f}")
+                bar.update(1)
+            elif done_step % 50 == 0 or done_step == args.steps - 1:
+                print(f"step {done_step}: loss {value:.3f}, {rate:,.0f} tokens/s", flush=True)
+    if bar is not None:
+        bar.close()
+    elapsed = time.time() - start
+
+    eval_rng = np.random.default_rng(args.seed + 1)
+    held = [float(np.asarray(eval_step(params, batches(held_out, eval_rng, args.devices,
+                                                       args.batch, cfg.seq_len)))[0])
+            for _ in range(args.eval_batches)]
+    held_loss = float(np.mean(held))
+    print(f"train_lm: {args.steps} steps in {elapsed:.1f} s ({args.steps * tokens_per_step / elapsed:,.0f} "
+          f"tokens/s); train loss {np.mean(losses[-20:]):.3f}, held-out loss {held_loss:.3f} nats/byte "
+          f"(unigram {baseline:.3f})", flush=True)
+    if args.plot:
+        plot(losses, held_loss, baseline, args.plot)
+    if args.sample:
+        print(repr(sample(params, next_logits, cfg, args)))
+    return held_loss, baseline
+
+
+def plot(losses, held_loss, baseline, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(losses, label="training loss")
+    ax.axhline(held_loss, color="tab:green", linestyle="--", label=f"held-out {held_loss:.2f}")
+    ax.axhline(baseline, color="tab:red", linestyle=":", label=f"unigram {baseline:.2f}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/byte)")
+    ax.set_title("byte-level transformer LM on Debian's license texts")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"train_lm: loss curve in {path}")
+
+
+def sample(params, next_logits, cfg, args):
+    """Generates args.sample bytes after the prompt: greedy, or at args.temperature."""
+    rng = np.random.default_rng(args.seed + 2)
+    text = list(args.prompt.encode("utf-8", "replace"))[-cfg.seq_len:] or [ord(" ")]
+    out = []
+    for _ in range(args.sample):
+        window = np.zeros(cfg.seq_len, np.int32)
+        context = text[-cfg.seq_len:]
+        window[:len(context)] = context
+        n = args.devices
+        logits = np.asarray(next_logits(params, np.stack([window] * n),
+                                        np.full((n,), len(context) - 1, np.int32)))[0]
+        if args.temperature <= 0:
+            byte = int(np.argmax(logits))
+        else:
+            p = np.exp((logits - logits.max()) / args.temperature)
+            byte = int(rng.choice(len(p), p=p / p.sum()))
+        text.append(byte)
+        out.append(byte)
+    return bytes(out).decode("utf-8", "replace")
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    pw.init(hosts=1, devices_per_host=args.devices)
+    try:
+        train(args)
+    finally:
+        pw.shutdown()
+
+
+if __name__ == "__main__":
+    main()
