@@ -110,6 +110,15 @@ def _zeros_like(tree):
     return tree_map(lambda x: x * 0.0, tree)
 
 
+def _zero_count(params):
+    """The step count, 0, in the dtype of the parameters (float64 parameters count in float64,
+    so bias corrections keep their precision)."""
+    leaves = tree_flatten(params)[0]
+    if not leaves:
+        return _np.float32(0)
+    return _pnp.sum(leaves[0] * 0.0)
+
+
 # ---- optimizers ---------------------------------------------------------------------------------
 
 def sgd(learning_rate, momentum=0.0, nesterov=False):
@@ -117,7 +126,7 @@ def sgd(learning_rate, momentum=0.0, nesterov=False):
     lr = _schedule(learning_rate)
 
     def init(params):
-        return {"count": _np.float32(0), "trace": _zeros_like(params) if momentum else None}
+        return {"count": _zero_count(params), "trace": _zeros_like(params) if momentum else None}
 
     def update(grads, state, params=None):
         if momentum:
@@ -140,7 +149,7 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
     lr = _schedule(learning_rate)
 
     def init(params):
-        return {"count": _np.float32(0), "mu": _zeros_like(params), "nu": _zeros_like(params)}
+        return {"count": _zero_count(params), "mu": _zeros_like(params), "nu": _zeros_like(params)}
 
     def update(grads, state, params):
         _check_like("adamw", grads, state["mu"], "optimizer state")
@@ -148,8 +157,8 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
         count = state["count"] + 1.0
         mu = tree_map(lambda m, g: b1 * m + (1.0 - b1) * g, state["mu"], grads)
         nu = tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, state["nu"], grads)
-        c1 = 1.0 - _pnp.power(_np.float32(b1), count)
-        c2 = 1.0 - _pnp.power(_np.float32(b2), count)
+        c1 = 1.0 - _pnp.power(float(b1), count)
+        c2 = 1.0 - _pnp.power(float(b2), count)
         step = lr(state["count"])
         updates = tree_map(
             lambda m, v, p: -step * ((m / c1) / (_pnp.sqrt(v / c2) + eps) + weight_decay * p),

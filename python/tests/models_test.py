@@ -68,3 +68,29 @@ def test_a_nan_loss_stops_training_naming_the_step(tmp_path):
                                  "--plot", "", "--lr", "nan"])
     with pytest.raises(SystemExit, match="the loss is nan at step 1"):
         module["train"](args)
+
+
+def test_one_device_and_four_data_parallel_devices_give_the_same_losses():
+    cfg = pw.models.TransformerConfig(vocab=32, d_model=16, heads=2, layers=1, seq_len=8)
+    opt = pw.optimizers.adamw(1e-2)
+    rng = np.random.default_rng(5)
+    batches = [rng.integers(0, 32, size=(8, 9)).astype(np.int32)] * 5  # memorised: the loss falls
+    curves = {}
+    for n in (1, 4):
+        devs = pw.get_devices(n)
+
+        @pw.pmap(devices=devs, axis_name="d")
+        def step(params, state, batch):
+            loss, grads = pw.value_and_grad(lambda p: pw.models.loss(p, batch, cfg))(params)
+            updates, state = opt.update(pw.lax.pmean(grads, "d"), state, params)
+            return pw.optimizers.apply_updates(params, updates), state, pw.lax.pmean(loss, "d")
+
+        init = pw.pmap(lambda k: (lambda p: (p, opt.init(p)))(pw.models.init(k, cfg)), devices=devs)
+        params, state = init(np.stack([pw.random.PRNGKey(9)] * n))
+        losses = []
+        for b in batches:  # the same global batch of 8, split over the devices
+            params, state, loss = step(params, state, b.reshape(n, 8 // n, 9))
+            losses.append(float(np.asarray(loss)[0]))
+        curves[n] = losses
+    np.testing.assert_allclose(curves[4], curves[1], rtol=2e-5)
+    assert curves[1][-1] < curves[1][0]
