@@ -12,7 +12,7 @@ from ._pmap import PmapFunction, pmap
 from ._program import ProgramFunction, ProgramValue, program
 from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
                        device_count, devices, init, is_initialized, make_virtual_device_set,
-                       shutdown)
+                       memory_stats, shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 from . import lax, models, nn, numpy, optimizers, random
@@ -26,9 +26,10 @@ def get_devices(n):
 
 
 __all__ = [
-    "Array", "Device", "InvalidArgumentError", "PathwaysError", "PmapFunction", "ProgramFunction",
-    "ProgramValue", "Tracer", "VirtualDevice", "VirtualDeviceSet", "VirtualSlice", "device_count",
-    "device_put", "devices", "get_devices", "grad", "init", "is_initialized", "lax",
-    "make_virtual_device_set", "models", "nn", "numpy", "optimizers", "pmap", "random", "program", "shutdown", "tree_flatten",
-    "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "vjp",
+    "Array", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
+    "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
+    "models", "nn", "numpy", "optimizers", "PathwaysError", "pmap", "PmapFunction", "program",
+    "ProgramFunction", "ProgramValue", "random", "shutdown", "Tracer", "tree_flatten",
+    "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "VirtualDevice",
+    "VirtualDeviceSet", "VirtualSlice", "vjp",
 ]

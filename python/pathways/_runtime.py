@@ -140,6 +140,15 @@ def devices():
     return list(_devices_by_id(s).values())
 
 
+def memory_stats():
+    """{device id: {"bytes_in_use", "peak_bytes_in_use", "bytes_limit", "busy_seconds"}} for
+    every device of the cluster, as its host reports it now (like jax's Device.memory_stats)."""
+    stats = session().memory_stats()
+    return {d: {"bytes_in_use": used, "peak_bytes_in_use": peak, "bytes_limit": cap,
+                "busy_seconds": busy / 1e9}
+            for d, (used, peak, cap, busy) in stats.items()}
+
+
 def device_count():
     return len(devices())
 

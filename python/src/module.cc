@@ -178,6 +178,20 @@ void BindSession(py::module_& m) {
         }
         return out;
       })
+      .def("memory_stats", [](Session& s) {
+        // device id -> (bytes in use, peak bytes in use, capacity, busy nanoseconds).
+        SessionUse use(s, "memory_stats()");
+        ClusterStatus status = s.client().controller().Status();
+        py::dict out;
+        for (const HostStatus& hs : status.hosts) {
+          for (const DeviceStatus& d : hs.devices) {
+            out[py::int_(d.id.value())] = py::make_tuple(
+                d.memory_in_use_bytes, d.peak_memory_in_use_bytes, d.memory_capacity_bytes,
+                d.busy_nanos);
+          }
+        }
+        return out;
+      })
       .def("live_arrays", [](Session& s) {
         SessionUse use(s, "live_arrays()");
         ClusterStatus status = s.client().controller().Status();

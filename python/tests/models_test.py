@@ -94,3 +94,29 @@ def test_one_device_and_four_data_parallel_devices_give_the_same_losses():
         curves[n] = losses
     np.testing.assert_allclose(curves[4], curves[1], rtol=2e-5)
     assert curves[1][-1] < curves[1][0]
+
+
+def test_device_memory_does_not_grow_with_training_steps():
+    cfg = pw.models.TransformerConfig(vocab=32, d_model=16, heads=2, layers=1, seq_len=8)
+    devs = pw.get_devices(2)
+    opt = pw.optimizers.adamw(1e-2)
+
+    @pw.pmap(devices=devs, axis_name="d")
+    def step(params, state, batch):
+        loss, grads = pw.value_and_grad(lambda p: pw.models.loss(p, batch, cfg))(params)
+        updates, state = opt.update(pw.lax.pmean(grads, "d"), state, params)
+        return pw.optimizers.apply_updates(params, updates), state, loss
+
+    init = pw.pmap(lambda k: (lambda p: (p, opt.init(p)))(pw.models.init(k, cfg)), devices=devs)
+    params, state = init(np.stack([pw.random.PRNGKey(0)] * 2))
+    ids = [d.physical_device.id for d in devs]
+    rng = np.random.default_rng(0)
+    in_use = []
+    for i in range(200):
+        params, state, loss = step(params, state, rng.integers(0, 32, size=(2, 4, 9)).astype(np.int32))
+        if i >= 20 and i % 20 == 0:
+            np.asarray(loss)
+            stats = pw.memory_stats()
+            in_use.append(sum(stats[d]["bytes_in_use"] for d in ids))
+    # The old parameters and optimizer state are freed once the new ones exist.
+    assert max(in_use) <= 1.25 * in_use[0], in_use
