@@ -99,3 +99,20 @@ def test_bad_requests_name_the_culprit(devs):
         pw.grad(lambda p: p["w"].sum())({"n": np.ones(3, np.int32), "w": x})
     with pytest.raises(TypeError, match=r"has_aux=True needs"):
         pw.grad(lambda v: v.sum(), has_aux=True)(x)
+
+
+def test_a_step_running_out_of_device_memory_fails_its_futures_and_the_runtime_goes_on(devs):
+    x = np.ones((N, 4), np.float32)
+
+    @pw.pmap(devices=devs)
+    def too_big(v):
+        # 400M floats per device: more than a device's 1 GiB.
+        big = pnp.broadcast_to(v[:1, None], (20000, 20000))
+        return pw.grad(lambda b: (b * b).sum())(big).sum() + v.sum()
+
+    out = too_big(x)  # the handles come back at once; the failure arrives through the future
+    with pytest.raises(pw.PathwaysError, match="RESOURCE_EXHAUSTED|memory|bytes") as err:
+        np.asarray(out)
+    assert err.value.code == "RESOURCE_EXHAUSTED"
+    ok = pw.pmap(lambda v: pw.grad(lambda w: (w * w).sum())(v), devices=devs)(x)
+    np.testing.assert_allclose(np.asarray(ok), 2 * x)
