@@ -82,17 +82,10 @@ def parse_args(argv):
 def make_functions(cfg, opt, devices):
     loss_fn = functools.partial(pw.models.loss, cfg=cfg)
 
-    @pw.pmap(devices=devices, axis_name="data")
-    def init(key):
-        params = pw.models.init(key, cfg)
-        return params, opt.init(params)
-
-    @pw.pmap(devices=devices, axis_name="data")
-    def train_step(params, state, batch):
-        loss, grads = pw.value_and_grad(lambda p: loss_fn(p, batch))(params)
-        grads = pw.lax.pmean(grads, "data")
-        updates, state = opt.update(grads, state, params)
-        return pw.optimizers.apply_updates(params, updates), state, pw.lax.pmean(loss, "data")
+    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt),
+                   devices=devices)
+    train_step = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt,
+                                           axis_name="data"), devices=devices, axis_name="data")
 
     @pw.pmap(devices=devices, axis_name="data")
     def eval_step(params, batch):

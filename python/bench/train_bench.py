@@ -8,6 +8,7 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/train_bench.py [--ste
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -29,13 +30,9 @@ def pathways_rate(cfg, devices, global_batch, steps, in_flight=2):
     devs = pw.get_devices(devices)
     opt = pw.optimizers.adamw(1e-3)
 
-    @pw.pmap(devices=devs, axis_name="d")
-    def step(params, state, batch):
-        loss, grads = pw.value_and_grad(lambda p: pw.models.loss(p, batch, cfg))(params)
-        updates, state = opt.update(pw.lax.pmean(grads, "d"), state, params)
-        return pw.optimizers.apply_updates(params, updates), state, loss
-
-    init = pw.pmap(lambda k: (lambda p: (p, opt.init(p)))(pw.models.init(k, cfg)), devices=devs)
+    step = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt, axis_name="d"),
+                   devices=devs, axis_name="d")
+    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt), devices=devs)
     params, state = init(np.stack([pw.random.PRNGKey(0)] * devices))
     data = [b.reshape(devices, global_batch // devices, cfg.seq_len + 1)
             for b in batches(cfg, global_batch, steps + 3)]

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from . import _tracer
-from ._tree import tree_flatten, tree_unflatten
+from ._tree import tree_flatten, tree_paths, tree_unflatten
 
 
 def _argnums_tuple(argnums, nargs, what):
@@ -34,21 +34,7 @@ def _argnums_tuple(argnums, nargs, what):
 
 def _leaf_path(tree, index):
     """A readable path ("[1]['w']") to the index-th leaf of `tree`, for error messages."""
-    paths = []
-
-    def walk(node, path):
-        if node is None:
-            return
-        if isinstance(node, (tuple, list)):
-            for i, c in enumerate(node):
-                walk(c, f"{path}[{i}]")
-        elif isinstance(node, dict):
-            for k in sorted(node):
-                walk(node[k], f"{path}[{k!r}]")
-        else:
-            paths.append(path)
-
-    walk(tree, "")
+    paths = tree_paths(tree)
     return paths[index] if index < len(paths) else f"leaf {index}"
 
 

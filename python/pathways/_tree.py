@@ -78,3 +78,23 @@ def tree_map(fn, tree, *rest):
 
 def tree_leaves(tree):
     return tree_flatten(tree)[0]
+
+
+def tree_paths(tree):
+    """A readable path to every leaf, in tree_flatten's order: "[1]['w']" (pytree messages)."""
+    paths = []
+
+    def walk(node, path):
+        if node is None:
+            return
+        if isinstance(node, (tuple, list)):
+            for i, c in enumerate(node):
+                walk(c, f"{path}[{i}]")
+        elif isinstance(node, dict):
+            for k in sorted(node):
+                walk(node[k], f"{path}[{k!r}]")
+        else:
+            paths.append(path)
+
+    walk(tree, "")
+    return paths

@@ -124,3 +124,24 @@ def flops_per_token(cfg):
     dense = layers * (3 * d * d + d * d + 2 * cfg.mlp_ratio * d * d) + cfg.vocab * d
     attention = layers * 2 * t * d
     return 3 * 2 * (dense + attention)
+
+
+def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None):
+    """One training step as a pure function, to run inside pw.pmap: the loss and its gradient
+    (averaged over the devices of `axis_name` when given: data parallelism), the optimizer's
+    update. Returns (params, opt_state, loss), the loss averaged like the gradient."""
+    from . import lax as _lax
+    from . import optimizers as _optimizers
+    from ._grad import value_and_grad
+
+    value, grads = value_and_grad(lambda p: loss(p, tokens, cfg))(params)
+    if axis_name is not None:
+        value, grads = _lax.pmean(value, axis_name), _lax.pmean(grads, axis_name)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return _optimizers.apply_updates(params, updates), opt_state, value
+
+
+def init_with_optimizer(key, cfg, optimizer):
+    """(params, optimizer state) from `key` (on the devices inside pw.pmap)."""
+    params = init(key, cfg)
+    return params, optimizer.init(params)

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 import numpy as _np
 
 from . import numpy as _pnp
-from ._tree import tree_flatten, tree_map
+from ._tree import tree_flatten, tree_map, tree_paths
 
 
 class GradientTransformation(NamedTuple):
@@ -70,22 +70,7 @@ def _schedule(learning_rate):
 # ---- structure checks ---------------------------------------------------------------------------
 
 def _paths(tree):
-    out = []
-
-    def walk(node, path):
-        if node is None:
-            return
-        if isinstance(node, (tuple, list)):
-            for i, c in enumerate(node):
-                walk(c, f"{path}[{i}]")
-        elif isinstance(node, dict):
-            for k in sorted(node):
-                walk(node[k], f"{path}[{k!r}]")
-        else:
-            out.append(path or "<root>")
-
-    walk(tree, "")
-    return out
+    return [p or "<root>" for p in tree_paths(tree)]
 
 
 def _check_like(what, tree, like, like_name):

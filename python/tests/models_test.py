@@ -14,6 +14,14 @@ import pathways as pw
 CFG = pw.models.TransformerConfig(vocab=32, d_model=16, heads=2, layers=2, seq_len=8)
 
 
+def _step_and_init(cfg, opt, devs):
+    """The data-parallel training step and initialisation over `devs`, pmapped."""
+    step = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt, axis_name="d"),
+                   devices=devs, axis_name="d")
+    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt), devices=devs)
+    return step, init
+
+
 def test_config_refuses_bad_sizes():
     with pytest.raises(ValueError, match="multiple of heads"):
         pw.models.TransformerConfig(d_model=10, heads=4)
@@ -79,13 +87,7 @@ def test_one_device_and_four_data_parallel_devices_give_the_same_losses():
     for n in (1, 4):
         devs = pw.get_devices(n)
 
-        @pw.pmap(devices=devs, axis_name="d")
-        def step(params, state, batch):
-            loss, grads = pw.value_and_grad(lambda p: pw.models.loss(p, batch, cfg))(params)
-            updates, state = opt.update(pw.lax.pmean(grads, "d"), state, params)
-            return pw.optimizers.apply_updates(params, updates), state, pw.lax.pmean(loss, "d")
-
-        init = pw.pmap(lambda k: (lambda p: (p, opt.init(p)))(pw.models.init(k, cfg)), devices=devs)
+        step, init = _step_and_init(cfg, opt, devs)
         params, state = init(np.stack([pw.random.PRNGKey(9)] * n))
         losses = []
         for b in batches:  # the same global batch of 8, split over the devices
@@ -101,13 +103,7 @@ def test_device_memory_does_not_grow_with_training_steps():
     devs = pw.get_devices(2)
     opt = pw.optimizers.adamw(1e-2)
 
-    @pw.pmap(devices=devs, axis_name="d")
-    def step(params, state, batch):
-        loss, grads = pw.value_and_grad(lambda p: pw.models.loss(p, batch, cfg))(params)
-        updates, state = opt.update(pw.lax.pmean(grads, "d"), state, params)
-        return pw.optimizers.apply_updates(params, updates), state, loss
-
-    init = pw.pmap(lambda k: (lambda p: (p, opt.init(p)))(pw.models.init(k, cfg)), devices=devs)
+    step, init = _step_and_init(cfg, opt, devs)
     params, state = init(np.stack([pw.random.PRNGKey(0)] * 2))
     ids = [d.physical_device.id for d in devs]
     rng = np.random.default_rng(0)
