@@ -130,10 +130,12 @@ void BinaryRule(const Rule& r) {
       return ExtremumRule(r, ComparisonDirection::kGt);
     case OpCode::kMinimum:
       return ExtremumRule(r, ComparisonDirection::kLt);
-    case OpCode::kPower: {  // d a^e/da = e a^(e-1); d a^e/de = a^e log a (log 1 where a == 0)
+    case OpCode::kPower: {  // d a^e/da = e a^(e-1) (0 where e == 0); d a^e/de = a^e log a
       const Value a = r.x(0);
       const Value e = r.x(1);
-      r.To(0, b.Multiply(g, b.Multiply(e, b.Power(a, b.Subtract(e, r.Scalar(1))))));
+      const Value da = b.Multiply(e, b.Power(a, b.Subtract(e, r.Scalar(1))));
+      r.To(0, b.Multiply(g, b.Select(b.Compare(e, r.Scalar(0), ComparisonDirection::kEq),
+                                      r.Scalar(0), da)));
       const Value safe_a =
           b.Select(b.Compare(a, r.Scalar(0), ComparisonDirection::kEq), r.Scalar(1), a);
       return r.To(1, b.Multiply(g, b.Multiply(r.y(), b.Log(safe_a))));
@@ -185,9 +187,10 @@ void SliceRule(const Rule& r) {
   for (int64_t k = 0; k < in.rank(); ++k) {
     const int64_t start = a.starts[k];
     const int64_t limit = a.limits[k];
-    const int64_t stride = a.strides.empty() ? 1 : a.strides[k];
     Shape shape = b.TypeOf(v).shape;
     const int64_t n = shape.dim(k);
+    // One element taken: its stride does not matter (and may be huge).
+    const int64_t stride = (a.strides.empty() || n == 1) ? 1 : a.strides[k];
     if (stride > 1 && n > 0) {
       std::vector<int64_t> split(shape.dims().begin(), shape.dims().end());
       split.insert(split.begin() + k + 1, 1);
@@ -214,6 +217,7 @@ void SliceRule(const Rule& r) {
       parts.push_back(r.Zeros(shape));
     }
     if (parts.size() > 1) v = b.Concatenate(parts, k);
+    if (!b.status().ok()) return;  // the builder's error is reported by Vjp
   }
   r.To(0, v);
 }

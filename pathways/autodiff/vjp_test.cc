@@ -150,6 +150,29 @@ TEST(VjpTest, TiesOfMaximumSplitTheCotangent) {
   EXPECT_EQ(got[2], Literal::Create<double>({2}, {1, 0}));
 }
 
+TEST(VjpTest, TiesOfReduceMaxSplitAndPowerAtZeroExponentIsZero) {
+  Function max = Make({F64({3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    return std::vector<Value>{b.Reduce(x[0], {0}, ir::ReduceKind::kMax)};
+  });
+  std::vector<Literal> got = Execute(*Vjp(max), {Literal::Create<double>({3}, {3, 3, 1}),
+                                                 Literal::Scalar<double>(4.0)});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], Literal::Create<double>({3}, {2, 2, 0}));
+  Function pow = Make({F64({2}), F64({2})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    return std::vector<Value>{b.Power(x[0], x[1])};
+  });
+  got = Execute(*Vjp(pow), {Literal::Create<double>({2}, {0, 2}), Literal::Create<double>({2}, {0, 3}),
+                            Literal::Create<double>({2}, {1, 1})});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1], Literal::Create<double>({2}, {0, 12}));  // d/da a^e: 0 at e == 0
+}
+
+TEST(VjpTest, ASliceTakingOneElementWithAHugeStride) {
+  CheckVjp(Make({F64({5, 4})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    return std::vector<Value>{b.Slice(x[0], {2, 1}, {3, 4}, {int64_t{1} << 40, 2})};
+  }));
+}
+
 TEST(VjpTest, SelectConvertAndCompare) {
   CheckVjp(Make({F64({6}), F64({6})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
     Value mask = b.Compare(x[0], x[1], ir::ComparisonDirection::kGt);

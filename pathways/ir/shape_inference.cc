@@ -148,7 +148,7 @@ absl::StatusOr<TensorType> InferElementwise(OpCode op, absl::Span<const TensorTy
       return Invalid("operand types differ: ", in[0].DebugString(), " vs ", in[1].DebugString());
     }
     if (IsBitwise(op) && in[0].dtype != DType::kI32) {
-      return Invalid("operands must be i32 (32-bit words), got ", in[0].DebugString());
+      return Invalid("bitwise ops take dtype i32 (32-bit words), got ", in[0].DebugString());
     }
     PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operands"));
     return in[0];

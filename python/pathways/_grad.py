@@ -71,7 +71,8 @@ class _Traced:
                 self.diff_leaves.append((i, list(range(offset, offset + n)), tree_flatten(a)[1]))
             offset += n
         self.child = trace.builder.child(f"{getattr(fun, '__name__', 'f')}")
-        sub = _tracer.PmapTrace(self.child, trace.name, trace.axis_name, trace.axis_size, parent=trace)
+        sub = _tracer.PmapTrace(self.child, f"{trace.name}/{what}", trace.axis_name, trace.axis_size,
+                                parent=trace)
         self.sub = sub
         params = []
         for x in self.arg_ids:
@@ -90,14 +91,18 @@ class _Traced:
             self.out_ids = [_tracer.lift(x, sub) for x in out_leaves]
             self.aux_ids = [_tracer.lift(x, sub) for x in aux_leaves]
         self.out_types = [self.child.type_of(i) for i in self.out_ids]
+        self.aux_types = {i: self.child.type_of(i) for i in self.aux_ids}
+
+    def child_type(self, value_id):
+        return self.aux_types[value_id]
 
     def wrt(self):
         return [leaf for _, leaves, _ in self.diff_leaves for leaf in leaves]
 
-    def differentiate(self, cotangent_ids):
+    def differentiate(self, mode, cotangent_ids=()):
         args = self.arg_ids + list(self.sub.captures)
-        ids = self.trace.builder.differentiate(self.child, self.out_ids + self.aux_ids, self.wrt(),
-                                               args, cotangent_ids)
+        ids = self.trace.builder.differentiate(self.child, mode, self.out_ids + self.aux_ids,
+                                               self.wrt(), args, list(cotangent_ids))
         n_out, n_aux = len(self.out_ids), len(self.aux_ids)
         wrap = functools.partial(_tracer.Tracer, self.trace)
         out = tree_unflatten(self.out_tree, [wrap(i) for i in ids[:n_out]])
@@ -109,17 +114,19 @@ class _Traced:
         return out, aux, grads
 
 
-def _outside_pmap(transformed, args):
-    """Runs a transformed function on host values as a one-device pmap; NumPy results."""
+def _outside_pmap(transformed, args, cache):
+    """Runs a transformed function on host values as a one-device pmap (made once per
+    transformed function, so later calls reuse its trace); NumPy results."""
     from ._pmap import pmap  # imported late: _pmap imports this module's users
     from ._tree import tree_map
 
     leaves = tree_flatten(tuple(args))[0]
     if any(isinstance(x, _tracer.Tracer) for x in leaves):
         raise TypeError("values of a finished trace cannot be differentiated")
+    if "pmap" not in cache:
+        cache["pmap"] = pmap(lambda *a: transformed(*a), name=getattr(transformed, "__name__", "grad"))
     batched = tree_map(lambda x: np.asarray(x)[None], tuple(args))
-    out = pmap(lambda *a: transformed(*a), name=getattr(transformed, "__name__", "grad"))(*batched)
-    return tree_map(lambda x: np.asarray(x)[0], out)
+    return tree_map(lambda x: np.asarray(x)[0], cache["pmap"](*batched))
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):
@@ -128,10 +135,12 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     if not callable(fun):
         raise TypeError(f"value_and_grad: {fun!r} is not callable")
 
+    cache = {}
+
     @functools.wraps(fun)
     def wrapped(*args):
         if _tracer.current_trace() is None:
-            return _outside_pmap(wrapped, args)
+            return _outside_pmap(wrapped, args, cache)
         what = f"value_and_grad of {getattr(fun, '__name__', 'f')}"
         single, nums = _argnums_tuple(argnums, len(args), what)
         traced = _Traced(fun, args, nums, has_aux, what)
@@ -142,7 +151,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
             raise TypeError(
                 f"{what}: the output must be a floating-point scalar, got {dtype}{list(shape)} "
                 "(reduce it to a scalar, e.g. with .sum() or .mean())")
-        out, aux, grads = traced.differentiate([])
+        out, aux, grads = traced.differentiate("value_and_grad")
         grads = grads[0] if single else tuple(grads)
         return ((out, aux), grads) if has_aux else (out, grads)
 
@@ -153,11 +162,12 @@ def grad(fun, argnums=0, has_aux=False):
     """Like jax.grad: the gradient of a floating-point scalar function with respect to
     args[argnums] (a tuple of them when argnums is a tuple); (grads, aux) with has_aux."""
     vg = value_and_grad(fun, argnums, has_aux)
+    cache = {}
 
     @functools.wraps(fun)
     def wrapped(*args):
         if _tracer.current_trace() is None:
-            return _outside_pmap(wrapped, args)
+            return _outside_pmap(wrapped, args, cache)
         value, grads = vg(*args)
         return (grads, value[1]) if has_aux else grads
 
@@ -190,11 +200,22 @@ def vjp(fun, *primals, has_aux=False):
         if ct_tree != traced.out_tree:
             raise ValueError(f"{what}: the cotangent's structure {ct_tree} differs from the "
                              f"output's {traced.out_tree}")
-        cts = [_tracer.lift(c, trace, np.dtype(dtype))
-               for (dtype, _), c in zip(traced.out_types, ct_leaves) if np.dtype(dtype).kind == "f"]
+        cts = []
+        for i, ((dtype, shape), c) in enumerate(zip(traced.out_types, ct_leaves)):
+            if np.dtype(dtype).kind != "f":
+                continue
+            if tuple(np.shape(c)) != tuple(shape):
+                raise ValueError(f"{what}: cotangent {i} has shape {tuple(np.shape(c))}, the output "
+                                 f"{tuple(shape)}")
+            cts.append(_tracer.lift(c, trace, np.dtype(dtype)))
+        # Auxiliary outputs are not differentiated: zero cotangents.
+        for i in traced.aux_ids:
+            dtype, shape = traced.child_type(i)
+            if np.dtype(dtype).kind == "f":
+                cts.append(_tracer.lift(np.zeros(shape, np.dtype(dtype)), trace))
         if not nums:
             return tuple(None for _ in primals)
-        _, _, grads = traced.differentiate(cts)
+        _, _, grads = traced.differentiate("vjp", cts)
         by_arg = dict(zip(nums, grads))
         return tuple(by_arg.get(i) for i in range(len(primals)))
 

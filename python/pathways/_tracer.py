@@ -223,7 +223,11 @@ def lift(x, trace, dtype=None):
             f"a pw.Array ({x.shape}) was closed over by pmap '{trace.name}': pass it as an argument "
             "instead (or convert it with np.asarray to bake it in as a constant)")
     if _is_weak(x):
-        return b.scalar((dtype or result_dtype(x)).name, float(x))
+        target = dtype or result_dtype(x)
+        if target.kind in "iu" and isinstance(x, numbers.Integral) and not -2**31 <= int(x) < 2**31:
+            raise OverflowError(f"the integer {x} does not fit {target.name} (traced integers are "
+                                "32-bit: write a bit pattern as a negative number)")
+        return b.scalar(target.name, float(x))
     a = _array.canonicalize(x)
     if dtype is not None and a.dtype != dtype:
         a = a.astype(dtype)
@@ -393,7 +397,8 @@ def getitem(x, idx):
     if isinstance(idx, Tracer):
         if idx.dtype.kind not in "iu":
             raise TypeError(f"index {idx!r} must be an integer array")
-        return wrap(trace, b.gather(x._id, lift(idx, trace, np.dtype(np.int32)), 0))
+        trace = _trace_of(x, idx)
+        return wrap(trace, trace.builder.gather(lift(x, trace), lift(idx, trace, np.dtype(np.int32)), 0))
     if not isinstance(idx, tuple):
         idx = (idx,)
     n_real = sum(1 for i in idx if i is not None and i is not Ellipsis)

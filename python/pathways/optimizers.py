@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 import numpy as _np
 
+from . import _tracer as _t
 from . import numpy as _pnp
 from ._tree import tree_flatten, tree_map, tree_paths
 
@@ -83,16 +84,33 @@ def _check_like(what, tree, like, like_name):
             if pa != pb:
                 raise ValueError(f"{what}: the {like_name} differ from the gradients at leaf {i}: "
                                  f"{pb} vs {pa}")
-        raise ValueError(f"{what}: the gradients have {len(a)} leaves, the {like_name} {len(b)} "
-                         f"(first extra: {(a + b)[min(len(a), len(b))]})")
+        if len(a) != len(b):
+            raise ValueError(f"{what}: the gradients have {len(a)} leaves, the {like_name} "
+                             f"{len(b)} (first extra: {(a + b)[min(len(a), len(b))]})")
+        raise ValueError(f"{what}: the gradients and the {like_name} have the same leaves in "
+                         f"different containers: {treedef} vs {like_def}")
     for path, x, y in zip(_paths(tree), leaves, like_leaves):
         if tuple(_np.shape(x)) != tuple(_np.shape(y)):
             raise ValueError(f"{what}: leaf {path} has shape {tuple(_np.shape(x))} in the gradients "
                              f"but {tuple(_np.shape(y))} in the {like_name}")
 
 
+def _zeros(x):
+    """Zeros of x's shape and dtype, whatever x holds (inf and NaN too)."""
+    if isinstance(x, _t.Tracer):
+        return _t.broadcast_to(_t.as_tracer(_np.zeros((), x.dtype), x._trace), x.shape)
+    return _np.zeros(_np.shape(x), _np.asarray(x).dtype)
+
+
 def _zeros_like(tree):
-    return tree_map(lambda x: x * 0.0, tree)
+    return tree_map(_zeros, tree)
+
+
+def _check_state(what, state, keys):
+    if not isinstance(state, dict) or set(state) != set(keys):
+        got = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{what}: the optimizer state is not one of {what}'s (its keys are {got}, "
+                         f"expected {sorted(keys)}): pass the state its init returned")
 
 
 def _zero_count(params):
@@ -101,7 +119,7 @@ def _zero_count(params):
     leaves = tree_flatten(params)[0]
     if not leaves:
         return _np.float32(0)
-    return _pnp.sum(leaves[0] * 0.0)
+    return _pnp.sum(_zeros(leaves[0]))
 
 
 # ---- optimizers ---------------------------------------------------------------------------------
@@ -114,6 +132,7 @@ def sgd(learning_rate, momentum=0.0, nesterov=False):
         return {"count": _zero_count(params), "trace": _zeros_like(params) if momentum else None}
 
     def update(grads, state, params=None):
+        _check_state("sgd", state, ("count", "trace"))
         if momentum:
             _check_like("sgd", grads, state["trace"], "optimizer state")
         step = lr(state["count"])
@@ -137,6 +156,7 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
         return {"count": _zero_count(params), "mu": _zeros_like(params), "nu": _zeros_like(params)}
 
     def update(grads, state, params):
+        _check_state("adamw", state, ("count", "mu", "nu"))
         _check_like("adamw", grads, state["mu"], "optimizer state")
         _check_like("adamw", grads, params, "parameters")
         count = state["count"] + 1.0

@@ -1,4 +1,5 @@
-"""pw.random: JAX-style counter-based random numbers (Threefry-2x32, 20 rounds).
+"""pw.random: JAX-style counter-based random numbers (Threefry-2x32, 20 rounds; keys, split and
+the raw bits follow JAX's original, non-partitionable Threefry, jax_threefry_partitionable=False).
 
 A key is an int32[2] array (the bits of two 32-bit words); functions are pure: the same key and
 shape give the same values, whichever device computes them and however many devices there
@@ -79,21 +80,26 @@ def _check_key(key, what):
 
 
 def random_bits(key, n):
-    """n 32-bit words (int32) from `key`: counters 0..n-1 split in two halves, as JAX does."""
+    """n 32-bit words (int32) from `key`: the counters 0..n-1 (padded with one 0 when n is odd)
+    split in two halves, as JAX's threefry_2x32 does."""
     key = _check_key(key, "random_bits")
     half = (n + 1) // 2
     count = _counters(2 * half, key)
+    if n % 2:
+        count = _pnp.where(_pnp.equal(count, n), 0, count)
     y0, y1 = threefry_2x32(key, count[:half], count[half:])
     bits = _pnp.concatenate([y0, y1])
     return bits[:n] if n != 2 * half else bits
 
 
 def PRNGKey(seed):  # noqa: N802 - JAX's name
-    """A key from an integer seed: the words (high 32 bits, low 32 bits)."""
+    """A key from an integer seed, as JAX makes it: the words (0, seed) for a seed that fits 32
+    bits (negative ones as their bit pattern), (high 32 bits, low 32 bits) for a wider one."""
     if _traced(seed):
         raise TypeError("PRNGKey: the seed must be a host integer (fold_in a traced value instead)")
     seed = int(seed)
-    return _np.array([(seed >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF], dtype=_np.uint32).view(_np.int32)
+    high = 0 if -2**31 <= seed < 2**32 else (seed >> 32) & 0xFFFFFFFF
+    return _np.array([high, seed & 0xFFFFFFFF], dtype=_np.uint32).view(_np.int32)
 
 
 def split(key, num=2):

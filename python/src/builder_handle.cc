@@ -53,22 +53,29 @@ std::shared_ptr<BuilderHandle> BuilderHandle::Child(const std::string& name) con
   return child;
 }
 
-std::vector<int64_t> BuilderHandle::Differentiate(BuilderHandle& child,
+std::vector<int64_t> BuilderHandle::Differentiate(BuilderHandle& child, const std::string& mode,
                                                   const std::vector<int64_t>& outputs,
                                                   const std::vector<int64_t>& wrt,
                                                   const std::vector<int64_t>& args,
                                                   const std::vector<int64_t>& cotangents) {
-  std::vector<ir::Value> out_values;
-  for (int64_t o : outputs) out_values.push_back(child.Get(o));
+  if (mode != "value_and_grad" && mode != "vjp") {
+    throw py::value_error("differentiate: mode must be 'value_and_grad' or 'vjp', got '" + mode + "'");
+  }
+  if (!child.built_.has_value()) {
+    std::vector<ir::Value> out_values;
+    for (int64_t o : outputs) out_values.push_back(child.Get(o));
+    absl::StatusOr<ir::Function> f = child.builder().Build(out_values);
+    child.Invalidate();  // its tracers are spent; the Function stays for later derivatives
+    if (!f.ok()) throw py::value_error(std::string(f.status().message()));
+    child.built_ = *std::move(f);
+  }
   std::vector<ir::Value> arg_values;
   for (int64_t a : args) arg_values.push_back(Get(a));
   for (int64_t c : cotangents) arg_values.push_back(Get(c));
-  absl::StatusOr<ir::Function> f = child.builder().Build(out_values);
-  child.Invalidate();
-  if (!f.ok()) throw py::value_error(std::string(f.status().message()));
   const autodiff::VjpOptions options{.wrt = std::vector<int64_t>(wrt.begin(), wrt.end())};
-  absl::StatusOr<ir::Function> d =
-      cotangents.empty() ? autodiff::ValueAndGrad(*f, options) : autodiff::Vjp(*f, options);
+  absl::StatusOr<ir::Function> d = mode == "value_and_grad"
+                                       ? autodiff::ValueAndGrad(*child.built_, options)
+                                       : autodiff::Vjp(*child.built_, options);
   if (!d.ok()) {
     if (absl::IsUnimplemented(d.status())) throw py::type_error(std::string(d.status().message()));
     throw py::value_error(std::string(d.status().message()));
@@ -201,7 +208,7 @@ void BuilderHandle::Bind(py::module_& m) {
       .def("parameter", [](H& h, const std::string& dtype, std::vector<int64_t> shape) {
         return h.Add(h.builder().Parameter(ir::TensorType{DTypeFromName(dtype), ToShape(shape)}));
       })
-      .def("differentiate", &H::Differentiate, py::arg("child"), py::arg("outputs"),
+      .def("differentiate", &H::Differentiate, py::arg("child"), py::arg("mode"), py::arg("outputs"),
            py::arg("wrt"), py::arg("args"), py::arg("cotangents"));
 }
 

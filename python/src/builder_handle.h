@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,12 +41,14 @@ class BuilderHandle {
   // (dtype name, shape tuple) of a value.
   pybind11::tuple TypeOf(int64_t index) const;
 
-  // Builds `child` (whose outputs are `outputs`, its values) into a Function, differentiates
-  // it (autodiff::ValueAndGrad when `cotangents` is empty, else autodiff::Vjp with them bound
-  // to the cotangent parameters), and inlines the derivative here with `args` (this handle's
-  // values) as its parameters. Returns this handle's values of the derivative's outputs: the
-  // child's outputs, then the cotangents of the `wrt` parameters. The child is spent.
-  std::vector<int64_t> Differentiate(BuilderHandle& child, const std::vector<int64_t>& outputs,
+  // Builds `child` (whose outputs are `outputs`, its values) into a Function once (later calls
+  // reuse it and ignore `outputs`), differentiates it (`mode` "value_and_grad":
+  // autodiff::ValueAndGrad; "vjp": autodiff::Vjp with `cotangents` bound to its cotangent
+  // parameters, one per floating-point output), and inlines the derivative here with `args`
+  // (this handle's values) as its parameters. Returns this handle's values of the derivative's
+  // outputs: the child's outputs, then the cotangents of the `wrt` parameters.
+  std::vector<int64_t> Differentiate(BuilderHandle& child, const std::string& mode,
+                                     const std::vector<int64_t>& outputs,
                                      const std::vector<int64_t>& wrt,
                                      const std::vector<int64_t>& args,
                                      const std::vector<int64_t>& cotangents);
@@ -54,6 +57,7 @@ class BuilderHandle {
 
  private:
   std::unique_ptr<ir::FunctionBuilder> owned_;  // set for a Child
+  std::optional<ir::Function> built_;           // a Child, once Differentiate built it
   ir::FunctionBuilder* builder_;
   std::vector<ir::Value> values_;
 };

@@ -116,3 +116,33 @@ def test_a_step_running_out_of_device_memory_fails_its_futures_and_the_runtime_g
     assert err.value.code == "RESOURCE_EXHAUSTED"
     ok = pw.pmap(lambda v: pw.grad(lambda w: (w * w).sum())(v), devices=devs)(x)
     np.testing.assert_allclose(np.asarray(ok), 2 * x)
+
+
+def test_vjp_with_aux_and_a_pullback_called_twice(devs):
+    x = np.linspace(0.1, 0.8, N * 3, dtype=np.float32).reshape(N, 3)
+
+    @pw.pmap(devices=devs)
+    def f(v):
+        out, pullback, aux = pw.vjp(lambda u: (pnp.exp(u), u * 2.0), v, has_aux=True)
+        (once,) = pullback(pnp.ones_like(out))
+        (twice,) = pullback(pnp.ones_like(out) * 3.0)
+        return out, aux, once, twice
+
+    out, aux, once, twice = (np.asarray(o) for o in f(x))
+    np.testing.assert_allclose(aux, 2 * x, rtol=1e-6)
+    np.testing.assert_allclose(once, np.exp(x), rtol=1e-6)
+    np.testing.assert_allclose(twice, 3 * np.exp(x), rtol=1e-6)
+
+
+def test_grad_outside_pmap_reuses_its_trace():
+    g = pw.grad(lambda v: (v * v).sum())
+    for scale in (1.0, 2.0, 3.0):
+        np.testing.assert_allclose(g(np.full(3, scale, np.float32)), np.full(3, 2 * scale))
+
+
+def test_traced_integers_are_32_bit_and_bitwise_ops_take_integers(devs):
+    x = np.ones((N, 3), np.int32)
+    with pytest.raises(OverflowError, match="4294967295 does not fit int32"):
+        pw.pmap(lambda v: pnp.bitwise_and(v, 0xFFFFFFFF), devices=devs)(x)
+    with pytest.raises(TypeError, match="bitwise ops take dtype i32"):
+        pw.pmap(lambda v: pnp.bitwise_xor(v, v), devices=devs)(x.astype(np.float32))

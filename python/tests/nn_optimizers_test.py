@@ -125,3 +125,15 @@ def test_mismatched_trees_name_the_first_differing_leaf():
         opt.update({"w": np.zeros(4, np.float32), "b": np.zeros(2, np.float32)}, state, params)
     with pytest.raises(ValueError, match=r"differ from the gradients at leaf 0: \['b'\] vs \['a'\]"):
         opt.update({"w": np.zeros(3, np.float32), "a": np.zeros(2, np.float32)}, state, params)
+
+
+def test_optimizer_states_are_checked_and_start_at_zero_whatever_the_parameters_hold():
+    params = {"w": np.array([np.inf, -np.inf, np.nan], np.float32)}
+    state = pw.optimizers.adamw(1e-3).init(params)
+    np.testing.assert_array_equal(state["mu"]["w"], np.zeros(3, np.float32))
+    assert state["count"] == 0
+    sgd_state = pw.optimizers.sgd(0.1).init(params)
+    with pytest.raises(ValueError, match="not one of adamw's"):
+        pw.optimizers.adamw(1e-3).update(params, sgd_state, params)
+    with pytest.raises(ValueError, match="same leaves in different containers"):
+        pw.optimizers.apply_updates([np.zeros(2)], (np.zeros(2),))

@@ -81,3 +81,11 @@ def test_sin_cos_and_bitwise_ops_match_numpy():
     np.testing.assert_array_equal(xo, i ^ (i * 3))
     np.testing.assert_array_equal(ls, i << 2)
     np.testing.assert_array_equal(rs, (i.view(np.uint32) >> 1).view(np.int32))
+
+
+def test_odd_counts_pad_the_counters_with_zero_and_seeds_are_32_bit_words():
+    key = pr.PRNGKey(7)
+    y0, y1 = pr.threefry_2x32(key, np.array([0, 1], np.int32), np.array([2, 0], np.int32))
+    np.testing.assert_array_equal(pr.random_bits(key, 3), np.concatenate([y0, y1])[:3])
+    np.testing.assert_array_equal(pr.PRNGKey(-1), words(0, 0xFFFFFFFF))
+    np.testing.assert_array_equal(pr.PRNGKey(2**40 + 5), words(2**8, 5))
