@@ -146,3 +146,27 @@ def test_traced_integers_are_32_bit_and_bitwise_ops_take_integers(devs):
         pw.pmap(lambda v: pnp.bitwise_and(v, 0xFFFFFFFF), devices=devs)(x)
     with pytest.raises(TypeError, match="bitwise ops take dtype i32"):
         pw.pmap(lambda v: pnp.bitwise_xor(v, v), devices=devs)(x.astype(np.float32))
+
+
+def test_gradients_through_collectives_match_numpy(devs):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(N, 3)).astype(np.float32)
+    c = rng.normal(size=(N, 3)).astype(np.float32)
+    c_gather = rng.normal(size=(N, N, 3)).astype(np.float32)
+    perm = [(i, (i + 1) % N) for i in range(N)]
+
+    @pw.pmap(devices=devs, axis_name="i")
+    def grads(v, w, wg):
+        g_sum = pw.grad(lambda u: (lax.psum(u, "i") * w).sum())(v)
+        g_gather = pw.grad(lambda u: (lax.all_gather(u, "i") * wg).sum())(v)
+        g_perm = pw.grad(lambda u: (lax.ppermute(u, "i", perm) * w).sum())(v)
+        return g_sum, g_gather, g_perm
+
+    g_sum, g_gather, g_perm = (np.asarray(g) for g in grads(x, c, c_gather))
+    # L = sum_d <psum(x), c_d>: dL/dx_k = sum_d c_d on every device (each device's own
+    # function differentiates its own term; psum's transpose sums the cotangents).
+    np.testing.assert_allclose(g_sum, np.stack([c.sum(0)] * N), rtol=1e-5)
+    # all_gather's transpose scatters: device k receives sum_d wg_d[k].
+    np.testing.assert_allclose(g_gather, c_gather.sum(0), rtol=1e-5)
+    # ppermute sends x_k to k+1: its transpose brings c_{k+1} back to k.
+    np.testing.assert_allclose(g_perm, np.roll(c, -1, axis=0), rtol=1e-6)
