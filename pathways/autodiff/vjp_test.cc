@@ -167,6 +167,16 @@ TEST(VjpTest, TiesOfReduceMaxSplitAndPowerAtZeroExponentIsZero) {
   EXPECT_EQ(got[1], Literal::Create<double>({2}, {0, 12}));  // d/da a^e: 0 at e == 0
 }
 
+TEST(VjpTest, StopGradientPassesNoCotangent) {
+  Function f = Make({F64({3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    return std::vector<Value>{b.Multiply(x[0], b.StopGradient(x[0]))};
+  });
+  const std::vector<Literal> got =
+      Execute(*Vjp(f), {Literal::Create<double>({3}, {1, 2, 3}), Literal::Create<double>({3}, {1, 1, 1})});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], Literal::Create<double>({3}, {1, 2, 3}));  // d(x * sg(x))/dx = sg(x)
+}
+
 TEST(VjpTest, ASliceTakingOneElementWithAHugeStride) {
   CheckVjp(Make({F64({5, 4})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
     return std::vector<Value>{b.Slice(x[0], {2, 1}, {3, 4}, {int64_t{1} << 40, 2})};

@@ -68,6 +68,7 @@ class FunctionBuilder {
   Value Abs(Value x) { return Unary(OpCode::kAbs, x); }
   Value Sine(Value x) { return Unary(OpCode::kSine, x); }
   Value Cosine(Value x) { return Unary(OpCode::kCosine, x); }
+  Value StopGradient(Value x) { return Unary(OpCode::kStopGradient, x); }
 
   // Binary elementwise ops broadcast their operands numpy-style (inserting broadcast_in_dim);
   // dtypes must match exactly.

@@ -205,9 +205,9 @@ TEST(BuilderErrorsTest, CollectivesShardChecks) {
 
 TEST(BuilderErrorsTest, UnknownOpsAndInvalidLeaves) {
   EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
-                              b.AddInstruction(static_cast<OpCode>(19), {b.Parameter(F32({2}))}, {});
+                              b.AddInstruction(static_cast<OpCode>(20), {b.Parameter(F32({2}))}, {});
                             }),
-                            {"unknown op code 19"}));
+                            {"unknown op code 20"}));
   EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
                               b.AddInstruction(OpCode::kInvalid, {}, {});
                             }),

@@ -43,7 +43,8 @@ Function EveryOpFunction() {
   Value one = b.ConstantScalar<int32_t>(1);
   ints = b.Xor(b.Or(b.And(ints, b.ShiftLeft(ints, one)), one), b.ShiftRightLogical(ints, one));
   Value bools = b.Constant(Literal::Create<bool>(Shape{2}, {true, false}));
-  Value doubles = b.Sine(b.Cosine(b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25}))));
+  Value doubles = b.StopGradient(
+      b.Sine(b.Cosine(b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25})))));
   Value eq = b.Compare(bools, b.ConstantScalar<bool>(false), ComparisonDirection::kEq);
 
   absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt});

@@ -26,6 +26,7 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kAbs, "abs"},
     OpEntry{OpCode::kSine, "sine"},
     OpEntry{OpCode::kCosine, "cosine"},
+    OpEntry{OpCode::kStopGradient, "stop_gradient"},
     OpEntry{OpCode::kAdd, "add"},
     OpEntry{OpCode::kSubtract, "subtract"},
     OpEntry{OpCode::kMultiply, "multiply"},
@@ -81,7 +82,8 @@ bool IsKnownOpCode(uint32_t value) {
 
 // The ranges have gaps for future ops, so a value inside one is an op only if it is known.
 bool IsUnaryElementwise(OpCode op) {
-  return op >= OpCode::kNegate && op <= OpCode::kCosine && IsKnownOpCode(static_cast<uint32_t>(op));
+  return op >= OpCode::kNegate && op <= OpCode::kStopGradient &&
+         IsKnownOpCode(static_cast<uint32_t>(op));
 }
 
 bool IsBitwise(OpCode op) {

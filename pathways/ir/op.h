@@ -33,6 +33,8 @@ enum class OpCode : uint16_t {
   kAbs = 16,
   kSine = 17,
   kCosine = 18,
+  // The identity, to which reverse-mode differentiation sends no cotangent (jax.lax.stop_gradient).
+  kStopGradient = 19,
   // Binary elementwise.
   kAdd = 30,
   kSubtract = 31,

@@ -234,7 +234,7 @@ TEST(SerializationTest, StructuralErrors) {
 
 TEST(SerializationTest, BadEnumValues) {
   const FunctionProto good = ToProto(Chain());
-  for (uint32_t op : {0u, 19u, 999u, 70000u, 0xffffffffu}) {
+  for (uint32_t op : {0u, 20u, 999u, 70000u, 0xffffffffu}) {
     FunctionProto p = good;
     p.mutable_instructions(1)->set_op(op);
     EXPECT_TRUE(IsInvalidWith(ReadError(p), {"%1: unknown op code " + std::to_string(op)}));

@@ -135,7 +135,7 @@ absl::StatusOr<TensorType> InferElementwise(OpCode op, absl::Span<const TensorTy
                                             const Attributes& a) {
   if (IsUnaryElementwise(op)) {
     PW_RETURN_IF_ERROR(CheckArity(in, 1));
-    if (op == OpCode::kNegate || op == OpCode::kAbs) {
+    if (op == OpCode::kNegate || op == OpCode::kAbs || op == OpCode::kStopGradient) {
       PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
     } else if (!IsFloating(in[0].dtype)) {
       return Invalid("operand must be floating point (f32, f64), got ", in[0].DebugString());

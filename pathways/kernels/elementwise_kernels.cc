@@ -91,6 +91,7 @@ absl::Status UnaryKernel(const KernelStep& s, const ExecutionFrame& f) {
 
 template <typename T>
 KernelFn UnaryFor(OpCode op) {
+  if (op == OpCode::kStopGradient) return &UnaryKernel<OpCode::kStopGradient, T>;  // identity
   if constexpr (std::is_integral_v<T>) {
     switch (op) {
       case OpCode::kNegate: return &UnaryKernel<OpCode::kNegate, T>;

@@ -112,6 +112,15 @@ def axis_size(axis_name):
     return _trace_for(axis_name, None, "axis_size").axis_size
 
 
+def stop_gradient(x):
+    """x, through which pw.grad passes no derivative (a pytree too)."""
+    def one(v):
+        if isinstance(v, _t.Tracer):
+            return _t.unary("stop_gradient", v)
+        return v
+    return _tree_map(one, x)
+
+
 def shift_left(x, y):
     """x << y on 32-bit words (a shift of 32 or more gives 0)."""
     if isinstance(x, _t.Tracer) or isinstance(y, _t.Tracer):

@@ -3,6 +3,7 @@
 
 import numpy as _np
 
+from . import lax as _lax
 from . import numpy as _pnp
 
 
@@ -33,8 +34,9 @@ def gelu(x, approximate=True):
 
 
 def logsumexp(x, axis=-1, keepdims=False):
-    """log(sum(exp(x), axis)), computed without overflow (the max is subtracted first)."""
-    m = _pnp.max(x, axis=axis, keepdims=True)
+    """log(sum(exp(x), axis)), computed without overflow (the max is subtracted first; no
+    derivative flows through it, as in JAX: it cancels)."""
+    m = _lax.stop_gradient(_pnp.max(x, axis=axis, keepdims=True))
     out = m + _pnp.log(_pnp.sum(_pnp.exp(x - m), axis=axis, keepdims=True))
     return out if keepdims else _pnp.squeeze(out, axis=axis)
 

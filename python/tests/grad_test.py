@@ -170,3 +170,10 @@ def test_gradients_through_collectives_match_numpy(devs):
     np.testing.assert_allclose(g_gather, c_gather.sum(0), rtol=1e-5)
     # ppermute sends x_k to k+1: its transpose brings c_{k+1} back to k.
     np.testing.assert_allclose(g_perm, np.roll(c, -1, axis=0), rtol=1e-6)
+
+
+def test_stop_gradient_blocks_the_derivative_and_logsumexp_still_differentiates():
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    np.testing.assert_allclose(pw.grad(lambda v: (v * lax.stop_gradient(v)).sum())(x), x)
+    np.testing.assert_allclose(pw.grad(pw.nn.logsumexp)(x), np.exp(x) / np.exp(x).sum(), rtol=1e-5)
+    assert lax.stop_gradient({"a": x})["a"] is x  # host values pass through
