@@ -120,7 +120,7 @@ def train(args):
     init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices)
     key = pw.random.PRNGKey(args.seed)
     params, state = init(np.stack([key] * args.devices))
-    n_params = sum(int(np.prod(x.shape[1:])) for x in pw.tree_leaves(params))
+    n_params = pw.models.num_params(params) // args.devices  # replicated on every device
     baseline = unigram_loss(train_tokens, held_out, cfg.vocab)
     print(f"train_lm: {n_params:,} parameters, {len(train_tokens):,} training bytes, "
           f"{args.devices} device(s) x {args.batch} x {cfg.seq_len} tokens per step; "

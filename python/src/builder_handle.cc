@@ -58,6 +58,10 @@ std::vector<int64_t> BuilderHandle::Differentiate(BuilderHandle& child, const st
                                                   const std::vector<int64_t>& wrt,
                                                   const std::vector<int64_t>& args,
                                                   const std::vector<int64_t>& cotangents) {
+  if (child.owned_ == nullptr) {
+    throw py::value_error("differentiate: the child must come from Builder.child (a pmap's own "
+                          "builder cannot be differentiated in place)");
+  }
   if (mode != "value_and_grad" && mode != "vjp") {
     throw py::value_error("differentiate: mode must be 'value_and_grad' or 'vjp', got '" + mode + "'");
   }

@@ -177,3 +177,17 @@ def test_stop_gradient_blocks_the_derivative_and_logsumexp_still_differentiates(
     np.testing.assert_allclose(pw.grad(lambda v: (v * lax.stop_gradient(v)).sum())(x), x)
     np.testing.assert_allclose(pw.grad(pw.nn.logsumexp)(x), np.exp(x) / np.exp(x).sum(), rtol=1e-5)
     assert lax.stop_gradient({"a": x})["a"] is x  # host values pass through
+
+
+def test_only_a_child_builder_can_be_differentiated(devs):
+    from pathways import _tracer
+
+    def body(v):
+        b = _tracer.current_trace().builder
+        with pytest.raises(ValueError, match="must come from Builder.child"):
+            b.differentiate(b, "vjp", [0], [0], [0], [])
+        with pytest.raises(ValueError, match="mode must be"):
+            b.differentiate(b.child("c"), "jvp", [], [], [], [])
+        return v
+
+    pw.pmap(body, devices=devs)(np.ones((N, 2), np.float32))

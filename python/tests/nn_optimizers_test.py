@@ -112,6 +112,7 @@ def test_sgd_momentum_and_schedules_on_host():
         trace = 0.5 * trace + 2.0
         p = p - (1.0 - t / 4) * trace
     np.testing.assert_allclose(params["a"], [p], rtol=1e-6)
+    np.testing.assert_allclose(pw.optimizers.global_norm({"a": np.array([3.0]), "b": [np.array([4.0])]}), 5.0)
     sched = pw.optimizers.warmup_linear_decay(1.0, 2, 4)
     np.testing.assert_allclose([float(sched(np.float32(c))) for c in range(8)],
                                [0, 0.5, 1.0, 0.75, 0.5, 0.25, 0, 0], atol=1e-6)
