@@ -1,7 +1,11 @@
 // Conformance of the ControllerService as clients see it, run against every transport: the
 // in-process cluster (LocalCluster) and a cluster of processes over gRPC (pw-controller and one
 // pw-worker per host, started by ProcessCluster). The same client code, the same expectations.
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -29,6 +33,7 @@ using ::testing::HasSubstr;
 using ir::FunctionBuilder;
 using ir::Value;
 using testing_util::ClusterKind;
+using testing_util::KindName;
 using testing_util::TestCluster;
 
 constexpr int64_t kDeviceMemory = int64_t{8} << 20;
@@ -301,6 +306,86 @@ TEST_P(ClusterConformanceTest, StatusDescribesIslandsHostsDevicesAndClients) {
   bool found = false;
   for (const ClientStatus& c : st.clients) found |= c.name == "status-client";
   EXPECT_TRUE(found);
+}
+
+// A fresh directory for one test's checkpoints, removed afterwards.
+std::string CheckpointRoot(ClusterKind kind) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = absl::StrCat("pw_ckpt_", ::getpid(), "_", info->name(), "_", KindName(kind));
+  std::replace(name.begin(), name.end(), '/', '_');
+  const std::filesystem::path root = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(root);
+  return root.string();
+}
+
+// Every host writes its own shards (none pass through the client), the index comes last, and the
+// arrays come back on another slice with the metadata.
+TEST_P(ClusterConformanceTest, ACheckpointRestoresTheSameArraysOnAnotherSlice) {
+  const std::string root = CheckpointRoot(GetParam());
+  auto client = Connect("checkpoint-client");
+  VirtualSlice slice = Unwrap(client->GetDevices(4));
+  Array put = Unwrap(client->PutGlobal(slice, ir::Literal::Create<float>({4, 3}, {1, 2, 3, 4, 5, 6,
+                                                                                 7, 8, 9, 10, 11, 12})));
+  PmapFunction twice = client->Pmap("twice", slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return Scale(b, x, 2.0);
+  });
+  Array computed = Unwrap(twice({put}))[0];  // saved once it is computed
+  Array ints = Unwrap(client->PutGlobal(slice, ir::Literal::Create<int32_t>({4}, {7, 8, 9, 10})));
+  const std::string dir = root + "/step_1";
+  ASSERT_THAT(client->SaveCheckpoint(dir, {{"params/w", put}, {"params/2w", computed}, {"step", ints}},
+                                     R"({"step": 1})"),
+              IsOk());
+  EXPECT_TRUE(std::filesystem::exists(dir + "/index.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/array1.shard3"));
+
+  VirtualSlice other = Unwrap(client->GetDevices(4));
+  Client::Restored restored = Unwrap(client->RestoreCheckpoint(
+      dir, {{"step", other.id, std::nullopt},
+            {"params/2w", other.id, ir::TensorType{ir::DType::kF32, ir::Shape{3}}}}));
+  EXPECT_EQ(restored.metadata, R"({"step": 1})");
+  ASSERT_EQ(restored.arrays.size(), 2u);
+  EXPECT_EQ(restored.arrays[0].spec().slice, other.id);
+  EXPECT_EQ(restored.arrays[0].devices(), other.devices);
+  EXPECT_THAT(Unwrap(restored.arrays[0].ToLiteral()).data<int32_t>(), ElementsAre(7, 8, 9, 10));
+  EXPECT_EQ(Unwrap(restored.arrays[1].ToLiteral()), Unwrap(computed.ToLiteral()));
+  std::filesystem::remove_all(root);
+}
+
+TEST_P(ClusterConformanceTest, CheckpointErrorsNameTheCulpritAndLeaveNothingBehind) {
+  const std::string root = CheckpointRoot(GetParam());
+  auto client = Connect("checkpoint-errors");
+  VirtualSlice slice = Unwrap(client->GetDevices(2));
+  Array a = Unwrap(client->PutGlobal(slice, ir::Literal::Create<float>({2, 2}, {1, 2, 3, 4})));
+  const std::string dir = root + "/c";
+  EXPECT_THAT(client->SaveCheckpoint("relative/dir", {{"a", a}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("absolute")));
+  EXPECT_THAT(client->SaveCheckpoint(dir, {{"a", a}, {"a", a}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"a\" is given to two")));
+  EXPECT_THAT(client->RestoreCheckpoint(dir, {{"a", slice.id, std::nullopt}}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("did not finish")));
+  ASSERT_THAT(client->SaveCheckpoint(dir, {{"a", a}}), IsOk());
+  EXPECT_THAT(client->SaveCheckpoint(dir, {{"a", a}}),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("holds a checkpoint")));
+
+  VirtualSlice four = Unwrap(client->GetDevices(4));
+  EXPECT_THAT(client->RestoreCheckpoint(dir, {{"b", slice.id, std::nullopt}}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no array named \"b\"")));
+  EXPECT_THAT(client->RestoreCheckpoint(dir, {{"a", four.id, std::nullopt}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("saved with 2 shards")));
+  EXPECT_THAT(client->RestoreCheckpoint(
+                  dir, {{"a", slice.id, ir::TensorType{ir::DType::kI32, ir::Shape{2}}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected i32[2]")));
+  // A shard file changed on disk: DATA_LOSS naming it, and no array is created.
+  const int64_t bytes_before = ArrayBytesInUse();
+  {
+    std::fstream f(dir + "/array0.shard1", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2);
+    f.put('\x7f');
+  }
+  EXPECT_THAT(client->RestoreCheckpoint(dir, {{"a", slice.id, std::nullopt}}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("array0.shard1")));
+  EXPECT_EQ(ArrayBytesInUse(), bytes_before);
+  std::filesystem::remove_all(root);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, ClusterConformanceTest,

@@ -53,6 +53,34 @@ absl::StatusOr<Array> Client::Put(const VirtualSlice& slice, std::vector<ir::Lit
   return AdoptArray(state_, std::move(info));
 }
 
+absl::Status Client::SaveCheckpoint(const std::string& directory,
+                                    absl::Span<const NamedArray> arrays, std::string metadata) {
+  SaveCheckpointRequest request;
+  request.directory = directory;
+  request.metadata = std::move(metadata);
+  for (const NamedArray& a : arrays) {
+    if (!a.array.valid()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SaveCheckpoint(", directory, "): array \"", a.name, "\" is not an array"));
+    }
+    request.arrays.push_back({a.name, a.array.id()});
+  }
+  return state_->controller->SaveCheckpoint(state_->id, std::move(request))->Await();
+}
+
+absl::StatusOr<Client::Restored> Client::RestoreCheckpoint(const std::string& directory,
+                                                           absl::Span<const RestoreEntry> arrays) {
+  RestoreCheckpointRequest request;
+  request.directory = directory;
+  for (const RestoreEntry& e : arrays) request.arrays.push_back({e.name, e.slice, e.shard_type});
+  PW_ASSIGN_OR_RETURN(RestoredCheckpoint restored,
+                      state_->controller->RestoreCheckpoint(state_->id, std::move(request)));
+  Restored out;
+  out.metadata = std::move(restored.metadata);
+  for (ArrayInfo& info : restored.arrays) out.arrays.push_back(AdoptArray(state_, std::move(info)));
+  return out;
+}
+
 absl::StatusOr<Array> Client::PutGlobal(const VirtualSlice& slice, const ir::Literal& global) {
   const int64_t n = static_cast<int64_t>(slice.devices.size());
   if (global.shape().rank() < 1 || global.shape().dim(0) != n) {

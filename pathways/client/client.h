@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,28 @@ class Client {
   absl::StatusOr<Array> PutGlobal(const VirtualSlice& slice, const ir::Literal& global);
 
   PmapFunction Pmap(std::string name, VirtualSlice slice, PmapBody body);
+
+  // Checkpoints (ControllerService::SaveCheckpoint / RestoreCheckpoint): every host writes and
+  // reads its own shards in `directory` (absolute, on a filesystem every host sees); nothing
+  // passes through the client. Save waits until the index is written, after the arrays are
+  // ready; restore places each named array on the given slice.
+  struct NamedArray {
+    std::string name;
+    Array array;
+  };
+  absl::Status SaveCheckpoint(const std::string& directory, absl::Span<const NamedArray> arrays,
+                              std::string metadata = "");
+  struct RestoreEntry {
+    std::string name;
+    SliceId slice;                             // one of this client's slices
+    std::optional<ir::TensorType> shard_type;  // checked when set
+  };
+  struct Restored {
+    std::vector<Array> arrays;  // in the order asked for
+    std::string metadata;
+  };
+  absl::StatusOr<Restored> RestoreCheckpoint(const std::string& directory,
+                                             absl::Span<const RestoreEntry> arrays);
 
  private:
   friend class ProgramTracer;

@@ -229,6 +229,44 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::AwaitArray(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ControllerServer::ApiService::SaveCheckpoint(
+    grpc::CallbackServerContext* context, const pwire::SaveCheckpointRequest* request,
+    pwire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto decoded = wire::FromProto(*request);
+  if (!decoded.ok()) {
+    SetStatus(*response, decoded.status());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  EventRef saved =
+      server_->controller().SaveCheckpoint(decoded->first, std::move(decoded->second));
+  const uint64_t id = server_->pending_->Add([reactor, response](absl::Status status) {
+    SetStatus(*response, status);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (id != 0) {
+    saved->AndThen([pending = server_->pending_, id](const absl::Status& status) {
+      pending->Complete(id, status);
+    });
+  }
+  return reactor;
+}
+
+grpc::Status ControllerServer::ApiService::RestoreCheckpoint(
+    grpc::ServerContext*, const pwire::RestoreCheckpointRequest* request,
+    pwire::RestoreCheckpointResponse* response) {
+  auto decoded = wire::FromProto(*request);
+  if (!decoded.ok()) return Answer(*response, decoded.status());
+  absl::StatusOr<RestoredCheckpoint> restored =
+      server_->controller().RestoreCheckpoint(decoded->first, std::move(decoded->second));
+  if (restored.ok()) {
+    for (const ArrayInfo& info : restored->arrays) *response->add_arrays() = wire::ToProto(info);
+    response->set_metadata(restored->metadata);
+  }
+  return Answer(*response, restored.status());
+}
+
 grpc::ServerUnaryReactor* ControllerServer::ApiService::FetchArray(
     grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
     pwire::FetchArrayResponse* response) {

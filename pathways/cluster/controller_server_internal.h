@@ -41,11 +41,13 @@ class ControllerServer::PendingReactors {
 
 // ControllerApi: blocking methods on the sync server threads (they call workers and the
 // controller, which may wait on locks and RPCs — never on gRPC's callback threads); AwaitArray
-// and FetchArray as callback methods that hold no thread while the array is pending.
+// and FetchArray as callback methods that hold no thread while the array is pending, and
+// SaveCheckpoint likewise while the hosts write.
 class ControllerServer::ApiService final
     : public pathways::wire::ControllerApi::WithCallbackMethod_AwaitArray<
           pathways::wire::ControllerApi::WithCallbackMethod_FetchArray<
-              pathways::wire::ControllerApi::Service>> {
+              pathways::wire::ControllerApi::WithCallbackMethod_SaveCheckpoint<
+                  pathways::wire::ControllerApi::Service>>> {
  public:
   explicit ApiService(ControllerServer* server) : server_(server) {}
 
@@ -77,6 +79,12 @@ class ControllerServer::ApiService final
                                        pathways::wire::FetchArrayResponse* response) override;
   grpc::Status ReleaseArray(grpc::ServerContext*, const pathways::wire::ArrayRequest* request,
                             pathways::wire::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* SaveCheckpoint(grpc::CallbackServerContext* context,
+                                           const pathways::wire::SaveCheckpointRequest* request,
+                                           pathways::wire::StatusResponse* response) override;
+  grpc::Status RestoreCheckpoint(grpc::ServerContext*,
+                                 const pathways::wire::RestoreCheckpointRequest* request,
+                                 pathways::wire::RestoreCheckpointResponse* response) override;
   grpc::Status Status(grpc::ServerContext*, const pathways::wire::ClusterStatusRequest* request,
                       pathways::wire::ClusterStatusResponse* response) override;
   grpc::Status Trace(grpc::ServerContext*, const pathways::wire::TraceRequest* request,

@@ -265,23 +265,8 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
           shards[0].type().DebugString()));
     }
   }
-  std::vector<HostId> hosts;
-  std::vector<WorkerService*> workers;
-  for (DeviceId device : s.devices) {
-    PW_ASSIGN_OR_RETURN(DeviceInfo info, resources_->GetDevice(device));
-    hosts.push_back(info.host);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    for (HostId host : hosts) {
-      auto it = workers_.find(host);
-      if (it == workers_.end()) {
-        return absl::UnavailableError(absl::StrCat(where, ": ", host.DebugString(),
-                                                   " has no worker"));
-      }
-      workers.push_back(it->second.worker);
-    }
-  }
+  PW_ASSIGN_OR_RETURN(std::vector<HostId> hosts, HostsOf(s.devices));
+  PW_ASSIGN_OR_RETURN(std::vector<WorkerService*> workers, WorkersOf(hosts, where));
   const ArrayId id = arrays_.NewId();
   for (size_t i = 0; i < shards.size(); ++i) {
     absl::Status put = workers[i]->PutShard(id, static_cast<int32_t>(i), s.devices[i], shards[i]);
@@ -295,6 +280,31 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
                                               std::move(hosts), ArrayRecord::Initial::kReady);
   arrays_.AddHandle(record);
   return record->info();
+}
+
+absl::StatusOr<std::vector<HostId>> Controller::HostsOf(absl::Span<const DeviceId> devices) const {
+  std::vector<HostId> hosts;
+  hosts.reserve(devices.size());
+  for (DeviceId device : devices) {
+    PW_ASSIGN_OR_RETURN(DeviceInfo info, resources_->GetDevice(device));
+    hosts.push_back(info.host);
+  }
+  return hosts;
+}
+
+absl::StatusOr<std::vector<WorkerService*>> Controller::WorkersOf(absl::Span<const HostId> hosts,
+                                                                  const std::string& where) const {
+  std::vector<WorkerService*> workers;
+  workers.reserve(hosts.size());
+  absl::MutexLock lock(&mu_);
+  for (HostId host : hosts) {
+    auto it = workers_.find(host);
+    if (it == workers_.end()) {
+      return absl::UnavailableError(absl::StrCat(where, ": ", host.DebugString(), " has no worker"));
+    }
+    workers.push_back(it->second.worker);
+  }
+  return workers;
 }
 
 EventRef Controller::AwaitArray(ClientId client, ArrayId array) {
@@ -319,25 +329,14 @@ AsyncValueRef<std::vector<ir::Literal>> Controller::FetchArray(ClientId client, 
       DropArrayRef(record);
       return;
     }
-    std::vector<WorkerService*> workers;
-    HostId missing;
-    {
-      absl::MutexLock lock(&mu_);
-      for (HostId host : record->shard_hosts()) {
-        auto it = workers_.find(host);
-        if (it == workers_.end()) {
-          missing = host;
-          break;
-        }
-        workers.push_back(it->second.worker);
-      }
-    }
-    if (workers.size() != record->shard_hosts().size()) {
-      result->SetError(absl::UnavailableError(absl::StrCat(
-          "FetchArray(", record->id().DebugString(), "): ", missing.DebugString(), " is gone")));
+    absl::StatusOr<std::vector<WorkerService*>> found_workers =
+        WorkersOf(record->shard_hosts(), absl::StrCat("FetchArray(", record->id().DebugString(), ")"));
+    if (!found_workers.ok()) {
+      result->SetError(found_workers.status());
       DropArrayRef(record);
       return;
     }
+    std::vector<WorkerService*> workers = *std::move(found_workers);
     struct Gather {
       absl::Mutex mu;
       std::vector<ir::Literal> shards;

@@ -90,6 +90,9 @@ class Controller final : public ControllerService, public RunObserver {
   EventRef AwaitArray(ClientId client, ArrayId array) override;
   AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
+  EventRef SaveCheckpoint(ClientId client, SaveCheckpointRequest request) override;  // controller_checkpoint.cc
+  absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ClientId client,
+                                                       RestoreCheckpointRequest request) override;
   ClusterStatus Status() const override;
 
   // A gang of a collective computation and its number of ranks (shards).
@@ -139,7 +142,8 @@ class Controller final : public ControllerService, public RunObserver {
     WorkerService* worker = nullptr;  // null if the host has no worker (fails at dispatch)
     IslandId island;
   };
-  struct RunState;  // controller_run.cc
+  struct RunState;   // controller_run.cc
+  struct SaveState;  // controller_checkpoint.cc
 
   // A single thread for work that must not run on a worker's reporting thread.
   class WorkQueue {
@@ -162,6 +166,16 @@ class Controller final : public ControllerService, public RunObserver {
   absl::Status CheckClientLocked(ClientId client) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The slice, if it is live and `client`'s (NOT_FOUND otherwise).
   absl::StatusOr<VirtualSlice> OwnedSlice(ClientId client, SliceId slice) const;
+  // The worker of each host, in order. UNAVAILABLE naming `where` and the host for one with no
+  // worker.
+  absl::StatusOr<std::vector<WorkerService*>> WorkersOf(absl::Span<const HostId> hosts,
+                                                        const std::string& where) const;
+  // The hosts of `devices`, in order.
+  absl::StatusOr<std::vector<HostId>> HostsOf(absl::Span<const DeviceId> devices) const;
+  // SaveCheckpoint's steps: the shards of array `i` once it is ready (on the work thread), and
+  // the index once every shard is written.
+  void SaveArrayShards(const std::shared_ptr<SaveState>& save, size_t i);
+  void FinishSave(const std::shared_ptr<SaveState>& save);
   // Snapshot of functions, the program's slices and every device, for LowerProgram.
   absl::StatusOr<LoweringContext> MakeLoweringContext(const ProgramRecord& program) const;
   // Cached or fresh lowering of `program` for the current slice mappings.

@@ -293,6 +293,44 @@ absl::Status GrpcControllerClient::ReleaseArray(ClientId client, ArrayId array) 
               MakeArrayRequest(client, array), response);
 }
 
+EventRef GrpcControllerClient::SaveCheckpoint(ClientId client, SaveCheckpointRequest request) {
+  EventRef event = AsyncEvent::Create();
+  std::string what = absl::StrCat("SaveCheckpoint(", request.directory.substr(0, 256), ")");
+  StartAsync<pwire::SaveCheckpointRequest, pwire::StatusResponse>(
+      *stub_, calls_, wire::ToProto(client, request),
+      [](Async* async, grpc::ClientContext* context, const pwire::SaveCheckpointRequest* request,
+         pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->SaveCheckpoint(context, request, response, std::move(done));
+      },
+      [this, event, what = std::move(what)](const grpc::Status& status,
+                                            pwire::StatusResponse& response) {
+        if (!status.ok()) {
+          event->SetError(Failed(status, what));
+          return;
+        }
+        event->SetStatus(wire::ResponseStatus(response));
+      });
+  return event;
+}
+
+absl::StatusOr<RestoredCheckpoint> GrpcControllerClient::RestoreCheckpoint(
+    ClientId client, RestoreCheckpointRequest request) {
+  pwire::RestoreCheckpointResponse response;
+  PW_RETURN_IF_ERROR(Call("RestoreCheckpoint", &pwire::ControllerApi::Stub::RestoreCheckpoint,
+                          wire::ToProto(client, request), response, absl::Minutes(10)));
+  RestoredCheckpoint restored;
+  restored.metadata = response.metadata();
+  for (int i = 0; i < response.arrays_size(); ++i) {
+    absl::StatusOr<ArrayInfo> info = wire::FromProto(response.arrays(i));
+    if (!info.ok()) {
+      return Annotate(info.status(), absl::StrCat("RestoreCheckpointResponse.arrays[", i,
+                                                  "] from controller at ", address_));
+    }
+    restored.arrays.push_back(*std::move(info));
+  }
+  return restored;
+}
+
 absl::StatusOr<ClusterStatus> GrpcControllerClient::StatusOrError() const {
   pwire::ClusterStatusRequest request;
   request.set_version(wire::kWireVersion);

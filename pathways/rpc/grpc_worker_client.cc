@@ -223,18 +223,31 @@ void GrpcWorkerClient::Run(HostRun run) {
 
 absl::Status GrpcWorkerClient::PutShard(ArrayId array, int32_t shard, DeviceId device,
                                         const ir::Literal& data) {
-  PW_RETURN_IF_ERROR(lost());
-  const std::string what =
-      absl::StrCat("PutShard(", array.DebugString(), " shard ", shard, ")");
   pathways::wire::PutShardRequest request;
+  *request.mutable_data() = wire::ToProto(data);
+  return CallPutShard(std::move(request), array, shard, device, data.type().byte_size(),
+                      absl::StrCat("PutShard(", array.DebugString(), " shard ", shard, ")"));
+}
+
+absl::Status GrpcWorkerClient::LoadShard(ArrayId array, int32_t shard, DeviceId device,
+                                         const checkpoint::ShardFile& file) {
+  pathways::wire::PutShardRequest request;
+  *request.mutable_load() = wire::ToProto(file);
+  return CallPutShard(std::move(request), array, shard, device, file.bytes,
+                      absl::StrCat("LoadShard(", array.DebugString(), " shard ", shard, " from ",
+                                   file.path, ")"));
+}
+
+absl::Status GrpcWorkerClient::CallPutShard(pathways::wire::PutShardRequest request, ArrayId array,
+                                            int32_t shard, DeviceId device, int64_t bytes,
+                                            const std::string& what) {
+  PW_RETURN_IF_ERROR(lost());
   request.set_version(wire::kWireVersion);
   request.set_array(array.value());
   request.set_shard(shard);
   request.set_device(device.value());
-  *request.mutable_data() = wire::ToProto(data);
   StatusResponse response;
   grpc::ClientContext context;
-  const int64_t bytes = data.type().byte_size();
   context.set_deadline(grpc_transport::DeadlineIn(options_.call_timeout +
                                                   absl::Seconds(bytes / (100 << 20))));
   if (!calls_->Begin(&context)) return absl::CancelledError(absl::StrCat(what, ": client closed"));
@@ -247,15 +260,55 @@ absl::Status GrpcWorkerClient::PutShard(ArrayId array, int32_t shard, DeviceId d
 
 AsyncValueRef<ir::Literal> GrpcWorkerClient::FetchShard(ArrayId array, int32_t shard) {
   auto result = MakeAsyncValue<ir::Literal>();
+  std::string what = absl::StrCat("FetchShard(", array.DebugString(), " shard ", shard, ")");
+  StartFetchCall(array, shard, "", result,
+                 [this, result, what](FetchShardResponse& response) {
+                   absl::StatusOr<ir::Literal> literal =
+                       wire::FromProto(std::move(*response.mutable_data()));
+                   if (!literal.ok()) {
+                     result->SetError(Annotate(literal.status(), absl::StrCat(what, " from ", peer_)));
+                     return;
+                   }
+                   result->SetValue(*std::move(literal));
+                 });
+  return result;
+}
+
+AsyncValueRef<checkpoint::ShardFile> GrpcWorkerClient::SaveShard(ArrayId array, int32_t shard,
+                                                                 std::string path) {
+  auto result = MakeAsyncValue<checkpoint::ShardFile>();
+  if (absl::Status bad = checkpoint::CheckPath(path, "SaveShard path"); !bad.ok()) {
+    result->SetError(std::move(bad));
+    return result;
+  }
+  std::string what = absl::StrCat("SaveShard(", array.DebugString(), " shard ", shard, " to ",
+                                  path, ")");
+  StartFetchCall(array, shard, std::move(path), result,
+                 [this, result, what](FetchShardResponse& response) {
+                   absl::StatusOr<checkpoint::ShardFile> saved = wire::FromProto(response.saved());
+                   if (!saved.ok()) {
+                     result->SetError(Annotate(saved.status(), absl::StrCat(what, " from ", peer_)));
+                     return;
+                   }
+                   result->SetValue(*std::move(saved));
+                 });
+  return result;
+}
+
+template <typename T>
+void GrpcWorkerClient::StartFetchCall(ArrayId array, int32_t shard, std::string save_path,
+                                      const AsyncValueRef<T>& result,
+                                      std::function<void(FetchShardResponse&)> on_ok) {
   FetchShardRequest request;
   request.set_version(wire::kWireVersion);
   request.set_array(array.value());
   request.set_shard(shard);
+  request.set_save_path(std::move(save_path));
   {
     absl::MutexLock lock(&mu_);
     if (!lost_.ok()) {
       result->SetError(lost_);
-      return result;
+      return;
     }
     request.set_seq(next_seq_++);
   }
@@ -266,8 +319,8 @@ AsyncValueRef<ir::Literal> GrpcWorkerClient::FetchShard(ArrayId array, int32_t s
          FetchShardResponse* response, std::function<void(grpc::Status)> done) {
         async->FetchShard(context, request, response, std::move(done));
       },
-      [this, result, what = std::move(what)](const grpc::Status& grpc_status,
-                                            FetchShardResponse& response) {
+      [this, result, what = std::move(what), on_ok = std::move(on_ok)](
+          const grpc::Status& grpc_status, FetchShardResponse& response) {
         if (!grpc_status.ok()) {
           result->SetError(CallFailed(grpc_status, what, /*deadline_means_lost=*/false));
           return;
@@ -277,14 +330,8 @@ AsyncValueRef<ir::Literal> GrpcWorkerClient::FetchShard(ArrayId array, int32_t s
           result->SetError(std::move(s));
           return;
         }
-        absl::StatusOr<ir::Literal> literal = wire::FromProto(std::move(*response.mutable_data()));
-        if (!literal.ok()) {
-          result->SetError(Annotate(literal.status(), absl::StrCat(what, " from ", peer_)));
-          return;
-        }
-        result->SetValue(*std::move(literal));
+        on_ok(response);
       });
-  return result;
 }
 
 void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {

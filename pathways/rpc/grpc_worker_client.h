@@ -78,6 +78,11 @@ class GrpcWorkerClient final : public WorkerService {
   absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device,
                         const ir::Literal& data) override;
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
+  // The worker writes and reads the files on its own filesystem: no shard data crosses the wire.
+  AsyncValueRef<checkpoint::ShardFile> SaveShard(ArrayId array, int32_t shard,
+                                                 std::string path) override;
+  absl::Status LoadShard(ArrayId array, int32_t shard, DeviceId device,
+                         const checkpoint::ShardFile& file) override;
   // Fire and forget (but ordered); a failure only reports `on_failure`.
   void Release(absl::Span<const ArrayId> arrays) override;
   // Fire and forget, and unordered (no seq): it takes effect on arrival, even ahead of a Run
@@ -127,6 +132,15 @@ class GrpcWorkerClient final : public WorkerService {
   std::pair<uint64_t, bool> ProgramKeyLocked(const std::shared_ptr<const LoweredProgram>& lowered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetProgram(const LoweredProgram* lowered, uint64_t key);
+  // PutShard and LoadShard: `request` with its data or load set; the rest is filled here.
+  absl::Status CallPutShard(pathways::wire::PutShardRequest request, ArrayId array, int32_t shard,
+                            DeviceId device, int64_t bytes, const std::string& what);
+  // FetchShard and SaveShard (with `save_path`): fails `result` with the call's or the worker's
+  // error, or hands the response to `on_ok`.
+  template <typename T>
+  void StartFetchCall(ArrayId array, int32_t shard, std::string save_path,
+                      const AsyncValueRef<T>& result,
+                      std::function<void(pathways::wire::FetchShardResponse&)> on_ok);
 
   const GrpcWorkerClientOptions options_;
   const std::string peer_;  // "host:3 (127.0.0.1:5000)"

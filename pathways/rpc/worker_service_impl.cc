@@ -192,6 +192,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
       error = absl::InvalidArgumentError(
           absl::StrCat("FetchShardRequest.shard: shard ", request->shard(), " is negative"));
     }
+    if (error.ok() && !request->save_path().empty()) {
+      error = checkpoint::CheckPath(request->save_path(), "FetchShardRequest.save_path");
+    }
     if (!error.ok()) {
       if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
       Answer(reactor, response, error);
@@ -211,9 +214,12 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
     }
     const ArrayId array(request->array());
     const int32_t shard = request->shard();
-    const absl::Status queued =
-        sequencer_.Submit(request->seq(), [this, fetch, array, shard](const absl::Status& turn) {
-          if (turn.ok()) {
+    const absl::Status queued = sequencer_.Submit(
+        request->seq(),
+        [this, fetch, array, shard, save_path = request->save_path()](const absl::Status& turn) {
+          if (turn.ok() && !save_path.empty()) {
+            StartSave(fetch, array, shard, save_path);
+          } else if (turn.ok()) {
             StartFetch(fetch, array, shard);
           } else {
             FinishFetch(fetch, turn, nullptr);
@@ -236,14 +242,26 @@ void WorkerServiceImpl::StartFetch(const std::shared_ptr<PendingFetch>& fetch, A
   });
 }
 
+void WorkerServiceImpl::StartSave(const std::shared_ptr<PendingFetch>& fetch, ArrayId array,
+                                  int32_t shard, const std::string& path) {
+  AsyncValueRef<checkpoint::ShardFile> saved = backend_.worker->SaveShard(array, shard, path);
+  AsyncValue<checkpoint::ShardFile>* raw = saved.get();
+  saved->AndThen([this, fetch, raw](const absl::Status& status) {
+    if (fetch->answered.load(std::memory_order_acquire)) return;
+    FinishFetch(fetch, status, nullptr, status.ok() ? &raw->value() : nullptr);
+  });
+}
+
 void WorkerServiceImpl::FinishFetch(const std::shared_ptr<PendingFetch>& fetch,
-                                    const absl::Status& status, const ir::Literal* data) {
+                                    const absl::Status& status, const ir::Literal* data,
+                                    const checkpoint::ShardFile* saved) {
   if (fetch->answered.exchange(true, std::memory_order_acq_rel)) return;
   {
     absl::MutexLock lock(&mu_);
     fetches_.erase(fetch);
   }
   if (data != nullptr) *fetch->response->mutable_data() = wire::ToProto(*data);
+  if (saved != nullptr) *fetch->response->mutable_saved() = wire::ToProto(*saved);
   Answer(fetch->reactor, fetch->response, status);
 }
 
@@ -335,7 +353,16 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PutShard(grpc::CallbackServerContex
       s = absl::InvalidArgumentError(
           absl::StrCat("PutShardRequest.shard: shard ", request->shard(), " is negative"));
     }
-    if (s.ok()) {
+    if (s.ok() && request->has_load()) {
+      if (request->has_data()) {
+        s = absl::InvalidArgumentError("PutShardRequest: both data and load are set");
+      } else {
+        absl::StatusOr<checkpoint::ShardFile> file = wire::FromProto(request->load());
+        s = file.ok() ? backend_.worker->LoadShard(ArrayId(request->array()), request->shard(),
+                                                   DeviceId(request->device()), *file)
+                      : Annotate(file.status(), "PutShardRequest.load");
+      }
+    } else if (s.ok()) {
       // The request belongs to this call and is not read again: its bytes move into the
       // literal instead of being copied (bulk data).
       auto& data = const_cast<pathways::ir::LiteralProto&>(request->data());

@@ -49,6 +49,9 @@ struct WorkerServiceImplOptions {
 // (Run, Release and FetchShard are queued there anyway), except RegisterFunction, which
 // compiles the function, and PutShard, which copies the shard to its device.
 //
+// Checkpoints travel on the same calls: FetchShard with save_path is WorkerService::SaveShard
+// (answered once the file is written), PutShard with load is WorkerService::LoadShard.
+//
 // Ordering: Run, Release and FetchShard with seq > 0 are applied in seq order (CommandSequencer);
 // Run answers once the message is applied or parked, Release likewise, FetchShard once the
 // shard is ready (no thread waits for it). A repeated seq is answered INVALID_ARGUMENT.
@@ -122,8 +125,10 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   void ApplyRun(PendingRun& run);
   void ReportFailedRun(const PendingRun& run, absl::Status error);
   void StartFetch(const std::shared_ptr<PendingFetch>& fetch, ArrayId array, int32_t shard);
+  void StartSave(const std::shared_ptr<PendingFetch>& fetch, ArrayId array, int32_t shard,
+                 const std::string& path);
   void FinishFetch(const std::shared_ptr<PendingFetch>& fetch, const absl::Status& status,
-                   const ir::Literal* data);
+                   const ir::Literal* data, const checkpoint::ShardFile* saved = nullptr);
 
   const WorkerServiceImplOptions options_;
   const EventRef ready_ = AsyncEvent::Create();

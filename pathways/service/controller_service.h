@@ -4,6 +4,7 @@
 #define PATHWAYS_SERVICE_CONTROLLER_SERVICE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,36 @@ struct RunOptions {
 struct RunResult {
   RunId run;
   std::vector<ArrayInfo> outputs;  // handles exist at once; the data is a future (AwaitArray)
+};
+
+// A checkpoint to write: each array under a name unique in the checkpoint (any string of 1 to
+// 1,024 bytes, e.g. a parameter's path "params/blocks/0/wq"), and metadata stored as is.
+struct SaveCheckpointRequest {
+  std::string directory;  // absolute; created if missing; must not hold a checkpoint already
+  struct Entry {
+    std::string name;
+    ArrayId array;
+  };
+  std::vector<Entry> arrays;
+  std::string metadata;  // at most 1 MiB, opaque to the runtime (e.g. the step, as JSON)
+};
+
+// Arrays to read back from a checkpoint: each named array is placed on `slice`, which must have
+// as many devices as the array has shards; with `expected_type` set, the saved shard type must
+// equal it.
+struct RestoreCheckpointRequest {
+  std::string directory;
+  struct Entry {
+    std::string name;
+    SliceId slice;
+    std::optional<ir::TensorType> expected_type;
+  };
+  std::vector<Entry> arrays;
+};
+
+struct RestoredCheckpoint {
+  std::vector<ArrayInfo> arrays;  // in the order asked for; ready at once
+  std::string metadata;
 };
 
 struct ClientStatus {
@@ -95,6 +126,22 @@ class ControllerService {
   virtual AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) = 0;
   // Drops the client's reference; device memory is freed when no run still uses it.
   virtual absl::Status ReleaseArray(ClientId client, ArrayId array) = 0;
+
+  // Writes a checkpoint of the client's arrays: every shard is written by the host holding it,
+  // into `directory` on its own filesystem (a directory shared by every host, for a cluster
+  // spread over machines), once the array is ready; the controller writes the index file last,
+  // so a directory without one is an unfinished save. No shard passes through the controller or
+  // the client. Returns at once; the event is available once the index is written, or fails with
+  // the first error (an array that failed, a host that is gone, the file system's error), naming
+  // the array. Errors about the request itself (an unknown array, a repeated or empty name, a
+  // relative directory, a directory that holds a checkpoint already) fail the event at once.
+  virtual EventRef SaveCheckpoint(ClientId client, SaveCheckpointRequest request) = 0;
+  // Reads arrays back: each host reads its own shards' files. NOT_FOUND for a directory with no
+  // index or a name the checkpoint does not hold; INVALID_ARGUMENT naming the array for a slice
+  // of another size or a type that differs; DATA_LOSS for a shard file that changed since it was
+  // written. On error no array is created.
+  virtual absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ClientId client,
+                                                               RestoreCheckpointRequest request) = 0;
 
   virtual ClusterStatus Status() const = 0;
 };

@@ -11,6 +11,7 @@
 #include "absl/types/span.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
+#include "pathways/checkpoint/shard_file.h"
 #include "pathways/dataflow/host_run.h"
 #include "pathways/ir/function.h"
 #include "pathways/ir/literal.h"
@@ -96,6 +97,21 @@ class WorkerService {
 
   // The contents of a shard once it is ready (or its error). NOT_FOUND for an unknown shard.
   virtual AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) = 0;
+
+  // Checkpoints. SaveShard writes shard `shard` of `array`, once it is ready, to the shard file
+  // `path` (absolute, on this host's filesystem; its directory must exist) and reports what it
+  // wrote; the data never leaves the host. Ordered like FetchShard. Errors through the future:
+  // NOT_FOUND for an unknown shard, the shard's own error, INVALID_ARGUMENT for a bad path, the
+  // file system's errors naming the path.
+  // The default implementation, for hosts whose shards live in this process, fetches the shard
+  // and writes it on the thread that completes the fetch; remote stubs forward the call.
+  virtual AsyncValueRef<checkpoint::ShardFile> SaveShard(ArrayId array, int32_t shard,
+                                                         std::string path);
+  // Reads the shard file `file` (written by SaveShard, on this host's filesystem) and stores it
+  // as PutShard does. Errors as PutShard's, plus ReadShardFile's (NOT_FOUND, DATA_LOSS for a
+  // changed file). The default implementation reads the file here and calls PutShard.
+  virtual absl::Status LoadShard(ArrayId array, int32_t shard, DeviceId device,
+                                 const checkpoint::ShardFile& file);
 
   // Drops the host's references to every shard of `arrays`; memory is freed once no in-flight
   // step still uses it. Unknown arrays are ignored (release is idempotent).

@@ -1,9 +1,14 @@
 // The WorkerService conformance suite's tests.
 #include "pathways/service/worker_service_conformance.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "pathways/base/status_matchers.h"
@@ -58,6 +63,68 @@ TEST_P(WorkerServiceConformanceTest, PutShardOnAnotherHostsDeviceIsInvalidArgume
 TEST_P(WorkerServiceConformanceTest, FetchOfAnUnknownShardIsNotFound) {
   EXPECT_THAT(worker().FetchShard(ArrayId(404), 0)->Await(),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// A scratch directory for one test's shard files, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = absl::StrCat("pw_ws_conformance_", ::getpid(), "_", info->name());
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterized names hold '/'
+    path_ = std::filesystem::temp_directory_path() / name;
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST_P(WorkerServiceConformanceTest, SaveShardWritesAFileThatLoadShardReadsBack) {
+  ScratchDir dir;
+  ASSERT_THAT(worker().PutShard(ArrayId(30), 0, kD0, F32Vector({1, 2, 3, 4})), IsOk());
+  absl::StatusOr<checkpoint::ShardFile> saved =
+      worker().SaveShard(ArrayId(30), 0, dir.File("a.shard0"))->AwaitValue();
+  ASSERT_THAT(saved.status(), IsOk());
+  EXPECT_EQ(saved->path, dir.File("a.shard0"));
+  EXPECT_EQ(saved->type, F32x4());
+  EXPECT_EQ(saved->bytes, 16);
+  EXPECT_TRUE(std::filesystem::exists(dir.File("a.shard0")));
+  ASSERT_THAT(worker().LoadShard(ArrayId(31), 1, kD1, *saved), IsOk());
+  absl::StatusOr<ir::Literal> back = worker().FetchShard(ArrayId(31), 1)->AwaitValue();
+  ASSERT_THAT(back.status(), IsOk());
+  EXPECT_THAT(Floats(*back), ElementsAre(1, 2, 3, 4));
+}
+
+TEST_P(WorkerServiceConformanceTest, SaveAndLoadNameWhatIsWrong) {
+  ScratchDir dir;
+  EXPECT_THAT(worker().SaveShard(ArrayId(404), 0, dir.File("x"))->Await(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(worker().PutShard(ArrayId(32), 0, kD0, F32Vector({1, 2, 3, 4})), IsOk());
+  EXPECT_THAT(worker().SaveShard(ArrayId(32), 0, "relative/x")->Await(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("absolute")));
+  EXPECT_THAT(worker().SaveShard(ArrayId(32), 0, dir.File("no/such/dir"))->Await(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no/such/dir")));
+  absl::StatusOr<checkpoint::ShardFile> saved =
+      worker().SaveShard(ArrayId(32), 0, dir.File("b"))->AwaitValue();
+  ASSERT_THAT(saved.status(), IsOk());
+  checkpoint::ShardFile changed = *saved;
+  changed.crc32 ^= 1;
+  EXPECT_THAT(worker().LoadShard(ArrayId(33), 0, kD0, changed),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(dir.File("b"))));
+  checkpoint::ShardFile missing = *saved;
+  missing.path = dir.File("gone");
+  EXPECT_THAT(worker().LoadShard(ArrayId(33), 0, kD0, missing),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("gone")));
+  EXPECT_THAT(worker().LoadShard(ArrayId(33), 0, DeviceId(77), *saved),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("77")));
+  // A failed load leaves nothing behind: the shard can still be loaded.
+  EXPECT_THAT(worker().LoadShard(ArrayId(33), 0, kD0, *saved), IsOk());
+  EXPECT_THAT(worker().LoadShard(ArrayId(33), 0, kD0, *saved),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 // Release returns before the memory is freed (the host may still be running steps that use the

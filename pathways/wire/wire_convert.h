@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "pathways/base/ids.h"
+#include "pathways/checkpoint/shard_file.h"
 #include "pathways/service/controller_service.h"
 #include "pathways/service/topology.h"
 #include "pathways/service/virtual_slice.h"
@@ -84,6 +85,22 @@ pathways::ir::LiteralProto ToProto(const ir::Literal& literal);
 absl::StatusOr<ir::Literal> FromProto(const pathways::ir::LiteralProto& proto);
 // The same, moving the bytes out of `proto` instead of copying them (bulk data).
 absl::StatusOr<ir::Literal> FromProto(pathways::ir::LiteralProto&& proto);
+
+// A checkpoint shard file: an absolute clean path, a valid type, bytes equal to its byte size.
+pathways::wire::ShardFileProto ToProto(const checkpoint::ShardFile& file);
+absl::StatusOr<checkpoint::ShardFile> FromProto(const pathways::wire::ShardFileProto& proto);
+
+// ---- checkpoints (client <-> controller) -----------------------------------------------------
+// Decoding bounds the directory (checkpoint::kMaxPathLength), the number of arrays
+// (checkpoint::kMaxArrays), each name (checkpoint::kMaxNameLength) and the metadata
+// (checkpoint::kMaxMetadataBytes); the controller checks the meaning (paths, unique names).
+pathways::wire::SaveCheckpointRequest ToProto(ClientId client, const SaveCheckpointRequest& request);
+absl::StatusOr<std::pair<ClientId, SaveCheckpointRequest>> FromProto(
+    const pathways::wire::SaveCheckpointRequest& proto);
+pathways::wire::RestoreCheckpointRequest ToProto(ClientId client,
+                                                 const RestoreCheckpointRequest& request);
+absl::StatusOr<std::pair<ClientId, RestoreCheckpointRequest>> FromProto(
+    const pathways::wire::RestoreCheckpointRequest& proto);
 
 // ---- programs, slices, arrays (client <-> controller) ---------------------------------------
 pathways::wire::ProgramDefProto ToProto(const ProgramDef& program);

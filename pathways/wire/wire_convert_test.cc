@@ -82,6 +82,41 @@ TEST(WireConvertTest, LiteralsRoundTripAndBadSizesAreRejected) {
   EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "element count exceeds"));
 }
 
+TEST(WireConvertTest, CheckpointMessagesRoundTripAndAreBoundedWhereDecoded) {
+  const checkpoint::ShardFile file{"/ckpt/array0.shard1", F32({2, 3}), 24, 99};
+  auto got = FromProto(ThroughBytes(ToProto(file)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, file);
+  pathways::wire::ShardFileProto bad = ToProto(file);
+  bad.set_path("../etc/passwd");
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "ShardFileProto.path"));
+  bad = ToProto(file);
+  bad.set_bytes(1 << 30);
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "ShardFileProto.bytes"));
+
+  SaveCheckpointRequest save{"/ckpt", {{"params/w", ArrayId(3)}}, "{}"};
+  auto save_back = FromProto(ThroughBytes(ToProto(ClientId(1), save)));
+  ASSERT_TRUE(save_back.ok()) << save_back.status();
+  EXPECT_EQ(save_back->first, ClientId(1));
+  EXPECT_EQ(save_back->second.arrays[0].name, "params/w");
+  EXPECT_EQ(save_back->second.arrays[0].array, ArrayId(3));
+  pathways::wire::SaveCheckpointRequest long_name = ToProto(ClientId(1), save);
+  long_name.mutable_arrays(0)->set_name(std::string(5000, 'x'));
+  EXPECT_TRUE(IsInvalidWith(FromProto(long_name).status(), "arrays[0].name"));
+  pathways::wire::SaveCheckpointRequest negative = ToProto(ClientId(1), save);
+  negative.mutable_arrays(0)->set_array(-4);
+  EXPECT_TRUE(IsInvalidWith(FromProto(negative).status(), "arrays[0].array"));
+
+  RestoreCheckpointRequest restore{"/ckpt", {{"params/w", SliceId(2), F32({3})}, {"b", SliceId(2), {}}}};
+  auto restore_back = FromProto(ThroughBytes(ToProto(ClientId(1), restore)));
+  ASSERT_TRUE(restore_back.ok()) << restore_back.status();
+  EXPECT_EQ(restore_back->second.arrays[0].expected_type, F32({3}));
+  EXPECT_FALSE(restore_back->second.arrays[1].expected_type.has_value());
+  pathways::wire::RestoreCheckpointRequest bad_type = ToProto(ClientId(1), restore);
+  bad_type.mutable_arrays(0)->mutable_expected_type()->set_dims(0, -1);
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad_type).status(), "arrays[0].expected_type"));
+}
+
 TEST_F(WireHostRunTest, ProgramDefRoundTripsAndMalformedReferencesAreRejected) {
   auto got = FromProto(ThroughBytes(ToProto(program_)));
   ASSERT_TRUE(got.ok()) << got.status();
