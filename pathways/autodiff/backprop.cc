@@ -237,34 +237,18 @@ void ConcatenateRule(const Rule& r) {
   }
 }
 
-// gather(operand, indices, axis): the transpose is a scatter-add of the cotangent's slices to
-// the (clamped) indices, written as a contraction with the indices' one-hot encoding.
+// gather(operand, indices, axis): its transpose, scatter_add into zeros (which clamps the
+// indices as gather does).
 void GatherRule(const Rule& r) {
-  FunctionBuilder& b = r.b;
-  const Shape operand = r.OperandShape(0);
-  const Shape indices = r.OperandShape(1);
   const int64_t axis = r.inst.attrs.axis;
-  const int64_t depth = operand.dim(axis);
-  const int64_t k = indices.rank();
-  const int64_t rank = operand.rank();
-  const Value clamped = b.Maximum(b.Minimum(r.x(1), b.ScalarLike(DType::kI32, depth - 1)),
-                                  b.ScalarLike(DType::kI32, 0));
-  std::vector<int64_t> hot_dims(indices.dims().begin(), indices.dims().end());
-  hot_dims.push_back(depth);
-  const Shape hot_shape(hot_dims);
-  const Value one_hot = b.Convert(
-      b.Compare(b.BroadcastInDim(clamped, hot_shape, Iota(k)),
-                b.Iota(ir::TensorType{DType::kI32, hot_shape}, k), ComparisonDirection::kEq),
-      r.dtype());
-  DotDimensionNumbers dot;
-  dot.lhs_contracting = Iota(k, axis);
-  dot.rhs_contracting = Iota(k);
-  // (operand dims before axis, after axis, then axis) -> operand order.
-  const Value raw = b.DotGeneral(r.g, one_hot, dot);
-  std::vector<int64_t> raw_dims = Iota(axis);
-  for (int64_t d = axis + 1; d < rank; ++d) raw_dims.push_back(d);
-  raw_dims.push_back(axis);
-  r.To(0, ToOperandOrder(b, raw, raw_dims));
+  r.To(0, r.b.ScatterAdd(r.Zeros(r.OperandShape(0)), r.x(1), r.g, axis));
+}
+
+// scatter_add(operand, indices, updates, axis): the operand passes g through; the updates read
+// it back at their indices (gather, the transpose); the indices are integers.
+void ScatterAddRule(const Rule& r) {
+  r.To(0, r.g);
+  r.To(2, r.b.Gather(r.g, r.x(1), r.inst.attrs.axis));
 }
 
 // dot_general: each operand's cotangent contracts g with the other operand over the other's
@@ -401,6 +385,9 @@ absl::Status Backprop(const Instruction& inst, Value g, BackpropContext& ctx) {
       return absl::OkStatus();
     case OpCode::kGather:
       GatherRule(r);
+      return absl::OkStatus();
+    case OpCode::kScatterAdd:
+      ScatterAddRule(r);
       return absl::OkStatus();
     case OpCode::kDotGeneral:
       DotRule(r);

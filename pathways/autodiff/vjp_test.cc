@@ -210,15 +210,49 @@ TEST(VjpTest, DataMovement) {
   }));
 }
 
+int CountOps(const Function& f, OpCode op) {
+  int n = 0;
+  for (const ir::Instruction& inst : f.instructions) n += inst.op == op;
+  return n;
+}
+
 TEST(VjpTest, GatherScattersBackToTheClampedIndices) {
-  CheckVjp(Make({F64({5, 3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+  Function lookup = Make({F64({5, 3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
     // An embedding lookup of indices [2, 3] with repeats and out-of-range ones (clamped).
     Value ids = b.Constant(Literal::Create<int32_t>({2, 3}, {0, 4, 4, 1, 9, -2}));
     return std::vector<Value>{b.Gather(x[0], ids, 0)};
-  }));
+  });
+  CheckVjp(lookup);
   CheckVjp(Make({F64({2, 6, 3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
     Value ids = b.Constant(Literal::Create<int32_t>({4}, {5, 0, 5, 2}));
     return std::vector<Value>{b.Gather(x[0], ids, 1)};
+  }));
+  // The transpose is a single scatter_add: no contraction over the indexed axis.
+  absl::StatusOr<Function> vjp = Vjp(lookup);
+  ASSERT_THAT(vjp.status(), IsOk());
+  EXPECT_EQ(CountOps(*vjp, OpCode::kScatterAdd), 1);
+  EXPECT_EQ(CountOps(*vjp, OpCode::kDotGeneral), 0);
+  // Every row a repeated index names gets the sum of its cotangent rows.
+  const std::vector<Literal> got =
+      Execute(*vjp, {Literal(F64({5, 3})),
+                     Literal::Create<double>({2, 3, 3}, {1, 1, 1, 2, 2, 2, 3, 3, 3,  //
+                                                         4, 4, 4, 5, 5, 5, 6, 6, 6})});
+  ASSERT_EQ(got.size(), 2u);
+  // Indices {0, 4, 4, 1, 9 -> 4, -2 -> 0}.
+  EXPECT_EQ(got[1], Literal::Create<double>({5, 3}, {7, 7, 7, 4, 4, 4, 0, 0, 0, 0, 0, 0,  //
+                                                     10, 10, 10}));
+}
+
+TEST(VjpTest, ScatterAddPassesTheOperandAndGathersTheUpdates) {
+  // Repeated indices along axis 1, and an out-of-range one (clamped to the last row).
+  CheckVjp(Make({F64({2, 4, 3}), F64({2, 5, 3})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    Value ids = b.Constant(Literal::Create<int32_t>({5}, {3, 0, 3, 3, 7}));
+    return std::vector<Value>{b.ScatterAdd(x[0], ids, x[1], 1)};
+  }));
+  // Composed with a nonlinearity, so the cotangent differs per element, and an index matrix.
+  CheckVjp(Make({F64({4, 2}), F64({2, 2, 2})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    Value ids = b.Constant(Literal::Create<int32_t>({2, 2}, {1, 1, 0, 1}));
+    return std::vector<Value>{b.Tanh(b.ScatterAdd(b.Multiply(x[0], x[0]), ids, x[1], 0))};
   }));
 }
 

@@ -248,6 +248,12 @@ Value FunctionBuilder::Gather(Value operand, Value indices, int64_t axis) {
   return AddInstruction(OpCode::kGather, {operand, indices}, std::move(a));
 }
 
+Value FunctionBuilder::ScatterAdd(Value operand, Value indices, Value updates, int64_t axis) {
+  Attributes a;
+  a.axis = axis;
+  return AddInstruction(OpCode::kScatterAdd, {operand, indices, updates}, std::move(a));
+}
+
 Value FunctionBuilder::DotGeneral(Value lhs, Value rhs, DotDimensionNumbers dimension_numbers) {
   Attributes a;
   a.dot = std::move(dimension_numbers);

@@ -103,6 +103,10 @@ class FunctionBuilder {
   // Takes slices of `operand` along `axis` at i32 `indices` (jnp.take; an embedding lookup).
   // Out-of-range indices are clamped to [0, dim - 1], as XLA's gather does.
   Value Gather(Value operand, Value indices, int64_t axis);
+  // Gather's transpose: `operand` with the slices of `updates` added at i32 `indices` along
+  // `axis` (repeated indices accumulate). `updates` has the shape Gather(operand, indices, axis)
+  // has and operand's dtype (numeric); out-of-range indices are clamped as Gather clamps them.
+  Value ScatterAdd(Value operand, Value indices, Value updates, int64_t axis);
   Value DotGeneral(Value lhs, Value rhs, DotDimensionNumbers dimension_numbers);
   // numpy.matmul for rank-1 and rank-2 operands, and batched for equal-rank > 2.
   Value Dot(Value lhs, Value rhs);

@@ -187,6 +187,34 @@ TEST(BuilderErrorsTest, ShapeChangingOps) {
                             {"convert(", "dtype is invalid"}));
 }
 
+TEST(BuilderErrorsTest, ScatterAddNamesWhatIsWrong) {
+  auto scatter_error = [](TensorType operand, TensorType indices, TensorType updates, int64_t axis) {
+    return ErrorOf([&](FunctionBuilder& b) {
+      b.ScatterAdd(b.Parameter(operand), b.Parameter(indices), b.Parameter(updates), axis);
+    });
+  };
+  EXPECT_TRUE(IsInvalidWith(scatter_error(F32({4, 2}), F32({3}), F32({3, 2}), 0),
+                            {"scatter_add(", "indices must be i32", "f32[3]"}));
+  EXPECT_TRUE(IsInvalidWith(
+      scatter_error(F32({4, 2}), I32({3}), F32({2, 3}), 0),
+      {"scatter_add(", "updates shape [2,3] must be [3,2]", "gather(operand f32[4,2]", "axis 0"}));
+  EXPECT_TRUE(IsInvalidWith(scatter_error(F32({4, 2}), I32({3}), F32({4, 3}), 0),
+                            {"updates shape [4,3] must be [3,2]"}));
+  EXPECT_TRUE(IsInvalidWith(scatter_error(F32({4, 2}), I32({5, 3}), F32({4, 5}), 1),
+                            {"updates shape [4,5] must be [4,5,3]", "axis 1"}));
+  EXPECT_TRUE(IsInvalidWith(scatter_error(F32({4, 2}), I32({3}), TensorType{DType::kF64, Shape{3, 2}}, 0),
+                            {"scatter_add(", "updates dtype f64", "differs from the operand's f32"}));
+  EXPECT_TRUE(IsInvalidWith(scatter_error(Bool({4}), I32({3}), Bool({3}), 0),
+                            {"scatter_add(", "operand must be a numeric type", "bool[4]"}));
+  EXPECT_TRUE(IsInvalidWith(scatter_error(F32({4, 2}), I32({3}), F32({3, 2}), 2),
+                            {"scatter_add(", "axis 2 is out of range for rank 2"}));
+  EXPECT_TRUE(IsInvalidWith(
+      ErrorOf([](FunctionBuilder& b) {
+        b.AddInstruction(OpCode::kScatterAdd, {b.Parameter(F32({4})), b.Parameter(I32({4}))}, {});
+      }),
+      {"scatter_add(", "expects 3 operand(s), got 2"}));
+}
+
 TEST(BuilderErrorsTest, CollectivesShardChecks) {
   EXPECT_TRUE(IsInvalidWith(
       ErrorOf([](FunctionBuilder& b) { b.ReduceScatter(b.Parameter(F32({4, 2})), 0, ReduceKind::kSum); }, 3),

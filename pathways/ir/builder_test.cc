@@ -153,6 +153,18 @@ TEST(BuilderTest, GatherIsAnEmbeddingLookup) {
   EXPECT_EQ(f.TypeOf(f.b().Gather(x, f.P(I32({0})), 2)), F32({3, 5, 0}));
 }
 
+TEST(BuilderTest, ScatterAddTakesGathersShapeAndGivesTheOperands) {
+  Fixture f;
+  Value table = f.P(F32({1000, 64}));
+  EXPECT_EQ(f.TypeOf(f.b().ScatterAdd(table, f.P(I32({8, 128})), f.P(F32({8, 128, 64})), 0)),
+            F32({1000, 64}));
+  EXPECT_EQ(f.TypeOf(f.b().ScatterAdd(table, f.P(I32({})), f.P(F32({64})), 0)), F32({1000, 64}));
+  Value x = f.P(F64({3, 5, 2}));
+  EXPECT_EQ(f.TypeOf(f.b().ScatterAdd(x, f.P(I32({6})), f.P(F64({3, 6, 2})), 1)), F64({3, 5, 2}));
+  Value n = f.P(I32({3, 0}));
+  EXPECT_EQ(f.TypeOf(f.b().ScatterAdd(n, f.P(I32({4})), f.P(I32({3, 4})), 1)), I32({3, 0}));
+}
+
 TEST(BuilderTest, DotFollowsNumpyMatmul) {
   Fixture f;
   Value v3 = f.P(F32({3}));

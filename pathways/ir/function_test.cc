@@ -163,6 +163,7 @@ TEST(PrinterTest, EveryOpPrintsItsName) {
   }
   EXPECT_THAT(text, HasSubstr("pairs=[(0,1),(1,2),(2,3)]"));
   EXPECT_THAT(text, HasSubstr("split_axis=0 concat_axis=1"));
+  EXPECT_THAT(text, HasSubstr("{axis=1} : f32[16,8]"));  // scatter_add
   EXPECT_THAT(text, HasSubstr("{bool[2] {1, 0}}"));
 }
 

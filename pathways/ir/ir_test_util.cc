@@ -38,6 +38,7 @@ Function EveryOpFunction() {
   Value cp = b.CollectivePermute(a2a, {{0, 1}, {1, 2}, {2, 3}});
 
   Value g = b.Gather(w, idx, 0);  // [3,16]
+  g = b.ScatterAdd(b.Transpose(w, {1, 0}), idx, b.Transpose(g, {1, 0}), 1);  // [16,8]
   Value shard = b.BroadcastInDim(b.ShardIndex(), Shape{2, 2}, {});
   Value ints = b.Add(shard, b.Constant(Literal::Create<int32_t>(Shape{2}, {7, -7})));
   Value one = b.ConstantScalar<int32_t>(1);

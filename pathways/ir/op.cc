@@ -48,6 +48,7 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kSlice, "slice"},
     OpEntry{OpCode::kConcatenate, "concatenate"},
     OpEntry{OpCode::kGather, "gather"},
+    OpEntry{OpCode::kScatterAdd, "scatter_add"},
     OpEntry{OpCode::kDotGeneral, "dot_general"},
     OpEntry{OpCode::kReduce, "reduce"},
     OpEntry{OpCode::kAllReduce, "all_reduce"},

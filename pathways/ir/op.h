@@ -59,6 +59,7 @@ enum class OpCode : uint16_t {
   kSlice = 53,
   kConcatenate = 54,
   kGather = 55,
+  kScatterAdd = 56,
   // Contractions and reductions.
   kDotGeneral = 60,
   kReduce = 61,
@@ -107,6 +108,13 @@ struct DotDimensionNumbers {
 //   transpose:          dims (the permutation: result dim i is operand dim dims[i])
 //   slice:              starts, limits, strides
 //   concatenate, gather: axis
+//   scatter_add:        axis. Operands (operand, indices i32, updates), updates shaped as
+//                       gather(operand, indices, axis) is; the result is operand with
+//                       updates[..., p, ...] added into row indices[p] of `axis` for every
+//                       index position p (repeated indices accumulate). Out-of-range indices
+//                       are clamped to [0, dim - 1] as gather clamps them, so that
+//                       scatter_add(zeros, i, u, axis) is exactly gather's transpose; into an
+//                       empty axis nothing is added. Numeric dtypes only (i32 wraps).
 //   dot_general:        dot
 //   reduce:             dims (the reduced axes, ascending), reduce_kind
 //   all_reduce:         reduce_kind

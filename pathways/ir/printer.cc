@@ -25,6 +25,7 @@ std::string AttributeText(const Instruction& inst) {
                           " strides=", List(a.strides));
     case OpCode::kConcatenate:
     case OpCode::kGather:
+    case OpCode::kScatterAdd:
     case OpCode::kAllGather: return absl::StrCat("axis=", a.axis);
     case OpCode::kDotGeneral:
       return absl::StrCat("lhs_batch=", List(a.dot.lhs_batch), " rhs_batch=", List(a.dot.rhs_batch),

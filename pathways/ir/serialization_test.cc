@@ -97,6 +97,9 @@ TEST(SerializationTest, FingerprintChangesWithContent) {
   add("name", [](Function& f) { f.name = "other"; });
   add("num_shards", [](Function& f) { f.num_shards = 8; });
   add("gather axis", [&](Function& f) { f.instructions[find(f, OpCode::kGather)].attrs.axis = 1; });
+  add("scatter_add axis", [&](Function& f) {
+    f.instructions[find(f, OpCode::kScatterAdd)].attrs.axis = 0;
+  });
   add("reduce kind", [&](Function& f) {
     f.instructions[find(f, OpCode::kReduce)].attrs.reduce_kind = ReduceKind::kSum;
   });

@@ -229,6 +229,38 @@ absl::StatusOr<TensorType> InferConcatenate(absl::Span<const TensorType> in, con
   return Checked(TensorType{in[0].dtype, Shape(dims)});
 }
 
+// gather(operand, indices, axis): operand.shape[:axis] + indices.shape + operand.shape[axis+1:].
+absl::StatusOr<TensorType> InferGather(const TensorType& operand, const TensorType& indices,
+                                       int64_t axis) {
+  if (indices.dtype != DType::kI32) return Invalid("indices must be i32, got ", indices.DebugString());
+  PW_RETURN_IF_ERROR(CheckAxis(axis, operand.shape.rank(), "axis"));
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < axis; ++i) dims.push_back(operand.shape.dim(i));
+  for (int64_t d : indices.shape.dims()) dims.push_back(d);
+  for (int64_t i = axis + 1; i < operand.shape.rank(); ++i) dims.push_back(operand.shape.dim(i));
+  return Checked(TensorType{operand.dtype, Shape(dims)});
+}
+
+// scatter_add(operand, indices, updates, axis): updates must be what gather(operand, indices,
+// axis) would give; the result is the operand's type.
+absl::StatusOr<TensorType> InferScatterAdd(absl::Span<const TensorType> in, int64_t axis) {
+  PW_RETURN_IF_ERROR(CheckArity(in, 3));
+  const TensorType& operand = in[0];
+  const TensorType& updates = in[2];
+  PW_RETURN_IF_ERROR(CheckNumeric(operand, "operand"));
+  PW_ASSIGN_OR_RETURN(TensorType gathered, InferGather(operand, in[1], axis));
+  if (updates.dtype != operand.dtype) {
+    return Invalid("updates dtype ", DTypeName(updates.dtype), " (", updates.DebugString(),
+                   ") differs from the operand's ", DTypeName(operand.dtype));
+  }
+  if (!(updates.shape == gathered.shape)) {
+    return Invalid("updates shape ", updates.shape.DebugString(), " must be ",
+                   gathered.shape.DebugString(), ", the shape of gather(operand ",
+                   operand.DebugString(), ", indices ", in[1].DebugString(), ", axis ", axis, ")");
+  }
+  return operand;
+}
+
 absl::StatusOr<TensorType> InferDataMovement(OpCode op, absl::Span<const TensorType> in,
                                              const Attributes& a) {
   switch (op) {
@@ -277,16 +309,11 @@ absl::StatusOr<TensorType> InferDataMovement(OpCode op, absl::Span<const TensorT
       return InferSlice(in[0], a);
     case OpCode::kConcatenate:
       return InferConcatenate(in, a);
-    case OpCode::kGather: {
+    case OpCode::kGather:
       PW_RETURN_IF_ERROR(CheckArity(in, 2));
-      if (in[1].dtype != DType::kI32) return Invalid("indices must be i32, got ", in[1].DebugString());
-      PW_RETURN_IF_ERROR(CheckAxis(a.axis, in[0].shape.rank(), "axis"));
-      std::vector<int64_t> dims;
-      for (int64_t i = 0; i < a.axis; ++i) dims.push_back(in[0].shape.dim(i));
-      for (int64_t d : in[1].shape.dims()) dims.push_back(d);
-      for (int64_t i = a.axis + 1; i < in[0].shape.rank(); ++i) dims.push_back(in[0].shape.dim(i));
-      return Checked(TensorType{in[0].dtype, Shape(dims)});
-    }
+      return InferGather(in[0], in[1], a.axis);
+    case OpCode::kScatterAdd:
+      return InferScatterAdd(in, a.axis);
     default:
       return Invalid("unknown op code ", static_cast<int>(op));
   }
@@ -443,6 +470,7 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
     case OpCode::kSlice:
     case OpCode::kConcatenate:
     case OpCode::kGather:
+    case OpCode::kScatterAdd:
       return InferDataMovement(op, in, a);
     case OpCode::kDotGeneral:
     case OpCode::kReduce:

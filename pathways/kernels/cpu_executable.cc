@@ -36,6 +36,7 @@ absl::Status PrepareStep(const ir::Function& f, const ir::Instruction& inst,
     case OpCode::kSlice:
     case OpCode::kConcatenate:
     case OpCode::kGather:
+    case OpCode::kScatterAdd:
       return cpu::PrepareDataMovement(f, inst, step);
     case OpCode::kReduce:
       return cpu::PrepareReduction(f, inst, step);

@@ -1,11 +1,15 @@
-// Data movement kernels: broadcast_in_dim, reshape, transpose, slice, concatenate and gather.
+// Data movement kernels: broadcast_in_dim, reshape, transpose, slice, concatenate, gather and
+// scatter_add.
 //
 // All index arithmetic is done at compile time: broadcast, transpose and slice become one
-// StridedCopy each; concatenate and gather become loops of row memcpys.
+// StridedCopy each; concatenate and gather become loops of row memcpys; scatter_add copies its
+// operand and adds rows into it.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/kernels/kernel_step.h"
 #include "pathways/kernels/strided_copy.h"
@@ -78,6 +82,53 @@ absl::Status GatherKernel(const KernelStep& s, const ExecutionFrame& f) {
     }
   }
   return absl::OkStatus();
+}
+
+// operand and result viewed as [outer, axis_size, inner]; updates as [outer, num_indices, inner].
+struct ScatterAddParams : KernelParams {
+  int64_t outer = 1;
+  int64_t axis_size = 0;
+  int64_t inner = 0;  // elements
+  int64_t num_indices = 0;
+};
+
+// out = operand, then each updates row is added to the row its (clamped) index names, in index
+// order. i32 wraps like the add kernel instead of overflowing.
+template <typename T>
+absl::Status ScatterAddKernel(const KernelStep& s, const ExecutionFrame& f) {
+  const auto& p = s.params_as<ScatterAddParams>();
+  const int32_t* indices = s.in<int32_t>(f, 1);
+  const T* updates = s.in<T>(f, 2);
+  T* out = s.out<T>(f);
+  CopyBytes(out, s.in(f, 0), s.byte_size);
+  if (p.axis_size == 0) return absl::OkStatus();  // no row to add into: the updates are dropped
+  const int64_t last = p.axis_size - 1;
+  for (int64_t o = 0; o < p.outer; ++o) {
+    T* base = out + o * p.axis_size * p.inner;
+    for (int64_t i = 0; i < p.num_indices; ++i) {
+      T* row = base + std::clamp<int64_t>(indices[i], 0, last) * p.inner;
+      for (int64_t k = 0; k < p.inner; ++k) {
+        if constexpr (std::is_integral_v<T>) {
+          row[k] = static_cast<T>(static_cast<uint32_t>(row[k]) + static_cast<uint32_t>(updates[k]));
+        } else {
+          row[k] += updates[k];
+        }
+      }
+      updates += p.inner;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KernelFn> ScatterAddFor(const ir::Instruction& inst) {
+  switch (inst.type.dtype) {
+    case ir::DType::kF32: return &ScatterAddKernel<float>;
+    case ir::DType::kF64: return &ScatterAddKernel<double>;
+    case ir::DType::kI32: return &ScatterAddKernel<int32_t>;
+    default:
+      return absl::InternalError(absl::StrCat(inst.DebugName(), ": scatter_add of ",
+                                              inst.type.DebugString(), " has no kernel"));
+  }
 }
 
 int64_t Product(absl::Span<const int64_t> dims, int64_t begin, int64_t end) {
@@ -154,6 +205,18 @@ absl::Status PrepareDataMovement(const ir::Function& fn, const ir::Instruction& 
       p->num_indices = fn.instruction(inst.operands[1]).type.num_elements();
       step.params = std::move(p);
       step.fn = &GatherKernel;
+      return absl::OkStatus();
+    }
+    case OpCode::kScatterAdd: {
+      absl::StatusOr<KernelFn> kernel = ScatterAddFor(inst);
+      if (!kernel.ok()) return kernel.status();
+      auto p = std::make_unique<ScatterAddParams>();
+      p->outer = Product(in_dims, 0, a.axis);
+      p->axis_size = in_dims[a.axis];
+      p->inner = Product(in_dims, a.axis + 1, in.shape.rank());
+      p->num_indices = fn.instruction(inst.operands[1]).type.num_elements();
+      step.params = std::move(p);
+      step.fn = *kernel;
       return absl::OkStatus();
     }
     default:

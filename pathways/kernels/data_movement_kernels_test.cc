@@ -1,4 +1,4 @@
-// Tests of broadcast_in_dim, reshape, transpose, slice, concatenate and gather.
+// Tests of broadcast_in_dim, reshape, transpose, slice, concatenate, gather and scatter_add.
 #include <algorithm>
 
 #include "pathways/kernels/kernels_test_util.h"
@@ -162,6 +162,95 @@ TEST(DataMovementKernelsTest, GatherFromEmptyAxisGivesZeros) {
   ir::Literal idx = ir::Literal::Create<int32_t>({3}, {0, 1, 5});
   auto got = RunOne({x, idx}, [](auto& b, auto& p) { return b.Gather(p[0], p[1], 1); });
   ExpectMatches(got, RefArray::Zeros({2, 3}), 0.0);
+}
+
+const DType kNumericDtypes[] = {DType::kF32, DType::kF64, DType::kI32};
+
+TEST(DataMovementKernelsTest, ScatterAddAccumulatesRepeatedIndicesAlongAxis1) {
+  // operand [2,3,2]; indices [4] = {2, 0, 2, 2} along axis 1; updates [2,4,2].
+  const std::vector<double> operand = {1, 2, 3, 4, 5, 6,  //
+                                       7, 8, 9, 10, 11, 12};
+  const std::vector<double> updates = {1, 10, 2, 20, 3, 30, 4, 40,  //
+                                       -1, -2, -3, -4, -5, -6, -7, -8};
+  // Row 0 of axis 1 gets update 1; row 2 gets updates 0, 2 and 3; row 1 gets nothing.
+  const std::vector<double> want = {1 + 2, 2 + 20, 3, 4, 5 + 1 + 3 + 4, 6 + 10 + 30 + 40,  //
+                                    7 - 3, 8 - 4, 9, 10, 11 - 1 - 5 - 7, 12 - 2 - 6 - 8};
+  for (DType dt : kNumericDtypes) {
+    ir::Literal x = LiteralFrom(T(dt, {2, 3, 2}), operand);
+    ir::Literal idx = ir::Literal::Create<int32_t>({4}, {2, 0, 2, 2});
+    ir::Literal u = LiteralFrom(T(dt, {2, 4, 2}), updates);
+    auto got = RunOne({x, idx, u}, [](auto& b, auto& p) { return b.ScatterAdd(p[0], p[1], p[2], 1); });
+    RefArray expected = RefArray::Zeros({2, 3, 2});
+    expected.data = want;
+    SCOPED_TRACE(ir::DTypeName(dt));
+    ExpectMatches(got, expected, 0.0);
+  }
+}
+
+TEST(DataMovementKernelsTest, ScatterAddWithIndexMatrixOnAxis0) {
+  // operand [3,2] of zeros; indices [[1,1],[0,1]]; updates [2,2,2]: an embedding's gradient.
+  for (DType dt : kNumericDtypes) {
+    ir::Literal x = LiteralFrom(T(dt, {3, 2}), {0, 0, 0, 0, 0, 0});
+    ir::Literal idx = ir::Literal::Create<int32_t>({2, 2}, {1, 1, 0, 1});
+    ir::Literal u = LiteralFrom(T(dt, {2, 2, 2}), {1, 2, 3, 4, 5, 6, 7, 8});
+    auto got = RunOne({x, idx, u}, [](auto& b, auto& p) { return b.ScatterAdd(p[0], p[1], p[2], 0); });
+    RefArray expected = RefArray::Zeros({3, 2});
+    expected.data = {5, 6, 1 + 3 + 7, 2 + 4 + 8, 0, 0};
+    SCOPED_TRACE(ir::DTypeName(dt));
+    ExpectMatches(got, expected, 0.0);
+  }
+}
+
+// scatter_add is gather's transpose: <gather(x, i), u> == <x, scatter_add(0, i, u)> for every
+// axis, with the same clamping of out-of-range indices.
+TEST(DataMovementKernelsTest, ScatterAddClampsAsGatherDoesAndIsItsTranspose) {
+  std::mt19937 rng(16);
+  const std::vector<int64_t> dims = {3, 4, 5};
+  ir::Literal idx = ir::Literal::Create<int32_t>({2, 3}, {0, 2, -7, 99, 1, 4});
+  for (int64_t axis : {0, 1, 2}) {
+    std::vector<int64_t> out;
+    for (int64_t i = 0; i < axis; ++i) out.push_back(dims[i]);
+    out.push_back(2);
+    out.push_back(3);
+    for (int64_t i = axis + 1; i < 3; ++i) out.push_back(dims[i]);
+    ir::Literal x = RandomLiteral({DType::kF64, ir::Shape(dims)}, rng);
+    ir::Literal u = RandomLiteral({DType::kF64, ir::Shape(out)}, rng);
+    ir::Literal zeros({DType::kF64, ir::Shape(dims)});
+    auto gathered = RunOne({x, idx}, [&](auto& b, auto& p) { return b.Gather(p[0], p[1], axis); });
+    auto scattered = RunOne({zeros, idx, u}, [&](auto& b, auto& p) {
+      return b.ScatterAdd(p[0], p[1], p[2], axis);
+    });
+    RefArray want = RefArray::Zeros(dims);
+    const RefArray src = RefArray::Of(u);
+    ForEachIndex(out, [&](const std::vector<int64_t>& i) {
+      std::vector<int64_t> j;
+      for (int64_t k = 0; k < axis; ++k) j.push_back(i[k]);
+      const int64_t index = idx.data<int32_t>()[i[axis] * 3 + i[axis + 1]];
+      j.push_back(std::clamp<int64_t>(index, 0, dims[axis] - 1));
+      for (int64_t k = axis + 2; k < static_cast<int64_t>(i.size()); ++k) j.push_back(i[k]);
+      want.at(j) += src.at(i);
+    });
+    SCOPED_TRACE(absl::StrCat("axis ", axis));
+    ExpectMatches(scattered, want, 1e-12);
+    double lhs = 0, rhs = 0;
+    for (int64_t k = 0; k < u.num_elements(); ++k) lhs += gathered.GetAsDouble(k) * u.GetAsDouble(k);
+    for (int64_t k = 0; k < x.num_elements(); ++k) rhs += x.GetAsDouble(k) * scattered.GetAsDouble(k);
+    EXPECT_NEAR(lhs, rhs, 1e-12 * std::max(1.0, std::abs(lhs)));
+  }
+}
+
+TEST(DataMovementKernelsTest, ScatterAddIntoEmptyAxisDropsTheUpdatesAndI32Wraps) {
+  ir::Literal x(T(DType::kF32, {2, 0}));
+  ir::Literal idx = ir::Literal::Create<int32_t>({3}, {0, 1, 5});
+  ir::Literal u = LiteralFrom(T(DType::kF32, {2, 3}), {1, 2, 3, 4, 5, 6});
+  auto got = RunOne({x, idx, u}, [](auto& b, auto& p) { return b.ScatterAdd(p[0], p[1], p[2], 1); });
+  ExpectMatches(got, RefArray::Zeros({2, 0}), 0.0);
+
+  ir::Literal big = ir::Literal::Create<int32_t>({1}, {2147483647});
+  ir::Literal twice = ir::Literal::Create<int32_t>({2}, {0, 0});
+  ir::Literal ones = ir::Literal::Create<int32_t>({2}, {1, 1});
+  auto wrapped = RunOne({big, twice, ones}, [](auto& b, auto& p) { return b.ScatterAdd(p[0], p[1], p[2], 0); });
+  EXPECT_EQ(wrapped, ir::Literal::Create<int32_t>({1}, {-2147483647}));
 }
 
 }  // namespace

@@ -54,6 +54,11 @@ WorkCost EstimateCost(const ir::Function& function) {
         c.flops = static_cast<double>(function.instruction(inst.operands[0]).type.num_elements());
         c.bytes_accessed = in_bytes + out_bytes;
         break;
+      case OpCode::kScatterAdd:
+        // One addition per element of the updates; the operand is copied.
+        c.flops = static_cast<double>(function.instruction(inst.operands[2]).type.num_elements());
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
       case OpCode::kBroadcastInDim:
       case OpCode::kReshape:
       case OpCode::kTranspose:

@@ -42,6 +42,19 @@ TEST(WorkCostTest, AllReduceReportsRingBytesAndParticipants) {
   EXPECT_DOUBLE_EQ(c.bytes_accessed, 2 * 4096);
 }
 
+TEST(WorkCostTest, ScatterAddCountsOneAdditionPerUpdate) {
+  ir::FunctionBuilder b("embedding_grad");
+  ir::Value table = b.Parameter(T(DType::kF32, {100, 8}));
+  ir::Value ids = b.Parameter(T(DType::kI32, {5}));
+  ir::Value rows = b.Parameter(T(DType::kF32, {5, 8}));
+  auto f = b.Build({b.ScatterAdd(table, ids, rows, 0)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  const WorkCost c = EstimateCost(*f);
+  EXPECT_DOUBLE_EQ(c.flops, 40);
+  // operand, indices and updates in; the result out.
+  EXPECT_DOUBLE_EQ(c.bytes_accessed, (800 + 5 + 40 + 800) * 4);
+}
+
 TEST(WorkCostTest, AddsUp) {
   WorkCost a{.flops = 1, .bytes_accessed = 2, .collective_bytes = 3, .collective_participants = 4};
   a += WorkCost{.flops = 10, .bytes_accessed = 20, .collective_bytes = 30, .collective_participants = 2};

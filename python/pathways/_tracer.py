@@ -389,6 +389,33 @@ def take(a, indices, axis=0):
                                             _norm_axis(axis, a.ndim)))
 
 
+def scatter_add(operand, indices, updates, axis=0):
+    """operand with updates added at integer `indices` along `axis`, repeated indices adding up
+    (take's transpose; out-of-range indices clamped as take clamps them). updates is converted
+    to operand's dtype and broadcast to the shape take(operand, indices, axis) has."""
+    trace = _trace_of(operand, indices, updates)
+    operand = as_tracer(operand, trace)
+    idx = as_tracer(indices, trace)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"scatter_add: indices must be integers, got {idx.dtype}")
+    if operand.dtype.kind == "b":
+        raise TypeError("scatter_add: the operand must be numeric (float32, float64, int32), got bool")
+    a = _norm_axis(axis, operand.ndim)
+    shape = operand.shape[:a] + idx.shape + operand.shape[a + 1:]
+    u = lift(updates, trace, operand.dtype)
+    u_shape = tuple(trace.builder.type_of(u)[1])
+    if u_shape != shape:
+        try:
+            fits = np.broadcast_shapes(u_shape, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"scatter_add: updates of shape {u_shape} do not broadcast to {shape}, "
+                             f"the shape take(operand, indices, axis={a}) has")
+        u = trace.builder.broadcast_to(u, list(shape))
+    return wrap(trace, trace.builder.scatter_add(operand._id, lift(idx, trace, np.dtype(np.int32)), u, a))
+
+
 def getitem(x, idx):
     """Basic indexing: ints, slices (positive steps), None and Ellipsis; one traced int32
     index array on the leading axis gathers (jnp.take)."""

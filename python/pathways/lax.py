@@ -1,4 +1,5 @@
-"""pw.lax: collectives among the devices a pmapped function runs on, named by its axis_name."""
+"""pw.lax: collectives among the devices a pmapped function runs on, named by its axis_name, and
+a few primitives pw.numpy has no name for (stop_gradient, scatter_add, logical shifts)."""
 
 import numpy as _np
 
@@ -119,6 +120,27 @@ def stop_gradient(x):
             return _t.unary("stop_gradient", v)
         return v
     return _tree_map(one, x)
+
+
+def scatter_add(operand, indices, updates, axis=0):
+    """operand with `updates` added at integer `indices` along `axis`: for every index position
+    p, updates[..., p, ...] is added to operand[..., indices[p], ...], repeated indices adding
+    up (np.add.at on a copy; JAX's x.at[idx].add(v) along one axis). The transpose of
+    pw.numpy.take: updates has (or broadcasts to) the shape take(operand, indices, axis) has and
+    is converted to operand's dtype; out-of-range indices are clamped to the axis as take
+    clamps them. Works on traced and on host values."""
+    if any(isinstance(v, _t.Tracer) for v in (operand, indices, updates)):
+        return _t.scatter_add(operand, indices, updates, axis)
+    out = _np.array(operand)  # a copy
+    idx = _np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"scatter_add: indices must be integers, got {idx.dtype}")
+    a = _t._norm_axis(axis, out.ndim)
+    shape = out.shape[:a] + idx.shape + out.shape[a + 1:]
+    updates = _np.broadcast_to(_np.asarray(updates).astype(out.dtype, copy=False), shape)
+    if out.shape[a] > 0:
+        _np.add.at(out, (slice(None),) * a + (_np.clip(idx, 0, out.shape[a] - 1),), updates)
+    return out
 
 
 def shift_left(x, y):

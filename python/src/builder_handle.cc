@@ -183,6 +183,9 @@ void BuilderHandle::Bind(py::module_& m) {
       .def("gather", [](H& h, int64_t x, int64_t indices, int64_t axis) {
         return h.Add(h.builder().Gather(h.Get(x), h.Get(indices), axis));
       })
+      .def("scatter_add", [](H& h, int64_t x, int64_t indices, int64_t updates, int64_t axis) {
+        return h.Add(h.builder().ScatterAdd(h.Get(x), h.Get(indices), h.Get(updates), axis));
+      })
       .def("dot", [](H& h, int64_t a, int64_t b) { return h.Add(h.builder().Dot(h.Get(a), h.Get(b))); })
       .def("dot_general", [](H& h, int64_t a, int64_t b, std::vector<int64_t> lhs_contracting,
                              std::vector<int64_t> rhs_contracting, std::vector<int64_t> lhs_batch,

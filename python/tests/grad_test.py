@@ -191,3 +191,38 @@ def test_only_a_child_builder_can_be_differentiated(devs):
         return v
 
     pw.pmap(body, devices=devs)(np.ones((N, 2), np.float32))
+
+
+def test_take_gradient_is_np_add_at_of_the_cotangent(devs):
+    rng = np.random.default_rng(11)
+    table = rng.normal(size=(N, 6, 3)).astype(np.float32)
+    ids = rng.integers(0, 6, size=(N, 4, 5)).astype(np.int32)
+    ids[:, 0, :2] = 2  # repeats on every device
+    ct = rng.normal(size=(N, 4, 5, 3)).astype(np.float32)
+
+    @pw.pmap(devices=devs)
+    def grads(t, i, c):
+        return pw.grad(lambda u: (pnp.take(u, i, axis=0) * c).sum())(t)
+
+    want = np.zeros_like(table)
+    for d in range(N):
+        np.add.at(want[d], ids[d], ct[d])
+    np.testing.assert_allclose(np.asarray(grads(table, ids, ct)), want, rtol=1e-5, atol=1e-6)
+    # Along axis 1, with out-of-range indices clamped, outside pmap.
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    idx = np.array([3, 3, 0, 7, -1], np.int32)
+    c = rng.normal(size=(2, 5)).astype(np.float32)
+    g = pw.grad(lambda v: (pnp.take(v, idx, axis=1) * c).sum())(x)
+    want = np.zeros_like(x)
+    np.add.at(want, (slice(None), np.clip(idx, 0, 3)), c)
+    np.testing.assert_allclose(np.asarray(g), want, rtol=1e-5, atol=1e-6)
+
+
+def test_scatter_add_gradient_passes_the_operand_and_takes_the_updates():
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    u = np.ones((3, 2), np.float32)
+    idx = np.array([1, 3, 1], np.int32)
+    c = np.arange(8, dtype=np.float32).reshape(4, 2) + 1
+    gx, gu = pw.grad(lambda a, b: (lax.scatter_add(a, idx, b) * c).sum(), argnums=(0, 1))(x, u)
+    np.testing.assert_allclose(np.asarray(gx), c)
+    np.testing.assert_allclose(np.asarray(gu), np.take(c, idx, axis=0))

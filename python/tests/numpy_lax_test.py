@@ -172,3 +172,55 @@ def test_data_parallel_mean_loss(devs):
     loss = pw.pmap(lambda xb: lax.pmean(pnp.mean((xb @ w) ** 2), "batch"), devices=devs,
                    axis_name="batch")(x)
     np.testing.assert_allclose(np.asarray(loss), np.full(N, np.mean((x @ w) ** 2)), rtol=1e-5)
+
+
+def _add_at(operand, indices, updates, axis):
+    """NumPy's reference: np.add.at on a copy, along `axis`."""
+    out = np.array(operand)
+    np.add.at(out, (slice(None),) * axis + (indices,), updates)
+    return out
+
+
+def test_scatter_add_matches_np_add_at(devs):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(N, 3, 5, 2)).astype(np.float32)
+    # Index arrays with repeats, one per axis of the per-device (3, 5, 2) value.
+    indices = {0: np.array([2, 0, 2, 2], np.int32),
+               1: np.array([[4, 0, 4], [1, 4, 4]], np.int32),
+               2: np.array([[1], [1]], np.int32)}
+    for axis, idx in indices.items():
+        shape = x.shape[1:1 + axis] + idx.shape + x.shape[2 + axis:]
+        u = rng.normal(size=(N,) + shape).astype(np.float32)
+        got = np.asarray(pw.pmap(lambda a, b: lax.scatter_add(a, idx, b, axis=axis), devices=devs)(x, u))
+        want = per_shard(lambda a, b: _add_at(a, idx, b, axis), x, u)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"axis {axis}")
+    # Traced indices (a different set per device) on a negative axis, int32 values.
+    ids = rng.integers(0, 5, size=(N, 6)).astype(np.int32)
+    counts = np.zeros((N, 2, 5), np.int32)
+    got = np.asarray(pw.pmap(lambda c, i: lax.scatter_add(c, i, pnp.ones((2, 6), pnp.int32), axis=-1),
+                             devices=devs)(counts, ids))
+    want = per_shard(lambda c, i: _add_at(c, i, np.ones((2, 6), np.int32), 1), counts, ids)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+
+
+def test_scatter_add_broadcasts_updates_clamps_indices_and_runs_on_host_values(devs):
+    x = np.zeros((N, 4), np.float32)
+    idx = np.array([0, 3, 3, 9, -5], np.int32)  # 9 -> 3, -5 -> 0, as take clamps them
+    got = np.asarray(pw.pmap(lambda a: lax.scatter_add(a, idx, 1.5), devices=devs)(x))
+    np.testing.assert_array_equal(got, np.broadcast_to([3.0, 0.0, 0.0, 4.5], (N, 4)))
+    # On host values it is np.add.at on a copy, with the same clamping.
+    host = np.arange(4.0)
+    out = lax.scatter_add(host, idx, np.arange(5.0))
+    np.testing.assert_array_equal(out, _add_at(host, np.clip(idx, 0, 3), np.arange(5.0), 0))
+    np.testing.assert_array_equal(host, np.arange(4.0))  # the operand is not modified
+
+
+def test_scatter_add_errors_name_the_culprit(devs):
+    x = np.zeros((N, 4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"updates of shape \(3, 2\) do not broadcast to \(2, 2\)"):
+        pw.pmap(lambda a: lax.scatter_add(a, np.array([0, 1], np.int32), pnp.ones((3, 2))), devices=devs)(x)
+    with pytest.raises(TypeError, match="indices must be integers, got float32"):
+        pw.pmap(lambda a: lax.scatter_add(a, np.array([0.0], np.float32), pnp.ones((1, 2))), devices=devs)(x)
+    with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+        pw.pmap(lambda a: lax.scatter_add(a, np.array([0], np.int32), 1.0, axis=2), devices=devs)(x)
