@@ -9,6 +9,8 @@ stay there: each step is ONE pmapped function (forward, backward, gradient all-r
 update) whose outputs are the next step's inputs, with a bounded number of steps in flight.
 Prints a progress bar (steps, loss, tokens/s), the held-out loss against the unigram baseline,
 writes the loss curve as a PNG, and with --sample prints text the model generates.
+With --checkpoint-dir it saves the parameters and optimizer state (each host writes its own
+shards); --resume continues from the latest checkpoint along the same loss curve.
 """
 
 import argparse
@@ -46,8 +48,10 @@ def unigram_loss(train, held_out, vocab):
     return float(-logp[held_out].mean())
 
 
-def batches(tokens, rng, devices, batch, seq_len):
-    """int32[devices, batch, seq_len + 1] windows at random offsets."""
+def batches(tokens, seed, step, devices, batch, seq_len):
+    """int32[devices, batch, seq_len + 1] windows at offsets drawn from (seed, step): the batch
+    of a step does not depend on how the run got there, so a resumed run sees the same data."""
+    rng = np.random.default_rng([seed, step])
     starts = rng.integers(0, len(tokens) - seq_len - 1, size=(devices, batch))
     return tokens[starts[..., None] + np.arange(seq_len + 1)]
 
@@ -72,7 +76,17 @@ def parse_args(argv):
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     p.add_argument("--prompt", default="This program is free software")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--checkpoint-dir", default="",
+                   help="save parameters and optimizer state under DIR/step_NNNNNNNN")
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="steps between checkpoints (0: only after the last step)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --checkpoint-dir")
     args = p.parse_args(argv)
+    if args.resume and not args.checkpoint_dir:
+        p.error("--resume needs --checkpoint-dir")
+    if args.checkpoint_every < 0:
+        p.error("--checkpoint-every must be >= 0")
     for name in ("devices", "batch", "seq_len", "steps", "in_flight", "eval_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -109,6 +123,36 @@ def progress(total, enabled):
     return tqdm(total=total, unit="step", dynamic_ncols=True)
 
 
+class TrainResult(tuple):
+    """(held-out loss, unigram baseline), with .losses: the loss of every step from step 0."""
+
+    def __new__(cls, held_loss, baseline, losses):
+        result = super().__new__(cls, (held_loss, baseline))
+        result.losses = losses
+        return result
+
+
+def save_checkpoint(args, step, params, state, losses):
+    directory = pw.checkpoint.step_directory(args.checkpoint_dir, step)
+    pw.checkpoint.save(directory, {"params": params, "opt_state": state},
+                       metadata={"step": step, "losses": losses})
+    return directory
+
+
+def restore_checkpoint(args, params, state):
+    """(first step, params, state, losses so far) from the latest checkpoint, if asked to resume."""
+    step = pw.checkpoint.latest_step(args.checkpoint_dir) if args.resume else None
+    if step is None:
+        if args.resume:
+            print(f"train_lm: no checkpoint in {args.checkpoint_dir}; starting at step 0", flush=True)
+        return 0, params, state, []
+    directory = pw.checkpoint.step_directory(args.checkpoint_dir, step)
+    tree, meta = pw.checkpoint.restore(directory, {"params": params, "opt_state": state},
+                                       return_metadata=True)
+    print(f"train_lm: resumed from {directory} (step {step})", flush=True)
+    return step, tree["params"], tree["opt_state"], list(meta["losses"])
+
+
 def train(args):
     train_tokens, held_out = load_corpus(CORPUS, 0.1)
     cfg = pw.models.TransformerConfig(vocab=256, d_model=args.d_model, heads=args.heads,
@@ -125,46 +169,68 @@ def train(args):
     print(f"train_lm: {n_params:,} parameters, {len(train_tokens):,} training bytes, "
           f"{args.devices} device(s) x {args.batch} x {cfg.seq_len} tokens per step; "
           f"unigram baseline {baseline:.3f} nats/byte", flush=True)
+    first, params, state, losses = restore_checkpoint(args, params, state)
 
-    rng = np.random.default_rng(args.seed)
-    losses, pending = [], []
-    tokens_per_step = args.devices * args.batch * cfg.seq_len
-    bar = progress(args.steps, not args.no_progress)
+    def run_step(params, state, step):
+        return train_step(params, state, batches(train_tokens, args.seed, step, args.devices,
+                                                 args.batch, cfg.seq_len))
+
     start = time.time()
-    for step in range(args.steps):
-        params, state, loss = train_step(params, state, batches(train_tokens, rng, args.devices,
-                                                                args.batch, cfg.seq_len))
-        pending.append((step, loss))
-        # A bounded number of steps in flight: wait for the oldest before running further ahead.
-        while len(pending) > args.in_flight or (step == args.steps - 1 and pending):
-            done_step, done = pending.pop(0)
-            value = float(np.asarray(done)[0])
-            if not math.isfinite(value):
-                raise SystemExit(f"train_lm: the loss is {value} at step {done_step}; stopping")
-            losses.append(value)
-            rate = (done_step + 1) * tokens_per_step / (time.time() - start)
-            if bar is not None:
-                bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{rate:,.0f}")
-                bar.update(1)
-            elif done_step % 50 == 0 or done_step == args.steps - 1:
-                print(f"step {done_step}: loss {value:.3f}, {rate:,.0f} tokens/s", flush=True)
-    if bar is not None:
-        bar.close()
+    params, state = train_loop(args, run_step, params, state, first, losses,
+                               args.devices * args.batch * cfg.seq_len)
     elapsed = time.time() - start
-
-    eval_rng = np.random.default_rng(args.seed + 1)
-    held = [float(np.asarray(eval_step(params, batches(held_out, eval_rng, args.devices,
+    steps_run = args.steps - first
+    held = [float(np.asarray(eval_step(params, batches(held_out, args.seed + 1, i, args.devices,
                                                        args.batch, cfg.seq_len)))[0])
-            for _ in range(args.eval_batches)]
+            for i in range(args.eval_batches)]
     held_loss = float(np.mean(held))
-    print(f"train_lm: {args.steps} steps in {elapsed:.1f} s ({args.steps * tokens_per_step / elapsed:,.0f} "
+    tokens = steps_run * args.devices * args.batch * cfg.seq_len
+    print(f"train_lm: {steps_run} steps in {elapsed:.1f} s ({tokens / max(elapsed, 1e-9):,.0f} "
           f"tokens/s); train loss {np.mean(losses[-20:]):.3f}, held-out loss {held_loss:.3f} nats/byte "
           f"(unigram {baseline:.3f})", flush=True)
     if args.plot:
         plot(losses, held_loss, baseline, args.plot)
     if args.sample:
         print(repr(sample(params, next_logits, cfg, args)))
-    return held_loss, baseline
+    return TrainResult(held_loss, baseline, losses)
+
+
+def train_loop(args, run_step, params, state, first, losses, tokens_per_step):
+    """Steps first .. args.steps - 1, keeping at most args.in_flight steps ahead of the devices;
+    appends each step's loss to `losses` and checkpoints when asked. Returns (params, state)."""
+    pending = []
+    bar = progress(args.steps - first, not args.no_progress)
+    start = time.time()
+
+    def drain(keep):
+        while len(pending) > keep:
+            done_step, done = pending.pop(0)
+            value = float(np.asarray(done)[0])
+            if not math.isfinite(value):
+                raise SystemExit(f"train_lm: the loss is {value} at step {done_step}; stopping")
+            losses.append(value)
+            rate = (done_step + 1 - first) * tokens_per_step / (time.time() - start)
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{rate:,.0f}")
+                bar.update(1)
+            elif done_step % 50 == 0 or done_step == args.steps - 1:
+                print(f"step {done_step}: loss {value:.3f}, {rate:,.0f} tokens/s", flush=True)
+
+    for step in range(first, args.steps):
+        params, state, loss = run_step(params, state, step)
+        pending.append((step, loss))
+        drain(args.in_flight)
+        done = step + 1
+        if args.checkpoint_dir and (done == args.steps or
+                                    (args.checkpoint_every and done % args.checkpoint_every == 0)):
+            drain(0)  # the checkpoint's loss history is complete
+            directory = save_checkpoint(args, done, params, state, losses)
+            if bar is None:
+                print(f"train_lm: checkpoint of step {done} in {directory}", flush=True)
+    drain(0)
+    if bar is not None:
+        bar.close()
+    return params, state
 
 
 def plot(losses, held_loss, baseline, path):

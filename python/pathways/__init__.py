@@ -15,7 +15,7 @@ from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, V
                        memory_stats, shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
-from . import lax, models, nn, numpy, optimizers, random
+from . import checkpoint, lax, models, nn, numpy, optimizers, random
 
 InvalidArgumentError = _pathways.InvalidArgumentError
 
@@ -26,7 +26,7 @@ def get_devices(n):
 
 
 __all__ = [
-    "Array", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
+    "Array", "checkpoint", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
     "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
     "models", "nn", "numpy", "optimizers", "PathwaysError", "pmap", "PmapFunction", "program",
     "ProgramFunction", "ProgramValue", "random", "shutdown", "Tracer", "tree_flatten",

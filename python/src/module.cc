@@ -6,6 +6,8 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -143,6 +145,54 @@ std::shared_ptr<Session> ConnectSession(const std::string& address, double timeo
       Session::Start(SessionOptions{.address = address, .connect_timeout_seconds = timeout_seconds}));
 }
 
+// Waits (without the GIL) until every host wrote its shards and the index is written.
+void SaveCheckpoint(std::shared_ptr<Session> s, const std::string& directory,
+                    const std::vector<std::string>& names, const std::vector<PyArray>& arrays,
+                    std::string metadata) {
+  if (names.size() != arrays.size()) {
+    throw py::value_error(absl::StrCat("save_checkpoint: ", names.size(), " names for ",
+                                       arrays.size(), " arrays"));
+  }
+  std::vector<Client::NamedArray> named;
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    CheckSameSession(s, arrays[i], absl::StrCat("checkpoint array \"", names[i], "\""));
+    named.push_back({names[i], arrays[i].array()});
+  }
+  absl::Status status;
+  {
+    py::gil_scoped_release nogil;
+    SessionUse use(*s, "save_checkpoint");
+    status = s->client().SaveCheckpoint(directory, named, std::move(metadata));
+    named.clear();  // dropped under the lock, in case one is the last reference
+  }
+  ThrowIfError(status);
+}
+
+// entries: (name, slice id, dtype name or None, shard shape or None). Returns (arrays, metadata).
+py::tuple RestoreCheckpoint(
+    std::shared_ptr<Session> s, const std::string& directory,
+    const std::vector<std::tuple<std::string, int64_t, std::optional<std::string>,
+                                 std::optional<std::vector<int64_t>>>>& entries) {
+  std::vector<Client::RestoreEntry> request;
+  for (const auto& [name, slice, dtype, shape] : entries) {
+    Client::RestoreEntry e{name, SliceId(slice), std::nullopt};
+    if (dtype.has_value() && shape.has_value()) {
+      e.shard_type = ir::TensorType{DTypeFromName(*dtype), ir::Shape(absl::MakeConstSpan(*shape))};
+    }
+    request.push_back(std::move(e));
+  }
+  absl::StatusOr<Client::Restored> restored;
+  {
+    py::gil_scoped_release nogil;
+    SessionUse use(*s, "restore_checkpoint");
+    restored = s->client().RestoreCheckpoint(directory, request);
+  }
+  Client::Restored value = ValueOrThrow(std::move(restored));
+  py::list arrays;
+  for (Array& a : value.arrays) arrays.append(PyArray{std::make_shared<LockedArray>(std::move(a), s)});
+  return py::make_tuple(arrays, py::bytes(value.metadata));
+}
+
 void BindSession(py::module_& m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
@@ -216,6 +266,9 @@ void BindSession(py::module_& m) {
         t->tracer = std::make_unique<ProgramTracer>(s->client(), std::move(name));
         return t;
       })
+      .def("save_checkpoint", &SaveCheckpoint, py::arg("directory"), py::arg("names"),
+           py::arg("arrays"), py::arg("metadata"))
+      .def("restore_checkpoint", &RestoreCheckpoint, py::arg("directory"), py::arg("entries"))
       .def("__repr__", &Session::DebugString);
 }
 

@@ -3,6 +3,7 @@ devices, and a short run of examples/train_lm.py whose held-out loss beats the u
 
 import functools
 import os
+import shutil
 import runpy
 import sys
 
@@ -66,6 +67,24 @@ def test_train_lm_example_beats_the_unigram_baseline(tmp_path, capsys):
     assert (tmp_path / "loss.png").stat().st_size > 0
     out = capsys.readouterr().out
     assert "held-out loss" in out and "tokens/s" in out
+
+
+def test_a_run_resumed_from_a_checkpoint_continues_the_same_loss_curve(tmp_path):
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "train_lm.py")
+    module = runpy.run_path(example)
+    common = ["--steps", "12", "--devices", "2", "--batch", "2", "--seq-len", "8", "--d-model", "8",
+              "--heads", "2", "--layers", "1", "--warmup", "2", "--no-progress", "--plot", "",
+              "--eval-batches", "1"]
+    whole = module["train"](module["parse_args"](
+        common + ["--checkpoint-dir", str(tmp_path / "a"), "--checkpoint-every", "6"]))
+    assert len(whole.losses) == 12
+    assert sorted(os.listdir(tmp_path / "a")) == ["step_00000006", "step_00000012"]
+    # Resume from the middle: only step 6's checkpoint in the directory.
+    shutil.copytree(tmp_path / "a" / "step_00000006", tmp_path / "b" / "step_00000006")
+    resumed = module["train"](module["parse_args"](
+        common + ["--checkpoint-dir", str(tmp_path / "b"), "--resume"]))
+    np.testing.assert_allclose(resumed.losses, whole.losses, rtol=1e-6)
+    assert resumed[0] == pytest.approx(whole[0], rel=1e-6)  # the same held-out loss
 
 
 def test_a_nan_loss_stops_training_naming_the_step(tmp_path):

@@ -1,0 +1,100 @@
+"""Checkpoints of pytrees of pw.Arrays: every host writes (and reads back) its own shards.
+
+    pw.checkpoint.save("/ckpt/step_00000100", {"params": params, "opt": state}, metadata={"step": 100})
+    state = pw.checkpoint.restore("/ckpt/step_00000100", like={"params": params, "opt": state})
+
+A checkpoint is a directory of shard files (one per shard, written by the host holding it) and
+an `index.json` naming each leaf by its pytree path with its shard type, file size and CRC-32.
+The index is written last: a directory without one is an unfinished save. No shard passes
+through this process. On a cluster spread over machines, the directory must be on a filesystem
+every host sees.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+from . import _runtime
+from ._array import Array
+from ._tree import tree_flatten, tree_paths, tree_unflatten
+
+INDEX_FILE = "index.json"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def _directory(directory, what):
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"{what}: the directory must be a path, got {type(directory).__name__}")
+    return os.path.abspath(os.fspath(directory))
+
+
+def save(directory, tree, *, metadata=None):
+    """Writes every pw.Array leaf of `tree` under `directory` (created if missing; it must not
+    hold a checkpoint yet). Waits until the arrays are computed and written. `metadata` is any
+    JSON-serialisable value, returned by restore(..., return_metadata=True)."""
+    directory = _directory(directory, "checkpoint.save")
+    leaves, _ = tree_flatten(tree)
+    paths = tree_paths(tree)
+    for path, leaf in zip(paths, leaves):
+        if not isinstance(leaf, Array):
+            raise TypeError(f"checkpoint.save: the leaf at {path or 'the root'} is a "
+                            f"{type(leaf).__name__}, not a pw.Array (put it on devices first)")
+    try:
+        encoded = json.dumps(metadata)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"checkpoint.save: metadata is not JSON-serialisable: {e}") from None
+    _runtime.session().save_checkpoint(directory, [p or "root" for p in paths],
+                                       [leaf._impl for leaf in leaves], encoded)
+
+
+def restore(directory, like, *, devices=None, return_metadata=False):
+    """The checkpoint's arrays as a pytree shaped like `like`, each leaf read back by the hosts
+    of its slice: the slice of the corresponding pw.Array in `like`, or `devices` (a slice's
+    .devices list) for every leaf when given. Each saved leaf must have the leaf's shape and
+    dtype (ValueError naming the path otherwise). With return_metadata, returns (tree, metadata)."""
+    directory = _directory(directory, "checkpoint.restore")
+    leaves, treedef = tree_flatten(like)
+    paths = tree_paths(like)
+    target = None if devices is None else _runtime.slice_of_devices(devices, "checkpoint.restore")
+    entries = []
+    for path, leaf in zip(paths, leaves):
+        name = path or "root"
+        if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
+            raise TypeError(f"checkpoint.restore: the leaf at {name} of `like` has no shape and dtype")
+        if target is not None:
+            slice_id, n = target.id, len(target.devices)
+        elif isinstance(leaf, Array):
+            slice_id, n = leaf._impl.slice_id, len(leaf._impl.devices)
+        else:
+            raise TypeError(f"checkpoint.restore: the leaf at {name} of `like` is not a pw.Array; "
+                            "pass devices= to say where to place it")
+        shape = tuple(leaf.shape)
+        if not shape or shape[0] != n:
+            raise ValueError(f"checkpoint.restore: the leaf at {name} has shape {shape}; its leading "
+                             f"axis must be the {n} devices it is placed on")
+        entries.append((name, slice_id, np.dtype(leaf.dtype).name, list(shape[1:])))
+    # A saved shape or dtype that differs is INVALID_ARGUMENT: pw.InvalidArgumentError, a ValueError.
+    arrays, metadata = _runtime.session().restore_checkpoint(directory, entries)
+    tree = tree_unflatten(treedef, [Array(a) for a in arrays])
+    if return_metadata:
+        return tree, json.loads(metadata.decode() or "null")
+    return tree
+
+
+def step_directory(root, step):
+    """`root`/step_NNNNNNNN: where a training loop saves step `step`."""
+    if int(step) < 0:
+        raise ValueError(f"checkpoint.step_directory: negative step {step}")
+    return os.path.join(_directory(root, "checkpoint.step_directory"), f"step_{int(step):08d}")
+
+
+def latest_step(root):
+    """The highest step with a finished checkpoint (an index file) under `root`, or None."""
+    root = _directory(root, "checkpoint.latest_step")
+    if not os.path.isdir(root):
+        return None
+    steps = [int(m.group(1)) for name in os.listdir(root)
+             if (m := _STEP_DIR.match(name)) and os.path.isfile(os.path.join(root, name, INDEX_FILE))]
+    return max(steps, default=None)
