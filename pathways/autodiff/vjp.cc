@@ -50,12 +50,15 @@ class Transposer final : public BackpropContext {
     for (int64_t id = static_cast<int64_t>(f_.instructions.size()) - 1; id >= 0; --id) {
       const Instruction& inst = f_.instruction(id);
       if (!live[id] || !cotangent_[id].valid() || inst.op == OpCode::kParameter) continue;
+      // The derivative of an instruction of scope "s" is in scope "backward/s".
+      b_.set_scope(ir::JoinScopes(kBackwardScope, inst.scope));
       PW_RETURN_IF_ERROR(Backprop(inst, cotangent_[id], *this));
       if (!b_.status().ok()) {
         return absl::InternalError(absl::StrCat("Vjp of '", f_.name, "' at ", inst.DebugName(),
                                                 ": ", b_.status().message()));
       }
     }
+    b_.set_scope("");
     std::vector<Value> outputs;
     for (int64_t id : f_.outputs) outputs.push_back(primal_[id]);
     for (int64_t p : wrt) {
@@ -76,7 +79,9 @@ class Transposer final : public BackpropContext {
       const Instruction& p = f_.instruction(id);
       params.push_back(b_.Parameter(p.type, p.name));
     }
+    b_.set_scope(std::string(kForwardScope));  // the recomputed outputs: "forward/<scope>"
     PW_ASSIGN_OR_RETURN(primal_, ir::InlineFunction(b_, f_, params));
+    b_.set_scope("");
     return absl::OkStatus();
   }
 

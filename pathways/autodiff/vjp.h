@@ -4,12 +4,19 @@
 #define PATHWAYS_AUTODIFF_VJP_H_
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "pathways/ir/function.h"
 
 namespace pw::autodiff {
+
+// Named scopes of the derivative function: the recomputed forward pass is in scope
+// "forward/<the instruction's own scope>", the derivative of an instruction of scope s in
+// "backward/s", so a step's trace breaks down into forward and backward time.
+inline constexpr std::string_view kForwardScope = "forward";
+inline constexpr std::string_view kBackwardScope = "backward";
 
 struct VjpOptions {
   // Indices of the parameters to differentiate with respect to, in the order their cotangents

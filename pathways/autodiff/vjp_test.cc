@@ -3,6 +3,8 @@
 // cross-entropy), the transposed collectives, and the errors.
 #include "pathways/autodiff/vjp.h"
 
+#include <set>
+
 #include <cmath>
 #include <functional>
 #include <random>
@@ -109,6 +111,29 @@ Function Make(std::vector<TensorType> params, const Body& body, int64_t num_shar
   absl::StatusOr<Function> f = b.Build(body(b, xs));
   EXPECT_THAT(f.status(), IsOk());
   return f.ok() ? *std::move(f) : Function{};
+}
+
+// The recomputed forward pass is under "forward/<scope>", each derivative under
+// "backward/<scope of the instruction it differentiates>".
+TEST(VjpTest, TheDerivativeNamesItsForwardAndBackwardScopes) {
+  FunctionBuilder b("scoped");
+  ir::Value x = b.Parameter(TensorType{DType::kF64, Shape{3}});
+  b.PushScope("mlp");
+  ir::Value y = b.Tanh(x);
+  b.PopScope();
+  auto f = b.Build({b.Reduce(y, {0}, ir::ReduceKind::kSum)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  absl::StatusOr<Function> g = ValueAndGrad(*f);
+  ASSERT_TRUE(g.ok()) << g.status();
+  std::set<std::string> scopes;
+  for (const ir::Instruction& inst : g->instructions) {
+    if (inst.op == OpCode::kTanh) EXPECT_EQ(inst.scope, "forward/mlp");
+    if (inst.op != OpCode::kParameter) scopes.insert(inst.scope);
+  }
+  EXPECT_TRUE(scopes.count("forward/mlp"));
+  EXPECT_TRUE(scopes.count("forward"));      // the unscoped reduce
+  EXPECT_TRUE(scopes.count("backward/mlp"));  // tanh's derivative
+  EXPECT_TRUE(scopes.count("backward"));
 }
 
 TEST(VjpTest, UnaryElementwiseOps) {

@@ -88,8 +88,32 @@ Value FunctionBuilder::AddInstruction(OpCode op, absl::Span<const Value> operand
   inst.type = *std::move(type);
   inst.attrs = std::move(attrs);
   inst.name = std::move(name);
+  inst.scope = scope_;
   function_.instructions.push_back(std::move(inst));
   return Value(this, function_.instructions.back().id);
+}
+
+void FunctionBuilder::PushScope(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos) {
+    Fail(absl::InvalidArgumentError(absl::StrCat("named scope \"", std::string(name),
+                                                 "\": a scope name is non-empty and has no '/'")));
+    return;
+  }
+  scope_lengths_.push_back(scope_.size());
+  scope_ = scope_.empty() ? std::string(name) : absl::StrCat(scope_, "/", std::string(name));
+  if (static_cast<int64_t>(scope_.size()) > kMaxScopeLength) {
+    Fail(absl::InvalidArgumentError(absl::StrCat("named scope path of ", scope_.size(),
+                                                 " bytes (at most ", kMaxScopeLength, ")")));
+  }
+}
+
+void FunctionBuilder::PopScope() {
+  if (scope_lengths_.empty()) {
+    Fail(absl::FailedPreconditionError("PopScope without a matching PushScope"));
+    return;
+  }
+  scope_.resize(scope_lengths_.back());
+  scope_lengths_.pop_back();
 }
 
 Value FunctionBuilder::Parameter(TensorType type, std::string name) {

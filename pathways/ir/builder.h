@@ -124,6 +124,15 @@ class FunctionBuilder {
   Value AddInstruction(OpCode op, absl::Span<const Value> operands, Attributes attrs,
                        std::string name = "");
 
+  // Named scopes: instructions added until the matching PopScope carry the scope path (the
+  // enclosing names joined by '/', see Instruction::scope). A name is non-empty without '/'.
+  void PushScope(std::string_view name);
+  void PopScope();
+  const std::string& scope() const { return scope_; }
+  // The scope path an added instruction carries: callers that emit instructions on behalf of
+  // others (autodiff) set it directly, then restore it.
+  void set_scope(std::string scope) { scope_ = std::move(scope); }
+
   // Type of a valid value of this builder; an invalid TensorType otherwise.
   const TensorType& TypeOf(Value v) const;
   const absl::Status& status() const { return status_; }
@@ -142,6 +151,8 @@ class FunctionBuilder {
   int64_t next_parameter_ = 0;
   absl::Status status_;
   bool built_ = false;
+  std::string scope_;
+  std::vector<size_t> scope_lengths_;  // scope_'s length before each open PushScope
 };
 
 }  // namespace pw::ir

@@ -5,7 +5,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/ir/ir.pb.h"
 #include "pathways/ir/ir_test_util.h"
+#include "pathways/ir/serialization.h"
 
 namespace pw::ir {
 namespace {
@@ -29,6 +31,39 @@ class Fixture {
  private:
   FunctionBuilder b_;
 };
+
+TEST(BuilderTest, NamedScopesNestAndAreCheckedAndSerialized) {
+  FunctionBuilder b("scopes");
+  Value x = b.Parameter(F32({2}));
+  b.PushScope("block0");
+  b.PushScope("mlp");
+  Value y = b.Exp(x);
+  b.PopScope();
+  Value z = b.Add(y, x);
+  b.PopScope();
+  Value w = b.Negate(z);
+  auto f = b.Build({w});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->instructions[1].scope, "block0/mlp");
+  EXPECT_EQ(f->instructions[2].scope, "block0");
+  EXPECT_EQ(f->instructions[3].scope, "");
+  auto back = FromProto(ToProto(*f));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, *f);
+  Function renamed = *f;
+  renamed.instructions[1].scope = "other";
+  EXPECT_NE(Fingerprint(renamed), Fingerprint(*f));
+  pathways::ir::FunctionProto long_scope = ToProto(*f);
+  long_scope.mutable_instructions(1)->set_scope(std::string(kMaxScopeLength + 1, 's'));
+  EXPECT_THAT(FromProto(long_scope).status().message(), ::testing::HasSubstr("scope of 1025 bytes"));
+
+  FunctionBuilder bad("bad");
+  bad.PushScope("a/b");
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("no '/'"));
+  FunctionBuilder unbalanced("unbalanced");
+  unbalanced.PopScope();
+  EXPECT_EQ(unbalanced.status().code(), absl::StatusCode::kFailedPrecondition);
+}
 
 TEST(BuilderTest, UnaryKeepsTypeAndNegateAbsAcceptIntegers) {
   Fixture f;

@@ -71,6 +71,11 @@ uint64_t Fingerprint(const Function& f) {
     h.Ints(inst.operands);
     h.Type(inst.type);
     h.Bytes(inst.name);
+    // Hashed only when set, so unscoped functions keep the fingerprints they always had.
+    if (!inst.scope.empty()) {
+      h.Int(-1);
+      h.Bytes(inst.scope);
+    }
     const Attributes& a = inst.attrs;
     h.Int(a.index);
     h.Type(a.type);

@@ -15,6 +15,9 @@
 namespace pw::ir {
 
 // One SSA value: the single result of an operation.
+// The longest named-scope path an instruction may carry.
+inline constexpr int64_t kMaxScopeLength = 1024;
+
 struct Instruction {
   int64_t id = -1;  // value id; in a verified Function, equal to the index in instructions()
   OpCode op = OpCode::kInvalid;
@@ -22,6 +25,9 @@ struct Instruction {
   TensorType type;                // result type
   Attributes attrs;
   std::string name;  // optional, for messages and the text form
+  // Named-scope path ("train_step/forward/attention"; "" for none): executables emit one trace
+  // event per run of consecutive instructions of one scope, so a step's time breaks down by it.
+  std::string scope;
 
   // "%3" or "%3 \"logits\"", with the op name: "%3 (add)".
   std::string DebugName() const;

@@ -31,14 +31,26 @@ absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Func
   }
   const std::vector<bool> live = f.live_instructions();
   std::vector<Value> operands;
+  const std::string outer = b.scope();
   for (const Instruction& inst : f.instructions) {
     if (inst.op == OpCode::kParameter || !live[inst.id]) continue;
     operands.clear();
     for (int64_t o : inst.operands) operands.push_back(values[o]);
+    b.set_scope(JoinScopes(outer, inst.scope));
     values[inst.id] = b.AddInstruction(inst.op, operands, inst.attrs, inst.name);
   }
+  b.set_scope(outer);
   if (!b.status().ok()) return b.status();
   return values;
+}
+
+std::string JoinScopes(std::string_view outer, std::string_view inner) {
+  if (outer.empty()) return std::string(inner);
+  if (inner.empty()) return std::string(outer);
+  std::string joined = absl::StrCat(std::string(outer), "/", std::string(inner));
+  // Deep nesting is cut at the limit instead of failing: the scope only names trace events.
+  if (static_cast<int64_t>(joined.size()) > kMaxScopeLength) joined.resize(kMaxScopeLength);
+  return joined;
 }
 
 std::vector<Value> OutputsOf(const Function& f, const std::vector<Value>& values) {

@@ -4,6 +4,8 @@
 #ifndef PATHWAYS_IR_INLINE_FUNCTION_H_
 #define PATHWAYS_IR_INLINE_FUNCTION_H_
 
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,10 @@ absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Func
 
 // The values of `f`'s outputs, from InlineFunction's result.
 std::vector<Value> OutputsOf(const Function& f, const std::vector<Value>& values);
+
+// "outer/inner" (either may be empty), cut at kMaxScopeLength. InlineFunction gives each
+// inlined instruction JoinScopes(the builder's scope, its own scope).
+std::string JoinScopes(std::string_view outer, std::string_view inner);
 
 }  // namespace pw::ir
 

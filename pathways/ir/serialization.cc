@@ -175,6 +175,10 @@ class Reader {
   absl::Status ReadInstruction(const InstructionProto& p, Instruction* inst) const {
     inst->id = p.id();
     inst->name = p.name();
+    if (static_cast<int64_t>(p.scope().size()) > kMaxScopeLength) {
+      return Fail("%", p.id(), ": scope of ", p.scope().size(), " bytes (at most ", kMaxScopeLength, ")");
+    }
+    inst->scope = p.scope();
     if (p.op() > 0xffff || p.op() == 0 || !IsKnownOpCode(p.op())) {
       return Fail("%", p.id(), p.name().empty() ? "" : absl::StrCat(" \"", p.name(), "\""),
                   ": unknown op code ", p.op());
@@ -308,6 +312,7 @@ FunctionProto ToProto(const Function& f) {
     TypeToProto(inst.type, ip->mutable_type());
     AttributesToProto(inst.attrs, ip->mutable_attrs());
     ip->set_name(inst.name);
+    if (!inst.scope.empty()) ip->set_scope(inst.scope);
   }
   CopyInts(f.parameters, p.mutable_parameters());
   CopyInts(f.outputs, p.mutable_outputs());

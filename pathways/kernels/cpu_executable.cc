@@ -73,6 +73,16 @@ absl::StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::Compile(
   exe->function_ = function;
   PW_RETURN_IF_ERROR(exe->Plan(options));
   exe->cost_ = EstimateCost(exe->function_);
+  for (size_t i = 0; i < exe->steps_.size(); ++i) {
+    const std::string& scope = exe->steps_[i].instruction->scope;
+    if (scope.empty()) continue;
+    auto& runs = exe->scope_runs_;
+    if (!runs.empty() && runs.back().end == i && runs.back().scope == scope) {
+      runs.back().end = i + 1;
+    } else {
+      runs.push_back({i, i + 1, scope});
+    }
+  }
   return std::shared_ptr<const CpuExecutable>(std::move(exe));
 }
 
@@ -210,11 +220,23 @@ absl::Status CpuExecutable::Execute(absl::Span<const void* const> arguments,
   frame.scratch = static_cast<char*>(scratch);
   frame.constants = constants_[0].bytes;
   frame.communicator = comm;
-  for (const cpu::KernelStep& step : steps_) {
+  const bool tracing = context.trace != nullptr && context.trace->enabled() && !scope_runs_.empty();
+  size_t run = 0;
+  int64_t run_start = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const cpu::KernelStep& step = steps_[i];
+    if (tracing && run < scope_runs_.size() && scope_runs_[run].begin == i) run_start = MonotonicNanos();
     absl::Status status = step.fn(step, frame);
     if (!status.ok()) {
       return Annotate(status, absl::StrCat("function '", function_.name, "': ",
                                            step.instruction->DebugName()));
+    }
+    if (tracing && run < scope_runs_.size() && scope_runs_[run].end == i + 1) {
+      context.trace->Record(TraceEvent{.name = scope_runs_[run].scope, .category = "scope",
+                                       .pid = context.trace_pid, .tid = context.trace_tid,
+                                       .start_ns = run_start, .dur_ns = MonotonicNanos() - run_start,
+                                       .args = {{"function", function_.name}}});
+      ++run;
     }
   }
   for (const OutputCopy& c : output_copies_) {

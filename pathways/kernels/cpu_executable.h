@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "pathways/base/trace.h"
 #include "pathways/ir/function.h"
 #include "pathways/ir/literal.h"
 #include "pathways/kernels/communicator.h"
@@ -32,6 +33,11 @@ struct ExecuteContext {
   // communicate (all_reduce ... collective_permute); then size() must equal num_shards.
   // shard_index reads rank() (0 without a communicator). Not owned.
   Communicator* communicator = nullptr;
+  // With a recorder that is on: one "scope" trace event per run of consecutive steps of one
+  // named scope (ir::Instruction::scope), on lane (trace_pid, trace_tid). Not owned.
+  TraceRecorder* trace = nullptr;
+  int64_t trace_pid = 0;
+  int64_t trace_tid = 0;
 };
 
 // Compile once, execute many times. Compile verifies the function, orders the instructions,
@@ -106,6 +112,13 @@ class CpuExecutable {
   std::unique_ptr<cpu::ScratchBlock[]> constants_;
   int64_t scratch_bytes_ = 0;
   WorkCost cost_;
+  // Runs of consecutive steps [begin, end) of one non-empty named scope, in step order.
+  struct ScopeRun {
+    size_t begin;
+    size_t end;
+    std::string scope;
+  };
+  std::vector<ScopeRun> scope_runs_;
   bool needs_communicator_ = false;
   bool uses_shard_index_ = false;
 };

@@ -35,6 +35,48 @@ TEST(CpuExecutableTest, LongElementwiseChainNeedsConstantScratch) {
   EXPECT_EQ((*out)[0].data<float>()[kN - 1], -want);
 }
 
+// Consecutive instructions of one named scope are one trace event on the given lane; nothing is
+// recorded while the recorder is off.
+TEST(CpuExecutableTest, NamedScopesBecomeTraceEventsWhileTracing) {
+  ir::FunctionBuilder b("scoped");
+  ir::Value x = b.Parameter(T(DType::kF32, {8}));
+  b.PushScope("forward");
+  ir::Value y = b.Exp(x);
+  b.PushScope("inner");
+  y = b.Add(y, x);
+  b.PopScope();
+  b.PopScope();
+  y = b.Multiply(y, y);  // unscoped
+  b.PushScope("optimizer");
+  y = b.Negate(y);
+  b.PopScope();
+  auto f = b.Build({y});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->instructions[2].scope, "forward/inner");
+  auto exe = CpuExecutable::Compile(*f);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  TraceRecorder trace;
+  std::vector<float> in(8, 1.0f), out(8);
+  const void* args[] = {in.data()};
+  void* outs[] = {out.data()};
+  std::vector<char> scratch((*exe)->scratch_bytes() + 64);
+  void* aligned = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  const ExecuteContext context{.trace = &trace, .trace_pid = 3, .trace_tid = 7};
+  ASSERT_THAT((*exe)->Execute(args, outs, aligned, context), IsOk());
+  EXPECT_EQ(trace.num_events(), 0u);  // off
+  trace.Start();
+  ASSERT_THAT((*exe)->Execute(args, outs, aligned, context), IsOk());
+  std::vector<std::string> names;
+  for (const TraceEvent& e : trace.TakeEvents()) {
+    EXPECT_EQ(e.category, "scope");
+    EXPECT_EQ(e.pid, 3);
+    EXPECT_EQ(e.tid, 7);
+    EXPECT_GE(e.dur_ns, 0);
+    names.push_back(e.name);
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("forward", "forward/inner", "optimizer"));
+}
+
 TEST(CpuExecutableTest, OutputsThatAreParametersConstantsOrRepeatedAreCopied) {
   ir::FunctionBuilder b("outs");
   ir::Value x = b.Parameter(T(DType::kI32, {3}));

@@ -331,7 +331,10 @@ absl::Status HostExecutor::RunCompute(const Message& msg, const HostStep& step,
   if (status.ok()) {
     for (const auto& b : work.output_buffers) outs.push_back(b->data());
     status = exe.Execute(args, outs, work.scratch == nullptr ? nullptr : work.scratch->data(),
-                         ExecuteContext{.communicator = work.communicator.get()});
+                         ExecuteContext{.communicator = work.communicator.get(),
+                                        .trace = options_.trace,
+                                        .trace_pid = options_.host.value(),
+                                        .trace_tid = step.device.value()});
   }
   if (!status.ok()) {
     status = Annotate(status, StepLabel(msg, step));

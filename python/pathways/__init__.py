@@ -9,6 +9,7 @@ from . import _pathways
 from ._array import Array, device_put
 from ._grad import grad, value_and_grad, vjp
 from ._pmap import PmapFunction, pmap
+from ._profiler import named_scope, trace
 from ._program import ProgramFunction, ProgramValue, program
 from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
                        device_count, devices, init, is_initialized, make_virtual_device_set,
@@ -28,8 +29,8 @@ def get_devices(n):
 __all__ = [
     "Array", "checkpoint", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
     "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
-    "models", "nn", "numpy", "optimizers", "PathwaysError", "pmap", "PmapFunction", "program",
+    "models", "named_scope", "nn", "numpy", "optimizers", "PathwaysError", "pmap", "PmapFunction", "program",
     "ProgramFunction", "ProgramValue", "random", "shutdown", "Tracer", "tree_flatten",
-    "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "VirtualDevice",
+    "trace", "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "VirtualDevice",
     "VirtualDeviceSet", "VirtualSlice", "vjp",
 ]

@@ -17,6 +17,7 @@ import numpy as _np
 from . import nn as _nn
 from . import numpy as _pnp
 from . import random as _random
+from ._profiler import named_scope
 from ._tree import tree_flatten
 
 
@@ -101,20 +102,27 @@ def apply(params, tokens, cfg):
     batch, t = tokens.shape
     if t > cfg.seq_len:
         raise ValueError(f"apply: {t} tokens, but the model's seq_len is {cfg.seq_len}")
-    x = _pnp.take(params["embed"], tokens, axis=0) + params["pos"][:t]
-    for block in params["blocks"]:
-        x = x + _attention(_layer_norm(x, block["norm1"]), block, cfg)
-        x = x + _mlp(_layer_norm(x, block["norm2"]), block)
-    x = _layer_norm(x, params["norm"])
-    logits = _pnp.reshape(x, (batch * t, cfg.d_model)) @ _pnp.transpose(params["embed"])
-    return _pnp.reshape(logits, (batch, t, cfg.vocab))
+    with named_scope("embed"):
+        x = _pnp.take(params["embed"], tokens, axis=0) + params["pos"][:t]
+    for i, block in enumerate(params["blocks"]):
+        with named_scope(f"block{i}"):
+            with named_scope("attention"):
+                x = x + _attention(_layer_norm(x, block["norm1"]), block, cfg)
+            with named_scope("mlp"):
+                x = x + _mlp(_layer_norm(x, block["norm2"]), block)
+    with named_scope("logits"):
+        x = _layer_norm(x, params["norm"])
+        logits = _pnp.reshape(x, (batch * t, cfg.d_model)) @ _pnp.transpose(params["embed"])
+        return _pnp.reshape(logits, (batch, t, cfg.vocab))
 
 
 def loss(params, tokens, cfg):
     """Mean next-token cross-entropy (nats) of int32 tokens [batch, seq_len + 1]."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    logp = _nn.log_softmax(apply(params, inputs, cfg), axis=-1)
-    return -_pnp.mean(_pnp.sum(_nn.one_hot(targets, cfg.vocab) * logp, axis=-1))
+    logits = apply(params, inputs, cfg)
+    with named_scope("cross_entropy"):
+        logp = _nn.log_softmax(logits, axis=-1)
+        return -_pnp.mean(_pnp.sum(_nn.one_hot(targets, cfg.vocab) * logp, axis=-1))
 
 
 def flops_per_token(cfg):
@@ -134,11 +142,15 @@ def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None):
     from . import optimizers as _optimizers
     from ._grad import value_and_grad
 
+    # Named scopes: the step's trace breaks down into forward/..., backward/..., all_reduce and
+    # optimizer (pw.grad names the forward and backward passes).
     value, grads = value_and_grad(lambda p: loss(p, tokens, cfg))(params)
     if axis_name is not None:
-        value, grads = _lax.pmean(value, axis_name), _lax.pmean(grads, axis_name)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return _optimizers.apply_updates(params, updates), opt_state, value
+        with named_scope("all_reduce"):
+            value, grads = _lax.pmean(value, axis_name), _lax.pmean(grads, axis_name)
+    with named_scope("optimizer"):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return _optimizers.apply_updates(params, updates), opt_state, value
 
 
 def init_with_optimizer(key, cfg, optimizer):

@@ -211,6 +211,8 @@ void BuilderHandle::Bind(py::module_& m) {
         return h.Add(h.builder().CollectivePermute(h.Get(x), std::move(pairs)));
       })
       .def("shard_index", [](H& h) { return h.Add(h.builder().ShardIndex()); })
+      .def("push_scope", [](H& h, const std::string& name) { h.builder().PushScope(name); })
+      .def("pop_scope", [](H& h) { h.builder().PopScope(); })
       .def("child", &H::Child, py::arg("name"))
       .def("parameter", [](H& h, const std::string& dtype, std::vector<int64_t> shape) {
         return h.Add(h.builder().Parameter(ir::TensorType{DTypeFromName(dtype), ToShape(shape)}));

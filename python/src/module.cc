@@ -269,6 +269,19 @@ void BindSession(py::module_& m) {
       .def("save_checkpoint", &SaveCheckpoint, py::arg("directory"), py::arg("names"),
            py::arg("arrays"), py::arg("metadata"))
       .def("restore_checkpoint", &RestoreCheckpoint, py::arg("directory"), py::arg("entries"))
+      .def("start_trace", [](Session& s) {
+        SessionUse use(s, "pw.trace");
+        ThrowIfError(s.StartTrace());
+      })
+      .def("stop_trace", [](Session& s, const std::string& path) {
+        absl::Status status;
+        {
+          py::gil_scoped_release nogil;
+          SessionUse use(s, "pw.trace");
+          status = s.StopTrace(path);
+        }
+        ThrowIfError(status);
+      })
       .def("__repr__", &Session::DebugString);
 }
 

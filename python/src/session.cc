@@ -63,6 +63,27 @@ absl::Status Session::CheckAlive(const std::string& what) const {
       ", which was shut down (pw.shutdown() or interpreter exit); its cluster is gone"));
 }
 
+absl::Status Session::StartTrace() {
+  if (cluster_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pw.trace: this session is connected to the cluster at ", options_.address,
+        ", whose processes record all the time; collect their events with `pw trace`"));
+  }
+  cluster_->trace().TakeEvents();  // only what happens from now on
+  cluster_->trace().Start();
+  return absl::OkStatus();
+}
+
+absl::Status Session::StopTrace(const std::string& path) {
+  if (cluster_ == nullptr) {
+    return absl::FailedPreconditionError("pw.trace: no trace was started in this session");
+  }
+  cluster_->trace().Stop();
+  absl::Status written = cluster_->trace().WriteJson(path);
+  cluster_->trace().TakeEvents();
+  return written;
+}
+
 std::string Session::DebugString() const {
   if (!alive()) return absl::StrCat("Session(", generation_, ", shut down)");
   if (!options_.address.empty()) return absl::StrCat("Session(", generation_, ", cluster at ", options_.address, ")");

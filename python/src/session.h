@@ -55,6 +55,13 @@ class Session {
   int64_t generation() const { return generation_; }
 
   std::string DebugString() const;
+
+  // Trace events of the embedded cluster (dispatch, execution, named scopes, transfers): Start
+  // records from now; Stop writes Chrome trace JSON to `path` and drops the events.
+  // FAILED_PRECONDITION for a session connected to a running cluster (its processes record
+  // continuously: `pw trace` collects them). Called under mu() shared.
+  absl::Status StartTrace();
+  absl::Status StopTrace(const std::string& path);
   absl::Mutex& mu() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
   // Remembers that a run producing `done` was submitted: Shutdown lets submitted runs finish
