@@ -19,6 +19,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
+#include "pathways/ir/mesh.h"
 #include "tests/test_cluster.h"
 #include "tests/test_util.h"
 
@@ -306,6 +307,27 @@ TEST_P(ClusterConformanceTest, StatusDescribesIslandsHostsDevicesAndClients) {
   bool found = false;
   for (const ClientStatus& c : st.clients) found |= c.name == "status-client";
   EXPECT_TRUE(found);
+}
+
+// A 2 x 2 mesh: all-reduce within each row (the "model" axis) and all-gather within each
+// column, over the in-process groups and over Gloo between worker processes.
+TEST_P(ClusterConformanceTest, CollectivesWithinMeshAxesOfASlice) {
+  auto client = Connect("mesh-client");
+  SliceRequest request;
+  request.num_devices = 4;
+  request.mesh_shape = {2, 2};
+  VirtualSlice slice = Unwrap(client->MakeVirtualDeviceSet().AddSlice(request));
+  EXPECT_EQ(slice.mesh_shape, (std::vector<int64_t>{2, 2}));
+  const ir::ShardGroups rows = Unwrap(ir::MeshAxisGroups(slice.mesh_shape, {1}));
+  const ir::ShardGroups columns = Unwrap(ir::MeshAxisGroups(slice.mesh_shape, {0}));
+  PmapFunction f = client->Pmap("mesh", slice, [&](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.AllReduce(x[0], ir::ReduceKind::kSum, rows),
+                              b.AllGather(x[0], 0, columns)};
+  });
+  Array x = Unwrap(client->PutGlobal(slice, ir::Literal::Create<float>({4, 1}, {1, 2, 3, 4})));
+  std::vector<Array> out = Unwrap(f({x}));
+  EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(3, 3, 7, 7));
+  EXPECT_THAT(Unwrap(out[1].ToLiteral()).data<float>(), ElementsAre(1, 3, 2, 4, 1, 3, 2, 4));
 }
 
 // A fresh directory for one test's checkpoints, removed afterwards.

@@ -319,17 +319,17 @@ absl::Status CollectiveRule(const Rule& r) {
   switch (r.inst.op) {
     case OpCode::kAllReduce:
       if (!sum) break;
-      r.To(0, b.AllReduce(r.g, ReduceKind::kSum));
+      r.To(0, b.AllReduce(r.g, ReduceKind::kSum, a.groups));
       return absl::OkStatus();
     case OpCode::kAllGather:
-      r.To(0, b.ReduceScatter(r.g, a.axis, ReduceKind::kSum));
+      r.To(0, b.ReduceScatter(r.g, a.axis, ReduceKind::kSum, a.groups));
       return absl::OkStatus();
     case OpCode::kReduceScatter:
       if (!sum) break;
-      r.To(0, b.AllGather(r.g, a.axis));
+      r.To(0, b.AllGather(r.g, a.axis, a.groups));
       return absl::OkStatus();
     case OpCode::kAllToAll:
-      r.To(0, b.AllToAll(r.g, a.concat_axis, a.split_axis));
+      r.To(0, b.AllToAll(r.g, a.concat_axis, a.split_axis, a.groups));
       return absl::OkStatus();
     case OpCode::kCollectivePermute: {
       std::vector<std::pair<int64_t, int64_t>> inverse;

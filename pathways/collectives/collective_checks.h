@@ -13,7 +13,7 @@
 #include "absl/types/span.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/status.h"
-#include "pathways/collectives/reduction.h"
+#include "pathways/kernels/reduction.h"
 #include "pathways/ir/dtype.h"
 #include "pathways/ir/op.h"
 

@@ -5,6 +5,8 @@
 #include <deque>
 #include <numeric>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace pw {
 namespace {
 
@@ -112,6 +114,28 @@ std::optional<Placement> PlaceInIsland(absl::Span<const PlacementCandidate> cand
     }
   }
   return std::nullopt;
+}
+
+std::vector<DeviceId> OrderForMesh(const std::vector<DeviceId>& devices, int64_t row_size,
+                                   const std::function<HostId(DeviceId)>& host_of) {
+  if (row_size <= 1 || devices.size() % static_cast<size_t>(row_size) != 0) return devices;
+  std::vector<HostId> hosts;  // in order of first appearance
+  absl::flat_hash_map<HostId, std::vector<DeviceId>> by_host;
+  for (DeviceId d : devices) {
+    const HostId h = host_of(d);
+    auto [it, inserted] = by_host.try_emplace(h);
+    if (inserted) hosts.push_back(h);
+    it->second.push_back(d);
+  }
+  std::vector<DeviceId> ordered, leftover;
+  for (HostId h : hosts) {
+    const std::vector<DeviceId>& mine = by_host[h];
+    const size_t whole = mine.size() / static_cast<size_t>(row_size) * static_cast<size_t>(row_size);
+    ordered.insert(ordered.end(), mine.begin(), mine.begin() + whole);
+    leftover.insert(leftover.end(), mine.begin() + whole, mine.end());
+  }
+  ordered.insert(ordered.end(), leftover.begin(), leftover.end());
+  return ordered;
 }
 
 std::vector<DeviceId> PickLeastLoaded(absl::Span<const PlacementCandidate> candidates,

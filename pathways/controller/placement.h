@@ -6,6 +6,7 @@
 #define PATHWAYS_CONTROLLER_PLACEMENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -21,6 +22,13 @@ struct PlacementCandidate {
   int64_t position = 0;  // index_in_island; consecutive positions are interconnect neighbours
   int64_t load = 0;      // live virtual devices already mapped onto it
 };
+
+// `devices` (one slice's, in interconnect order) reordered for a row-major mesh whose rows have
+// `row_size` devices: each host contributes whole rows from its own devices first (in host
+// order), and the devices left over fill the remaining rows in interconnect order, so a row —
+// the group a collective over the mesh's last axis runs in — stays on one host where it can.
+std::vector<DeviceId> OrderForMesh(const std::vector<DeviceId>& devices, int64_t row_size,
+                                   const std::function<HostId(DeviceId)>& host_of);
 
 struct Placement {
   std::vector<DeviceId> devices;  // distinct, in interconnect order

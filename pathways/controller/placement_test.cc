@@ -18,6 +18,17 @@ std::vector<PlacementCandidate> Island(std::vector<int64_t> positions, std::vect
   return out;
 }
 
+// Devices 1 (host 0), 2 and 3 (host 1), 4 (host 2) for a mesh with rows of 2: host 1's pair
+// becomes a row, the two stragglers share the other.
+TEST(PlacementTest, MeshRowsStayOnOneHostWhereTheyCan) {
+  auto host_of = [](DeviceId d) { return HostId(d.value() < 2 ? 0 : d.value() < 4 ? 1 : 2); };
+  const std::vector<DeviceId> devices = {DeviceId(1), DeviceId(2), DeviceId(3), DeviceId(4)};
+  EXPECT_EQ(OrderForMesh(devices, 2, host_of),
+            (std::vector<DeviceId>{DeviceId(2), DeviceId(3), DeviceId(1), DeviceId(4)}));
+  EXPECT_EQ(OrderForMesh(devices, 1, host_of), devices);
+  EXPECT_EQ(OrderForMesh(devices, 3, host_of), devices);  // rows do not divide the slice
+}
+
 TEST(PlacementTest, LeastLoadedRunWins) {
   auto island = Island({0, 1, 2, 3, 4, 5}, {1, 1, 0, 0, 1, 1});
   auto placement = PlaceInIsland(island, 2, ContiguityPolicy::kPreferContiguous);

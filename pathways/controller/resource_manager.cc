@@ -260,7 +260,16 @@ absl::StatusOr<std::pair<IslandId, Placement>> ResourceManager::PlaceLocked(
       best.emplace(island->id, std::move(*placement));
     }
   }
-  if (best.has_value()) return *std::move(best);
+  if (best.has_value()) {
+    // A mesh's rows (its last axis: the model-parallel groups) on one host where they can be.
+    if (request.mesh_shape.size() > 1) {
+      best->second.devices = OrderForMesh(best->second.devices, request.mesh_shape.back(),
+                                          [this](DeviceId d) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                            return devices_.at(d).info.host;
+                                          });
+    }
+    return *std::move(best);
+  }
 
   if (largest < request.num_devices) {
     std::string where = largest_island.valid()

@@ -317,29 +317,34 @@ Value FunctionBuilder::Reduce(Value x, std::vector<int64_t> axes, ReduceKind kin
   return AddInstruction(OpCode::kReduce, {x}, std::move(a));
 }
 
-Value FunctionBuilder::AllReduce(Value x, ReduceKind kind) {
+Value FunctionBuilder::AllReduce(Value x, ReduceKind kind, ShardGroups groups) {
   Attributes a;
   a.reduce_kind = kind;
+  a.groups = std::move(groups);
   return AddInstruction(OpCode::kAllReduce, {x}, std::move(a));
 }
 
-Value FunctionBuilder::AllGather(Value x, int64_t axis) {
+Value FunctionBuilder::AllGather(Value x, int64_t axis, ShardGroups groups) {
   Attributes a;
   a.axis = axis;
+  a.groups = std::move(groups);
   return AddInstruction(OpCode::kAllGather, {x}, std::move(a));
 }
 
-Value FunctionBuilder::ReduceScatter(Value x, int64_t axis, ReduceKind kind) {
+Value FunctionBuilder::ReduceScatter(Value x, int64_t axis, ReduceKind kind, ShardGroups groups) {
   Attributes a;
   a.axis = axis;
   a.reduce_kind = kind;
+  a.groups = std::move(groups);
   return AddInstruction(OpCode::kReduceScatter, {x}, std::move(a));
 }
 
-Value FunctionBuilder::AllToAll(Value x, int64_t split_axis, int64_t concat_axis) {
+Value FunctionBuilder::AllToAll(Value x, int64_t split_axis, int64_t concat_axis,
+                               ShardGroups groups) {
   Attributes a;
   a.split_axis = split_axis;
   a.concat_axis = concat_axis;
+  a.groups = std::move(groups);
   return AddInstruction(OpCode::kAllToAll, {x}, std::move(a));
 }
 

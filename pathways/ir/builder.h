@@ -113,10 +113,12 @@ class FunctionBuilder {
   // `axes` in any order (stored ascending).
   Value Reduce(Value x, std::vector<int64_t> axes, ReduceKind kind);
 
-  Value AllReduce(Value x, ReduceKind kind);
-  Value AllGather(Value x, int64_t axis);
-  Value ReduceScatter(Value x, int64_t axis, ReduceKind kind);
-  Value AllToAll(Value x, int64_t split_axis, int64_t concat_axis);
+  // Collectives among every shard of the gang, or within each of `groups` (Attributes::groups;
+  // MeshAxisGroups gives a mesh axis's groups).
+  Value AllReduce(Value x, ReduceKind kind, ShardGroups groups = {});
+  Value AllGather(Value x, int64_t axis, ShardGroups groups = {});
+  Value ReduceScatter(Value x, int64_t axis, ReduceKind kind, ShardGroups groups = {});
+  Value AllToAll(Value x, int64_t split_axis, int64_t concat_axis, ShardGroups groups = {});
   Value CollectivePermute(Value x, std::vector<std::pair<int64_t, int64_t>> source_target_pairs);
   Value ShardIndex();
 

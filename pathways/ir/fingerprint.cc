@@ -103,6 +103,12 @@ uint64_t Fingerprint(const Function& f) {
       h.Int(source);
       h.Int(target);
     }
+    // Hashed only when set, so ungrouped functions keep their fingerprints.
+    if (!a.groups.empty()) {
+      h.Int(-2);
+      h.Int(static_cast<int64_t>(a.groups.size()));
+      for (const auto& group : a.groups) h.Ints(group);
+    }
   }
   h.Ints(f.parameters);
   h.Ints(f.outputs);

@@ -89,6 +89,9 @@ const char* ComparisonName(ComparisonDirection dir);  // "EQ", "NE", ...
 enum class ReduceKind : uint8_t { kSum = 0, kMax = 1, kMin = 2 };
 const char* ReduceKindName(ReduceKind kind);  // "sum", "max", "min"
 
+// Shard groups of a collective (Attributes::groups).
+using ShardGroups = std::vector<std::vector<int64_t>>;
+
 struct DotDimensionNumbers {
   std::vector<int64_t> lhs_batch;
   std::vector<int64_t> rhs_batch;
@@ -122,6 +125,11 @@ struct DotDimensionNumbers {
 //   reduce_scatter:     axis, reduce_kind
 //   all_to_all:         split_axis, concat_axis
 //   collective_permute: pairs (source shard, target shard); targets without a source get zeros
+//   all_reduce, all_gather, reduce_scatter, all_to_all also read `groups`: the shards that
+//   communicate, as a partition of [0, num_shards) into groups of one size (StableHLO's
+//   replica_groups; a mesh axis's groups come from MeshAxisGroups in ir/mesh.h). Empty: one
+//   group of every shard. The op's shard count (gathered dims, scattered dims) is the group
+//   size, and block i of the group's layout is the group's i-th shard as listed.
 struct Attributes {
   int64_t index = 0;
   TensorType type;
@@ -138,6 +146,7 @@ struct Attributes {
   std::vector<int64_t> strides;
   DotDimensionNumbers dot;
   std::vector<std::pair<int64_t, int64_t>> pairs;
+  ShardGroups groups;
   friend bool operator==(const Attributes&, const Attributes&) = default;
 };
 

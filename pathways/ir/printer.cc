@@ -10,6 +10,13 @@ namespace pw::ir {
 namespace {
 
 std::string List(const std::vector<int64_t>& v) { return absl::StrCat("[", absl::StrJoin(v, ","), "]"); }
+// " groups=[[0,1],[2,3]]", or "" for the whole gang.
+std::string Groups(const Attributes& a) {
+  if (a.groups.empty()) return "";
+  std::vector<std::string> g;
+  for (const auto& group : a.groups) g.push_back(List(group));
+  return absl::StrCat(" groups=[", absl::StrJoin(g, ","), "]");
+}
 
 std::string AttributeText(const Instruction& inst) {
   const Attributes& a = inst.attrs;
@@ -26,18 +33,18 @@ std::string AttributeText(const Instruction& inst) {
     case OpCode::kConcatenate:
     case OpCode::kGather:
     case OpCode::kScatterAdd:
-    case OpCode::kAllGather: return absl::StrCat("axis=", a.axis);
+    case OpCode::kAllGather: return absl::StrCat("axis=", a.axis, Groups(a));
     case OpCode::kDotGeneral:
       return absl::StrCat("lhs_batch=", List(a.dot.lhs_batch), " rhs_batch=", List(a.dot.rhs_batch),
                           " lhs_contracting=", List(a.dot.lhs_contracting),
                           " rhs_contracting=", List(a.dot.rhs_contracting));
     case OpCode::kReduce:
       return absl::StrCat("axes=", List(a.dims), " kind=", ReduceKindName(a.reduce_kind));
-    case OpCode::kAllReduce: return absl::StrCat("kind=", ReduceKindName(a.reduce_kind));
+    case OpCode::kAllReduce: return absl::StrCat("kind=", ReduceKindName(a.reduce_kind), Groups(a));
     case OpCode::kReduceScatter:
-      return absl::StrCat("axis=", a.axis, " kind=", ReduceKindName(a.reduce_kind));
+      return absl::StrCat("axis=", a.axis, " kind=", ReduceKindName(a.reduce_kind), Groups(a));
     case OpCode::kAllToAll:
-      return absl::StrCat("split_axis=", a.split_axis, " concat_axis=", a.concat_axis);
+      return absl::StrCat("split_axis=", a.split_axis, " concat_axis=", a.concat_axis, Groups(a));
     case OpCode::kCollectivePermute: {
       std::vector<std::string> p;
       for (const auto& [s, t] : a.pairs) p.push_back(absl::StrCat("(", s, ",", t, ")"));

@@ -69,6 +69,7 @@ void AttributesToProto(const Attributes& a, AttributesProto* p) {
     pair->set_source(source);
     pair->set_target(target);
   }
+  for (const auto& group : a.groups) CopyInts(group, p->add_groups()->mutable_shards());
 }
 
 // Reads one function message. Every check names the function and, where there is one, the
@@ -224,6 +225,18 @@ class Reader {
     }
     a.pairs.reserve(ap.pairs_size());
     for (const auto& pair : ap.pairs()) a.pairs.emplace_back(pair.source(), pair.target());
+    // Sizes are bounded here; that the groups partition the shards is shape inference's check.
+    if (ap.groups_size() > kMaxShards) {
+      return Fail(inst->DebugName(), ": ", ap.groups_size(), " shard groups (at most ", kMaxShards, ")");
+    }
+    int64_t members = 0;
+    for (const auto& group : ap.groups()) {
+      members += group.shards_size();
+      if (members > kMaxShards) {
+        return Fail(inst->DebugName(), ": shard groups list more than ", kMaxShards, " shards");
+      }
+      a.groups.push_back(ReadInts(group.shards()));
+    }
     return absl::OkStatus();
   }
 

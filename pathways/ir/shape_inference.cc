@@ -371,8 +371,41 @@ absl::Status CheckPermutePairs(absl::Span<const std::pair<int64_t, int64_t>> pai
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> GroupSize(const std::vector<std::vector<int64_t>>& groups,
+                                  int64_t num_shards) {
+  if (groups.empty()) return num_shards;
+  const int64_t size = static_cast<int64_t>(groups[0].size());
+  if (size == 0) return Invalid("shard group 0 is empty");
+  std::vector<bool> seen(num_shards, false);
+  int64_t members = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (static_cast<int64_t>(groups[g].size()) != size) {
+      return Invalid("shard group ", g, " has ", groups[g].size(), " shards, group 0 has ", size,
+                     " (groups must have one size)");
+    }
+    for (int64_t shard : groups[g]) {
+      if (shard < 0 || shard >= num_shards) {
+        return Invalid("shard group ", g, " names shard ", shard, " outside [0, ", num_shards, ")");
+      }
+      if (seen[shard]) return Invalid("shard ", shard, " is in two shard groups");
+      seen[shard] = true;
+      ++members;
+    }
+  }
+  if (members != num_shards) {
+    return Invalid("the shard groups cover ", members, " of the ", num_shards, " shards");
+  }
+  return size;
+}
+
 absl::StatusOr<TensorType> InferCollective(OpCode op, absl::Span<const TensorType> in,
-                                           const Attributes& a, int64_t num_shards) {
+                                           const Attributes& a, int64_t gang_shards) {
+  int64_t num_shards = gang_shards;  // the communicating group's size
+  if (op != OpCode::kCollectivePermute && op != OpCode::kShardIndex) {
+    PW_ASSIGN_OR_RETURN(num_shards, GroupSize(a.groups, gang_shards));
+  } else if (!a.groups.empty()) {
+    return Invalid(OpName(op), " takes no shard groups");
+  }
   switch (op) {
     case OpCode::kAllReduce:
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
@@ -418,7 +451,7 @@ absl::StatusOr<TensorType> InferCollective(OpCode op, absl::Span<const TensorTyp
     }
     case OpCode::kCollectivePermute:
       PW_RETURN_IF_ERROR(CheckArity(in, 1));
-      PW_RETURN_IF_ERROR(CheckPermutePairs(a.pairs, num_shards));
+      PW_RETURN_IF_ERROR(CheckPermutePairs(a.pairs, gang_shards));
       return in[0];
     case OpCode::kShardIndex:
       PW_RETURN_IF_ERROR(CheckArity(in, 0));
@@ -429,6 +462,11 @@ absl::StatusOr<TensorType> InferCollective(OpCode op, absl::Span<const TensorTyp
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> CollectiveGroupSize(const std::vector<std::vector<int64_t>>& groups,
+                                            int64_t num_shards) {
+  return GroupSize(groups, num_shards);
+}
 
 absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
   int64_t rank = std::max(a.rank(), b.rank());

@@ -3,6 +3,7 @@
 #define PATHWAYS_IR_SHAPE_INFERENCE_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -17,6 +18,11 @@ namespace pw::ir {
 // operand list).
 absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorType> operand_types,
                                            const Attributes& attrs, int64_t num_shards);
+
+// The size of every group of `groups` (Attributes::groups) when they partition [0, num_shards)
+// into groups of one size; num_shards for no groups; InvalidArgument naming the group otherwise.
+absl::StatusOr<int64_t> CollectiveGroupSize(const std::vector<std::vector<int64_t>>& groups,
+                                            int64_t num_shards);
 
 // Numpy broadcasting of two shapes: the result shape, or an error if they are incompatible.
 absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/kernels/group_communicator.h"
 #include "pathways/kernels/kernel_step.h"
 #include "pathways/kernels/strided_copy.h"
 
@@ -27,7 +28,16 @@ struct CollectiveParams : KernelParams {
   std::optional<StridedCopy> before, after;
   int64_t before_offset = 0, after_offset = 0;  // within the step's temp region
   std::vector<std::pair<int64_t, int64_t>> pairs;
+  std::optional<ShardGroupIndex> groups;  // set for a collective within shard groups
 };
+
+// The communicator the op talks to: the gang's, or this rank's group of it.
+template <typename Fn>
+absl::Status WithCommunicator(const CollectiveParams& p, const ExecutionFrame& f, Fn fn) {
+  if (!p.groups.has_value()) return fn(*f.communicator);
+  GroupCommunicator group(*f.communicator, *p.groups);
+  return fn(group);
+}
 
 // Views a tensor as [pre, blocks, rest] and returns the copy producing [blocks, pre, rest]
 // (blocks-major), or the inverse copy when `to_blocks` is false.
@@ -64,13 +74,17 @@ void After(const CollectiveParams& p, const KernelStep& s, const ExecutionFrame&
 absl::Status AllReduceKernel(const KernelStep& s, const ExecutionFrame& f) {
   const auto& p = s.params_as<CollectiveParams>();
   if (p.count == 0) return absl::OkStatus();
-  return f.communicator->AllReduce(s.in(f, 0), s.out(f), p.count, p.dtype, p.kind);
+  return WithCommunicator(p, f, [&](Communicator& c) {
+    return c.AllReduce(s.in(f, 0), s.out(f), p.count, p.dtype, p.kind);
+  });
 }
 
 absl::Status AllGatherKernel(const KernelStep& s, const ExecutionFrame& f) {
   const auto& p = s.params_as<CollectiveParams>();
   if (p.count == 0) return absl::OkStatus();
-  absl::Status st = f.communicator->AllGather(s.in(f, 0), AfterTarget(p, s, f), p.count, p.dtype);
+  absl::Status st = WithCommunicator(p, f, [&](Communicator& c) {
+    return c.AllGather(s.in(f, 0), AfterTarget(p, s, f), p.count, p.dtype);
+  });
   if (st.ok()) After(p, s, f);
   return st;
 }
@@ -78,14 +92,17 @@ absl::Status AllGatherKernel(const KernelStep& s, const ExecutionFrame& f) {
 absl::Status ReduceScatterKernel(const KernelStep& s, const ExecutionFrame& f) {
   const auto& p = s.params_as<CollectiveParams>();
   if (p.count == 0) return absl::OkStatus();
-  return f.communicator->ReduceScatter(Before(p, s, f), s.out(f), p.count, p.dtype, p.kind);
+  return WithCommunicator(p, f, [&](Communicator& c) {
+    return c.ReduceScatter(Before(p, s, f), s.out(f), p.count, p.dtype, p.kind);
+  });
 }
 
 absl::Status AllToAllKernel(const KernelStep& s, const ExecutionFrame& f) {
   const auto& p = s.params_as<CollectiveParams>();
   if (p.count == 0) return absl::OkStatus();
-  absl::Status st =
-      f.communicator->AllToAll(Before(p, s, f), AfterTarget(p, s, f), p.count, p.dtype);
+  absl::Status st = WithCommunicator(p, f, [&](Communicator& c) {
+    return c.AllToAll(Before(p, s, f), AfterTarget(p, s, f), p.count, p.dtype);
+  });
   if (st.ok()) After(p, s, f);
   return st;
 }
@@ -113,8 +130,14 @@ absl::Status PrepareCollective(const ir::Function& fn, const ir::Instruction& in
   const ir::TensorType& in = fn.instruction(inst.operands[0]).type;
   const absl::Span<const int64_t> in_dims = in.shape.dims();
   const int64_t es = ir::DTypeSize(in.dtype);
-  const int64_t shards = fn.num_shards;
   auto p = std::make_unique<CollectiveParams>();
+  if (!inst.attrs.groups.empty()) {
+    absl::StatusOr<ShardGroupIndex> index = ShardGroupIndex::Create(inst.attrs.groups, fn.num_shards);
+    if (!index.ok()) return index.status();
+    p->groups = *std::move(index);
+  }
+  // The communicating group's size: blocks are laid out per member of the group.
+  const int64_t shards = p->groups.has_value() ? p->groups->group_size() : fn.num_shards;
   p->dtype = in.dtype;
   p->kind = inst.attrs.reduce_kind;
   int64_t temp = 0;

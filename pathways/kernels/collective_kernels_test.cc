@@ -3,6 +3,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/status_matchers.h"
+#include "pathways/ir/mesh.h"
 #include "pathways/kernels/kernels_test_util.h"
 
 namespace pw::testing {
@@ -218,6 +219,69 @@ TEST(CollectiveKernelsTest, AllCollectivesWithFourShards) {
       ExpectMatches(o[9], a2a3, 0.0);
     }
   }
+}
+
+// Collectives within shard groups (a 2 x 2 mesh's axis 0: groups {0, 2} and {1, 3}) through the
+// GroupCommunicator, over the gang communicator's collective_permute.
+TEST(CollectiveKernelsTest, CollectivesWithinMeshAxisGroups) {
+  absl::StatusOr<ir::ShardGroups> groups = ir::MeshAxisGroups({2, 2}, {0});
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(*groups, (ir::ShardGroups{{0, 2}, {1, 3}}));
+  ir::FunctionBuilder b("grouped", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value x = b.Parameter(T(DType::kF32, {2, 4}));
+  auto f = b.Build({b.AllReduce(x, ir::ReduceKind::kSum, *groups), b.AllGather(x, 1, *groups),
+                    b.ReduceScatter(x, 1, ir::ReduceKind::kSum, *groups),
+                    b.AllToAll(x, 1, 0, *groups)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->instruction(f->outputs[1]).type, T(DType::kF32, {2, 8}));  // gathered over 2
+  auto exe = CpuExecutable::Compile(*f);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  FakeGroup group(kShards);
+  std::vector<std::vector<ir::Literal>> results(kShards);
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < kShards; ++r) {
+    threads.emplace_back([&, r] {
+      RefArray xr = RefArray::Zeros({2, 4});
+      ForEachIndex(xr.dims, [&](const auto& i) { xr.at(i) = X(r, i[0], i[1]); });
+      FakeCommunicator comm(&group, r);
+      auto out = (*exe)->ExecuteLiterals({LiteralFrom(T(DType::kF32, {2, 4}), xr.data)}, &comm);
+      ASSERT_TRUE(out.ok()) << out.status();
+      results[r] = *std::move(out);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int64_t r = 0; r < kShards; ++r) {
+    SCOPED_TRACE(absl::StrCat("rank ", r));
+    const int64_t members[2] = {r % 2, r % 2 + 2};
+    const int64_t position = r / 2;
+    RefArray sum = RefArray::Zeros({2, 4}), gathered = RefArray::Zeros({2, 8});
+    RefArray scattered = RefArray::Zeros({2, 2}), a2a = RefArray::Zeros({4, 2});
+    ForEachIndex(sum.dims, [&](const auto& i) { sum.at(i) = X(members[0], i[0], i[1]) + X(members[1], i[0], i[1]); });
+    ForEachIndex(gathered.dims, [&](const auto& i) { gathered.at(i) = X(members[i[1] / 4], i[0], i[1] % 4); });
+    ForEachIndex(scattered.dims, [&](const auto& i) {
+      scattered.at(i) = X(members[0], i[0], position * 2 + i[1]) + X(members[1], i[0], position * 2 + i[1]);
+    });
+    ForEachIndex(a2a.dims, [&](const auto& i) { a2a.at(i) = X(members[i[0] / 2], i[0] % 2, position * 2 + i[1]); });
+    ASSERT_EQ(results[r].size(), 4u);
+    ExpectMatches(results[r][0], sum, 0.0);
+    ExpectMatches(results[r][1], gathered, 0.0);
+    ExpectMatches(results[r][2], scattered, 0.0);
+    ExpectMatches(results[r][3], a2a, 0.0);
+  }
+}
+
+TEST(CollectiveKernelsTest, ShardGroupsThatDoNotPartitionTheGangAreRefused) {
+  ir::FunctionBuilder b("bad", ir::FunctionOptions{.num_shards = 4});
+  ir::Value x = b.Parameter(T(DType::kF32, {2}));
+  b.AllReduce(x, ir::ReduceKind::kSum, {{0, 1, 3}, {2}});
+  EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("shard group 1 has 1 shards"));
+  ir::FunctionBuilder c("bad2", ir::FunctionOptions{.num_shards = 4});
+  c.AllReduce(c.Parameter(T(DType::kF32, {2})), ir::ReduceKind::kSum, {{0, 1}, {1, 3}});
+  EXPECT_THAT(std::string(c.status().message()), ::testing::HasSubstr("shard 1 is in two shard groups"));
+  ir::FunctionBuilder d("bad3", ir::FunctionOptions{.num_shards = 4});
+  d.AllReduce(d.Parameter(T(DType::kF32, {2})), ir::ReduceKind::kSum, {{0, 7}, {1, 3}});
+  EXPECT_THAT(std::string(d.status().message()), ::testing::HasSubstr("names shard 7"));
+  EXPECT_THAT(std::string(ir::MeshAxisGroups({2, 2}, {2}).status().message()), ::testing::HasSubstr("axis 2"));
 }
 
 TEST(CollectiveKernelsTest, MissingOrMismatchedCommunicatorIsAnError) {

@@ -11,10 +11,11 @@ class _TraceState:
     """What the C++ PmapFunction calls back when it traces a new signature. Holds no reference
     to the PmapFunction (the C++ side owns this object: no reference cycle)."""
 
-    __slots__ = ("fn", "name", "axis_name", "in_tree", "out_trees", "error")
+    __slots__ = ("fn", "name", "axis_name", "in_tree", "out_trees", "error", "mesh", "mesh_axes")
 
-    def __init__(self, fn, name, axis_name, in_tree):
+    def __init__(self, fn, name, axis_name, in_tree, mesh=None, mesh_axes=None):
         self.fn, self.name, self.axis_name, self.in_tree = fn, name, axis_name, in_tree
+        self.mesh, self.mesh_axes = mesh, mesh_axes
         self.out_trees = {}  # shard signature -> output treedef
         self.error = None
 
@@ -24,7 +25,8 @@ class _TraceState:
         self.error = None
         try:
             sig = tuple((d, tuple(s)) for d, s in (builder.type_of(i) for i in range(num_params)))
-            trace = _tracer.PmapTrace(builder, self.name, self.axis_name, builder.num_shards)
+            trace = _tracer.PmapTrace(builder, self.name, self.axis_name, builder.num_shards,
+                                      mesh=self.mesh, mesh_axes=self.mesh_axes)
             args = tree_unflatten(self.in_tree, [_tracer.Tracer(trace, i) for i in range(num_params)])
             with trace:
                 out = self.fn(*args)
@@ -80,7 +82,11 @@ class PmapFunction:
         key = (session.generation, sl.id, in_tree)
         entry = self._compiled.get(key)
         if entry is None:
-            state = _TraceState(self._fn, self._name, self._axis_name, in_tree)
+            if self._axis_name is not None and sl.axis_names and self._axis_name in sl.axis_names:
+                raise ValueError(f"pmap '{self._name}': axis_name {self._axis_name!r} is also an axis "
+                                 f"of the slice's mesh {sl.axis_names}; pick another name")
+            state = _TraceState(self._fn, self._name, self._axis_name, in_tree, sl.mesh_shape,
+                                sl.axis_names)
             entry = (session.pmap(self._name, sl._impl, state), state)
             self._compiled[key] = entry
         return entry

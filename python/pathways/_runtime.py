@@ -4,6 +4,8 @@ import atexit
 import os
 import threading
 
+import numpy as np
+
 from . import _pathways
 
 PathwaysError = _pathways.PathwaysError
@@ -172,9 +174,11 @@ class VirtualDevice:
 class VirtualSlice:
     """A set of virtual devices kept within one island (make_virtual_device_set().add_slice)."""
 
-    def __init__(self, impl):
+    def __init__(self, impl, axis_names=None):
         self._impl = impl
         self.devices = [VirtualDevice(self, i) for i in range(len(impl.devices))]
+        self.mesh_shape = tuple(impl.mesh_shape)
+        self.axis_names = None if axis_names is None else tuple(axis_names)
 
     @property
     def id(self):
@@ -197,11 +201,30 @@ class VirtualDeviceSet:
     def __init__(self):
         self.slices = []
 
-    def add_slice(self, devices):
-        """Adds a slice of `devices` virtual devices on one island; returns it (use `.devices`)."""
+    def add_slice(self, devices, mesh=None, axis_names=None):
+        """Adds a slice of `devices` virtual devices on one island; returns it (use `.devices`).
+
+        `mesh` lays the devices out as a row-major grid (its product must be `devices`), and
+        `axis_names` names its axes, e.g. mesh=(2, 4), axis_names=("data", "model"): inside a
+        pw.pmap over the slice, pw.lax collectives over "model" run within each row of 4
+        devices (the resource manager keeps a row on one host where it can)."""
         if not isinstance(devices, int) or isinstance(devices, bool) or devices <= 0:
             raise ValueError(f"add_slice: devices must be a positive int, got {devices!r}")
-        sl = VirtualSlice(session().add_slice(devices))
+        if mesh is None:
+            mesh = (devices,)
+        mesh = tuple(mesh)
+        if not mesh or any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in mesh):
+            raise ValueError(f"add_slice: mesh must be a tuple of positive ints, got {mesh!r}")
+        if int(np.prod(mesh)) != devices:
+            raise ValueError(f"add_slice: mesh {mesh} has {int(np.prod(mesh))} devices, not {devices}")
+        if axis_names is not None:
+            axis_names = tuple(axis_names)
+            if len(axis_names) != len(mesh) or any(not isinstance(a, str) or not a for a in axis_names):
+                raise ValueError(f"add_slice: axis_names {axis_names!r} must be {len(mesh)} non-empty "
+                                 f"strings, one per mesh axis {mesh}")
+            if len(set(axis_names)) != len(axis_names):
+                raise ValueError(f"add_slice: axis_names {axis_names!r} repeat a name")
+        sl = VirtualSlice(session().add_slice(devices, list(mesh)), axis_names)
         self.slices.append(sl)
         return sl
 

@@ -20,12 +20,16 @@ class PmapTrace:
     inside another (pw.grad's sub-function) has it as `parent`: values of the parent used
     inside become extra parameters of the sub-function (`captures`, the parent's ids in order)."""
 
-    def __init__(self, builder, name, axis_name, axis_size, parent=None):
+    def __init__(self, builder, name, axis_name, axis_size, parent=None, mesh=None, mesh_axes=None):
         self.builder = builder
         self.name = name
         self.axis_name = axis_name
         self.axis_size = axis_size
         self.parent = parent
+        # The slice's device mesh and its axis names (None: unnamed), for collectives over
+        # mesh axes; a child trace (pw.grad) sees its parent's.
+        self.mesh = mesh if mesh is not None else (parent.mesh if parent else (axis_size,))
+        self.mesh_axes = mesh_axes if mesh_axes is not None else (parent.mesh_axes if parent else None)
         self.captures = []   # parent value ids, in the order their parameters were made
         self._captured = {}  # (id of the owning trace, value id) -> this trace's value id
 

@@ -3,73 +3,102 @@ a few primitives pw.numpy has no name for (stop_gradient, scatter_add, logical s
 
 import numpy as _np
 
+from . import _pathways
 from . import _tracer as _t
 from ._tree import tree_map as _tree_map
+
+
+class _Axes:
+    """What an axis name (or a tuple of names) means in a trace: the shard groups a collective
+    over it runs within ([] for every device), the number of devices along it, and the mesh
+    axes it names (None for the pmap's own axis_name: every device)."""
+
+    def __init__(self, groups, size, mesh_axes):
+        self.groups, self.size, self.mesh_axes = groups, size, mesh_axes
+
+
+def _resolve(trace, axis_name, what):
+    if trace.axis_name is not None and axis_name == trace.axis_name:
+        return _Axes([], trace.axis_size, None)
+    names = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name) \
+        if isinstance(axis_name, (tuple, list)) else (axis_name,)
+    known = trace.mesh_axes or ()
+    for n in names:
+        if n not in known:
+            bound = []
+            if trace.axis_name is not None:
+                bound.append(f"pmap '{trace.name}' maps axis_name={trace.axis_name!r}")
+            bound.append(f"the slice's mesh {tuple(trace.mesh)} has axes {tuple(known)!r}" if known else
+                         "the slice's mesh has no axis names (add_slice(..., axis_names=...))")
+            raise NameError(f"unbound axis name: {n!r} in {what}; " + "; ".join(bound))
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}: axis names {names!r} repeat a name")
+    axes = [known.index(n) for n in names]
+    size = int(_np.prod([trace.mesh[a] for a in axes]))
+    if size == trace.axis_size:  # every device: no groups needed
+        return _Axes([], size, axes)
+    return _Axes(_pathways.mesh_axis_groups(list(trace.mesh), axes), size, axes)
 
 
 def _trace_for(axis_name, x=None, what="collective"):
     trace = x._trace if isinstance(x, _t.Tracer) else _t.current_trace()
     if trace is None:
         raise NameError(f"unbound axis name: {axis_name!r} ({what} is only meaningful inside pw.pmap)")
-    if trace.axis_name is None or axis_name != trace.axis_name:
-        raise NameError(
-            f"unbound axis name: {axis_name!r}; pmap '{trace.name}' maps axis_name={trace.axis_name!r} "
-            "(pass axis_name= to pw.pmap)")
-    return trace
+    return trace, _resolve(trace, axis_name, what)
 
 
 def _collective(x, axis_name, what, fn):
     def one(v):
-        trace = _trace_for(axis_name, v, what)
-        return fn(trace, _t.as_tracer(v, trace))
+        trace, axes = _trace_for(axis_name, v, what)
+        return fn(trace, _t.as_tracer(v, trace), axes)
     return _tree_map(one, x)
 
 
 def psum(x, axis_name):
     """Sum over every device of the axis (all-reduce); x may be a pytree."""
     return _collective(x, axis_name, "psum",
-                       lambda tr, v: _t.wrap(tr, tr.builder.all_reduce(v._id, "sum")))
+                       lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "sum", ax.groups)))
 
 
 def pmax(x, axis_name):
     return _collective(x, axis_name, "pmax",
-                       lambda tr, v: _t.wrap(tr, tr.builder.all_reduce(v._id, "max")))
+                       lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "max", ax.groups)))
 
 
 def pmin(x, axis_name):
     return _collective(x, axis_name, "pmin",
-                       lambda tr, v: _t.wrap(tr, tr.builder.all_reduce(v._id, "min")))
+                       lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "min", ax.groups)))
 
 
 def pmean(x, axis_name):
-    def one(tr, v):
+    def one(tr, v, ax):
         if v.dtype.kind != "f":
             v = _t.astype(v, _np.float32)
-        return _t.wrap(tr, tr.builder.all_reduce(v._id, "sum")) / float(tr.axis_size)
+        return _t.wrap(tr, tr.builder.all_reduce(v._id, "sum", ax.groups)) / float(ax.size)
     return _collective(x, axis_name, "pmean", one)
 
 
 def all_gather(x, axis_name, *, axis=0, tiled=False):
     """Every device's x stacked along a new axis `axis` (concatenated along it if tiled)."""
-    def one(tr, v):
+    def one(tr, v, ax):
         if tiled:
-            return _t.wrap(tr, tr.builder.all_gather(v._id, _t._norm_axis(axis, v.ndim)))
+            return _t.wrap(tr, tr.builder.all_gather(v._id, _t._norm_axis(axis, v.ndim), ax.groups))
         a = _t._norm_axis(axis, v.ndim + 1)
         v = _t.reshape(v, v.shape[:a] + (1,) + v.shape[a:])
-        return _t.wrap(tr, tr.builder.all_gather(v._id, a))
+        return _t.wrap(tr, tr.builder.all_gather(v._id, a, ax.groups))
     return _collective(x, axis_name, "all_gather", one)
 
 
 def psum_scatter(x, axis_name, *, scatter_dimension=0, tiled=False):
     """Sum over the axis, device i keeping block i of `scatter_dimension` (whose size must be
     the number of devices unless tiled, when it must divide by it)."""
-    def one(tr, v):
+    def one(tr, v, ax):
         d = _t._norm_axis(scatter_dimension, v.ndim, "scatter_dimension")
-        if not tiled and v.shape[d] != tr.axis_size:
+        if not tiled and v.shape[d] != ax.size:
             raise ValueError(
-                f"psum_scatter: dimension {d} of {v!r} must equal the axis size {tr.axis_size} "
+                f"psum_scatter: dimension {d} of {v!r} must equal the axis size {ax.size} "
                 "(or pass tiled=True)")
-        out = _t.wrap(tr, tr.builder.reduce_scatter(v._id, d, "sum"))
+        out = _t.wrap(tr, tr.builder.reduce_scatter(v._id, d, "sum", ax.groups))
         if not tiled:
             out = _t.reshape(out, out.shape[:d] + out.shape[d + 1:])
         return out
@@ -80,18 +109,18 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, tiled=False):
     """Splits `split_axis` into one block per device and sends block j to device j, which
     concatenates what it receives along `concat_axis`. Untiled (JAX's default): split_axis must
     have the axis size and is removed; the received blocks form a new axis at concat_axis."""
-    def one(tr, v):
+    def one(tr, v, ax):
         if tiled:
             return _t.wrap(tr, tr.builder.all_to_all(
-                v._id, _t._norm_axis(split_axis, v.ndim), _t._norm_axis(concat_axis, v.ndim)))
+                v._id, _t._norm_axis(split_axis, v.ndim), _t._norm_axis(concat_axis, v.ndim), ax.groups))
         s = _t._norm_axis(split_axis, v.ndim, "split_axis")
-        if v.shape[s] != tr.axis_size:
-            raise ValueError(f"all_to_all: split_axis {s} of {v!r} must equal the axis size {tr.axis_size}")
+        if v.shape[s] != ax.size:
+            raise ValueError(f"all_to_all: split_axis {s} of {v!r} must equal the axis size {ax.size}")
         c = _t._norm_axis(concat_axis, v.ndim, "concat_axis")
         # Insert a unit axis at concat_axis, exchange tiled, then drop the (now unit) split axis.
         v = _t.reshape(v, v.shape[:c] + (1,) + v.shape[c:])
         s2 = s + 1 if c <= s else s
-        out = _t.wrap(tr, tr.builder.all_to_all(v._id, s2, c))
+        out = _t.wrap(tr, tr.builder.all_to_all(v._id, s2, c, ax.groups))
         return _t.reshape(out, out.shape[:s2] + out.shape[s2 + 1:])
     return _collective(x, axis_name, "all_to_all", one)
 
@@ -99,18 +128,44 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, tiled=False):
 def ppermute(x, axis_name, perm):
     """Sends device i's x to device j for every (i, j) in perm; devices receiving nothing get zeros."""
     pairs = [(int(i), int(j)) for i, j in perm]
-    return _collective(x, axis_name, "ppermute",
-                       lambda tr, v: _t.wrap(tr, tr.builder.collective_permute(v._id, pairs)))
+
+    def one(tr, v, ax):
+        gang_pairs = pairs
+        if ax.groups:  # positions along the axis, in every group at once
+            for i, j in pairs:
+                if not (0 <= i < ax.size and 0 <= j < ax.size):
+                    raise ValueError(f"ppermute: pair ({i}, {j}) outside the axis of size {ax.size}")
+            gang_pairs = [(g[i], g[j]) for g in ax.groups for i, j in pairs]
+        return _t.wrap(tr, tr.builder.collective_permute(v._id, gang_pairs))
+    return _collective(x, axis_name, "ppermute", one)
 
 
 def axis_index(axis_name):
-    """This device's index along the axis (an int32 scalar)."""
-    trace = _trace_for(axis_name, None, "axis_index")
-    return _t.wrap(trace, trace.builder.shard_index())
+    """This device's index along the axis, or along several mesh axes (row-major in the order
+    named): an int32 scalar."""
+    trace, ax = _trace_for(axis_name, None, "axis_index")
+    index = _t.wrap(trace, trace.builder.shard_index())
+    if ax.mesh_axes is None:
+        return index
+    mesh = trace.mesh
+    position = None
+    for a in ax.mesh_axes:
+        stride = int(_np.prod(mesh[a + 1:]))
+        coord = index
+        if stride > 1:
+            coord = _t.wrap(trace, trace.builder.binary("divide", coord._id,
+                                                        _t.lift(_np.int32(stride), trace, _np.dtype(_np.int32))))
+        if a > 0:  # coord mod mesh[a]
+            q = _t.wrap(trace, trace.builder.binary("divide", coord._id,
+                                                    _t.lift(_np.int32(mesh[a]), trace, _np.dtype(_np.int32))))
+            coord = coord - q * _np.int32(mesh[a])
+        position = coord if position is None else position * _np.int32(mesh[a]) + coord
+    return position
 
 
 def axis_size(axis_name):
-    return _trace_for(axis_name, None, "axis_size").axis_size
+    """The number of devices along the axis (or the product over several mesh axes)."""
+    return _trace_for(axis_name, None, "axis_size")[1].size
 
 
 def stop_gradient(x):

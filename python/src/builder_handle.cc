@@ -197,16 +197,21 @@ void BuilderHandle::Bind(py::module_& m) {
       .def("reduce", [](H& h, int64_t x, std::vector<int64_t> axes, const std::string& kind) {
         return h.Add(h.builder().Reduce(h.Get(x), std::move(axes), ParseReduceKind(kind)));
       })
-      .def("all_reduce", [](H& h, int64_t x, const std::string& kind) {
-        return h.Add(h.builder().AllReduce(h.Get(x), ParseReduceKind(kind)));
-      })
-      .def("all_gather", [](H& h, int64_t x, int64_t axis) { return h.Add(h.builder().AllGather(h.Get(x), axis)); })
-      .def("reduce_scatter", [](H& h, int64_t x, int64_t axis, const std::string& kind) {
-        return h.Add(h.builder().ReduceScatter(h.Get(x), axis, ParseReduceKind(kind)));
-      })
-      .def("all_to_all", [](H& h, int64_t x, int64_t split_axis, int64_t concat_axis) {
-        return h.Add(h.builder().AllToAll(h.Get(x), split_axis, concat_axis));
-      })
+      // `groups`: the shard groups the collective runs within (empty: the whole gang).
+      .def("all_reduce", [](H& h, int64_t x, const std::string& kind, ir::ShardGroups groups) {
+        return h.Add(h.builder().AllReduce(h.Get(x), ParseReduceKind(kind), std::move(groups)));
+      }, py::arg("x"), py::arg("kind"), py::arg("groups") = ir::ShardGroups{})
+      .def("all_gather", [](H& h, int64_t x, int64_t axis, ir::ShardGroups groups) {
+        return h.Add(h.builder().AllGather(h.Get(x), axis, std::move(groups)));
+      }, py::arg("x"), py::arg("axis"), py::arg("groups") = ir::ShardGroups{})
+      .def("reduce_scatter", [](H& h, int64_t x, int64_t axis, const std::string& kind,
+                                ir::ShardGroups groups) {
+        return h.Add(h.builder().ReduceScatter(h.Get(x), axis, ParseReduceKind(kind), std::move(groups)));
+      }, py::arg("x"), py::arg("axis"), py::arg("kind"), py::arg("groups") = ir::ShardGroups{})
+      .def("all_to_all", [](H& h, int64_t x, int64_t split_axis, int64_t concat_axis,
+                            ir::ShardGroups groups) {
+        return h.Add(h.builder().AllToAll(h.Get(x), split_axis, concat_axis, std::move(groups)));
+      }, py::arg("x"), py::arg("split_axis"), py::arg("concat_axis"), py::arg("groups") = ir::ShardGroups{})
       .def("collective_permute", [](H& h, int64_t x, std::vector<std::pair<int64_t, int64_t>> pairs) {
         return h.Add(h.builder().CollectivePermute(h.Get(x), std::move(pairs)));
       })

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
+#include "pathways/ir/mesh.h"
 #include "python/src/builder_handle.h"
 #include "python/src/errors.h"
 #include "python/src/numpy_convert.h"
@@ -206,10 +207,13 @@ void BindSession(py::module_& m) {
       })
       .def_property_readonly("alive", &Session::alive)
       .def_property_readonly("generation", &Session::generation)
-      .def("add_slice", [](std::shared_ptr<Session> s, int64_t n) {
+      .def("add_slice", [](std::shared_ptr<Session> s, int64_t n, std::vector<int64_t> mesh) {
         SessionUse use(*s, "add_slice");
-        return PySlice{ValueOrThrow(s->client().GetDevices(n)), s};
-      })
+        SliceRequest request;
+        request.num_devices = n;
+        request.mesh_shape = std::move(mesh);
+        return PySlice{ValueOrThrow(s->client().MakeVirtualDeviceSet().AddSlice(std::move(request))), s};
+      }, py::arg("devices"), py::arg("mesh") = std::vector<int64_t>{})
       .def("devices", [](Session& s) {
         // (device id, host id, island id, kind, memory bytes) for every live device.
         SessionUse use(s, "devices()");
@@ -400,6 +404,9 @@ PYBIND11_MODULE(_pathways, m) {
   BindPmap(m);
   BindProgramTrace(m);
   BindProgram(m);
+  m.def("mesh_axis_groups", [](std::vector<int64_t> mesh, std::vector<int64_t> axes) {
+    return ValueOrThrow(ir::MeshAxisGroups(mesh, axes));
+  }, py::arg("mesh"), py::arg("axes"), "The shard groups of a collective over `axes` of a row-major mesh.");
 }
 
 }  // namespace pw::python

@@ -20,7 +20,7 @@
 #include "gloo/types.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
-#include "pathways/collectives/reduction.h"
+#include "pathways/kernels/reduction.h"
 
 namespace pw {
 namespace {

@@ -14,7 +14,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/collectives/collective_checks.h"
 #include "pathways/collectives/gloo/gloo_communicator.h"
-#include "pathways/collectives/reduction.h"
+#include "pathways/kernels/reduction.h"
 
 namespace pw {
 namespace {

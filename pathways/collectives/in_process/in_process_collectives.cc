@@ -16,7 +16,7 @@
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/spin_wait.h"
-#include "pathways/collectives/reduction.h"
+#include "pathways/kernels/reduction.h"
 
 namespace pw {
 namespace {

@@ -1,7 +1,8 @@
-// Element-wise reduction loops shared by the collective implementations (sum, max, min over
+// Element-wise reduction loops shared by the collective implementations and the grouped
+// collectives of kernels/group_communicator.h (sum, max, min over
 // f32, f64, i32), written so the compiler vectorizes them.
-#ifndef PATHWAYS_COLLECTIVES_REDUCTION_H_
-#define PATHWAYS_COLLECTIVES_REDUCTION_H_
+#ifndef PATHWAYS_KERNELS_REDUCTION_H_
+#define PATHWAYS_KERNELS_REDUCTION_H_
 
 #include <cstdint>
 #include <type_traits>
@@ -77,4 +78,4 @@ inline void ReduceInto(void* out, const void* const* inputs, int64_t num_inputs,
 
 }  // namespace pw::collectives
 
-#endif  // PATHWAYS_COLLECTIVES_REDUCTION_H_
+#endif  // PATHWAYS_KERNELS_REDUCTION_H_
