@@ -48,17 +48,21 @@ def unigram_loss(train, held_out, vocab):
     return float(-logp[held_out].mean())
 
 
-def batches(tokens, seed, step, devices, batch, seq_len):
+def batches(tokens, seed, step, mesh, batch, seq_len):
     """int32[devices, batch, seq_len + 1] windows at offsets drawn from (seed, step): the batch
-    of a step does not depend on how the run got there, so a resumed run sees the same data."""
+    of a step does not depend on how the run got there, so a resumed run sees the same data.
+    The devices of one row of the (data, model) mesh get the same sequences."""
     rng = np.random.default_rng([seed, step])
-    starts = rng.integers(0, len(tokens) - seq_len - 1, size=(devices, batch))
-    return tokens[starts[..., None] + np.arange(seq_len + 1)]
+    starts = rng.integers(0, len(tokens) - seq_len - 1, size=(mesh[0], batch))
+    return np.repeat(tokens[starts[..., None] + np.arange(seq_len + 1)], mesh[1], axis=0)
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", type=int, default=2, help="data-parallel devices (default 2)")
+    p.add_argument("--mesh", default="",
+                   help="DATA,MODEL: a data x model mesh of devices (tensor parallelism over "
+                        "MODEL devices: heads and MLP units split); replaces --devices")
     p.add_argument("--batch", type=int, default=16, help="sequences per device per step")
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--d-model", type=int, default=64)
@@ -90,24 +94,36 @@ def parse_args(argv):
     for name in ("devices", "batch", "seq_len", "steps", "in_flight", "eval_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.mesh:
+        try:
+            args.mesh = tuple(int(v) for v in args.mesh.split(","))
+        except ValueError:
+            args.mesh = ()
+        if len(args.mesh) != 2 or min(args.mesh) < 1:
+            p.error("--mesh takes DATA,MODEL: two positive ints, e.g. 1,2")
+        args.devices = args.mesh[0] * args.mesh[1]
+    else:
+        args.mesh = (args.devices, 1)
     return args
 
 
-def make_functions(cfg, opt, devices):
-    loss_fn = functools.partial(pw.models.loss, cfg=cfg)
+def make_functions(cfg, opt, devices, model_axis):
+    """The pmapped functions over a ("data", "model") mesh slice; `model_axis` is "model" for
+    tensor parallelism, None when the model axis has one device."""
+    loss_fn = functools.partial(pw.models.loss, cfg=cfg, model_axis=model_axis)
 
-    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt),
-                   devices=devices)
+    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt,
+                                     model_axis=model_axis), devices=devices)
     train_step = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt,
-                                           axis_name="data"), devices=devices, axis_name="data")
+                                           axis_name="data", model_axis=model_axis), devices=devices)
 
-    @pw.pmap(devices=devices, axis_name="data")
+    @pw.pmap(devices=devices)
     def eval_step(params, batch):
         return pw.lax.pmean(loss_fn(params, batch), "data")
 
     @pw.pmap(devices=devices)
     def next_logits(params, window, position):
-        logits = pw.models.apply(params, window[None], cfg)[0]          # [seq_len, vocab]
+        logits = pw.models.apply(params, window[None], cfg, model_axis)[0]  # [seq_len, vocab]
         return pw.numpy.sum(logits * pw.nn.one_hot(position, cfg.seq_len)[:, None], axis=0)
 
     return init, train_step, eval_step, next_logits
@@ -157,34 +173,36 @@ def train(args):
     train_tokens, held_out = load_corpus(CORPUS, 0.1)
     cfg = pw.models.TransformerConfig(vocab=256, d_model=args.d_model, heads=args.heads,
                                       layers=args.layers, seq_len=args.seq_len)
-    devices = pw.get_devices(args.devices)
+    devices = pw.make_virtual_device_set().add_slice(
+        devices=args.devices, mesh=args.mesh, axis_names=("data", "model")).devices
     schedule = pw.optimizers.warmup_linear_decay(args.lr, args.warmup, max(args.steps - args.warmup, 1),
                                                  end_value=args.lr * 0.1)
     opt = pw.optimizers.adamw(schedule, weight_decay=args.weight_decay)
-    init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices)
+    model_axis = "model" if args.mesh[1] > 1 else None
+    init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices, model_axis)
     key = pw.random.PRNGKey(args.seed)
     params, state = init(np.stack([key] * args.devices))
-    n_params = pw.models.num_params(params) // args.devices  # replicated on every device
     baseline = unigram_loss(train_tokens, held_out, cfg.vocab)
-    print(f"train_lm: {n_params:,} parameters, {len(train_tokens):,} training bytes, "
-          f"{args.devices} device(s) x {args.batch} x {cfg.seq_len} tokens per step; "
+    print(f"train_lm: {pw.models.count_params(cfg):,} parameters, {len(train_tokens):,} training "
+          f"bytes, mesh {args.mesh[0]} (data) x {args.mesh[1]} (model) devices, "
+          f"{args.mesh[0]} x {args.batch} x {cfg.seq_len} tokens per step; "
           f"unigram baseline {baseline:.3f} nats/byte", flush=True)
     first, params, state, losses = restore_checkpoint(args, params, state)
 
     def run_step(params, state, step):
-        return train_step(params, state, batches(train_tokens, args.seed, step, args.devices,
+        return train_step(params, state, batches(train_tokens, args.seed, step, args.mesh,
                                                  args.batch, cfg.seq_len))
 
     start = time.time()
     params, state = train_loop(args, run_step, params, state, first, losses,
-                               args.devices * args.batch * cfg.seq_len)
+                               args.mesh[0] * args.batch * cfg.seq_len)
     elapsed = time.time() - start
     steps_run = args.steps - first
-    held = [float(np.asarray(eval_step(params, batches(held_out, args.seed + 1, i, args.devices,
+    held = [float(np.asarray(eval_step(params, batches(held_out, args.seed + 1, i, args.mesh,
                                                        args.batch, cfg.seq_len)))[0])
             for i in range(args.eval_batches)]
     held_loss = float(np.mean(held))
-    tokens = steps_run * args.devices * args.batch * cfg.seq_len
+    tokens = steps_run * args.mesh[0] * args.batch * cfg.seq_len
     print(f"train_lm: {steps_run} steps in {elapsed:.1f} s ({tokens / max(elapsed, 1e-9):,.0f} "
           f"tokens/s); train loss {np.mean(losses[-20:]):.3f}, held-out loss {held_loss:.3f} nats/byte "
           f"(unigram {baseline:.3f})", flush=True)

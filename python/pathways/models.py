@@ -69,6 +69,13 @@ def init(key, cfg):
     return params
 
 
+def count_params(cfg):
+    """The model's parameter count, from its configuration (no arrays needed)."""
+    d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
+    block = 4 * d + 3 * d * d + d * d + d * hidden + hidden * d  # norms, qkv, out, MLP
+    return cfg.vocab * d + cfg.seq_len * d + cfg.layers * block + 2 * d
+
+
 def num_params(params):
     return int(sum(_np.prod(_np.shape(x)) for x in tree_flatten(params)[0]))
 
@@ -77,10 +84,29 @@ def _layer_norm(x, p):
     return _nn.standardize(x, axis=-1) * p["scale"] + p["bias"]
 
 
+# Tensor (model) parallelism, Megatron-style: within a block, attention heads and the MLP's
+# hidden units are split over the devices of a mesh axis; each device holds its columns of
+# qkv / up and its rows of out / down (shard_params), and a sub-block's input and output cross
+# the axis through the two operators below. Both are exact in the forward pass (no rounding
+# difference between devices), so the replicas along the axis stay bit-identical.
+def _copy_to_model_axis(x, axis):
+    """Identity forward; the sum of the cotangents over the axis backward (Megatron's f)."""
+    from . import lax as _lax
+    s = _lax.psum(x, axis)
+    return _lax.stop_gradient(x) + (s - _lax.stop_gradient(s))
+
+
+def _reduce_from_model_axis(h, axis):
+    """The sum over the axis forward; identity backward (Megatron's g)."""
+    from . import lax as _lax
+    return _lax.stop_gradient(_lax.psum(h, axis)) + (h - _lax.stop_gradient(h))
+
+
 def _attention(x, p, cfg):
     batch, t, d = x.shape
-    h, hd = cfg.heads, cfg.head_dim
-    qkv = _pnp.reshape(x, (batch * t, d)) @ p["qkv"]            # [B*T, 3D]
+    hd = cfg.head_dim
+    h = p["qkv"].shape[1] // (3 * hd)  # this device's heads (all of them without a model axis)
+    qkv = _pnp.reshape(x, (batch * t, d)) @ p["qkv"]            # [B*T, 3*h*hd]
     qkv = _pnp.transpose(_pnp.reshape(qkv, (batch, t, 3, h, hd)), (2, 0, 3, 1, 4))  # [3,B,H,T,hd]
     q, k, v = qkv[0], qkv[1], qkv[2]
     scores = (q @ _pnp.transpose(k, (0, 1, 3, 2))) * float(1.0 / _np.sqrt(hd))  # [B,H,T,T]
@@ -88,7 +114,7 @@ def _attention(x, p, cfg):
     scores = _pnp.where(causal, scores, -1e9)
     weights = _nn.softmax(scores, axis=-1)
     out = _pnp.transpose(weights @ v, (0, 2, 1, 3))              # [B,T,H,hd]
-    return _pnp.reshape(_pnp.reshape(out, (batch * t, d)) @ p["out"], (batch, t, d))
+    return _pnp.reshape(_pnp.reshape(out, (batch * t, h * hd)) @ p["out"], (batch, t, d))
 
 
 def _mlp(x, p):
@@ -97,29 +123,33 @@ def _mlp(x, p):
     return _pnp.reshape(hidden @ p["down"], (batch, t, d))
 
 
-def apply(params, tokens, cfg):
-    """Next-token logits [batch, t, vocab] for int32 tokens [batch, t] (t <= seq_len)."""
+def apply(params, tokens, cfg, model_axis=None):
+    """Next-token logits [batch, t, vocab] for int32 tokens [batch, t] (t <= seq_len). With
+    `model_axis` (inside pw.pmap over a mesh), `params` are this device's tensor-parallel
+    shards (shard_params) and every sub-block sums its partial output over the axis."""
     batch, t = tokens.shape
     if t > cfg.seq_len:
         raise ValueError(f"apply: {t} tokens, but the model's seq_len is {cfg.seq_len}")
+    enter = (lambda v: v) if model_axis is None else (lambda v: _copy_to_model_axis(v, model_axis))
+    leave = (lambda v: v) if model_axis is None else (lambda v: _reduce_from_model_axis(v, model_axis))
     with named_scope("embed"):
         x = _pnp.take(params["embed"], tokens, axis=0) + params["pos"][:t]
     for i, block in enumerate(params["blocks"]):
         with named_scope(f"block{i}"):
             with named_scope("attention"):
-                x = x + _attention(_layer_norm(x, block["norm1"]), block, cfg)
+                x = x + leave(_attention(enter(_layer_norm(x, block["norm1"])), block, cfg))
             with named_scope("mlp"):
-                x = x + _mlp(_layer_norm(x, block["norm2"]), block)
+                x = x + leave(_mlp(enter(_layer_norm(x, block["norm2"])), block))
     with named_scope("logits"):
         x = _layer_norm(x, params["norm"])
         logits = _pnp.reshape(x, (batch * t, cfg.d_model)) @ _pnp.transpose(params["embed"])
         return _pnp.reshape(logits, (batch, t, cfg.vocab))
 
 
-def loss(params, tokens, cfg):
+def loss(params, tokens, cfg, model_axis=None):
     """Mean next-token cross-entropy (nats) of int32 tokens [batch, seq_len + 1]."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    logits = apply(params, inputs, cfg)
+    logits = apply(params, inputs, cfg, model_axis)
     with named_scope("cross_entropy"):
         logp = _nn.log_softmax(logits, axis=-1)
         return -_pnp.mean(_pnp.sum(_nn.one_hot(targets, cfg.vocab) * logp, axis=-1))
@@ -134,17 +164,18 @@ def flops_per_token(cfg):
     return 3 * 2 * (dense + attention)
 
 
-def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None):
+def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None, model_axis=None):
     """One training step as a pure function, to run inside pw.pmap: the loss and its gradient
-    (averaged over the devices of `axis_name` when given: data parallelism), the optimizer's
-    update. Returns (params, opt_state, loss), the loss averaged like the gradient."""
+    (averaged over the devices of `axis_name` when given: data parallelism; with `model_axis`,
+    params are tensor-parallel shards over that mesh axis), the optimizer's update. Returns
+    (params, opt_state, loss), the loss averaged like the gradient."""
     from . import lax as _lax
     from . import optimizers as _optimizers
     from ._grad import value_and_grad
 
     # Named scopes: the step's trace breaks down into forward/..., backward/..., all_reduce and
     # optimizer (pw.grad names the forward and backward passes).
-    value, grads = value_and_grad(lambda p: loss(p, tokens, cfg))(params)
+    value, grads = value_and_grad(lambda p: loss(p, tokens, cfg, model_axis))(params)
     if axis_name is not None:
         with named_scope("all_reduce"):
             value, grads = _lax.pmean(value, axis_name), _lax.pmean(grads, axis_name)
@@ -153,7 +184,57 @@ def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None):
         return _optimizers.apply_updates(params, updates), opt_state, value
 
 
-def init_with_optimizer(key, cfg, optimizer):
-    """(params, optimizer state) from `key` (on the devices inside pw.pmap)."""
+def init_with_optimizer(key, cfg, optimizer, model_axis=None):
+    """(params, optimizer state) from `key` (on the devices inside pw.pmap); with `model_axis`,
+    this device's tensor-parallel shards of the same parameters init(key, cfg) draws."""
     params = init(key, cfg)
+    if model_axis is not None:
+        from . import lax as _lax
+        params = shard_params(params, cfg, _lax.axis_index(model_axis), _lax.axis_size(model_axis))
     return params, optimizer.init(params)
+
+
+def _shard_columns(cfg, size):
+    """Per weight, (axis, index function) taking shard `index` of `size`: the columns of qkv
+    (each of q, k, v split by heads) and up, the rows of out and down."""
+    d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
+    if cfg.heads % size or hidden % size:
+        raise ValueError(f"shard_params: {size} model shards do not divide the {cfg.heads} heads "
+                         f"and {hidden} hidden units")
+    width = d // size
+    return {"qkv": (1, 3, width), "out": (0, 1, width), "up": (1, 1, hidden // size),
+            "down": (0, 1, hidden // size)}, d
+
+
+def shard_params(params, cfg, index, size):
+    """Shard `index` of `size` of the tensor-parallel layout: per block, this shard's heads'
+    columns of qkv and rows of out, and its slice of the MLP's hidden units (columns of up, rows
+    of down); embeddings and norms replicated. `index` may be traced (pw.lax.axis_index)."""
+    layout, d = _shard_columns(cfg, size)
+    blocks = []
+    for block in params["blocks"]:
+        b = dict(block)
+        for name, (axis, parts, width) in layout.items():
+            full = block[name].shape[axis] // parts
+            idx = _np.concatenate([p * full + _np.arange(width) for p in range(parts)]).astype(_np.int32)
+            b[name] = _pnp.take(block[name], idx + index * width, axis=axis)
+        blocks.append(b)
+    out = dict(params)
+    out["blocks"] = blocks
+    return out
+
+
+def unshard_params(shards, cfg):
+    """The full parameters from every shard's (host) values, shards[i] from shard_params(.., i,
+    len(shards)); for checking a tensor-parallel model against the unsharded one."""
+    size = len(shards)
+    layout, d = _shard_columns(cfg, size)
+    out = dict(shards[0])
+    out["blocks"] = []
+    for i, block in enumerate(shards[0]["blocks"]):
+        b = dict(block)
+        for name, (axis, parts, width) in layout.items():
+            pieces = [_np.split(_np.asarray(s["blocks"][i][name]), parts, axis=axis) for s in shards]
+            b[name] = _np.concatenate([pieces[k][p] for p in range(parts) for k in range(size)], axis=axis)
+        out["blocks"].append(b)
+    return out
