@@ -80,6 +80,10 @@ def parse_args(argv):
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     p.add_argument("--prompt", default="This program is free software")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--pipeline-stages", type=int, default=1,
+                   help="S > 1: pipeline the layers over S stages, each on its own host with "
+                        "--devices devices, one program per step (GPipe)")
+    p.add_argument("--microbatches", type=int, default=4, help="microbatches per pipelined step")
     p.add_argument("--checkpoint-dir", default="",
                    help="save parameters and optimizer state under DIR/step_NNNNNNNN")
     p.add_argument("--checkpoint-every", type=int, default=0,
@@ -94,6 +98,10 @@ def parse_args(argv):
     for name in ("devices", "batch", "seq_len", "steps", "in_flight", "eval_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.pipeline_stages < 1 or args.microbatches < 1:
+        p.error("--pipeline-stages and --microbatches must be >= 1")
+    if args.pipeline_stages > 1 and (args.mesh or args.sample):
+        p.error("--pipeline-stages does not combine with --mesh or --sample")
     if args.mesh:
         try:
             args.mesh = tuple(int(v) for v in args.mesh.split(","))
@@ -173,19 +181,36 @@ def train(args):
     train_tokens, held_out = load_corpus(CORPUS, 0.1)
     cfg = pw.models.TransformerConfig(vocab=256, d_model=args.d_model, heads=args.heads,
                                       layers=args.layers, seq_len=args.seq_len)
-    devices = pw.make_virtual_device_set().add_slice(
-        devices=args.devices, mesh=args.mesh, axis_names=("data", "model")).devices
     schedule = pw.optimizers.warmup_linear_decay(args.lr, args.warmup, max(args.steps - args.warmup, 1),
                                                  end_value=args.lr * 0.1)
     opt = pw.optimizers.adamw(schedule, weight_decay=args.weight_decay)
-    model_axis = "model" if args.mesh[1] > 1 else None
-    init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices, model_axis)
     key = pw.random.PRNGKey(args.seed)
-    params, state = init(np.stack([key] * args.devices))
+    vds = pw.make_virtual_device_set()
+    if args.pipeline_stages > 1:
+        # One slice per stage (each on its own host), data-parallel over its devices.
+        stages = [vds.add_slice(devices=args.devices, axis_names=("data",)).devices
+                  for _ in range(args.pipeline_stages)]
+        pipe = pw.pipeline.Pipeline(cfg, opt, stages, args.microbatches)
+        params, state = pipe.init(key), None
+        layout = (f"{args.pipeline_stages} pipeline stages x {args.devices} device(s), "
+                  f"{args.microbatches} microbatches (bubble {pipe.bubble_fraction():.0%})")
+
+        def train_step(params, state, batch):
+            new, loss = pipe.step(params, batch)
+            return new, state, loss
+
+        def eval_step(params, batch):
+            return pipe.evaluate(params, batch)
+        next_logits = None
+    else:
+        devices = vds.add_slice(devices=args.devices, mesh=args.mesh, axis_names=("data", "model")).devices
+        model_axis = "model" if args.mesh[1] > 1 else None
+        init, train_step, eval_step, next_logits = make_functions(cfg, opt, devices, model_axis)
+        params, state = init(np.stack([key] * args.devices))
+        layout = f"mesh {args.mesh[0]} (data) x {args.mesh[1]} (model) devices"
     baseline = unigram_loss(train_tokens, held_out, cfg.vocab)
     print(f"train_lm: {pw.models.count_params(cfg):,} parameters, {len(train_tokens):,} training "
-          f"bytes, mesh {args.mesh[0]} (data) x {args.mesh[1]} (model) devices, "
-          f"{args.mesh[0]} x {args.batch} x {cfg.seq_len} tokens per step; "
+          f"bytes, {layout}, {args.mesh[0]} x {args.batch} x {cfg.seq_len} tokens per step; "
           f"unigram baseline {baseline:.3f} nats/byte", flush=True)
     first, params, state, losses = restore_checkpoint(args, params, state)
 
@@ -199,7 +224,7 @@ def train(args):
     elapsed = time.time() - start
     steps_run = args.steps - first
     held = [float(np.asarray(eval_step(params, batches(held_out, args.seed + 1, i, args.mesh,
-                                                       args.batch, cfg.seq_len)))[0])
+                                                       args.batch, cfg.seq_len))).reshape(-1)[0])
             for i in range(args.eval_batches)]
     held_loss = float(np.mean(held))
     tokens = steps_run * args.mesh[0] * args.batch * cfg.seq_len
@@ -293,7 +318,7 @@ def sample(params, next_logits, cfg, args):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    pw.init(hosts=1, devices_per_host=args.devices)
+    pw.init(hosts=args.pipeline_stages, devices_per_host=args.devices)
     try:
         train(args)
     finally:
