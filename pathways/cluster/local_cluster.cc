@@ -77,7 +77,10 @@ absl::StatusOr<HostMembership::Member> LocalCluster::MakeHost(const HostInfo& in
   RunObserver* observer = controller_.get();
   if (network_ != nullptr && options_.network.models_transfers()) {
     delayed_data_planes_.push_back(std::make_unique<DelayedDataPlane>(
-        &data_plane_, network_.get(), host_id, options_.network));
+        &data_plane_, network_.get(), host_id, options_.network, [this](HostId h) {
+          absl::StatusOr<HostInfo> info = resources_.GetHost(h);
+          return info.ok() ? info->island : IslandId();
+        }));
     data_plane = delayed_data_planes_.back().get();
   }
   if (network_ != nullptr && options_.network.models_control()) {

@@ -23,6 +23,15 @@ absl::Status NetworkModel::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "network model: transfer_latency_nanos must be >= 0, got ", transfer_latency_nanos));
   }
+  if (cross_island_latency_nanos < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "network model: cross_island_latency_nanos must be >= 0, got ", cross_island_latency_nanos));
+  }
+  if (!(cross_island_bytes_per_second >= 0) || std::isinf(cross_island_bytes_per_second)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "network model: cross_island_bytes_per_second must be finite and >= 0, got ",
+        cross_island_bytes_per_second));
+  }
   if (!(transfer_bytes_per_second >= 0) || std::isinf(transfer_bytes_per_second)) {
     return absl::InvalidArgumentError(
         absl::StrCat("network model: transfer_bytes_per_second must be finite and >= 0, got ",
@@ -190,17 +199,28 @@ void DelayedRunObserver::OnHostRunDone(HostRunResult result) {
                  });
 }
 
+int64_t NetworkModel::PushLatencyNanos(bool cross_island) const {
+  return cross_island && models_cross_island() ? cross_island_latency_nanos : transfer_latency_nanos;
+}
+
+int64_t NetworkModel::PushOccupancyNanos(int64_t bytes, bool cross_island) const {
+  const double rate = cross_island && models_cross_island() ? cross_island_bytes_per_second
+                                                            : transfer_bytes_per_second;
+  return rate > 0 ? static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e9 / rate)) : 0;
+}
+
+bool DelayedDataPlane::CrossIsland(HostId dest) const {
+  return island_of_ != nullptr && model_.models_cross_island() && island_of_(dest) != island_of_(host_);
+}
+
 EventRef DelayedDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard,
                                 DeviceId dest_device, const ir::TensorType& type,
                                 const void* data, int64_t bytes) {
   EventRef done = AsyncEvent::Create();
-  const int64_t occupancy =
-      model_.transfer_bytes_per_second > 0
-          ? static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e9 /
-                                           model_.transfer_bytes_per_second))
-          : 0;
+  const bool cross = CrossIsland(dest_host);
   network_->Send(
-      {host_.value(), dest_host.value()}, model_.transfer_latency_nanos, occupancy,
+      {host_.value(), dest_host.value()}, model_.PushLatencyNanos(cross),
+      model_.PushOccupancyNanos(bytes, cross),
       [inner = inner_, dest_host, array, shard, dest_device, type, data, bytes, done] {
         EventRef pushed = inner->Push(dest_host, array, shard, dest_device, type, data, bytes);
         pushed->AndThen([done](const absl::Status& status) { done->SetStatus(status); });
@@ -216,7 +236,7 @@ EventRef DelayedDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard,
 void DelayedDataPlane::PushError(HostId dest_host, ArrayId array, int32_t shard,
                                  DeviceId dest_device, const ir::TensorType& type,
                                  absl::Status error) {
-  network_->Send({host_.value(), dest_host.value()}, model_.transfer_latency_nanos, 0,
+  network_->Send({host_.value(), dest_host.value()}, model_.PushLatencyNanos(CrossIsland(dest_host)), 0,
                  [inner = inner_, dest_host, array, shard, dest_device, type,
                   error = std::move(error)] {
                    inner->PushError(dest_host, array, shard, dest_device, type, error);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -34,13 +35,23 @@ struct NetworkModel {
   int64_t control_latency_nanos = 0;
   // One way, host -> host shard push: latency, plus bytes / bandwidth of link occupancy (pushes
   // on one link queue behind each other). Bandwidth 0 means infinite.
+  // Inside an island: the accelerator interconnect (ICI-like).
   int64_t transfer_latency_nanos = 0;
   double transfer_bytes_per_second = 0;
+  // Between islands: the data-center network (DCN-like). Both 0: as inside an island.
+  int64_t cross_island_latency_nanos = 0;
+  double cross_island_bytes_per_second = 0;
 
   bool models_control() const { return control_latency_nanos > 0; }
-  bool models_transfers() const {
-    return transfer_latency_nanos > 0 || transfer_bytes_per_second > 0;
+  bool models_cross_island() const {
+    return cross_island_latency_nanos > 0 || cross_island_bytes_per_second > 0;
   }
+  bool models_transfers() const {
+    return transfer_latency_nanos > 0 || transfer_bytes_per_second > 0 || models_cross_island();
+  }
+  // The latency and link occupancy of a push of `bytes`, inside an island or across islands.
+  int64_t PushLatencyNanos(bool cross_island) const;
+  int64_t PushOccupancyNanos(int64_t bytes, bool cross_island) const;
   // INVALID_ARGUMENT naming the field for negative values.
   absl::Status Validate() const;
 };
@@ -167,18 +178,25 @@ class DelayedRunObserver final : public RunObserver {
 // alive until the returned event). One per sending host.
 class DelayedDataPlane final : public DataPlane {
  public:
-  DelayedDataPlane(DataPlane* inner, SimulatedNetwork* network, HostId host, NetworkModel model)
-      : inner_(inner), network_(network), host_(host), model_(model) {}
+  // `island_of` names the island of a destination host (pushes to another island than this
+  // host's pay the model's cross-island costs); it may be null when the model has none.
+  DelayedDataPlane(DataPlane* inner, SimulatedNetwork* network, HostId host, NetworkModel model,
+                   std::function<IslandId(HostId)> island_of = nullptr)
+      : inner_(inner), network_(network), host_(host), model_(model),
+        island_of_(std::move(island_of)) {}
   EventRef Push(HostId dest_host, ArrayId array, int32_t shard, DeviceId dest_device,
                 const ir::TensorType& type, const void* data, int64_t bytes) override;
   void PushError(HostId dest_host, ArrayId array, int32_t shard, DeviceId dest_device,
                  const ir::TensorType& type, absl::Status error) override;
 
  private:
+  bool CrossIsland(HostId dest) const;
+
   DataPlane* const inner_;
   SimulatedNetwork* const network_;
   const HostId host_;
   const NetworkModel model_;
+  const std::function<IslandId(HostId)> island_of_;
 };
 
 }  // namespace pw

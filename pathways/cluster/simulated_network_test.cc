@@ -19,6 +19,20 @@ namespace {
 using ::testing::HasSubstr;
 using Link = SimulatedNetwork::Link;
 
+TEST(NetworkModelTest, PushesAcrossIslandsPayTheDataCenterNetwork) {
+  const NetworkModel model{.transfer_latency_nanos = 1'000, .transfer_bytes_per_second = 1e11,
+                           .cross_island_latency_nanos = 50'000, .cross_island_bytes_per_second = 1e9};
+  EXPECT_EQ(model.PushLatencyNanos(false), 1'000);
+  EXPECT_EQ(model.PushLatencyNanos(true), 50'000);
+  EXPECT_EQ(model.PushOccupancyNanos(1'000'000, false), 10'000);     // 1 MB at 100 GB/s
+  EXPECT_EQ(model.PushOccupancyNanos(1'000'000, true), 1'000'000);   // 1 MB at 1 GB/s
+  const NetworkModel ici_only{.transfer_latency_nanos = 1'000};
+  EXPECT_EQ(ici_only.PushLatencyNanos(true), 1'000);  // no DCN figures: as inside an island
+  EXPECT_TRUE(NetworkModel{.cross_island_latency_nanos = 5}.models_transfers());
+  EXPECT_FALSE(NetworkModel{.cross_island_bytes_per_second = -1}.Validate().ok());
+  EXPECT_FALSE(NetworkModel{.cross_island_latency_nanos = -1}.Validate().ok());
+}
+
 TEST(SimulatedNetworkTest, KeepsOrderPerLinkUnderDelay) {
   SimulatedNetwork net;
   absl::Mutex mu;

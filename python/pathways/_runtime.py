@@ -201,13 +201,15 @@ class VirtualDeviceSet:
     def __init__(self):
         self.slices = []
 
-    def add_slice(self, devices, mesh=None, axis_names=None):
+    def add_slice(self, devices, mesh=None, axis_names=None, island=None):
         """Adds a slice of `devices` virtual devices on one island; returns it (use `.devices`).
 
         `mesh` lays the devices out as a row-major grid (its product must be `devices`), and
         `axis_names` names its axes, e.g. mesh=(2, 4), axis_names=("data", "model"): inside a
         pw.pmap over the slice, pw.lax collectives over "model" run within each row of 4
-        devices (the resource manager keeps a row on one host where it can)."""
+        devices (the resource manager keeps a row on one host where it can). `island` pins the
+        slice to that island (an int, pw.devices()[i].island); otherwise the least loaded
+        island that fits is chosen. A slice never spans islands."""
         if not isinstance(devices, int) or isinstance(devices, bool) or devices <= 0:
             raise ValueError(f"add_slice: devices must be a positive int, got {devices!r}")
         if mesh is None:
@@ -224,7 +226,9 @@ class VirtualDeviceSet:
                                  f"strings, one per mesh axis {mesh}")
             if len(set(axis_names)) != len(axis_names):
                 raise ValueError(f"add_slice: axis_names {axis_names!r} repeat a name")
-        sl = VirtualSlice(session().add_slice(devices, list(mesh)), axis_names)
+        if island is not None and (not isinstance(island, int) or isinstance(island, bool) or island < 0):
+            raise ValueError(f"add_slice: island must be a non-negative int, got {island!r}")
+        sl = VirtualSlice(session().add_slice(devices, list(mesh), island), axis_names)
         self.slices.append(sl)
         return sl
 

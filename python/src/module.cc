@@ -207,13 +207,16 @@ void BindSession(py::module_& m) {
       })
       .def_property_readonly("alive", &Session::alive)
       .def_property_readonly("generation", &Session::generation)
-      .def("add_slice", [](std::shared_ptr<Session> s, int64_t n, std::vector<int64_t> mesh) {
+      .def("add_slice", [](std::shared_ptr<Session> s, int64_t n, std::vector<int64_t> mesh,
+                           std::optional<int64_t> island) {
         SessionUse use(*s, "add_slice");
         SliceRequest request;
         request.num_devices = n;
         request.mesh_shape = std::move(mesh);
+        if (island.has_value()) request.island = IslandId(*island);
         return PySlice{ValueOrThrow(s->client().MakeVirtualDeviceSet().AddSlice(std::move(request))), s};
-      }, py::arg("devices"), py::arg("mesh") = std::vector<int64_t>{})
+      }, py::arg("devices"), py::arg("mesh") = std::vector<int64_t>{},
+         py::arg("island") = std::optional<int64_t>{})
       .def("devices", [](Session& s) {
         // (device id, host id, island id, kind, memory bytes) for every live device.
         SessionUse use(s, "devices()");
