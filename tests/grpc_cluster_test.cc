@@ -150,5 +150,49 @@ TEST_F(GrpcClusterTest, AWorkerThatGoesAwayIsRemovedAndTheOtherCarriesOn) {
   EXPECT_NE(status.hosts[0].host, lost);
 }
 
+// Two islands of worker servers whose pushes across islands are paced to a modelled DCN: a
+// program moving an array from one island to the other waits at least the DCN latency.
+TEST(GrpcIslandsTest, PushesBetweenIslandsPayTheDataCenterNetworkLatency) {
+  ControllerServerOptions options;
+  std::unique_ptr<ControllerServer> server = Unwrap(ControllerServer::Start(options));
+  std::vector<std::unique_ptr<WorkerServer>> workers;
+  constexpr int64_t kDcnLatencyUs = 200'000;
+  for (int island = 0; island < 2; ++island) {
+    WorkerServerOptions worker;
+    worker.controller_address = server->address();
+    worker.island = island;
+    worker.num_devices = 1;
+    worker.memory_per_device_bytes = int64_t{16} << 20;
+    worker.dcn_latency_us = kDcnLatencyUs;
+    worker.dcn_gbps = 10;
+    workers.push_back(Unwrap(WorkerServer::Start(worker)));
+  }
+  ASSERT_TRUE(server->WaitForHosts(2, absl::Seconds(10)).ok());
+  auto stub = Unwrap(GrpcControllerClient::Connect(server->address()));
+  auto client = Unwrap(Client::Connect(*stub, "islands"));
+  VirtualSlice a = Unwrap(client->MakeVirtualDeviceSet().AddSlice(SliceRequest{.num_devices = 1, .island = IslandId(0)}));
+  VirtualSlice b = Unwrap(client->MakeVirtualDeviceSet().AddSlice(SliceRequest{.num_devices = 1, .island = IslandId(1)}));
+  ASSERT_NE(a.island, b.island);
+  auto twice = [](FunctionBuilder& fb, absl::Span<const Value> x) {
+    return std::vector<Value>{fb.Multiply(x[0], fb.ScalarLike(fb.TypeOf(x[0]).dtype, 2.0))};
+  };
+  PmapFunction fa = client->Pmap("on_a", a, twice);
+  PmapFunction fb = client->Pmap("on_b", b, twice);
+  ProgramTracer t(*client, "across");
+  Traced x = t.Input({{ir::DType::kF32, {4}}, a.id});
+  Traced y = fb(t, fa(t, {x}))[0];  // island 0 -> island 1
+  Program program = Unwrap(t.Build({y}));
+  Array input = Unwrap(client->Put(a, {ir::Literal::Create<float>({4}, {1, 2, 3, 4})}));
+  ASSERT_THAT(Unwrap(program.Run({input}))[0].Await(), IsOk());  // compiled and warm
+  const absl::Time start = absl::Now();
+  std::vector<Array> out = Unwrap(program.Run({input}));
+  EXPECT_THAT(Floats(Unwrap(out[0].ToLiteral())), ElementsAre(4, 8, 12, 16));
+  EXPECT_GE(absl::Now() - start, absl::Microseconds(kDcnLatencyUs));
+  client.reset();
+  stub.reset();
+  server.reset();
+  workers.clear();
+}
+
 }  // namespace
 }  // namespace pw

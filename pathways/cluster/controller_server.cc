@@ -363,6 +363,9 @@ grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext*,
     if (addresses.ok()) {
       response->set_address(addresses->first);
       response->set_data_plane_address(addresses->second);
+      if (absl::StatusOr<HostInfo> info = server_->resources_.GetHost(*host); info.ok()) {
+        response->set_island(info->island.value());
+      }
     }
     s = addresses.status();
   }

@@ -195,6 +195,11 @@ absl::Status ProcessClusterOptions::Validate() const {
   PW_RETURN_IF_ERROR(check(hosts_per_island, "hosts_per_island"));
   PW_RETURN_IF_ERROR(check(devices_per_host, "devices_per_host"));
   PW_RETURN_IF_ERROR(check(memory_per_device_bytes, "memory_per_device_bytes"));
+  if (dcn_latency_us < 0 || !(dcn_gbps >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions: dcn_latency_us and dcn_gbps must be >= 0, got ", dcn_latency_us,
+        " and ", dcn_gbps));
+  }
   if (sim_kernel_us < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("ProcessClusterOptions.sim_kernel_us must be >= 0, got ", sim_kernel_us));
@@ -276,6 +281,10 @@ absl::Status ProcessCluster::Init() {
           "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
           "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
       if (!options_.trace) wargs.push_back("--no-trace");
+      if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
+        wargs.insert(wargs.end(), {"--dcn-latency-us", absl::StrCat(options_.dcn_latency_us),
+                                   "--dcn-gbps", absl::StrCat(options_.dcn_gbps)});
+      }
       if (data_plane.has_value()) {
         wargs.push_back("--data-plane");
         wargs.push_back(std::string(DataPlaneKindName(*data_plane)));

@@ -49,6 +49,10 @@ struct ProcessClusterOptions {
   DeviceKind device_kind = DeviceKind::kCpu;
   int64_t sim_kernel_us = 0;
   bool sim_skip_compute = false;
+  // Each worker's --dcn-latency-us / --dcn-gbps: pushes between islands paced to a modelled
+  // data-center network (WorkerServerOptions::dcn_latency_us, dcn_gbps).
+  int64_t dcn_latency_us = 0;
+  double dcn_gbps = 0;
   absl::Duration start_timeout = absl::Seconds(30);
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
 

@@ -2,6 +2,7 @@
 #include "pathways/cluster/worker_server.h"
 
 
+#include <cmath>
 #include <algorithm>
 #include <cstdlib>
 #include <utility>
@@ -54,6 +55,8 @@ absl::Status WorkerServerOptions::Validate() const {
     return invalid("gloo_loop_nice", absl::StrCat(gloo_loop_nice, " (0 to 19)"));
   }
   if (island < 0) return invalid("island", island);
+  if (dcn_latency_us < 0) return invalid("dcn_latency_us", dcn_latency_us);
+  if (!(dcn_gbps >= 0) || std::isinf(dcn_gbps)) return invalid("dcn_gbps", dcn_gbps);
   if (num_devices < 1) return invalid("num_devices", num_devices);
   if (memory_per_device_bytes < 1) {
     return invalid("memory_per_device_bytes", memory_per_device_bytes);
@@ -212,6 +215,14 @@ absl::Status WorkerServer::Build() {
         }});
     data_plane = tcp_data_plane_.get();
   }
+  if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
+    const NetworkModel dcn{.cross_island_latency_nanos = options_.dcn_latency_us * 1000,
+                           .cross_island_bytes_per_second = options_.dcn_gbps * 1e9 / 8};
+    dcn_network_ = std::make_unique<SimulatedNetwork>();
+    dcn_paced_ = std::make_unique<DelayedDataPlane>(data_plane, dcn_network_.get(), host_, dcn,
+                                                    [this](HostId h) { return IslandOf(h); });
+    data_plane = dcn_paced_.get();
+  }
   executor_ = std::make_unique<HostExecutor>(HostExecutorOptions{
       .host = host_, .devices = devices, .data_plane = data_plane,
       .collectives = gloo_.get(), .observer = reporter_.get(), .trace = &trace_});
@@ -237,7 +248,23 @@ absl::StatusOr<std::pair<std::string, std::string>> WorkerServer::LookupHost(Hos
     return absl::NotFoundError(absl::StrCat("the controller at ", options_.controller_address,
                                             " has no address for ", host.DebugString()));
   }
+  {
+    absl::MutexLock lock(&islands_mu_);
+    islands_[host] = IslandId(response.island());
+  }
   return std::make_pair(response.address(), response.data_plane_address());
+}
+
+IslandId WorkerServer::IslandOf(HostId host) {
+  if (host == host_) return IslandId(options_.island);
+  {
+    absl::MutexLock lock(&islands_mu_);
+    if (auto it = islands_.find(host); it != islands_.end()) return it->second;
+  }
+  if (!LookupHost(host).ok()) return IslandId();  // unknown: paced, as if across islands
+  absl::MutexLock lock(&islands_mu_);
+  auto it = islands_.find(host);
+  return it == islands_.end() ? IslandId() : it->second;
 }
 
 void WorkerServer::HeartbeatLoop() {
@@ -322,7 +349,10 @@ void WorkerServer::TearDown() {
   // Pushes in flight are cancelled so the executor's sends finish.
   if (grpc_data_plane_ != nullptr) grpc_data_plane_->Shutdown();
   if (tcp_data_plane_ != nullptr) tcp_data_plane_->Shutdown();
+  if (dcn_network_ != nullptr) dcn_network_->Shutdown();  // paced pushes waiting fail at once
   executor_.reset();
+  dcn_paced_.reset();
+  dcn_network_.reset();
   if (reporter_ != nullptr) reporter_->Stop();
   gloo_.reset();
   store_.reset();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -21,6 +22,7 @@
 #include "grpcpp/grpcpp.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
+#include "pathways/cluster/simulated_network.h"
 #include "pathways/collectives/gloo/gloo_collective_groups.h"
 #include "pathways/device/sim/sim_device.h"
 #include "pathways/dataplane/grpc/data_plane_service.h"
@@ -64,6 +66,11 @@ struct WorkerServerOptions {
   DataPlaneKind data_plane = DataPlaneKind::kTcp;
   // Where the TcpShardListener listens; empty: listen_address's host, any free port.
   std::string data_plane_listen_address;
+  // Pushes to hosts of another island are paced to the data-center network: each waits this
+  // one-way latency, and the link to each such host carries at most dcn_gbps (0: unpaced).
+  // Inside an island pushes go straight out (Gloo collectives stay inside an island).
+  int64_t dcn_latency_us = 0;
+  double dcn_gbps = 0;
   bool trace = true;
   size_t max_trace_events = 200000;  // TraceRecorder::set_max_events
 
@@ -131,6 +138,8 @@ class WorkerServer {
   absl::Status Build();
   // The host's Worker address and TCP data plane address (empty if it published none).
   absl::StatusOr<std::pair<std::string, std::string>> LookupHost(HostId host);
+  // The island of `host` (asked of the controller once, then cached); invalid if unknown.
+  IslandId IslandOf(HostId host);
   void HeartbeatLoop();
   // The first reason sticks; wakes Wait() and the heartbeat thread.
   void RequestStop(absl::Status reason);
@@ -160,6 +169,11 @@ class WorkerServer {
   // One of the two, by options_.data_plane.
   std::unique_ptr<GrpcDataPlane> grpc_data_plane_;
   std::unique_ptr<TcpDataPlane> tcp_data_plane_;
+  // The DCN pacing in front of the data plane (when configured): its timer and the decorator.
+  std::unique_ptr<SimulatedNetwork> dcn_network_;
+  std::unique_ptr<DelayedDataPlane> dcn_paced_;
+  absl::Mutex islands_mu_;
+  absl::flat_hash_map<HostId, IslandId> islands_ ABSL_GUARDED_BY(islands_mu_);
   std::unique_ptr<HostExecutor> executor_;
   std::thread heartbeat_thread_;
 

@@ -54,6 +54,16 @@ void FlagParser::Int(const std::string& name, int64_t* value) {
                   }};
 }
 
+void FlagParser::Double(const std::string& name, double* value) {
+  flags_[name] = {false, [this, name, value](const std::string& v) {
+                    if (!absl::SimpleAtod(v, value)) {
+                      return absl::InvalidArgumentError(
+                          absl::StrCat(command_, ": ", name, ": expected a number, got '", v, "'"));
+                    }
+                    return absl::OkStatus();
+                  }};
+}
+
 void FlagParser::ByteSize(const std::string& name, int64_t* value) {
   flags_[name] = {false, [this, name, value](const std::string& v) -> absl::Status {
                     absl::StatusOr<int64_t> bytes = ParseByteSize(v, absl::StrCat(command_, ": ", name));

@@ -28,6 +28,7 @@ class FlagParser {
 
   void String(const std::string& name, std::string* value);
   void Int(const std::string& name, int64_t* value);
+  void Double(const std::string& name, double* value);
   void ByteSize(const std::string& name, int64_t* value);
   void Bool(const std::string& name, bool* value);
   // Every argument from the first positional one on is positional (pw run PROGRAM ARGS...).

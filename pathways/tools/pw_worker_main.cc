@@ -38,6 +38,9 @@ constexpr char kUsage[] =
     "  --sim-kernel-us N         sim: every kernel takes N us (default 0: modelled from its\n"
     "                            cost, a TPU-v4-like roofline)\n"
     "  --sim-skip-compute        sim: do not compute kernels, only wait (outputs undefined)\n"
+    "  --dcn-latency-us N        pushes to hosts of other islands wait N us (the data-center\n"
+    "                            network's one-way latency)\n"
+    "  --dcn-gbps G              and share G Gbit/s per destination host (0: unpaced)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
     "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
@@ -61,6 +64,8 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   flags.ByteSize("--memory-per-device", &options.memory_per_device_bytes);
   flags.String("--data-plane", &data_plane);
   flags.Int("--gloo-loop-nice", &options.gloo_loop_nice);
+  flags.Int("--dcn-latency-us", &options.dcn_latency_us);
+  flags.Double("--dcn-gbps", &options.dcn_gbps);
   flags.String("--device-kind", &device_kind);
   flags.Int("--sim-kernel-us", &sim_kernel_us);
   flags.Bool("--sim-skip-compute", &sim_skip_compute);
