@@ -20,7 +20,7 @@ _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 
 
 
 def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
-         timeout=10.0):
+         timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None):
     """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
     `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
@@ -29,16 +29,28 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     sizes are given). `timeout` bounds the wait, in seconds, for a cluster's controller to answer.
     Called implicitly by the first API use. Calling init again with the same
     options is a no-op.
+
+    device_kind="sim" gives the embedded cluster simulated accelerators: each compiled
+    function takes the time a performance model gives its FLOPs and bytes (at sim_peak_flops
+    FLOP/s when given), and computes its real values only with sim_compute=True (the default);
+    with False, outputs are undefined and no CPU is spent (timing studies).
     """
     global _session, _session_options, _atexit_registered
     if address is None:
         address = os.environ.get("PATHWAYS_ADDRESS") or None
     given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
                  memory_per_device=memory_per_device)
+    sim = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute)
+    if device_kind is not None and device_kind not in ("cpu", "sim"):
+        raise ValueError(f"pw.init: device_kind must be 'cpu' or 'sim', got {device_kind!r}")
+    if (sim_peak_flops is not None or sim_compute is not None) and device_kind != "sim":
+        raise ValueError("pw.init: sim_peak_flops and sim_compute need device_kind='sim'")
+    if sim_peak_flops is not None and not (isinstance(sim_peak_flops, (int, float)) and sim_peak_flops > 0):
+        raise ValueError(f"pw.init: sim_peak_flops must be a positive number, got {sim_peak_flops!r}")
     if address is not None:
         if not isinstance(address, str) or not address:
             raise ValueError(f"pw.init: address must be a 'host:port' string, got {address!r}")
-        sized = [k for k, v in given.items() if v is not None]
+        sized = [k for k, v in list(given.items()) + list(sim.items()) if v is not None]
         if sized:
             raise ValueError(
                 f"pw.init: {', '.join(sized)} size the embedded cluster; a running cluster at "
@@ -51,6 +63,10 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
                 if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                     raise ValueError(f"pw.init: {k} must be a positive int, got {v!r}")
                 options[k] = v
+        for k, v in sim.items():
+            if v is not None:
+                options[k] = v
+                given[k] = v
     with _lock:
         if _session is not None and _session.alive:
             if address is not None:
@@ -70,7 +86,10 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
             _session = _pathways.Session.start(
                 islands=options["islands"], hosts_per_island=options["hosts"],
                 devices_per_host=options["devices_per_host"],
-                memory_per_device_bytes=options["memory_per_device"])
+                memory_per_device_bytes=options["memory_per_device"],
+                device_kind=options.get("device_kind") or "cpu",
+                sim_peak_flops=float(options.get("sim_peak_flops") or 0.0),
+                sim_compute=bool(options.get("sim_compute", True) if options.get("sim_compute") is not None else True))
         _session_options = options
         if not _atexit_registered:
             atexit.register(shutdown)

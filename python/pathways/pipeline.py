@@ -112,21 +112,27 @@ class Pipeline:
         self._fwd = [pmap(functools.partial(forward, s), devices=self.devices[s], name=f"fwd{s}")
                      for s in range(last)]
 
-        def last_step(p, h, tokens):
-            (loss, (gp, gh)) = value_and_grad(last_loss, argnums=(0, 1))(p, h, tokens)
-            return loss, gp, gh
-        self._last = pmap(last_step, devices=self.devices[last], name=f"fwd_bwd{last}")
+        def accumulate(acc, g):
+            return g if acc is None else tree_map(lambda a, b: a + b, acc, g)
 
-        def backward(s, p, x, ct):
+        # The backward calls add their gradient into the running sum (`acc`, absent for the
+        # first microbatch): one call per stage and microbatch.
+        # The last stage's loss is its forward call (in the forward phase, like every stage);
+        # its backward call recomputes it, like every stage's backward.
+        def last_backward(p, h, tokens, acc=None):
+            _, (gp, gh) = value_and_grad(last_loss, argnums=(0, 1))(p, h, tokens)
+            return accumulate(acc, gp), gh
+        self._last = pmap(last_backward, devices=self.devices[last], name=f"bwd{last}")
+
+        def backward(s, p, x, ct, acc=None):
             if s == 0:
                 _, pull = vjp(lambda p: forward(0, p, x), p)
-                return pull(ct)[0]
+                return accumulate(acc, pull(ct)[0])
             _, pull = vjp(lambda p, x: forward(s, p, x), p, x)
-            return pull(ct)
+            gp, gx = pull(ct)
+            return accumulate(acc, gp), gx
         self._bwd = [pmap(functools.partial(backward, s), devices=self.devices[s], name=f"bwd{s}")
                      for s in range(last)]
-        self._add = [pmap(lambda a, b: tree_map(lambda x, y: x + y, a, b), devices=self.devices[s],
-                          name=f"accumulate{s}") for s in range(S)]
         M = self.microbatches
 
         def update(grads, state, params):
@@ -145,7 +151,7 @@ class Pipeline:
         self._tie = [pmap(lambda g, other, key=key: dict(g, **{key: g[key] + other}),
                           devices=self.devices[s], name=f"tie{s}")
                      for s, key in ((0, "embed"), (last, "out_embed"))]
-        self._eval_last = pmap(last_loss, devices=self.devices[last], name=f"loss{last}")
+        self._eval_last = pmap(last_loss, devices=self.devices[last], name=f"fwd{last}")
         self._step = program(self._trace_step)
         self._evaluate = program(self._trace_evaluate)
 
@@ -169,17 +175,17 @@ class Pipeline:
             for s in range(last):
                 x = self._fwd[s](params[s], x)
                 inputs.append(x)
+            losses.append(self._eval_last(params[last], x, mb))
             acts.append(inputs)
         for k in reversed(range(len(microbatches))):  # backwards, last microbatch first
-            loss, g, ct = self._last(params[last], acts[k][last], microbatches[k])
-            losses.append(loss)
-            grads[last] = g if grads[last] is None else self._add[last](grads[last], g)
+            acc = () if grads[last] is None else (grads[last],)
+            grads[last], ct = self._last(params[last], acts[k][last], microbatches[k], *acc)
             for s in reversed(range(last)):
+                acc = () if grads[s] is None else (grads[s],)
                 if s > 0:
-                    g, ct = self._bwd[s](params[s], acts[k][s], ct)
+                    grads[s], ct = self._bwd[s](params[s], acts[k][s], ct, *acc)
                 else:
-                    g = self._bwd[0](params[0], acts[k][0], ct)
-                grads[s] = g if grads[s] is None else self._add[s](grads[s], g)
+                    grads[0] = self._bwd[0](params[0], acts[k][0], ct, *acc)
         first_embed, last_embed = grads[0]["embed"], grads[last]["out_embed"]
         grads[0] = self._tie[0](grads[0], last_embed)
         grads[last] = self._tie[1](grads[last], first_embed)

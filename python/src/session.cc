@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
+#include "pathways/device/device_kind.h"
 
 namespace pw::python {
 
@@ -27,6 +28,13 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
   cluster_options.hosts_per_island = options.hosts_per_island;
   cluster_options.devices_per_host = options.devices_per_host;
   cluster_options.memory_per_device_bytes = options.memory_per_device_bytes;
+  PW_ASSIGN_OR_RETURN(cluster_options.device_kind, ParseDeviceKind(options.device_kind));
+  if (options.sim_peak_flops < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("sim_peak_flops must be >= 0, got ",
+                                                   options.sim_peak_flops));
+  }
+  if (options.sim_peak_flops > 0) cluster_options.sim.model.peak_flops_per_second = options.sim_peak_flops;
+  cluster_options.sim.execute = options.sim_compute;
   PW_ASSIGN_OR_RETURN(session->cluster_, LocalCluster::Start(cluster_options));
   PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python"));
   return session;

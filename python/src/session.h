@@ -27,6 +27,12 @@ struct SessionOptions {
   int64_t hosts_per_island = 2;
   int64_t devices_per_host = 2;
   int64_t memory_per_device_bytes = int64_t{1} << 30;
+  // "cpu" (kernels run on this machine) or "sim": simulated accelerators whose kernels take the
+  // performance model's time at sim_peak_flops (0: the model's default), computing the real
+  // values only when sim_compute is set (otherwise outputs are undefined: timing studies).
+  std::string device_kind = "cpu";
+  double sim_peak_flops = 0;
+  bool sim_compute = true;
 };
 
 // Owns the cluster and the client. Every handle given to Python keeps a shared_ptr to its
