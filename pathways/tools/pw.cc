@@ -55,6 +55,8 @@ Commands:
               --sim-kernel-us N       sim: every kernel takes N us
                                       (0: modelled from its cost)           [0]
               --sim-skip-compute      sim: wait only, do not compute (outputs undefined)
+              --dcn-latency-us N      pushes between islands wait N us      [0]
+              --dcn-gbps G            and share G Gbit/s per host (0: unpaced) [0]
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
@@ -160,6 +162,8 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.String("--device-kind", &device_kind);
   flags.Int("--sim-kernel-us", &options.sim_kernel_us);
   flags.Bool("--sim-skip-compute", &options.sim_skip_compute);
+  flags.Int("--dcn-latency-us", &options.dcn_latency_us);
+  flags.Double("--dcn-gbps", &options.dcn_gbps);
   PW_RETURN_IF_ERROR(flags.Parse(args));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
