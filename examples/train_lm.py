@@ -102,6 +102,8 @@ def parse_args(argv):
         p.error("--pipeline-stages and --microbatches must be >= 1")
     if args.pipeline_stages > 1 and (args.mesh or args.sample):
         p.error("--pipeline-stages does not combine with --mesh or --sample")
+    if args.pipeline_stages > 1 and args.batch % args.microbatches:
+        p.error(f"--batch {args.batch} does not split into --microbatches {args.microbatches}")
     if args.mesh:
         try:
             args.mesh = tuple(int(v) for v in args.mesh.split(","))
@@ -174,7 +176,10 @@ def restore_checkpoint(args, params, state):
     tree, meta = pw.checkpoint.restore(directory, {"params": params, "opt_state": state},
                                        return_metadata=True)
     print(f"train_lm: resumed from {directory} (step {step})", flush=True)
-    return step, tree["params"], tree["opt_state"], list(meta["losses"])
+    losses = meta.get("losses") if isinstance(meta, dict) else None
+    if not isinstance(losses, list) or len(losses) != step:
+        raise SystemExit(f"train_lm: {directory} does not hold this example's loss history")
+    return step, tree["params"], tree["opt_state"], losses
 
 
 def train(args):

@@ -388,6 +388,15 @@ TEST_P(ClusterConformanceTest, CheckpointErrorsNameTheCulpritAndLeaveNothingBehi
   ASSERT_THAT(client->SaveCheckpoint(dir, {{"a", a}}), IsOk());
   EXPECT_THAT(client->SaveCheckpoint(dir, {{"a", a}}),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("holds a checkpoint")));
+  // Two saves into one directory at once: exactly one writes it.
+  {
+    SaveCheckpointRequest request{root + "/twice", {{"a", a.id()}}, ""};
+    EventRef first = controller().SaveCheckpoint(client->id(), request);
+    EventRef second = controller().SaveCheckpoint(client->id(), request);
+    const absl::Status s1 = first->Await(), s2 = second->Await();
+    EXPECT_TRUE(s1.ok() != s2.ok()) << s1 << " / " << s2;
+    EXPECT_TRUE(absl::IsAlreadyExists(s1.ok() ? s2 : s1)) << s1 << " / " << s2;
+  }
 
   VirtualSlice four = Unwrap(client->GetDevices(4));
   EXPECT_THAT(client->RestoreCheckpoint(dir, {{"b", slice.id, std::nullopt}}),

@@ -158,7 +158,7 @@ absl::Status WriteIndex(const std::string& directory, const CheckpointIndex& ind
   if (!printed.ok()) {
     return absl::InternalError(absl::StrCat("writing ", path, ": ", printed.ToString()));
   }
-  return WriteFileAtomically(path, json);
+  return WriteFileAtomically(path, json, /*replace=*/false);
 }
 
 absl::StatusOr<CheckpointIndex> ReadIndex(const std::string& directory) {

@@ -64,7 +64,8 @@ ShardFile ShardFileOf(std::string_view directory, const CheckpointIndex::Array& 
 // kMaxArrays arrays and ir::kMaxShards shards per array; metadata within kMaxMetadataBytes.
 absl::Status Validate(const CheckpointIndex& index, std::string_view where);
 
-// Validates, then writes `directory`/index.json atomically (the directory must exist).
+// Validates, then writes `directory`/index.json atomically (the directory must exist);
+// ALREADY_EXISTS if it has one.
 absl::Status WriteIndex(const std::string& directory, const CheckpointIndex& index);
 
 // Reads and validates `directory`/index.json. NOT_FOUND naming the directory when it has no

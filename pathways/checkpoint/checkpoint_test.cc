@@ -102,6 +102,16 @@ TEST_F(CheckpointFilesTest, TheIndexRoundTripsThroughJson) {
   EXPECT_EQ(f.crc32, 12u);
 }
 
+TEST_F(CheckpointFilesTest, AnIndexIsNeverReplaced) {
+  ASSERT_THAT(WriteIndex(dir_.string(), TwoArrays()), IsOk());
+  CheckpointIndex other = TwoArrays();
+  other.metadata = "other";
+  EXPECT_THAT(WriteIndex(dir_.string(), other), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(ReadIndex(dir_.string()), IsOkAndHolds(TwoArrays()));
+  // Only the index and no temporary file are left.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 1);
+}
+
 TEST_F(CheckpointFilesTest, ADirectoryWithoutAnIndexIsNotACheckpoint) {
   EXPECT_THAT(ReadIndex(dir_.string()),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("did not finish")));

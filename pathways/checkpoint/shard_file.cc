@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -126,16 +127,35 @@ uint32_t Crc32(std::string_view data) {
   return static_cast<uint32_t>(crc);
 }
 
-absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+namespace {
+// A temporary name no other writer in any process uses at the same time.
+std::string TempName(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1, std::memory_order_relaxed));
+}
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                                 bool replace) {
   PW_RETURN_IF_ERROR(CheckPath(path, "file path"));
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  const std::string tmp = TempName(path);
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Errno("creating", tmp, errno);
   absl::Status written = WriteAll(fd.get(), contents, tmp);
   if (written.ok() && ::fsync(fd.get()) != 0) written = Errno("flushing", tmp, errno);
   if (fd.Close() != 0 && written.ok()) written = Errno("closing", tmp, errno);
-  if (written.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (written.ok() && replace && ::rename(tmp.c_str(), path.c_str()) != 0) {
     written = Errno(absl::StrCat("renaming ", tmp, " to"), path, errno);
+  }
+  if (written.ok() && !replace) {
+    // link(2) fails if `path` exists: two writers of one path cannot both succeed.
+    if (::link(tmp.c_str(), path.c_str()) != 0) {
+      written = errno == EEXIST
+                    ? absl::AlreadyExistsError(absl::StrCat(path, " exists already"))
+                    : Errno(absl::StrCat("linking ", tmp, " to"), path, errno);
+    }
+    ::unlink(tmp.c_str());
+    return written;
   }
   if (!written.ok()) ::unlink(tmp.c_str());
   return written;

@@ -50,8 +50,11 @@ absl::StatusOr<ShardFile> WriteShardFile(const std::string& path, const ir::Lite
 // file.type.byte_size() and its checksum against file.crc32.
 absl::StatusOr<ir::Literal> ReadShardFile(const ShardFile& file);
 
-// Writes `contents` to `path` atomically (temporary file, fsync, rename). For index files.
-absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
+// Writes `contents` to `path` atomically (a temporary file of a name unique to this write,
+// fsync, then rename over `path`; with replace = false, link instead, so ALREADY_EXISTS when
+// `path` exists: a file two writers race for is written by exactly one).
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                                 bool replace = true);
 
 // Reads a whole file of at most `max_bytes` bytes (larger: INVALID_ARGUMENT naming the path).
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, int64_t max_bytes);

@@ -239,6 +239,11 @@ EventRef DelayedDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard,
 void DelayedDataPlane::PushError(HostId dest_host, ArrayId array, int32_t shard,
                                  DeviceId dest_device, const ir::TensorType& type,
                                  absl::Status error) {
+  if (!CrossIsland(dest_host) && model_.transfer_latency_nanos == 0 &&
+      model_.transfer_bytes_per_second == 0) {
+    inner_->PushError(dest_host, array, shard, dest_device, type, std::move(error));
+    return;
+  }
   network_->Send({host_.value(), dest_host.value()}, model_.PushLatencyNanos(CrossIsland(dest_host)), 0,
                  [inner = inner_, dest_host, array, shard, dest_device, type,
                   error = std::move(error)] {

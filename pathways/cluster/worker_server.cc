@@ -261,7 +261,12 @@ IslandId WorkerServer::IslandOf(HostId host) {
     absl::MutexLock lock(&islands_mu_);
     if (auto it = islands_.find(host); it != islands_.end()) return it->second;
   }
-  if (!LookupHost(host).ok()) return IslandId();  // unknown: paced, as if across islands
+  if (!LookupHost(host).ok()) {
+    // Unknown (gone, or the controller does not answer): paced, as if across islands, and
+    // remembered so later pushes do not ask again.
+    absl::MutexLock lock(&islands_mu_);
+    return islands_.try_emplace(host, IslandId()).first->second;
+  }
   absl::MutexLock lock(&islands_mu_);
   auto it = islands_.find(host);
   return it == islands_.end() ? IslandId() : it->second;

@@ -232,6 +232,7 @@ class Controller final : public ControllerService, public RunObserver {
   int64_t next_run_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_gang_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t total_runs_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<std::string> saving_ ABSL_GUARDED_BY(mu_);  // checkpoint directories being written
 
   // Last member: destroyed (joined) first, while everything its tasks touch is still alive.
   WorkQueue work_;

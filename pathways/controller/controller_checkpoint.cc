@@ -67,7 +67,11 @@ absl::Status PrepareDirectory(const std::string& directory, const std::string& w
     return absl::InternalError(absl::StrCat(where, ": creating ", directory, ": ", ec.message()));
   }
   const std::string index = checkpoint::JoinPath(directory, checkpoint::kIndexFileName);
-  if (std::filesystem::exists(index, ec)) {
+  const bool exists = std::filesystem::exists(index, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(where, ": looking for ", index, ": ", ec.message()));
+  }
+  if (exists) {
     return absl::AlreadyExistsError(
         absl::StrCat(where, ": ", index, " exists: the directory holds a checkpoint already"));
   }
@@ -96,6 +100,13 @@ EventRef Controller::SaveCheckpoint(ClientId client, SaveCheckpointRequest reque
     save->records.push_back(*std::move(record));
   }
   if (s.ok()) s = PrepareDirectory(save->directory, save->where);
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (!saving_.insert(save->directory).second) {
+      s = absl::AlreadyExistsError(absl::StrCat(save->where, ": another save into ",
+                                                save->directory, " is in progress"));
+    }
+  }
   if (!s.ok()) {
     save->done->SetError(std::move(s));
     return save->done;
@@ -185,6 +196,10 @@ void Controller::FinishSave(const std::shared_ptr<SaveState>& save) {
     if (status.ok()) status = Annotate(checkpoint::WriteIndex(save->directory, save->index), save->where);
   }
   for (const auto& record : save->records) DropArrayRef(record);
+  {
+    absl::MutexLock lock(&mu_);
+    saving_.erase(save->directory);
+  }
   save->done->SetStatus(status);
 }
 

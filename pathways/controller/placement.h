@@ -31,7 +31,8 @@ std::vector<DeviceId> OrderForMesh(const std::vector<DeviceId>& devices, int64_t
                                    const std::function<HostId(DeviceId)>& host_of);
 
 struct Placement {
-  std::vector<DeviceId> devices;  // distinct, in interconnect order
+  std::vector<DeviceId> devices;  // distinct, in interconnect order (a mesh slice's are then
+                                  // reordered by OrderForMesh)
   int64_t max_load = 0;           // highest load among `devices` before this placement
   int64_t total_load = 0;         // sum of their loads before this placement
   bool contiguous = false;        // positions form one run without gaps

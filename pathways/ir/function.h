@@ -14,10 +14,10 @@
 
 namespace pw::ir {
 
-// One SSA value: the single result of an operation.
 // The longest named-scope path an instruction may carry.
 inline constexpr int64_t kMaxScopeLength = 1024;
 
+// One SSA value: the single result of an operation.
 struct Instruction {
   int64_t id = -1;  // value id; in a verified Function, equal to the index in instructions()
   OpCode op = OpCode::kInvalid;

@@ -492,6 +492,7 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
   for (size_t i = 0; i < in.size(); ++i) {
     if (!in[i].IsValid()) return Invalid("operand ", i, " has invalid type ", in[i].DebugString());
   }
+  if (!a.groups.empty() && !IsCollective(op)) return Invalid(OpName(op), " takes no shard groups");
   if (IsUnaryElementwise(op) || IsBinaryElementwise(op)) return InferElementwise(op, in, a);
   switch (op) {
     case OpCode::kParameter:

@@ -83,8 +83,8 @@ class GrpcControllerClient final
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
   // Waits as long as the hosts take to write (callback API, no thread waits).
   EventRef SaveCheckpoint(ClientId client, SaveCheckpointRequest request) override;
-  // The hosts read their shards inside the call: its deadline grows with the checkpoint's size
-  // as the controller reads it (call_timeout plus ten minutes; a restore is rare and large).
+  // The hosts read their shards inside the call: its deadline is call_timeout plus ten minutes
+  // (a restore is rare and may be large).
   absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(ClientId client,
                                                        RestoreCheckpointRequest request) override;
   // An unreachable controller gives an empty status (logged); StatusOrError() says why.

@@ -261,7 +261,7 @@ absl::Status GrpcWorkerClient::CallPutShard(pathways::wire::PutShardRequest requ
 AsyncValueRef<ir::Literal> GrpcWorkerClient::FetchShard(ArrayId array, int32_t shard) {
   auto result = MakeAsyncValue<ir::Literal>();
   std::string what = absl::StrCat("FetchShard(", array.DebugString(), " shard ", shard, ")");
-  StartFetchCall(array, shard, "", result,
+  StartFetchCall(array, shard, "", what, result,
                  [this, result, what](FetchShardResponse& response) {
                    absl::StatusOr<ir::Literal> literal =
                        wire::FromProto(std::move(*response.mutable_data()));
@@ -283,7 +283,7 @@ AsyncValueRef<checkpoint::ShardFile> GrpcWorkerClient::SaveShard(ArrayId array, 
   }
   std::string what = absl::StrCat("SaveShard(", array.DebugString(), " shard ", shard, " to ",
                                   path, ")");
-  StartFetchCall(array, shard, std::move(path), result,
+  StartFetchCall(array, shard, std::move(path), what, result,
                  [this, result, what](FetchShardResponse& response) {
                    absl::StatusOr<checkpoint::ShardFile> saved = wire::FromProto(response.saved());
                    if (!saved.ok()) {
@@ -297,7 +297,7 @@ AsyncValueRef<checkpoint::ShardFile> GrpcWorkerClient::SaveShard(ArrayId array, 
 
 template <typename T>
 void GrpcWorkerClient::StartFetchCall(ArrayId array, int32_t shard, std::string save_path,
-                                      const AsyncValueRef<T>& result,
+                                      std::string what, const AsyncValueRef<T>& result,
                                       std::function<void(FetchShardResponse&)> on_ok) {
   FetchShardRequest request;
   request.set_version(wire::kWireVersion);
@@ -312,7 +312,6 @@ void GrpcWorkerClient::StartFetchCall(ArrayId array, int32_t shard, std::string 
     }
     request.set_seq(next_seq_++);
   }
-  std::string what = absl::StrCat("FetchShard(", array.DebugString(), " shard ", shard, ")");
   StartAsync<FetchShardRequest, FetchShardResponse>(
       std::move(request), absl::InfiniteDuration(),
       [](Async* async, grpc::ClientContext* context, const FetchShardRequest* request,

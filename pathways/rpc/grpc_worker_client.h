@@ -138,7 +138,7 @@ class GrpcWorkerClient final : public WorkerService {
   // FetchShard and SaveShard (with `save_path`): fails `result` with the call's or the worker's
   // error, or hands the response to `on_ok`.
   template <typename T>
-  void StartFetchCall(ArrayId array, int32_t shard, std::string save_path,
+  void StartFetchCall(ArrayId array, int32_t shard, std::string save_path, std::string what,
                       const AsyncValueRef<T>& result,
                       std::function<void(pathways::wire::FetchShardResponse&)> on_ok);
 

@@ -104,7 +104,8 @@ class WorkerService {
   // NOT_FOUND for an unknown shard, the shard's own error, INVALID_ARGUMENT for a bad path, the
   // file system's errors naming the path.
   // The default implementation, for hosts whose shards live in this process, fetches the shard
-  // and writes it on the thread that completes the fetch; remote stubs forward the call.
+  // and writes a copy of it on the process's checkpoint I/O thread (never on the thread that
+  // completes the fetch: a device stream or a callback); remote stubs forward the call.
   virtual AsyncValueRef<checkpoint::ShardFile> SaveShard(ArrayId array, int32_t shard,
                                                          std::string path);
   // Reads the shard file `file` (written by SaveShard, on this host's filesystem) and stores it

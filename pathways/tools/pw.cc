@@ -56,7 +56,7 @@ Commands:
                                       (0: modelled from its cost)           [0]
               --sim-skip-compute      sim: wait only, do not compute (outputs undefined)
               --dcn-latency-us N      pushes between islands wait N us      [0]
-              --dcn-gbps G            and share G Gbit/s per host (0: unpaced) [0]
+              --dcn-gbps G            and G Gbit/s per destination host (0: unpaced) [0]
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)

@@ -79,7 +79,10 @@ def restore(directory, like, *, devices=None, return_metadata=False):
     arrays, metadata = _runtime.session().restore_checkpoint(directory, entries)
     tree = tree_unflatten(treedef, [Array(a) for a in arrays])
     if return_metadata:
-        return tree, json.loads(metadata.decode() or "null")
+        try:
+            return tree, json.loads(metadata.decode("utf-8") or "null")
+        except (UnicodeDecodeError, ValueError):
+            return tree, metadata  # not JSON (written by another client): the raw bytes
     return tree
 
 

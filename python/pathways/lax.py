@@ -35,7 +35,7 @@ def _resolve(trace, axis_name, what):
         raise ValueError(f"{what}: axis names {names!r} repeat a name")
     axes = [known.index(n) for n in names]
     size = int(_np.prod([trace.mesh[a] for a in axes]))
-    if size == trace.axis_size:  # every device: no groups needed
+    if size == trace.axis_size and axes == sorted(axes):  # every device, in gang order
         return _Axes([], size, axes)
     return _Axes(_pathways.mesh_axis_groups(list(trace.mesh), axes), size, axes)
 

@@ -73,3 +73,18 @@ def test_a_model_axis_row_stays_on_one_host(mesh):
     # the resource manager places on consecutive devices of one host when it can.
     hosts = [d.physical_device.host for d in mesh.devices]
     assert hosts[0] == hosts[1] and hosts[2] == hosts[3], hosts
+
+
+def test_axes_named_out_of_mesh_order_order_the_blocks_as_named(mesh):
+    x = np.arange(4, dtype=np.float32).reshape(4, 1)  # device i holds i
+
+    @pw.pmap(devices=mesh.devices)
+    def f(v):
+        axes = ("model", "data")
+        return pw.lax.all_gather(v, axes), pw.lax.axis_index(axes)
+
+    gathered, index = (np.asarray(o) for o in f(x))
+    # Position along ("model", "data") is model * 2 + data: device (d, m) = 2 d + m.
+    assert list(gathered[0, :, 0]) == [0, 2, 1, 3]
+    for i in range(4):
+        assert gathered[i, index[i], 0] == x[i, 0]
