@@ -20,7 +20,8 @@ _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 
 
 
 def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
-         timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None):
+         timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None,
+         dcn_latency_us=None, dcn_gbps=None):
     """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
     `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
@@ -34,13 +35,22 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     function takes the time a performance model gives its FLOPs and bytes (at sim_peak_flops
     FLOP/s when given), and computes its real values only with sim_compute=True (the default);
     with False, outputs are undefined and no CPU is spent (timing studies).
+
+    dcn_latency_us and dcn_gbps model the network between the embedded cluster's islands:
+    every push from a host to a host of another island waits the latency and occupies the link
+    for its bytes at that rate (inside an island pushes are not delayed).
     """
     global _session, _session_options, _atexit_registered
     if address is None:
         address = os.environ.get("PATHWAYS_ADDRESS") or None
     given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
                  memory_per_device=memory_per_device)
-    sim = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute)
+    sim = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute,
+               dcn_latency_us=dcn_latency_us, dcn_gbps=dcn_gbps)
+    for k in ("dcn_latency_us", "dcn_gbps"):
+        v = sim[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+            raise ValueError(f"pw.init: {k} must be a non-negative number, got {v!r}")
     if device_kind is not None and device_kind not in ("cpu", "sim"):
         raise ValueError(f"pw.init: device_kind must be 'cpu' or 'sim', got {device_kind!r}")
     if (sim_peak_flops is not None or sim_compute is not None) and device_kind != "sim":
@@ -89,7 +99,9 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
                 memory_per_device_bytes=options["memory_per_device"],
                 device_kind=options.get("device_kind") or "cpu",
                 sim_peak_flops=float(options.get("sim_peak_flops") or 0.0),
-                sim_compute=bool(options.get("sim_compute", True) if options.get("sim_compute") is not None else True))
+                sim_compute=bool(options.get("sim_compute", True) if options.get("sim_compute") is not None else True),
+                dcn_latency_us=int(options.get("dcn_latency_us") or 0),
+                dcn_gbps=float(options.get("dcn_gbps") or 0.0))
         _session_options = options
         if not _atexit_registered:
             atexit.register(shutdown)

@@ -135,10 +135,11 @@ PmapBody MakeBody(py::function callback) {
 
 std::shared_ptr<Session> StartSession(int64_t islands, int64_t hosts, int64_t devices, int64_t memory,
                                       std::string device_kind, double sim_peak_flops,
-                                      bool sim_compute) {
+                                      bool sim_compute, int64_t dcn_latency_us, double dcn_gbps) {
   SessionOptions options{.islands = islands, .hosts_per_island = hosts, .devices_per_host = devices,
                          .memory_per_device_bytes = memory, .device_kind = std::move(device_kind),
-                         .sim_peak_flops = sim_peak_flops, .sim_compute = sim_compute};
+                         .sim_peak_flops = sim_peak_flops, .sim_compute = sim_compute,
+                         .dcn_latency_us = dcn_latency_us, .dcn_gbps = dcn_gbps};
   py::gil_scoped_release nogil;
   return ValueOrThrow(Session::Start(options));
 }
@@ -202,7 +203,8 @@ void BindSession(py::module_& m) {
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
                   py::arg("devices_per_host"), py::arg("memory_per_device_bytes"),
                   py::arg("device_kind") = "cpu", py::arg("sim_peak_flops") = 0.0,
-                  py::arg("sim_compute") = true)
+                  py::arg("sim_compute") = true, py::arg("dcn_latency_us") = 0,
+                  py::arg("dcn_gbps") = 0.0)
       .def_static("connect", &ConnectSession, py::arg("address"), py::arg("timeout_seconds"))
       .def_property_readonly("address", [](const Session& s) { return s.options().address; })
       .def("shutdown", [](Session& s) {

@@ -35,6 +35,11 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
   }
   if (options.sim_peak_flops > 0) cluster_options.sim.model.peak_flops_per_second = options.sim_peak_flops;
   cluster_options.sim.execute = options.sim_compute;
+  if (options.dcn_latency_us < 0 || options.dcn_gbps < 0) {
+    return absl::InvalidArgumentError("dcn_latency_us and dcn_gbps must be >= 0");
+  }
+  cluster_options.network.cross_island_latency_nanos = options.dcn_latency_us * 1000;
+  cluster_options.network.cross_island_bytes_per_second = options.dcn_gbps * 1e9 / 8;
   PW_ASSIGN_OR_RETURN(session->cluster_, LocalCluster::Start(cluster_options));
   PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python"));
   return session;

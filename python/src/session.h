@@ -33,6 +33,10 @@ struct SessionOptions {
   std::string device_kind = "cpu";
   double sim_peak_flops = 0;
   bool sim_compute = true;
+  // The embedded cluster's network between islands (NetworkModel::cross_island_*): pushes
+  // between hosts of different islands wait dcn_latency_us and share dcn_gbps per link.
+  int64_t dcn_latency_us = 0;
+  double dcn_gbps = 0;
 };
 
 // Owns the cluster and the client. Every handle given to Python keeps a shared_ptr to its

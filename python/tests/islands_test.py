@@ -95,3 +95,32 @@ def test_a_pipeline_whose_stages_span_four_islands_matches_one_device():
     """, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_the_embedded_clusters_network_between_islands_delays_pushes_across_them():
+    result = run_python("""
+        import time
+        import numpy as np
+        import pathways as pw
+
+        pw.init(islands=2, hosts=1, devices_per_host=1, dcn_latency_us=200000, dcn_gbps=10)
+        vds = pw.make_virtual_device_set()
+        a = vds.add_slice(devices=1, island=0).devices
+        b = vds.add_slice(devices=1, island=1).devices
+        fa = pw.pmap(lambda x: x * 2, devices=a)
+        fb = pw.pmap(lambda x: x + 1, devices=b)
+
+        @pw.program
+        def across(x):
+            return fb(fa(x))
+
+        x = np.ones((1, 4), np.float32)
+        np.asarray(across(x))  # traced and compiled
+        start = time.perf_counter()
+        out = np.asarray(across(x))
+        assert time.perf_counter() - start >= 0.2, "the push across islands was not delayed"
+        assert out.tolist() == [[3.0] * 4]
+        print("ok")
+    """, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
