@@ -6,10 +6,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/base/status.h"
 #include "pathways/kernels/kernel_step.h"
+#include "pathways/kernels/onednn_eltwise.h"
 
 namespace pw::cpu {
 namespace {
@@ -293,6 +296,45 @@ absl::Status IotaKernel(const KernelStep& s, const ExecutionFrame& f) {
   return absl::OkStatus();
 }
 
+// f32 tanh / exp / log of at least this many elements go to a oneDNN eltwise primitive.
+constexpr int64_t kOneDnnEltwiseMinElements = 4096;
+
+struct EltwiseParams : KernelParams {
+  std::unique_ptr<OneDnnEltwise> op;
+  KernelFn loop = nullptr;  // the scalar kernel, for an output that overwrites its input
+};
+
+// oneDNN does not propagate NaN through every function (its exp maps NaN to a number), so NaN
+// inputs are put back afterwards: a NaN loss must stay NaN.
+absl::Status OneDnnEltwiseKernel(const KernelStep& s, const ExecutionFrame& f) {
+  const auto& p = s.params_as<EltwiseParams>();
+  const float* in = s.in<float>(f, 0);
+  float* out = s.out<float>(f);
+  if (in == out) return p.loop(s, f);
+  PW_RETURN_IF_ERROR(p.op->Run(in, out));
+  for (int64_t i = 0; i < s.num_elements; ++i) out[i] = in[i] != in[i] ? in[i] : out[i];
+  return absl::OkStatus();
+}
+
+// A oneDNN primitive for an f32 tanh / exp / log this large; false to use the scalar loop.
+bool UseOneDnnEltwise(const ir::Instruction& inst, ir::DType dtype, KernelStep& step) {
+  if (dtype != ir::DType::kF32 || step.num_elements < kOneDnnEltwiseMinElements) return false;
+  std::optional<OneDnnEltwise::Kind> kind;
+  if (inst.op == OpCode::kTanh) kind = OneDnnEltwise::Kind::kTanh;
+  if (inst.op == OpCode::kExp) kind = OneDnnEltwise::Kind::kExp;
+  if (inst.op == OpCode::kLog) kind = OneDnnEltwise::Kind::kLog;
+  if (!kind.has_value()) return false;
+  absl::StatusOr<std::unique_ptr<OneDnnEltwise>> op = OneDnnEltwise::Create(*kind, step.num_elements);
+  if (!op.ok()) return false;  // the loop computes the same function
+  auto params = std::make_unique<EltwiseParams>();
+  params->op = *std::move(op);
+  params->loop = UnaryFor<float>(inst.op);
+  step.params = std::move(params);
+  step.fn = &OneDnnEltwiseKernel;
+  step.detail = "onednn eltwise";
+  return true;
+}
+
 absl::Status Unsupported(const ir::Instruction& inst, ir::DType dtype) {
   return absl::UnimplementedError(
       absl::StrCat(inst.DebugName(), ": no CPU kernel for dtype ", ir::DTypeName(dtype)));
@@ -305,6 +347,7 @@ absl::Status PrepareElementwise(const ir::Function& fn, const ir::Instruction& i
   const ir::DType in_dtype =
       inst.operands.empty() ? inst.type.dtype : fn.instruction(inst.operands[0]).type.dtype;
   if (ir::IsUnaryElementwise(inst.op)) {
+    if (UseOneDnnEltwise(inst, in_dtype, step)) return absl::OkStatus();
     step.fn = DispatchKernelType(in_dtype, [&](auto t) -> KernelFn {
       using T = decltype(t);
       if constexpr (std::is_same_v<T, uint8_t>) return nullptr;

@@ -1,6 +1,7 @@
 // Tests of the elementwise kernels against double-precision references.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "pathways/kernels/kernels_test_util.h"
 
@@ -24,6 +25,38 @@ double RefUnary(OpCode op, double x) {
     case OpCode::kSine: return std::sin(x);
     case OpCode::kCosine: return std::cos(x);
     default: return NAN;
+  }
+}
+
+// Large f32 tanh / exp / log run as oneDNN eltwise primitives: the same function as libm's to
+// a few ulps, NaN and infinities included.
+TEST(ElementwiseKernelsTest, LargeF32TanhExpLogMatchLibm) {
+  constexpr int64_t kN = 8192;
+  std::vector<float> x(kN);
+  for (int64_t i = 0; i < kN; ++i) x[i] = -20.0f + 40.0f * static_cast<float>(i) / kN;
+  x[0] = std::numeric_limits<float>::quiet_NaN();
+  x[1] = std::numeric_limits<float>::infinity();
+  for (OpCode op : {OpCode::kTanh, OpCode::kExp, OpCode::kLog}) {
+    ir::FunctionBuilder b("eltwise");
+    ir::Value v = b.Parameter(T(DType::kF32, {kN}));
+    ir::Value y = b.AddInstruction(op, {v}, {});
+    auto f = b.Build({y});
+    ASSERT_TRUE(f.ok()) << f.status();
+    auto exe = CpuExecutable::Compile(*f);
+    ASSERT_TRUE(exe.ok()) << exe.status();
+    auto out = (*exe)->ExecuteLiterals({*ir::Literal::Create<float>(ir::Shape{kN}, x)});
+    ASSERT_TRUE(out.ok()) << out.status();
+    auto got = (*out)[0].data<float>();
+    for (int64_t i = 0; i < kN; ++i) {
+      const float want = op == OpCode::kTanh ? std::tanh(x[i]) : op == OpCode::kExp ? std::exp(x[i]) : std::log(x[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got[i])) << ir::OpName(op) << "(" << x[i] << ")";
+      } else if (std::isinf(want)) {
+        EXPECT_EQ(got[i], want) << ir::OpName(op) << "(" << x[i] << ")";
+      } else {
+        EXPECT_NEAR(got[i], want, 4e-6f * std::max(1.0f, std::abs(want))) << ir::OpName(op) << "(" << x[i] << ")";
+      }
+    }
   }
 }
 

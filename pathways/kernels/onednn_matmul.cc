@@ -1,4 +1,4 @@
-// OneDnnMatmul: primitive creation and execution; the only file that includes oneDNN.
+// OneDnnMatmul: primitive creation and execution.
 //
 // oneDNN's C++ API reports failures by throwing dnnl::error; this file catches them at the
 // boundary and returns absl::Status, so nothing above it sees an exception.
@@ -9,24 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "oneapi/dnnl/dnnl.hpp"
+#include "pathways/kernels/onednn_engine.h"
 
 namespace pw::cpu {
-namespace {
-
-// One CPU engine for the process: a CPU engine is a stateless handle, and the per-thread
-// streams below must belong to the engine the primitives were created on.
-const dnnl::engine& CpuEngine() {
-  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *engine;
-}
-
-// Streams are not thread-safe; a device thread keeps one for its lifetime.
-dnnl::stream& ThreadStream() {
-  thread_local dnnl::stream stream(CpuEngine());
-  return stream;
-}
-
-}  // namespace
 
 struct OneDnnMatmul::Impl {
   dnnl::memory::desc lhs_md, rhs_md, out_md, scratchpad_md;
@@ -49,7 +34,7 @@ absl::StatusOr<std::unique_ptr<OneDnnMatmul>> OneDnnMatmul::Create(const MatmulS
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::desc desc(impl->lhs_md, impl->rhs_md, impl->out_md);
-    dnnl::matmul::primitive_desc pd(desc, attr, CpuEngine(), /*allow_empty=*/true);
+    dnnl::matmul::primitive_desc pd(desc, attr, OneDnnCpuEngine(), /*allow_empty=*/true);
     if (!pd) {
       return absl::UnimplementedError(absl::StrCat(
           "oneDNN has no matmul for [", s.batch, ",", s.m, ",", s.k, "] x [", s.batch, ",", s.k,
@@ -71,7 +56,7 @@ absl::StatusOr<std::unique_ptr<OneDnnMatmul>> OneDnnMatmul::Create(const MatmulS
 absl::Status OneDnnMatmul::Run(const float* lhs, const float* rhs, float* out,
                                void* scratchpad) const {
   try {
-    const dnnl::engine& engine = CpuEngine();
+    const dnnl::engine& engine = OneDnnCpuEngine();
     // oneDNN takes non-const handles but does not write its sources.
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SRC, dnnl::memory(impl_->lhs_md, engine, const_cast<float*>(lhs))},
@@ -81,7 +66,7 @@ absl::Status OneDnnMatmul::Run(const float* lhs, const float* rhs, float* out,
     if (scratchpad_bytes_ > 0) {
       args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(impl_->scratchpad_md, engine, scratchpad));
     }
-    dnnl::stream& stream = ThreadStream();
+    dnnl::stream& stream = OneDnnThreadStream();
     impl_->primitive.execute(stream, args);
     stream.wait();
     return absl::OkStatus();
