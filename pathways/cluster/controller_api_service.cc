@@ -216,17 +216,22 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::AwaitArray(
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  EventRef ready = server_->controller().AwaitArray(ids->first, ids->second);
+  AnswerWhenAvailable(reactor, response, server_->controller().AwaitArray(ids->first, ids->second));
+  return reactor;
+}
+
+void ControllerServer::ApiService::AnswerWhenAvailable(grpc::ServerUnaryReactor* reactor,
+                                                       pwire::StatusResponse* response,
+                                                       const EventRef& event) {
   const uint64_t id = server_->pending_->Add([reactor, response](absl::Status status) {
     SetStatus(*response, status);
     reactor->Finish(grpc::Status::OK);
   });
   if (id != 0) {
-    ready->AndThen([pending = server_->pending_, id](const absl::Status& status) {
+    event->AndThen([pending = server_->pending_, id](const absl::Status& status) {
       pending->Complete(id, status);
     });
   }
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* ControllerServer::ApiService::SaveCheckpoint(
@@ -239,17 +244,8 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::SaveCheckpoint(
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  EventRef saved =
-      server_->controller().SaveCheckpoint(decoded->first, std::move(decoded->second));
-  const uint64_t id = server_->pending_->Add([reactor, response](absl::Status status) {
-    SetStatus(*response, status);
-    reactor->Finish(grpc::Status::OK);
-  });
-  if (id != 0) {
-    saved->AndThen([pending = server_->pending_, id](const absl::Status& status) {
-      pending->Complete(id, status);
-    });
-  }
+  AnswerWhenAvailable(reactor, response, server_->controller().SaveCheckpoint(
+                                             decoded->first, std::move(decoded->second)));
   return reactor;
 }
 

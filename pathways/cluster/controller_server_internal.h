@@ -93,6 +93,11 @@ class ControllerServer::ApiService final
                         pathways::wire::StatusResponse* response) override;
 
  private:
+  // Answers `response` with the event's status once it is available (or with the server's
+  // reason when it stops first); holds no thread meanwhile.
+  void AnswerWhenAvailable(grpc::ServerUnaryReactor* reactor,
+                           pathways::wire::StatusResponse* response, const EventRef& event);
+
   ControllerServer* const server_;
 };
 

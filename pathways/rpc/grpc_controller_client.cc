@@ -230,25 +230,30 @@ absl::StatusOr<RunResult> GrpcControllerClient::Run(ClientId client, ProgramId p
   return wire::FromProto(response.result());
 }
 
-EventRef GrpcControllerClient::AwaitArray(ClientId client, ArrayId array) {
+template <typename Request, typename Start>
+EventRef GrpcControllerClient::StatusCall(Request request, std::string what, Start start) {
   EventRef event = AsyncEvent::Create();
-  std::string what = absl::StrCat("AwaitArray(", array.DebugString(), ")");
-  StartAsync<pwire::ArrayRequest, pwire::StatusResponse>(
-      *stub_, calls_, MakeArrayRequest(client, array),
-      [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
-         pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
-        async->AwaitArray(context, request, response, std::move(done));
-      },
+  StartAsync<Request, pwire::StatusResponse>(
+      *stub_, calls_, std::move(request), std::move(start),
       [this, event, what = std::move(what)](const grpc::Status& status,
                                             pwire::StatusResponse& response) {
         if (!status.ok()) {
           event->SetError(Failed(status, what));
           return;
         }
-        // The array's own error, with the message of the node that failed.
+        // The controller's answer, e.g. the array's own error naming the node that failed.
         event->SetStatus(wire::ResponseStatus(response));
       });
   return event;
+}
+
+EventRef GrpcControllerClient::AwaitArray(ClientId client, ArrayId array) {
+  return StatusCall(MakeArrayRequest(client, array),
+                    absl::StrCat("AwaitArray(", array.DebugString(), ")"),
+                    [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
+                       pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
+                      async->AwaitArray(context, request, response, std::move(done));
+                    });
 }
 
 AsyncValueRef<std::vector<ir::Literal>> GrpcControllerClient::FetchArray(ClientId client,
@@ -294,23 +299,13 @@ absl::Status GrpcControllerClient::ReleaseArray(ClientId client, ArrayId array) 
 }
 
 EventRef GrpcControllerClient::SaveCheckpoint(ClientId client, SaveCheckpointRequest request) {
-  EventRef event = AsyncEvent::Create();
   std::string what = absl::StrCat("SaveCheckpoint(", request.directory.substr(0, 256), ")");
-  StartAsync<pwire::SaveCheckpointRequest, pwire::StatusResponse>(
-      *stub_, calls_, wire::ToProto(client, request),
-      [](Async* async, grpc::ClientContext* context, const pwire::SaveCheckpointRequest* request,
-         pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
-        async->SaveCheckpoint(context, request, response, std::move(done));
-      },
-      [this, event, what = std::move(what)](const grpc::Status& status,
-                                            pwire::StatusResponse& response) {
-        if (!status.ok()) {
-          event->SetError(Failed(status, what));
-          return;
-        }
-        event->SetStatus(wire::ResponseStatus(response));
-      });
-  return event;
+  return StatusCall(wire::ToProto(client, request), std::move(what),
+                    [](Async* async, grpc::ClientContext* context,
+                       const pwire::SaveCheckpointRequest* request, pwire::StatusResponse* response,
+                       std::function<void(grpc::Status)> done) {
+                      async->SaveCheckpoint(context, request, response, std::move(done));
+                    });
 }
 
 absl::StatusOr<RestoredCheckpoint> GrpcControllerClient::RestoreCheckpoint(

@@ -106,6 +106,10 @@ class GrpcControllerClient final
   template <typename Request, typename Response, typename Method>
   absl::Status Call(std::string_view what, Method method, const Request& request,
                     Response& response, absl::Duration extra = absl::ZeroDuration()) const;
+  // An async call answered with a StatusResponse: the event carries the controller's answer,
+  // or the call's failure naming `what`.
+  template <typename Request, typename Start>
+  EventRef StatusCall(Request request, std::string what, Start start);
   // A failed call as the client reports it: UNAVAILABLE (or DEADLINE_EXCEEDED) naming the
   // address.
   absl::Status Failed(const grpc::Status& status, std::string_view what) const;
