@@ -34,16 +34,31 @@ def named_scope(name):
         t.builder.pop_scope()
 
 
+_recording = [False]  # one trace at a time: the recorder is the cluster's
+
+
 @contextlib.contextmanager
 def trace(path):
     """Records the embedded cluster's trace events (dispatch, execution, named scopes,
     transfers) during the block and writes them to `path` as Chrome trace JSON. Wait for the
     arrays you care about inside the block. For a session connected to a running cluster, use
-    `pw trace` instead (PathwaysError)."""
+    `pw trace` instead (PathwaysError). Traces do not nest (PathwaysError)."""
     path = os.path.abspath(os.fspath(path))
+    if _recording[0]:
+        raise _runtime.PathwaysError("pw.trace: a trace is already being recorded (traces do not nest)")
     s = _runtime.session()
     s.start_trace()
+    _recording[0] = True
+    failed = False
     try:
         yield path
+    except BaseException:
+        failed = True
+        raise
     finally:
-        s.stop_trace(path)
+        _recording[0] = False
+        try:
+            s.stop_trace(path)
+        except _runtime.PathwaysError:
+            if not failed:  # never hide the block's own error behind the trace's
+                raise

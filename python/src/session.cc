@@ -89,7 +89,9 @@ absl::Status Session::StartTrace() {
 
 absl::Status Session::StopTrace(const std::string& path) {
   if (cluster_ == nullptr) {
-    return absl::FailedPreconditionError("pw.trace: no trace was started in this session");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pw.trace: this session is connected to the cluster at ", options_.address,
+        "; collect its events with `pw trace`"));
   }
   cluster_->trace().Stop();
   absl::Status written = cluster_->trace().WriteJson(path);

@@ -57,3 +57,14 @@ def test_named_scope_checks_its_name_and_is_a_no_op_outside_a_trace():
             pass
     with pw.named_scope("outside"):
         assert np.asarray(np.ones(2) * 2).sum() == 4
+
+
+def test_traces_do_not_nest_and_a_failing_block_keeps_its_error(devs, tmp_path):
+    with pw.trace(tmp_path / "outer.json"):
+        with pytest.raises(pw.PathwaysError, match="do not nest"):
+            with pw.trace(tmp_path / "inner.json"):
+                pass
+    with pytest.raises(ZeroDivisionError):
+        with pw.trace(tmp_path / "failed.json"):
+            1 / 0
+    assert (tmp_path / "failed.json").exists()  # written anyway
