@@ -12,44 +12,17 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/islands_bench.py
 
 import argparse
 import functools
-import time
 
 import numpy as np
 
 import pathways as pw
-
-
-def timed(step, state, make_batch, steps):
-    for _ in range(2):
-        state, loss = step(state, make_batch())
-    np.asarray(loss)
-    pending = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, loss = step(state, make_batch())
-        pending.append(loss)
-        if len(pending) > 2:
-            np.asarray(pending.pop(0))
-    for loss in pending:
-        np.asarray(loss)
-    return time.perf_counter() - start
+from bench_util import spmd_tokens_per_second, time_steps
 
 
 def one_island(cfg, opt, args, rng):
     pw.init(islands=1, hosts=2, devices_per_host=2)
     try:
-        devs = pw.make_virtual_device_set().add_slice(devices=4, axis_names=("data",)).devices
-        init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt), devices=devs)
-        train = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt, axis_name="data"),
-                        devices=devs)
-        state = init(np.stack([pw.random.PRNGKey(0)] * 4))
-
-        def step(state, tokens):
-            p, o, loss = train(state[0], state[1], tokens)
-            return (p, o), loss
-        elapsed = timed(step, state, lambda: rng.integers(
-            0, cfg.vocab, size=(4, args.batch // 4, cfg.seq_len + 1)).astype(np.int32), args.steps)
-        return args.steps * args.batch * cfg.seq_len / elapsed
+        return spmd_tokens_per_second(cfg, opt, (4, 1), args.batch, args.steps, rng)
     finally:
         pw.shutdown()
 
@@ -82,7 +55,7 @@ def two_islands(cfg, opt, args, rng):
             return new, out[0][0]
 
         state = [f["init"](np.stack([pw.random.PRNGKey(0)] * 2)) for f in fns]
-        elapsed = timed(program_step, state, lambda: [rng.integers(
+        elapsed, _ = time_steps(program_step, state, lambda: [rng.integers(
             0, cfg.vocab, size=(2, args.batch // 4, cfg.seq_len + 1)).astype(np.int32) for _ in range(2)],
             args.steps)
         return args.steps * args.batch * cfg.seq_len / elapsed

@@ -9,73 +9,17 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/pipeline_bench.py [--
 """
 
 import argparse
-import functools
-import json
 import os
 import tempfile
-import time
 
 import numpy as np
 
 import pathways as pw
-
-
-def tokens_for(rng, rows, batch, cfg, repeat=1):
-    t = rng.integers(0, cfg.vocab, size=(rows, batch, cfg.seq_len + 1)).astype(np.int32)
-    return np.repeat(t, repeat, axis=0)
-
-
-def time_steps(step, state, make_batch, steps):
-    for _ in range(2):  # trace, compile, warm up
-        state, loss = step(state, make_batch())
-    np.asarray(loss)
-    pending = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, loss = step(state, make_batch())
-        pending.append(loss)
-        if len(pending) > 2:
-            np.asarray(pending.pop(0))
-    for loss in pending:
-        np.asarray(loss)
-    return time.perf_counter() - start, state
-
-
-def spmd(cfg, opt, mesh, global_batch, steps, rng):
-    devs = pw.make_virtual_device_set().add_slice(devices=2, mesh=mesh, axis_names=("data", "model")).devices
-    model_axis = "model" if mesh[1] > 1 else None
-    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt,
-                                     model_axis=model_axis), devices=devs)
-    train = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt, axis_name="data",
-                                      model_axis=model_axis), devices=devs)
-    state = init(np.stack([pw.random.PRNGKey(0)] * 2))
-
-    def step(state, batch):
-        p, o, loss = train(state[0], state[1], batch)
-        return (p, o), loss
-    elapsed, _ = time_steps(step, state, lambda: tokens_for(rng, mesh[0], global_batch // mesh[0], cfg,
-                                                            mesh[1]), steps)
-    return steps * global_batch * cfg.seq_len / elapsed
-
-
-def measured_bubble(trace_path, stage_devices):
-    with open(trace_path) as f:
-        data = json.load(f)
-    events = [e for e in (data["traceEvents"] if isinstance(data, dict) else data)
-              if e.get("ph") == "X" and e.get("cat") == "execute"]
-    start = min(e["ts"] for e in events)
-    end = max(e["ts"] + e["dur"] for e in events)
-    busy = {}
-    for e in events:
-        busy[(e["pid"], e["tid"])] = busy.get((e["pid"], e["tid"]), 0.0) + e["dur"]
-    return 1.0 - (sum(busy.values()) / len(busy)) / (end - start)
+from bench_util import bubble_from_trace, spmd_tokens_per_second, time_steps, tokens_for
 
 
 def pipelined(cfg, opt, microbatches, global_batch, steps, rng, tmp):
     vds = pw.make_virtual_device_set()
-    hosts = {}
-    for d in pw.devices():
-        hosts.setdefault(d.host, []).append(d)
     stages = [vds.add_slice(devices=1).devices for _ in range(2)]
     pipe = pw.pipeline.Pipeline(cfg, opt, stages, microbatches)
     state = pipe.init(pw.random.PRNGKey(0))
@@ -85,7 +29,7 @@ def pipelined(cfg, opt, microbatches, global_batch, steps, rng, tmp):
         state, loss = pipe.step(state, tokens_for(rng, 1, global_batch, cfg))
         np.asarray(loss)
     hosts_used = sorted({s[0].physical_device.host for s in stages})
-    return steps * global_batch * cfg.seq_len / elapsed, measured_bubble(path, stages), \
+    return steps * global_batch * cfg.seq_len / elapsed, bubble_from_trace(path)[0], \
         pipe.bubble_fraction(), hosts_used
 
 
@@ -101,8 +45,8 @@ def main():
     opt = pw.optimizers.adamw(1e-3)
     rng = np.random.default_rng(0)
     rows = []
-    rows.append(("SPMD data-parallel (mesh 2 x 1)", spmd(cfg, opt, (2, 1), args.batch, args.steps, rng), "", ""))
-    rows.append(("SPMD tensor-parallel (mesh 1 x 2)", spmd(cfg, opt, (1, 2), args.batch, args.steps, rng), "", ""))
+    rows.append(("SPMD data-parallel (mesh 2 x 1)", spmd_tokens_per_second(cfg, opt, (2, 1), args.batch, args.steps, rng), "", ""))
+    rows.append(("SPMD tensor-parallel (mesh 1 x 2)", spmd_tokens_per_second(cfg, opt, (1, 2), args.batch, args.steps, rng), "", ""))
     with tempfile.TemporaryDirectory() as tmp:
         for m in (1, 2, 4, 8):
             rate, bubble, expected, hosts = pipelined(cfg, opt, m, args.batch, args.steps, rng, tmp)

@@ -11,29 +11,15 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/pipeline_bubble.py [-
 """
 
 import argparse
-import json
 import os
 import tempfile
 
 import numpy as np
 
 import pathways as pw
+from bench_util import bubble_from_trace
 
 PIPELINE_CALLS = ("fwd", "bwd")  # fwd<s>, bwd<s>
-
-
-def bubble_from_trace(path):
-    with open(path) as f:
-        data = json.load(f)
-    events = [e for e in (data["traceEvents"] if isinstance(data, dict) else data)
-              if e.get("ph") == "X" and e.get("cat") == "execute"
-              and e["name"].split(" ")[0].startswith(PIPELINE_CALLS)]
-    start = min(e["ts"] for e in events)
-    end = max(e["ts"] + e["dur"] for e in events)
-    busy = {}
-    for e in events:
-        busy[(e["pid"], e["tid"])] = busy.get((e["pid"], e["tid"]), 0.0) + e["dur"]
-    return 1.0 - np.mean([b / (end - start) for b in busy.values()]), (end - start) / 1e3
 
 
 def measure(stages, microbatches, args):
@@ -57,7 +43,7 @@ def measure(stages, microbatches, args):
             with pw.trace(path):
                 state, loss = pipe.step(state, tokens)
                 loss.block_until_ready()
-            bubble, span_ms = bubble_from_trace(path)
+            bubble, span_ms = bubble_from_trace(path, PIPELINE_CALLS)
         return bubble, pipe.bubble_fraction(), span_ms
     finally:
         pw.shutdown()

@@ -15,7 +15,6 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/step_breakdown.py [--
 import argparse
 import collections
 import functools
-import json
 import os
 import statistics
 import tempfile
@@ -23,16 +22,10 @@ import tempfile
 import numpy as np
 
 import pathways as pw
+from bench_util import load_trace_events
 
 CONTROLLER_PID = 1000000
 GROUPS = ("forward", "backward", "all_reduce", "optimizer")
-
-
-def load_events(path):
-    with open(path) as f:
-        data = json.load(f)
-    events = data["traceEvents"] if isinstance(data, dict) else data
-    return [e for e in events if e.get("ph") == "X"]
 
 
 def breakdown(events):
@@ -94,7 +87,7 @@ def main():
             with pw.trace(path):
                 params, state, loss = step(params, state, b)
                 loss.block_until_ready()
-            rows.append(breakdown(load_events(path)))
+            rows.append(breakdown(load_trace_events(path)))
             if args.keep_trace and i == args.steps - 1:
                 os.replace(path, args.keep_trace)
     parts = [k for k in ("forward", "backward", "all_reduce", "optimizer", "other scopes", "unscoped",

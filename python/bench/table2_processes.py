@@ -10,53 +10,16 @@ Run: PYTHONPATH=build/python /usr/bin/python3 python/bench/table2_processes.py [
 """
 
 import argparse
-import functools
 import os
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 
 import pathways as pw
+from bench_util import spmd_tokens_per_second, time_steps
 
 PW = os.path.join(os.path.dirname(__file__), "..", "..", "build", "pathways", "tools", "pw")
-
-
-def timed(step, state, make_batch, steps):
-    for _ in range(2):
-        state, loss = step(state, make_batch())
-    np.asarray(loss)
-    pending = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, loss = step(state, make_batch())
-        pending.append(loss)
-        if len(pending) > 2:
-            np.asarray(pending.pop(0))
-    for loss in pending:
-        np.asarray(loss)
-    return time.perf_counter() - start
-
-
-def spmd(cfg, opt, mesh, batch, steps, rng):
-    devs = pw.make_virtual_device_set().add_slice(devices=mesh[0] * mesh[1], mesh=mesh,
-                                                  axis_names=("data", "model")).devices
-    model_axis = "model" if mesh[1] > 1 else None
-    init = pw.pmap(functools.partial(pw.models.init_with_optimizer, cfg=cfg, optimizer=opt,
-                                     model_axis=model_axis), devices=devs)
-    train = pw.pmap(functools.partial(pw.models.train_step, cfg=cfg, optimizer=opt, axis_name="data",
-                                      model_axis=model_axis), devices=devs)
-    state = init(np.stack([pw.random.PRNGKey(0)] * len(devs)))
-
-    def step(state, tokens):
-        p, o, loss = train(state[0], state[1], tokens)
-        return (p, o), loss
-
-    def make_batch():
-        t = rng.integers(0, cfg.vocab, size=(mesh[0], batch // mesh[0], cfg.seq_len + 1)).astype(np.int32)
-        return np.repeat(t, mesh[1], axis=0)
-    return steps * batch * cfg.seq_len / timed(step, state, make_batch, steps)
 
 
 def pipelined(cfg, opt, stages, microbatches, batch, steps, rng):
@@ -68,7 +31,7 @@ def pipelined(cfg, opt, stages, microbatches, batch, steps, rng):
 
     def make_batch():
         return rng.integers(0, cfg.vocab, size=(per, batch // per, cfg.seq_len + 1)).astype(np.int32)
-    return steps * batch * cfg.seq_len / timed(pipe.step, state, make_batch, steps)
+    return steps * batch * cfg.seq_len / time_steps(pipe.step, state, make_batch, steps)[0]
 
 
 def main():
@@ -94,7 +57,7 @@ def main():
         rows = []
         for mesh in ((8, 1), (4, 2), (2, 4)):
             rows.append((f"SPMD, mesh {mesh[0]} (data) x {mesh[1]} (model)",
-                         spmd(cfg, opt, mesh, args.batch, args.steps, rng)))
+                         spmd_tokens_per_second(cfg, opt, mesh, args.batch, args.steps, rng)))
         for stages in (2, 4):
             rows.append((f"pipelined, S = {stages} stages x {8 // stages} devices, M = {args.microbatches}",
                          pipelined(cfg, opt, stages, args.microbatches, args.batch, args.steps, rng)))
