@@ -60,13 +60,29 @@ absl::Status CheckName(std::string_view message, int i, const std::string& name)
   }
   return absl::OkStatus();
 }
+
+// The fields both checkpoint requests start with.
+template <typename Proto>
+Proto RequestHeader(ClientId client, const std::string& directory) {
+  Proto p;
+  p.set_version(kWireVersion);
+  p.set_client(client.value());
+  p.set_directory(directory);
+  return p;
+}
+
+// Checks them (version, client id, the directory's length, the number of arrays).
+template <typename Proto>
+absl::StatusOr<ClientId> ReadRequestHeader(const Proto& p, std::string_view message) {
+  PW_RETURN_IF_ERROR(CheckVersion(p));
+  PW_ASSIGN_OR_RETURN(ClientId client, IdFromProto<ClientId>(p.client(), message, "client"));
+  PW_RETURN_IF_ERROR(CheckCheckpointStrings(message, p.directory(), p.arrays_size()));
+  return client;
+}
 }  // namespace
 
 pathways::wire::SaveCheckpointRequest ToProto(ClientId client, const SaveCheckpointRequest& r) {
-  pathways::wire::SaveCheckpointRequest p;
-  p.set_version(kWireVersion);
-  p.set_client(client.value());
-  p.set_directory(r.directory);
+  auto p = RequestHeader<pathways::wire::SaveCheckpointRequest>(client, r.directory);
   for (const auto& entry : r.arrays) {
     auto* e = p.add_arrays();
     e->set_name(entry.name);
@@ -79,9 +95,7 @@ pathways::wire::SaveCheckpointRequest ToProto(ClientId client, const SaveCheckpo
 absl::StatusOr<std::pair<ClientId, SaveCheckpointRequest>> FromProto(
     const pathways::wire::SaveCheckpointRequest& p) {
   constexpr std::string_view kMsg = "SaveCheckpointRequest";
-  PW_RETURN_IF_ERROR(CheckVersion(p));
-  PW_ASSIGN_OR_RETURN(ClientId client, IdFromProto<ClientId>(p.client(), kMsg, "client"));
-  PW_RETURN_IF_ERROR(CheckCheckpointStrings(kMsg, p.directory(), p.arrays_size()));
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadRequestHeader(p, kMsg));
   if (static_cast<int64_t>(p.metadata().size()) > checkpoint::kMaxMetadataBytes) {
     return Invalid(kMsg, "metadata", p.metadata().size(), " bytes; at most ",
                    checkpoint::kMaxMetadataBytes);
@@ -99,10 +113,7 @@ absl::StatusOr<std::pair<ClientId, SaveCheckpointRequest>> FromProto(
 }
 
 pathways::wire::RestoreCheckpointRequest ToProto(ClientId client, const RestoreCheckpointRequest& r) {
-  pathways::wire::RestoreCheckpointRequest p;
-  p.set_version(kWireVersion);
-  p.set_client(client.value());
-  p.set_directory(r.directory);
+  auto p = RequestHeader<pathways::wire::RestoreCheckpointRequest>(client, r.directory);
   for (const auto& entry : r.arrays) {
     auto* e = p.add_arrays();
     e->set_name(entry.name);
@@ -115,9 +126,7 @@ pathways::wire::RestoreCheckpointRequest ToProto(ClientId client, const RestoreC
 absl::StatusOr<std::pair<ClientId, RestoreCheckpointRequest>> FromProto(
     const pathways::wire::RestoreCheckpointRequest& p) {
   constexpr std::string_view kMsg = "RestoreCheckpointRequest";
-  PW_RETURN_IF_ERROR(CheckVersion(p));
-  PW_ASSIGN_OR_RETURN(ClientId client, IdFromProto<ClientId>(p.client(), kMsg, "client"));
-  PW_RETURN_IF_ERROR(CheckCheckpointStrings(kMsg, p.directory(), p.arrays_size()));
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadRequestHeader(p, kMsg));
   RestoreCheckpointRequest r;
   r.directory = p.directory();
   for (int i = 0; i < p.arrays_size(); ++i) {

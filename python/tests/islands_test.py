@@ -4,8 +4,16 @@ collective) and then across the islands (a transfer between them plus an add, in
 from conftest import run_python
 
 
+def run_ok(code):
+    """Runs `code` in a fresh interpreter (its own embedded cluster, with islands); it must
+    print "ok" last."""
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
 def test_data_parallel_training_across_two_islands_matches_one_device():
-    result = run_python("""
+    run_ok("""
         import functools
         import numpy as np
         import pathways as pw
@@ -64,13 +72,11 @@ def test_data_parallel_training_across_two_islands_matches_one_device():
         for x, y in zip(pw.tree_leaves(pa), pw.tree_leaves(pb)):
             assert np.array_equal(np.asarray(x), np.asarray(y))
         print("ok")
-    """, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    """)
 
 
 def test_a_pipeline_whose_stages_span_four_islands_matches_one_device():
-    result = run_python("""
+    run_ok("""
         import functools
         import numpy as np
         import pathways as pw
@@ -92,13 +98,11 @@ def test_a_pipeline_whose_stages_span_four_islands_matches_one_device():
             ref = pw.tree_map(lambda p, g: p - 0.5 * np.asarray(g), ref, ref_g)
             np.testing.assert_allclose(np.asarray(loss)[0], float(ref_loss), rtol=1e-5)
         print("ok")
-    """, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    """)
 
 
 def test_the_embedded_clusters_network_between_islands_delays_pushes_across_them():
-    result = run_python("""
+    run_ok("""
         import time
         import numpy as np
         import pathways as pw
@@ -121,6 +125,4 @@ def test_the_embedded_clusters_network_between_islands_delays_pushes_across_them
         assert time.perf_counter() - start >= 0.2, "the push across islands was not delayed"
         assert out.tolist() == [[3.0] * 4]
         print("ok")
-    """, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    """)
