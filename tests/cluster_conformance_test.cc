@@ -19,6 +19,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
+#include "pathways/client/global_array.h"
 #include "pathways/ir/mesh.h"
 #include "tests/test_cluster.h"
 #include "tests/test_util.h"
@@ -328,6 +329,128 @@ TEST_P(ClusterConformanceTest, CollectivesWithinMeshAxesOfASlice) {
   std::vector<Array> out = Unwrap(f({x}));
   EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(3, 3, 7, 7));
   EXPECT_THAT(Unwrap(out[1].ToLiteral()).data<float>(), ElementsAre(1, 3, 2, 4, 1, 3, 2, 4));
+}
+
+// The host of every device, from the cluster's status.
+std::map<DeviceId, HostId> HostOfDevices(ControllerService& controller) {
+  std::map<DeviceId, HostId> out;
+  for (const HostStatus& h : controller.Status().hosts) {
+    for (const DeviceStatus& d : h.devices) out[d.id] = h.host;
+  }
+  return out;
+}
+
+struct NamedLayout {
+  std::string name;
+  Sharding sharding;
+};
+
+std::vector<NamedLayout> LayoutsFor(const VirtualSlice& slice) {
+  std::vector<NamedLayout> out = {{"replicated", Sharding::Replicated()}};
+  for (int32_t a = 0; a < static_cast<int32_t>(slice.mesh_shape.size()); ++a) {
+    out.push_back({absl::StrCat("rows/axis", a), Sharding::Split(0, {a})});
+    out.push_back({absl::StrCat("columns/axis", a), Sharding::Split(1, {a})});
+  }
+  if (slice.mesh_shape.size() == 2) {
+    out.push_back({"rows/axis0,columns/axis1", Sharding{Sharding::Kind::kPartitioned, {{0}, {1}}}});
+    out.push_back({"rows/axes1,0", Sharding::Split(0, {1, 0})});
+  }
+  return out;
+}
+
+// Every pairing of {replicated, split over each axis} x {same slice, bigger, smaller, another
+// host}: the reshard moves the blocks host to host and every destination shard holds exactly
+// its block of the global array.
+TEST_P(ClusterConformanceTest, ReshardingBetweenLayoutsAndSlicesKeepsTheGlobalArray) {
+  auto client = Connect("reshard");
+  VirtualDeviceSet vds = client->MakeVirtualDeviceSet();
+  SliceRequest grid{.num_devices = 4, .mesh_shape = {2, 2}};
+  const VirtualSlice s4 = Unwrap(vds.AddSlice(grid));
+  const VirtualSlice s2 = Unwrap(vds.AddSlice(2));
+  const std::map<DeviceId, HostId> host_of = HostOfDevices(controller());
+  // Single devices on each host ("another host" for every source).
+  std::map<HostId, VirtualSlice> ones;
+  for (int i = 0; i < 8 && ones.size() < 2; ++i) {
+    VirtualSlice s = Unwrap(vds.AddSlice(1));
+    ones.emplace(host_of.at(s.devices[0]), s);
+  }
+  ASSERT_EQ(ones.size(), 2u) << "expected single-device slices on both hosts";
+  std::vector<float> values(4 * 8);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  const ir::Literal global = Unwrap(ir::Literal::Create<float>({4, 8}, values));
+  std::vector<std::pair<std::string, VirtualSlice>> slices = {{"4", s4}, {"2", s2}};
+  for (const auto& [host, one] : ones) slices.push_back({absl::StrCat("1@", host.DebugString()), one});
+  int checked = 0, layouts = 0;
+  for (const auto& [name, slice] : slices) layouts += static_cast<int>(LayoutsFor(slice).size());
+  for (const auto& [from_name, from] : slices) {
+    for (const NamedLayout& from_layout : LayoutsFor(from)) {
+      Array x = Unwrap(client->PutGlobal(from, global, from_layout.sharding));
+      for (const auto& [to_name, to] : slices) {
+        for (const NamedLayout& to_layout : LayoutsFor(to)) {
+          SCOPED_TRACE(absl::StrCat(from_layout.name, " on ", from_name, " -> ", to_layout.name,
+                                    " on ", to_name));
+          Array y = Unwrap(client->Reshard(x, to, to_layout.sharding));
+          EXPECT_EQ(y.shape(), global.type().shape);
+          EXPECT_EQ(y.devices(), to.devices);
+          const std::vector<ir::Literal> want = Unwrap(SplitGlobal(global, to_layout.sharding, y.mesh()));
+          const std::vector<ir::Literal> got = Unwrap(y.FetchShards());
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].data<float>(), want[i].data<float>()) << "shard " << i;
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, layouts * layouts);
+}
+
+// Stacked shards (pmap's layout) gathered onto one device by transfers, and a pmap that reads
+// its argument replicated from a slice of another size (resharded before the call).
+TEST_P(ClusterConformanceTest, PmapArgumentsAreReshardedIntoTheLayoutTheyDeclare) {
+  auto client = Connect("reshard-pmap");
+  VirtualDeviceSet vds = client->MakeVirtualDeviceSet();
+  const VirtualSlice s2 = Unwrap(vds.AddSlice(2));
+  const VirtualSlice s1 = Unwrap(vds.AddSlice(1));
+  Array x = Unwrap(client->PutGlobal(s2, ir::Literal::Create<float>({2, 3}, {1, 2, 3, 4, 5, 6})));
+  Array gathered = Unwrap(client->Reshard(x, s1, Sharding::Replicated()));
+  EXPECT_EQ(gathered.shape(), ir::Shape({2, 3}));
+  EXPECT_THAT(Unwrap(gathered.ToLiteral()).data<float>(), ElementsAre(1, 2, 3, 4, 5, 6));
+  // Every device of s2 sums the whole array it reads replicated: the stacked input is gathered.
+  PmapFunction total = client->Pmap(
+      "total", s2,
+      [](FunctionBuilder& b, absl::Span<const Value> x) {
+        return std::vector<Value>{b.Reduce(x[0], {0, 1}, ir::ReduceKind::kSum)};
+      },
+      PmapOptions{.in_shardings = {Sharding::Replicated()}});
+  std::vector<Array> sums = Unwrap(total({gathered}));
+  EXPECT_THAT(Unwrap(sums[0].ToLiteral()).data<float>(), ElementsAre(21, 21));
+  ProgramTracer t(*client, "gather_then_sum");
+  Traced v = t.InputLike(x);
+  Program p = Unwrap(t.Build({total(t, {v})[0]}));
+  EXPECT_THAT(Unwrap(Unwrap(p.Run({x}))[0].ToLiteral()).data<float>(), ElementsAre(21, 21));
+}
+
+TEST_P(ClusterConformanceTest, ReshardErrorsNameBothLayouts) {
+  auto client = Connect("reshard-errors");
+  VirtualDeviceSet vds = client->MakeVirtualDeviceSet();
+  const VirtualSlice s2 = Unwrap(vds.AddSlice(2));
+  const VirtualSlice s4 = Unwrap(vds.AddSlice(SliceRequest{.num_devices = 4, .mesh_shape = {2, 2}}));
+  Array x = Unwrap(client->PutGlobal(s2, ir::Literal::Create<float>({2, 3}, {1, 2, 3, 4, 5, 6}),
+                                     Sharding::Split(0, {0})));
+  absl::StatusOr<Array> bad = client->Reshard(x, s4, Sharding::Split(1, {0, 1}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("does not divide"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("f32[2,3]"));
+  bad = client->Reshard(x, s2, Sharding::Split(0, {3}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("mesh axis 3"));
+  absl::StatusOr<Array> odd = client->PutGlobal(s2, ir::Literal::Create<float>({3}, {1, 2, 3}),
+                                                Sharding::Split(0, {0}));
+  ASSERT_FALSE(odd.ok());
+  EXPECT_THAT(odd.status().message(), HasSubstr("does not divide"));
 }
 
 // A fresh directory for one test's checkpoints, removed afterwards.

@@ -8,6 +8,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/client/client_state.h"
+#include "pathways/client/global_array.h"
 
 namespace pw {
 
@@ -38,11 +39,11 @@ const ArraySpec& Array::spec() const { return ref_ ? ref_->info.spec : InvalidIn
 int64_t Array::num_shards() const { return ref_ ? static_cast<int64_t>(ref_->info.devices.size()) : 0; }
 const std::vector<DeviceId>& Array::devices() const { return ref_ ? ref_->info.devices : InvalidInfo().devices; }
 
-ir::Shape Array::shape() const {
-  std::vector<int64_t> dims = {num_shards()};
-  for (int64_t d : shard_type().shape.dims()) dims.push_back(d);
-  return ir::Shape(dims);
+std::vector<int64_t> Array::mesh() const {
+  return ref_ ? MeshOrLine(ref_->info.mesh, num_shards()) : std::vector<int64_t>{};
 }
+
+ir::Shape Array::shape() const { return GlobalShape(shard_type().shape, sharding(), mesh()); }
 
 absl::Status Array::Await() const {
   if (!ref_) return absl::FailedPreconditionError("Await on an empty or released Array");
@@ -61,18 +62,11 @@ absl::StatusOr<std::vector<ir::Literal>> Array::FetchShards() const {
 
 absl::StatusOr<ir::Literal> Array::ToLiteral() const {
   PW_ASSIGN_OR_RETURN(std::vector<ir::Literal> shards, FetchShards());
-  ir::Literal out(ir::TensorType{dtype(), shape()});
-  const int64_t shard_bytes = shard_type().byte_size();
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (shards[i].byte_size() != shard_bytes) {
-      return absl::InternalError(absl::StrCat("shard ", i, " of ", id().DebugString(), " has ",
-                                              shards[i].byte_size(), " bytes, expected ", shard_bytes));
-    }
-    if (shard_bytes > 0) {
-      std::memcpy(static_cast<char*>(out.untyped_data()) + i * shard_bytes, shards[i].untyped_data(), shard_bytes);
-    }
+  absl::StatusOr<ir::Literal> global = AssembleGlobal(shards, shard_type(), sharding(), mesh());
+  if (!global.ok()) {
+    return absl::InternalError(absl::StrCat(id().DebugString(), ": ", global.status().message()));
   }
-  return out;
+  return global;
 }
 
 std::string Array::DebugString() const {
@@ -80,6 +74,7 @@ std::string Array::DebugString() const {
   std::vector<std::string> devs;
   for (DeviceId d : devices()) devs.push_back(d.DebugString());
   return absl::StrCat("Array(", id().DebugString(), " ", DTypeName(dtype()), shape().DebugString(),
+                      sharding().stacked() ? "" : absl::StrCat(" ", sharding().DebugString()),
                       " on [", absl::StrJoin(devs, ", "), "])");
 }
 

@@ -33,8 +33,10 @@ Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info);
 }  // namespace internal
 
 // Copies share one reference; the array's device memory is freed when the last copy is
-// destroyed or Release() is called. With pmap semantics its global shape is
-// [num_shards, shard_shape...]: shard i holds global row i, on device i of its slice.
+// destroyed or Release() is called. Its global shape follows its sharding over its slice's
+// mesh (sharding.h): stacked (pmap semantics, the default) is [num_shards, shard_shape...],
+// shard i holding global row i on device i of its slice; partitioned layouts split dimensions
+// over mesh axes, and replicated arrays have the shard's shape.
 class Array {
  public:
   Array() = default;
@@ -45,7 +47,10 @@ class Array {
   const ir::TensorType& shard_type() const { return spec().shard_type; }
   ir::DType dtype() const { return shard_type().dtype; }
   int64_t num_shards() const;
-  // [num_shards, shard dims...].
+  const Sharding& sharding() const { return spec().sharding; }
+  // The slice's mesh ([num_shards] for a slice without one).
+  std::vector<int64_t> mesh() const;
+  // The global shape: [num_shards, shard dims...] when stacked.
   ir::Shape shape() const;
   const std::vector<DeviceId>& devices() const;
 
@@ -53,7 +58,7 @@ class Array {
   absl::Status Await() const;
   // Fetches every shard to host memory (after Await).
   absl::StatusOr<std::vector<ir::Literal>> FetchShards() const;
-  // The whole array as one literal of shape() (shards stacked along the leading axis).
+  // The whole array as one literal of shape() (the shards put together by the sharding).
   absl::StatusOr<ir::Literal> ToLiteral() const;
   // Drops this handle's reference now (other copies keep the array alive).
   void Release() { ref_.reset(); }

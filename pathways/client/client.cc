@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/status.h"
+#include "pathways/client/global_array.h"
 #include "pathways/rpc/grpc_controller_client.h"
 
 namespace pw {
@@ -48,9 +49,52 @@ Client::~Client() {
 
 absl::StatusOr<VirtualSlice> Client::GetDevices(int64_t n) { return MakeVirtualDeviceSet().AddSlice(n); }
 
-absl::StatusOr<Array> Client::Put(const VirtualSlice& slice, std::vector<ir::Literal> shards) {
-  PW_ASSIGN_OR_RETURN(ArrayInfo info, state_->controller->PutArray(state_->id, slice.id, std::move(shards)));
+absl::StatusOr<Array> Client::Put(const VirtualSlice& slice, std::vector<ir::Literal> shards,
+                                  Sharding sharding) {
+  PW_ASSIGN_OR_RETURN(ArrayInfo info, state_->controller->PutArray(state_->id, slice.id,
+                                                                   std::move(shards),
+                                                                   std::move(sharding)));
   return AdoptArray(state_, std::move(info));
+}
+
+absl::StatusOr<Array> Client::Reshard(const Array& array, const VirtualSlice& slice,
+                                      Sharding sharding) {
+  if (!array.valid()) return absl::InvalidArgumentError("Reshard: an empty Array");
+  // A program of no calls whose one output is its input placed on `slice`: registered once per
+  // (input spec, destination), then run like any program.
+  const std::string key = absl::StrCat(array.spec().shard_type.DebugString(), "@",
+                                       array.spec().slice.value(), "/",
+                                       array.sharding().DebugString(), "->", slice.id.value(),
+                                       "/", sharding.DebugString());
+  ProgramId program;
+  bool found = false;
+  {
+    absl::MutexLock lock(&state_->mu);
+    auto it = state_->reshards.find(key);
+    if (it != state_->reshards.end()) {
+      program = it->second;
+      found = true;
+    }
+  }
+  if (!found) {
+    ProgramDef def;
+    def.name = absl::StrCat("reshard to ", slice.id.DebugString());
+    def.inputs.push_back(array.spec());
+    def.outputs.push_back(ValueRef{ValueRef::kProgramInput, 0});
+    def.output_placements.push_back(OutputPlacement{slice.id, std::move(sharding)});
+    PW_ASSIGN_OR_RETURN(program, state_->controller->RegisterProgram(state_->id, std::move(def)));
+    absl::MutexLock lock(&state_->mu);
+    state_->reshards.emplace(key, program);
+  }
+  const ArrayId input = array.id();
+  PW_ASSIGN_OR_RETURN(RunResult result,
+                      state_->controller->Run(state_->id, program, absl::MakeConstSpan(&input, 1),
+                                              RunOptions{}));
+  if (result.outputs.size() != 1) {
+    return absl::InternalError(absl::StrCat("Reshard: the run returned ", result.outputs.size(),
+                                            " arrays"));
+  }
+  return AdoptArray(state_, std::move(result.outputs[0]));
 }
 
 absl::Status Client::SaveCheckpoint(const std::string& directory,
@@ -81,25 +125,16 @@ absl::StatusOr<Client::Restored> Client::RestoreCheckpoint(const std::string& di
   return out;
 }
 
-absl::StatusOr<Array> Client::PutGlobal(const VirtualSlice& slice, const ir::Literal& global) {
-  const int64_t n = static_cast<int64_t>(slice.devices.size());
-  if (global.shape().rank() < 1 || global.shape().dim(0) != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PutGlobal: the leading axis of ", global.type().DebugString(), " must equal the size ",
-        n, " of ", slice.id.DebugString()));
+absl::StatusOr<Array> Client::PutGlobal(const VirtualSlice& slice, const ir::Literal& global,
+                                        Sharding sharding) {
+  const std::vector<int64_t> mesh =
+      MeshOrLine(slice.mesh_shape, static_cast<int64_t>(slice.devices.size()));
+  absl::StatusOr<std::vector<ir::Literal>> shards = SplitGlobal(global, sharding, mesh);
+  if (!shards.ok()) {
+    return Annotate(shards.status(), absl::StrCat("PutGlobal of ", global.type().DebugString(),
+                                                  " on ", slice.id.DebugString()));
   }
-  ir::TensorType shard_type{global.dtype(), ir::Shape(global.shape().dims().subspan(1))};
-  const int64_t shard_bytes = shard_type.byte_size();
-  std::vector<ir::Literal> shards;
-  shards.reserve(n);
-  for (int64_t i = 0; i < n; ++i) {
-    ir::Literal l(shard_type);
-    if (shard_bytes > 0) {
-      std::memcpy(l.untyped_data(), static_cast<const char*>(global.untyped_data()) + i * shard_bytes, shard_bytes);
-    }
-    shards.push_back(std::move(l));
-  }
-  return Put(slice, std::move(shards));
+  return Put(slice, *std::move(shards), std::move(sharding));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +160,9 @@ struct PmapFunction::State {
   std::shared_ptr<ClientState> client;
   std::string name;
   VirtualSlice slice;
+  std::vector<int64_t> mesh;  // the slice's
   PmapBody body;
+  PmapOptions options;
   absl::Mutex mu;
   // Traced functions by argument shard types; op-by-op programs by argument specs.
   absl::flat_hash_map<std::string, TracedFunction> functions ABSL_GUARDED_BY(mu);
@@ -140,13 +177,61 @@ std::string SignatureKey(absl::Span<const ir::TensorType> types) {
 }
 }  // namespace
 
-PmapFunction Client::Pmap(std::string name, VirtualSlice slice, PmapBody body) {
+PmapFunction Client::Pmap(std::string name, VirtualSlice slice, PmapBody body,
+                          PmapOptions options) {
   auto state = std::make_shared<PmapFunction::State>();
   state->client = state_;
   state->name = std::move(name);
+  state->mesh = MeshOrLine(slice.mesh_shape, static_cast<int64_t>(slice.devices.size()));
   state->slice = std::move(slice);
   state->body = std::move(body);
+  state->options = std::move(options);
   return PmapFunction(std::move(state));
+}
+
+absl::StatusOr<std::vector<ir::TensorType>> PmapFunction::ParameterTypes(
+    absl::Span<const ArraySpec* const> specs,
+    absl::Span<const std::vector<int64_t>* const> meshes) const {
+  const PmapOptions& options = state_->options;
+  if (!options.in_shardings.empty() && options.in_shardings.size() != specs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("pmap '", state_->name, "': ", specs.size(),
+                                                   " arguments but ",
+                                                   options.in_shardings.size(),
+                                                   " input shardings"));
+  }
+  std::vector<ir::TensorType> types;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ArraySpec& spec = *specs[i];
+    const Sharding sharding =
+        options.in_shardings.empty() ? Sharding::Stacked() : options.in_shardings[i];
+    if (spec.sharding.stacked() && sharding.stacked()) {  // shard by shard (lowering checks counts)
+      types.push_back(spec.shard_type);
+      continue;
+    }
+    const std::string where = absl::StrCat("pmap '", state_->name, "' argument ", i);
+    if (meshes[i]->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": the mesh of its slice is unknown"));
+    }
+    const ir::Shape global = GlobalShape(spec.shard_type.shape, spec.sharding, *meshes[i]);
+    if (absl::Status s = ValidateSharding(sharding, global.rank() - (sharding.stacked() ? 1 : 0),
+                                          state_->mesh);
+        !s.ok()) {
+      return Annotate(s, where);
+    }
+    absl::StatusOr<ir::Shape> shard = ShardShape(global, sharding, state_->mesh);
+    if (!shard.ok()) {
+      return Annotate(shard.status(),
+                      absl::StrCat(where, " of global shape ", global.DebugString()));
+    }
+    types.push_back(ir::TensorType{spec.shard_type.dtype, *std::move(shard)});
+  }
+  return types;
+}
+
+const Sharding& PmapFunction::OutSharding(size_t k) const {
+  static const Sharding* stacked = new Sharding(Sharding::Stacked());
+  const std::vector<Sharding>& out = state_->options.out_shardings;
+  return k < out.size() ? out[k] : *stacked;
 }
 
 const std::string& PmapFunction::name() const { return state_->name; }
@@ -185,15 +270,21 @@ absl::StatusOr<FunctionId> PmapFunction::FunctionFor(absl::Span<const ir::Tensor
 
 absl::StatusOr<std::vector<Array>> PmapFunction::operator()(absl::Span<const Array> args,
                                                             RunOptions options) const {
-  std::vector<ir::TensorType> types;
+  std::vector<const ArraySpec*> specs;
+  std::vector<std::vector<int64_t>> meshes(args.size());
+  std::vector<const std::vector<int64_t>*> mesh_ptrs;
   std::string key;
   for (size_t i = 0; i < args.size(); ++i) {
     if (!args[i].valid()) {
       return absl::InvalidArgumentError(absl::StrCat("pmap '", state_->name, "': argument ", i, " is an empty Array"));
     }
-    types.push_back(args[i].shard_type());
-    absl::StrAppend(&key, args[i].shard_type().DebugString(), "@", args[i].spec().slice.value(), ";");
+    specs.push_back(&args[i].spec());
+    meshes[i] = args[i].mesh();
+    mesh_ptrs.push_back(&meshes[i]);
+    absl::StrAppend(&key, args[i].shard_type().DebugString(), "@", args[i].spec().slice.value(),
+                    "/", args[i].sharding().DebugString(), ";");
   }
+  PW_ASSIGN_OR_RETURN(std::vector<ir::TensorType> types, ParameterTypes(specs, mesh_ptrs));
   ProgramId program;
   bool found = false;
   {
@@ -210,6 +301,8 @@ absl::StatusOr<std::vector<Array>> PmapFunction::operator()(absl::Span<const Arr
     ProgramDef def;
     def.name = state_->name;
     ProgramCall call{.name = state_->name, .function = traced.id, .slice = state_->slice.id, .args = {}};
+    call.arg_shardings = state_->options.in_shardings;
+    call.out_shardings = state_->options.out_shardings;
     for (size_t i = 0; i < args.size(); ++i) {
       def.inputs.push_back(args[i].spec());
       call.args.push_back(ValueRef{ValueRef::kProgramInput, static_cast<int64_t>(i)});
@@ -235,21 +328,33 @@ absl::StatusOr<std::vector<Array>> PmapFunction::operator()(absl::Span<const Arr
 std::vector<Traced> PmapFunction::operator()(ProgramTracer& tracer, absl::Span<const Traced> args) const {
   // On error, one placeholder value, so `f(tracer, args)[0]` stays safe; Build() reports it.
   if (!tracer.status().ok()) return std::vector<Traced>(1);
-  std::vector<ir::TensorType> types;
-  for (const Traced& t : args) types.push_back(t.spec.shard_type);
-  absl::StatusOr<TracedFunction> traced = Trace(types);
+  std::vector<const ArraySpec*> specs;
+  std::vector<const std::vector<int64_t>*> meshes;
+  for (const Traced& t : args) {
+    specs.push_back(&t.spec);
+    meshes.push_back(&t.mesh);
+  }
+  absl::StatusOr<std::vector<ir::TensorType>> types = ParameterTypes(specs, meshes);
+  if (!types.ok()) {
+    tracer.Fail(types.status());
+    return std::vector<Traced>(1);
+  }
+  absl::StatusOr<TracedFunction> traced = Trace(*types);
   if (!traced.ok()) {
     tracer.Fail(traced.status());
     return std::vector<Traced>(1);
   }
   const int64_t node = static_cast<int64_t>(tracer.def_.calls.size());
   ProgramCall call{.name = state_->name, .function = traced->id, .slice = state_->slice.id, .args = {}};
+  call.arg_shardings = state_->options.in_shardings;
+  call.out_shardings = state_->options.out_shardings;
   for (const Traced& t : args) call.args.push_back(t.ref);
   tracer.def_.calls.push_back(std::move(call));
   std::vector<Traced> out;
   for (size_t k = 0; k < traced->output_types.size(); ++k) {
     out.push_back(Traced{ValueRef{node, static_cast<int64_t>(k)},
-                         ArraySpec{traced->output_types[k], state_->slice.id}});
+                         ArraySpec{traced->output_types[k], state_->slice.id, OutSharding(k)},
+                         state_->mesh});
   }
   return out;
 }
@@ -263,9 +368,10 @@ void ProgramTracer::Fail(absl::Status status) {
   if (status_.ok()) status_ = Annotate(status, absl::StrCat("tracing program '", def_.name, "'"));
 }
 
-Traced ProgramTracer::Input(ArraySpec spec) {
+Traced ProgramTracer::Input(ArraySpec spec, std::vector<int64_t> mesh) {
   def_.inputs.push_back(spec);
-  return Traced{ValueRef{ValueRef::kProgramInput, static_cast<int64_t>(def_.inputs.size()) - 1}, std::move(spec)};
+  return Traced{ValueRef{ValueRef::kProgramInput, static_cast<int64_t>(def_.inputs.size()) - 1},
+                std::move(spec), std::move(mesh)};
 }
 
 absl::StatusOr<Program> ProgramTracer::Build(absl::Span<const Traced> outputs) {

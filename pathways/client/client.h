@@ -31,6 +31,16 @@ using PmapBody =
 struct Traced {
   ValueRef ref;
   ArraySpec spec;
+  std::vector<int64_t> mesh;  // of spec.slice: what spec.sharding refers to
+  ir::Shape shape() const { return GlobalShape(spec.shard_type.shape, spec.sharding, mesh); }
+};
+
+// How a PmapFunction sees its arguments and outputs as global arrays over its slice: one
+// sharding per argument / output (empty: all stacked, pmap semantics). An argument whose
+// array is laid out otherwise (another sharding or slice) is resharded before the call.
+struct PmapOptions {
+  std::vector<Sharding> in_shardings;
+  std::vector<Sharding> out_shardings;
 };
 
 // A function with pmap semantics bound to a slice: shard i of every argument runs on virtual
@@ -59,6 +69,13 @@ class PmapFunction {
   };
   // Traces, compiles and registers the body for these shard types once; cached.
   absl::StatusOr<TracedFunction> Trace(absl::Span<const ir::TensorType> shard_types) const;
+  // The shard types the function sees for arguments laid out as `specs` on slices of
+  // `meshes` (in_shardings applied; a stacked argument read stacked keeps its shard type);
+  // INVALID_ARGUMENT naming the argument when one does not divide.
+  absl::StatusOr<std::vector<ir::TensorType>> ParameterTypes(
+      absl::Span<const ArraySpec* const> specs,
+      absl::Span<const std::vector<int64_t>* const> meshes) const;
+  const Sharding& OutSharding(size_t k) const;
   explicit PmapFunction(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
 };
@@ -85,9 +102,10 @@ class Program {
 class ProgramTracer {
  public:
   ProgramTracer(Client& client, std::string name);
-  // A program input of the given spec; `like` takes the spec of an existing array.
-  Traced Input(ArraySpec spec);
-  Traced InputLike(const Array& like) { return Input(like.spec()); }
+  // A program input of the given spec, on a slice of `mesh` (needed when the spec is not
+  // stacked); `like` takes the spec of an existing array.
+  Traced Input(ArraySpec spec, std::vector<int64_t> mesh = {});
+  Traced InputLike(const Array& like) { return Input(like.spec(), like.mesh()); }
   const absl::Status& status() const { return status_; }
   absl::StatusOr<Program> Build(absl::Span<const Traced> outputs);
 
@@ -141,12 +159,19 @@ class Client {
   // make_virtual_device_set().add_slice(n): n virtual devices on one island.
   absl::StatusOr<VirtualSlice> GetDevices(int64_t n);
 
-  // An array on `slice` from one literal per shard.
-  absl::StatusOr<Array> Put(const VirtualSlice& slice, std::vector<ir::Literal> shards);
-  // An array on `slice` from a global literal whose leading axis is the slice size.
-  absl::StatusOr<Array> PutGlobal(const VirtualSlice& slice, const ir::Literal& global);
+  // An array on `slice` from one literal per shard, laid out by `sharding`.
+  absl::StatusOr<Array> Put(const VirtualSlice& slice, std::vector<ir::Literal> shards,
+                            Sharding sharding = Sharding::Stacked());
+  // An array on `slice` from a global literal cut by `sharding` (stacked: its leading axis is
+  // the slice size).
+  absl::StatusOr<Array> PutGlobal(const VirtualSlice& slice, const ir::Literal& global,
+                                  Sharding sharding = Sharding::Stacked());
+  // The same global array on `slice` laid out by `sharding`, moved host to host (never through
+  // the client or the controller); a future like any run output. INVALID_ARGUMENT when the
+  // global shape does not divide over the slice's mesh.
+  absl::StatusOr<Array> Reshard(const Array& array, const VirtualSlice& slice, Sharding sharding);
 
-  PmapFunction Pmap(std::string name, VirtualSlice slice, PmapBody body);
+  PmapFunction Pmap(std::string name, VirtualSlice slice, PmapBody body, PmapOptions options = {});
 
   // Checkpoints (ControllerService::SaveCheckpoint / RestoreCheckpoint): every host writes and
   // reads its own shards in `directory` (absolute, on a filesystem every host sees); nothing

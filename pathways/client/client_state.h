@@ -6,6 +6,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "pathways/base/ids.h"
 #include "pathways/service/controller_service.h"
 
@@ -18,6 +21,9 @@ struct ClientState {
   ClientId id;
   std::string name;
   std::atomic<bool> disconnected{false};
+  absl::Mutex mu;
+  // Reshard programs by (input spec, destination); see Client::Reshard.
+  absl::flat_hash_map<std::string, ProgramId> reshards ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace pw::internal

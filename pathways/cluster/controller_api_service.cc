@@ -173,7 +173,12 @@ grpc::Status ControllerServer::ApiService::PutArray(grpc::ServerContext*,
     }
     shards.push_back(*std::move(shard));
   }
-  absl::StatusOr<ArrayInfo> info = server_->controller().PutArray(*client, *slice, std::move(shards));
+  absl::StatusOr<Sharding> sharding = wire::FromProto(request->sharding());
+  if (!sharding.ok()) {
+    return Answer(*response, Nested(sharding.status(), "PutArrayRequest", "sharding"));
+  }
+  absl::StatusOr<ArrayInfo> info =
+      server_->controller().PutArray(*client, *slice, std::move(shards), *std::move(sharding));
   if (info.ok()) *response->mutable_array() = wire::ToProto(*info);
   return Answer(*response, info.status());
 }

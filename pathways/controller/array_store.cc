@@ -8,12 +8,15 @@
 namespace pw {
 
 ArrayRecord::ArrayRecord(ArrayId id, ClientId owner, ArraySpec spec, std::vector<DeviceId> devices,
-                         std::vector<HostId> shard_hosts, Initial initial)
+                         std::vector<HostId> shard_hosts, Initial initial,
+                         std::vector<int64_t> mesh)
     : id_(id),
       owner_(owner),
       spec_(std::move(spec)),
       devices_(std::move(devices)),
       shard_hosts_(std::move(shard_hosts)),
+      mesh_(mesh.empty() ? std::vector<int64_t>{static_cast<int64_t>(devices_.size())}
+                         : std::move(mesh)),
       ready_(initial == Initial::kReady ? AsyncEvent::CreateReady() : AsyncEvent::Create()) {
   absl::MutexLock lock(&mu_);
   resolved_.assign(devices_.size(), initial == Initial::kReady);

@@ -28,8 +28,9 @@ class ArrayRecord {
  public:
   enum class Initial { kReady, kPending };
 
+  // `mesh`: the slice's mesh (empty: its devices in a line).
   ArrayRecord(ArrayId id, ClientId owner, ArraySpec spec, std::vector<DeviceId> devices,
-              std::vector<HostId> shard_hosts, Initial initial);
+              std::vector<HostId> shard_hosts, Initial initial, std::vector<int64_t> mesh = {});
   ArrayRecord(const ArrayRecord&) = delete;
   ArrayRecord& operator=(const ArrayRecord&) = delete;
 
@@ -39,7 +40,7 @@ class ArrayRecord {
   const std::vector<DeviceId>& devices() const { return devices_; }
   const std::vector<HostId>& shard_hosts() const { return shard_hosts_; }
   int64_t num_shards() const { return static_cast<int64_t>(devices_.size()); }
-  ArrayInfo info() const { return ArrayInfo{id_, spec_, devices_}; }
+  ArrayInfo info() const { return ArrayInfo{id_, spec_, devices_, mesh_}; }
   bool OnHost(HostId host) const;
 
   // Available once every shard is ready, or failed with the first error to reach a shard.
@@ -65,6 +66,7 @@ class ArrayRecord {
   const ArraySpec spec_;
   const std::vector<DeviceId> devices_;
   const std::vector<HostId> shard_hosts_;
+  const std::vector<int64_t> mesh_;
   const EventRef ready_;
   std::atomic<int64_t> refs_{0};
 

@@ -194,6 +194,7 @@ absl::StatusOr<LoweringContext> Controller::MakeLoweringContext(
     absl::StatusOr<VirtualSlice> s = OwnedSlice(program.owner, slice);
     if (!s.ok()) return Annotate(s.status(), absl::StrCat("program '", program.def.name, "'"));
     context.slices.emplace(slice, s->devices);
+    context.slice_meshes.emplace(slice, s->mesh_shape);
   }
   for (const DeviceInfo& device : resources_->Devices()) {
     context.devices.emplace(device.id, DeviceLocation{device.host, device.island});
@@ -210,6 +211,9 @@ absl::StatusOr<ProgramId> Controller::RegisterProgram(ClientId client, ProgramDe
   }
   for (const ArraySpec& input : def.inputs) record->slices.push_back(input.slice);
   for (const ProgramCall& call : def.calls) record->slices.push_back(call.slice);
+  for (const OutputPlacement& placement : def.output_placements) {
+    if (placement.slice.valid()) record->slices.push_back(placement.slice);
+  }
   std::sort(record->slices.begin(), record->slices.end());
   record->slices.erase(std::unique(record->slices.begin(), record->slices.end()),
                        record->slices.end());
@@ -223,10 +227,28 @@ absl::StatusOr<ProgramId> Controller::RegisterProgram(ClientId client, ProgramDe
   for (size_t o = 0; o < record->def.outputs.size(); ++o) {
     const ValueRef& ref = record->def.outputs[o];
     const int32_t slot = (*lowered)->output_values[o];
-    const SliceId slice = ref.node == ValueRef::kProgramInput
-                              ? record->def.inputs[ref.index].slice
-                              : record->def.calls[ref.node].slice;
-    record->output_specs.push_back(ArraySpec{(*lowered)->values[slot].shard_type, slice});
+    ArraySpec spec;
+    spec.shard_type = (*lowered)->values[slot].shard_type;
+    if (ref.node == ValueRef::kProgramInput) {
+      spec.slice = record->def.inputs[ref.index].slice;
+      spec.sharding = record->def.inputs[ref.index].sharding;
+    } else {
+      const ProgramCall& call = record->def.calls[ref.node];
+      spec.slice = call.slice;
+      if (static_cast<size_t>(ref.index) < call.out_shardings.size()) {
+        spec.sharding = call.out_shardings[ref.index];
+      }
+    }
+    if (!record->def.output_placements.empty()) {
+      const OutputPlacement& placement = record->def.output_placements[o];
+      if (placement.slice.valid()) spec.slice = placement.slice;
+      spec.sharding = placement.sharding;
+    }
+    const auto mesh = context->slice_meshes.find(spec.slice);
+    record->output_meshes.push_back(mesh == context->slice_meshes.end()
+                                        ? std::vector<int64_t>{}
+                                        : mesh->second);
+    record->output_specs.push_back(std::move(spec));
   }
   LoweringCache::Key key;
   for (SliceId slice : record->slices) {
@@ -246,7 +268,8 @@ absl::StatusOr<ProgramId> Controller::RegisterProgram(ClientId client, ProgramDe
 }
 
 absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
-                                               std::vector<ir::Literal> shards) {
+                                               std::vector<ir::Literal> shards,
+                                               Sharding sharding) {
   {
     absl::MutexLock lock(&mu_);
     PW_RETURN_IF_ERROR(CheckClientLocked(client));
@@ -265,6 +288,12 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
           shards[0].type().DebugString()));
     }
   }
+  if (!shards.empty()) {
+    PW_RETURN_IF_ERROR(Annotate(
+        ValidateSharding(sharding, shards[0].type().shape.rank(),
+                         MeshOrLine(s.mesh_shape, static_cast<int64_t>(s.devices.size()))),
+        where));
+  }
   PW_ASSIGN_OR_RETURN(std::vector<HostId> hosts, HostsOf(s.devices));
   PW_ASSIGN_OR_RETURN(std::vector<WorkerService*> workers, WorkersOf(hosts, where));
   const ArrayId id = arrays_.NewId();
@@ -275,9 +304,10 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
       return Annotate(put, absl::StrCat(where, " shard ", i, " on ", s.devices[i].DebugString()));
     }
   }
-  ArraySpec spec{shards.empty() ? ir::TensorType{} : shards[0].type(), slice};
+  ArraySpec spec{shards.empty() ? ir::TensorType{} : shards[0].type(), slice, std::move(sharding)};
   auto record = std::make_shared<ArrayRecord>(id, client, std::move(spec), s.devices,
-                                              std::move(hosts), ArrayRecord::Initial::kReady);
+                                              std::move(hosts), ArrayRecord::Initial::kReady,
+                                              s.mesh_shape);
   arrays_.AddHandle(record);
   return record->info();
 }

@@ -84,7 +84,8 @@ class Controller final : public ControllerService, public RunObserver {
   absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
   absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;
   absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
-                                     std::vector<ir::Literal> shards) override;
+                                     std::vector<ir::Literal> shards,
+                                     Sharding sharding = Sharding::Stacked()) override;
   absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
                                 absl::Span<const ArrayId> inputs, RunOptions options) override;
   EventRef AwaitArray(ClientId client, ArrayId array) override;
@@ -136,6 +137,7 @@ class Controller final : public ControllerService, public RunObserver {
     ProgramDef def;
     std::vector<SliceId> slices;        // every slice it uses, sorted, distinct
     std::vector<ArraySpec> output_specs;
+    std::vector<std::vector<int64_t>> output_meshes;  // the mesh of each output's slice
   };
   struct HostTarget {
     HostId host;

@@ -269,7 +269,8 @@ absl::StatusOr<RestoredCheckpoint> Controller::RestoreCheckpoint(ClientId client
     Plan& plan = plans[i];
     auto record = std::make_shared<ArrayRecord>(
         loaded[i].first, client, ArraySpec{plan.saved->shard_type, plan.slice.id},
-        plan.slice.devices, std::move(plan.hosts), ArrayRecord::Initial::kReady);
+        plan.slice.devices, std::move(plan.hosts), ArrayRecord::Initial::kReady,
+        plan.slice.mesh_shape);
     arrays_.AddHandle(record);
     restored.arrays.push_back(record->info());
   }

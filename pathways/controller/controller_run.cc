@@ -155,8 +155,9 @@ absl::Status Controller::BindRunInputs(RunState& run, const ProgramRecord& progr
     if (!(got == want)) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, " input ", i, ": ", inputs[i].DebugString(), " is ",
-          got.shard_type.DebugString(), " on ", got.slice.DebugString(), ", the program expects ",
-          want.shard_type.DebugString(), " on ", want.slice.DebugString()));
+          got.shard_type.DebugString(), " on ", got.slice.DebugString(), " (",
+          got.sharding.DebugString(), "), the program expects ", want.shard_type.DebugString(),
+          " on ", want.slice.DebugString(), " (", want.sharding.DebugString(), ")"));
     }
     run.inputs.push_back(*std::move(record));
   }
@@ -217,7 +218,8 @@ std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(RunState& r
       }
       record = std::make_shared<ArrayRecord>((*run.value_arrays)[slot], run.client,
                                              program.output_specs[o], value.devices,
-                                             std::move(hosts), ArrayRecord::Initial::kPending);
+                                             std::move(hosts), ArrayRecord::Initial::kPending,
+                                             program.output_meshes[o]);
       record->AddRef();  // the run's, until it finished writing
       run.outputs.push_back(record);
       run.output_by_slot[slot] = record.get();

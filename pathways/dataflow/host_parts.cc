@@ -23,6 +23,9 @@ void ForEachRead(const HostStep& step, F&& f) {
     case StepKind::kSend:
       f(step.src_value);
       break;
+    case StepKind::kAssemble:
+      for (const Region& r : step.regions) f(r.src_value);
+      break;
     case StepKind::kRecv:
       break;
   }
@@ -37,6 +40,7 @@ void ForEachWrite(const HostStep& step, F&& f) {
       break;
     case StepKind::kCopy:
     case StepKind::kRecv:
+    case StepKind::kAssemble:
       f(step.dst_value);
       break;
     case StepKind::kSend:

@@ -38,12 +38,20 @@ void AppendStep(std::string& out, const HostStep& step) {
                       SlotList(step.inputs), " out ", SlotList(step.outputs));
       break;
     case StepKind::kCopy:
-      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " from ",
-                      step.peer_device.DebugString());
+      absl::StrAppend(&out, " ", step.src_value, ".", step.src_shard(), "->", step.dst_value,
+                      " from ", step.peer_device.DebugString());
       break;
     case StepKind::kSend:
-      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " to ",
-                      step.peer_host.DebugString(), " ", step.peer_device.DebugString());
+      absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, ".", step.dst_shard(),
+                      " to ", step.peer_host.DebugString(), " ", step.peer_device.DebugString());
+      break;
+    case StepKind::kAssemble:
+      absl::StrAppend(&out, " ->", step.dst_value, " from");
+      for (const Region& r : step.regions) {
+        absl::StrAppend(&out, " ", r.src_value, ".", r.src_shard, "[",
+                        absl::StrJoin(r.src_offset, ","), "+", absl::StrJoin(r.extent, ","),
+                        "]@[", absl::StrJoin(r.dst_offset, ","), "]");
+      }
       break;
     case StepKind::kRecv:
       absl::StrAppend(&out, " ", step.src_value, "->", step.dst_value, " from ",

@@ -26,7 +26,8 @@ namespace pw {
 struct ValueInfo {
   std::string name;  // e.g. "a:0" (call a, output 0) or "a:0@b" (its copy moved for call b)
   ir::TensorType shard_type;
-  std::vector<DeviceId> devices;  // shard i lives on devices[i]
+  std::vector<DeviceId> devices;  // shard i lives on devices[i] (empty in a host's copy)
+  int32_t num_shards = 0;         // devices.size(); in a host's copy too
   bool is_program_input = false;
   bool is_program_output = false;
 };
@@ -53,6 +54,22 @@ enum class StepKind : uint8_t {
   kCopy,     // src_value shard -> dst_value shard, both on this host (device to device)
   kSend,     // push src_value shard from `device` to peer_host's peer_device (dst_value there)
   kRecv,     // pre-allocate dst_value's shard on `device`; peer_host pushes into it
+  kAssemble, // allocate dst_value's shard on `device` and write `regions` into it (resharding)
+};
+
+// One piece of a kAssemble step: the block [src_offset, src_offset + extent) of shard
+// `src_shard` of `src_value` (held on this host) goes to dst_offset of the step's destination
+// shard. Dims are each shard's dimensions in the global array's rank (a stacked shard has a
+// leading 1), so both sides are addressed in one coordinate system.
+struct Region {
+  int32_t src_value = -1;
+  int32_t src_shard = 0;
+  std::vector<int64_t> src_dims;
+  std::vector<int64_t> src_offset;
+  std::vector<int64_t> dst_dims;
+  std::vector<int64_t> dst_offset;
+  std::vector<int64_t> extent;
+  friend bool operator==(const Region&, const Region&) = default;
 };
 const char* StepKindName(StepKind kind);
 
@@ -60,7 +77,7 @@ struct HostStep {
   StepKind kind = StepKind::kCompute;
   int32_t node = -1;   // GraphNode index: names the step in traces and errors
   int32_t shard = 0;   // shard index of the values (and rank in the gang, for compute)
-  DeviceId device;     // compute: where it runs; copy/recv: destination; send: source
+  DeviceId device;     // compute: where it runs; copy/recv/assemble: destination; send: source
   // kCompute
   FunctionId function;
   int64_t num_shards = 1;
@@ -76,6 +93,16 @@ struct HostStep {
   int32_t dst_value = -1;
   HostId peer_host;      // kSend: receiver; kRecv: sender; kCopy: this host
   DeviceId peer_device;  // kSend: destination device; kRecv, kCopy: source device
+  // kCopy: the source's shard; kSend: the receiver's shard (resharding moves shard i of one
+  // value into shard j of another). -1: the same as `shard`.
+  int32_t peer_shard = -1;
+  // kAssemble: the pieces of the destination shard (`shard` of dst_value).
+  std::vector<Region> regions;
+
+  // The shard read (kCopy, kSend) and the shard written (kCopy, kRecv, kAssemble; for kSend,
+  // the receiver's).
+  int32_t src_shard() const { return kind == StepKind::kCopy && peer_shard >= 0 ? peer_shard : shard; }
+  int32_t dst_shard() const { return kind == StepKind::kSend && peer_shard >= 0 ? peer_shard : shard; }
 };
 
 // One host's part of a lowered program: everything it does for a run, sent in ONE message.

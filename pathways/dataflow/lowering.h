@@ -24,6 +24,8 @@ struct DeviceLocation {
 struct LoweringContext {
   absl::flat_hash_map<FunctionId, FunctionSignature> functions;
   absl::flat_hash_map<SliceId, std::vector<DeviceId>> slices;  // virtual device i -> physical
+  // Mesh shapes of slices that have one (absent: a line of its devices).
+  absl::flat_hash_map<SliceId, std::vector<int64_t>> slice_meshes;
   absl::flat_hash_map<DeviceId, DeviceLocation> devices;
 };
 
@@ -34,11 +36,18 @@ struct LoweringContext {
 //    from the call's slice devices, shard i moving from producer device i to consumer device i:
 //    kCopy steps within a host, a kSend on the producer's host and a kRecv on the consumer's
 //    across hosts; a value moved to the same devices twice is moved once;
+//  - a resharding Transfer node where the layouts differ (another sharding, mesh or shard
+//    count): each destination shard is assembled from the blocks of the source shards it
+//    overlaps, one holder per block (the same device, else the same host, else the replicas in
+//    turn); a block is cut out on its holder's host (kAssemble), pushed host to host
+//    (kSend/kRecv) and written into place on the destination's host (kAssemble), each stage
+//    skipped when the piece is a whole shard;
 //  - each host's steps in graph order (the order its shards will be enqueued), and the per-stage
 //    split used by sequential dispatch.
 // Errors are INVALID_ARGUMENT naming the program, the call and the argument: unknown function or
 // slice, argument count or per-shard type mismatch, slice size != function num_shards, a
-// reference to a later call or a missing output, an unknown device.
+// reference to a later call or a missing output, an unknown device, an invalid sharding, global
+// shapes that differ between a value and the argument it is resharded into.
 absl::StatusOr<std::shared_ptr<const LoweredProgram>> LowerProgram(const ProgramDef& program,
                                                                    const LoweringContext& context);
 

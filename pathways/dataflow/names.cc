@@ -20,6 +20,7 @@ const char* StepKindName(StepKind kind) {
     case StepKind::kCopy: return "copy";
     case StepKind::kSend: return "send";
     case StepKind::kRecv: return "recv";
+    case StepKind::kAssemble: return "assemble";
   }
   return "invalid";
 }

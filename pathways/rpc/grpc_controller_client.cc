@@ -197,11 +197,13 @@ absl::StatusOr<ProgramId> GrpcControllerClient::RegisterProgram(ClientId client,
 }
 
 absl::StatusOr<ArrayInfo> GrpcControllerClient::PutArray(ClientId client, SliceId slice,
-                                                         std::vector<ir::Literal> shards) {
+                                                         std::vector<ir::Literal> shards,
+                                                         Sharding sharding) {
   pwire::PutArrayRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
   request.set_slice(slice.value());
+  *request.mutable_sharding() = wire::ToProto(sharding);
   int64_t bytes = 0;
   for (const ir::Literal& shard : shards) {
     *request.add_shards() = wire::ToProto(shard);

@@ -75,7 +75,8 @@ class GrpcControllerClient final
   absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
   absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;
   absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
-                                     std::vector<ir::Literal> shards) override;
+                                     std::vector<ir::Literal> shards,
+                                     Sharding sharding = Sharding::Stacked()) override;
   absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
                                 absl::Span<const ArrayId> inputs, RunOptions options) override;
   EventRef AwaitArray(ClientId client, ArrayId array) override;

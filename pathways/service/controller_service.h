@@ -26,8 +26,9 @@ namespace pw {
 // A sharded array as the controller describes it to its owner.
 struct ArrayInfo {
   ArrayId id;
-  ArraySpec spec;                 // shard type and slice
+  ArraySpec spec;                 // shard type, slice and sharding
   std::vector<DeviceId> devices;  // physical device of each shard
+  std::vector<int64_t> mesh;      // the slice's mesh, which `spec.sharding` refers to
 };
 
 struct RunOptions {
@@ -109,9 +110,12 @@ class ControllerService {
   // changes.
   virtual absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) = 0;
 
-  // Creates an array on `slice` from host data, one literal per shard (all of one type).
+  // Creates an array on `slice` from host data, one literal per shard (all of one type), laid
+  // out over the slice's mesh by `sharding` (INVALID_ARGUMENT when it does not fit the mesh
+  // or the shards' rank).
   virtual absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
-                                             std::vector<ir::Literal> shards) = 0;
+                                             std::vector<ir::Literal> shards,
+                                             Sharding sharding = Sharding::Stacked()) = 0;
 
   // Submits one run. Returns the output handles at once (before anything executed); their
   // contents and errors arrive through AwaitArray / FetchArray. Errors returned here are about

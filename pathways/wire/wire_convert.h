@@ -108,6 +108,9 @@ pathways::wire::ProgramDefProto ToProto(const ProgramDef& program);
 // their functions and slices is the controller's check (RegisterProgram), which names the call.
 absl::StatusOr<ProgramDef> FromProto(const pathways::wire::ProgramDefProto& proto);
 
+pathways::wire::ShardingProto ToProto(const Sharding& sharding);
+// Bounds the spec's size and axes (lowering checks them against the slice's mesh).
+absl::StatusOr<Sharding> FromProto(const pathways::wire::ShardingProto& proto);
 pathways::wire::ArraySpecProto ToProto(const ArraySpec& spec);
 absl::StatusOr<ArraySpec> FromProto(const pathways::wire::ArraySpecProto& proto);
 

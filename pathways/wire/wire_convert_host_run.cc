@@ -41,6 +41,17 @@ pathways::wire::HostStepProto StepToProto(const HostStep& s) {
   p.set_dst_value(s.dst_value);
   p.set_peer_host(s.peer_host.value());
   p.set_peer_device(s.peer_device.value());
+  p.set_peer_shard(s.peer_shard);
+  for (const Region& r : s.regions) {
+    pathways::wire::RegionProto* rp = p.add_regions();
+    rp->set_src_value(r.src_value);
+    rp->set_src_shard(r.src_shard);
+    rp->mutable_src_dims()->Add(r.src_dims.begin(), r.src_dims.end());
+    rp->mutable_src_offset()->Add(r.src_offset.begin(), r.src_offset.end());
+    rp->mutable_dst_dims()->Add(r.dst_dims.begin(), r.dst_dims.end());
+    rp->mutable_dst_offset()->Add(r.dst_offset.begin(), r.dst_offset.end());
+    rp->mutable_extent()->Add(r.extent.begin(), r.extent.end());
+  }
   return p;
 }
 
@@ -69,12 +80,56 @@ absl::Status CheckSlot(int64_t slot, const PartLimits& limits, std::string_view 
   return absl::OkStatus();
 }
 
+absl::Status CheckShard(int64_t shard, std::string_view message, std::string_view field) {
+  if (shard < 0 || shard >= ir::kMaxShards) {
+    return Invalid(message, field, "shard ", shard, " out of range [0, ", ir::kMaxShards, ")");
+  }
+  return absl::OkStatus();
+}
+
+// One coordinate list of a region: at most kMaxRank entries, each in [0, kMaxElements].
+absl::StatusOr<std::vector<int64_t>> CoordsFromProto(
+    const google::protobuf::RepeatedField<int64_t>& p, std::string_view field) {
+  constexpr std::string_view kMsg = "RegionProto";
+  if (p.size() > ir::kMaxRank) {
+    return Invalid(kMsg, field, p.size(), " entries, more than rank ", ir::kMaxRank);
+  }
+  for (int i = 0; i < p.size(); ++i) {
+    if (p.Get(i) < 0 || p.Get(i) > ir::kMaxElements) {
+      return Invalid(kMsg, Indexed(field, i), "must be in [0, ", ir::kMaxElements, "], got ",
+                     p.Get(i));
+    }
+  }
+  return std::vector<int64_t>(p.begin(), p.end());
+}
+
+absl::StatusOr<Region> RegionFromProto(const pathways::wire::RegionProto& p,
+                                       const PartLimits& limits) {
+  constexpr std::string_view kMsg = "RegionProto";
+  Region r;
+  PW_RETURN_IF_ERROR(CheckSlot(p.src_value(), limits, kMsg, "src_value"));
+  PW_RETURN_IF_ERROR(CheckShard(p.src_shard(), kMsg, "src_shard"));
+  r.src_value = p.src_value();
+  r.src_shard = p.src_shard();
+  PW_ASSIGN_OR_RETURN(r.src_dims, CoordsFromProto(p.src_dims(), "src_dims"));
+  PW_ASSIGN_OR_RETURN(r.src_offset, CoordsFromProto(p.src_offset(), "src_offset"));
+  PW_ASSIGN_OR_RETURN(r.dst_dims, CoordsFromProto(p.dst_dims(), "dst_dims"));
+  PW_ASSIGN_OR_RETURN(r.dst_offset, CoordsFromProto(p.dst_offset(), "dst_offset"));
+  PW_ASSIGN_OR_RETURN(r.extent, CoordsFromProto(p.extent(), "extent"));
+  const size_t rank = r.extent.size();
+  if (r.src_dims.size() != rank || r.src_offset.size() != rank || r.dst_dims.size() != rank ||
+      r.dst_offset.size() != rank) {
+    return Invalid(kMsg, "extent", "coordinate lists of different ranks");
+  }
+  return r;
+}
+
 absl::StatusOr<HostStep> StepFromProto(const pathways::wire::HostStepProto& p,
                                        const PartLimits& limits,
                                        const absl::flat_hash_set<int64_t>& functions) {
   constexpr std::string_view kMsg = "HostStepProto";
   HostStep s;
-  if (p.kind() > static_cast<uint32_t>(StepKind::kRecv)) {
+  if (p.kind() > static_cast<uint32_t>(StepKind::kAssemble)) {
     return Invalid(kMsg, "kind", "unknown step kind ", p.kind());
   }
   s.kind = static_cast<StepKind>(p.kind());
@@ -82,7 +137,8 @@ absl::StatusOr<HostStep> StepFromProto(const pathways::wire::HostStepProto& p,
     return Invalid(kMsg, "node", "graph node ", p.node(), " out of range [0, ", limits.num_nodes,
                    ")");
   }
-  if (p.shard() < 0) return Invalid(kMsg, "shard", "must be >= 0, got ", p.shard());
+  PW_RETURN_IF_ERROR(CheckShard(p.shard(), kMsg, "shard"));
+  if (p.peer_shard() != -1) PW_RETURN_IF_ERROR(CheckShard(p.peer_shard(), kMsg, "peer_shard"));
   PW_RETURN_IF_ERROR(CheckId(p.device(), kMsg, "device"));
   s.node = p.node();
   s.shard = p.shard();
@@ -94,7 +150,23 @@ absl::StatusOr<HostStep> StepFromProto(const pathways::wire::HostStepProto& p,
   s.dst_value = p.dst_value();
   s.peer_host = HostId(p.peer_host());
   s.peer_device = DeviceId(p.peer_device());
-  if (s.kind == StepKind::kCompute) {
+  s.peer_shard = p.peer_shard();
+  if (p.regions_size() > 0 && s.kind != StepKind::kAssemble) {
+    return Invalid(kMsg, "regions", "only assemble steps have regions");
+  }
+  if (s.kind == StepKind::kAssemble) {
+    // A destination shard has at most one piece per source shard.
+    if (p.regions_size() > ir::kMaxShards) {
+      return Invalid(kMsg, "regions", p.regions_size(), " pieces, more than ", ir::kMaxShards);
+    }
+    PW_RETURN_IF_ERROR(CheckSlot(p.dst_value(), limits, kMsg, "dst_value"));
+    s.regions.reserve(p.regions_size());
+    for (int i = 0; i < p.regions_size(); ++i) {
+      PW_WIRE_ASSIGN_OR_RETURN(Region r, RegionFromProto(p.regions(i), limits), kMsg,
+                               Indexed("regions", i));
+      s.regions.push_back(std::move(r));
+    }
+  } else if (s.kind == StepKind::kCompute) {
     PW_RETURN_IF_ERROR(CheckId(p.function(), kMsg, "function"));
     if (!functions.contains(p.function())) {
       return Invalid(kMsg, "function", s.function.DebugString(),
@@ -190,6 +262,7 @@ absl::StatusOr<pathways::wire::HostProgramProto> ToProto(const LoweredProgram& l
     meta->set_name(v.name);
     *meta->mutable_shard_type() = ToProto(v.shard_type);
     meta->set_is_program_output(v.is_program_output);
+    meta->set_num_shards(v.num_shards);
   }
   for (const GraphNode& node : lowered.nodes) p.add_node_names(node.name);
   *p.mutable_whole() = PartToProto(*it->second);
@@ -216,6 +289,11 @@ absl::StatusOr<ReceivedHostProgram> FromProto(const pathways::wire::HostProgramP
     PW_WIRE_ASSIGN_OR_RETURN(v.shard_type, FromProto(meta.shard_type()), kMsg,
                              Indexed("values", i) + ".shard_type");
     v.is_program_output = meta.is_program_output();
+    if (meta.num_shards() < 1 || meta.num_shards() > ir::kMaxShards) {
+      return Invalid(kMsg, Indexed("values", i) + ".num_shards", "must be in [1, ",
+                     ir::kMaxShards, "], got ", meta.num_shards());
+    }
+    v.num_shards = meta.num_shards();
   }
   lowered->nodes.resize(p.node_names_size());
   for (int i = 0; i < p.node_names_size(); ++i) lowered->nodes[i].name = p.node_names(i);

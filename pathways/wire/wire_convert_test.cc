@@ -131,6 +131,29 @@ TEST_F(WireHostRunTest, ProgramDefRoundTripsAndMalformedReferencesAreRejected) {
   bad = ToProto(program_);
   bad.mutable_inputs(0)->set_slice(-1);
   EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "ProgramDefProto.inputs[0]: ArraySpecProto.slice"));
+
+  // Shardings and output placements travel too, bounded where they are decoded.
+  ProgramDef sharded = program_;
+  sharded.inputs[0].sharding = Sharding{Sharding::Kind::kPartitioned, {{}, {1, 0}}};
+  sharded.calls[0].arg_shardings = {Sharding::Replicated()};
+  sharded.calls[1].out_shardings = {Sharding::Split(0, {0})};
+  sharded.output_placements = {OutputPlacement{SliceId(0), Sharding::Replicated()},
+                               OutputPlacement{SliceId(), Sharding::Stacked()}};
+  got = FromProto(ThroughBytes(ToProto(sharded)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, sharded);
+  bad = ToProto(sharded);
+  bad.mutable_inputs(0)->mutable_sharding()->set_kind(7);
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "ShardingProto.kind: unknown sharding kind 7"));
+  bad = ToProto(sharded);
+  bad.mutable_calls(1)->mutable_out_shardings(0)->mutable_spec(0)->set_axes(0, 99);
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "calls[1].out_shardings[0]: ShardingProto.spec[0]: mesh axis 99"));
+  bad = ToProto(sharded);
+  bad.mutable_calls(0)->add_arg_shardings();
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "2 shardings for 1 values"));
+  bad = ToProto(sharded);
+  bad.mutable_output_placements()->RemoveLast();
+  EXPECT_TRUE(IsInvalidWith(FromProto(bad).status(), "1 placements for 2 outputs"));
 }
 
 TEST(WireConvertTest, SlicesRoundTripAndInconsistentMeshesAreRejected) {

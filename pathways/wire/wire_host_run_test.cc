@@ -70,6 +70,7 @@ TEST_F(WireHostRunTest, HostRunRoundTripsInBothModesOnEveryHost) {
         EXPECT_EQ(got->lowered->values[v].name, lowered_->values[v].name);
         EXPECT_EQ(got->lowered->values[v].shard_type, lowered_->values[v].shard_type);
         EXPECT_EQ(got->lowered->values[v].is_program_output, lowered_->values[v].is_program_output);
+        EXPECT_EQ(got->lowered->values[v].num_shards, lowered_->values[v].num_shards);
       }
       ASSERT_EQ(got->lowered->nodes.size(), lowered_->nodes.size());
       for (size_t n = 0; n < lowered_->nodes.size(); ++n) {
@@ -213,6 +214,63 @@ TEST_F(WireHostRunTest, ReceiverRejectsBadHostProgramsNamingTheField) {
   expect(bad, "HostProgramProto.stages[0].part.host");
 
   EXPECT_TRUE(IsInvalidWith(ToProto(*lowered_, HostId(5), 1).status(), "no part for host:5"));
+}
+
+// A resharding lowering (pieces cut on host 0, pushed, assembled on host 1) crosses the wire
+// whole, and every coordinate of its regions is bounded where it is decoded.
+TEST_F(WireHostRunTest, ReshardStepsRoundTripAndTheirRegionsAreBounded) {
+  ProgramDef program;
+  program.name = "reshard";
+  program.inputs = {ArraySpec{F32({4}), SliceId(0), Sharding::Split(0, {0})}};
+  program.outputs = {ValueRef{-1, 0}};
+  // f32[8] in halves on host 0, replicated on both devices of host 1.
+  program.output_placements = {OutputPlacement{SliceId(1), Sharding::Replicated()}};
+  auto lowered = LowerProgram(program, context_);
+  ASSERT_TRUE(lowered.ok()) << lowered.status();
+  for (HostId host : {HostId(0), HostId(1)}) {
+    auto proto = ToProto(**lowered, host, Key(host));
+    ASSERT_TRUE(proto.ok()) << proto.status();
+    auto got = FromProto(ThroughBytes(*proto));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameSteps(*got->lowered->hosts.at(host), *(*lowered)->hosts.at(host));
+  }
+  auto good = ToProto(**lowered, HostId(1), Key(HostId(1)));
+  ASSERT_TRUE(good.ok());
+  pathways::wire::HostStepProto* assemble = nullptr;
+  for (auto& s : *good->mutable_whole()->mutable_steps()) {
+    if (s.kind() == static_cast<uint32_t>(StepKind::kAssemble)) assemble = &s;
+  }
+  ASSERT_NE(assemble, nullptr);
+  ASSERT_GT(assemble->regions_size(), 0);
+  auto expect = [](const pathways::wire::HostProgramProto& p, const std::string& part) {
+    EXPECT_TRUE(IsInvalidWith(FromProto(p).status(), part));
+  };
+  auto with_region = [&](auto change) {
+    auto bad = *good;
+    for (auto& s : *bad.mutable_whole()->mutable_steps()) {
+      if (s.kind() == static_cast<uint32_t>(StepKind::kAssemble)) change(*s.mutable_regions(0));
+    }
+    return bad;
+  };
+  expect(with_region([](auto& r) { r.set_src_shard(1 << 20); }), "RegionProto.src_shard");
+  expect(with_region([](auto& r) { r.set_src_value(-1); }), "RegionProto.src_value");
+  expect(with_region([](auto& r) { r.set_extent(0, -4); }), "RegionProto.extent[0]");
+  expect(with_region([](auto& r) { r.add_dst_offset(0); }), "coordinate lists of different ranks");
+  expect(with_region([](auto& r) {
+           for (int i = 0; i < 20; ++i) r.add_src_dims(1);
+         }),
+         "RegionProto.src_dims: 21 entries");
+  auto bad = *good;
+  bad.mutable_whole()->mutable_steps(0)->set_peer_shard(-7);
+  expect(bad, "HostStepProto.peer_shard");
+  bad = *good;
+  bad.mutable_values(0)->set_num_shards(0);
+  expect(bad, "HostProgramProto.values[0].num_shards");
+  bad = *good;
+  for (auto& s : *bad.mutable_whole()->mutable_steps()) {
+    if (s.kind() == static_cast<uint32_t>(StepKind::kRecv)) s.add_regions();
+  }
+  expect(bad, "only assemble steps have regions");
 }
 
 TEST_F(WireHostRunTest, VersionMismatchIsAFailedPreconditionNamingBothVersions) {

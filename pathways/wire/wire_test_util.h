@@ -106,6 +106,8 @@ class WireHostRunTest : public ::testing::Test {
       EXPECT_EQ(g.dst_value, w.dst_value);
       EXPECT_EQ(g.peer_host, w.peer_host);
       EXPECT_EQ(g.peer_device, w.peer_device);
+      EXPECT_EQ(g.peer_shard, w.peer_shard);
+      EXPECT_EQ(g.regions, w.regions);
     }
   }
 

@@ -172,6 +172,8 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   void DispatchRecv(Message* msg, size_t index);
   void DispatchSend(Message* msg, size_t index);
   void DispatchCopy(Message* msg, size_t index);
+  void DispatchAssemble(Message* msg, size_t index);
+  absl::Status CheckAssembly(const Message& msg, const HostStep& step) const;
   // DispatchCompute's steps, in the order it takes them. The message's own list of functions
   // is searched before the registry, which takes a lock.
   std::shared_ptr<const Registration> ComputeRegistration(Message& msg, FunctionId id) const;
@@ -200,6 +202,10 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
 
   // Whether `slot` names a value of the message's lowering with a bound ArrayId.
   static bool ValidSlot(const Message& msg, int32_t slot);
+  // The number of shards of value `slot` (its lowered device list); 0 for an invalid slot.
+  static int32_t ShardBound(const Message& msg, int32_t slot);
+  // A valid slot and 0 <= shard < ShardBound.
+  static bool ValidShard(const Message& msg, int32_t slot, int32_t shard);
   DeviceState* FindDevice(DeviceId id);
   // The scratch arena of `state` with at least `bytes`; dispatch thread only.
   absl::StatusOr<std::shared_ptr<DeviceBuffer>> Scratch(DeviceState& state, int64_t bytes);

@@ -19,6 +19,14 @@ bool HostExecutor::ValidSlot(const Message& msg, int32_t slot) {
          static_cast<size_t>(slot) < msg.arrays->size();
 }
 
+int32_t HostExecutor::ShardBound(const Message& msg, int32_t slot) {
+  return ValidSlot(msg, slot) ? msg.lowered->values[slot].num_shards : 0;
+}
+
+bool HostExecutor::ValidShard(const Message& msg, int32_t slot, int32_t shard) {
+  return shard >= 0 && shard < ShardBound(msg, slot);
+}
+
 std::string HostExecutor::StepLabel(const Message& msg, const HostStep& step) const {
   const bool named = step.node >= 0 && static_cast<size_t>(step.node) < msg.lowered->nodes.size();
   return absl::StrCat("node '",
@@ -81,7 +89,7 @@ void HostExecutor::Dispatch(HostRun run) {
     auto report = [&](int32_t slot, bool compute_output) {
       if (!ValidSlot(*msg, slot)) return;
       if (msg->lowered->values[slot].is_program_output || (sequential && compute_output)) {
-        msg->outputs.push_back({slot, step.shard, absl::OkStatus()});
+        msg->outputs.push_back({slot, step.dst_shard(), absl::OkStatus()});
       }
     };
     switch (step.kind) {
@@ -90,6 +98,7 @@ void HostExecutor::Dispatch(HostRun run) {
         break;
       case StepKind::kCopy:
       case StepKind::kRecv:
+      case StepKind::kAssemble:
         report(step.dst_value, false);
         break;
       case StepKind::kSend:
@@ -111,6 +120,7 @@ void HostExecutor::Dispatch(HostRun run) {
       case StepKind::kRecv: DispatchRecv(msg, i); break;
       case StepKind::kSend: DispatchSend(msg, i); break;
       case StepKind::kCopy: DispatchCopy(msg, i); break;
+      case StepKind::kAssemble: DispatchAssemble(msg, i); break;
     }
   }
 
@@ -136,6 +146,8 @@ void HostExecutor::FailStepAtDispatch(Message* msg, size_t index, const absl::St
   const HostStep& step = msg->program->steps[index];
   auto fail = [&](int32_t slot) {
     if (!ValidSlot(*msg, slot) || step.shard < 0) return;
+    // Only slots and shards in range reach the store (a malformed step may name any).
+    if (step.shard >= ShardBound(*msg, slot)) return;
     ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);
     if (entry->Claim()) entry->Complete(error);
   };
@@ -343,142 +355,6 @@ absl::Status HostExecutor::RunCompute(const Message& msg, const HostStep& step,
     }
   }
   return status;
-}
-
-void HostExecutor::DispatchRecv(Message* msg, size_t index) {
-  const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
-  DeviceState* device = FindDevice(step.device);
-  if (device == nullptr || step.shard < 0 || !ValidSlot(*msg, step.dst_value)) {
-    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
-                                       StepLabel(*msg, step), ": malformed receive step")));
-    return;
-  }
-  const int64_t start = MonotonicNanos();
-  ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
-  if (entry->buffer() == nullptr) {
-    const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
-    absl::StatusOr<DeviceBuffer> buffer = device->device->Allocate(type.byte_size());
-    if (buffer.ok()) {
-      entry->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer)));
-    } else if (entry->Claim()) {
-      entry->Complete(Annotate(buffer.status(), StepLabel(*msg, step)));
-    }
-  }
-  const EventRef ready = entry->ready();
-  ready->AndThen([this, msg, &step, out0, nout, start](const absl::Status& status) {
-    TraceTransfer("recv", *msg, step, start);
-    StepDone(msg, out0, nout, status);
-  });
-}
-
-void HostExecutor::DispatchSend(Message* msg, size_t index) {
-  const HostStep& step = msg->program->steps[index];
-  if (FindDevice(step.device) == nullptr || step.shard < 0 || !ValidSlot(*msg, step.src_value) ||
-      !ValidSlot(*msg, step.dst_value)) {
-    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
-                                       StepLabel(*msg, step), ": malformed send step")));
-    return;
-  }
-  ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.shard);
-  const ArrayId dst_array = (*msg->arrays)[step.dst_value];
-  const EventRef ready = src->ready();
-  // Runs on the thread that completes the source (its device thread, usually).
-  ready->AndThen([this, msg, &step, src = std::move(src),
-                  dst_array](const absl::Status& status) mutable {
-    // Captures are dropped before StepDone: once a message is reported, its buffers are free.
-    ShardEntryRef source = std::move(src);
-    const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
-    if (!status.ok()) {
-      source.reset();
-      options_.data_plane->PushError(step.peer_host, dst_array, step.shard, step.peer_device, type,
-                                     status);
-      StepDone(msg, 0, 0, status);
-      return;
-    }
-    std::shared_ptr<DeviceBuffer> buffer = source->buffer();
-    if (buffer == nullptr) {
-      absl::Status error = absl::InternalError(absl::StrCat(
-          StepLabel(*msg, step), ": ", source->DebugString(), " is ready without a buffer"));
-      source.reset();
-      options_.data_plane->PushError(step.peer_host, dst_array, step.shard, step.peer_device, type,
-                                     error);
-      StepDone(msg, 0, 0, error);
-      return;
-    }
-    source.reset();
-    const int64_t start = MonotonicNanos();
-    const void* data = buffer->data();
-    const int64_t bytes = buffer->size();
-    EventRef pushed = options_.data_plane->Push(step.peer_host, dst_array, step.shard,
-                                                step.peer_device, type, data, bytes);
-    // `buffer` stays alive until the push is done with its bytes.
-    pushed->AndThen([this, msg, &step, buffer = std::move(buffer),
-                     start](const absl::Status& push_status) mutable {
-      buffer.reset();
-      TraceTransfer("send", *msg, step, start);
-      StepDone(msg, 0, 0,
-               push_status.ok()
-                   ? push_status
-                   : Annotate(push_status, absl::StrCat(StepLabel(*msg, step), " sending to ",
-                                                        step.peer_host.DebugString())));
-    });
-  });
-}
-
-void HostExecutor::DispatchCopy(Message* msg, size_t index) {
-  const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
-  DeviceState* device = FindDevice(step.device);
-  if (device == nullptr || step.shard < 0 || !ValidSlot(*msg, step.src_value) ||
-      !ValidSlot(*msg, step.dst_value)) {
-    FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
-                                       StepLabel(*msg, step), ": malformed copy step")));
-    return;
-  }
-  ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.shard);
-  ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
-  if (!dst->Claim()) {
-    StepDone(msg, out0, nout,
-             absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
-                                                   dst->DebugString(), " was already produced")));
-    return;
-  }
-  const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
-  absl::StatusOr<DeviceBuffer> allocated = device->device->Allocate(type.byte_size());
-  if (!allocated.ok()) {
-    absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
-    dst->Complete(error);
-    StepDone(msg, out0, nout, error);
-    return;
-  }
-  std::shared_ptr<DeviceBuffer> dst_buffer =
-      dst->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(allocated)));
-  const EventRef ready = src->ready();
-  ready->AndThen([this, msg, &step, src = std::move(src), dst = std::move(dst),
-                  dst_buffer = std::move(dst_buffer),
-                  out0, nout](const absl::Status& status) mutable {
-    const int64_t start = MonotonicNanos();
-    absl::Status result = status;
-    if (result.ok()) {
-      std::shared_ptr<DeviceBuffer> src_buffer = src->buffer();
-      if (src_buffer == nullptr || src_buffer->size() != dst_buffer->size()) {
-        result = absl::InvalidArgumentError(absl::StrCat(
-            StepLabel(*msg, step), ": cannot copy ", src->DebugString(), " into a ",
-            dst_buffer->size(), "-byte buffer"));
-      } else {
-        std::memcpy(dst_buffer->data(), src_buffer->data(), dst_buffer->size());
-      }
-    }
-    dst->Complete(result);
-    src.reset();
-    dst.reset();
-    dst_buffer.reset();
-    TraceTransfer("copy", *msg, step, start);
-    StepDone(msg, out0, nout, result);
-  });
 }
 
 }  // namespace pw

@@ -73,6 +73,7 @@ int32_t LoweredProgramBuilder::AddValue(std::string name, ir::TensorType shard_t
   v.name = std::move(name);
   v.shard_type = std::move(shard_type);
   v.devices = std::move(devices);
+  v.num_shards = static_cast<int32_t>(v.devices.size());
   v.is_program_input = is_input;
   v.is_program_output = is_output;
   program_.values.push_back(std::move(v));
