@@ -73,8 +73,8 @@ Pipeline MakePipeline(int64_t stages, int64_t control_latency, bool execute) {
       .memory_per_device_bytes = int64_t{64} << 20, .device_kind = DeviceKind::kSim,
       .sim = SimDeviceOptions{.model = {.kernel_nanos = kKernelNanos}, .execute = execute},
       .network = NetworkModel{.control_latency_nanos = control_latency,
-                              .transfer_latency_nanos = kTransferLatency,
-                              .transfer_bytes_per_second = kTransferBandwidth}}));
+                              .interconnect = {.ici = {.latency_nanos = kTransferLatency,
+                                                       .bytes_per_second = kTransferBandwidth}}}}));
   p.client = Check(Client::Connect(p.cluster->controller(), "fig7-sim"));
   ProgramTracer t(*p.client, "pipeline");
   std::vector<PmapFunction> fns;

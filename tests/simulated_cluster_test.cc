@@ -30,8 +30,8 @@ LocalClusterOptions SimCluster(int64_t hosts, bool execute) {
       .device_kind = DeviceKind::kSim,
       .sim = SimDeviceOptions{.model = {.kernel_nanos = 100'000}, .execute = execute},
       .network = NetworkModel{.control_latency_nanos = kControlLatency,
-                              .transfer_latency_nanos = 5'000,
-                              .transfer_bytes_per_second = 50e9}};
+                              .interconnect = {.ici = {.latency_nanos = 5'000,
+                                                       .bytes_per_second = 50e9}}}};
 }
 
 // A chain of `stages` functions (x -> 2x + 1), stage i on its own host.
@@ -150,7 +150,7 @@ TEST(SimulatedClusterTest, ShutsDownWithRunsAndPushesStillInFlight) {
   constexpr int64_t kStages = 3;
   LocalClusterOptions options = SimCluster(kStages, /*execute=*/false);
   options.network.control_latency_nanos = 20'000'000;  // 20 ms: runs are on the wire at exit
-  options.network.transfer_latency_nanos = 20'000'000;
+  options.network.interconnect.ici.latency_nanos = 20'000'000;
   auto cluster = Unwrap(LocalCluster::Start(options));
   {
     auto client = Unwrap(Client::Connect(cluster->controller(), "inflight"));

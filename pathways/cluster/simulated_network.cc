@@ -19,25 +19,7 @@ absl::Status NetworkModel::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "network model: control_latency_nanos must be >= 0, got ", control_latency_nanos));
   }
-  if (transfer_latency_nanos < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "network model: transfer_latency_nanos must be >= 0, got ", transfer_latency_nanos));
-  }
-  if (cross_island_latency_nanos < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "network model: cross_island_latency_nanos must be >= 0, got ", cross_island_latency_nanos));
-  }
-  if (!(cross_island_bytes_per_second >= 0) || std::isinf(cross_island_bytes_per_second)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "network model: cross_island_bytes_per_second must be finite and >= 0, got ",
-        cross_island_bytes_per_second));
-  }
-  if (!(transfer_bytes_per_second >= 0) || std::isinf(transfer_bytes_per_second)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("network model: transfer_bytes_per_second must be finite and >= 0, got ",
-                     transfer_bytes_per_second));
-  }
-  return absl::OkStatus();
+  return interconnect.Validate();
 }
 
 SimulatedNetwork::SimulatedNetwork() {
@@ -199,16 +181,6 @@ void DelayedRunObserver::OnHostRunDone(HostRunResult result) {
                  });
 }
 
-int64_t NetworkModel::PushLatencyNanos(bool cross_island) const {
-  return cross_island && models_cross_island() ? cross_island_latency_nanos : transfer_latency_nanos;
-}
-
-int64_t NetworkModel::PushOccupancyNanos(int64_t bytes, bool cross_island) const {
-  const double rate = cross_island && models_cross_island() ? cross_island_bytes_per_second
-                                                            : transfer_bytes_per_second;
-  return rate > 0 ? static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e9 / rate)) : 0;
-}
-
 bool DelayedDataPlane::CrossIsland(HostId dest) const {
   return island_of_ != nullptr && model_.models_cross_island() && island_of_(dest) != island_of_(host_);
 }
@@ -217,7 +189,7 @@ EventRef DelayedDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard,
                                 DeviceId dest_device, const ir::TensorType& type,
                                 const void* data, int64_t bytes) {
   const bool cross = CrossIsland(dest_host);
-  if (!cross && model_.transfer_latency_nanos == 0 && model_.transfer_bytes_per_second == 0) {
+  if (!cross && !model_.interconnect.ici.modelled()) {
     return inner_->Push(dest_host, array, shard, dest_device, type, data, bytes);  // not modelled
   }
   EventRef done = AsyncEvent::Create();
@@ -239,8 +211,7 @@ EventRef DelayedDataPlane::Push(HostId dest_host, ArrayId array, int32_t shard,
 void DelayedDataPlane::PushError(HostId dest_host, ArrayId array, int32_t shard,
                                  DeviceId dest_device, const ir::TensorType& type,
                                  absl::Status error) {
-  if (!CrossIsland(dest_host) && model_.transfer_latency_nanos == 0 &&
-      model_.transfer_bytes_per_second == 0) {
+  if (!CrossIsland(dest_host) && !model_.interconnect.ici.modelled()) {
     inner_->PushError(dest_host, array, shard, dest_device, type, std::move(error));
     return;
   }

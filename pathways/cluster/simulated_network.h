@@ -24,6 +24,7 @@
 #include "absl/types/span.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
+#include "pathways/device/sim/interconnect_model.h"
 #include "pathways/service/data_plane.h"
 #include "pathways/service/worker_service.h"
 
@@ -33,25 +34,21 @@ struct NetworkModel {
   // One way, controller -> worker (Run, Release, PeerLost, FetchShard) and worker -> controller
   // (OnHostRunDone, fetched shards).
   int64_t control_latency_nanos = 0;
-  // One way, host -> host shard push: latency, plus bytes / bandwidth of link occupancy (pushes
-  // on one link queue behind each other). Bandwidth 0 means infinite.
-  // Inside an island: the accelerator interconnect (ICI-like).
-  int64_t transfer_latency_nanos = 0;
-  double transfer_bytes_per_second = 0;
-  // Between islands: the data-center network (DCN-like). Both 0: as inside an island.
-  int64_t cross_island_latency_nanos = 0;
-  double cross_island_bytes_per_second = 0;
+  // Host -> host shard pushes: the interconnect's latency, plus bytes / bandwidth of link
+  // occupancy (pushes on one link queue behind each other); its ICI figures inside an island,
+  // its DCN figures between islands (as ICI when DCN is not modelled). All zero: not modelled.
+  InterconnectModel interconnect;
 
   bool models_control() const { return control_latency_nanos > 0; }
-  bool models_cross_island() const {
-    return cross_island_latency_nanos > 0 || cross_island_bytes_per_second > 0;
-  }
-  bool models_transfers() const {
-    return transfer_latency_nanos > 0 || transfer_bytes_per_second > 0 || models_cross_island();
-  }
+  bool models_cross_island() const { return interconnect.dcn.modelled(); }
+  bool models_transfers() const { return interconnect.ici.modelled() || models_cross_island(); }
   // The latency and link occupancy of a push of `bytes`, inside an island or across islands.
-  int64_t PushLatencyNanos(bool cross_island) const;
-  int64_t PushOccupancyNanos(int64_t bytes, bool cross_island) const;
+  int64_t PushLatencyNanos(bool cross_island) const {
+    return interconnect.TransferLatencyNanos(cross_island);
+  }
+  int64_t PushOccupancyNanos(int64_t bytes, bool cross_island) const {
+    return interconnect.TransferOccupancyNanos(bytes, cross_island);
+  }
   // INVALID_ARGUMENT naming the field for negative values.
   absl::Status Validate() const;
 };

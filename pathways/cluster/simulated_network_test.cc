@@ -20,17 +20,17 @@ using ::testing::HasSubstr;
 using Link = SimulatedNetwork::Link;
 
 TEST(NetworkModelTest, PushesAcrossIslandsPayTheDataCenterNetwork) {
-  const NetworkModel model{.transfer_latency_nanos = 1'000, .transfer_bytes_per_second = 1e11,
-                           .cross_island_latency_nanos = 50'000, .cross_island_bytes_per_second = 1e9};
+  const NetworkModel model{.interconnect = {.ici = {.latency_nanos = 1'000, .bytes_per_second = 1e11},
+                                            .dcn = {.latency_nanos = 50'000, .bytes_per_second = 1e9}}};
   EXPECT_EQ(model.PushLatencyNanos(false), 1'000);
   EXPECT_EQ(model.PushLatencyNanos(true), 50'000);
   EXPECT_EQ(model.PushOccupancyNanos(1'000'000, false), 10'000);     // 1 MB at 100 GB/s
   EXPECT_EQ(model.PushOccupancyNanos(1'000'000, true), 1'000'000);   // 1 MB at 1 GB/s
-  const NetworkModel ici_only{.transfer_latency_nanos = 1'000};
+  const NetworkModel ici_only{.interconnect = {.ici = {.latency_nanos = 1'000}}};
   EXPECT_EQ(ici_only.PushLatencyNanos(true), 1'000);  // no DCN figures: as inside an island
-  EXPECT_TRUE(NetworkModel{.cross_island_latency_nanos = 5}.models_transfers());
-  EXPECT_FALSE(NetworkModel{.cross_island_bytes_per_second = -1}.Validate().ok());
-  EXPECT_FALSE(NetworkModel{.cross_island_latency_nanos = -1}.Validate().ok());
+  EXPECT_TRUE(NetworkModel{.interconnect = {.dcn = {.latency_nanos = 5}}}.models_transfers());
+  EXPECT_FALSE(NetworkModel{.interconnect = {.dcn = {.bytes_per_second = -1}}}.Validate().ok());
+  EXPECT_FALSE(NetworkModel{.interconnect = {.dcn = {.latency_nanos = -1}}}.Validate().ok());
 }
 
 TEST(SimulatedNetworkTest, KeepsOrderPerLinkUnderDelay) {
@@ -138,8 +138,8 @@ TEST(DelayedDataPlaneTest, PushesArriveLaterInOrderAndErrorsTravelTheSameLink) {
   {
     SimulatedNetwork net;
     DelayedDataPlane delayed(&plane, &net, HostId(0),
-                             NetworkModel{.transfer_latency_nanos = 1'000'000,
-                                          .transfer_bytes_per_second = 4e6});  // 1 us per byte
+                             NetworkModel{.interconnect = {.ici = {.latency_nanos = 1'000'000,
+                                                                   .bytes_per_second = 4e6}}});  // 1 us per byte
     const ir::TensorType type{ir::DType::kI32, {1}};
     const int64_t sent = MonotonicNanos();
     EventRef first = delayed.Push(HostId(1), ArrayId(10), 0, DeviceId(2), type, "abcd", 4);
@@ -170,10 +170,10 @@ TEST(DelayedDataPlaneTest, PushesArriveLaterInOrderAndErrorsTravelTheSameLink) {
 TEST(NetworkModelTest, RejectsNegativeValuesNamingTheField) {
   EXPECT_THAT(NetworkModel{.control_latency_nanos = -1}.Validate().message(),
               HasSubstr("control_latency_nanos"));
-  EXPECT_THAT(NetworkModel{.transfer_latency_nanos = -5}.Validate().message(),
-              HasSubstr("transfer_latency_nanos"));
-  EXPECT_THAT(NetworkModel{.transfer_bytes_per_second = -1}.Validate().message(),
-              HasSubstr("transfer_bytes_per_second"));
+  EXPECT_THAT(NetworkModel{.interconnect = {.ici = {.latency_nanos = -5}}}.Validate().message(),
+              HasSubstr("ici.latency_nanos"));
+  EXPECT_THAT(NetworkModel{.interconnect = {.ici = {.bytes_per_second = -1}}}.Validate().message(),
+              HasSubstr("ici.bytes_per_second"));
   EXPECT_TRUE(NetworkModel{}.Validate().ok());
   EXPECT_FALSE(NetworkModel{}.models_control());
   EXPECT_FALSE(NetworkModel{}.models_transfers());

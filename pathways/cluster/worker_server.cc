@@ -216,8 +216,8 @@ absl::Status WorkerServer::Build() {
     data_plane = tcp_data_plane_.get();
   }
   if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
-    const NetworkModel dcn{.cross_island_latency_nanos = options_.dcn_latency_us * 1000,
-                           .cross_island_bytes_per_second = options_.dcn_gbps * 1e9 / 8};
+    const NetworkModel dcn{.interconnect = {.dcn = {.latency_nanos = options_.dcn_latency_us * 1000,
+                                                    .bytes_per_second = options_.dcn_gbps * 1e9 / 8}}};
     dcn_network_ = std::make_unique<SimulatedNetwork>();
     dcn_paced_ = std::make_unique<DelayedDataPlane>(data_plane, dcn_network_.get(), host_, dcn,
                                                     [this](HostId h) { return IslandOf(h); });

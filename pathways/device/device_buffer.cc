@@ -31,6 +31,8 @@ void DeviceBuffer::Reset() {
   size_ = 0;
 }
 
+bool DeviceBuffer::host_backed() const { return pool_ != nullptr && pool_->host_backed(); }
+
 std::string DeviceBuffer::DebugString() const {
   if (pool_ == nullptr) return "DeviceBuffer(empty)";
   return absl::StrCat("DeviceBuffer(", size_, " bytes at ",

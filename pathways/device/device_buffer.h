@@ -26,6 +26,9 @@ class DeviceBuffer {
   // The pool this buffer returns to; null for an empty (default or moved-from) buffer.
   MemoryPool* pool() const { return pool_; }
   bool has_value() const { return pool_ != nullptr; }
+  // Whether the bytes are the buffer's own (false: an unbacked pool's stand-in memory, whose
+  // contents are undefined and shared; writers may skip filling it). False when empty.
+  bool host_backed() const;
 
   // Returns the memory to its pool now; the buffer becomes empty.
   void Reset();

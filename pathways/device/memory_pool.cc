@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pathways/base/logging.h"
+#include "pathways/device/unbacked_region.h"
 
 namespace pw {
 namespace {
@@ -70,6 +71,16 @@ absl::StatusOr<DeviceAllocation> MemoryPool::Allocate(int64_t bytes) {
   }
 
   void* data = nullptr;
+  if (!options_.host_backed) {
+    absl::StatusOr<void*> region = UnbackedRegion::Get(bytes);
+    if (!region.ok()) {
+      bytes_in_use_.fetch_sub(bytes, std::memory_order_relaxed);
+      return absl::ResourceExhaustedError(
+          absl::StrCat(region.status().message(), " (", options_.name, ")"));
+    }
+    num_allocations_.fetch_add(1, std::memory_order_relaxed);
+    return DeviceAllocation(this, *region, bytes);
+  }
   int size_class = SizeClassOf(bytes);
   if (size_class >= 0) {
     SizeClass& sc = classes_[size_class];
@@ -93,6 +104,7 @@ absl::StatusOr<DeviceAllocation> MemoryPool::Allocate(int64_t bytes) {
 void MemoryPool::Release(void* data, int64_t bytes) {
   bytes_in_use_.fetch_sub(bytes, std::memory_order_relaxed);
   num_allocations_.fetch_sub(1, std::memory_order_relaxed);
+  if (!options_.host_backed) return;  // the region is shared and stays
   int size_class = SizeClassOf(bytes);
   if (size_class >= 0) {
     int64_t block = ClassBytes(size_class);

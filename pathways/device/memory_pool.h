@@ -26,6 +26,11 @@ struct MemoryPoolOptions {
   // Freed blocks up to kMaxCachedBlockBytes are kept for reuse, up to this many bytes in total,
   // so the dispatch hot path rarely reaches the system allocator. Cached memory is not "in use".
   int64_t max_cached_bytes = int64_t{64} << 20;
+  // false: allocations are accounted exactly as usual (capacity, peak, OOM) but backed by no
+  // host memory: every buffer aliases the process's UnbackedRegion (unbacked_region.h), so its
+  // bytes are undefined and shared with every other unbacked buffer. For devices whose values
+  // are never computed (simulated devices in timing mode).
+  bool host_backed = true;
 };
 
 // Thread-safe: Allocate and buffer destruction may happen on any thread. Accounting is
@@ -42,7 +47,8 @@ class MemoryPool {
   // Every buffer must have been released (an internal invariant of the owner, checked).
   ~MemoryPool();
 
-  // Returns `bytes` bytes (64-byte aligned; a zero-byte request gives a valid, unique pointer).
+  // Returns `bytes` bytes (64-byte aligned; a zero-byte request gives a valid, unique pointer,
+  // except in an unbacked pool, where every buffer starts at the same address).
   // Errors: INVALID_ARGUMENT for a negative size; RESOURCE_EXHAUSTED when the request would take
   // bytes_in_use() past capacity() (the message names the pool, the request, the bytes in use and
   // the capacity) or when the host cannot provide the memory.
@@ -58,6 +64,7 @@ class MemoryPool {
   // Host memory held by the free-block cache (not counted in bytes_in_use()).
   int64_t cached_bytes() const { return cached_bytes_.load(std::memory_order_relaxed); }
   const std::string& name() const { return options_.name; }
+  bool host_backed() const { return options_.host_backed; }
 
   void ResetPeak() { peak_bytes_in_use_.store(bytes_in_use(), std::memory_order_relaxed); }
   // Returns every cached block to the system.

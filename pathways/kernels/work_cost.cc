@@ -12,9 +12,6 @@ using ir::OpCode;
 
 WorkCost EstimateCost(const ir::Function& function) {
   WorkCost total;
-  const int64_t n = function.num_shards;
-  // What a ring moves per shard, as a fraction of the buffer: (n - 1) / n.
-  const double ring = n > 1 ? static_cast<double>(n - 1) / static_cast<double>(n) : 0.0;
   // Only instructions an output depends on run.
   const std::vector<bool> live = function.live_instructions();
   for (const ir::Instruction& inst : function.instructions) {
@@ -30,6 +27,11 @@ WorkCost EstimateCost(const ir::Function& function) {
         inst.operands.empty()
             ? 0.0
             : static_cast<double>(function.instruction(inst.operands[0]).type.byte_size());
+    // A collective's gang: its groups' size (a mesh axis), else every shard.
+    const int64_t n = inst.attrs.groups.empty() ? function.num_shards
+                                                : static_cast<int64_t>(inst.attrs.groups[0].size());
+    // What a ring moves per shard, as a fraction of the buffer: (n - 1) / n.
+    const double ring = n > 1 ? static_cast<double>(n - 1) / static_cast<double>(n) : 0.0;
     switch (inst.op) {
       case OpCode::kParameter:
       case OpCode::kConstant:
@@ -74,27 +76,32 @@ WorkCost EstimateCost(const ir::Function& function) {
         c.bytes_accessed = in_bytes + out_bytes;
         c.collective_bytes = 2.0 * first_operand_bytes * ring;  // reduce-scatter + all-gather
         c.collective_participants = n;
+        c.AddCollective({CollectiveKind::kAllReduce, n, 1, first_operand_bytes});
         break;
       case OpCode::kAllGather:
         c.bytes_accessed = in_bytes + out_bytes;
         c.collective_bytes = out_bytes * ring;
         c.collective_participants = n;
+        c.AddCollective({CollectiveKind::kAllGather, n, 1, out_bytes});
         break;
       case OpCode::kReduceScatter:
         c.flops = out_elements * static_cast<double>(n > 1 ? n - 1 : 0);
         c.bytes_accessed = in_bytes + out_bytes;
         c.collective_bytes = first_operand_bytes * ring;
         c.collective_participants = n;
+        c.AddCollective({CollectiveKind::kReduceScatter, n, 1, first_operand_bytes});
         break;
       case OpCode::kAllToAll:
         c.bytes_accessed = in_bytes + out_bytes;
         c.collective_bytes = first_operand_bytes * ring;
         c.collective_participants = n;
+        c.AddCollective({CollectiveKind::kAllToAll, n, 1, first_operand_bytes});
         break;
       case OpCode::kCollectivePermute:
         c.bytes_accessed = in_bytes + out_bytes;
         c.collective_bytes = first_operand_bytes;
         c.collective_participants = n;
+        c.AddCollective({CollectiveKind::kPermute, n, 1, first_operand_bytes});
         break;
       default:
         // Elementwise (unary, binary, compare, select, power): one operation per element.

@@ -42,6 +42,29 @@ TEST(WorkCostTest, AllReduceReportsRingBytesAndParticipants) {
   EXPECT_DOUBLE_EQ(c.bytes_accessed, 2 * 4096);
 }
 
+TEST(WorkCostTest, CollectivesAreListedByKindAndGroupSize) {
+  ir::FunctionBuilder b("mixed", ir::FunctionOptions{.num_shards = 8});
+  ir::Value x = b.Parameter(T(DType::kF32, {1024}));  // 4096 bytes per shard
+  // Two all-reduces over groups of 2 (a mesh axis), one over all 8 shards.
+  ir::ShardGroups pairs = {{0, 1}, {2, 3}, {4, 5}, {6, 7}};
+  ir::Value a = b.AllReduce(x, ir::ReduceKind::kSum, pairs);
+  ir::Value c2 = b.AllReduce(a, ir::ReduceKind::kSum, pairs);
+  auto f = b.Build({b.AllReduce(c2, ir::ReduceKind::kSum)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  const WorkCost c = EstimateCost(*f);
+  ASSERT_EQ(c.collectives.size(), 2u);
+  EXPECT_EQ(c.collectives[0].kind, CollectiveKind::kAllReduce);
+  EXPECT_EQ(c.collectives[0].participants, 2);
+  EXPECT_EQ(c.collectives[0].count, 2);
+  EXPECT_DOUBLE_EQ(c.collectives[0].bytes, 8192);
+  EXPECT_EQ(c.collectives[1].participants, 8);
+  EXPECT_EQ(c.collectives[1].count, 1);
+  EXPECT_DOUBLE_EQ(c.collectives[1].bytes, 4096);
+  // Ring bytes per shard: the pairs move 1/2 of the buffer twice each, the gang 7/8 twice.
+  EXPECT_DOUBLE_EQ(c.collective_bytes, 2 * (2.0 * 4096 / 2) + 2.0 * 4096 * 7 / 8);
+  EXPECT_EQ(c.collective_participants, 8);
+}
+
 TEST(WorkCostTest, ScatterAddCountsOneAdditionPerUpdate) {
   ir::FunctionBuilder b("embedding_grad");
   ir::Value table = b.Parameter(T(DType::kF32, {100, 8}));

@@ -357,7 +357,10 @@ absl::Status HostExecutor::PutShard(ArrayId array, int32_t shard, DeviceId devic
     entry->Complete(error);
     return error;
   }
-  std::memcpy(installed->data(), data.untyped_data(), data.byte_size());
+  // An unbacked device buffer (a simulated device's timing mode) keeps no values: no copy.
+  if (installed->host_backed()) {
+    std::memcpy(installed->data(), data.untyped_data(), data.byte_size());
+  }
   entry->Complete(absl::OkStatus());
   return absl::OkStatus();
 }
@@ -487,7 +490,8 @@ absl::Status HostExecutor::ReceiveShard(ArrayId array, int32_t shard, DeviceId d
         type.byte_size(), " bytes)"));
   }
   PW_ASSIGN_OR_RETURN(Receiving receiving, StartReceive(array, shard, device, type));
-  std::memcpy(receiving.buffer->data(), data, bytes);
+  // An unbacked device buffer keeps no values: the push costs its modelled time only.
+  if (receiving.buffer->host_backed()) std::memcpy(receiving.buffer->data(), data, bytes);
   receiving.entry->Complete(absl::OkStatus());
   return absl::OkStatus();
 }

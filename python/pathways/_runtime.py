@@ -21,7 +21,8 @@ _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 
 
 def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
          timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None,
-         dcn_latency_us=None, dcn_gbps=None):
+         dcn_latency_us=None, dcn_gbps=None, ici_latency_us=None, ici_gbps=None,
+         collective_algorithm=None):
     """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
     `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
@@ -34,11 +35,17 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     device_kind="sim" gives the embedded cluster simulated accelerators: each compiled
     function takes the time a performance model gives its FLOPs and bytes (at sim_peak_flops
     FLOP/s when given), and computes its real values only with sim_compute=True (the default);
-    with False, outputs are undefined and no CPU is spent (timing studies).
+    with False, outputs are undefined and no CPU is spent (timing studies), and device memory
+    is accounted against its capacity but backed by no host memory (a model far larger than
+    this machine fits).
 
-    dcn_latency_us and dcn_gbps model the network between the embedded cluster's islands:
-    every push from a host to a host of another island waits the latency and occupies the link
-    for its bytes at that rate (inside an island pushes are not delayed).
+    The interconnect (pathways/device/sim/interconnect_model.h): dcn_latency_us and dcn_gbps
+    (Gbit/s) model the network between the embedded cluster's islands: every push from a host
+    to a host of another island waits the latency and occupies the link for its bytes at that
+    rate. ici_latency_us and ici_gbps do the same inside an island, and also cost the sim
+    devices' collectives (per ring or tree step: collective_algorithm "ring" or "tree"). Not
+    given: sim devices take TPU-v4-class figures (ICI 1 us, 800 Gbit/s; DCN 10 us, 100 Gbit/s),
+    CPU devices model nothing.
     """
     global _session, _session_options, _atexit_registered
     if address is None:
@@ -46,11 +53,15 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
                  memory_per_device=memory_per_device)
     sim = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute,
-               dcn_latency_us=dcn_latency_us, dcn_gbps=dcn_gbps)
-    for k in ("dcn_latency_us", "dcn_gbps"):
+               dcn_latency_us=dcn_latency_us, dcn_gbps=dcn_gbps, ici_latency_us=ici_latency_us,
+               ici_gbps=ici_gbps, collective_algorithm=collective_algorithm)
+    for k in ("dcn_latency_us", "dcn_gbps", "ici_latency_us", "ici_gbps"):
         v = sim[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-            raise ValueError(f"pw.init: {k} must be a non-negative number, got {v!r}")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
+                              or v == float("inf")):
+            raise ValueError(f"pw.init: {k} must be a finite non-negative number, got {v!r}")
+    if collective_algorithm is not None and collective_algorithm not in ("ring", "tree"):
+        raise ValueError(f"pw.init: collective_algorithm must be 'ring' or 'tree', got {collective_algorithm!r}")
     if device_kind is not None and device_kind not in ("cpu", "sim"):
         raise ValueError(f"pw.init: device_kind must be 'cpu' or 'sim', got {device_kind!r}")
     if (sim_peak_flops is not None or sim_compute is not None) and device_kind != "sim":
@@ -100,8 +111,9 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
                 device_kind=options.get("device_kind") or "cpu",
                 sim_peak_flops=float(options.get("sim_peak_flops") or 0.0),
                 sim_compute=bool(options.get("sim_compute", True) if options.get("sim_compute") is not None else True),
-                dcn_latency_us=int(options.get("dcn_latency_us") or 0),
-                dcn_gbps=float(options.get("dcn_gbps") or 0.0))
+                **{k: -1.0 if options.get(k) is None else float(options[k])
+                   for k in ("dcn_latency_us", "dcn_gbps", "ici_latency_us", "ici_gbps")},
+                collective_algorithm=options.get("collective_algorithm") or "")
         _session_options = options
         if not _atexit_registered:
             atexit.register(shutdown)

@@ -135,11 +135,15 @@ PmapBody MakeBody(py::function callback) {
 
 std::shared_ptr<Session> StartSession(int64_t islands, int64_t hosts, int64_t devices, int64_t memory,
                                       std::string device_kind, double sim_peak_flops,
-                                      bool sim_compute, int64_t dcn_latency_us, double dcn_gbps) {
+                                      bool sim_compute, double dcn_latency_us, double dcn_gbps,
+                                      double ici_latency_us, double ici_gbps,
+                                      std::string collective_algorithm) {
   SessionOptions options{.islands = islands, .hosts_per_island = hosts, .devices_per_host = devices,
                          .memory_per_device_bytes = memory, .device_kind = std::move(device_kind),
                          .sim_peak_flops = sim_peak_flops, .sim_compute = sim_compute,
-                         .dcn_latency_us = dcn_latency_us, .dcn_gbps = dcn_gbps};
+                         .dcn_latency_us = dcn_latency_us, .dcn_gbps = dcn_gbps,
+                         .ici_latency_us = ici_latency_us, .ici_gbps = ici_gbps,
+                         .collective_algorithm = std::move(collective_algorithm)};
   py::gil_scoped_release nogil;
   return ValueOrThrow(Session::Start(options));
 }
@@ -203,8 +207,9 @@ void BindSession(py::module_& m) {
       .def_static("start", &StartSession, py::arg("islands"), py::arg("hosts_per_island"),
                   py::arg("devices_per_host"), py::arg("memory_per_device_bytes"),
                   py::arg("device_kind") = "cpu", py::arg("sim_peak_flops") = 0.0,
-                  py::arg("sim_compute") = true, py::arg("dcn_latency_us") = 0,
-                  py::arg("dcn_gbps") = 0.0)
+                  py::arg("sim_compute") = true, py::arg("dcn_latency_us") = -1.0,
+                  py::arg("dcn_gbps") = -1.0, py::arg("ici_latency_us") = -1.0,
+                  py::arg("ici_gbps") = -1.0, py::arg("collective_algorithm") = "")
       .def_static("connect", &ConnectSession, py::arg("address"), py::arg("timeout_seconds"))
       .def_property_readonly("address", [](const Session& s) { return s.options().address; })
       .def("shutdown", [](Session& s) {

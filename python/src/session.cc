@@ -2,6 +2,7 @@
 #include "python/src/session.h"
 
 #include <atomic>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
@@ -11,6 +12,30 @@ namespace pw::python {
 
 namespace {
 std::atomic<int64_t> next_generation{1};
+// The interconnect of the embedded cluster: the given figures over the defaults of the
+// device kind (TPU-v4-class for sim devices, none for CPU devices).
+absl::StatusOr<InterconnectModel> MakeInterconnect(const SessionOptions& options, DeviceKind kind) {
+  InterconnectModel m = kind == DeviceKind::kSim ? InterconnectModel::TpuV4Class() : InterconnectModel{};
+  auto set = [](double value, const char* name, auto apply) -> absl::Status {
+    if (std::isnan(value) || std::isinf(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be a finite number, got ", value));
+    }
+    if (value >= 0) apply(value);
+    return absl::OkStatus();
+  };
+  PW_RETURN_IF_ERROR(set(options.ici_latency_us, "ici_latency_us",
+                         [&](double v) { m.ici.latency_nanos = std::llround(v * 1000); }));
+  PW_RETURN_IF_ERROR(set(options.ici_gbps, "ici_gbps", [&](double v) { m.ici.bytes_per_second = v * 1e9 / 8; }));
+  PW_RETURN_IF_ERROR(set(options.dcn_latency_us, "dcn_latency_us",
+                         [&](double v) { m.dcn.latency_nanos = std::llround(v * 1000); }));
+  PW_RETURN_IF_ERROR(set(options.dcn_gbps, "dcn_gbps", [&](double v) { m.dcn.bytes_per_second = v * 1e9 / 8; }));
+  if (!options.collective_algorithm.empty()) {
+    PW_ASSIGN_OR_RETURN(m.algorithm, ParseCollectiveAlgorithm(options.collective_algorithm));
+  }
+  PW_RETURN_IF_ERROR(m.Validate());
+  return m;
+}
+
 }  // namespace
 
 Session::Session(SessionOptions options)
@@ -35,11 +60,9 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
   }
   if (options.sim_peak_flops > 0) cluster_options.sim.model.peak_flops_per_second = options.sim_peak_flops;
   cluster_options.sim.execute = options.sim_compute;
-  if (options.dcn_latency_us < 0 || options.dcn_gbps < 0) {
-    return absl::InvalidArgumentError("dcn_latency_us and dcn_gbps must be >= 0");
-  }
-  cluster_options.network.cross_island_latency_nanos = options.dcn_latency_us * 1000;
-  cluster_options.network.cross_island_bytes_per_second = options.dcn_gbps * 1e9 / 8;
+  PW_ASSIGN_OR_RETURN(InterconnectModel interconnect, MakeInterconnect(options, cluster_options.device_kind));
+  cluster_options.sim.model.interconnect = interconnect;
+  cluster_options.network.interconnect = interconnect;
   PW_ASSIGN_OR_RETURN(session->cluster_, LocalCluster::Start(cluster_options));
   PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python"));
   return session;

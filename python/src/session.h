@@ -33,10 +33,17 @@ struct SessionOptions {
   std::string device_kind = "cpu";
   double sim_peak_flops = 0;
   bool sim_compute = true;
-  // The embedded cluster's network between islands (NetworkModel::cross_island_*): pushes
-  // between hosts of different islands wait dcn_latency_us and share dcn_gbps per link.
-  int64_t dcn_latency_us = 0;
-  double dcn_gbps = 0;
+  // The embedded cluster's interconnect (NetworkModel::interconnect; for "sim" devices also
+  // the cost of their collectives). A negative value is "not given": sim devices then take the
+  // InterconnectModel::TpuV4Class() figure, CPU devices model nothing. DCN: pushes between hosts
+  // of different islands wait dcn_latency_us and share dcn_gbps (Gbit/s) per link; ICI: the
+  // same inside an island, and the per-step latency and bandwidth of collectives.
+  double dcn_latency_us = -1;
+  double dcn_gbps = -1;
+  double ici_latency_us = -1;
+  double ici_gbps = -1;
+  // "ring" or "tree" for the sim devices' collectives; empty: ring.
+  std::string collective_algorithm;
 };
 
 // Owns the cluster and the client. Every handle given to Python keeps a shared_ptr to its

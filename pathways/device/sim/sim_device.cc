@@ -30,11 +30,13 @@ int64_t SimPerformanceModel::KernelNanos(const WorkCost& cost) const {
   const double compute = peak_flops_per_second > 0 ? cost.flops / peak_flops_per_second : 0.0;
   const double memory =
       memory_bytes_per_second > 0 ? cost.bytes_accessed / memory_bytes_per_second : 0.0;
-  const double network = collective_bytes_per_second > 0
-                             ? cost.collective_bytes / collective_bytes_per_second
-                             : 0.0;
-  return std::max<int64_t>(0, launch_overhead_nanos) +
-         SecondsToNanos(std::max(compute, memory) + network);
+  // A cost built by hand may give only the ring bytes: those cross one ICI link.
+  const int64_t network =
+      cost.collectives.empty()
+          ? SecondsToNanos(interconnect.ici.OccupancyNanos(cost.collective_bytes) / 1e9)
+          : interconnect.CollectivesNanos(cost);
+  return std::max<int64_t>(0, launch_overhead_nanos) + SecondsToNanos(std::max(compute, memory)) +
+         network;
 }
 
 struct SimDevice::Shared {
@@ -47,7 +49,9 @@ struct SimDevice::Shared {
 SimDevice::SimDevice(SimDeviceOptions options)
     : options_(std::move(options)),
       name_(absl::StrCat(options_.id.DebugString(), " (sim)")),
-      memory_(MemoryPoolOptions{.name = name_, .capacity_bytes = options_.memory_capacity_bytes}),
+      // Timing mode computes no values: memory is accounted, not backed.
+      memory_(MemoryPoolOptions{.name = name_, .capacity_bytes = options_.memory_capacity_bytes,
+                                .host_backed = options_.execute}),
       shared_(std::make_shared<Shared>()) {
   if (options_.trace != nullptr) {
     options_.trace->NameThread(options_.host.value(), options_.id.value(),

@@ -18,17 +18,19 @@
 #include "pathways/base/trace.h"
 #include "pathways/device/device.h"
 #include "pathways/device/memory_pool.h"
+#include "pathways/device/sim/interconnect_model.h"
 #include "pathways/kernels/work_cost.h"
 
 namespace pw {
 
 // Turns a WorkCost into time: a roofline (compute or memory bound, whichever is slower), plus
-// the collective bytes over the interconnect, plus a fixed launch overhead. Defaults are of the
-// order of one TPU v4 chip.
+// its collectives costed by the interconnect model (inside an island: its ICI figures), plus a
+// fixed launch overhead. Defaults are of the order of one TPU v4 chip (Cloud TPU v4 docs: 275
+// TFLOP/s bf16, 1.2 TB/s HBM).
 struct SimPerformanceModel {
   double peak_flops_per_second = 275e12;
   double memory_bytes_per_second = 1.2e12;
-  double collective_bytes_per_second = 100e9;
+  InterconnectModel interconnect = InterconnectModel::TpuV4Class();
   int64_t launch_overhead_nanos = 2'000;
   // When > 0, every kernel takes exactly this long whatever its cost (a benchmark's "every
   // stage takes 100 us").
@@ -48,6 +50,9 @@ struct SimDeviceOptions {
   // true: a kernel's fn runs for real (values are right), then the stream is held until the
   // modelled end. false: a kernel's fn is skipped, so no CPU is burned (its outputs hold
   // whatever their buffers held: timing studies only). Items without a cost always run.
+  // With false the device's memory is accounted but not backed (MemoryPoolOptions::
+  // host_backed): every buffer aliases one shared stand-in region, so runtime copies into it
+  // may be skipped, and the capacity may exceed the host's RAM.
   bool execute = true;
   // Keep the timeline of the last `timeline_capacity` items (timeline()); 0 keeps none.
   int64_t timeline_capacity = 0;

@@ -2,11 +2,16 @@
 // the performance model.
 #include "pathways/device/sim/sim_device.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -49,14 +54,20 @@ StreamWork Kernel(std::string name, absl::AnyInvocable<absl::Status()> fn,
 
 TEST(SimPerformanceModelTest, RooflinePlusCollectivesPlusLaunchOverhead) {
   SimPerformanceModel m{.peak_flops_per_second = 1e12, .memory_bytes_per_second = 1e11,
-                        .collective_bytes_per_second = 1e10, .launch_overhead_nanos = 1000};
+                        .launch_overhead_nanos = 1000};
+  m.interconnect.ici = {.latency_nanos = 2'000, .bytes_per_second = 1e10};
   // Compute bound: 1e9 flops / 1e12 = 1 ms; 1e6 bytes / 1e11 = 10 us.
   EXPECT_EQ(m.KernelNanos(WorkCost{.flops = 1e9, .bytes_accessed = 1e6}), 1'000'000 + 1000);
   // Memory bound: 1e8 bytes / 1e11 = 1 ms.
   EXPECT_EQ(m.KernelNanos(WorkCost{.flops = 1e3, .bytes_accessed = 1e8}), 1'000'000 + 1000);
-  // Collectives add their interconnect time: 1e6 bytes / 1e10 = 100 us.
+  // Ring bytes alone cross one ICI link: 1e6 bytes / 1e10 = 100 us.
   EXPECT_EQ(m.KernelNanos(WorkCost{.collective_bytes = 1e6, .collective_participants = 4}),
             100'000 + 1000);
+  // Listed collectives take the interconnect model's time: a ring all-reduce of 4e6 bytes over
+  // 4 devices is 6 steps of (2 us + 1e6 bytes / 1e10 = 100 us) = 612 us.
+  WorkCost all_reduce{.collective_bytes = 6e6, .collective_participants = 4};
+  all_reduce.collectives = {{CollectiveKind::kAllReduce, 4, 1, 4e6}};
+  EXPECT_EQ(m.KernelNanos(all_reduce), 612'000 + 1000);
   m.kernel_nanos = 100'000;
   EXPECT_EQ(m.KernelNanos(WorkCost{.flops = 1e15}), 100'000);
 }
@@ -189,6 +200,52 @@ TEST(SimDeviceTest, DestructionCutsALongKernelShortAndFailsWaitingWork) {
   ASSERT_TRUE(stuck->IsAvailable());
   EXPECT_THAT(stuck->status(), StatusIs(absl::StatusCode::kAborted));
   never->SetReady();
+}
+
+// Resident memory of this process, from /proc/self/statm (pages).
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+TEST(SimDeviceTest, TimingModeAccountsMoreMemoryThanTheHostHasWithoutCommittingIt) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  // Twice the RAM of any machine this runs on: 4 TiB of capacity, 3 TiB allocated.
+  SimDeviceOptions options = Fixed(1'000);
+  options.execute = false;
+  options.memory_capacity_bytes = 4096 * kGiB;
+  SimDevice device(options);
+  EXPECT_FALSE(device.memory().host_backed());
+  const int64_t resident_before = ResidentBytes();
+  std::vector<DeviceBuffer> buffers;
+  for (int i = 0; i < 24; ++i) {
+    absl::StatusOr<DeviceBuffer> b = device.Allocate(128 * kGiB);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_FALSE(b->host_backed());
+    buffers.push_back(*std::move(b));
+  }
+  EXPECT_EQ(device.memory().bytes_in_use(), 24 * 128 * kGiB);
+  EXPECT_EQ(device.memory().peak_bytes_in_use(), 24 * 128 * kGiB);
+  // Writable (a stand-in for what a kernel or a copy would write): one page commits.
+  std::memset(buffers.back().data(), 1, 4096);
+  EXPECT_LT(ResidentBytes() - resident_before, int64_t{64} << 20);
+  // Past capacity is still out of memory, naming the device.
+  absl::StatusOr<DeviceBuffer> too_much = device.Allocate(1025 * kGiB);
+  EXPECT_THAT(too_much.status(), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(too_much.status().message(), HasSubstr("out of memory on device"));
+  buffers.clear();
+  EXPECT_EQ(device.memory().bytes_in_use(), 0);
+  EXPECT_EQ(device.memory().num_allocations(), 0);
+}
+
+TEST(SimDeviceTest, ExecutingDevicesBackTheirMemory) {
+  SimDevice device(Fixed(1'000, /*execute=*/true));
+  EXPECT_TRUE(device.memory().host_backed());
+  absl::StatusOr<DeviceBuffer> b = device.Allocate(1024);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->host_backed());
 }
 
 }  // namespace
