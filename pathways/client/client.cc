@@ -231,7 +231,15 @@ absl::StatusOr<std::vector<ir::TensorType>> PmapFunction::ParameterTypes(
 const Sharding& PmapFunction::OutSharding(size_t k) const {
   static const Sharding* stacked = new Sharding(Sharding::Stacked());
   const std::vector<Sharding>& out = state_->options.out_shardings;
+  if (out.size() == 1) return out[0];
   return k < out.size() ? out[k] : *stacked;
+}
+
+std::vector<Sharding> PmapFunction::OutShardings(size_t num_outputs) const {
+  if (state_->options.out_shardings.empty()) return {};
+  std::vector<Sharding> out;
+  for (size_t k = 0; k < num_outputs; ++k) out.push_back(OutSharding(k));
+  return out;
 }
 
 const std::string& PmapFunction::name() const { return state_->name; }
@@ -302,7 +310,7 @@ absl::StatusOr<std::vector<Array>> PmapFunction::operator()(absl::Span<const Arr
     def.name = state_->name;
     ProgramCall call{.name = state_->name, .function = traced.id, .slice = state_->slice.id, .args = {}};
     call.arg_shardings = state_->options.in_shardings;
-    call.out_shardings = state_->options.out_shardings;
+    call.out_shardings = OutShardings(traced.output_types.size());
     for (size_t i = 0; i < args.size(); ++i) {
       def.inputs.push_back(args[i].spec());
       call.args.push_back(ValueRef{ValueRef::kProgramInput, static_cast<int64_t>(i)});
@@ -347,7 +355,7 @@ std::vector<Traced> PmapFunction::operator()(ProgramTracer& tracer, absl::Span<c
   const int64_t node = static_cast<int64_t>(tracer.def_.calls.size());
   ProgramCall call{.name = state_->name, .function = traced->id, .slice = state_->slice.id, .args = {}};
   call.arg_shardings = state_->options.in_shardings;
-  call.out_shardings = state_->options.out_shardings;
+  call.out_shardings = OutShardings(traced->output_types.size());
   for (const Traced& t : args) call.args.push_back(t.ref);
   tracer.def_.calls.push_back(std::move(call));
   std::vector<Traced> out;

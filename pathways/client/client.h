@@ -36,7 +36,8 @@ struct Traced {
 };
 
 // How a PmapFunction sees its arguments and outputs as global arrays over its slice: one
-// sharding per argument / output (empty: all stacked, pmap semantics). An argument whose
+// sharding per argument / output (empty: all stacked, pmap semantics; one out_sharding:
+// every output). An argument whose
 // array is laid out otherwise (another sharding or slice) is resharded before the call.
 struct PmapOptions {
   std::vector<Sharding> in_shardings;
@@ -75,7 +76,10 @@ class PmapFunction {
   absl::StatusOr<std::vector<ir::TensorType>> ParameterTypes(
       absl::Span<const ArraySpec* const> specs,
       absl::Span<const std::vector<int64_t>* const> meshes) const;
+  // Output k's sharding (a single out_sharding applies to every output).
   const Sharding& OutSharding(size_t k) const;
+  // The call's out_shardings for `num_outputs` outputs (empty: all stacked).
+  std::vector<Sharding> OutShardings(size_t num_outputs) const;
   explicit PmapFunction(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
 };

@@ -6,9 +6,9 @@ program; pw.Array is a future fetched with np.asarray.
 """
 
 from . import _pathways
-from ._array import Array, device_put
+from ._array import Array, device_put, reshard
 from ._grad import grad, value_and_grad, vjp
-from ._pmap import PmapFunction, pmap
+from ._pmap import PmapFunction, pmap, shard_map
 from ._profiler import named_scope, trace
 from ._program import ProgramFunction, ProgramValue, program
 from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
@@ -16,7 +16,7 @@ from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, V
                        memory_stats, shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
-from . import checkpoint, lax, models, nn, numpy, optimizers, pipeline, random
+from . import checkpoint, lax, models, nn, numpy, optimizers, pipeline, random, sharding
 
 InvalidArgumentError = _pathways.InvalidArgumentError
 
@@ -30,7 +30,8 @@ __all__ = [
     "Array", "checkpoint", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
     "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
     "models", "named_scope", "nn", "numpy", "optimizers", "PathwaysError", "pipeline", "pmap", "PmapFunction", "program",
-    "ProgramFunction", "ProgramValue", "random", "shutdown", "Tracer", "tree_flatten",
+    "ProgramFunction", "ProgramValue", "random", "reshard", "shard_map", "sharding", "shutdown",
+    "Tracer", "tree_flatten",
     "trace", "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "VirtualDevice",
     "VirtualDeviceSet", "VirtualSlice", "vjp",
 ]

@@ -3,6 +3,7 @@
 import numpy as np
 
 from . import _runtime
+from . import sharding as _sharding
 
 _CANONICAL = {
     np.dtype(np.float32): np.float32,
@@ -37,8 +38,10 @@ def canonicalize(x):
 class Array:
     """A sharded array whose contents may still be computing.
 
-    Global shape [n, ...]: shard i (row i) lives on device i of its slice. `np.asarray(a)`
-    waits and fetches it; the device memory is freed when the last reference is dropped.
+    Its global shape follows its layout over its slice (`spec`, pw.sharding): stacked
+    (pw.pmap's outputs) is [n, ...] with shard i (row i) on device i of its slice; a
+    PartitionSpec splits dimensions over mesh axes. `np.asarray(a)` waits and fetches the global
+    array; the device memory is freed when the last reference is dropped.
     """
 
     __slots__ = ("_impl", "_value", "__weakref__")
@@ -73,6 +76,12 @@ class Array:
     @property
     def sharding(self):
         return self.devices
+
+    @property
+    def spec(self):
+        """How the global array is laid out: a pw.sharding.P(...) or pw.sharding.STACKED."""
+        s = self._impl.session
+        return _sharding.describe(self._impl.sharding, _runtime.slice_by_id(s, self._impl.slice_id))
 
     def block_until_ready(self):
         """Waits until every shard is computed; raises PathwaysError if computing it failed."""
@@ -160,9 +169,28 @@ class Array:
     del _np
 
 
-def device_put(x, devices):
-    """Places `x` (leading axis = number of devices) on a slice's devices as a pw.Array."""
+def device_put(x, devices, spec=_sharding.STACKED):
+    """Places `x` on a slice's devices as a pw.Array laid out by `spec` (pw.sharding; by default
+    stacked: the leading axis is the number of devices). A pw.Array elsewhere or laid out
+    otherwise is resharded host to host (pw.reshard)."""
     sl = _runtime.slice_of_devices(devices, "device_put")
     if isinstance(x, Array):
-        return x
-    return Array(_runtime.session().put(sl._impl, canonicalize(x)))
+        if x._impl.slice_id == sl.id and x.spec == spec:
+            return x
+        return reshard(x, sl, spec)
+    cpp = _sharding.resolve(spec, sl, what="device_put")
+    return Array(_runtime.session().put(sl._impl, canonicalize(x), cpp))
+
+
+def reshard(x, devices, spec):
+    """The same global array on `devices` (a slice's device list) laid out by `spec`: its blocks
+    move host to host, never through the client. Returns at once (a future, like any output)."""
+    from . import _program
+    if isinstance(x, _program.ProgramValue):
+        raise TypeError("pw.reshard: inside @pw.program, pass the value to a pmap whose in_specs "
+                        "declare the layout it needs (the runtime reshards it before the call)")
+    if not isinstance(x, Array):
+        raise TypeError(f"pw.reshard: {type(x).__name__} is not a pw.Array (use pw.device_put)")
+    sl = _runtime.slice_of_devices(devices, "reshard")
+    cpp = _sharding.resolve(spec, sl, what="reshard")
+    return Array(_runtime.session().reshard(x._impl, sl._impl, cpp))

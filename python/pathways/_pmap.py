@@ -4,6 +4,7 @@ traced once per argument signature into a compiled function (jax.pmap's conventi
 import functools
 
 from . import _array, _pathways, _program, _runtime, _tracer
+from . import sharding as _sharding
 from ._tree import tree_flatten, tree_unflatten
 
 
@@ -41,20 +42,34 @@ class _TraceState:
             return None
 
 
-def _signature(dtype, shape):
-    return (str(dtype), tuple(shape[1:]))
+def _signature(dtype, shard_shape):
+    return (str(dtype), tuple(shard_shape))
+
+
+def _is_spec(x):
+    return x is _sharding.STACKED or isinstance(x, _sharding.PartitionSpec)
 
 
 class PmapFunction:
     """The result of pw.pmap(fn, devices=...). Calling it runs one step op-by-op (returns
     pw.Arrays at once, as futures); inside @pw.program it records a call instead."""
 
-    def __init__(self, fn, devices=None, axis_name=None, name=None):
+    def __init__(self, fn, devices=None, axis_name=None, name=None, in_specs=None, out_specs=None):
         if not callable(fn):
             raise TypeError(f"pmap: {fn!r} is not callable")
         self._fn = fn
         self._axis_name = axis_name
         self._name = name or getattr(fn, "__name__", "pmap")
+        for what, specs in (("in_specs", in_specs), ("out_specs", out_specs)):
+            if specs is not None and not _is_spec(specs) and not (
+                    isinstance(specs, (tuple, list)) and all(map(_is_spec, specs))):
+                raise TypeError(f"pmap '{self._name}': {what} must be a pw.sharding.P(...) or "
+                                f"pw.sharding.STACKED, or a tuple of them, got {specs!r}")
+        if (in_specs is not None or out_specs is not None) and devices is None:
+            raise ValueError(f"pmap '{self._name}': in_specs / out_specs need devices= (the slice "
+                             "whose mesh they name)")
+        self._in_specs = in_specs
+        self._out_specs = out_specs
         self._slice = None if devices is None else _runtime.slice_of_devices(devices, f"pmap '{self._name}'")
         self._slices_by_size = {}  # devices=None: (session generation, n) -> VirtualSlice
         self._compiled = {}  # (session generation, slice id, in_tree) -> (C++ PmapFunction, _TraceState)
@@ -78,8 +93,41 @@ class PmapFunction:
             self._slices_by_size[key] = sl
         return sl
 
-    def _compiled_for(self, sl, in_tree, session):
-        key = (session.generation, sl.id, in_tree)
+    def leaf_shardings(self, args, sl):
+        """The runtime sharding (pw.sharding.resolve) of every leaf of `args`: in_specs gives one
+        spec per positional argument (or one for all), applied to each of its leaves."""
+        specs = self._in_specs
+        if specs is None:
+            return [None] * len(tree_flatten(args)[0])
+        if _is_spec(specs):
+            specs = (specs,) * len(args)
+        if len(specs) != len(args):
+            raise ValueError(f"pmap '{self._name}': in_specs has {len(specs)} entries for "
+                             f"{len(args)} arguments")
+        out = []
+        for i, (arg, spec) in enumerate(zip(args, specs)):
+            cpp = _sharding.resolve(spec, sl, self._axis_name, f"pmap '{self._name}' in_specs[{i}]")
+            out.extend([cpp] * len(tree_flatten(arg)[0]))
+        return out
+
+    def _out_shardings(self, sl):
+        specs = self._out_specs
+        if specs is None:
+            return []
+        if _is_spec(specs):
+            specs = (specs,)
+        return [_sharding.resolve(s, sl, self._axis_name, f"pmap '{self._name}' out_specs[{i}]")
+                for i, s in enumerate(specs)]
+
+    def shard_shape(self, i, shape, cpp, sl):
+        """The per-device shape of argument leaf `i` of global `shape` laid out by `cpp`."""
+        if cpp is None:
+            self.check_leading_axis(i, shape, sl)
+            return tuple(shape[1:])
+        return _sharding.shard_shape(shape, cpp, sl.mesh_shape, f"pmap '{self._name}' argument {i}")
+
+    def _compiled_for(self, sl, in_tree, session, leaf_shardings=()):
+        key = (session.generation, sl.id, in_tree, repr(leaf_shardings))
         entry = self._compiled.get(key)
         if entry is None:
             if self._axis_name is not None and sl.axis_names and self._axis_name in sl.axis_names:
@@ -87,7 +135,9 @@ class PmapFunction:
                                  f"of the slice's mesh {sl.axis_names}; pick another name")
             state = _TraceState(self._fn, self._name, self._axis_name, in_tree, sl.mesh_shape,
                                 sl.axis_names)
-            entry = (session.pmap(self._name, sl._impl, state), state)
+            in_shardings = list(leaf_shardings) if any(s is not None for s in leaf_shardings) else []
+            entry = (session.pmap(self._name, sl._impl, state, in_shardings, self._out_shardings(sl)),
+                     state)
             self._compiled[key] = entry
         return entry
 
@@ -125,24 +175,36 @@ class PmapFunction:
         vals = [x if isinstance(x, _array.Array) else _array.canonicalize(x) for x in leaves]
         first = vals[0].shape
         sl = self._slice_for(first[0] if first else 0, session)
-        arrays = []
-        for i, v in enumerate(vals):
-            self.check_leading_axis(i, v.shape, sl)
-            arrays.append(v._impl if isinstance(v, _array.Array) else session.put(sl._impl, v))
-        cpp, state = self._compiled_for(sl, in_tree, session)
+        shardings = self.leaf_shardings(args, sl)
+        arrays, sigs = [], []
+        for i, (v, cpp_sharding) in enumerate(zip(vals, shardings)):
+            sigs.append(_signature(v.dtype, self.shard_shape(i, v.shape, cpp_sharding, sl)))
+            arrays.append(v._impl if isinstance(v, _array.Array) else session.put(sl._impl, v, cpp_sharding))
+        cpp, state = self._compiled_for(sl, in_tree, session, tuple(shardings))
         outs = self.invoke(lambda: cpp(arrays), state)
-        out_tree = state.out_trees[tuple(_signature(v.dtype, v.shape) for v in vals)]
+        out_tree = state.out_trees[tuple(sigs)]
         return tree_unflatten(out_tree, [_array.Array(o) for o in outs])
 
     def __repr__(self):
         return f"<pw.pmap {self._name} axis_name={self._axis_name!r}>"
 
 
-def pmap(fn=None, devices=None, axis_name=None, *, name=None):
+def pmap(fn=None, devices=None, axis_name=None, *, name=None, in_specs=None, out_specs=None):
     """Maps `fn` over the leading axis of its arguments: shard i runs on devices[i], all as one
     gang. `devices` is a slice's device list (pw.make_virtual_device_set().add_slice(devices=n)
     .devices); if omitted, a slice sized by the leading axis is allocated on first call.
-    `axis_name` names the mapped axis for pw.lax collectives. Usable as a decorator."""
+    `axis_name` names the mapped axis for pw.lax collectives. Usable as a decorator.
+
+    `in_specs` / `out_specs` (pw.sharding) say how the arguments and outputs are global arrays
+    over the slice's mesh instead of stacked along a leading axis: one spec for all, or one per
+    positional argument / per output. An argument laid out otherwise, or on another slice, is
+    resharded host to host before the call (jax.experimental.shard_map's conventions)."""
     if fn is None:
-        return lambda f: PmapFunction(f, devices, axis_name, name)
-    return PmapFunction(fn, devices, axis_name, name)
+        return lambda f: PmapFunction(f, devices, axis_name, name, in_specs, out_specs)
+    return PmapFunction(fn, devices, axis_name, name, in_specs, out_specs)
+
+
+def shard_map(fn, devices, in_specs, out_specs, *, axis_name=None, name=None):
+    """pw.pmap with `in_specs` and `out_specs` required: `fn` sees each device's block of the
+    global arguments and returns its block of the global outputs."""
+    return PmapFunction(fn, devices, axis_name, name, in_specs, out_specs)

@@ -50,12 +50,13 @@ class _ProgramTrace:
         self.trace = session.trace_program(name)
         self.leaves = leaves
         # How to build each program input at run time, in order:
-        # ("leaf", index, slice) | ("array", pw.Array) | ("put", ndarray, slice)
+        # ("leaf", index, (slice, sharding)) | ("array", pw.Array, None) | ("put", ndarray, (slice, sharding))
         self.plan = []
         self.captured = {}  # id(object) -> trace id, for closed-over arrays
 
-    def bind(self, x, sl, fn, i):
-        """The trace id of argument `i` of pmap `fn` (on slice `sl`), adding program inputs."""
+    def bind(self, x, sl, fn, i, cpp):
+        """The trace id of argument `i` of pmap `fn` (on slice `sl`, read in runtime sharding
+        `cpp`), adding program inputs."""
         if isinstance(x, ProgramValue):
             if x._ctx is not self:
                 raise ValueError(f"{x!r} belongs to another program trace")
@@ -65,8 +66,8 @@ class _ProgramTrace:
                     x._tid = self.trace.input_like(leaf._impl)
                     self.plan.append(("leaf", x._leaf, None))
                 else:
-                    x._tid = self.trace.input(leaf.dtype.name, list(leaf.shape[1:]), sl._impl)
-                    self.plan.append(("leaf", x._leaf, sl))
+                    x._tid = self.trace.input(leaf.dtype.name, list(leaf.shape), sl._impl, cpp)
+                    self.plan.append(("leaf", x._leaf, (sl, cpp)))
             return x._tid
         if isinstance(x, _tracer.Tracer):
             raise TypeError(f"pmap '{fn._name}': {x!r} cannot be passed into a program")
@@ -78,9 +79,9 @@ class _ProgramTrace:
             self.plan.append(("array", x, None))
         else:
             a = _array.canonicalize(x)
-            fn.check_leading_axis(i, a.shape, sl)
-            tid = self.trace.input(a.dtype.name, list(a.shape[1:]), sl._impl)
-            self.plan.append(("put", a, sl))
+            fn.shard_shape(i, a.shape, cpp, sl)
+            tid = self.trace.input(a.dtype.name, list(a.shape), sl._impl, cpp)
+            self.plan.append(("put", a, (sl, cpp)))
         self.captured[id(x)] = tid
         return tid
 
@@ -92,21 +93,20 @@ def record_call(fn, leaves, in_tree):
     ctx = _active[-1]
     first = leaves[0].shape
     sl = fn._slice_for(first[0] if first else 0, ctx.session)
+    shardings = fn.leaf_shardings(tree_unflatten(in_tree, leaves), sl)
     sigs = []
-    for i, x in enumerate(leaves):
+    for i, (x, s) in enumerate(zip(leaves, shardings)):
         shape = x.shape if hasattr(x, "shape") else _array.canonicalize(x).shape
-        fn.check_leading_axis(i, shape, sl)
         dtype = x.dtype if hasattr(x, "dtype") else _array.canonicalize(x).dtype
-        sigs.append((str(dtype), tuple(shape[1:])))
-    tids = [ctx.bind(x, sl, fn, i) for i, x in enumerate(leaves)]
-    cpp, state = fn._compiled_for(sl, in_tree, ctx.session)
+        sigs.append((str(dtype), fn.shard_shape(i, shape, s, sl)))
+    tids = [ctx.bind(x, sl, fn, i, s) for i, (x, s) in enumerate(zip(leaves, shardings))]
+    cpp, state = fn._compiled_for(sl, in_tree, ctx.session, tuple(shardings))
     out_ids = fn.invoke(lambda: ctx.trace.call(cpp, tids), state)
     out_tree = state.out_trees[tuple(sigs)]
-    n = len(sl.devices)
     outs = []
     for tid in out_ids:
-        dtype, shard_shape, _ = ctx.trace.spec(tid)
-        outs.append(ProgramValue(ctx, (n,) + tuple(shard_shape), np.dtype(dtype), tid=tid))
+        dtype, _, _, global_shape = ctx.trace.spec(tid)
+        outs.append(ProgramValue(ctx, tuple(global_shape), np.dtype(dtype), tid=tid))
     return tree_unflatten(out_tree, outs)
 
 
@@ -138,14 +138,15 @@ class ProgramFunction:
             compiled = self._trace(session, vals, in_tree)
             self._cache[key] = compiled
         inputs = []
-        for kind, payload, sl in compiled.plan:
+        for kind, payload, where in compiled.plan:
             if kind == "leaf":
                 v = vals[payload]
-                inputs.append(v._impl if isinstance(v, _array.Array) else session.put(sl._impl, v))
+                inputs.append(v._impl if isinstance(v, _array.Array)
+                              else session.put(where[0]._impl, v, where[1]))
             elif kind == "array":
                 inputs.append(payload._impl)
             else:
-                inputs.append(session.put(sl._impl, payload))
+                inputs.append(session.put(where[0]._impl, payload, where[1]))
         outs = compiled.program(inputs) if compiled.program is not None else []
         flat = []
         for kind, payload in compiled.outputs:

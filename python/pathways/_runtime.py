@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import weakref
 import threading
 
 import numpy as np
@@ -14,6 +15,7 @@ _lock = threading.RLock()
 _session = None
 _session_options = None
 _device_cache = {}  # generation -> {device id: Device}
+_slice_registry = weakref.WeakValueDictionary()  # (generation, slice id) -> VirtualSlice
 _atexit_registered = False
 
 _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 30)
@@ -222,6 +224,7 @@ class VirtualSlice:
         self.devices = [VirtualDevice(self, i) for i in range(len(impl.devices))]
         self.mesh_shape = tuple(impl.mesh_shape)
         self.axis_names = None if axis_names is None else tuple(axis_names)
+        _slice_registry[(impl.session.generation, impl.id)] = self
 
     @property
     def id(self):
@@ -278,6 +281,11 @@ class VirtualDeviceSet:
 
 def make_virtual_device_set():
     return VirtualDeviceSet()
+
+
+def slice_by_id(s, slice_id):
+    """The VirtualSlice of this process with that id in session `s`, or None."""
+    return _slice_registry.get((s.generation, slice_id))
 
 
 def slice_of_devices(devices, what):

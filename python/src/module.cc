@@ -57,6 +57,27 @@ struct PyProgramTrace {
   }
 };
 
+// A sharding from Python: None is stacked (pmap's layout), else one list of mesh axis indices
+// per global dimension (PartitionSpec resolved against the slice's axis names).
+Sharding ShardingFromPy(const std::optional<std::vector<std::vector<int32_t>>>& spec) {
+  if (!spec.has_value()) return Sharding::Stacked();
+  return Sharding{Sharding::Kind::kPartitioned, *spec};
+}
+
+std::optional<std::vector<std::vector<int32_t>>> ShardingToPy(const Sharding& sharding) {
+  if (sharding.stacked()) return std::nullopt;
+  return sharding.spec;
+}
+
+std::vector<Sharding> ShardingsFromPy(
+    const std::vector<std::optional<std::vector<std::vector<int32_t>>>>& specs) {
+  std::vector<Sharding> out;
+  for (const auto& s : specs) out.push_back(ShardingFromPy(s));
+  return out;
+}
+
+using PySpec = std::optional<std::vector<std::vector<int32_t>>>;
+
 void CheckSameSession(const std::shared_ptr<Session>& expected, const PyArray& a, const std::string& what) {
   if (a.session() != expected) {
     // Only one session is live at a time (the Python layer shuts the old one down first).
@@ -269,15 +290,30 @@ void BindSession(py::module_& m) {
         }
         return int64_t{0};
       })
-      .def("put", [](std::shared_ptr<Session> s, const PySlice& slice, const py::array& data) {
+      .def("put", [](std::shared_ptr<Session> s, const PySlice& slice, const py::array& data,
+                     const PySpec& sharding) {
         SessionUse use(*s, "put");
         ir::Literal literal = LiteralFromNumpy(data);
-        return PyArray{std::make_shared<LockedArray>(ValueOrThrow(s->client().PutGlobal(slice.slice, literal)), s)};
+        return PyArray{std::make_shared<LockedArray>(
+            ValueOrThrow(s->client().PutGlobal(slice.slice, literal, ShardingFromPy(sharding))), s)};
+      }, py::arg("slice"), py::arg("data"), py::arg("sharding") = py::none())
+      .def("reshard", [](std::shared_ptr<Session> s, const PyArray& a, const PySlice& slice,
+                         const PySpec& sharding) {
+        SessionUse use(*s, "reshard");
+        CheckSameSession(s, a, "reshard");
+        return PyArray{std::make_shared<LockedArray>(
+            ValueOrThrow(s->client().Reshard(a.array(), slice.slice, ShardingFromPy(sharding))), s)};
       })
-      .def("pmap", [](std::shared_ptr<Session> s, std::string name, const PySlice& slice, py::function trace) {
+      .def("pmap", [](std::shared_ptr<Session> s, std::string name, const PySlice& slice,
+                      py::function trace, const std::vector<PySpec>& in_shardings,
+                      const std::vector<PySpec>& out_shardings) {
         SessionUse use(*s, "pmap");
-        return PyPmap{s, s->client().Pmap(std::move(name), slice.slice, MakeBody(std::move(trace)))};
-      })
+        PmapOptions options{ShardingsFromPy(in_shardings), ShardingsFromPy(out_shardings)};
+        return PyPmap{s, s->client().Pmap(std::move(name), slice.slice, MakeBody(std::move(trace)),
+                                          std::move(options))};
+      }, py::arg("name"), py::arg("slice"), py::arg("trace"),
+         py::arg("in_shardings") = std::vector<PySpec>{},
+         py::arg("out_shardings") = std::vector<PySpec>{})
       .def("trace_program", [](std::shared_ptr<Session> s, std::string name) {
         SessionUse use(*s, "program");
         auto t = std::make_unique<PyProgramTrace>();
@@ -321,6 +357,8 @@ void BindArray(py::module_& m) {
       .def_property_readonly("dtype", [](const PyArray& a) { return std::string(NumpyName(a.array().dtype())); })
       .def_property_readonly("devices", [](const PyArray& a) { return DeviceIds(a.array().devices()); })
       .def_property_readonly("slice_id", [](const PyArray& a) { return a.array().spec().slice.value(); })
+      .def_property_readonly("sharding", [](const PyArray& a) { return ShardingToPy(a.array().sharding()); })
+      .def_property_readonly("mesh", [](const PyArray& a) { return a.array().mesh(); })
       .def_property_readonly("session", [](const PyArray& a) { return a.session(); })
       .def_property_readonly("valid", [](const PyArray& a) { return a.array().valid(); })
       .def("block_until_ready", [](const PyArray& a) {
@@ -362,12 +400,17 @@ void BindPmap(py::module_& m) {
 void BindProgramTrace(py::module_& m) {
   py::class_<Traced>(m, "TracedSpec");
   py::class_<PyProgramTrace>(m, "ProgramTrace")
-      .def("input", [](PyProgramTrace& t, const std::string& dtype, std::vector<int64_t> shard_shape,
-                       const PySlice& slice) {
+      .def("input", [](PyProgramTrace& t, const std::string& dtype, std::vector<int64_t> global_shape,
+                       const PySlice& slice, const PySpec& spec) {
         SessionUse use(*t.session, "program input");
-        return t.Add(t.tracer->Input({{DTypeFromName(dtype), ir::Shape(absl::MakeConstSpan(shard_shape))},
-                                      slice.slice.id}));
-      })
+        const Sharding sharding = ShardingFromPy(spec);
+        const std::vector<int64_t> mesh = MeshOrLine(
+            slice.slice.mesh_shape, static_cast<int64_t>(slice.slice.devices.size()));
+        ir::Shape shard = ValueOrThrow(
+            ShardShape(ir::Shape(absl::MakeConstSpan(global_shape)), sharding, mesh));
+        return t.Add(t.tracer->Input({{DTypeFromName(dtype), std::move(shard)}, slice.slice.id, sharding},
+                                     mesh));
+      }, py::arg("dtype"), py::arg("global_shape"), py::arg("slice"), py::arg("sharding") = py::none())
       .def("input_like", [](PyProgramTrace& t, const PyArray& a) {
         SessionUse use(*t.session, "program input");
         CheckSameSession(t.session, a, "program input");
@@ -386,7 +429,7 @@ void BindProgramTrace(py::module_& m) {
       .def("spec", [](const PyProgramTrace& t, int64_t i) {
         const Traced& v = t.Get(i);
         return py::make_tuple(NumpyName(v.spec.shard_type.dtype), ShapeTuple(v.spec.shard_type.shape),
-                              v.spec.slice.value());
+                              v.spec.slice.value(), ShapeTuple(v.shape()));
       })
       .def("build", [](PyProgramTrace& t, const std::vector<int64_t>& outputs) {
         SessionUse use(*t.session, "program build");
