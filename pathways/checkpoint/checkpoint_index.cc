@@ -52,6 +52,22 @@ absl::StatusOr<CheckpointIndex> FromProto(const CheckpointIndexProto& proto,
     array.shard_type = ir::TensorType{*dtype, ir::Shape(absl::MakeConstSpan(
                                                   a.shard_dims().data(), a.shard_dims_size()))};
     for (const auto& s : a.shards()) array.shards.push_back({s.file(), s.bytes(), s.crc32()});
+    // Bounded here; the controller checks the axes against the mesh when it restores.
+    if (a.partition_spec_size() > ir::kMaxRank || a.mesh_size() > ir::kMaxRank) {
+      return Invalid(where, field + ".partition_spec",
+                     absl::StrCat("more than ", ir::kMaxRank, " dimensions or mesh axes"));
+    }
+    if (a.partitioned()) {
+      std::vector<std::vector<int32_t>> spec;
+      for (const auto& axes : a.partition_spec()) {
+        if (axes.axes_size() > ir::kMaxRank) {
+          return Invalid(where, field + ".partition_spec", "too many axes in one dimension");
+        }
+        spec.emplace_back(axes.axes().begin(), axes.axes().end());
+      }
+      array.partition = std::move(spec);
+    }
+    array.mesh.assign(a.mesh().begin(), a.mesh().end());
     index.arrays.push_back(std::move(array));
   }
   PW_RETURN_IF_ERROR(Validate(index, where));
@@ -143,6 +159,13 @@ absl::Status WriteIndex(const std::string& directory, const CheckpointIndex& ind
     entry->set_name(a.name);
     entry->set_dtype(ir::DTypeName(a.shard_type.dtype));
     for (int64_t d : a.shard_type.shape.dims()) entry->add_shard_dims(d);
+    entry->set_partitioned(a.partition.has_value());
+    if (a.partition.has_value()) {
+      for (const auto& axes : *a.partition) {
+        entry->add_partition_spec()->mutable_axes()->Add(axes.begin(), axes.end());
+      }
+    }
+    for (int64_t m : a.mesh) entry->add_mesh(m);
     for (const CheckpointIndex::Shard& s : a.shards) {
       auto* shard = entry->add_shards();
       shard->set_file(s.file);

@@ -9,6 +9,7 @@
 #define PATHWAYS_CHECKPOINT_CHECKPOINT_INDEX_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,10 @@ struct CheckpointIndex {
     std::string name;
     ir::TensorType shard_type;
     std::vector<Shard> shards;
+    // The layout (dataflow/sharding.h's Sharding, kept here as plain data): nullopt for
+    // stacked, else the mesh axes of each dimension, over `mesh` (the saved slice's).
+    std::optional<std::vector<std::vector<int32_t>>> partition;
+    std::vector<int64_t> mesh;
     friend bool operator==(const Array&, const Array&) = default;
   };
   std::string metadata;

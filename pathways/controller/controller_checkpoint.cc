@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "pathways/base/status.h"
 #include "pathways/checkpoint/checkpoint_index.h"
 #include "pathways/controller/controller.h"
@@ -119,6 +120,8 @@ EventRef Controller::SaveCheckpoint(ClientId client, SaveCheckpointRequest reque
       checkpoint::CheckpointIndex::Array entry;
       entry.name = std::move(request.arrays[i].name);
       entry.shard_type = record.spec().shard_type;
+      if (!record.spec().sharding.stacked()) entry.partition = record.spec().sharding.spec;
+      entry.mesh = record.info().mesh;
       entry.shards.resize(record.num_shards());
       save->index.arrays.push_back(std::move(entry));
       save->pending += record.num_shards();
@@ -217,6 +220,7 @@ absl::StatusOr<RestoredCheckpoint> Controller::RestoreCheckpoint(ClientId client
   struct Plan {
     const checkpoint::CheckpointIndex::Array* saved;
     VirtualSlice slice;
+    Sharding sharding;  // the saved layout
     std::vector<HostId> hosts;
     std::vector<WorkerService*> workers;
   };
@@ -230,6 +234,20 @@ absl::StatusOr<RestoredCheckpoint> Controller::RestoreCheckpoint(ClientId client
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": saved with ", plan.saved->shards.size(), " shards, but ",
           plan.slice.DebugString(), " has ", plan.slice.devices.size(), " devices"));
+    }
+    if (plan.saved->partition.has_value()) {
+      // Shard i goes back to device i: the blocks are the saved ones only on the same mesh.
+      plan.sharding = Sharding{Sharding::Kind::kPartitioned, *plan.saved->partition};
+      const std::vector<int64_t> mesh = MeshOrLine(
+          plan.slice.mesh_shape, static_cast<int64_t>(plan.slice.devices.size()));
+      if (mesh != plan.saved->mesh) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": saved ", plan.sharding.DebugString(), " over mesh [",
+            absl::StrJoin(plan.saved->mesh, ","), "], but ", plan.slice.DebugString(),
+            " has mesh [", absl::StrJoin(mesh, ","), "]"));
+      }
+      PW_RETURN_IF_ERROR(Annotate(
+          ValidateSharding(plan.sharding, plan.saved->shard_type.shape.rank(), mesh), what));
     }
     if (entry.expected_type.has_value() && *entry.expected_type != plan.saved->shard_type) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": saved shards are ",
@@ -268,7 +286,7 @@ absl::StatusOr<RestoredCheckpoint> Controller::RestoreCheckpoint(ClientId client
   for (size_t i = 0; i < plans.size(); ++i) {
     Plan& plan = plans[i];
     auto record = std::make_shared<ArrayRecord>(
-        loaded[i].first, client, ArraySpec{plan.saved->shard_type, plan.slice.id},
+        loaded[i].first, client, ArraySpec{plan.saved->shard_type, plan.slice.id, plan.sharding},
         plan.slice.devices, std::move(plan.hosts), ArrayRecord::Initial::kReady,
         plan.slice.mesh_shape);
     arrays_.AddHandle(record);

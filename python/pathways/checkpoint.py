@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from . import _runtime
+from . import sharding as _sharding
 from ._array import Array
 from ._tree import tree_flatten, tree_paths, tree_unflatten
 
@@ -63,21 +64,31 @@ def restore(directory, like, *, devices=None, return_metadata=False):
         name = path or "root"
         if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
             raise TypeError(f"checkpoint.restore: the leaf at {name} of `like` has no shape and dtype")
-        if target is not None:
+        shape = tuple(leaf.shape)
+        if isinstance(leaf, Array) and target is None:
+            # Its own layout (a partitioned array's blocks come back on the same mesh).
+            slice_id = leaf._impl.slice_id
+            shard = _sharding.shard_shape(shape, leaf._impl.sharding, leaf._impl.mesh,
+                                          f"checkpoint.restore: the leaf at {name}")
+        elif target is not None:
             slice_id, n = target.id, len(target.devices)
-        elif isinstance(leaf, Array):
-            slice_id, n = leaf._impl.slice_id, len(leaf._impl.devices)
+            if not shape or shape[0] != n:
+                raise ValueError(f"checkpoint.restore: the leaf at {name} has shape {shape}; its "
+                                 f"leading axis must be the {n} devices it is placed on")
+            shard = shape[1:]
         else:
             raise TypeError(f"checkpoint.restore: the leaf at {name} of `like` is not a pw.Array; "
                             "pass devices= to say where to place it")
-        shape = tuple(leaf.shape)
-        if not shape or shape[0] != n:
-            raise ValueError(f"checkpoint.restore: the leaf at {name} has shape {shape}; its leading "
-                             f"axis must be the {n} devices it is placed on")
-        entries.append((name, slice_id, np.dtype(leaf.dtype).name, list(shape[1:])))
+        entries.append((name, slice_id, np.dtype(leaf.dtype).name, list(shard)))
     # A saved shape or dtype that differs is INVALID_ARGUMENT: pw.InvalidArgumentError, a ValueError.
     arrays, metadata = _runtime.session().restore_checkpoint(directory, entries)
-    tree = tree_unflatten(treedef, [Array(a) for a in arrays])
+    restored = [Array(a) for a in arrays]
+    for path, leaf, got in zip(paths, leaves, restored):
+        if tuple(got.shape) != tuple(leaf.shape):
+            raise ValueError(f"checkpoint.restore: the leaf at {path or 'root'} was saved as "
+                             f"{got.spec} with global shape {tuple(got.shape)}, but `like` has shape "
+                             f"{tuple(leaf.shape)}")
+    tree = tree_unflatten(treedef, restored)
     if return_metadata:
         try:
             return tree, json.loads(metadata.decode("utf-8") or "null")

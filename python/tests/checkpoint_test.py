@@ -59,3 +59,21 @@ def test_bad_requests_name_the_culprit(devs, tmp_path):
     with pytest.raises(TypeError, match="pass devices="):
         pw.checkpoint.restore(tmp_path / "c", {"a": np.zeros((4, 2), np.float32)})
     assert pw.checkpoint.latest_step(tmp_path / "nothing") is None
+
+
+def test_partitioned_arrays_come_back_in_their_layout(tmp_path):
+    vds = pw.make_virtual_device_set()
+    grid = vds.add_slice(devices=4, mesh=(2, 2), axis_names=("data", "model"))
+    other = vds.add_slice(devices=4, mesh=(4,), axis_names=("x",))
+    a = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
+    tree = {"w": pw.device_put(a, grid.devices, pw.sharding.P("model", "data")),
+            "r": pw.device_put(a, grid.devices, pw.sharding.P())}
+    pw.checkpoint.save(str(tmp_path / "ck"), tree)
+    back = pw.checkpoint.restore(str(tmp_path / "ck"), tree)
+    for k in tree:
+        assert back[k].spec == tree[k].spec
+        np.testing.assert_array_equal(np.asarray(back[k]), a)
+    # The blocks of a partitioned array are only the saved ones on the saved mesh.
+    like = {"w": pw.device_put(a, other.devices, pw.sharding.P("x")), "r": tree["r"]}
+    with pytest.raises(pw.InvalidArgumentError, match=r"over mesh \[2,2\].*has mesh \[4\]"):
+        pw.checkpoint.restore(str(tmp_path / "ck"), like)
