@@ -114,22 +114,53 @@ def pipelined(cfg, opt, args, stages, islands=1):
     return fn
 
 
-def islands_data_parallel(cfg, opt, args, islands, mesh):
-    """Data parallelism over `islands` islands, each a data x model mesh: gradients averaged in
-    each island by a collective, then across the islands by transfers and adds (Figure 12)."""
+def _flatten(tree, parts):
+    """The leaves of `tree` raveled into one vector, zero-padded to a multiple of `parts`."""
+    leaves = pw.tree_leaves(tree)
+    flat = pw.numpy.concatenate([pw.numpy.reshape(x, (-1,)) for x in leaves])
+    pad = -flat.shape[0] % parts
+    if pad:
+        flat = pw.numpy.concatenate([flat, pw.numpy.zeros((pad,), flat.dtype)])
+    return flat
+
+
+def _unflatten(flat, like):
+    leaves, tree = pw.tree_flatten(like)
+    out, at = [], 0
+    for x in leaves:
+        n = int(np.prod(x.shape))
+        out.append(pw.numpy.reshape(flat[at:at + n], x.shape))
+        at += n
+    return pw.tree_unflatten(tree, out)
+
+
+def islands_data_parallel(cfg, opt, args, islands, mesh, hierarchical=True):
+    """Data parallelism over `islands` islands, each a data x model mesh (Figure 12).
+
+    hierarchical (the default): each island reduce-scatters its gradients over "data" (ICI), so
+    a device holds 1/data of its model shard's island sum; only that part crosses to the same
+    device of every other island (DCN, transfers) and is added there; each island then
+    all-gathers the global mean over "data" (ICI). Otherwise every device averages the whole
+    gradient inside its island and sends all of it across: `data` times the DCN bytes."""
     def fn():
         vds = pw.make_virtual_device_set()
         slices = [vds.add_slice(devices=mesh[0] * mesh[1], mesh=mesh, axis_names=("data", "model"),
                                 island=i) for i in range(islands)]
+        data = mesh[0]
 
         def grads(params, tokens):
             loss = functools.partial(pw.models.loss, cfg=cfg, model_axis="model")
             value, g = pw.value_and_grad(loss)(params, tokens)
-            return pw.lax.pmean(value, "data"), pw.lax.pmean(g, "data")
+            if not hierarchical:
+                return pw.lax.pmean(value, "data"), pw.lax.pmean(g, "data")
+            part = pw.lax.psum_scatter(_flatten(g, data), "data", tiled=True)
+            return pw.lax.pmean(value, "data"), part / float(data)
 
         def update(params, state, *all_grads):
             g = pw.tree_map(lambda *x: functools.reduce(lambda a, b: a + b, x) / float(len(x)),
                             *all_grads)
+            if hierarchical:
+                g = _unflatten(pw.lax.all_gather(g, "data", tiled=True), params)
             updates, state = opt.update(g, state, params)
             return pw.optimizers.apply_updates(params, updates), state
 
