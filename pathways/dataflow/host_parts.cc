@@ -57,6 +57,37 @@ void AddFunctionOnce(std::vector<FunctionId>& functions, FunctionId function) {
 
 }  // namespace
 
+}  // namespace pw::internal
+
+namespace pw {
+
+void IndexTemporaryUses(LoweredHostProgram& part) {
+  part.temporary_uses.assign(part.temporaries.size(), 0);
+  part.step_temporaries_begin.assign(1, 0);
+  part.step_temporaries.clear();
+  for (const HostStep& step : part.steps) {
+    const size_t begin = part.step_temporaries.size();
+    auto touch = [&](int32_t slot) {
+      auto it = std::lower_bound(part.temporaries.begin(), part.temporaries.end(), slot);
+      if (it == part.temporaries.end() || *it != slot) return;
+      const auto index = static_cast<int32_t>(it - part.temporaries.begin());
+      // Once per step, however many of its slots name the temporary.
+      for (size_t k = begin; k < part.step_temporaries.size(); ++k) {
+        if (part.step_temporaries[k] == index) return;
+      }
+      part.step_temporaries.push_back(index);
+      ++part.temporary_uses[index];
+    };
+    internal::ForEachWrite(step, touch);
+    internal::ForEachRead(step, touch);
+    part.step_temporaries_begin.push_back(static_cast<int32_t>(part.step_temporaries.size()));
+  }
+}
+
+}  // namespace pw
+
+namespace pw::internal {
+
 void BuildHostParts(const std::vector<NodeSteps>& node_steps, int64_t num_stages,
                     LoweredProgram& lowered) {
   PW_CHECK(node_steps.size() == lowered.nodes.size()) << node_steps.size();
@@ -109,6 +140,7 @@ void BuildHostParts(const std::vector<NodeSteps>& node_steps, int64_t num_stages
   lowered.hosts.clear();
   for (LoweredHostProgram& part : parts) {
     std::sort(part.temporaries.begin(), part.temporaries.end());
+    IndexTemporaryUses(part);
     const HostId host = part.host;
     lowered.hosts.emplace(host, std::make_shared<const LoweredHostProgram>(std::move(part)));
   }
@@ -116,6 +148,7 @@ void BuildHostParts(const std::vector<NodeSteps>& node_steps, int64_t num_stages
   for (int64_t k = 0; k < num_stages; ++k) {
     for (auto& [h, part] : stage_parts[k]) {
       std::sort(part.temporaries.begin(), part.temporaries.end());
+      IndexTemporaryUses(part);
       const HostId host = part.host;
       lowered.stages[k].emplace(host, std::make_shared<const LoweredHostProgram>(std::move(part)));
     }

@@ -115,7 +115,18 @@ struct LoweredHostProgram {
   // Ascending. In a stage part: the temporaries whose last reader on this host is in this stage
   // (or produced here and never read here), so each is freed exactly once across the stages.
   std::vector<int32_t> temporaries;
+  // Which steps touch which temporaries (IndexTemporaryUses; derived, never sent): per
+  // temporary, how many steps of this part read or write a shard of it; per step, the indices
+  // into `temporaries` it touches (step i's are step_temporaries[step_temporaries_begin[i] ..
+  // step_temporaries_begin[i + 1])). A host frees a temporary once the last of them is done,
+  // not at the end of the run, so a long program (a pipelined step) holds only what is live.
+  std::vector<int32_t> temporary_uses;
+  std::vector<int32_t> step_temporaries_begin;
+  std::vector<int32_t> step_temporaries;
 };
+
+// Fills the temporary-use index of `part` from its steps and temporaries.
+void IndexTemporaryUses(LoweredHostProgram& part);
 
 // A gang's member key: a stable 64-bit hash of its ordered physical devices (rank i on
 // devices[i]), the same in every process and never 0. Different lists (or orders) almost surely

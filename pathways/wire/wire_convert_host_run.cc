@@ -223,6 +223,7 @@ absl::StatusOr<std::shared_ptr<const LoweredHostProgram>> PartFromProto(
     }
   }
   part->temporaries.assign(p.temporaries().begin(), p.temporaries().end());
+  IndexTemporaryUses(*part);
   return std::shared_ptr<const LoweredHostProgram>(std::move(part));
 }
 

@@ -88,6 +88,10 @@ class WireHostRunTest : public ::testing::Test {
     EXPECT_EQ(got.host, want.host);
     EXPECT_EQ(got.functions, want.functions);
     EXPECT_EQ(got.temporaries, want.temporaries);
+    // Derived on receipt: the same index of which steps touch which temporaries.
+    EXPECT_EQ(got.temporary_uses, want.temporary_uses);
+    EXPECT_EQ(got.step_temporaries_begin, want.step_temporaries_begin);
+    EXPECT_EQ(got.step_temporaries, want.step_temporaries);
     ASSERT_EQ(got.steps.size(), want.steps.size());
     for (size_t i = 0; i < want.steps.size(); ++i) {
       SCOPED_TRACE(i);

@@ -232,9 +232,24 @@ void HostExecutor::FailLostReceives(const std::vector<LostReceive>& receives) {
 
 // ---- Completion ------------------------------------------------------------------------------
 
-void HostExecutor::StepDone(Message* msg, int32_t first_output, int32_t num_outputs,
-                            const absl::Status& status) {
-  for (int32_t i = 0; i < num_outputs; ++i) msg->outputs[first_output + i].status = status;
+void HostExecutor::StepDone(Message* msg, size_t index, const absl::Status& status) {
+  if (index != kDispatchHold) {
+    const int32_t first = msg->first_output[index];
+    const int32_t last = msg->first_output[index + 1];
+    for (int32_t i = first; i < last; ++i) msg->outputs[i].status = status;
+    const LoweredHostProgram& program = *msg->program;
+    if (msg->temporaries_left != nullptr) {
+      // The last step touching a temporary frees it: its readers are done (in-flight pushes and
+      // stream items hold their own buffer references).
+      for (int32_t k = program.step_temporaries_begin[index];
+           k < program.step_temporaries_begin[index + 1]; ++k) {
+        const int32_t t = program.step_temporaries[k];
+        if (msg->temporaries_left[t].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          ReleaseTemporary(*msg, t);
+        }
+      }
+    }
+  }
   if (!status.ok()) {
     absl::MutexLock lock(&msg->mu);
     if (msg->first_error.ok()) msg->first_error = status;
@@ -242,11 +257,19 @@ void HostExecutor::StepDone(Message* msg, int32_t first_output, int32_t num_outp
   if (msg->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) Finalize(msg);
 }
 
+void HostExecutor::ReleaseTemporary(const Message& msg, int32_t t) {
+  const int32_t slot = msg.program->temporaries[t];
+  if (slot >= 0 && static_cast<size_t>(slot) < msg.arrays->size()) {
+    store_.Release((*msg.arrays)[slot]);
+  }
+}
+
 void HostExecutor::Finalize(Message* msg) {
-  // Every step reading the temporaries has finished: the store's references are the last.
-  for (int32_t slot : msg->program->temporaries) {
-    if (slot >= 0 && static_cast<size_t>(slot) < msg->arrays->size()) {
-      store_.Release((*msg->arrays)[slot]);
+  // Every step has finished: temporaries not freed at their last use (no index) go now.
+  for (size_t t = 0; t < msg->program->temporaries.size(); ++t) {
+    if (msg->temporaries_left == nullptr ||
+        msg->temporaries_left[t].load(std::memory_order_acquire) > 0) {
+      ReleaseTemporary(*msg, static_cast<int32_t>(t));
     }
   }
   HostRunResult result;

@@ -186,22 +186,25 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   absl::Status AllocateComputeBuffers(const Message& msg, const HostStep& step,
                                       DeviceState& device, ComputeWork& work);
   // Queues the step on its device's stream; the completion callback owns `work`.
-  void EnqueueCompute(Message* msg, const HostStep& step, DeviceState& device,
-                      std::unique_ptr<ComputeWork> work, int32_t out0, int32_t nout);
+  void EnqueueCompute(Message* msg, size_t index, const HostStep& step, DeviceState& device,
+                      std::unique_ptr<ComputeWork> work);
   // The stream item: runs the executable on the step's buffers (on the device thread).
   absl::Status RunCompute(const Message& msg, const HostStep& step, const ComputeWork& work) const;
   // Fails a malformed step at dispatch: its outputs (if any) carry `error`, its gang (if any) is
   // aborted, and the step counts as finished.
   void FailStepAtDispatch(Message* msg, size_t index, const absl::Status& error);
-  // Records `status` for the step's reported outputs and counts the step down; the last step
-  // of a message finalizes it.
-  void StepDone(Message* msg, int32_t first_output, int32_t num_outputs,
-                const absl::Status& status);
+  // Records `status` for step `index`'s reported outputs, frees the temporaries it was the
+  // last to touch, and counts the step down; the last step of a message finalizes it.
+  // kDispatchHold is the dispatch thread's own hold on the message.
+  static constexpr size_t kDispatchHold = ~size_t{0};
+  void StepDone(Message* msg, size_t index, const absl::Status& status);
+  void ReleaseTemporary(const Message& msg, int32_t t);
   void Finalize(Message* msg);
   void Report(HostRunResult result);
 
   // Whether `slot` names a value of the message's lowering with a bound ArrayId.
   static bool ValidSlot(const Message& msg, int32_t slot);
+  static bool IndexesTemporaries(const LoweredHostProgram& program);
   // The number of shards of value `slot` (its lowered device list); 0 for an invalid slot.
   static int32_t ShardBound(const Message& msg, int32_t slot);
   // A valid slot and 0 <= shard < ShardBound.

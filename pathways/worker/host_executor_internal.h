@@ -32,6 +32,10 @@ struct HostExecutor::Message {
   // outputs[first_output[i] .. first_output[i+1]) and writes them before counting down.
   std::vector<HostRunResult::ShardStatus> outputs;
   std::vector<int32_t> first_output;
+  // Per temporary of the program, its touching steps not finished yet (program->temporary_uses
+  // counted down); the step that takes one to zero frees it. Null when the program carries no
+  // index: then every temporary is freed at Finalize.
+  std::unique_ptr<std::atomic<int32_t>[]> temporaries_left;
   // Dispatch thread only (read at shutdown after the thread stopped).
   std::vector<std::pair<FunctionId, std::shared_ptr<const Registration>>> functions;
   std::vector<std::pair<GangId, int64_t>> gangs;  // gangs joined, for aborting at shutdown

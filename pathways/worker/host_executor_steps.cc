@@ -19,6 +19,19 @@ bool HostExecutor::ValidSlot(const Message& msg, int32_t slot) {
          static_cast<size_t>(slot) < msg.arrays->size();
 }
 
+// A program carries a usable temporary index when its sizes agree with its steps and
+// temporaries (one built by hand may have none).
+bool HostExecutor::IndexesTemporaries(const LoweredHostProgram& program) {
+  if (program.temporary_uses.size() != program.temporaries.size() ||
+      program.step_temporaries_begin.size() != program.steps.size() + 1) {
+    return false;
+  }
+  for (int32_t t : program.step_temporaries) {
+    if (t < 0 || static_cast<size_t>(t) >= program.temporaries.size()) return false;
+  }
+  return program.step_temporaries_begin.back() == static_cast<int32_t>(program.step_temporaries.size());
+}
+
 int32_t HostExecutor::ShardBound(const Message& msg, int32_t slot) {
   return ValidSlot(msg, slot) ? msg.lowered->values[slot].num_shards : 0;
 }
@@ -106,6 +119,13 @@ void HostExecutor::Dispatch(HostRun run) {
     }
   }
   msg->first_output[steps.size()] = static_cast<int32_t>(msg->outputs.size());
+  if (IndexesTemporaries(*msg->program)) {
+    const size_t n = msg->program->temporaries.size();
+    msg->temporaries_left = std::make_unique<std::atomic<int32_t>[]>(n);
+    for (size_t t = 0; t < n; ++t) {
+      msg->temporaries_left[t].store(msg->program->temporary_uses[t], std::memory_order_relaxed);
+    }
+  }
   msg->pending.store(static_cast<int64_t>(steps.size()) + 1, std::memory_order_relaxed);
   {
     absl::MutexLock lock(&live_mu_);
@@ -139,7 +159,7 @@ void HostExecutor::Dispatch(HostRun run) {
     if (sequential) event.args.emplace_back("stage", absl::StrCat(msg->run.stage));
     options_.trace->Record(std::move(event));
   }
-  StepDone(msg, 0, 0, absl::OkStatus());  // the dispatch thread's hold; `msg` may be gone now
+  StepDone(msg, kDispatchHold, absl::OkStatus());  // the dispatch thread's hold; `msg` may be gone now
 }
 
 void HostExecutor::FailStepAtDispatch(Message* msg, size_t index, const absl::Status& error) {
@@ -163,14 +183,11 @@ void HostExecutor::FailStepAtDispatch(Message* msg, size_t index, const absl::St
   } else if (step.kind != StepKind::kSend) {
     fail(step.dst_value);
   }
-  StepDone(msg, msg->first_output[index],
-           msg->first_output[index + 1] - msg->first_output[index], error);
+  StepDone(msg, index, error);
 }
 
 void HostExecutor::DispatchCompute(Message* msg, size_t index) {
   const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
   DeviceState* device = FindDevice(step.device);
   bool valid = device != nullptr && step.shard >= 0 && step.num_shards >= 1 &&
                step.shard < step.num_shards;
@@ -207,10 +224,10 @@ void HostExecutor::DispatchCompute(Message* msg, size_t index) {
     const absl::Status failed = Annotate(error, StepLabel(*msg, step));
     for (const ShardEntryRef& entry : work->outputs) entry->Complete(failed);
     if (needs_comm) options_.collectives->Abort(work->gang, step.num_shards, failed);
-    StepDone(msg, out0, nout, failed);
+    StepDone(msg, index, failed);
     return;
   }
-  EnqueueCompute(msg, step, *device, std::move(work), out0, nout);
+  EnqueueCompute(msg, index, step, *device, std::move(work));
 }
 
 std::shared_ptr<const HostExecutor::Registration> HostExecutor::ComputeRegistration(
@@ -290,8 +307,8 @@ absl::Status HostExecutor::AllocateComputeBuffers(const Message& msg, const Host
   return absl::OkStatus();
 }
 
-void HostExecutor::EnqueueCompute(Message* msg, const HostStep& step, DeviceState& device,
-                                  std::unique_ptr<ComputeWork> work, int32_t out0, int32_t nout) {
+void HostExecutor::EnqueueCompute(Message* msg, size_t index, const HostStep& step,
+                                  DeviceState& device, std::unique_ptr<ComputeWork> work) {
   StreamWork stream_work;
   stream_work.name = absl::StrCat(msg->lowered->nodes.size() > static_cast<size_t>(step.node) &&
                                           step.node >= 0
@@ -311,7 +328,7 @@ void HostExecutor::EnqueueCompute(Message* msg, const HostStep& step, DeviceStat
   ComputeWork* w = work.get();
   stream_work.fn = [this, msg, &step, w]() -> absl::Status { return RunCompute(*msg, step, *w); };
   EventRef done = device.device->Enqueue(std::move(stream_work));
-  done->AndThen([this, msg, work = std::move(work), out0, nout](const absl::Status& status) mutable {
+  done->AndThen([this, msg, work = std::move(work), index](const absl::Status& status) mutable {
     // A failed input means the item never ran: break the gang so peer shards stop waiting.
     // (A shard that failed on its own already aborted it; the first reason sticks.)
     if (!status.ok() && work->communicator != nullptr) {
@@ -319,7 +336,7 @@ void HostExecutor::EnqueueCompute(Message* msg, const HostStep& step, DeviceStat
     }
     for (const ShardEntryRef& entry : work->outputs) entry->Complete(status);
     work.reset();  // drop buffers and the communicator before the message may be reported
-    StepDone(msg, out0, nout, status);
+    StepDone(msg, index, status);
   });
 }
 

@@ -169,7 +169,10 @@ void LoweredProgramBuilder::Temporary(HostId host, int32_t value) {
 std::shared_ptr<const LoweredProgram> LoweredProgramBuilder::Build() {
   auto program = std::make_shared<LoweredProgram>(program_);
   for (auto& [host, part] : hosts_) {
-    program->hosts[host] = std::make_shared<const LoweredHostProgram>(part);
+    LoweredHostProgram indexed = part;
+    std::sort(indexed.temporaries.begin(), indexed.temporaries.end());
+    IndexTemporaryUses(indexed);
+    program->hosts[host] = std::make_shared<const LoweredHostProgram>(std::move(indexed));
   }
   return program;
 }

@@ -49,6 +49,42 @@ TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
   EXPECT_THAT(FetchStatus(cluster.host(0), arrays[1], 0), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// A temporary is freed once the last step touching it is done, not when the run ends: here
+// the run waits on a receive while the chain before it has already given its memory back.
+TEST(HostExecutorTest, TemporariesAreFreedAtTheirLastUseWhileTheRunGoesOn) {
+  Cluster cluster;
+  const FunctionId twice(1), plus_one(2);
+  cluster.Register(twice, Scale(2, 0));
+  cluster.Register(plus_one, Scale(1, 1));
+  LoweredProgramBuilder b("early_free");
+  const int32_t x = b.AddValue("x", kF32x4, Devices({0}), /*is_input=*/true);
+  const int32_t t1 = b.AddValue("a:0", kF32x4, Devices({0}));
+  const int32_t t2 = b.AddValue("b:0", kF32x4, Devices({0}));
+  const int32_t r = b.AddValue("r", kF32x4, Devices({0}), false, /*is_output=*/true);
+  const int32_t a = b.AddNode("a", NodeKind::kCompute, twice, 1, {x}, {t1});
+  const int32_t bn = b.AddNode("b", NodeKind::kCompute, plus_one, 1, {t1}, {t2});
+  const int32_t rn = b.AddNode("r", NodeKind::kTransfer, FunctionId(), 1, {}, {r});
+  b.Compute(HostId(0), a, twice, 1, 0, DeviceId(0), {x}, {t1});
+  b.Compute(HostId(0), bn, plus_one, 1, 0, DeviceId(0), {t1}, {t2});
+  b.Recv(HostId(0), rn, 0, DeviceId(0), r, HostId(1), DeviceId(2));
+  b.Temporary(HostId(0), t1);
+  b.Temporary(HostId(0), t2);
+  auto program = b.Build();
+  const std::vector<ArrayId> arrays = {ArrayId(1), ArrayId(2), ArrayId(3), ArrayId(4)};
+  HostExecutor& host = cluster.host(0);
+  ASSERT_TRUE(host.PutShard(arrays[0], 0, DeviceId(0), Vec({1, 2, 3, 4})).ok());
+  host.Run(MakeRun(program, HostId(0), RunId(8), arrays, 0));
+  // x and the receive buffer stay; both temporaries went as soon as b was done.
+  AwaitLiveBuffers(host, 2);
+  EXPECT_EQ(cluster.observer().count(), 0u);  // the run still waits on r
+  ASSERT_TRUE(host.ReceiveShard(arrays[3], 0, DeviceId(0), kF32x4, Vec({5, 6, 7, 8}).untyped_data(), 16).ok());
+  auto results = cluster.observer().WaitFor(1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status;
+  EXPECT_EQ(host.Status().live_buffers, 2);
+  EXPECT_THAT(FetchStatus(host, arrays[1], 0), StatusIs(absl::StatusCode::kNotFound));
+}
+
 // A chunked push writes into the shard's device buffer in pieces; an unfinished one fails the
 // shard instead of leaving its readers waiting; a bad device is refused before any bytes move.
 TEST(HostExecutorTest, BeginReceiveShardTakesChunksInPlaceAndFailsWhenAbandoned) {

@@ -15,8 +15,6 @@ namespace pw {
 
 void HostExecutor::DispatchRecv(Message* msg, size_t index) {
   const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
   DeviceState* device = FindDevice(step.device);
   if (device == nullptr || !ValidShard(*msg, step.dst_value, step.shard)) {
     FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
@@ -35,9 +33,9 @@ void HostExecutor::DispatchRecv(Message* msg, size_t index) {
     }
   }
   const EventRef ready = entry->ready();
-  ready->AndThen([this, msg, &step, out0, nout, start](const absl::Status& status) {
+  ready->AndThen([this, msg, &step, index, start](const absl::Status& status) {
     TraceTransfer("recv", *msg, step, start);
-    StepDone(msg, out0, nout, status);
+    StepDone(msg, index, status);
   });
 }
 
@@ -53,7 +51,7 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
   const ArrayId dst_array = (*msg->arrays)[step.dst_value];
   const EventRef ready = src->ready();
   // Runs on the thread that completes the source (its device thread, usually).
-  ready->AndThen([this, msg, &step, src = std::move(src),
+  ready->AndThen([this, msg, index, &step, src = std::move(src),
                   dst_array](const absl::Status& status) mutable {
     // Captures are dropped before StepDone: once a message is reported, its buffers are free.
     ShardEntryRef source = std::move(src);
@@ -62,7 +60,7 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
       source.reset();
       options_.data_plane->PushError(step.peer_host, dst_array, step.dst_shard(), step.peer_device,
                                      type, status);
-      StepDone(msg, 0, 0, status);
+      StepDone(msg, index, status);
       return;
     }
     std::shared_ptr<DeviceBuffer> buffer = source->buffer();
@@ -72,7 +70,7 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
       source.reset();
       options_.data_plane->PushError(step.peer_host, dst_array, step.dst_shard(), step.peer_device,
                                      type, error);
-      StepDone(msg, 0, 0, error);
+      StepDone(msg, index, error);
       return;
     }
     source.reset();
@@ -82,11 +80,11 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
     EventRef pushed = options_.data_plane->Push(step.peer_host, dst_array, step.dst_shard(),
                                                 step.peer_device, type, data, bytes);
     // `buffer` stays alive until the push is done with its bytes.
-    pushed->AndThen([this, msg, &step, buffer = std::move(buffer),
+    pushed->AndThen([this, msg, index, &step, buffer = std::move(buffer),
                      start](const absl::Status& push_status) mutable {
       buffer.reset();
       TraceTransfer("send", *msg, step, start);
-      StepDone(msg, 0, 0,
+      StepDone(msg, index,
                push_status.ok()
                    ? push_status
                    : Annotate(push_status, absl::StrCat(StepLabel(*msg, step), " sending to ",
@@ -97,8 +95,6 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
 
 void HostExecutor::DispatchCopy(Message* msg, size_t index) {
   const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
   DeviceState* device = FindDevice(step.device);
   if (device == nullptr || !ValidShard(*msg, step.src_value, step.src_shard()) ||
       !ValidShard(*msg, step.dst_value, step.shard)) {
@@ -109,7 +105,7 @@ void HostExecutor::DispatchCopy(Message* msg, size_t index) {
   ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.src_shard());
   ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
   if (!dst->Claim()) {
-    StepDone(msg, out0, nout,
+    StepDone(msg, index,
              absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
                                                    dst->DebugString(), " was already produced")));
     return;
@@ -119,7 +115,7 @@ void HostExecutor::DispatchCopy(Message* msg, size_t index) {
   if (!allocated.ok()) {
     absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
     dst->Complete(error);
-    StepDone(msg, out0, nout, error);
+    StepDone(msg, index, error);
     return;
   }
   std::shared_ptr<DeviceBuffer> dst_buffer =
@@ -127,7 +123,7 @@ void HostExecutor::DispatchCopy(Message* msg, size_t index) {
   const EventRef ready = src->ready();
   ready->AndThen([this, msg, &step, src = std::move(src), dst = std::move(dst),
                   dst_buffer = std::move(dst_buffer),
-                  out0, nout](const absl::Status& status) mutable {
+                  index](const absl::Status& status) mutable {
     const int64_t start = MonotonicNanos();
     absl::Status result = status;
     if (result.ok()) {
@@ -145,7 +141,7 @@ void HostExecutor::DispatchCopy(Message* msg, size_t index) {
     dst.reset();
     dst_buffer.reset();
     TraceTransfer("copy", *msg, step, start);
-    StepDone(msg, out0, nout, result);
+    StepDone(msg, index, result);
   });
 }
 
@@ -182,8 +178,6 @@ absl::Status HostExecutor::CheckAssembly(const Message& msg, const HostStep& ste
 
 void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
   const HostStep& step = msg->program->steps[index];
-  const int32_t out0 = msg->first_output[index];
-  const int32_t nout = msg->first_output[index + 1] - out0;
   DeviceState* device = FindDevice(step.device);
   if (device == nullptr || !ValidShard(*msg, step.dst_value, step.shard)) {
     FailStepAtDispatch(msg, index, absl::InvalidArgumentError(absl::StrCat(
@@ -196,7 +190,7 @@ void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
   }
   ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
   if (!dst->Claim()) {
-    StepDone(msg, out0, nout,
+    StepDone(msg, index,
              absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
                                                    dst->DebugString(), " was already produced")));
     return;
@@ -206,7 +200,7 @@ void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
   if (!allocated.ok()) {
     absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
     dst->Complete(error);
-    StepDone(msg, out0, nout, error);
+    StepDone(msg, index, error);
     return;
   }
   std::shared_ptr<DeviceBuffer> dst_buffer =
@@ -239,13 +233,13 @@ void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
   };
   const int64_t start = MonotonicNanos();
   EventRef done = device->device->Enqueue(std::move(work));
-  done->AndThen([this, msg, &step, dst = std::move(dst), sources, out0, nout,
+  done->AndThen([this, msg, &step, dst = std::move(dst), sources, index,
                  start](const absl::Status& status) mutable {
     dst->Complete(status);
     dst.reset();
     sources->clear();
     TraceTransfer("assemble", *msg, step, start);
-    StepDone(msg, out0, nout, status);
+    StepDone(msg, index, status);
   });
 }
 

@@ -114,33 +114,18 @@ def pipelined(cfg, opt, args, stages, islands=1):
     return fn
 
 
-def _flatten(tree, parts):
-    """The leaves of `tree` raveled into one vector, zero-padded to a multiple of `parts`."""
-    leaves = pw.tree_leaves(tree)
-    flat = pw.numpy.concatenate([pw.numpy.reshape(x, (-1,)) for x in leaves])
-    pad = -flat.shape[0] % parts
-    if pad:
-        flat = pw.numpy.concatenate([flat, pw.numpy.zeros((pad,), flat.dtype)])
-    return flat
-
-
-def _unflatten(flat, like):
-    leaves, tree = pw.tree_flatten(like)
-    out, at = [], 0
-    for x in leaves:
-        n = int(np.prod(x.shape))
-        out.append(pw.numpy.reshape(flat[at:at + n], x.shape))
-        at += n
-    return pw.tree_unflatten(tree, out)
+def _scatterable(x, parts):
+    return len(x.shape) > 0 and x.shape[0] % parts == 0
 
 
 def islands_data_parallel(cfg, opt, args, islands, mesh, hierarchical=True):
     """Data parallelism over `islands` islands, each a data x model mesh (Figure 12).
 
-    hierarchical (the default): each island reduce-scatters its gradients over "data" (ICI), so
-    a device holds 1/data of its model shard's island sum; only that part crosses to the same
-    device of every other island (DCN, transfers) and is added there; each island then
-    all-gathers the global mean over "data" (ICI). Otherwise every device averages the whole
+    hierarchical (the default): each island reduce-scatters every gradient over "data" (ICI, along
+    its first dimension), so a device holds 1/data of its model shard's island mean; only that
+    part crosses to the same device of every other island (DCN, transfers) and is added there;
+    each island then all-gathers the global mean over "data" (ICI). A gradient whose first
+    dimension does not divide is averaged whole. Otherwise every device averages the whole
     gradient inside its island and sends all of it across: `data` times the DCN bytes."""
     def fn():
         vds = pw.make_virtual_device_set()
@@ -153,14 +138,16 @@ def islands_data_parallel(cfg, opt, args, islands, mesh, hierarchical=True):
             value, g = pw.value_and_grad(loss)(params, tokens)
             if not hierarchical:
                 return pw.lax.pmean(value, "data"), pw.lax.pmean(g, "data")
-            part = pw.lax.psum_scatter(_flatten(g, data), "data", tiled=True)
-            return pw.lax.pmean(value, "data"), part / float(data)
+            part = pw.tree_map(lambda x: pw.lax.psum_scatter(x, "data", tiled=True) / float(data)
+                               if _scatterable(x, data) else pw.lax.pmean(x, "data"), g)
+            return pw.lax.pmean(value, "data"), part
 
         def update(params, state, *all_grads):
             g = pw.tree_map(lambda *x: functools.reduce(lambda a, b: a + b, x) / float(len(x)),
                             *all_grads)
             if hierarchical:
-                g = _unflatten(pw.lax.all_gather(g, "data", tiled=True), params)
+                g = pw.tree_map(lambda x, p: pw.lax.all_gather(x, "data", tiled=True)
+                                if _scatterable(p, data) else x, g, params)
             updates, state = opt.update(g, state, params)
             return pw.optimizers.apply_updates(params, updates), state
 
@@ -291,9 +278,12 @@ def run_sweep(cfg, opt, args, configs):
     sweep = []
     for part in filter(None, args.sweep.split(";")):
         param, values = part.split("=")
-        top = [k for k in configs if k.endswith("x4")][0]
-        keys = (["spmd", "S8" if "S8" in configs else top[:-2]] if param.startswith("ici")
-                else ["spmd", "islands2", top[:-2], top])
+        top = next((k for k in configs if k.endswith("x4")), None)
+        if param.startswith("ici"):
+            keys = ["spmd", "S8" if "S8" in configs else top[:-2]]
+        else:
+            keys = ["spmd", "islands2"] + ([top[:-2], top] if top else [])
+        keys = [k for k in keys if k in configs]
         for v in values.split(","):
             rows = {k: run(f"{configs[k][0]} [{param}={v}]", configs[k][1], configs[k][2], args,
                            **{param: float(v)}) for k in keys}
