@@ -32,7 +32,8 @@ def measure(stages, microbatches, args):
         slices = [vds.add_slice(devices=1) for _ in range(stages)]
         hosts = {s.devices[0].physical_device.host for s in slices}
         assert len(hosts) == stages, "every stage on its own host"
-        pipe = pw.pipeline.Pipeline(cfg, pw.optimizers.sgd(0.1), [s.devices for s in slices], microbatches)
+        pipe = pw.pipeline.Pipeline(cfg, pw.optimizers.sgd(0.1), [s.devices for s in slices], microbatches,
+                                    schedule=args.schedule)
         state = pipe.init(pw.random.PRNGKey(0))
         tokens = np.zeros((1, args.batch, cfg.seq_len + 1), np.int32)
         for _ in range(2):
@@ -55,16 +56,19 @@ def main():
     p.add_argument("--d-model", type=int, default=256)
     p.add_argument("--layers-per-stage", type=int, default=2)
     p.add_argument("--batch", type=int, default=16, help="sequences per step")
+    p.add_argument("--schedule", default="gpipe", choices=pw.pipeline.SCHEDULES)
+    p.add_argument("--stages", default="2,4", help="comma-separated S values")
+    p.add_argument("--microbatches", default="1,2,4,8,16", help="comma-separated M values")
     p.add_argument("--plot", default="")
     args = p.parse_args()
     rows = []
-    for stages in (2, 4):
-        for m in (1, 2, 4, 8, 16):
+    for stages in [int(x) for x in args.stages.split(",")]:
+        for m in [int(x) for x in args.microbatches.split(",")]:
             if args.batch % m:
                 continue
             measured, expected, span = measure(stages, m, args)
             rows.append((stages, m, measured, expected, span))
-    print(f"pipeline_bubble: d_model {args.d_model}, {args.layers_per_stage} layers per stage, "
+    print(f"pipeline_bubble: {args.schedule}, d_model {args.d_model}, {args.layers_per_stage} layers per stage, "
           f"{args.batch} x 64 tokens per step, simulated devices at {args.peak_flops:.0e} FLOP/s")
     print("| stages S | microbatches M | bubble (measured) | (S-1)/(M+S-1) | forward+backward span |")
     print("| --- | --- | --- | --- | --- |")

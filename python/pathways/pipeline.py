@@ -1,6 +1,7 @@
 """Pipelined training of the pw.models transformer as ONE program per step (GPipe).
 
-    pipe = pw.pipeline.Pipeline(cfg, optimizer, stage_devices=[s0.devices, s1.devices], microbatches=4)
+    pipe = pw.pipeline.Pipeline(cfg, optimizer, stage_devices=[s0.devices, s1.devices], microbatches=4,
+                                schedule="gpipe")                # or "1f1b"
     state = pipe.init(pw.random.PRNGKey(0))                   # each stage's part, on its slice
     state, loss = pipe.step(state, tokens)                    # tokens: int32[devices, batch, T + 1]
 
@@ -13,7 +14,10 @@ its forward: pw.vjp), the gradients accumulated per stage, the tied embedding's 
 summed, and each stage's optimizer update. Parallel dispatch then lets the stages overlap:
 stage s runs microbatch k while stage s+1 runs microbatch k-1 (the GPipe schedule, bubble
 (S-1)/(M+S-1)). The per-device order of the calls is the program's order, which puts every
-forward before every backward on each stage. With several devices per stage slice, each stage
+forward before every backward on each stage. schedule="1f1b" traces the same calls in the
+1F1B order instead (each stage alternates one forward and one backward once the pipeline is
+full), so a stage holds at most S - s microbatches' activations rather than all M: the host
+frees each one after its backward, and the bubble is the same. With several devices per stage slice, each stage
 is also data-parallel over them (gradients averaged over its "data" axis).
 
 The losses equal the unpipelined model's on the same global batch (to float tolerance: the
@@ -60,8 +64,50 @@ def _run_blocks(p, x, cfg, first_block):
     return x
 
 
+SCHEDULES = ("gpipe", "1f1b")
+
+
+def one_f_one_b(stages, microbatches):
+    """The 1F1B order of every stage's calls: [("F" | "B", stage, microbatch)] in an order that
+    respects their dependencies (stage s's forward of k after stage s-1's, its backward after
+    stage s+1's). Stage s runs min(S - s - 1, M) forwards, then alternates one forward and one
+    backward, then the remaining backwards, so at most S - s microbatches are in flight on it."""
+    S, M = stages, microbatches
+    queues = []
+    for s in range(S):
+        warm = min(S - s - 1, M)
+        ops = [("F", s, k) for k in range(warm)]
+        f, b = warm, 0
+        while f < M:
+            ops.append(("F", s, f))
+            ops.append(("B", s, b))
+            f, b = f + 1, b + 1
+        ops += [("B", s, k) for k in range(b, M)]
+        queues.append(ops)
+    done, order, heads = set(), [], [0] * S
+
+    def ready(op):
+        kind, s, k = op
+        if kind == "F":
+            return s == 0 or ("F", s - 1, k) in done
+        return ("F", s, k) in done and (s == S - 1 or ("B", s + 1, k) in done)
+
+    while len(order) < 2 * S * M:
+        progressed = False
+        for s in range(S):
+            if heads[s] < len(queues[s]) and ready(queues[s][heads[s]]):
+                op = queues[s][heads[s]]
+                order.append(op)
+                done.add(op)
+                heads[s] += 1
+                progressed = True
+        assert progressed, "1F1B: no stage can proceed"
+    return order
+
+
 class Pipeline:
-    def __init__(self, cfg, optimizer, stage_devices, microbatches, data_axis="data"):
+    def __init__(self, cfg, optimizer, stage_devices, microbatches, data_axis="data",
+                 schedule="gpipe"):
         stages = len(stage_devices)
         if stages < 2:
             raise ValueError(f"Pipeline: needs at least 2 stages, got {stages}")
@@ -73,6 +119,9 @@ class Pipeline:
                              f"{[len(d) for d in stage_devices]}")
         if not isinstance(microbatches, int) or microbatches < 1:
             raise ValueError(f"Pipeline: microbatches must be a positive int, got {microbatches!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"Pipeline: schedule must be one of {SCHEDULES}, got {schedule!r}")
+        self.schedule = schedule
         self.cfg, self.opt, self.stages, self.microbatches = cfg, optimizer, stages, microbatches
         self.devices = [list(d) for d in stage_devices]
         self.n = sizes.pop()
@@ -85,7 +134,8 @@ class Pipeline:
         self._build(data_axis)
 
     def bubble_fraction(self):
-        """The GPipe schedule's idle share of each stage: (S - 1) / (M + S - 1)."""
+        """The idle share of each stage, (S - 1) / (M + S - 1), for both schedules (1F1B moves
+        the same work in another order: it bounds the microbatches in flight, not the bubble)."""
         return (self.stages - 1) / (self.microbatches + self.stages - 1)
 
     def _build(self, axis):
@@ -120,8 +170,8 @@ class Pipeline:
         # The last stage's loss is its forward call (in the forward phase, like every stage);
         # its backward call recomputes it, like every stage's backward.
         def last_backward(p, h, tokens, acc=None):
-            _, (gp, gh) = value_and_grad(last_loss, argnums=(0, 1))(p, h, tokens)
-            return accumulate(acc, gp), gh
+            loss, (gp, gh) = value_and_grad(last_loss, argnums=(0, 1))(p, h, tokens)
+            return accumulate(acc, gp), gh, loss
         self._last = pmap(last_backward, devices=self.devices[last], name=f"bwd{last}")
 
         def backward(s, p, x, ct, acc=None):
@@ -166,6 +216,8 @@ class Pipeline:
         return [self._init[s](np.stack([np.asarray(key)] * self.n)) for s in range(self.stages)]
 
     def _trace_step(self, state, microbatches):
+        if self.schedule == "1f1b":
+            return self._trace_step_1f1b(state, microbatches)
         S, last = self.stages, self.stages - 1
         params = [p for p, _ in state]
         acts = []   # acts[k][s]: the input of stage s for microbatch k (s >= 1)
@@ -179,13 +231,45 @@ class Pipeline:
             acts.append(inputs)
         for k in reversed(range(len(microbatches))):  # backwards, last microbatch first
             acc = () if grads[last] is None else (grads[last],)
-            grads[last], ct = self._last(params[last], acts[k][last], microbatches[k], *acc)
+            grads[last], ct, _ = self._last(params[last], acts[k][last], microbatches[k], *acc)
             for s in reversed(range(last)):
                 acc = () if grads[s] is None else (grads[s],)
                 if s > 0:
                     grads[s], ct = self._bwd[s](params[s], acts[k][s], ct, *acc)
                 else:
                     grads[0] = self._bwd[0](params[0], acts[k][0], ct, *acc)
+        return self._finish_step(state, grads, losses)
+
+    def _trace_step_1f1b(self, state, microbatches):
+        """The 1F1B order (one_f_one_b): the last stage's forward is its backward's own loss, so
+        each microbatch's activations live from its forward to its backward only."""
+        S, last = self.stages, self.stages - 1
+        params = [p for p, _ in state]
+        inputs = {}   # (stage, k) -> the input of stage s for microbatch k
+        cts = {}      # (stage, k) -> the cotangent of stage s's output for microbatch k
+        losses, grads = [None] * len(microbatches), [None] * S
+        for kind, s, k in one_f_one_b(S, len(microbatches)):
+            if kind == "F":
+                x = microbatches[k] if s == 0 else inputs[(s, k)]
+                if s == 0:
+                    inputs[(0, k)] = x
+                if s < last:
+                    inputs[(s + 1, k)] = self._fwd[s](params[s], x)
+                continue
+            acc = () if grads[s] is None else (grads[s],)
+            if s == last:
+                grads[s], cts[(s - 1, k)], losses[k] = self._last(
+                    params[s], inputs.pop((s, k)), microbatches[k], *acc)
+            elif s > 0:
+                grads[s], cts[(s - 1, k)] = self._bwd[s](params[s], inputs.pop((s, k)),
+                                                         cts.pop((s, k)), *acc)
+            else:
+                grads[0] = self._bwd[0](params[0], inputs.pop((0, k)), cts.pop((0, k)), *acc)
+        return self._finish_step(state, grads, losses)
+
+    def _finish_step(self, state, grads, losses):
+        S, last = self.stages, self.stages - 1
+        params = [p for p, _ in state]
         first_embed, last_embed = grads[0]["embed"], grads[last]["out_embed"]
         grads[0] = self._tie[0](grads[0], last_embed)
         grads[last] = self._tie[1](grads[last], first_embed)

@@ -1,4 +1,4 @@
-"""Pipelined training (GPipe) as one program per step, against the unpipelined model."""
+"""Pipelined training (GPipe and 1F1B) as one program per step, against the unpipelined model."""
 
 import functools
 
@@ -17,9 +17,10 @@ def stages():
     return [vds.add_slice(devices=1).devices for _ in range(2)]
 
 
-def test_pipelined_losses_equal_the_unpipelined_model(stages):
+@pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
+def test_pipelined_losses_equal_the_unpipelined_model(stages, schedule):
     opt = pw.optimizers.sgd(0.5)
-    pipe = pw.pipeline.Pipeline(CFG, opt, stages, microbatches=2)
+    pipe = pw.pipeline.Pipeline(CFG, opt, stages, microbatches=2, schedule=schedule)
     assert pipe.bubble_fraction() == pytest.approx(1 / 3)
     state = pipe.init(pw.random.PRNGKey(0))
     # The reference: the whole model on one device, the same global batch.
@@ -44,6 +45,8 @@ def test_bad_pipelines_are_refused(stages):
                              opt, stages, microbatches=2)
     with pytest.raises(ValueError, match="at least 2 stages"):
         pw.pipeline.Pipeline(CFG, opt, stages[:1], microbatches=2)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        pw.pipeline.Pipeline(CFG, opt, stages, microbatches=2, schedule="interleaved")
     pipe = pw.pipeline.Pipeline(CFG, opt, stages, microbatches=3)
     with pytest.raises(ValueError, match="does not split into 3 microbatches"):
         pipe.step(pipe.init(pw.random.PRNGKey(0)), np.zeros((1, 4, 5), np.int32))
@@ -61,3 +64,24 @@ def test_the_example_trains_pipelined_along_the_one_device_curve():
     piped = module["train"](module["parse_args"](common + ["--pipeline-stages", "2", "--microbatches", "2"]))
     np.testing.assert_allclose(piped.losses, one.losses, rtol=1e-4)
     assert piped[0] == pytest.approx(one[0], rel=1e-4)  # held-out loss
+
+
+def test_1f1b_order_bounds_the_microbatches_in_flight():
+    S, M = 4, 8
+    order = pw.pipeline.one_f_one_b(S, M)
+    assert len(order) == 2 * S * M and len(set(order)) == 2 * S * M
+    position = {op: i for i, op in enumerate(order)}
+    for s in range(S):
+        for k in range(M):
+            if s > 0:
+                assert position[("F", s - 1, k)] < position[("F", s, k)]
+            if s < S - 1:
+                assert position[("B", s + 1, k)] < position[("B", s, k)]
+        # Forwards minus backwards done on stage s never exceeds S - s.
+        live, peak = 0, 0
+        for kind, st, _ in order:
+            if st == s:
+                live += 1 if kind == "F" else -1
+                peak = max(peak, live)
+        assert peak == min(S - s, M)
+    assert pw.pipeline.one_f_one_b(2, 1) == [("F", 0, 0), ("F", 1, 0), ("B", 1, 0), ("B", 0, 0)]
