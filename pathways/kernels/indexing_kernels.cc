@@ -43,9 +43,10 @@ int64_t BlockOrigin(const KernelStep& s, const ExecutionFrame& f, const BlockPar
   return origin;
 }
 
-// Copies the block between the full buffer (at element `origin`) and a dense buffer, one
-// innermost row at a time; `to_dense` picks the direction.
-void CopyBlock(const BlockParams& p, char* full, char* dense, int64_t origin, bool to_dense) {
+// Copies the block out of (`to_dense`) or into the full buffer, whose block origin is element
+// `origin`, one innermost row at a time: `src` is the full buffer and `dst` the dense block when
+// `to_dense`, the other way round otherwise.
+void CopyBlock(const BlockParams& p, int64_t origin, const char* src, char* dst, bool to_dense) {
   const int64_t rank = static_cast<int64_t>(p.block.size());
   int64_t count = 1;
   for (int64_t d : p.block) count *= d;
@@ -53,16 +54,11 @@ void CopyBlock(const BlockParams& p, char* full, char* dense, int64_t origin, bo
   const int64_t row = rank == 0 ? 1 : p.block[rank - 1];
   const int64_t row_bytes = row * p.elem;
   absl::InlinedVector<int64_t, 6> index(std::max<int64_t>(rank - 1, 0), 0);
-  for (int64_t done = 0; done < count; done += row) {
-    int64_t offset = origin;
-    for (int64_t d = 0; d + 1 < rank; ++d) offset += index[d] * p.full_strides[d];
-    char* in_full = full + offset * p.elem;
-    if (to_dense) {
-      CopyBytes(dense, in_full, row_bytes);
-    } else {
-      CopyBytes(in_full, dense, row_bytes);
-    }
-    dense += row_bytes;
+  for (int64_t dense = 0; dense < count * p.elem; dense += row_bytes) {
+    int64_t full = origin;
+    for (int64_t d = 0; d + 1 < rank; ++d) full += index[d] * p.full_strides[d];
+    full *= p.elem;
+    CopyBytes(dst + (to_dense ? dense : full), src + (to_dense ? full : dense), row_bytes);
     for (int64_t d = rank - 2; d >= 0; --d) {  // odometer over the outer dims
       if (++index[d] < p.block[d]) break;
       index[d] = 0;
@@ -72,8 +68,7 @@ void CopyBlock(const BlockParams& p, char* full, char* dense, int64_t origin, bo
 
 absl::Status DynamicSliceKernel(const KernelStep& s, const ExecutionFrame& f) {
   const auto& p = s.params_as<BlockParams>();
-  char* operand = const_cast<char*>(s.in<char>(f, 0));  // only read (to_dense)
-  CopyBlock(p, operand, s.out<char>(f), BlockOrigin(s, f, p), /*to_dense=*/true);
+  CopyBlock(p, BlockOrigin(s, f, p), s.in<char>(f, 0), s.out<char>(f), /*to_dense=*/true);
   return absl::OkStatus();
 }
 
@@ -81,7 +76,7 @@ absl::Status DynamicUpdateSliceKernel(const KernelStep& s, const ExecutionFrame&
   const auto& p = s.params_as<BlockParams>();
   char* out = s.out<char>(f);
   CopyBytes(out, s.in(f, 0), s.byte_size);
-  CopyBlock(p, out, const_cast<char*>(s.in<char>(f, 1)), BlockOrigin(s, f, p), /*to_dense=*/false);
+  CopyBlock(p, BlockOrigin(s, f, p), s.in<char>(f, 1), out, /*to_dense=*/false);
   return absl::OkStatus();
 }
 
