@@ -267,3 +267,16 @@ def top_k(operand, k):
         order = _np.take_along_axis(order, nan_first, -1)
     idx = order[..., :int(k)].astype(_np.int32)
     return _np.take_along_axis(x, idx, -1), idx
+
+
+def cumsum(operand, axis=0, reverse=False):
+    """lax.cumsum: the inclusive running sum along `axis`, from the end when `reverse` (bools sum
+    as int32). Works on traced and on host values."""
+    if isinstance(operand, _t.Tracer):
+        return _t.cumsum(operand, axis, reverse)
+    x = _np.asarray(operand)
+    a = _t._norm_axis(axis, x.ndim)
+    dtype = _np.int32 if x.dtype.kind in "biu" else x.dtype
+    if not reverse:
+        return _np.cumsum(x, axis=a).astype(dtype)
+    return _np.flip(_np.cumsum(_np.flip(x, a), axis=a), a).astype(dtype)

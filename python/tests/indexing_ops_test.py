@@ -64,6 +64,11 @@ def test_cumsum_matches_numpy(devs):
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, np.cumsum(b, axis=2))
     np.testing.assert_array_equal(pnp.cumsum(np.array([True, False, True])), [1, 1, 2])
+    # lax.cumsum runs from the end when reverse, traced and on host values.
+    got = np.asarray(pw.pmap(lambda a: lax.cumsum(a, axis=0, reverse=True), devices=devs)(x))
+    want = np.flip(np.cumsum(np.flip(x, 1), axis=1), 1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lax.cumsum(x[0], axis=0, reverse=True), want[0], rtol=1e-6)
 
 
 def test_top_k_is_largest_first_ties_to_the_lower_index(devs):
