@@ -134,3 +134,29 @@ def test_bad_input_names_the_culprit(devs):
         pw.pmap(lambda a: lax.top_k(a, 4), devices=devs)(x)
     with pytest.raises(ValueError, match="axis 2 is out of bounds"):
         pw.pmap(lambda a: pnp.cumsum(a, axis=2), devices=devs)(x)
+
+
+def test_layers_read_from_stacked_parameters_by_traced_index_match_indexing():
+    """A stack of layers whose weights are one [L, d, d] array, layer i read with dynamic_slice at
+    a traced i, gives the loss and gradient of the same layers indexed statically."""
+    rng = np.random.default_rng(5)
+    L, d = 3, 4
+    w = rng.normal(size=(L, d, d)) * 0.5
+    x = rng.normal(size=(2, d))
+
+    def stacked(ws, h):
+        for i in range(L):
+            layer = (ws[0, 0, 0] * 0).astype(pnp.int32) + i  # computed in the trace: an IR value
+            wi = lax.dynamic_slice(ws, (layer, 0, 0), (1, d, d)).reshape(d, d)
+            h = pnp.tanh(h @ wi)
+        return (h * h).sum()
+
+    def indexed(ws, h):
+        for i in range(L):
+            h = pnp.tanh(h @ ws[i])
+        return (h * h).sum()
+
+    v1, g1 = pw.value_and_grad(stacked)(w, x)
+    v2, g2 = pw.value_and_grad(indexed)(w, x)
+    np.testing.assert_allclose(v1, v2, rtol=1e-12)
+    np.testing.assert_allclose(g1, g2, rtol=1e-12)
