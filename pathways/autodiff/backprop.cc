@@ -345,6 +345,20 @@ absl::Status CollectiveRule(const Rule& r) {
       ir::ReduceKindName(a.reduce_kind), " has no derivative here (only sum)"));
 }
 
+// dynamic_slice and dynamic_update_slice transpose into each other at the same starts: the
+// clamping depends only on the starts and the block's shape, so the same block is addressed.
+void DynamicSliceRule(const Rule& r) {
+  FunctionBuilder& b = r.b;
+  std::vector<Value> starts;
+  const bool update = r.inst.op == OpCode::kDynamicUpdateSlice;
+  for (size_t i = update ? 2 : 1; i < r.inst.operands.size(); ++i) starts.push_back(r.x(static_cast<int>(i)));
+  if (!update) return r.To(0, b.DynamicUpdateSlice(r.Zeros(r.OperandShape(0)), r.g, starts));
+  const Shape block = r.OperandShape(1);
+  r.To(0, b.DynamicUpdateSlice(r.g, r.Zeros(block), starts));
+  std::vector<int64_t> sizes(block.dims().begin(), block.dims().end());
+  r.To(1, b.DynamicSlice(r.g, starts, sizes));
+}
+
 }  // namespace
 
 absl::Status Backprop(const Instruction& inst, Value g, BackpropContext& ctx) {
@@ -354,6 +368,14 @@ absl::Status Backprop(const Instruction& inst, Value g, BackpropContext& ctx) {
     case OpCode::kConstant:
     case OpCode::kIota:
     case OpCode::kCompare:
+    case OpCode::kTopK:  // indices: no derivative (TopK's values differentiate as a select)
+      return absl::OkStatus();
+    case OpCode::kDynamicSlice:
+    case OpCode::kDynamicUpdateSlice:
+      DynamicSliceRule(r);
+      return absl::OkStatus();
+    case OpCode::kCumsum:  // the transpose of a running sum runs the other way
+      r.To(0, r.b.Cumsum(g, inst.attrs.axis, !inst.attrs.reverse));
       return absl::OkStatus();
     case OpCode::kSelect:
       r.To(1, r.b.Select(r.x(0), g, r.Scalar(0)));

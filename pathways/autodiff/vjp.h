@@ -39,7 +39,10 @@ struct VjpOptions {
 // Where a derivative is not unique, the convention is JAX's: maximum/minimum split ties evenly
 // between their operands, reduce(max/min) splits evenly among the tied elements, abs has
 // derivative 0 at 0; gather and scatter_add transpose into each other, their indices clamped
-// as in the forward ops; stop_gradient passes no cotangent to its operand.
+// as in the forward ops, and so do dynamic_slice and dynamic_update_slice (at the same clamped
+// starts); cumsum transposes to the cumsum running the other way; top_k's indices have no
+// derivative (TopK's values differentiate as the select taking them); stop_gradient passes no
+// cotangent to its operand.
 //
 // Errors: INVALID_ARGUMENT when `f` does not verify, or a wrt index is out of range, repeated
 // or names a non-floating-point parameter (naming it); UNIMPLEMENTED naming the instruction for

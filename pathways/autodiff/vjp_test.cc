@@ -281,6 +281,34 @@ TEST(VjpTest, ScatterAddPassesTheOperandAndGathersTheUpdates) {
   }));
 }
 
+TEST(VjpTest, DynamicSliceAndUpdateTransposeIntoEachOtherAtClampedStarts) {
+  for (int32_t start : {-2, 1, 9}) {  // clamped to 0, in range, clamped to the end
+    SCOPED_TRACE(start);
+    CheckVjp(Make({F64({5, 4})}, [start](FunctionBuilder& b, const std::vector<Value>& x) {
+      Value s0 = b.ConstantScalar<int32_t>(start), s1 = b.ConstantScalar<int32_t>(1);
+      return std::vector<Value>{b.Tanh(b.DynamicSlice(b.Multiply(x[0], x[0]), {s0, s1}, {2, 3}))};
+    }));
+    CheckVjp(Make({F64({5, 4}), F64({2, 3})}, [start](FunctionBuilder& b, const std::vector<Value>& x) {
+      Value s0 = b.ConstantScalar<int32_t>(start), s1 = b.ConstantScalar<int32_t>(1);
+      return std::vector<Value>{
+          b.Sine(b.DynamicUpdateSlice(x[0], b.Multiply(x[1], x[1]), {s0, s1}))};
+    }));
+  }
+}
+
+TEST(VjpTest, CumsumBothWaysAndTopKValues) {
+  for (bool reverse : {false, true}) {
+    CheckVjp(Make({F64({3, 4})}, [reverse](FunctionBuilder& b, const std::vector<Value>& x) {
+      return std::vector<Value>{b.Tanh(b.Cumsum(b.Multiply(x[0], x[0]), 1, reverse))};
+    }));
+  }
+  // Values of top_k: random f64 inputs have no ties, so the selection is locally constant.
+  CheckVjp(Make({F64({3, 6})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
+    auto [values, indices] = b.TopK(x[0], 2);
+    return std::vector<Value>{b.Sine(b.Add(values, b.Convert(indices, DType::kF64)))};
+  }));
+}
+
 TEST(VjpTest, DotGeneralWithBatchAndPermutedContractingDims) {
   CheckVjp(Make({F64({3, 4}), F64({4, 2})}, [](FunctionBuilder& b, const std::vector<Value>& x) {
     return std::vector<Value>{b.Dot(x[0], x[1])};

@@ -278,6 +278,56 @@ Value FunctionBuilder::ScatterAdd(Value operand, Value indices, Value updates, i
   return AddInstruction(OpCode::kScatterAdd, {operand, indices, updates}, std::move(a));
 }
 
+Value FunctionBuilder::DynamicSlice(Value operand, absl::Span<const Value> starts,
+                                    std::vector<int64_t> sizes) {
+  std::vector<Value> operands = {operand};
+  operands.insert(operands.end(), starts.begin(), starts.end());
+  Attributes a;
+  a.dims = std::move(sizes);
+  return AddInstruction(OpCode::kDynamicSlice, operands, std::move(a));
+}
+
+Value FunctionBuilder::DynamicUpdateSlice(Value operand, Value update,
+                                          absl::Span<const Value> starts) {
+  std::vector<Value> operands = {operand, update};
+  operands.insert(operands.end(), starts.begin(), starts.end());
+  return AddInstruction(OpCode::kDynamicUpdateSlice, operands, {});
+}
+
+Value FunctionBuilder::Cumsum(Value x, int64_t axis, bool reverse) {
+  Attributes a;
+  a.axis = axis;
+  a.reverse = reverse;
+  return AddInstruction(OpCode::kCumsum, {x}, std::move(a));
+}
+
+Value FunctionBuilder::TopKIndices(Value x, int64_t k) {
+  Attributes a;
+  a.k = k;
+  return AddInstruction(OpCode::kTopK, {x}, std::move(a));
+}
+
+std::pair<Value, Value> FunctionBuilder::TopK(Value x, int64_t k) {
+  const Value indices = TopKIndices(x, k);
+  if (!indices.valid()) return {Value(), Value()};
+  const TensorType xt = TypeOf(x);
+  const int64_t rank = xt.shape.rank();
+  // [..., k, n]: one-hot of each index along n, selecting x's row.
+  std::vector<int64_t> dims(xt.shape.dims().begin(), xt.shape.dims().end());
+  dims.insert(dims.end() - 1, k);
+  const Shape wide(dims);
+  std::vector<int64_t> lead(rank - 1);
+  for (int64_t i = 0; i < rank - 1; ++i) lead[i] = i;
+  std::vector<int64_t> index_dims = lead, x_dims = lead;
+  index_dims.push_back(rank - 1);  // k
+  x_dims.push_back(rank);          // n
+  const Value positions = Iota(TensorType{DType::kI32, wide}, rank);
+  const Value hit = Compare(positions, BroadcastInDim(indices, wide, index_dims),
+                            ComparisonDirection::kEq);
+  const Value picked = Select(hit, BroadcastInDim(x, wide, x_dims), ScalarLike(xt.dtype, 0));
+  return {Reduce(picked, {rank}, ReduceKind::kSum), indices};
+}
+
 Value FunctionBuilder::DotGeneral(Value lhs, Value rhs, DotDimensionNumbers dimension_numbers) {
   Attributes a;
   a.dot = std::move(dimension_numbers);

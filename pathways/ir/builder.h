@@ -107,6 +107,20 @@ class FunctionBuilder {
   // `axis` (repeated indices accumulate). `updates` has the shape Gather(operand, indices, axis)
   // has and operand's dtype (numeric); out-of-range indices are clamped as Gather clamps them.
   Value ScatterAdd(Value operand, Value indices, Value updates, int64_t axis);
+  // The block of shape `sizes` of `operand` at scalar i32 `starts` (one per dim), each start
+  // clamped to [0, dim - size] as XLA clamps it (lax.dynamic_slice).
+  Value DynamicSlice(Value operand, absl::Span<const Value> starts, std::vector<int64_t> sizes);
+  // `operand` with its block at `starts` (clamped as DynamicSlice's) replaced by `update`.
+  Value DynamicUpdateSlice(Value operand, Value update, absl::Span<const Value> starts);
+  // Inclusive running sum along `axis` (from the end when `reverse`).
+  Value Cumsum(Value x, int64_t axis, bool reverse = false);
+  // The i32 indices of the k largest elements along the last axis, largest first, ties to the
+  // lower index (the top_k op).
+  Value TopKIndices(Value x, int64_t k);
+  // lax.top_k: {values, indices}. The values are x at the indices, taken with a one-hot select
+  // and sum over the last axis (O(n k) per row: meant for routing over few experts), so they
+  // differentiate as x's elements do.
+  std::pair<Value, Value> TopK(Value x, int64_t k);
   Value DotGeneral(Value lhs, Value rhs, DotDimensionNumbers dimension_numbers);
   // numpy.matmul for rank-1 and rank-2 operands, and batched for equal-rank > 2.
   Value Dot(Value lhs, Value rhs);

@@ -215,6 +215,41 @@ TEST(BuilderErrorsTest, ScatterAddNamesWhatIsWrong) {
       {"scatter_add(", "expects 3 operand(s), got 2"}));
 }
 
+TEST(BuilderErrorsTest, DynamicSliceUpdateCumsumAndTopKNameWhatIsWrong) {
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
+                              b.DynamicSlice(b.Parameter(F32({4, 3})), {b.ConstantScalar<int32_t>(0)}, {1, 1});
+                            }),
+                            {"dynamic_slice(", "one start index per dim", "f32[4,3]", "got 1"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
+                              Value i = b.ConstantScalar<int32_t>(0);
+                              b.DynamicSlice(b.Parameter(F32({4, 3})), {i, b.ConstantScalar<float>(1)}, {1, 1});
+                            }),
+                            {"dynamic_slice(", "start index operand 2 (for dim 1)", "scalar i32", "f32[]"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
+                              Value i = b.ConstantScalar<int32_t>(0);
+                              b.DynamicSlice(b.Parameter(F32({4, 3})), {i, i}, {5, 1});
+                            }),
+                            {"slice size 5 of dim 0", "[0, 4]"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
+                              Value i = b.ConstantScalar<int32_t>(0);
+                              b.DynamicUpdateSlice(b.Parameter(F32({4, 3})), b.Parameter(F32({2, 4})), {i, i});
+                            }),
+                            {"dynamic_update_slice(", "update f32[2,4] does not fit", "dim 1"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) {
+                              Value i = b.ConstantScalar<int32_t>(0);
+                              b.DynamicUpdateSlice(b.Parameter(F32({4, 3})), b.Parameter(I32({2, 2})), {i, i});
+                            }),
+                            {"update i32[2,2]", "dtype and rank", "f32[4,3]"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) { b.Cumsum(b.Parameter(F32({4, 3})), 2); }),
+                            {"cumsum(", "axis 2 is out of range for rank 2"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) { b.Cumsum(b.Parameter(Bool({4})), 0); }),
+                            {"cumsum(", "numeric", "bool[4]"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) { b.TopKIndices(b.Parameter(F32({4, 3})), 4); }),
+                            {"top_k(", "k = 4 must be in [1, 3]", "f32[4,3]"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([](FunctionBuilder& b) { b.TopK(b.Parameter(F32({})), 1); }),
+                            {"top_k(", "rank >= 1", "f32[]"}));
+}
+
 TEST(BuilderErrorsTest, CollectivesShardChecks) {
   EXPECT_TRUE(IsInvalidWith(
       ErrorOf([](FunctionBuilder& b) { b.ReduceScatter(b.Parameter(F32({4, 2})), 0, ReduceKind::kSum); }, 3),

@@ -109,6 +109,12 @@ uint64_t Fingerprint(const Function& f) {
       h.Int(static_cast<int64_t>(a.groups.size()));
       for (const auto& group : a.groups) h.Ints(group);
     }
+    // Likewise cumsum's and top_k's attributes.
+    if (a.reverse || a.k != 0) {
+      h.Int(-3);
+      h.Int(a.reverse ? 1 : 0);
+      h.Int(a.k);
+    }
   }
   h.Ints(f.parameters);
   h.Ints(f.outputs);

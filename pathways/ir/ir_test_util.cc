@@ -43,12 +43,15 @@ Function EveryOpFunction() {
   Value ints = b.Add(shard, b.Constant(Literal::Create<int32_t>(Shape{2}, {7, -7})));
   Value one = b.ConstantScalar<int32_t>(1);
   ints = b.Xor(b.Or(b.And(ints, b.ShiftLeft(ints, one)), one), b.ShiftRightLogical(ints, one));
+  Value ds = b.DynamicSlice(w, {one, b.ConstantScalar<int32_t>(3)}, {2, 5});  // [2,5]
+  Value cs = b.Cumsum(b.DynamicUpdateSlice(w, ds, {one, one}), 1, /*reverse=*/true);
+  Value top = b.TopKIndices(cs, 3);  // [8,3] i32
   Value bools = b.Constant(Literal::Create<bool>(Shape{2}, {true, false}));
   Value doubles = b.StopGradient(
       b.Sine(b.Cosine(b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25})))));
   Value eq = b.Compare(bools, b.ConstantScalar<bool>(false), ComparisonDirection::kEq);
 
-  absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt});
+  absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt, cs, top});
   PW_CHECK(f.ok()) << f.status();
   return *std::move(f);
 }

@@ -57,6 +57,10 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kAllToAll, "all_to_all"},
     OpEntry{OpCode::kCollectivePermute, "collective_permute"},
     OpEntry{OpCode::kShardIndex, "shard_index"},
+    OpEntry{OpCode::kDynamicSlice, "dynamic_slice"},
+    OpEntry{OpCode::kDynamicUpdateSlice, "dynamic_update_slice"},
+    OpEntry{OpCode::kCumsum, "cumsum"},
+    OpEntry{OpCode::kTopK, "top_k"},
 };
 }  // namespace
 

@@ -70,6 +70,11 @@ enum class OpCode : uint16_t {
   kAllToAll = 83,
   kCollectivePermute = 84,
   kShardIndex = 85,
+  // Indexing, scans and selection (stacked layers, routing).
+  kDynamicSlice = 86,
+  kDynamicUpdateSlice = 87,
+  kCumsum = 88,
+  kTopK = 89,
 };
 
 // StableHLO-style name, e.g. "dot_general"; "invalid" for unknown values.
@@ -125,6 +130,21 @@ struct DotDimensionNumbers {
 //   reduce_scatter:     axis, reduce_kind
 //   all_to_all:         split_axis, concat_axis
 //   collective_permute: pairs (source shard, target shard); targets without a source get zeros
+//   dynamic_slice:      dims (the slice sizes, one per operand dim). Operands (operand, one
+//                       scalar i32 start per operand dim); the result is operand's block of
+//                       shape `dims` at the starts, each start clamped to [0, dim - size] as
+//                       XLA clamps it, so the block is always in bounds.
+//   dynamic_update_slice: no attributes. Operands (operand, update, one scalar i32 start per
+//                       operand dim); update has operand's dtype and rank and fits inside it;
+//                       the result is operand with the block at the (clamped, as
+//                       dynamic_slice's) starts replaced by update.
+//   cumsum:             axis, reverse. The inclusive running sum along `axis` (from the end
+//                       when `reverse`), of a numeric operand (i32 wraps).
+//   top_k:              k. The i32 indices [..., k] of the k largest elements along the last
+//                       axis of a numeric operand [..., n] (1 <= k <= n), largest first; ties go
+//                       to the lower index and NaN counts as larger than any number. The values
+//                       are FunctionBuilder::TopK's gather of them (the single-result IR has no
+//                       pair results); indices have no derivative.
 //   all_reduce, all_gather, reduce_scatter, all_to_all also read `groups`: the shards that
 //   communicate, as a partition of [0, num_shards) into groups of one size (StableHLO's
 //   replica_groups; a mesh axis's groups come from MeshAxisGroups in ir/mesh.h). Empty: one
@@ -147,6 +167,8 @@ struct Attributes {
   DotDimensionNumbers dot;
   std::vector<std::pair<int64_t, int64_t>> pairs;
   ShardGroups groups;
+  bool reverse = false;
+  int64_t k = 0;
   friend bool operator==(const Attributes&, const Attributes&) = default;
 };
 

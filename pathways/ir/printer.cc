@@ -45,6 +45,9 @@ std::string AttributeText(const Instruction& inst) {
       return absl::StrCat("axis=", a.axis, " kind=", ReduceKindName(a.reduce_kind), Groups(a));
     case OpCode::kAllToAll:
       return absl::StrCat("split_axis=", a.split_axis, " concat_axis=", a.concat_axis, Groups(a));
+    case OpCode::kDynamicSlice: return absl::StrCat("sizes=", List(a.dims));
+    case OpCode::kCumsum: return absl::StrCat("axis=", a.axis, a.reverse ? " reverse" : "");
+    case OpCode::kTopK: return absl::StrCat("k=", a.k);
     case OpCode::kCollectivePermute: {
       std::vector<std::string> p;
       for (const auto& [s, t] : a.pairs) p.push_back(absl::StrCat("(", s, ",", t, ")"));

@@ -70,6 +70,8 @@ void AttributesToProto(const Attributes& a, AttributesProto* p) {
     pair->set_target(target);
   }
   for (const auto& group : a.groups) CopyInts(group, p->add_groups()->mutable_shards());
+  p->set_reverse(a.reverse);
+  p->set_k(a.k);
 }
 
 // Reads one function message. Every check names the function and, where there is one, the
@@ -217,6 +219,8 @@ class Reader {
     a.starts = ReadInts(ap.starts());
     a.limits = ReadInts(ap.limits());
     a.strides = ReadInts(ap.strides());
+    a.reverse = ap.reverse();
+    a.k = ap.k();
     if (ap.has_dot()) {
       a.dot.lhs_batch = ReadInts(ap.dot().lhs_batch());
       a.dot.rhs_batch = ReadInts(ap.dot().rhs_batch());

@@ -114,6 +114,14 @@ TEST(SerializationTest, FingerprintChangesWithContent) {
     f.instructions[0].type = F32({4, 9});
     f.instructions[0].attrs.type = F32({4, 9});
   });
+  add("cumsum direction", [&](Function& f) {
+    f.instructions[find(f, OpCode::kCumsum)].attrs.reverse = false;
+  });
+  add("dynamic_slice sizes", [&](Function& f) {
+    Instruction& ds = f.instructions[find(f, OpCode::kDynamicSlice)];
+    ds.attrs.dims = {1, 5};
+    ds.type = F32({1, 5});
+  });
   add("instruction name", [](Function& f) { f.instructions[0].name = "y"; });
   add("output order", [](Function& f) { std::swap(f.outputs[0], f.outputs[1]); });
   add("operand order", [&](Function& f) {

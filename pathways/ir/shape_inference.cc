@@ -261,6 +261,76 @@ absl::StatusOr<TensorType> InferScatterAdd(absl::Span<const TensorType> in, int6
   return operand;
 }
 
+// The scalar i32 start operands of dynamic_slice / dynamic_update_slice, one per operand dim.
+absl::Status CheckStarts(absl::Span<const TensorType> starts, const TensorType& operand,
+                         size_t first_start) {
+  if (static_cast<int64_t>(starts.size()) != operand.shape.rank()) {
+    return Invalid("expects one start index per dim of the operand ", operand.DebugString(),
+                   ": ", operand.shape.rank(), " start operand(s), got ", starts.size());
+  }
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (starts[i].dtype != DType::kI32 || starts[i].shape.rank() != 0) {
+      return Invalid("start index operand ", first_start + i, " (for dim ", i,
+                     ") must be a scalar i32, got ", starts[i].DebugString());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorType> InferDynamicSlice(absl::Span<const TensorType> in, const Attributes& a) {
+  if (in.empty()) return Invalid("expects an operand and its start indices");
+  const TensorType& operand = in[0];
+  PW_RETURN_IF_ERROR(CheckStarts(in.subspan(1), operand, 1));
+  if (static_cast<int64_t>(a.dims.size()) != operand.shape.rank()) {
+    return Invalid("slice sizes ", Join(a.dims), " must have one entry per dim of ",
+                   operand.DebugString());
+  }
+  for (size_t i = 0; i < a.dims.size(); ++i) {
+    if (a.dims[i] < 0 || a.dims[i] > operand.shape.dim(i)) {
+      return Invalid("slice size ", a.dims[i], " of dim ", i, " is outside [0, ",
+                     operand.shape.dim(i), "] for ", operand.DebugString());
+    }
+  }
+  return TensorType{operand.dtype, Shape(a.dims)};
+}
+
+absl::StatusOr<TensorType> InferDynamicUpdateSlice(absl::Span<const TensorType> in) {
+  if (in.size() < 2) return Invalid("expects an operand, an update and start indices");
+  const TensorType& operand = in[0];
+  const TensorType& update = in[1];
+  if (update.dtype != operand.dtype || update.shape.rank() != operand.shape.rank()) {
+    return Invalid("update ", update.DebugString(), " must have the dtype and rank of operand ",
+                   operand.DebugString());
+  }
+  for (int64_t i = 0; i < operand.shape.rank(); ++i) {
+    if (update.shape.dim(i) > operand.shape.dim(i)) {
+      return Invalid("update ", update.DebugString(), " does not fit in operand ",
+                     operand.DebugString(), " along dim ", i);
+    }
+  }
+  PW_RETURN_IF_ERROR(CheckStarts(in.subspan(2), operand, 2));
+  return operand;
+}
+
+absl::StatusOr<TensorType> InferCumsumOrTopK(OpCode op, absl::Span<const TensorType> in,
+                                             const Attributes& a) {
+  PW_RETURN_IF_ERROR(CheckArity(in, 1));
+  PW_RETURN_IF_ERROR(CheckNumeric(in[0], "operand"));
+  const Shape& s = in[0].shape;
+  if (op == OpCode::kCumsum) {
+    PW_RETURN_IF_ERROR(CheckAxis(a.axis, s.rank(), "axis"));
+    return in[0];
+  }
+  if (s.rank() < 1) return Invalid("operand must have rank >= 1, got ", in[0].DebugString());
+  const int64_t n = s.dim(s.rank() - 1);
+  if (a.k < 1 || a.k > n) {
+    return Invalid("k = ", a.k, " must be in [1, ", n, "], the last dim of ", in[0].DebugString());
+  }
+  std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
+  dims.back() = a.k;
+  return TensorType{DType::kI32, Shape(dims)};
+}
+
 absl::StatusOr<TensorType> InferDataMovement(OpCode op, absl::Span<const TensorType> in,
                                              const Attributes& a) {
   switch (op) {
@@ -314,6 +384,13 @@ absl::StatusOr<TensorType> InferDataMovement(OpCode op, absl::Span<const TensorT
       return InferGather(in[0], in[1], a.axis);
     case OpCode::kScatterAdd:
       return InferScatterAdd(in, a.axis);
+    case OpCode::kDynamicSlice:
+      return InferDynamicSlice(in, a);
+    case OpCode::kDynamicUpdateSlice:
+      return InferDynamicUpdateSlice(in);
+    case OpCode::kCumsum:
+    case OpCode::kTopK:
+      return InferCumsumOrTopK(op, in, a);
     default:
       return Invalid("unknown op code ", static_cast<int>(op));
   }
@@ -510,6 +587,10 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
     case OpCode::kConcatenate:
     case OpCode::kGather:
     case OpCode::kScatterAdd:
+    case OpCode::kDynamicSlice:
+    case OpCode::kDynamicUpdateSlice:
+    case OpCode::kCumsum:
+    case OpCode::kTopK:
       return InferDataMovement(op, in, a);
     case OpCode::kDotGeneral:
     case OpCode::kReduce:

@@ -38,6 +38,11 @@ absl::Status PrepareStep(const ir::Function& f, const ir::Instruction& inst,
     case OpCode::kGather:
     case OpCode::kScatterAdd:
       return cpu::PrepareDataMovement(f, inst, step);
+    case OpCode::kDynamicSlice:
+    case OpCode::kDynamicUpdateSlice:
+    case OpCode::kCumsum:
+    case OpCode::kTopK:
+      return cpu::PrepareIndexing(f, inst, step);
     case OpCode::kReduce:
       return cpu::PrepareReduction(f, inst, step);
     case OpCode::kDotGeneral:

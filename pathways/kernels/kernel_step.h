@@ -118,6 +118,8 @@ decltype(auto) DispatchKernelType(ir::DType dtype, F&& f) {
 // with ops of that family, on a verified function.
 absl::Status PrepareElementwise(const ir::Function& f, const ir::Instruction& inst, KernelStep& step);
 absl::Status PrepareDataMovement(const ir::Function& f, const ir::Instruction& inst, KernelStep& step);
+// dynamic_slice, dynamic_update_slice, cumsum, top_k (indexing_kernels.cc).
+absl::Status PrepareIndexing(const ir::Function& f, const ir::Instruction& inst, KernelStep& step);
 absl::Status PrepareReduction(const ir::Function& f, const ir::Instruction& inst, KernelStep& step);
 absl::Status PrepareDot(const ir::Function& f, const ir::Instruction& inst,
                         const CompileOptions& options, KernelStep& step);

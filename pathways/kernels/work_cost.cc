@@ -61,6 +61,16 @@ WorkCost EstimateCost(const ir::Function& function) {
         c.flops = static_cast<double>(function.instruction(inst.operands[2]).type.num_elements());
         c.bytes_accessed = in_bytes + out_bytes;
         break;
+      case OpCode::kDynamicSlice:
+        // Reads only its block (and the start scalars), writes it.
+        c.bytes_accessed = 2.0 * out_bytes + (in_bytes - first_operand_bytes);
+        break;
+      case OpCode::kTopK:
+        // At least one comparison per operand element.
+        c.flops = static_cast<double>(function.instruction(inst.operands[0]).type.num_elements());
+        c.bytes_accessed = in_bytes + out_bytes;
+        break;
+      case OpCode::kDynamicUpdateSlice:  // copies the operand, then the update into it
       case OpCode::kBroadcastInDim:
       case OpCode::kReshape:
       case OpCode::kTranspose:

@@ -31,6 +31,19 @@ TEST(WorkCostTest, MatmulPlusElementwiseReductionAndDeadCode) {
   EXPECT_DOUBLE_EQ(EstimateCost(*f).flops, c.flops);
 }
 
+TEST(WorkCostTest, DynamicSlicingMovesBytesAndTopKComparesEveryElement) {
+  ir::FunctionBuilder b("index");
+  ir::Value x = b.Parameter(T(DType::kF32, {8, 16}));
+  ir::Value i = b.ConstantScalar<int32_t>(2);
+  ir::Value block = b.DynamicSlice(x, {i, i}, {2, 16});            // 128 bytes
+  ir::Value updated = b.DynamicUpdateSlice(x, block, {i, i});      // 512 + 128 + 8 in, 512 out
+  auto f = b.Build({b.TopKIndices(updated, 4)});                   // 128 compared, 512 + 128
+  ASSERT_TRUE(f.ok()) << f.status();
+  const WorkCost c = EstimateCost(*f);
+  EXPECT_DOUBLE_EQ(c.flops, 128);
+  EXPECT_DOUBLE_EQ(c.bytes_accessed, (2 * 128 + 8) + (512 + 128 + 8 + 512) + (512 + 128));
+}
+
 TEST(WorkCostTest, AllReduceReportsRingBytesAndParticipants) {
   ir::FunctionBuilder b("ar", ir::FunctionOptions{.num_shards = 4});
   ir::Value x = b.Parameter(T(DType::kF32, {1024}));

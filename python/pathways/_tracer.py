@@ -486,3 +486,51 @@ def getitem(x, idx):
 def iota(trace, dtype, shape, axis):
     """A traced array counting 0, 1, ... along `axis` (no constant baked into the function)."""
     return wrap(trace, trace.builder.iota(np.dtype(dtype).name, [int(d) for d in shape], int(axis)))
+
+
+def _starts(trace, start_indices, rank, what):
+    starts = list(start_indices) if isinstance(start_indices, (tuple, list)) else None
+    if starts is None or len(starts) != rank:
+        raise ValueError(f"{what}: start_indices must be a sequence of {rank} scalar(s), one per "
+                         f"dim of the operand, got {start_indices!r}")
+    ids = []
+    for i, s in enumerate(starts):
+        s = as_tracer(s, trace)
+        if s.dtype.kind not in "iu" or s.ndim != 0:
+            raise TypeError(f"{what}: start index {i} must be an integer scalar, got "
+                            f"{s.dtype} of shape {s.shape}")
+        ids.append(lift(s, trace, np.dtype(np.int32)))
+    return ids
+
+
+def dynamic_slice(operand, start_indices, slice_sizes):
+    """operand's block of shape `slice_sizes` at `start_indices` (clamped as XLA clamps them)."""
+    trace = _trace_of(operand, *start_indices)
+    x = as_tracer(operand, trace)
+    sizes = [int(d) for d in slice_sizes]
+    return wrap(trace, trace.builder.dynamic_slice(
+        x._id, _starts(trace, start_indices, x.ndim, "dynamic_slice"), sizes))
+
+
+def dynamic_update_slice(operand, update, start_indices):
+    """operand with its block at `start_indices` (clamped) replaced by `update`."""
+    trace = _trace_of(operand, update, *start_indices)
+    x = as_tracer(operand, trace)
+    u = lift(update, trace, x.dtype)
+    return wrap(trace, trace.builder.dynamic_update_slice(
+        x._id, u, _starts(trace, start_indices, x.ndim, "dynamic_update_slice")))
+
+
+def cumsum(x, axis, reverse=False):
+    x = as_tracer(x)
+    if x.dtype.kind == "b":
+        x = astype(x, np.int32)
+    return wrap(x._trace, x._trace.builder.cumsum(x._id, _norm_axis(axis, x.ndim), bool(reverse)))
+
+
+def top_k(x, k):
+    x = as_tracer(x)
+    if x.ndim < 1:
+        raise ValueError("top_k: the operand must have rank >= 1, got a scalar")
+    values, indices = x._trace.builder.top_k(x._id, int(k))
+    return wrap(x._trace, values), wrap(x._trace, indices)

@@ -214,3 +214,69 @@ def shift_right_logical(x, y):
     x = _np.asarray(x, _np.int32).view(_np.uint32)
     y = _np.asarray(y, _np.int32)
     return _np.where((y < 0) | (y >= 32), 0, x >> _np.clip(y, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
+
+
+def _host_starts(operand, start_indices, sizes, what):
+    if len(start_indices) != operand.ndim or len(sizes) != operand.ndim:
+        raise ValueError(f"{what}: expected {operand.ndim} start indices and sizes for an operand of "
+                         f"shape {operand.shape}, got {len(start_indices)} and {len(sizes)}")
+    starts = [min(max(int(s), 0), d - n) for s, d, n in zip(start_indices, operand.shape, sizes)]
+    return tuple(slice(s, s + n) for s, n in zip(starts, sizes))
+
+
+def dynamic_slice(operand, start_indices, slice_sizes):
+    """lax.dynamic_slice: operand's block of shape `slice_sizes` starting at `start_indices`
+    (integer scalars, traced or not), each start clamped to [0, dim - size] as XLA clamps it, so
+    the block is always in bounds. Works on traced and on host values."""
+    if isinstance(operand, _t.Tracer) or any(isinstance(s, _t.Tracer) for s in start_indices):
+        return _t.dynamic_slice(operand, start_indices, slice_sizes)
+    x = _np.asarray(operand)
+    sizes = [int(n) for n in slice_sizes]
+    if any(n < 0 or n > d for n, d in zip(sizes, x.shape)):
+        raise ValueError(f"dynamic_slice: slice_sizes {tuple(sizes)} do not fit in shape {x.shape}")
+    return x[_host_starts(x, start_indices, sizes, "dynamic_slice")].copy()
+
+
+def dynamic_update_slice(operand, update, start_indices):
+    """lax.dynamic_update_slice: operand with the block at `start_indices` (clamped as
+    dynamic_slice clamps them) replaced by `update` (converted to operand's dtype)."""
+    if any(isinstance(v, _t.Tracer) for v in (operand, update, *start_indices)):
+        return _t.dynamic_update_slice(operand, update, start_indices)
+    out = _np.array(operand)
+    u = _np.asarray(update).astype(out.dtype, copy=False)
+    if u.ndim != out.ndim or any(n > d for n, d in zip(u.shape, out.shape)):
+        raise ValueError(f"dynamic_update_slice: update of shape {u.shape} does not fit in {out.shape}")
+    out[_host_starts(out, start_indices, u.shape, "dynamic_update_slice")] = u
+    return out
+
+
+def top_k(operand, k):
+    """lax.top_k: (values, indices) of the k largest elements along the last axis, largest
+    first; ties go to the lower index, NaN ranks above every number. Indices are int32 and have
+    no derivative; the values differentiate as the elements they are."""
+    if isinstance(operand, _t.Tracer):
+        return _t.top_k(operand, k)
+    x = _np.asarray(operand)
+    if x.ndim < 1 or not 1 <= int(k) <= x.shape[-1]:
+        raise ValueError(f"top_k: k = {k} must be in [1, {x.shape[-1] if x.ndim else 0}] for shape {x.shape}")
+    key = _np.where(_np.isnan(x), _np.inf, x) if x.dtype.kind == "f" else x
+    # Stable sort of the negated key keeps equal values in index order; NaN sorts first.
+    order = _np.argsort(-key.astype(_np.float64), axis=-1, kind="stable")
+    if x.dtype.kind == "f":
+        nan_first = _np.argsort(~_np.isnan(_np.take_along_axis(x, order, -1)), axis=-1, kind="stable")
+        order = _np.take_along_axis(order, nan_first, -1)
+    idx = order[..., :int(k)].astype(_np.int32)
+    return _np.take_along_axis(x, idx, -1), idx
+
+
+def cumsum(operand, axis=0, reverse=False):
+    """lax.cumsum: the inclusive running sum along `axis`, from the end when `reverse` (bools sum
+    as int32). Works on traced and on host values."""
+    if isinstance(operand, _t.Tracer):
+        return _t.cumsum(operand, axis, reverse)
+    x = _np.asarray(operand)
+    a = _t._norm_axis(axis, x.ndim)
+    dtype = _np.int32 if x.dtype.kind in "biu" else x.dtype
+    if not reverse:
+        return _np.cumsum(x, axis=a).astype(dtype)
+    return _np.flip(_np.cumsum(_np.flip(x, a), axis=a), a).astype(dtype)

@@ -218,3 +218,21 @@ def clip(x, a_min=None, a_max=None):
 
 def square(x):
     return multiply(x, x)
+
+
+def cumsum(a, axis=None, dtype=None):
+    """Inclusive running sum along `axis` (over the flattened array for None); bools sum as
+    int32. Traced: the cumsum op, whose derivative is the running sum the other way."""
+    if _traced(a):
+        x = _t.as_tracer(a)
+        if axis is None:
+            x = _t.reshape(x, (x.size,))
+            axis = 0
+        if dtype is not None:
+            x = _t.astype(x, _canonical_dtype(dtype))
+        return _t.cumsum(x, axis)
+    x = _concrete(a)
+    out = _np.cumsum(x, axis=axis)
+    target = _canonical_dtype(dtype) if dtype is not None else \
+        (_np.dtype(_np.int32) if x.dtype.kind in "biu" else x.dtype)
+    return out.astype(target)

@@ -186,6 +186,26 @@ void BuilderHandle::Bind(py::module_& m) {
       .def("scatter_add", [](H& h, int64_t x, int64_t indices, int64_t updates, int64_t axis) {
         return h.Add(h.builder().ScatterAdd(h.Get(x), h.Get(indices), h.Get(updates), axis));
       })
+      .def("dynamic_slice", [](H& h, int64_t x, const std::vector<int64_t>& starts,
+                               std::vector<int64_t> sizes) {
+        std::vector<ir::Value> s;
+        for (int64_t v : starts) s.push_back(h.Get(v));
+        return h.Add(h.builder().DynamicSlice(h.Get(x), s, std::move(sizes)));
+      })
+      .def("dynamic_update_slice", [](H& h, int64_t x, int64_t update,
+                                      const std::vector<int64_t>& starts) {
+        std::vector<ir::Value> s;
+        for (int64_t v : starts) s.push_back(h.Get(v));
+        return h.Add(h.builder().DynamicUpdateSlice(h.Get(x), h.Get(update), s));
+      })
+      .def("cumsum", [](H& h, int64_t x, int64_t axis, bool reverse) {
+        return h.Add(h.builder().Cumsum(h.Get(x), axis, reverse));
+      })
+      .def("top_k", [](H& h, int64_t x, int64_t k) {
+        auto [values, indices] = h.builder().TopK(h.Get(x), k);
+        const int64_t v = h.Add(values);
+        return std::make_pair(v, h.Add(indices));
+      })
       .def("dot", [](H& h, int64_t a, int64_t b) { return h.Add(h.builder().Dot(h.Get(a), h.Get(b))); })
       .def("dot_general", [](H& h, int64_t a, int64_t b, std::vector<int64_t> lhs_contracting,
                              std::vector<int64_t> rhs_contracting, std::vector<int64_t> lhs_batch,
