@@ -82,12 +82,25 @@ std::string SimDevice::DebugString() const {
 
 EventRef SimDevice::Enqueue(StreamWork work) {
   EventRef done = AsyncEvent::Create();
+  const int64_t enqueued = SimNowNanos();
+  auto inputs = std::make_shared<Inputs>();
+  inputs->set_at.assign(work.wait_for.size(), -1);
+  // Each input's set time is taken when it is set (an input already set counts from now), not
+  // when the stream thread gets to the item: under load that thread may come late.
+  for (size_t i = 0; i < work.wait_for.size(); ++i) {
+    work.wait_for[i]->AndThen([shared = shared_, inputs, i](const absl::Status&) {
+      const int64_t now = SimNowNanos();
+      absl::MutexLock lock(&shared->mu);
+      inputs->set_at[i] = now;
+    });
+  }
   absl::MutexLock lock(&shared_->mu);
   if (shared_->shutdown) {
     done->SetError(DeviceDestroyedError(name_, work.name));
     return done;
   }
-  shared_->queue.push_back(Item{std::move(work), done, ItemKind::kWork, SimNowNanos()});
+  shared_->queue.push_back(
+      Item{std::move(work), done, ItemKind::kWork, enqueued, std::move(inputs)});
   return done;
 }
 
@@ -110,31 +123,17 @@ std::vector<SimDevice::ItemTiming> SimDevice::timeline() const {
   return std::vector<ItemTiming>(shared_->timeline.begin(), shared_->timeline.end());
 }
 
-bool SimDevice::WaitForEvent(const EventRef& event, int64_t& ready_at) {
-  // Set by the event's callback, under shared->mu; the wait ends when the callback ran, so its
-  // modelled set time is known.
-  struct Token {
-    bool fired = false;
-    int64_t set_at = 0;
-  };
-  auto token = std::make_shared<Token>();
-  // The callback holds the shared state, not the device: the event may outlive the device.
-  event->AndThen([shared = shared_, token](const absl::Status&) {
-    const int64_t now = SimNowNanos();
-    absl::MutexLock lock(&shared->mu);
-    token->fired = true;
-    token->set_at = now;
-  });
+bool SimDevice::WaitForInput(const Item& item, size_t i, int64_t& ready_at) {
   struct Arg {
     Shared* shared;
-    Token* token;
-  } arg{shared_.get(), token.get()};
+    const int64_t* set_at;
+  } arg{shared_.get(), &item.inputs->set_at[i]};
   absl::MutexLock lock(&shared_->mu);
   shared_->mu.Await(absl::Condition(
-      +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->token->fired || a->shared->shutdown; },
+      +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return *a->set_at >= 0 || a->shared->shutdown; },
       &arg));
-  if (!token->fired) return false;  // shutting down
-  ready_at = std::max(ready_at, token->set_at);
+  if (*arg.set_at < 0) return false;  // shutting down
+  ready_at = std::max(ready_at, *arg.set_at);
   return true;
 }
 
@@ -159,16 +158,15 @@ void SimDevice::SleepUntil(int64_t deadline) {
 void SimDevice::RunItem(Item& item) {
   absl::Status status;
   bool runnable = true;
-  // When the item could have started: enqueued, and every input set (a waited-for event's
-  // modelled set time; one already set when the stream got here is taken as set by then).
+  // When the item could have started: enqueued, and every input set (each input's modelled
+  // set time, recorded when it was set).
   int64_t ready_at = item.enqueued_nanos;
-  for (const EventRef& e : item.work.wait_for) {
-    if (!e->IsAvailable()) {
-      if (!WaitForEvent(e, ready_at)) {
-        status = DeviceDestroyedError(name_, item.work.name);
-        runnable = false;
-        break;
-      }
+  for (size_t i = 0; i < item.work.wait_for.size(); ++i) {
+    const EventRef& e = item.work.wait_for[i];
+    if (!WaitForInput(item, i, ready_at)) {
+      status = DeviceDestroyedError(name_, item.work.name);
+      runnable = false;
+      break;
     }
     if (e->IsError()) {
       status = e->status();

@@ -102,19 +102,26 @@ class SimDevice final : public Device {
 
  private:
   enum class ItemKind : uint8_t { kWork, kMarker };
+  // When an item's inputs were set, recorded by callbacks registered at Enqueue (so a stream
+  // thread that gets to the item late still knows when it could have started). Guarded by
+  // Shared::mu.
+  struct Inputs {
+    std::vector<int64_t> set_at;  // per input: its set time (the setter's SimNowNanos()), or -1
+  };
   struct Item {
     StreamWork work;
     EventRef done;
     ItemKind kind = ItemKind::kWork;
     int64_t enqueued_nanos = 0;
+    std::shared_ptr<Inputs> inputs;
   };
   // Queue, shutdown flag and wake-ups; shared with event callbacks that may outlive the device.
   struct Shared;
 
   void Loop();
-  // Returns once `event` is available (true) or the device is shutting down (false); raises
-  // `ready_at` to when the event was set.
-  bool WaitForEvent(const EventRef& event, int64_t& ready_at);
+  // Returns once input `i` of `item` is set (true) or the device is shutting down (false);
+  // raises `ready_at` to its set time.
+  bool WaitForInput(const Item& item, size_t i, int64_t& ready_at);
   // Sleeps until `deadline` (MonotonicNanos) or shutdown, and records the wake-up slack.
   void SleepUntil(int64_t deadline);
   void RunItem(Item& item);
