@@ -130,7 +130,8 @@ class ProgramFunction:
         session = _runtime.session()
         leaves, in_tree = tree_flatten(args)
         vals = [x if isinstance(x, _array.Array) else _array.canonicalize(x) for x in leaves]
-        sig = tuple(("A", str(v.dtype), v.shape, v._impl.slice_id) if isinstance(v, _array.Array)
+        sig = tuple(("A", str(v.dtype), v.shape, v._impl.slice_id, repr(v._impl.sharding))
+                    if isinstance(v, _array.Array)
                     else ("N", str(v.dtype), v.shape) for v in vals)
         key = (session.generation, in_tree, sig)
         compiled = self._cache.get(key)

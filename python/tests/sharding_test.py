@@ -124,3 +124,16 @@ def test_stacked_and_replicated_specs_check_their_shapes(slices):
     with pytest.raises(TypeError, match="not a pw.Array"):
         pw.reshard(np.zeros(2), pair.devices, P())
     assert blocks(np.arange(4).reshape(2, 2), {0: [0]}, (2,))[1].tolist() == [[2, 3]]
+
+
+def test_a_program_is_traced_again_for_an_input_in_another_layout(slices):
+    _, pair, _ = slices
+    double = pw.shard_map(lambda v: v * 2, pair.devices, in_specs=P(), out_specs=P())
+
+    @pw.program
+    def twice(v):
+        return double(v)
+
+    a = np.arange(4, dtype=np.float32)
+    for spec in (P(), P("x"), P()):
+        np.testing.assert_array_equal(np.asarray(twice(pw.device_put(a, pair.devices, spec))), 2 * a)
