@@ -84,6 +84,8 @@ def parse_args(argv):
                    help="S > 1: pipeline the layers over S stages, each on its own host with "
                         "--devices devices, one program per step (GPipe)")
     p.add_argument("--microbatches", type=int, default=4, help="microbatches per pipelined step")
+    p.add_argument("--schedule", default="gpipe", choices=("gpipe", "1f1b"),
+                   help="pipeline schedule: all forwards then all backwards, or one forward one backward")
     p.add_argument("--checkpoint-dir", default="",
                    help="save parameters and optimizer state under DIR/step_NNNNNNNN")
     p.add_argument("--checkpoint-every", type=int, default=0,
@@ -195,7 +197,7 @@ def train(args):
         # One slice per stage (each on its own host), data-parallel over its devices.
         stages = [vds.add_slice(devices=args.devices, axis_names=("data",)).devices
                   for _ in range(args.pipeline_stages)]
-        pipe = pw.pipeline.Pipeline(cfg, opt, stages, args.microbatches)
+        pipe = pw.pipeline.Pipeline(cfg, opt, stages, args.microbatches, schedule=args.schedule)
         params, state = pipe.init(key), None
         layout = (f"{args.pipeline_stages} pipeline stages x {args.devices} device(s), "
                   f"{args.microbatches} microbatches (bubble {pipe.bubble_fraction():.0%})")
