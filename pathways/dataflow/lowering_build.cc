@@ -68,65 +68,17 @@ int32_t Lowerer::SlotOf(const ValueRef& ref) const {
   return call_output_base_[ref.node] + static_cast<int32_t>(ref.index);
 }
 
-int32_t Lowerer::MoveTo(int32_t src, int32_t placement, int32_t stage, std::string_view reader) {
+std::pair<int32_t, int32_t> Lowerer::AddTransferNode(int32_t src, int32_t placement,
+                                                     const Sharding& sharding,
+                                                     const ir::TensorType& type, int32_t stage,
+                                                     std::string_view reader) {
   const std::string name = absl::StrCat(lowered_->values[src].name, "@", ToAbsl(reader));
-  const Placement& from = placements_[slot_placement_[src]];
-  const Placement& to = placements_[placement];
   GraphNode node;
   node.kind = NodeKind::kTransfer;
   node.name = name;
   node.inputs = {src};
   node.predecessors = {slot_producer_[src]};
-  node.num_shards = static_cast<int64_t>(to.devices.size());
-  const int32_t n = AddNode(std::move(node));
-  ValueInfo info;
-  info.name = name;
-  info.shard_type = lowered_->values[src].shard_type;
-  const int32_t dst = AddSlot(std::move(info), placement, n, slot_sharding_[src]);
-  lowered_->nodes[n].outputs = {dst};
-  internal::NodeSteps& steps = node_steps_[n];
-  steps.stage = stage;
-  for (size_t i = 0; i < to.devices.size(); ++i) {
-    HostStep step;
-    step.node = n;
-    step.shard = static_cast<int32_t>(i);
-    step.src_value = src;
-    step.dst_value = dst;
-    if (from.hosts[i] == to.hosts[i]) {
-      // Same device is a plain memcpy, another device of the host a device-to-device copy.
-      step.kind = StepKind::kCopy;
-      step.device = to.devices[i];
-      step.peer_host = from.hosts[i];
-      step.peer_device = from.devices[i];
-      steps.Add(to.hosts[i], std::move(step));
-      continue;
-    }
-    HostStep recv = step;
-    step.kind = StepKind::kSend;
-    step.device = from.devices[i];
-    step.peer_host = to.hosts[i];
-    step.peer_device = to.devices[i];
-    steps.Add(from.hosts[i], std::move(step));
-    recv.kind = StepKind::kRecv;
-    recv.device = to.devices[i];
-    recv.peer_host = from.hosts[i];
-    recv.peer_device = from.devices[i];
-    steps.Add(to.hosts[i], std::move(recv));
-  }
-  return dst;
-}
-
-int32_t Lowerer::Reshard(int32_t src, int32_t placement, const Sharding& sharding,
-                         const ir::TensorType& type, int32_t stage, std::string_view reader) {
-  const std::string name = absl::StrCat(lowered_->values[src].name, "@", ToAbsl(reader));
-  const Placement& from = placements_[slot_placement_[src]];
-  const Placement& to = placements_[placement];
-  GraphNode node;
-  node.kind = NodeKind::kTransfer;
-  node.name = name;
-  node.inputs = {src};
-  node.predecessors = {slot_producer_[src]};
-  node.num_shards = static_cast<int64_t>(to.devices.size());
+  node.num_shards = static_cast<int64_t>(placements_[placement].devices.size());
   const int32_t n = AddNode(std::move(node));
   ValueInfo info;
   info.name = name;
@@ -134,6 +86,71 @@ int32_t Lowerer::Reshard(int32_t src, int32_t placement, const Sharding& shardin
   const int32_t dst = AddSlot(std::move(info), placement, n, sharding);
   lowered_->nodes[n].outputs = {dst};
   node_steps_[n].stage = stage;
+  return {n, dst};
+}
+
+void Lowerer::AddSendRecv(int32_t n, const ShardEnd& from, const ShardEnd& to) {
+  HostStep send;
+  send.kind = StepKind::kSend;
+  send.node = n;
+  send.shard = from.shard;
+  send.peer_shard = to.shard;
+  send.device = from.device;
+  send.src_value = from.value;
+  send.dst_value = to.value;
+  send.peer_host = to.host;
+  send.peer_device = to.device;
+  node_steps_[n].Add(from.host, std::move(send));
+  HostStep recv;
+  recv.kind = StepKind::kRecv;
+  recv.node = n;
+  recv.shard = to.shard;
+  recv.device = to.device;
+  recv.src_value = from.value;
+  recv.dst_value = to.value;
+  recv.peer_host = from.host;
+  recv.peer_device = from.device;
+  node_steps_[n].Add(to.host, std::move(recv));
+}
+
+void Lowerer::AddCopy(int32_t n, const ShardEnd& from, const ShardEnd& to) {
+  // Same device is a plain memcpy, another device of the host a device-to-device copy.
+  HostStep copy;
+  copy.kind = StepKind::kCopy;
+  copy.node = n;
+  copy.shard = to.shard;
+  copy.peer_shard = from.shard;
+  copy.device = to.device;
+  copy.src_value = from.value;
+  copy.dst_value = to.value;
+  copy.peer_host = from.host;
+  copy.peer_device = from.device;
+  node_steps_[n].Add(to.host, std::move(copy));
+}
+
+int32_t Lowerer::MoveTo(int32_t src, int32_t placement, int32_t stage, std::string_view reader) {
+  const Placement& from = placements_[slot_placement_[src]];
+  const Placement& to = placements_[placement];
+  const auto [n, dst] = AddTransferNode(src, placement, slot_sharding_[src],
+                                        lowered_->values[src].shard_type, stage, reader);
+  for (size_t i = 0; i < to.devices.size(); ++i) {
+    const auto shard = static_cast<int32_t>(i);
+    const ShardEnd a{src, shard, from.hosts[i], from.devices[i]};
+    const ShardEnd b{dst, shard, to.hosts[i], to.devices[i]};
+    if (from.hosts[i] == to.hosts[i]) {
+      AddCopy(n, a, b);
+    } else {
+      AddSendRecv(n, a, b);
+    }
+  }
+  return dst;
+}
+
+int32_t Lowerer::Reshard(int32_t src, int32_t placement, const Sharding& sharding,
+                         const ir::TensorType& type, int32_t stage, std::string_view reader) {
+  const Placement& from = placements_[slot_placement_[src]];
+  const Placement& to = placements_[placement];
+  const auto [n, dst] = AddTransferNode(src, placement, sharding, type, stage, reader);
 
   const ShardLayout src_layout{lowered_->values[src].shard_type.shape, slot_sharding_[src],
                                from.devices, from.hosts, from.mesh};
@@ -173,77 +190,46 @@ bool Lowerer::AddPiece(int32_t n, int32_t src, int32_t dst, int32_t j, const Pla
                        const Placement& to, const ReshardPiece& piece, Region region,
                        std::vector<Region>& regions) {
   const int32_t i = piece.holder;
-  internal::NodeSteps& steps = node_steps_[n];
-  HostStep base;
-  base.node = n;
   if (from.hosts[i] == to.hosts[j]) {
     if (!(piece.whole_src && piece.whole_dst)) {
       regions.push_back(std::move(region));
       return false;
     }
-    HostStep copy = base;
-    copy.kind = StepKind::kCopy;
-    copy.shard = j;
-    copy.peer_shard = i;
-    copy.device = to.devices[j];
-    copy.src_value = src;
-    copy.dst_value = dst;
-    copy.peer_host = from.hosts[i];
-    copy.peer_device = from.devices[i];
-    steps.Add(to.hosts[j], std::move(copy));
+    AddCopy(n, ShardEnd{src, i, from.hosts[i], from.devices[i]},
+            ShardEnd{dst, j, to.hosts[j], to.devices[j]});
     return true;
   }
   const std::vector<int64_t> zeros(piece.extent.size(), 0);
   const ir::TensorType piece_type{lowered_->values[src].shard_type.dtype,
                                   ir::Shape(absl::MakeConstSpan(piece.extent))};
   const std::string piece_name = absl::StrCat(lowered_->values[dst].name, ".", j, "<", i);
-  int32_t payload = src;
-  int32_t payload_shard = i;
+  ShardEnd payload{src, i, from.hosts[i], from.devices[i]};
   if (!piece.whole_src) {  // cut the piece out on the holder's host
-    payload = AddPieceSlot(absl::StrCat(piece_name, ":cut"), piece_type, from.devices[i], n);
-    payload_shard = 0;
-    HostStep cut = base;
+    payload.value = AddPieceSlot(absl::StrCat(piece_name, ":cut"), piece_type, from.devices[i], n);
+    payload.shard = 0;
+    HostStep cut;
     cut.kind = StepKind::kAssemble;
-    cut.shard = 0;
+    cut.node = n;
     cut.device = from.devices[i];
-    cut.dst_value = payload;
+    cut.dst_value = payload.value;
     cut.peer_host = from.hosts[i];
     Region whole = region;
     whole.dst_dims = piece.extent;
     whole.dst_offset = zeros;
     cut.regions = {std::move(whole)};
-    steps.Add(from.hosts[i], std::move(cut));
+    node_steps_[n].Add(from.hosts[i], std::move(cut));
   }
-  int32_t landing = dst;
-  int32_t landing_shard = j;
+  ShardEnd landing{dst, j, to.hosts[j], to.devices[j]};
   if (!piece.whole_dst) {  // lands in a piece of its own, written into place by the assembly
-    landing = AddPieceSlot(absl::StrCat(piece_name, ":in"), piece_type, to.devices[j], n);
-    landing_shard = 0;
-    region.src_value = landing;
+    landing.value = AddPieceSlot(absl::StrCat(piece_name, ":in"), piece_type, to.devices[j], n);
+    landing.shard = 0;
+    region.src_value = landing.value;
     region.src_shard = 0;
     region.src_dims = piece.extent;
     region.src_offset = zeros;
     regions.push_back(std::move(region));
   }
-  HostStep send = base;
-  send.kind = StepKind::kSend;
-  send.shard = payload_shard;
-  send.peer_shard = landing_shard;
-  send.device = from.devices[i];
-  send.src_value = payload;
-  send.dst_value = landing;
-  send.peer_host = to.hosts[j];
-  send.peer_device = to.devices[j];
-  steps.Add(from.hosts[i], std::move(send));
-  HostStep recv = base;
-  recv.kind = StepKind::kRecv;
-  recv.shard = landing_shard;
-  recv.device = to.devices[j];
-  recv.src_value = payload;
-  recv.dst_value = landing;
-  recv.peer_host = from.hosts[i];
-  recv.peer_device = from.devices[i];
-  steps.Add(to.hosts[j], std::move(recv));
+  AddSendRecv(n, payload, landing);
   return piece.whole_dst;
 }
 

@@ -120,6 +120,23 @@ class Lowerer {
 
   int32_t SlotOf(const ValueRef& ref) const;
 
+  // One end of a shard move: shard `shard` of value slot `value`, on `device` of `host`.
+  struct ShardEnd {
+    int32_t value;
+    int32_t shard;
+    HostId host;
+    DeviceId device;
+  };
+  // Adds a Transfer node reading `src` and its output slot (type, sharding) on `placement`, in
+  // sequential stage `stage`; `reader` names it. Returns (node, slot).
+  std::pair<int32_t, int32_t> AddTransferNode(int32_t src, int32_t placement,
+                                              const Sharding& sharding, const ir::TensorType& type,
+                                              int32_t stage, std::string_view reader);
+  // The steps of node `n` moving one shard: a push from one host to another (kSend on the
+  // sender, kRecv on the receiver), or a copy within a host.
+  void AddSendRecv(int32_t n, const ShardEnd& from, const ShardEnd& to);
+  void AddCopy(int32_t n, const ShardEnd& from, const ShardEnd& to);
+
   // Adds a Transfer node moving shard i of `src` to device i of `placement` (same layout).
   int32_t MoveTo(int32_t src, int32_t placement, int32_t stage, std::string_view reader);
 

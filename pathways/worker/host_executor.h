@@ -173,6 +173,10 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   void DispatchSend(Message* msg, size_t index);
   void DispatchCopy(Message* msg, size_t index);
   void DispatchAssemble(Message* msg, size_t index);
+  // Claims step `index`'s destination shard and installs a fresh buffer on `device`; false
+  // (the step already finished with the error) when it was produced already or allocation fails.
+  bool ClaimDestination(Message* msg, size_t index, DeviceState& device, ShardEntryRef& dst,
+                        std::shared_ptr<DeviceBuffer>& buffer);
   absl::Status CheckAssembly(const Message& msg, const HostStep& step) const;
   // DispatchCompute's steps, in the order it takes them. The message's own list of functions
   // is searched before the registry, which takes a lock.

@@ -93,6 +93,29 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
   });
 }
 
+bool HostExecutor::ClaimDestination(Message* msg, size_t index, DeviceState& device,
+                                    ShardEntryRef& dst, std::shared_ptr<DeviceBuffer>& buffer) {
+  const HostStep& step = msg->program->steps[index];
+  dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
+  if (!dst->Claim()) {
+    StepDone(msg, index,
+             absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
+                                                   dst->DebugString(), " was already produced")));
+    return false;
+  }
+  const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
+  absl::StatusOr<DeviceBuffer> allocated = device.device->Allocate(type.byte_size());
+  if (!allocated.ok()) {
+    absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
+    dst->Complete(error);
+    StepDone(msg, index, error);
+    return false;
+  }
+  buffer =
+      dst->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(allocated)));
+  return true;
+}
+
 void HostExecutor::DispatchCopy(Message* msg, size_t index) {
   const HostStep& step = msg->program->steps[index];
   DeviceState* device = FindDevice(step.device);
@@ -103,23 +126,9 @@ void HostExecutor::DispatchCopy(Message* msg, size_t index) {
     return;
   }
   ShardEntryRef src = store_.GetOrCreate((*msg->arrays)[step.src_value], step.src_shard());
-  ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
-  if (!dst->Claim()) {
-    StepDone(msg, index,
-             absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
-                                                   dst->DebugString(), " was already produced")));
-    return;
-  }
-  const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
-  absl::StatusOr<DeviceBuffer> allocated = device->device->Allocate(type.byte_size());
-  if (!allocated.ok()) {
-    absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
-    dst->Complete(error);
-    StepDone(msg, index, error);
-    return;
-  }
-  std::shared_ptr<DeviceBuffer> dst_buffer =
-      dst->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(allocated)));
+  ShardEntryRef dst;
+  std::shared_ptr<DeviceBuffer> dst_buffer;
+  if (!ClaimDestination(msg, index, *device, dst, dst_buffer)) return;
   const EventRef ready = src->ready();
   ready->AndThen([this, msg, &step, src = std::move(src), dst = std::move(dst),
                   dst_buffer = std::move(dst_buffer),
@@ -188,23 +197,9 @@ void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
     FailStepAtDispatch(msg, index, Annotate(s, StepLabel(*msg, step)));
     return;
   }
-  ShardEntryRef dst = store_.GetOrCreate((*msg->arrays)[step.dst_value], step.shard);
-  if (!dst->Claim()) {
-    StepDone(msg, index,
-             absl::AlreadyExistsError(absl::StrCat(StepLabel(*msg, step), ": ",
-                                                   dst->DebugString(), " was already produced")));
-    return;
-  }
-  const ir::TensorType& type = msg->lowered->values[step.dst_value].shard_type;
-  absl::StatusOr<DeviceBuffer> allocated = device->device->Allocate(type.byte_size());
-  if (!allocated.ok()) {
-    absl::Status error = Annotate(allocated.status(), StepLabel(*msg, step));
-    dst->Complete(error);
-    StepDone(msg, index, error);
-    return;
-  }
-  std::shared_ptr<DeviceBuffer> dst_buffer =
-      dst->InstallBuffer(step.device, type, std::make_shared<DeviceBuffer>(*std::move(allocated)));
+  ShardEntryRef dst;
+  std::shared_ptr<DeviceBuffer> dst_buffer;
+  if (!ClaimDestination(msg, index, *device, dst, dst_buffer)) return;
   // The pieces are copied on the device's stream once every source is ready.
   auto sources = std::make_shared<std::vector<ShardEntryRef>>();
   StreamWork work;
@@ -214,7 +209,7 @@ void HostExecutor::DispatchAssemble(Message* msg, size_t index) {
         store_.GetOrCreate((*msg->arrays)[region.src_value], region.src_shard));
     work.wait_for.push_back(sources->back()->ready());
   }
-  const int64_t elem = ir::DTypeSize(type.dtype);
+  const int64_t elem = ir::DTypeSize(msg->lowered->values[step.dst_value].shard_type.dtype);
   work.fn = [msg, &step, sources, dst_buffer, elem, this]() -> absl::Status {
     for (size_t r = 0; r < step.regions.size(); ++r) {
       const Region& region = step.regions[r];
