@@ -32,7 +32,8 @@ def peak(schedule, args, cfg):
         for _ in range(2):
             state, loss = pipe.step(state, tokens)
         loss.block_until_ready()
-        return max(s["peak_bytes_in_use"] for s in pw.memory_stats().values())
+        stats = pw.memory_stats().values()
+        return (max(s["peak_bytes_in_use"] for s in stats), max(s["scratch_bytes"] for s in stats))
     finally:
         pw.shutdown()
 
@@ -51,10 +52,11 @@ def main():
     params = pw.models.count_params(cfg) * 4 / 2**30
     print(f"pipeline_memory: {args.stages} stages x {args.devices // args.stages} sim devices, "
           f"M = {args.microbatches}, {params:.2f} GiB of parameters")
-    print("| schedule | peak memory per device |")
-    print("| --- | --- |")
+    print("| schedule | peak memory per device | of which the working arena (scratch) |")
+    print("| --- | --- | --- |")
     for schedule in pw.pipeline.SCHEDULES:
-        print(f"| {schedule} | {peak(schedule, args, cfg) / 2**30:.2f} GiB |", flush=True)
+        top, scratch = peak(schedule, args, cfg)
+        print(f"| {schedule} | {top / 2**30:.2f} GiB | {scratch / 2**30:.2f} GiB |", flush=True)
 
 
 if __name__ == "__main__":

@@ -188,12 +188,14 @@ def devices():
 
 
 def memory_stats():
-    """{device id: {"bytes_in_use", "peak_bytes_in_use", "bytes_limit", "busy_seconds"}} for
-    every device of the cluster, as its host reports it now (like jax's Device.memory_stats)."""
+    """{device id: {"bytes_in_use", "peak_bytes_in_use", "bytes_limit", "busy_seconds",
+    "scratch_bytes"}} for every device of the cluster, as its host reports it now (like jax's
+    Device.memory_stats). scratch_bytes is the part of bytes_in_use that the device's working
+    arena holds: it grows to the largest compiled function's need and stays allocated."""
     stats = session().memory_stats()
     return {d: {"bytes_in_use": used, "peak_bytes_in_use": peak, "bytes_limit": cap,
-                "busy_seconds": busy / 1e9}
-            for d, (used, peak, cap, busy) in stats.items()}
+                "busy_seconds": busy / 1e9, "scratch_bytes": scratch}
+            for d, (used, peak, cap, busy, scratch) in stats.items()}
 
 
 def device_count():

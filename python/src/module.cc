@@ -269,7 +269,7 @@ void BindSession(py::module_& m) {
         return out;
       })
       .def("memory_stats", [](Session& s) {
-        // device id -> (bytes in use, peak bytes in use, capacity, busy nanoseconds).
+        // device id -> (bytes in use, peak bytes in use, capacity, busy nanoseconds, scratch).
         SessionUse use(s, "memory_stats()");
         ClusterStatus status = s.client().controller().Status();
         py::dict out;
@@ -277,7 +277,7 @@ void BindSession(py::module_& m) {
           for (const DeviceStatus& d : hs.devices) {
             out[py::int_(d.id.value())] = py::make_tuple(
                 d.memory_in_use_bytes, d.peak_memory_in_use_bytes, d.memory_capacity_bytes,
-                d.busy_nanos);
+                d.busy_nanos, d.scratch_bytes);
           }
         }
         return out;
