@@ -188,9 +188,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
     constexpr std::string_view kMsg = "FetchShardRequest";
     absl::Status error = wire::CheckVersion(*request);
     if (error.ok()) error = wire::CheckId(request->array(), kMsg, "array");
-    if (error.ok() && request->shard() < 0) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat("FetchShardRequest.shard: shard ", request->shard(), " is negative"));
+    if (error.ok() && (request->shard() < 0 || request->shard() >= ir::kMaxShards)) {
+      error = absl::InvalidArgumentError(absl::StrCat("FetchShardRequest.shard: shard ",
+                                                      request->shard(), " out of range [0, ",
+                                                      ir::kMaxShards, ")"));
     }
     if (error.ok() && !request->save_path().empty()) {
       error = checkpoint::CheckPath(request->save_path(), "FetchShardRequest.save_path");
@@ -349,9 +350,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PutShard(grpc::CallbackServerContex
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->array(), kMsg, "array");
     if (s.ok()) s = wire::CheckId(request->device(), kMsg, "device");
-    if (s.ok() && request->shard() < 0) {
-      s = absl::InvalidArgumentError(
-          absl::StrCat("PutShardRequest.shard: shard ", request->shard(), " is negative"));
+    if (s.ok() && (request->shard() < 0 || request->shard() >= ir::kMaxShards)) {
+      s = absl::InvalidArgumentError(absl::StrCat("PutShardRequest.shard: shard ",
+                                                  request->shard(), " out of range [0, ",
+                                                  ir::kMaxShards, ")"));
     }
     if (s.ok() && request->has_load()) {
       if (request->has_data()) {

@@ -460,7 +460,7 @@ absl::StatusOr<HostRunResult> FromProto(const pathways::wire::HostRunResultProto
     const pathways::wire::ShardStatusProto& o = p.outputs(i);
     const std::string where = Indexed("outputs", i);
     if (o.value() < 0) return Invalid(kMsg, where + ".value", "value slot ", o.value(), " is negative");
-    if (o.shard() < 0) return Invalid(kMsg, where + ".shard", "shard ", o.shard(), " is negative");
+    PW_RETURN_IF_ERROR(CheckShard(o.shard(), kMsg, where + ".shard"));
     PW_WIRE_ASSIGN_OR_RETURN(PeerStatus status, FromProto(o.status()), kMsg, where + ".status");
     result.outputs.push_back({o.value(), o.shard(), std::move(status.status)});
   }
@@ -525,7 +525,7 @@ absl::StatusOr<ShardPush> FromProto(const pathways::wire::ShardPushProto& p) {
   PW_RETURN_IF_ERROR(CheckVersion(p));
   ShardPush push;
   PW_ASSIGN_OR_RETURN(push.header.array, IdFromProto<ArrayId>(p.array(), kMsg, "array"));
-  if (p.shard() < 0) return Invalid(kMsg, "shard", "shard ", p.shard(), " is negative");
+  PW_RETURN_IF_ERROR(CheckShard(p.shard(), kMsg, "shard"));
   push.header.shard = p.shard();
   PW_ASSIGN_OR_RETURN(push.header.device, IdFromProto<DeviceId>(p.device(), kMsg, "device"));
   PW_WIRE_ASSIGN_OR_RETURN(push.header.type, FromProto(p.type()), kMsg, "type");

@@ -361,7 +361,10 @@ absl::Status HostExecutor::PutShard(ArrayId array, int32_t shard, DeviceId devic
     return absl::InvalidArgumentError(absl::StrCat("PutShard of ", where(), ": the device is not on ",
                                                    options_.host.DebugString()));
   }
-  if (shard < 0) return absl::InvalidArgumentError(absl::StrCat("PutShard of ", where(), ": negative shard"));
+  if (shard < 0 || shard >= ir::kMaxShards) {
+    return absl::InvalidArgumentError(absl::StrCat("PutShard of ", where(), ": shard out of range [0, ",
+                                                   ir::kMaxShards, ")"));
+  }
   if (ShardEntryRef e = store_.Find(array, shard); e != nullptr && e->claimed()) {
     return absl::AlreadyExistsError(absl::StrCat("PutShard of ", where(), ": the shard exists"));
   }
@@ -474,8 +477,11 @@ absl::StatusOr<HostExecutor::Receiving> HostExecutor::StartReceive(ArrayId array
   if (state == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(where(), ": the device is not on this host"));
   }
-  if (shard < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(where(), ": negative shard index"));
+  // Bounded here, where every data plane's pushes arrive: a shard index sizes the store's
+  // per-array vector, so a hostile index must never reach it.
+  if (shard < 0 || shard >= ir::kMaxShards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), ": shard index out of range [0, ", ir::kMaxShards, ")"));
   }
   const int64_t bytes = type.byte_size();
   ShardEntryRef entry = store_.GetOrCreate(array, shard);
@@ -557,7 +563,7 @@ absl::StatusOr<std::unique_ptr<IncomingShard>> HostExecutor::BeginReceiveShard(
 void HostExecutor::FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
                              absl::Status error) {
   (void)type;
-  if (shard < 0) return;
+  if (shard < 0 || shard >= ir::kMaxShards) return;  // no such shard can be waited for
   ShardEntryRef entry = store_.GetOrCreate(array, shard);
   if (entry->Claim()) entry->Complete(std::move(error));
 }

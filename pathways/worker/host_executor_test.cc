@@ -5,6 +5,7 @@
 #include "pathways/worker/host_executor.h"
 
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -281,6 +282,14 @@ TEST(HostExecutorTest, FetchWaitsForReadinessAndPutShardReportsErrors) {
               StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(host.ReceiveShard(ArrayId(10), 0, DeviceId(1), kF32x4, nullptr, 8),
               StatusIs(absl::StatusCode::kInvalidArgument));
+  // A peer naming shard 2^31 - 1 gets an error; nothing is allocated for it.
+  const absl::Status huge = host.ReceiveShard(ArrayId(11), std::numeric_limits<int32_t>::max(),
+                                              DeviceId(1), kF32x4, Vec({1, 2, 3, 4}).untyped_data(), 16);
+  EXPECT_THAT(huge, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(huge.message()), HasSubstr("shard index out of range"));
+  EXPECT_THAT(host.PutShard(ArrayId(11), std::numeric_limits<int32_t>::max(), DeviceId(1), Vec({1, 2, 3, 4})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  host.FailShard(ArrayId(11), std::numeric_limits<int32_t>::max(), kF32x4, absl::InternalError("x"));
 
   // Waiting: a compute step whose input arrives later; the fetch resolves only after.
   const FunctionId twice(1);
