@@ -19,17 +19,15 @@ bool HostExecutor::ValidSlot(const Message& msg, int32_t slot) {
          static_cast<size_t>(slot) < msg.arrays->size();
 }
 
-// A program carries a usable temporary index when its sizes agree with its steps and
-// temporaries (one built by hand may have none).
+// A program carries a temporary index when its sizes agree with its steps and temporaries (one
+// built by hand may have none). The index is never read from a peer: lowering and the wire
+// reader derive it (IndexTemporaryUses), so its entries are in range by construction and the
+// check stays O(1) on the dispatch path.
 bool HostExecutor::IndexesTemporaries(const LoweredHostProgram& program) {
-  if (program.temporary_uses.size() != program.temporaries.size() ||
-      program.step_temporaries_begin.size() != program.steps.size() + 1) {
-    return false;
-  }
-  for (int32_t t : program.step_temporaries) {
-    if (t < 0 || static_cast<size_t>(t) >= program.temporaries.size()) return false;
-  }
-  return program.step_temporaries_begin.back() == static_cast<int32_t>(program.step_temporaries.size());
+  return program.temporary_uses.size() == program.temporaries.size() &&
+         program.step_temporaries_begin.size() == program.steps.size() + 1 &&
+         program.step_temporaries_begin.back() ==
+             static_cast<int32_t>(program.step_temporaries.size());
 }
 
 int32_t HostExecutor::ShardBound(const Message& msg, int32_t slot) {
