@@ -5,8 +5,18 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "pathways/ir/shape.h"
 
 namespace pw {
+
+int64_t ElementsOf(absl::Span<const int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d > 0 && n > ir::kMaxElements / d)) return -1;
+    n *= d;
+  }
+  return n;
+}
 
 absl::Status CheckBoxCopy(const BoxCopy& copy) {
   const size_t rank = copy.extent.size();

@@ -20,6 +20,10 @@ struct BoxCopy {
   absl::Span<const int64_t> extent;
 };
 
+// Elements of a row-major array of `dims`; -1 when a dimension is negative or the count would
+// exceed ir::kMaxElements (never overflows, whatever the dims).
+int64_t ElementsOf(absl::Span<const int64_t> dims);
+
 // Checks that every span has one rank, every dimension and extent is >= 0 and both blocks lie
 // inside their arrays. INVALID_ARGUMENT saying which dimension is out of bounds.
 absl::Status CheckBoxCopy(const BoxCopy& copy);

@@ -77,6 +77,10 @@ TEST(BoxCopyTest, CopiesABlockBetweenArraysOfOtherShapes) {
   const Dims too_far = {1, 3};
   EXPECT_THAT(CheckBoxCopy(BoxCopy{sd, too_far, dd, dof, ext}).message(),
               HasSubstr("out of bounds in dimension 1"));
+  EXPECT_EQ(ElementsOf(Dims{3, 4}), 12);
+  EXPECT_EQ(ElementsOf(Dims{int64_t{1} << 40, int64_t{1} << 40}), -1);  // no overflow
+  EXPECT_EQ(ElementsOf(Dims{2, -1}), -1);
+  EXPECT_EQ(ElementsOf(Dims{0, int64_t{1} << 62}), 0);
   const Dims rank1 = {4};
   EXPECT_THAT(CheckBoxCopy(BoxCopy{rank1, so, dd, dof, ext}).message(), HasSubstr("ranks differ"));
 }

@@ -117,7 +117,7 @@ void HostExecutor::Dispatch(HostRun run) {
     }
   }
   msg->first_output[steps.size()] = static_cast<int32_t>(msg->outputs.size());
-  if (IndexesTemporaries(*msg->program)) {
+  if (!msg->program->temporaries.empty() && IndexesTemporaries(*msg->program)) {
     const size_t n = msg->program->temporaries.size();
     msg->temporaries_left = std::make_unique<std::atomic<int32_t>[]>(n);
     for (size_t t = 0; t < n; ++t) {

@@ -167,9 +167,8 @@ absl::Status HostExecutor::CheckAssembly(const Message& msg, const HostStep& ste
                                                      region.src_shard, ", which the run lacks"));
     }
     const ir::TensorType& src_type = msg.lowered->values[region.src_value].shard_type;
-    int64_t src_elems = 1, dst_elems = 1;
-    for (int64_t d : region.src_dims) src_elems = d >= 0 && src_elems <= ir::kMaxElements ? src_elems * d : -1;
-    for (int64_t d : region.dst_dims) dst_elems = d >= 0 && dst_elems <= ir::kMaxElements ? dst_elems * d : -1;
+    const int64_t src_elems = ElementsOf(region.src_dims);
+    const int64_t dst_elems = ElementsOf(region.dst_dims);
     if (src_type.dtype != dst_type.dtype || src_elems != src_type.num_elements() ||
         dst_elems != dst_type.num_elements()) {
       return absl::InvalidArgumentError(absl::StrCat(

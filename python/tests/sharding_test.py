@@ -18,24 +18,6 @@ def slices():
     return grid, pair, one
 
 
-def blocks(a, spec_axes, mesh):
-    """Device i's block of `a` under a spec given as {dim: [mesh axes]}: numpy's reference."""
-    out = []
-    for i in range(int(np.prod(mesh))):
-        coords = np.unravel_index(i, mesh)
-        idx = []
-        for d in range(a.ndim):
-            axes = spec_axes.get(d, [])
-            n = int(np.prod([mesh[ax] for ax in axes])) if axes else 1
-            b = 0
-            for ax in axes:
-                b = b * mesh[ax] + coords[ax]
-            size = a.shape[d] // n
-            idx.append(slice(b * size, (b + 1) * size))
-        out.append(a[tuple(idx)])
-    return out
-
-
 def test_device_put_lays_an_array_out_and_fetch_puts_it_back_together(slices):
     grid, _, _ = slices
     a = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
@@ -123,7 +105,6 @@ def test_stacked_and_replicated_specs_check_their_shapes(slices):
         pw.pmap(lambda v: v, in_specs=P())
     with pytest.raises(TypeError, match="not a pw.Array"):
         pw.reshard(np.zeros(2), pair.devices, P())
-    assert blocks(np.arange(4).reshape(2, 2), {0: [0]}, (2,))[1].tolist() == [[2, 3]]
 
 
 def test_a_program_is_traced_again_for_an_input_in_another_layout(slices):
