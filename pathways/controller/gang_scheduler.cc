@@ -91,6 +91,16 @@ void GangScheduler::AdmitFromQueueLocked(int64_t now) {
   }
 }
 
+std::optional<GangScheduler::ReadyItem> GangScheduler::NextReadyLocked() {
+  for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+    if (held_by_.valid() && it->run != held_by_) continue;
+    ReadyItem item = std::move(*it);
+    ready_.erase(it);
+    return item;
+  }
+  return std::nullopt;
+}
+
 bool GangScheduler::ClaimDispatchLocked() {
   if (dispatching_ || ready_.empty()) return false;
   dispatching_ = true;
@@ -100,15 +110,45 @@ bool GangScheduler::ClaimDispatchLocked() {
 void GangScheduler::Drain() {
   mu_.Lock();
   PW_CHECK(dispatching_) << "Drain() without the dispatcher role";
-  while (!ready_.empty()) {
-    DispatchFn fn = std::move(ready_.front().fn);
-    ready_.pop_front();
+  while (std::optional<ReadyItem> item = NextReadyLocked()) {
     mu_.Unlock();
-    std::move(fn)();
+    std::move(item->fn)();
     mu_.Lock();
   }
   dispatching_ = false;
   mu_.Unlock();
+}
+
+absl::Status GangScheduler::Hold(RunId run) {
+  absl::MutexLock lock(&mu_);
+  PW_RETURN_IF_ERROR(CheckLocked(Kind::kFollowUp, run));
+  if (held_by_.valid() && held_by_ != run) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        island_.DebugString(), " is held by ", held_by_.DebugString(), "; ", run.DebugString(),
+        " cannot hold it too"));
+  }
+  held_by_ = run;
+  return absl::OkStatus();
+}
+
+absl::Status GangScheduler::Release(RunId run) {
+  bool claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_by_ != run || !run.valid()) {
+      return absl::NotFoundError(
+          absl::StrCat(run.DebugString(), " does not hold ", island_.DebugString()));
+    }
+    held_by_ = RunId();
+    claimed = ClaimDispatchLocked();
+  }
+  if (claimed) DrainFromCompletion();
+  return absl::OkStatus();
+}
+
+RunId GangScheduler::holder() const {
+  absl::MutexLock lock(&mu_);
+  return held_by_;
 }
 
 void GangScheduler::DrainFromCompletion() {
@@ -230,6 +270,7 @@ absl::Status GangScheduler::OnRunFinished(RunId run) {
     ++stats_.finished;
     --in_flight_;
     runs_.erase(it);
+    if (held_by_ == run) held_by_ = RunId();
     AdmitFromQueueLocked(now);
     claimed = ClaimDispatchLocked();
   }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <string>
@@ -107,8 +108,20 @@ class GangScheduler {
   // FollowUp for parts on several islands, locks in ascending island order.
   static absl::Status FollowUpAcrossIslands(RunId run, std::vector<IslandPart> parts);
 
+  // A data-dependent edge (sequential-dispatch fallback): from now on only `run`'s follow-ups
+  // are dispatched on this island; every other run, admitted or not, waits in order until
+  // Release(run) or OnRunFinished(run). Called by an in-flight run whose next messages depend
+  // on a value not yet known (the controller reads it, then follows up and releases), so that
+  // no later run reaches a device stream before them. FAILED_PRECONDITION if `run` is not in
+  // flight here or another run holds the island.
+  absl::Status Hold(RunId run);
+  // Ends `run`'s hold and dispatches what waited. NOT_FOUND if `run` does not hold the island.
+  absl::Status Release(RunId run);
+  // The run holding the island (invalid: none).
+  RunId holder() const;
+
   // Every message of `run` finished on this island: frees its window slot and admits queued
-  // runs. A run still queued (it failed before it was admitted, e.g. its host was removed) is
+  // runs (and ends its hold, if it still holds the island). A run still queued (it failed before it was admitted, e.g. its host was removed) is
   // cancelled instead: it will never be dispatched. NOT_FOUND if the run is unknown here.
   absl::Status OnRunFinished(RunId run);
 
@@ -138,6 +151,8 @@ class GangScheduler {
   void AdmitLocked(RunRecord& record, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Admits queued runs while the window has room.
   void AdmitFromQueueLocked(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The next ready item to dispatch: the first, or the holder's first while held (none: end).
+  std::optional<ReadyItem> NextReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if the caller became the dispatcher and must call Drain().
   bool ClaimDispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs ready items in order until none are left, then gives up the dispatcher role.
@@ -155,6 +170,7 @@ class GangScheduler {
   absl::flat_hash_map<RunId, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
   std::deque<ReadyItem> ready_ ABSL_GUARDED_BY(mu_);
   bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
+  RunId held_by_ ABSL_GUARDED_BY(mu_);  // invalid: not held
   int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   GangSchedulerStats stats_ ABSL_GUARDED_BY(mu_);

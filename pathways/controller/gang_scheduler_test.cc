@@ -298,6 +298,37 @@ class PriorityPolicy final : public SchedulingPolicy {
   std::priority_queue<RunDescriptor, std::vector<RunDescriptor>, Lower> queue_;
 };
 
+TEST(GangSchedulerTest, AHeldIslandDispatchesOnlyTheHoldersFollowUpsUntilReleased) {
+  GangScheduler scheduler(IslandId(0));
+  std::vector<int64_t> sent;  // run ids, in dispatch order (10 + k: the holder's follow-up k)
+  auto record = [&sent](int64_t id) { return [&sent, id]() { sent.push_back(id); }; };
+  ASSERT_THAT(scheduler.Submit(Desc(1), [&]() {
+    sent.push_back(1);
+    // The holder's first messages went out; what comes next depends on a value.
+    EXPECT_THAT(scheduler.Hold(RunId(1)), IsOk());
+  }), IsOk());
+  EXPECT_EQ(scheduler.holder(), RunId(1));
+  ASSERT_THAT(scheduler.Submit(Desc(2), record(2)), IsOk());  // admitted, but held back
+  ASSERT_THAT(scheduler.Submit(Desc(3), record(3)), IsOk());
+  EXPECT_THAT(sent, ElementsAre(1));
+  ASSERT_THAT(scheduler.FollowUp(RunId(1), record(11)), IsOk());  // the value arrived
+  EXPECT_THAT(sent, ElementsAre(1, 11));
+  EXPECT_THAT(scheduler.Hold(RunId(2)), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                 HasSubstr("is held by run:1")));
+  ASSERT_THAT(scheduler.FollowUp(RunId(1), record(12)), IsOk());
+  ASSERT_THAT(scheduler.Release(RunId(1)), IsOk());
+  EXPECT_THAT(sent, ElementsAre(1, 11, 12, 2, 3));
+  EXPECT_FALSE(scheduler.holder().valid());
+  EXPECT_THAT(scheduler.Release(RunId(1)), StatusIs(absl::StatusCode::kNotFound));
+  // Finishing a holder also ends its hold.
+  ASSERT_THAT(scheduler.Submit(Desc(4), [&]() { EXPECT_THAT(scheduler.Hold(RunId(4)), IsOk()); }), IsOk());
+  ASSERT_THAT(scheduler.Submit(Desc(5), record(5)), IsOk());
+  EXPECT_THAT(sent, ElementsAre(1, 11, 12, 2, 3));
+  ASSERT_THAT(scheduler.OnRunFinished(RunId(4)), IsOk());
+  EXPECT_THAT(sent, ElementsAre(1, 11, 12, 2, 3, 5));
+  EXPECT_THAT(scheduler.Hold(RunId(9)), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 TEST(GangSchedulerTest, PolicyInterfaceAdmitsAPriorityPolicy) {
   auto policy = std::make_unique<PriorityPolicy>();
   PriorityPolicy* raw = policy.get();
