@@ -374,6 +374,9 @@ absl::Status Backprop(const Instruction& inst, Value g, BackpropContext& ctx) {
     case OpCode::kDynamicUpdateSlice:
       DynamicSliceRule(r);
       return absl::OkStatus();
+    case OpCode::kGetResult:
+      ctx.AddResultCotangent(inst.operands[0], inst.attrs.index, g);
+      return absl::OkStatus();
     case OpCode::kCumsum:  // the transpose of a running sum runs the other way
       r.To(0, r.b.Cumsum(g, inst.attrs.axis, !inst.attrs.reverse));
       return absl::OkStatus();

@@ -5,9 +5,11 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/autodiff/backprop.h"
+#include "pathways/autodiff/control_flow.h"
 #include "pathways/base/status.h"
 #include "pathways/ir/builder.h"
 #include "pathways/ir/inline_function.h"
@@ -42,6 +44,12 @@ class Transposer final : public BackpropContext {
     if (!ir::IsFloating(f_.instruction(id).type.dtype) || !g.valid()) return;
     cotangent_[id] = cotangent_[id].valid() ? b_.Add(cotangent_[id], g) : g;
   }
+  void AddResultCotangent(int64_t id, int64_t index, Value g) override {
+    if (!g.valid() || !ir::IsFloating(b_.TypeOf(g).dtype)) return;
+    std::vector<Value>& cts = result_cotangents_[id];
+    if (cts.size() <= static_cast<size_t>(index)) cts.resize(index + 1);
+    cts[index] = cts[index].valid() ? b_.Add(cts[index], g) : g;
+  }
 
   absl::StatusOr<Function> Run(const std::vector<int64_t>& wrt, Seed seed) {
     PW_RETURN_IF_ERROR(Recompute());
@@ -49,10 +57,13 @@ class Transposer final : public BackpropContext {
     const std::vector<bool> live = f_.live_instructions();
     for (int64_t id = static_cast<int64_t>(f_.instructions.size()) - 1; id >= 0; --id) {
       const Instruction& inst = f_.instruction(id);
-      if (!live[id] || !cotangent_[id].valid() || inst.op == OpCode::kParameter) continue;
+      if (!live[id] || inst.op == OpCode::kParameter) continue;
+      const bool control_flow = ir::IsControlFlow(inst.op);
+      if (control_flow ? !result_cotangents_.contains(id) : !cotangent_[id].valid()) continue;
       // The derivative of an instruction of scope "s" is in scope "backward/s".
       b_.set_scope(ir::JoinScopes(kBackwardScope, inst.scope));
-      PW_RETURN_IF_ERROR(Backprop(inst, cotangent_[id], *this));
+      PW_RETURN_IF_ERROR(control_flow ? BackpropControlFlow(inst)
+                                      : Backprop(inst, cotangent_[id], *this));
       if (!b_.status().ok()) {
         return absl::InternalError(absl::StrCat("Vjp of '", f_.name, "' at ", inst.DebugName(),
                                                 ": ", b_.status().message()));
@@ -72,17 +83,37 @@ class Transposer final : public BackpropContext {
   }
 
  private:
-  // The original function's instructions, again, in the derivative's builder.
+  // The original function's instructions, again, in the derivative's builder (as
+  // ir::InlineFunction would add them), except that loops keep a tape for their derivative.
   absl::Status Recompute() {
-    std::vector<Value> params;
     for (int64_t id : f_.parameters) {
       const Instruction& p = f_.instruction(id);
-      params.push_back(b_.Parameter(p.type, p.name));
+      primal_[id] = b_.Parameter(p.type, p.name);
     }
-    b_.set_scope(std::string(kForwardScope));  // the recomputed outputs: "forward/<scope>"
-    PW_ASSIGN_OR_RETURN(primal_, ir::InlineFunction(b_, f_, params));
+    const std::vector<bool> live = f_.live_instructions();
+    std::vector<Value> operands;
+    for (const Instruction& inst : f_.instructions) {
+      if (inst.op == OpCode::kParameter || !live[inst.id]) continue;
+      operands.clear();
+      for (int64_t o : inst.operands) operands.push_back(primal_[o]);
+      // The recomputed outputs are in scope "forward/<scope>".
+      b_.set_scope(ir::JoinScopes(kForwardScope, inst.scope));
+      if (inst.op == OpCode::kWhile) {
+        PW_ASSIGN_OR_RETURN(primal_[inst.id], RecomputeWhile(b_, inst, operands, tapes_[inst.id]));
+      } else {
+        primal_[inst.id] = b_.AddInstruction(inst.op, operands, inst.attrs, inst.name);
+      }
+      if (!b_.status().ok()) return b_.status();
+    }
     b_.set_scope("");
     return absl::OkStatus();
+  }
+
+  absl::Status BackpropControlFlow(const Instruction& inst) {
+    std::vector<Value> cts = result_cotangents_[inst.id];
+    cts.resize(f_.instruction(inst.id).attrs.regions[inst.op == OpCode::kWhile ? 1 : 0].outputs.size());
+    if (inst.op == OpCode::kWhile) return BackpropWhile(inst, tapes_.at(inst.id), cts, *this);
+    return BackpropCase(inst, cts, *this);
   }
 
   void SeedCotangents(Seed seed) {
@@ -101,6 +132,8 @@ class Transposer final : public BackpropContext {
   FunctionBuilder b_;
   std::vector<Value> primal_;
   std::vector<Value> cotangent_;
+  absl::flat_hash_map<int64_t, std::vector<Value>> result_cotangents_;  // of while and case
+  absl::flat_hash_map<int64_t, LoopTape> tapes_;                         // of each while
 };
 
 // The parameters to differentiate: `wrt` checked, or every floating-point one.

@@ -447,3 +447,107 @@ TEST(VjpTest, BadRequestsNameTheCulprit) {
 
 }  // namespace
 }  // namespace pw::autodiff
+
+namespace pw::autodiff {
+namespace {
+
+// i < n over carried (i, ...): the loop's cond for `types` after the counter.
+Function CountBelow(int32_t n, const std::vector<TensorType>& types) {
+  FunctionBuilder c("below");
+  Value i = c.Parameter(TensorType{DType::kI32, Shape{}});
+  for (const TensorType& t : types) c.Parameter(t);
+  return *c.Build({c.Compare(i, c.ConstantScalar<int32_t>(n), ir::ComparisonDirection::kLt)});
+}
+
+// A scan over stacked layers: h = tanh(W[i] h + b[i]) for i < layers, with the loop bounded
+// by `bound` (>= layers: the loop exits early when bound > layers).
+Function ScannedLayers(int64_t layers, int64_t bound) {
+  const TensorType w = F64({layers, 3, 3}), bias = F64({layers, 3}), h = F64({3});
+  FunctionBuilder body("layer");
+  Value i = body.Parameter(TensorType{DType::kI32, Shape{}});
+  Value bw = body.Parameter(w), bb = body.Parameter(bias), bh = body.Parameter(h);
+  Value zero = body.ConstantScalar<int32_t>(0);
+  Value wi = body.Reshape(body.DynamicSlice(bw, {i, zero, zero}, {1, 3, 3}), Shape{3, 3});
+  Value bi = body.Reshape(body.DynamicSlice(bb, {i, zero}, {1, 3}), Shape{3});
+  Value next = body.Tanh(body.Add(body.Dot(wi, bh), bi));
+  Function body_fn = *body.Build({body.Add(i, body.ConstantScalar<int32_t>(1)), bw, bb, next});
+  FunctionBuilder b("scanned");
+  Value pw = b.Parameter(w), pb = b.Parameter(bias), ph = b.Parameter(h);
+  std::vector<Value> r = b.While(CountBelow(static_cast<int32_t>(layers), {w, bias, h}), body_fn,
+                                 {b.ConstantScalar<int32_t>(0), pw, pb, ph}, bound);
+  return *b.Build({b.Multiply(r[3], r[3])});
+}
+
+// The same layers unrolled.
+Function UnrolledLayers(int64_t layers) {
+  FunctionBuilder b("unrolled");
+  Value w = b.Parameter(F64({layers, 3, 3})), bias = b.Parameter(F64({layers, 3}));
+  Value h = b.Parameter(F64({3}));
+  for (int64_t l = 0; l < layers; ++l) {
+    Value wl = b.Reshape(b.Slice(w, {l, 0, 0}, {l + 1, 3, 3}), Shape{3, 3});
+    Value bl = b.Reshape(b.Slice(bias, {l, 0}, {l + 1, 3}), Shape{3});
+    h = b.Tanh(b.Add(b.Dot(wl, h), bl));
+  }
+  return *b.Build({b.Multiply(h, h)});
+}
+
+TEST(VjpControlFlowTest, AScanOverStackedLayersMatchesFiniteDifferences) {
+  CheckVjp(ScannedLayers(4, 4));
+  CheckVjp(ScannedLayers(3, 7), Domain::kAny, 1e-6, 1e-5, /*seed=*/2);  // exits early
+}
+
+TEST(VjpControlFlowTest, AScannedModelHasTheUnrolledGradients) {
+  std::mt19937 rng(5);
+  std::vector<Literal> args = {Random(F64({4, 3, 3}), rng, Domain::kAny),
+                               Random(F64({4, 3}), rng, Domain::kAny),
+                               Random(F64({3}), rng, Domain::kAny), Random(F64({3}), rng, Domain::kAny)};
+  const std::vector<Literal> scanned = Execute(*Vjp(ScannedLayers(4, 6)), args);
+  const std::vector<Literal> unrolled = Execute(*Vjp(UnrolledLayers(4)), args);
+  ASSERT_EQ(scanned.size(), unrolled.size());
+  for (size_t i = 0; i < scanned.size(); ++i) {
+    auto a = scanned[i].data<double>(), b = unrolled[i].data<double>();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t e = 0; e < a.size(); ++e) EXPECT_NEAR(a[e], b[e], 1e-12) << "output " << i;
+  }
+}
+
+TEST(VjpControlFlowTest, NestedLoopsDifferentiate) {
+  // outer 2 times { inner 3 times { h = sin(h) * a } ; h = h + a }
+  const TensorType v = F64({2});
+  FunctionBuilder inner("inner");
+  Value ii = inner.Parameter(TensorType{DType::kI32, Shape{}});
+  Value ia = inner.Parameter(v), ih = inner.Parameter(v);
+  Function inner_fn = *inner.Build(
+      {inner.Add(ii, inner.ConstantScalar<int32_t>(1)), ia, inner.Multiply(inner.Sine(ih), ia)});
+  FunctionBuilder outer("outer");
+  Value oi = outer.Parameter(TensorType{DType::kI32, Shape{}});
+  Value oa = outer.Parameter(v), oh = outer.Parameter(v);
+  std::vector<Value> in = outer.While(CountBelow(3, {v, v}), inner_fn,
+                                      {outer.ConstantScalar<int32_t>(0), oa, oh}, 3);
+  Function outer_fn =
+      *outer.Build({outer.Add(oi, outer.ConstantScalar<int32_t>(1)), oa, outer.Add(in[2], oa)});
+  CheckVjp(Make({v, v}, [&](FunctionBuilder& b, const std::vector<Value>& x) {
+    std::vector<Value> r =
+        b.While(CountBelow(2, {v, v}), outer_fn, {b.ConstantScalar<int32_t>(0), x[0], x[1]}, 4);
+    return std::vector<Value>{r[2]};
+  }));
+}
+
+TEST(VjpControlFlowTest, ACaseDifferentiatesThroughTheBranchTaken) {
+  const TensorType v = F64({3});
+  auto branch = [&](int which) {
+    FunctionBuilder fb("branch");
+    Value a = fb.Parameter(v), c = fb.Parameter(v);
+    Value out = which == 0 ? fb.Multiply(fb.Exp(a), c) : fb.Subtract(fb.Tanh(c), a);
+    return *fb.Build({out, fb.Add(a, c)});
+  };
+  for (int32_t index : {0, 1, 5}) {
+    SCOPED_TRACE(index);
+    CheckVjp(Make({v, v}, [&](FunctionBuilder& b, const std::vector<Value>& x) {
+      return b.Case(b.ConstantScalar<int32_t>(index), {branch(0), branch(1)}, {x[0], x[1]});
+    }));
+  }
+}
+
+}  // namespace
+}  // namespace pw::autodiff

@@ -407,6 +407,52 @@ Value FunctionBuilder::CollectivePermute(Value x,
 
 Value FunctionBuilder::ShardIndex() { return AddInstruction(OpCode::kShardIndex, {}, {}); }
 
+namespace {
+
+// The results of a control-flow tuple `t` whose result types are `types`.
+std::vector<Value> Project(FunctionBuilder& b, Value t, const std::vector<TensorType>& types) {
+  std::vector<Value> out;
+  out.reserve(types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    out.push_back(t.valid() ? b.GetResult(t, static_cast<int64_t>(i), types[i]) : Value());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Value> FunctionBuilder::While(Function cond, Function body,
+                                          absl::Span<const Value> init, int64_t max_iterations) {
+  Attributes a;
+  a.max_iterations = max_iterations;
+  const std::vector<TensorType> types = body.output_types();
+  a.regions.functions = {std::make_shared<const Function>(std::move(cond)),
+                         std::make_shared<const Function>(std::move(body))};
+  const Value t = AddInstruction(OpCode::kWhile, init, std::move(a));
+  return Project(*this, t, types);
+}
+
+std::vector<Value> FunctionBuilder::Case(Value index, std::vector<Function> branches,
+                                         absl::Span<const Value> operands) {
+  Attributes a;
+  const std::vector<TensorType> types =
+      branches.empty() ? std::vector<TensorType>{} : branches[0].output_types();
+  for (Function& f : branches) {
+    a.regions.functions.push_back(std::make_shared<const Function>(std::move(f)));
+  }
+  std::vector<Value> all = {index};
+  all.insert(all.end(), operands.begin(), operands.end());
+  const Value t = AddInstruction(OpCode::kCase, all, std::move(a));
+  return Project(*this, t, types);
+}
+
+Value FunctionBuilder::GetResult(Value tuple, int64_t i, TensorType type) {
+  Attributes a;
+  a.index = i;
+  a.type = std::move(type);
+  return AddInstruction(OpCode::kGetResult, {tuple}, std::move(a));
+}
+
 absl::StatusOr<Function> FunctionBuilder::Build(absl::Span<const Value> outputs) {
   if (built_) return absl::FailedPreconditionError("Build() called twice");
   if (outputs.empty()) Fail(absl::InvalidArgumentError("a function needs at least one output"));

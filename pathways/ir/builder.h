@@ -136,6 +136,19 @@ class FunctionBuilder {
   Value CollectivePermute(Value x, std::vector<std::pair<int64_t, int64_t>> source_target_pairs);
   Value ShardIndex();
 
+  // Control flow. Each returns the op's results (get_result of its tuple), or invalid values
+  // (as many as it would return, or none if that is unknown) after an error.
+  // stablehlo.while: runs `body` while `cond` holds on the carried values, from `init`, at most
+  // `max_iterations` times (>= 1).
+  std::vector<Value> While(Function cond, Function body, absl::Span<const Value> init,
+                           int64_t max_iterations);
+  // stablehlo.case: runs branches[index] (the last for an index out of range) on `operands`;
+  // every branch returns the same types.
+  std::vector<Value> Case(Value index, std::vector<Function> branches,
+                          absl::Span<const Value> operands);
+  // Result `i` of a while or case's tuple.
+  Value GetResult(Value tuple, int64_t i, TensorType type);
+
   // Adds any op with explicit attributes; all the helpers above end here.
   Value AddInstruction(OpCode op, absl::Span<const Value> operands, Attributes attrs,
                        std::string name = "");

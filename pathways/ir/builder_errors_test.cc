@@ -334,5 +334,104 @@ TEST(BuilderErrorsTest, BuildChecks) {
   EXPECT_THAT(ok.Build({y}).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// A one-parameter function of `type` returning `body(b, x)`.
+Function Region(const std::string& name, TensorType type,
+                std::function<Value(FunctionBuilder&, Value)> body, int64_t num_shards = 1) {
+  FunctionBuilder b(name, {.num_shards = num_shards});
+  Value x = b.Parameter(type);
+  absl::StatusOr<Function> f = b.Build({body(b, x)});
+  EXPECT_TRUE(f.ok()) << f.status();
+  return f.ok() ? *std::move(f) : Function{};
+}
+
+Function Always(TensorType type) {
+  return Region("always", type, [](FunctionBuilder& b, Value) { return b.ConstantScalar<bool>(true); });
+}
+
+TEST(BuilderErrorsTest, AWhileNeedsABoundAndKeepsItsCarriedTypes) {
+  const TensorType v = F32({3});
+  Function id = Region("id", v, [](FunctionBuilder&, Value x) { return x; });
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([&](FunctionBuilder& b) { b.While(Always(v), id, {b.Parameter(v)}, 0); }),
+                            {"while(", "needs a bound", "max_iterations must be at least 1, got 0"}));
+  Function grow = Region("grow", v, [](FunctionBuilder& b, Value x) { return b.Concatenate({x, x}, 0); });
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([&](FunctionBuilder& b) { b.While(Always(v), grow, {b.Parameter(v)}, 4); }),
+                            {"body 'grow' changes carried value 0 from f32[3] to f32[6]"}));
+  Function not_bool = Region("sum", v, [](FunctionBuilder& b, Value x) {
+    return b.Reduce(x, {0}, ReduceKind::kSum);
+  });
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([&](FunctionBuilder& b) { b.While(not_bool, id, {b.Parameter(v)}, 4); }),
+                            {"cond 'sum' must return one bool[] scalar, returns (f32[])"}));
+  EXPECT_TRUE(IsInvalidWith(
+      ErrorOf([&](FunctionBuilder& b) { b.While(Always(v), id, {b.Parameter(F32({4}))}, 4); }),
+      {"cond 'always' takes (f32[3]) but is given (f32[4])"}));
+  Function two_shards = Region("id", v, [](FunctionBuilder&, Value x) { return x; }, 2);
+  EXPECT_TRUE(IsInvalidWith(
+      ErrorOf([&](FunctionBuilder& b) { b.While(Always(v), two_shards, {b.Parameter(v)}, 4); }),
+      {"runs on 2 shard(s), the enclosing function on 1"}));
+}
+
+TEST(BuilderErrorsTest, CaseBranchesReturnTheSameTypes) {
+  const TensorType v = F32({3});
+  Function id = Region("id", v, [](FunctionBuilder&, Value x) { return x; });
+  Function half = Region("half", v, [](FunctionBuilder& b, Value x) { return b.Slice(x, {0}, {2}); });
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([&](FunctionBuilder& b) {
+                              b.Case(b.ConstantScalar<int32_t>(0), {id, half}, {b.Parameter(v)});
+                            }),
+                            {"branch 1 'half' returns (f32[2]) but branch 0 'id' returns (f32[3])"}));
+  EXPECT_TRUE(IsInvalidWith(ErrorOf([&](FunctionBuilder& b) {
+                              b.Case(b.ConstantScalar<float>(0), {id}, {b.Parameter(v)});
+                            }),
+                            {"branch index) must be i32[], got f32[]"}));
+  EXPECT_TRUE(IsInvalidWith(
+      ErrorOf([&](FunctionBuilder& b) { b.Case(b.ConstantScalar<int32_t>(0), {}, {b.Parameter(v)}); }),
+      {"needs at least one branch"}));
+}
+
+TEST(BuilderErrorsTest, TuplesAreReadOnlyThroughGetResult) {
+  const TensorType v = F32({3});
+  Function id = Region("id", v, [](FunctionBuilder&, Value x) { return x; });
+  // Hand-made misuse: the tuple as an operand, as an output, and a wrong result index or type.
+  auto with = [&](std::function<void(Function&, int64_t)> edit) {
+    FunctionBuilder b("f");
+    Value x = b.Parameter(v);
+    std::vector<Value> r = b.Case(b.ConstantScalar<int32_t>(0), {id}, {x});
+    absl::StatusOr<Function> f = b.Build({r[0]});
+    EXPECT_TRUE(f.ok()) << f.status();
+    const int64_t tuple = f->instruction(f->outputs[0]).operands[0];
+    edit(*f, tuple);
+    return Verify(*f);
+  };
+  EXPECT_TRUE(IsInvalidWith(with([](Function& f, int64_t t) { f.outputs[0] = t; }),
+                            {"output 0 is the tuple", "return its get_result values"}));
+  EXPECT_TRUE(IsInvalidWith(with([](Function& f, int64_t) { f.instructions.back().attrs.index = 3; }),
+                            {"result index 3 is out of range", "has 1 result(s)"}));
+  EXPECT_TRUE(IsInvalidWith(with([](Function& f, int64_t) {
+                              f.instructions.back().attrs.type = {DType::kF32, Shape{2}};
+                              f.instructions.back().type = {DType::kF32, Shape{2}};
+                            }),
+                            {"declared type f32[2] differs from result 0"}));
+  EXPECT_TRUE(IsInvalidWith(with([](Function& f, int64_t t) {
+                              f.instructions.back().op = OpCode::kNegate;
+                            }),
+                            {"uses the tuple", "only get_result may read it"}));
+}
+
+TEST(BuilderErrorsTest, RegionsNestAtMostTheLimit) {
+  const TensorType v = F32({});
+  Function f = Region("leaf", v, [](FunctionBuilder&, Value x) { return x; });
+  for (int64_t depth = 0; depth <= kMaxRegionDepth; ++depth) {
+    FunctionBuilder b("wrap");
+    Value x = b.Parameter(v);
+    std::vector<Value> r = b.Case(b.ConstantScalar<int32_t>(0), {f}, {x});
+    absl::StatusOr<Function> next = b.Build({r[0]});
+    if (depth < kMaxRegionDepth) {
+      ASSERT_TRUE(next.ok()) << depth << ": " << next.status();
+      f = *std::move(next);
+    } else {
+      EXPECT_TRUE(IsInvalidWith(next.status(), {"regions nest deeper than 16 levels"}));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pw::ir

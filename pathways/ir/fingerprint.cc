@@ -115,6 +115,15 @@ uint64_t Fingerprint(const Function& f) {
       h.Int(a.reverse ? 1 : 0);
       h.Int(a.k);
     }
+    // Control flow: the bound and each region's own fingerprint.
+    if (a.max_iterations != 0 || !a.regions.empty()) {
+      h.Int(-4);
+      h.Int(a.max_iterations);
+      h.Int(static_cast<int64_t>(a.regions.size()));
+      for (const auto& region : a.regions.functions) {
+        h.Int(region ? static_cast<int64_t>(Fingerprint(*region)) : -1);
+      }
+    }
   }
   h.Ints(f.parameters);
   h.Ints(f.outputs);

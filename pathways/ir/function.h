@@ -16,6 +16,8 @@ namespace pw::ir {
 
 // The longest named-scope path an instruction may carry.
 inline constexpr int64_t kMaxScopeLength = 1024;
+// How deep control-flow regions may nest (a loop in a branch in a loop ... ).
+inline constexpr int64_t kMaxRegionDepth = 16;
 
 // One SSA value: the single result of an operation.
 struct Instruction {
@@ -53,6 +55,7 @@ struct Function {
   // live[id]: some output depends on instruction `id` (operands precede their users); only
   // those run.
   std::vector<bool> live_instructions() const;
+  // Some instruction, here or in a nested region, is a collective.
   bool HasCollectives() const;
 
   // Readable text form (see printer.cc), for debugging and error messages.
@@ -61,8 +64,10 @@ struct Function {
 };
 
 // Checks every invariant of a verified function (see above), re-running shape inference on
-// every instruction. Errors are InvalidArgument naming the function, the instruction and its
-// operands.
+// every instruction, and verifies the regions of control-flow ops (nested at most
+// kMaxRegionDepth deep); a tuple (ir/tuple.h) is used only by get_result, whose index and type
+// must match its operand's results. Errors are InvalidArgument naming the function, the
+// instruction and its operands.
 absl::Status Verify(const Function& function);
 
 // ToString() form, so test failures comparing Functions show the functions.

@@ -51,7 +51,26 @@ Function EveryOpFunction() {
       b.Sine(b.Cosine(b.Constant(Literal::Create<double>(Shape{2}, {1.5, -2.25})))));
   Value eq = b.Compare(bools, b.ConstantScalar<bool>(false), ComparisonDirection::kEq);
 
-  absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt, cs, top});
+  // Control flow: count up while the count is below 5 (at most 8 times), then a two-way case.
+  const TensorType i32{DType::kI32, Shape{}};
+  FunctionBuilder cond("below_five", {.num_shards = 4});
+  Value c = cond.Parameter(i32);
+  cond.Parameter(b.TypeOf(ds));
+  FunctionBuilder body("step", {.num_shards = 4});
+  Value bi = body.Parameter(i32);
+  Value bx = body.Parameter(b.TypeOf(ds));
+  FunctionBuilder neg("negate", {.num_shards = 4});
+  Value nx = neg.Parameter(b.TypeOf(ds));
+  FunctionBuilder keep("keep", {.num_shards = 4});
+  Value kx = keep.Parameter(b.TypeOf(ds));
+  std::vector<Value> loop = b.While(
+      *cond.Build({cond.Compare(c, cond.ConstantScalar<int32_t>(5), ComparisonDirection::kLt)}),
+      *body.Build({body.Add(bi, body.ConstantScalar<int32_t>(1)), body.Add(bx, bx)}),
+      {b.ConstantScalar<int32_t>(0), ds}, /*max_iterations=*/8);
+  std::vector<Value> branch = b.Case(loop[0], {*neg.Build({neg.Negate(nx)}), *keep.Build({kx})},
+                                     {loop[1]});
+
+  absl::StatusOr<Function> f = b.Build({cp, g, ints, eq, doubles, lt, cs, top, branch[0]});
   PW_CHECK(f.ok()) << f.status();
   return *std::move(f);
 }

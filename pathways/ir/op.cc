@@ -61,6 +61,9 @@ constexpr std::array kOps = {
     OpEntry{OpCode::kDynamicUpdateSlice, "dynamic_update_slice"},
     OpEntry{OpCode::kCumsum, "cumsum"},
     OpEntry{OpCode::kTopK, "top_k"},
+    OpEntry{OpCode::kWhile, "while"},
+    OpEntry{OpCode::kCase, "case"},
+    OpEntry{OpCode::kGetResult, "get_result"},
 };
 }  // namespace
 
@@ -107,6 +110,8 @@ bool IsBitwise(OpCode op) {
 bool IsBinaryElementwise(OpCode op) {
   return (op >= OpCode::kAdd && op <= OpCode::kPower) || IsBitwise(op);
 }
+bool IsControlFlow(OpCode op) { return op == OpCode::kWhile || op == OpCode::kCase; }
+
 bool IsCollective(OpCode op) {
   return op >= OpCode::kAllReduce && op <= OpCode::kShardIndex &&
          IsKnownOpCode(static_cast<uint32_t>(op));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +76,10 @@ enum class OpCode : uint16_t {
   kDynamicUpdateSlice = 87,
   kCumsum = 88,
   kTopK = 89,
+  // Control flow (nested functions in Attributes::regions; results through get_result).
+  kWhile = 90,
+  kCase = 91,
+  kGetResult = 92,
 };
 
 // StableHLO-style name, e.g. "dot_general"; "invalid" for unknown values.
@@ -85,6 +90,7 @@ bool IsUnaryElementwise(OpCode op);
 bool IsBinaryElementwise(OpCode op);  // add ... power and the bitwise ops (not compare)
 bool IsBitwise(OpCode op);            // and, or, xor, shift_left, shift_right_logical
 bool IsCollective(OpCode op);         // all_reduce ... shard_index
+bool IsControlFlow(OpCode op);        // while, case: their result is a tuple (see below)
 std::ostream& operator<<(std::ostream& os, OpCode op);  // OpName()
 
 enum class ComparisonDirection : uint8_t { kEq = 0, kNe = 1, kLt = 2, kLe = 3, kGt = 4, kGe = 5 };
@@ -96,6 +102,20 @@ const char* ReduceKindName(ReduceKind kind);  // "sum", "max", "min"
 
 // Shard groups of a collective (Attributes::groups).
 using ShardGroups = std::vector<std::vector<int64_t>>;
+
+struct Function;
+
+// The nested functions of a control-flow op: while's {cond, body}, case's branches. Shared and
+// immutable once built (copying an instruction copies pointers); equality compares the
+// functions themselves.
+struct Regions {
+  std::vector<std::shared_ptr<const Function>> functions;
+
+  size_t size() const { return functions.size(); }
+  bool empty() const { return functions.empty(); }
+  const Function& operator[](size_t i) const { return *functions[i]; }
+  friend bool operator==(const Regions& a, const Regions& b);  // function.cc
+};
 
 struct DotDimensionNumbers {
   std::vector<int64_t> lhs_batch;
@@ -145,6 +165,23 @@ struct DotDimensionNumbers {
 //                       to the lower index and NaN counts as larger than any number. The values
 //                       are FunctionBuilder::TopK's gather of them (the single-result IR has no
 //                       pair results); indices have no derivative.
+//   while:              regions {cond, body}, max_iterations (required, >= 1). Operands: the
+//                       initial carried values. cond maps the carried values to a bool[]
+//                       scalar, body maps them to new carried values of the same types. The
+//                       loop runs body while cond holds, at most max_iterations times (early
+//                       exit when cond is false; after max_iterations the loop stops whatever
+//                       cond says), and its results are the final carried values.
+//   case:               regions (the branches, at least one). Operands (index: i32 scalar, then
+//                       the branches' operands); every branch takes those operands and returns
+//                       results of the same types. Branch `index` runs; an index out of range
+//                       runs the last branch (StableHLO's rule).
+//   get_result:         index, type. Result `index` (of type `type`) of its operand, a while or
+//                       case.
+//   while and case produce a *tuple*: one value holding all their results, typed
+//   TupleType(result types) (ir/tuple.h). Only get_result may use it. A loop or branch whose
+//   regions have collectives needs a predicate/index equal on every shard (compute it from a
+//   replicated value); the executable checks that at run time on every shard, and all shards
+//   fail together with FAILED_PRECONDITION if it differs, instead of deadlocking.
 //   all_reduce, all_gather, reduce_scatter, all_to_all also read `groups`: the shards that
 //   communicate, as a partition of [0, num_shards) into groups of one size (StableHLO's
 //   replica_groups; a mesh axis's groups come from MeshAxisGroups in ir/mesh.h). Empty: one
@@ -169,6 +206,8 @@ struct Attributes {
   ShardGroups groups;
   bool reverse = false;
   int64_t k = 0;
+  Regions regions;
+  int64_t max_iterations = 0;
   friend bool operator==(const Attributes&, const Attributes&) = default;
 };
 

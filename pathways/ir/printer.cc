@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "pathways/base/status.h"
 #include "pathways/ir/function.h"
 
 namespace pw::ir {
@@ -48,6 +50,8 @@ std::string AttributeText(const Instruction& inst) {
     case OpCode::kDynamicSlice: return absl::StrCat("sizes=", List(a.dims));
     case OpCode::kCumsum: return absl::StrCat("axis=", a.axis, a.reverse ? " reverse" : "");
     case OpCode::kTopK: return absl::StrCat("k=", a.k);
+    case OpCode::kWhile: return absl::StrCat("max_iterations=", a.max_iterations);
+    case OpCode::kGetResult: return absl::StrCat("index=", a.index);
     case OpCode::kCollectivePermute: {
       std::vector<std::string> p;
       for (const auto& [s, t] : a.pairs) p.push_back(absl::StrCat("(", s, ",", t, ")"));
@@ -86,6 +90,13 @@ std::string Function::ToString() const {
     absl::StrAppend(&out, " : ", inst.type.DebugString());
     if (!inst.name.empty()) absl::StrAppend(&out, "  // ", inst.name);
     out += "\n";
+    // Regions follow their op, indented.
+    for (const auto& region : inst.attrs.regions.functions) {
+      const std::string text = region ? region->ToString() : std::string("<missing region>\n");
+      for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+        absl::StrAppend(&out, "    ", line, "\n");
+      }
+    }
   }
   std::vector<std::string> rets;
   for (int64_t id : outputs) rets.push_back(absl::StrCat("%", id));

@@ -5,6 +5,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <climits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,8 @@ void TypeToProto(const TensorType& t, TensorTypeProto* p) {
   for (int64_t d : t.shape.dims()) p->add_dims(d);
 }
 
+void FunctionToProto(const Function& f, FunctionProto* p);
+
 // Default-valued submessages are left out, so unused attributes cost no bytes.
 void AttributesToProto(const Attributes& a, AttributesProto* p) {
   p->set_index(a.index);
@@ -72,6 +75,30 @@ void AttributesToProto(const Attributes& a, AttributesProto* p) {
   for (const auto& group : a.groups) CopyInts(group, p->add_groups()->mutable_shards());
   p->set_reverse(a.reverse);
   p->set_k(a.k);
+  for (const auto& region : a.regions.functions) {
+    FunctionProto* r = p->add_regions();
+    if (region != nullptr) FunctionToProto(*region, r);
+  }
+  p->set_max_iterations(a.max_iterations);
+}
+
+void FunctionToProto(const Function& f, FunctionProto* p) {
+  p->set_version(kIrFormatVersion);
+  p->set_name(f.name);
+  p->set_num_shards(f.num_shards);
+  p->mutable_instructions()->Reserve(static_cast<int>(f.instructions.size()));
+  for (const Instruction& inst : f.instructions) {
+    InstructionProto* ip = p->add_instructions();
+    ip->set_id(inst.id);
+    ip->set_op(static_cast<uint32_t>(inst.op));
+    CopyInts(inst.operands, ip->mutable_operands());
+    TypeToProto(inst.type, ip->mutable_type());
+    AttributesToProto(inst.attrs, ip->mutable_attrs());
+    ip->set_name(inst.name);
+    if (!inst.scope.empty()) ip->set_scope(inst.scope);
+  }
+  CopyInts(f.parameters, p->mutable_parameters());
+  CopyInts(f.outputs, p->mutable_outputs());
 }
 
 // Reads one function message. Every check names the function and, where there is one, the
@@ -79,7 +106,8 @@ void AttributesToProto(const Attributes& a, AttributesProto* p) {
 // can refer to sender ids).
 class Reader {
  public:
-  explicit Reader(const FunctionProto& p) : p_(p) {}
+  // `depth`: how many regions enclose this function (at most kMaxRegionDepth).
+  explicit Reader(const FunctionProto& p, int64_t depth = 0) : p_(p), depth_(depth) {}
 
   absl::StatusOr<Function> Read() {
     Function f;
@@ -241,6 +269,15 @@ class Reader {
       }
       a.groups.push_back(ReadInts(group.shards()));
     }
+    a.max_iterations = ap.max_iterations();
+    if (ap.regions_size() > 0 && depth_ >= kMaxRegionDepth) {
+      return Fail(inst->DebugName(), ": regions nest deeper than ", kMaxRegionDepth, " levels");
+    }
+    for (int r = 0; r < ap.regions_size(); ++r) {
+      absl::StatusOr<Function> region = Reader(ap.regions(r), depth_ + 1).Read();
+      if (!region.ok()) return Fail(inst->DebugName(), " region ", r, ": ", region.status().message());
+      a.regions.functions.push_back(std::make_shared<const Function>(*std::move(region)));
+    }
     return absl::OkStatus();
   }
 
@@ -311,28 +348,14 @@ class Reader {
   }
 
   const FunctionProto& p_;
+  int64_t depth_;
 };
 
 }  // namespace
 
 FunctionProto ToProto(const Function& f) {
   FunctionProto p;
-  p.set_version(kIrFormatVersion);
-  p.set_name(f.name);
-  p.set_num_shards(f.num_shards);
-  p.mutable_instructions()->Reserve(static_cast<int>(f.instructions.size()));
-  for (const Instruction& inst : f.instructions) {
-    InstructionProto* ip = p.add_instructions();
-    ip->set_id(inst.id);
-    ip->set_op(static_cast<uint32_t>(inst.op));
-    CopyInts(inst.operands, ip->mutable_operands());
-    TypeToProto(inst.type, ip->mutable_type());
-    AttributesToProto(inst.attrs, ip->mutable_attrs());
-    ip->set_name(inst.name);
-    if (!inst.scope.empty()) ip->set_scope(inst.scope);
-  }
-  CopyInts(f.parameters, p.mutable_parameters());
-  CopyInts(f.outputs, p.mutable_outputs());
+  FunctionToProto(f, &p);
   return p;
 }
 

@@ -462,6 +462,10 @@ absl::StatusOr<TensorType> InferResultType(OpCode op, absl::Span<const TensorTyp
     case OpCode::kCollectivePermute:
     case OpCode::kShardIndex:
       return InferCollective(op, in, a, num_shards);
+    case OpCode::kWhile:
+    case OpCode::kCase:
+    case OpCode::kGetResult:
+      return internal::InferControlFlow(op, in, a, num_shards);
     default:
       return Invalid("unknown op code ", static_cast<int>(op));
   }

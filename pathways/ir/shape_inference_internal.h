@@ -49,6 +49,11 @@ inline absl::StatusOr<TensorType> Checked(TensorType t) {
 absl::StatusOr<TensorType> InferCollective(OpCode op, absl::Span<const TensorType> in,
                                            const Attributes& a, int64_t gang_shards);
 
+// The result type of while, case (a tuple, ir/tuple.h) and get_result
+// (shape_inference_control_flow.cc). Regions are checked against the operands, not verified.
+absl::StatusOr<TensorType> InferControlFlow(OpCode op, absl::Span<const TensorType> in,
+                                            const Attributes& a, int64_t num_shards);
+
 }  // namespace pw::ir::internal
 
 #endif  // PATHWAYS_IR_SHAPE_INFERENCE_INTERNAL_H_

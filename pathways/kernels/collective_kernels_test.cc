@@ -270,6 +270,104 @@ TEST(CollectiveKernelsTest, CollectivesWithinMeshAxisGroups) {
   }
 }
 
+// A loop of all_reduce: `bound` comes from each shard's argument. Equal bounds run in lockstep;
+// bounds that differ make every shard fail with FAILED_PRECONDITION instead of deadlocking.
+std::vector<absl::StatusOr<std::vector<ir::Literal>>> RunCollectiveLoop(
+    const std::vector<int32_t>& bounds) {
+  const ir::TensorType i32 = T(DType::kI32, {}), f32 = T(DType::kF32, {2});
+  ir::FunctionBuilder cond("below", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value ci = cond.Parameter(i32), cn = cond.Parameter(i32);
+  cond.Parameter(f32);
+  ir::FunctionBuilder body("sum_step", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value bi = body.Parameter(i32), bn = body.Parameter(i32), bx = body.Parameter(f32);
+  ir::FunctionBuilder b("collective_loop", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value n = b.Parameter(i32), x = b.Parameter(f32);
+  std::vector<ir::Value> out = b.While(
+      *cond.Build({cond.Compare(ci, cn, ir::ComparisonDirection::kLt)}),
+      *body.Build({body.Add(bi, body.ConstantScalar<int32_t>(1)), bn,
+                   body.AllReduce(bx, ir::ReduceKind::kSum)}),
+      {b.ConstantScalar<int32_t>(0), n, x}, 10);
+  auto f = b.Build({out[0], out[2]});
+  EXPECT_TRUE(f.ok()) << f.status();
+  auto exe = CpuExecutable::Compile(*f);
+  EXPECT_TRUE(exe.ok()) << exe.status();
+  FakeGroup group(kShards);
+  std::vector<absl::StatusOr<std::vector<ir::Literal>>> results(kShards);
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < kShards; ++r) {
+    threads.emplace_back([&, r] {
+      FakeCommunicator comm(&group, r);
+      results[r] = (*exe)->ExecuteLiterals(
+          {LiteralFrom(i32, {static_cast<double>(bounds[r])}), LiteralFrom(f32, {1.0, 0.5})}, &comm);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+TEST(CollectiveKernelsTest, LoopsWithCollectivesRunInLockstep) {
+  auto results = RunCollectiveLoop({3, 3, 3, 3});
+  for (int64_t r = 0; r < kShards; ++r) {
+    ASSERT_TRUE(results[r].ok()) << results[r].status();
+    EXPECT_EQ((*results[r])[0].GetAsDouble(0), 3);
+    ExpectMatches((*results[r])[1], RefArray{{2}, {64.0, 32.0}}, 0.0);  // 4^3 * x
+  }
+}
+
+TEST(CollectiveKernelsTest, AShardDependentLoopPredicateFailsEveryShardInsteadOfDeadlocking) {
+  auto results = RunCollectiveLoop({3, 3, 2, 3});
+  for (int64_t r = 0; r < kShards; ++r) {
+    ASSERT_FALSE(results[r].ok());
+    EXPECT_EQ(results[r].status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(results[r].status().message()),
+                ::testing::HasSubstr("loop predicate differs across shards"));
+  }
+}
+
+TEST(CollectiveKernelsTest, ACaseWithCollectivesNeedsTheSameBranchEverywhere) {
+  const ir::TensorType f32 = T(DType::kF32, {2});
+  auto branch = [&](bool reduce) {
+    ir::FunctionBuilder fb(reduce ? "reduce" : "keep", ir::FunctionOptions{.num_shards = kShards});
+    ir::Value v = fb.Parameter(f32);
+    return *fb.Build({reduce ? fb.AllReduce(v, ir::ReduceKind::kSum) : v});
+  };
+  ir::FunctionBuilder b("collective_case", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value x = b.Parameter(f32);
+  // A replicated index (1 everywhere), then a shard-dependent one (the shard's own number).
+  std::vector<ir::Value> same = b.Case(b.ConstantScalar<int32_t>(1), {branch(false), branch(true)}, {x});
+  auto ok = b.Build({same[0]});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ir::FunctionBuilder b2("collective_case_mixed", ir::FunctionOptions{.num_shards = kShards});
+  ir::Value x2 = b2.Parameter(f32);
+  auto bad = b2.Build({b2.Case(b2.ShardIndex(), {branch(false), branch(true)}, {x2})[0]});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  for (const auto* f : {&*ok, &*bad}) {
+    auto exe = CpuExecutable::Compile(*f);
+    ASSERT_TRUE(exe.ok()) << exe.status();
+    FakeGroup group(kShards);
+    std::vector<absl::StatusOr<std::vector<ir::Literal>>> results(kShards);
+    std::vector<std::thread> threads;
+    for (int64_t r = 0; r < kShards; ++r) {
+      threads.emplace_back([&, r] {
+        FakeCommunicator comm(&group, r);
+        results[r] = (*exe)->ExecuteLiterals({LiteralFrom(f32, {1.0, 2.0})}, &comm);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int64_t r = 0; r < kShards; ++r) {
+      if (f == &*ok) {
+        ASSERT_TRUE(results[r].ok()) << results[r].status();
+        ExpectMatches((*results[r])[0], RefArray{{2}, {4.0, 8.0}}, 0.0);
+      } else {
+        EXPECT_EQ(results[r].status().code(), absl::StatusCode::kFailedPrecondition)
+            << results[r].status();
+        EXPECT_THAT(std::string(results[r].status().message()),
+                    ::testing::HasSubstr("branch index differs across shards"));
+      }
+    }
+  }
+}
+
 TEST(CollectiveKernelsTest, ShardGroupsThatDoNotPartitionTheGangAreRefused) {
   ir::FunctionBuilder b("bad", ir::FunctionOptions{.num_shards = 4});
   ir::Value x = b.Parameter(T(DType::kF32, {2}));

@@ -19,6 +19,17 @@ using ir::OpCode;
 
 bool IsCommunicating(OpCode op) { return ir::IsCollective(op) && op != OpCode::kShardIndex; }
 
+// Some instruction of `inst`'s regions (at any depth) satisfies `pred`.
+template <typename Pred>
+bool RegionsHave(const ir::Instruction& inst, Pred pred) {
+  for (const auto& region : inst.attrs.regions.functions) {
+    for (const ir::Instruction& i : region->instructions) {
+      if (pred(i.op) || RegionsHave(i, pred)) return true;
+    }
+  }
+  return false;
+}
+
 absl::Status PrepareStep(const ir::Function& f, const ir::Instruction& inst,
                          const CompileOptions& options, cpu::KernelStep& step) {
   if (ir::IsUnaryElementwise(inst.op) || ir::IsBinaryElementwise(inst.op)) {
@@ -47,6 +58,10 @@ absl::Status PrepareStep(const ir::Function& f, const ir::Instruction& inst,
       return cpu::PrepareReduction(f, inst, step);
     case OpCode::kDotGeneral:
       return cpu::PrepareDot(f, inst, options, step);
+    case OpCode::kWhile:
+    case OpCode::kCase:
+    case OpCode::kGetResult:
+      return cpu::PrepareControlFlow(f, inst, options, step);
     default:
       if (ir::IsCollective(inst.op)) return cpu::PrepareCollective(f, inst, step);
       return absl::UnimplementedError(
@@ -144,8 +159,11 @@ absl::Status CpuExecutable::Plan(const CompileOptions& options) {
     step.num_elements = inst.type.num_elements();
     step.byte_size = inst.type.byte_size();
     PW_RETURN_IF_ERROR(PrepareStep(f, inst, options, step));
-    if (IsCommunicating(inst.op)) needs_communicator_ = true;
-    if (inst.op == OpCode::kShardIndex) uses_shard_index_ = true;
+    if (IsCommunicating(inst.op) || RegionsHave(inst, IsCommunicating)) needs_communicator_ = true;
+    if (inst.op == OpCode::kShardIndex ||
+        RegionsHave(inst, [](OpCode op) { return op == OpCode::kShardIndex; })) {
+      uses_shard_index_ = true;
+    }
   }
 
   // Liveness: a result's slot is taken before its step runs and returned after the last

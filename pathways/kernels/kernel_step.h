@@ -124,6 +124,10 @@ absl::Status PrepareReduction(const ir::Function& f, const ir::Instruction& inst
 absl::Status PrepareDot(const ir::Function& f, const ir::Instruction& inst,
                         const CompileOptions& options, KernelStep& step);
 absl::Status PrepareCollective(const ir::Function& f, const ir::Instruction& inst, KernelStep& step);
+// while, case (their regions compiled into nested executables) and get_result
+// (control_flow_kernels.cc).
+absl::Status PrepareControlFlow(const ir::Function& f, const ir::Instruction& inst,
+                                const CompileOptions& options, KernelStep& step);
 
 }  // namespace pw::cpu
 

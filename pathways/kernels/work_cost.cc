@@ -10,6 +10,41 @@ namespace pw {
 
 using ir::OpCode;
 
+namespace {
+
+WorkCost Scaled(WorkCost c, double k) {
+  c.flops *= k;
+  c.bytes_accessed *= k;
+  c.collective_bytes *= k;
+  for (CollectiveWork& w : c.collectives) {
+    w.count = static_cast<int64_t>(static_cast<double>(w.count) * k);
+    w.bytes *= k;
+  }
+  return c;
+}
+
+// A loop at its bound (cond and body max_iterations times, the last cond once more is
+// ignored); a case as its most expensive branch (by flops, then bytes).
+WorkCost ControlFlowCost(const ir::Instruction& inst) {
+  const ir::Regions& r = inst.attrs.regions;
+  if (inst.op == OpCode::kWhile) {
+    WorkCost once = EstimateCost(r[0]);
+    once += EstimateCost(r[1]);
+    return Scaled(std::move(once), static_cast<double>(inst.attrs.max_iterations));
+  }
+  WorkCost worst;
+  for (size_t i = 0; i < r.size(); ++i) {
+    WorkCost c = EstimateCost(r[i]);
+    if (i == 0 || c.flops > worst.flops ||
+        (c.flops == worst.flops && c.bytes_accessed > worst.bytes_accessed)) {
+      worst = std::move(c);
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
 WorkCost EstimateCost(const ir::Function& function) {
   WorkCost total;
   // Only instructions an output depends on run.
@@ -38,6 +73,13 @@ WorkCost EstimateCost(const ir::Function& function) {
       case OpCode::kShardIndex:
       case OpCode::kInvalid:
         continue;  // no kernel
+      case OpCode::kWhile:
+      case OpCode::kCase:
+        c = ControlFlowCost(inst);
+        break;
+      case OpCode::kGetResult:
+        c.bytes_accessed = 2.0 * out_bytes;  // copies its result out of the tuple
+        break;
       case OpCode::kIota:
         c.flops = out_elements;
         c.bytes_accessed = out_bytes;

@@ -73,7 +73,8 @@ struct WorkCost {
 // one flop per result element, reduce one per input element, data movement none; bytes are
 // operands + results of every instruction; collectives add the bytes a ring moves per shard
 // ((n-1)/n of the buffer, twice for all_reduce; n the size of its shard groups, or every shard
-// when it has none) and an entry in `collectives`. Requires a verified function.
+// when it has none) and an entry in `collectives`; a while costs its cond and body times its
+// bound (max_iterations), a case its most expensive branch. Requires a verified function.
 WorkCost EstimateCost(const ir::Function& function);
 
 }  // namespace pw

@@ -1,10 +1,12 @@
-"""pw.lax: collectives among the devices a pmapped function runs on, named by its axis_name, and
-a few primitives pw.numpy has no name for (stop_gradient, scatter_add, logical shifts)."""
+"""pw.lax: collectives among the devices a pmapped function runs on, named by its axis_name,
+structured control flow (while_loop, fori_loop, scan, cond, switch), and a few primitives
+pw.numpy has no name for (stop_gradient, scatter_add, logical shifts, dynamic slices)."""
 
 import numpy as _np
 
 from . import _pathways
 from . import _tracer as _t
+from ._control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from ._tree import tree_map as _tree_map
 
 

@@ -18,7 +18,7 @@ from . import nn as _nn
 from . import numpy as _pnp
 from . import random as _random
 from ._profiler import named_scope
-from ._tree import tree_flatten
+from ._tree import tree_flatten, tree_unflatten
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,33 @@ def count_params(cfg):
     d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
     block = 4 * d + 3 * d * d + d * d + d * hidden + hidden * d  # norms, qkv, out, MLP
     return cfg.vocab * d + cfg.seq_len * d + cfg.layers * block + 2 * d
+
+
+def stack_blocks(params):
+    """`params` with "blocks" as one pytree of arrays with a leading [layers] axis instead of a
+    list of blocks: apply, loss and train_step then run the layers as one lax.scan, so the
+    compiled function holds one layer's instructions whatever the depth. unstack_blocks undoes
+    it. Works on host values and inside a trace."""
+    blocks = params["blocks"]
+    if isinstance(blocks, dict):
+        return params
+    if not blocks:
+        raise ValueError("stack_blocks: the model has no blocks")
+    leaves = [tree_flatten(b)[0] for b in blocks]
+    treedef = tree_flatten(blocks[0])[1]
+    stacked = [_pnp.stack([layer[k] for layer in leaves]) for k in range(len(leaves[0]))]
+    return {**params, "blocks": tree_unflatten(treedef, stacked)}
+
+
+def unstack_blocks(params):
+    """The inverse of stack_blocks: "blocks" as a list of per-layer blocks again."""
+    blocks = params["blocks"]
+    if not isinstance(blocks, dict):
+        return params
+    leaves, treedef = tree_flatten(blocks)
+    layers = leaves[0].shape[0]
+    return {**params, "blocks": [tree_unflatten(treedef, [x[i] for x in leaves])
+                                 for i in range(layers)]}
 
 
 def num_params(params):
@@ -134,12 +161,21 @@ def apply(params, tokens, cfg, model_axis=None):
     leave = (lambda v: v) if model_axis is None else (lambda v: _reduce_from_model_axis(v, model_axis))
     with named_scope("embed"):
         x = _pnp.take(params["embed"], tokens, axis=0) + params["pos"][:t]
-    for i, block in enumerate(params["blocks"]):
-        with named_scope(f"block{i}"):
-            with named_scope("attention"):
-                x = x + leave(_attention(enter(_layer_norm(x, block["norm1"])), block, cfg))
-            with named_scope("mlp"):
-                x = x + leave(_mlp(enter(_layer_norm(x, block["norm2"])), block))
+    def block_fn(x, block):
+        with named_scope("attention"):
+            x = x + leave(_attention(enter(_layer_norm(x, block["norm1"])), block, cfg))
+        with named_scope("mlp"):
+            x = x + leave(_mlp(enter(_layer_norm(x, block["norm2"])), block))
+        return x, None
+
+    if isinstance(params["blocks"], dict):  # stacked (stack_blocks): one scan over the layers
+        from . import lax as _lax
+        with named_scope("blocks"):
+            x, _ = _lax.scan(block_fn, x, params["blocks"])
+    else:
+        for i, block in enumerate(params["blocks"]):
+            with named_scope(f"block{i}"):
+                x, _ = block_fn(x, block)
     with named_scope("logits"):
         x = _layer_norm(x, params["norm"])
         logits = _pnp.reshape(x, (batch * t, cfg.d_model)) @ _pnp.transpose(params["embed"])

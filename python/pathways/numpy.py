@@ -127,6 +127,17 @@ def concatenate(xs, axis=0):
     return _np.concatenate([_concrete(x) for x in xs], axis=axis)
 
 
+def stack(xs, axis=0):
+    """numpy.stack: the arrays (of one shape) joined along a new axis."""
+    xs = list(xs)
+    if not xs:
+        raise ValueError("stack: needs at least one array")
+    if _traced(*xs):
+        rank = max(_np.ndim(x) if not _traced(x) else x.ndim for x in xs) + 1
+        return _t.concatenate([expand_dims(x, int(axis) % rank) for x in xs], int(axis) % rank)
+    return _np.stack([_concrete(x) for x in xs], axis=axis)
+
+
 def expand_dims(x, axis):
     if _traced(x):
         rank = x.ndim + 1

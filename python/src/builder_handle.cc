@@ -91,6 +91,16 @@ std::vector<int64_t> BuilderHandle::Differentiate(BuilderHandle& child, const st
   return ids;
 }
 
+ir::Function BuilderHandle::BuildChild(const std::vector<int64_t>& outputs, const std::string& role) {
+  if (owned_ == nullptr) throw py::value_error(role + ": not a child builder");
+  std::vector<ir::Value> out_values;
+  for (int64_t o : outputs) out_values.push_back(Get(o));
+  absl::StatusOr<ir::Function> f = builder().Build(out_values);
+  Invalidate();
+  if (!f.ok()) throw py::value_error(role + ": " + std::string(f.status().message()));
+  return *std::move(f);
+}
+
 ir::FunctionBuilder& BuilderHandle::builder() const {
   if (builder_ == nullptr) {
     throw py::value_error(
@@ -243,7 +253,13 @@ void BuilderHandle::Bind(py::module_& m) {
         return h.Add(h.builder().Parameter(ir::TensorType{DTypeFromName(dtype), ToShape(shape)}));
       })
       .def("differentiate", &H::Differentiate, py::arg("child"), py::arg("mode"), py::arg("outputs"),
-           py::arg("wrt"), py::arg("args"), py::arg("cotangents"));
+           py::arg("wrt"), py::arg("args"), py::arg("cotangents"))
+      .def("while_loop", &H::WhileLoop, py::arg("cond"), py::arg("cond_out"),
+           py::arg("cond_sources"), py::arg("body"), py::arg("body_outs"),
+           py::arg("body_sources"), py::arg("init"), py::arg("extras"),
+           py::arg("max_iterations"))
+      .def("case", &H::Case, py::arg("index"), py::arg("branches"), py::arg("operands"),
+           py::arg("extras"));
 }
 
 }  // namespace pw::python

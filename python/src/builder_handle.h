@@ -53,6 +53,27 @@ class BuilderHandle {
                                      const std::vector<int64_t>& args,
                                      const std::vector<int64_t>& cotangents);
 
+  // Builds this child (from Child) into a Function returning `outputs` (its values) and
+  // retires its tracers; raises ValueError with the builder's message (naming `role`) if that
+  // fails.
+  ir::Function BuildChild(const std::vector<int64_t>& outputs, const std::string& role);
+
+  // Control flow over traced children (python/src/control_flow.cc). The loop carries `init`
+  // then `extras` (values of this handle the children captured, passed through unchanged);
+  // each child's parameter i stands for carried value `*_sources[i]`, and the body returns the
+  // new values of `init`. Returns this handle's values of the final `init` carries.
+  std::vector<int64_t> WhileLoop(BuilderHandle& cond, int64_t cond_out,
+                                 const std::vector<int64_t>& cond_sources, BuilderHandle& body,
+                                 const std::vector<int64_t>& body_outs,
+                                 const std::vector<int64_t>& body_sources,
+                                 const std::vector<int64_t>& init,
+                                 const std::vector<int64_t>& extras, int64_t max_iterations);
+  // Runs branch `index` (i32 scalar of this handle) on `operands` then `extras`; branch i is
+  // (child, its output values, its parameter sources). Returns the results' values here.
+  std::vector<int64_t> Case(int64_t index, const pybind11::list& branches,
+                            const std::vector<int64_t>& operands,
+                            const std::vector<int64_t>& extras);
+
   static void Bind(pybind11::module_& m);
 
  private:

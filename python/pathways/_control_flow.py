@@ -1,0 +1,341 @@
+"""Structured control flow for traced functions: while_loop, fori_loop, scan, cond and switch.
+
+Inside a trace each function (cond_fun, body_fun, the branches) is traced once into a child of
+the current trace, and the children become the regions of one `while` or `case` instruction of
+the compiled function: a loop of 1000 steps is one instruction, not 1000 copies of its body.
+Values the functions close over are captured from the enclosing trace and passed in. Loops are
+bounded: while_loop takes max_iterations (the one argument JAX does not have); fori_loop and
+scan know their trip count. Loops and conditionals differentiate with pw.grad (a loop keeps a
+tape of its carried values, bounded by its trip count).
+
+Outside any trace the same functions run eagerly on host values, as plain Python loops.
+"""
+
+import numpy as np
+
+from . import _tracer as _t
+from ._tree import tree_flatten, tree_paths, tree_unflatten
+
+
+def _traced_context(*trees):
+    """The trace these values (or the current one) belong to, or None to run eagerly."""
+    tracers = [x for tree in trees for x in tree_flatten(tree)[0] if isinstance(x, _t.Tracer)]
+    return _t._trace_of(*tracers) if tracers else _t.current_trace()
+
+
+def _describe(dtype, shape):
+    return f"{np.dtype(dtype).name}[{','.join(str(d) for d in shape)}]"
+
+
+def _path(tree, index, what):
+    paths = tree_paths(tree)
+    return f"{what}{paths[index] if index < len(paths) else f'[{index}]'}"
+
+
+def _lift_leaves(leaves, trace):
+    ids = [_t.lift(x, trace) for x in leaves]
+    return ids, [trace.builder.type_of(i) for i in ids]
+
+
+class _Child:
+    """One function traced into a child of `trace`, with parameters of `types`."""
+
+    def __init__(self, trace, name, types):
+        self.trace = trace
+        self.builder = trace.builder.child(name)
+        self.sub = _t.PmapTrace(self.builder, f"{trace.name}/{name}", trace.axis_name,
+                                trace.axis_size, parent=trace)
+        self.params = [_t.Tracer(self.sub, self.builder.parameter(d, list(s))) for d, s in types]
+
+    def lift(self, x, dtype=None):
+        return _t.lift(x, self.sub, dtype)
+
+    def sources(self, num_explicit, extra_index):
+        """Each parameter's position in the carried values: the explicit ones first, then the
+        captured ones, numbered by `extra_index` (a parent value id -> its position)."""
+        return list(range(num_explicit)) + [extra_index[c] for c in self.sub.captures]
+
+
+def _extras(*children):
+    """The enclosing values the children captured, each once, and their positions."""
+    order, index = [], {}
+    for child in children:
+        for c in child.sub.captures:
+            if c not in index:
+                index[c] = len(order)
+                order.append(c)
+    return order, index
+
+
+def _check_carry(out_leaves, out_tree, in_tree, in_types, child, what):
+    if out_tree != in_tree:
+        raise TypeError(f"{what}: body_fun must return a value of the same structure as its input "
+                        f"(got {out_tree}, expected {in_tree})")
+    ids = []
+    for k, (x, (dtype, shape)) in enumerate(zip(out_leaves, in_types)):
+        weak = _t._is_weak(x)
+        value = child.lift(x, np.dtype(dtype) if weak else None)
+        got = child.builder.type_of(value)
+        if got[0] != dtype or tuple(got[1]) != tuple(shape):
+            name = _path(tree_unflatten(in_tree, list(range(len(in_types)))), k, "carry")
+            raise TypeError(f"{what}: body_fun changes the carried value {name} from "
+                            f"{_describe(dtype, shape)} to {_describe(*got)}; a loop's carried "
+                            "values keep their dtype and shape")
+        ids.append(value)
+    return ids
+
+
+def _predicate(child, p, what):
+    value = child.lift(p)
+    dtype, shape = child.builder.type_of(value)
+    if tuple(shape) != ():
+        raise TypeError(f"{what}: cond_fun must return a boolean scalar, got {_describe(dtype, shape)}")
+    if dtype != "bool":
+        value = child.builder.compare("NE", value, child.builder.scalar(dtype, 0.0))
+    return value
+
+
+def _loop(trace, name, init_ids, types, cond_build, body_build, max_iterations):
+    """The traced loop over carried values `init_ids` (of `types`): cond_build(child) -> the
+    child's predicate id; body_build(child) -> its new carried ids. The final carried Tracers."""
+    cond = _Child(trace, f"{name}_cond", types)
+    with cond.sub:
+        pred = cond_build(cond)
+    body = _Child(trace, f"{name}_body", types)
+    with body.sub:
+        outs = body_build(body)
+    extras, index = _extras(cond, body)
+    k = len(init_ids)
+    extra_index = {c: k + i for c, i in index.items()}
+    ids = trace.builder.while_loop(cond.builder, pred, cond.sources(k, extra_index), body.builder,
+                                   outs, body.sources(k, extra_index), init_ids, extras,
+                                   int(max_iterations))
+    return [_t.Tracer(trace, i) for i in ids]
+
+
+def _check_bound(max_iterations, what):
+    if max_iterations is None:
+        raise TypeError(f"{what}: max_iterations is required: a compiled loop has a bound (the "
+                        "loop may still end earlier, when cond_fun is false)")
+    if isinstance(max_iterations, _t.Tracer) or int(max_iterations) != max_iterations:
+        raise TypeError(f"{what}: max_iterations must be a Python int, got {max_iterations!r}")
+    if int(max_iterations) < 1:
+        raise ValueError(f"{what}: max_iterations must be at least 1, got {max_iterations}")
+    return int(max_iterations)
+
+
+def while_loop(cond_fun, body_fun, init_val, *, max_iterations=None):
+    """lax.while_loop with a required bound: runs `val = body_fun(val)` while `cond_fun(val)`,
+    at most `max_iterations` times, and returns the final `val` (a pytree whose leaves keep
+    their dtypes and shapes). Differentiable (the tape holds max_iterations carried values)."""
+    what = "while_loop"
+    bound = _check_bound(max_iterations, what)
+    trace = _traced_context(init_val)
+    if trace is None:
+        val = init_val
+        for _ in range(bound):
+            if not bool(cond_fun(val)):
+                break
+            val = body_fun(val)
+        return val
+    leaves, tree = tree_flatten(init_val)
+    ids, types = _lift_leaves(leaves, trace)
+
+    def cond_build(child):
+        return _predicate(child, cond_fun(tree_unflatten(tree, child.params)), what)
+
+    def body_build(child):
+        out_leaves, out_tree = tree_flatten(body_fun(tree_unflatten(tree, child.params)))
+        return _check_carry(out_leaves, out_tree, tree, types, child, what)
+
+    final = _loop(trace, getattr(body_fun, "__name__", "while"), ids, types, cond_build,
+                  body_build, bound)
+    return tree_unflatten(tree, final)
+
+
+def fori_loop(lower, upper, body_fun, init_val, *, max_iterations=None):
+    """lax.fori_loop: `val = body_fun(i, val)` for i in [lower, upper). With Python int bounds
+    the trip count is known; traced bounds need max_iterations."""
+    what = "fori_loop"
+    static = not isinstance(lower, _t.Tracer) and not isinstance(upper, _t.Tracer)
+    trace = _traced_context(init_val, lower, upper)
+    if static:
+        lower, upper = int(lower), int(upper)
+        if upper <= lower:
+            return init_val
+        bound = upper - lower if max_iterations is None else _check_bound(max_iterations, what)
+    else:
+        bound = _check_bound(max_iterations, what + " with traced bounds")
+    if trace is None:
+        val = init_val
+        for i in range(lower, upper):
+            val = body_fun(i, val)
+        return val
+    leaves, tree = tree_flatten(init_val)
+    ids, types = _lift_leaves(leaves, trace)
+    counter = _t.lift(lower, trace, np.dtype(np.int32))
+    limit = _t.lift(upper, trace, np.dtype(np.int32))
+
+    def cond_build(child):
+        return child.builder.compare("LT", child.params[0]._id, child.params[1]._id)
+
+    def body_build(child):
+        i = child.params[0]
+        out_leaves, out_tree = tree_flatten(body_fun(i, tree_unflatten(tree, child.params[2:])))
+        ids = _check_carry(out_leaves, out_tree, tree, types, child, what)
+        nxt = child.builder.binary("add", i._id, child.builder.scalar("int32", 1.0))
+        return [nxt, child.params[1]._id] + ids
+
+    final = _loop(trace, getattr(body_fun, "__name__", "fori"), [counter, limit] + ids,
+                  [("int32", ()), ("int32", ())] + types, cond_build, body_build, bound)
+    return tree_unflatten(tree, final[2:])
+
+
+def scan(f, init, xs=None, length=None, reverse=False):
+    """lax.scan: `carry, y = f(carry, x)` for each x along axis 0 of `xs` (a pytree; None with
+    `length` for no xs); returns (final carry, the ys stacked along a new axis 0). One loop in
+    the compiled function, whatever the length; differentiable."""
+    what = "scan"
+    x_leaves, x_tree = tree_flatten(xs)
+    lengths = {int(np.shape(x)[0]) if not isinstance(x, _t.Tracer) else x.shape[0] for x in x_leaves
+               if np.ndim(x) > 0 or isinstance(x, _t.Tracer)}
+    if any((x.ndim if isinstance(x, _t.Tracer) else np.ndim(x)) == 0 for x in x_leaves):
+        raise ValueError(f"{what}: every leaf of xs needs a leading axis to scan over")
+    if length is not None:
+        lengths.add(int(length))
+    if len(lengths) != 1:
+        raise ValueError(f"{what}: the leading axes of xs and length disagree or are missing: "
+                         f"{sorted(lengths)}")
+    n = lengths.pop()
+    trace = _traced_context(init, xs)
+    if trace is None:
+        carry, ys = init, []
+        order = range(n - 1, -1, -1) if reverse else range(n)
+        for i in order:
+            carry, y = f(carry, tree_unflatten(x_tree, [np.asarray(x)[i] for x in x_leaves]))
+            ys.append(y)
+        if reverse:
+            ys.reverse()
+        if not ys:
+            return carry, None
+        y_leaves = [tree_flatten(y)[0] for y in ys]
+        stacked = [np.stack([leaves[k] for leaves in y_leaves]) for k in range(len(y_leaves[0]))]
+        return carry, tree_unflatten(tree_flatten(ys[0])[1], stacked)
+    c_leaves, c_tree = tree_flatten(init)
+    if n == 0:
+        raise ValueError(f"{what}: cannot scan over a length-0 axis inside a trace")
+    c_ids, c_types = _lift_leaves(c_leaves, trace)
+    x_ids, x_types = _lift_leaves(x_leaves, trace)
+    nc, nx = len(c_ids), len(x_ids)
+    fname = getattr(f, "__name__", "scan")
+
+    # Trace the body first: the ys' types are known only after it ran.
+    body = _Child(trace, f"{fname}_body", [("int32", ())] + c_types + x_types)
+    with body.sub:
+        i = body.params[0]
+        step = body.builder.binary("subtract", body.builder.scalar("int32", float(n - 1)), i._id) \
+            if reverse else i._id
+        xs_i = []
+        zero = body.builder.scalar("int32", 0.0)
+        for p, (dtype, shape) in zip(body.params[1 + nc:], x_types):
+            block = body.builder.dynamic_slice(p._id, [step] + [zero] * (len(shape) - 1),
+                                               [1] + list(shape[1:]))
+            xs_i.append(_t.Tracer(body.sub, body.builder.reshape(block, list(shape[1:]))))
+        out = f(tree_unflatten(c_tree, body.params[1:1 + nc]), tree_unflatten(x_tree, xs_i))
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"{what}: f must return a pair (carry, y)")
+        new_c, y = out
+        nc_leaves, nc_tree = tree_flatten(new_c)
+        c_out = _check_carry(nc_leaves, nc_tree, c_tree, c_types, body, what)
+        y_leaves, y_tree = tree_flatten(y)
+        y_ids = [body.lift(v) for v in y_leaves]
+        y_types = [body.builder.type_of(v) for v in y_ids]
+        # The stacked ys are carried too: parameters made now, after f's captures.
+        ys_params = [body.builder.parameter(d, [n] + list(s)) for d, s in y_types]
+        ys_out = []
+        for acc, v, (d, s) in zip(ys_params, y_ids, y_types):
+            row = body.builder.reshape(v, [1] + list(s))
+            ys_out.append(body.builder.dynamic_update_slice(acc, row, [step] + [zero] * len(s)))
+        nxt = body.builder.binary("add", i._id, body.builder.scalar("int32", 1.0))
+        outs = [nxt] + c_out + [p._id for p in body.params[1 + nc:]] + ys_out
+    cond = _Child(trace, f"{fname}_cond", [("int32", ())])
+    with cond.sub:
+        pred = cond.builder.compare("LT", cond.params[0]._id, cond.builder.scalar("int32", float(n)))
+
+    ny = len(y_ids)
+    k = 1 + nc + nx + ny
+    extras, index = _extras(cond, body)
+    extra_index = {c: k + j for c, j in index.items()}
+    captured = [extra_index[c] for c in body.sub.captures]
+    # Body parameters: counter, carry, xs, captures (made while f ran), then the ys.
+    body_sources = list(range(1 + nc + nx)) + captured + list(range(1 + nc + nx, k))
+    zeros = [trace.builder.broadcast_to(trace.builder.scalar(d, 0.0), [n] + list(s)) for d, s in y_types]
+    init_ids = [trace.builder.scalar("int32", 0.0)] + c_ids + x_ids + zeros
+    ids = trace.builder.while_loop(cond.builder, pred, cond.sources(1, extra_index), body.builder,
+                                   outs, body_sources, init_ids, extras, n)
+    final = [_t.Tracer(trace, v) for v in ids]
+    carry = tree_unflatten(c_tree, final[1:1 + nc])
+    ys = tree_unflatten(y_tree, final[1 + nc + nx:])
+    return carry, ys
+
+
+def _branches(trace, index_id, branches, operands, what):
+    leaves, tree = tree_flatten(tuple(operands))
+    ids, types = _lift_leaves(leaves, trace)
+    children, results, out_tree, out_types = [], [], None, None
+    for b, fun in enumerate(branches):
+        child = _Child(trace, f"{getattr(fun, '__name__', 'branch')}", types)
+        with child.sub:
+            out = fun(*tree_unflatten(tree, child.params))
+            o_leaves, o_tree = tree_flatten(out)
+            o_ids = [child.lift(x) for x in o_leaves]
+            o_types = [tuple((t[0], tuple(t[1]))) for t in map(child.builder.type_of, o_ids)]
+        if out_tree is None:
+            out_tree, out_types = o_tree, o_types
+        elif o_tree != out_tree or o_types != out_types:
+            desc = lambda ts: "(" + ", ".join(_describe(d, s) for d, s in ts) + ")"
+            raise TypeError(f"{what}: branch {b} returns {desc(o_types)} {o_tree} but branch 0 "
+                            f"returns {desc(out_types)} {out_tree}; every branch must return the "
+                            "same structure, dtypes and shapes")
+        children.append(child)
+        results.append(o_ids)
+    extras, index = _extras(*children)
+    n = len(ids)
+    extra_index = {c: n + j for c, j in index.items()}
+    spec = [(c.builder, r, c.sources(n, extra_index)) for c, r in zip(children, results)]
+    out_ids = trace.builder.case(index_id, spec, ids, extras)
+    return tree_unflatten(out_tree, [_t.Tracer(trace, v) for v in out_ids])
+
+
+def switch(index, branches, *operands):
+    """lax.switch: branches[index](*operands), the index clamped to [0, len(branches) - 1]; the
+    branches return the same structure, dtypes and shapes."""
+    branches = list(branches)
+    if not branches:
+        raise ValueError("switch: needs at least one branch")
+    trace = _traced_context(index, operands)
+    if trace is None:
+        return branches[int(np.clip(int(index), 0, len(branches) - 1))](*operands)
+    i = _t.lift(index, trace, np.dtype(np.int32))
+    b = trace.builder
+    i = b.binary("maximum", b.binary("minimum", i, b.scalar("int32", float(len(branches) - 1))),
+                 b.scalar("int32", 0.0))
+    return _branches(trace, i, branches, operands, "switch")
+
+
+def cond(pred, true_fun, false_fun, *operands):
+    """lax.cond: true_fun(*operands) if pred else false_fun(*operands), as one case instruction
+    (both branches are traced; one runs). The branches return the same structure, dtypes and
+    shapes."""
+    trace = _traced_context(pred, operands)
+    if trace is None:
+        return true_fun(*operands) if bool(pred) else false_fun(*operands)
+    p = _t.lift(pred, trace)
+    dtype, shape = trace.builder.type_of(p)
+    if tuple(shape) != ():
+        raise TypeError(f"cond: pred must be a scalar, got {_describe(dtype, shape)}")
+    b = trace.builder
+    if dtype != "bool":
+        p = b.compare("NE", p, b.scalar(dtype, 0.0))
+    index = b.convert(p, "int32")  # false -> branch 0, true -> branch 1
+    return _branches(trace, index, [false_fun, true_fun], operands, "cond")
