@@ -21,6 +21,7 @@
 #include "pathways/client/client.h"
 #include "pathways/client/global_array.h"
 #include "pathways/ir/mesh.h"
+#include "tests/cluster_conformance.h"
 #include "tests/test_cluster.h"
 #include "tests/test_util.h"
 
@@ -37,74 +38,6 @@ using ir::Value;
 using testing_util::ClusterKind;
 using testing_util::KindName;
 using testing_util::TestCluster;
-
-constexpr int64_t kDeviceMemory = int64_t{8} << 20;
-
-// One cluster per kind, shared by the suite's tests (starting processes costs ~1 s) and
-// stopped when the test program ends (ClusterEnvironment). Each test uses its own client, so
-// tests do not see each other's objects.
-std::map<ClusterKind, std::unique_ptr<TestCluster>>& Clusters() {
-  static auto* clusters = new std::map<ClusterKind, std::unique_ptr<TestCluster>>();
-  return *clusters;
-}
-class ClusterEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override { Clusters().clear(); }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
-
-TestCluster& ClusterOf(ClusterKind kind) {
-  auto& clusters = Clusters();
-  auto it = clusters.find(kind);
-  if (it == clusters.end()) {
-    it = clusters.emplace(kind, Unwrap(TestCluster::Start(
-                                     kind, {.hosts = 2, .devices_per_host = 2,
-                                            .memory_per_device_bytes = kDeviceMemory})))
-             .first;
-  }
-  return *it->second;
-}
-
-class ClusterConformanceTest : public ::testing::TestWithParam<ClusterKind> {
- protected:
-  TestCluster& cluster() { return ClusterOf(GetParam()); }
-  ControllerService& controller() { return cluster().controller(); }
-  std::unique_ptr<Client> Connect(const std::string& name) {
-    return Unwrap(Client::Connect(controller(), name));
-  }
-  // Array memory in use on every device (scratch arenas stay allocated between runs).
-  int64_t ArrayBytesInUse() {
-    int64_t bytes = 0;
-    for (const HostStatus& h : controller().Status().hosts) {
-      for (const DeviceStatus& d : h.devices) bytes += d.memory_in_use_bytes - d.scratch_bytes;
-    }
-    return bytes;
-  }
-  bool EventuallyNoArrayMemory() {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline) {
-      if (ArrayBytesInUse() == 0) return true;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return false;
-  }
-  // Trace events recorded since `since_ns`, from the controller and every host.
-  std::vector<TraceEvent> EventsSince(int64_t since_ns) {
-    TraceRecorder recorder;
-    recorder.Start();
-    absl::Status s = cluster().CollectTrace(recorder);
-    EXPECT_TRUE(s.ok()) << s;
-    std::vector<TraceEvent> out;
-    for (TraceEvent& e : recorder.TakeEvents()) {
-      if (e.start_ns >= since_ns) out.push_back(std::move(e));
-    }
-    return out;
-  }
-};
-
-std::vector<Value> Scale(FunctionBuilder& b, absl::Span<const Value> x, double by) {
-  return {b.Multiply(x[0], b.ScalarLike(b.TypeOf(x[0]).dtype, by))};
-}
 
 // The paper's Figure 2: a, b, c on 2 devices each; f([1, 2]) == ([3, 5], [2, 4]), with parallel
 // and with sequential dispatch.

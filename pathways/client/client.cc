@@ -406,4 +406,48 @@ absl::StatusOr<std::vector<Array>> Program::Run(absl::Span<const Array> inputs, 
   return out;
 }
 
+namespace {
+
+absl::StatusOr<std::vector<Array>> RunControl(const std::shared_ptr<internal::ClientState>& client,
+                                              ControlRequest request,
+                                              absl::Span<const Array> inputs,
+                                              std::string_view what) {
+  std::vector<ArrayId> ids;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].valid()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(what), ": input ", i, " is an empty Array"));
+    }
+    ids.push_back(inputs[i].id());
+  }
+  PW_ASSIGN_OR_RETURN(RunResult result,
+                      client->controller->RunControl(client->id, std::move(request), ids));
+  std::vector<Array> out;
+  for (ArrayInfo& info : result.outputs) out.push_back(AdoptArray(client, std::move(info)));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Array>> Client::Case(const Array& index,
+                                                absl::Span<const Program> branches,
+                                                absl::Span<const Array> operands) {
+  ControlRequest request;
+  request.kind = ControlRequest::Kind::kCase;
+  for (const Program& p : branches) request.programs.push_back(p.id());
+  std::vector<Array> inputs = {index};
+  inputs.insert(inputs.end(), operands.begin(), operands.end());
+  return RunControl(state_, std::move(request), inputs, "Case");
+}
+
+absl::StatusOr<std::vector<Array>> Client::While(const Program& cond, const Program& body,
+                                                 absl::Span<const Array> init,
+                                                 int64_t max_iterations) {
+  ControlRequest request;
+  request.kind = ControlRequest::Kind::kWhile;
+  request.programs = {cond.id(), body.id()};
+  request.max_iterations = max_iterations;
+  return RunControl(state_, std::move(request), init, "While");
+}
+
 }  // namespace pw

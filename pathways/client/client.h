@@ -177,6 +177,16 @@ class Client {
 
   PmapFunction Pmap(std::string name, VirtualSlice slice, PmapBody body, PmapOptions options = {});
 
+  // Data-dependent steps (ControllerService::RunControl): the controller reads the predicate
+  // when it is computed and dispatches what it selects; the outputs are returned at once.
+  // Case: branches[index] on `operands` (`index`: one bool or i32 element per shard, equal on
+  // every shard; false/true select branches 0/1, an index out of range the last branch).
+  absl::StatusOr<std::vector<Array>> Case(const Array& index, absl::Span<const Program> branches,
+                                          absl::Span<const Array> operands);
+  // While: carried = body(carried) while cond(carried) holds, at most max_iterations times.
+  absl::StatusOr<std::vector<Array>> While(const Program& cond, const Program& body,
+                                           absl::Span<const Array> init, int64_t max_iterations);
+
   // Checkpoints (ControllerService::SaveCheckpoint / RestoreCheckpoint): every host writes and
   // reads its own shards in `directory` (absolute, on a filesystem every host sees); nothing
   // passes through the client. Save waits until the index is written, after the arrays are

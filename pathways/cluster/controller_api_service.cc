@@ -211,6 +211,43 @@ grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext*,
   return Answer(*response, result.status());
 }
 
+grpc::Status ControllerServer::ApiService::RunControl(grpc::ServerContext*,
+                                                      const pwire::RunControlRequest* request,
+                                                      pwire::RunResponse* response) {
+  constexpr std::string_view kMsg = "RunControlRequest";
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  if (request->kind() > static_cast<uint32_t>(ControlRequest::Kind::kWhile)) {
+    return Answer(*response, wire::internal::Invalid(kMsg, "kind", "unknown kind ", request->kind()));
+  }
+  if (request->programs_size() > kMaxControlPrograms) {
+    return Answer(*response, wire::internal::Invalid(kMsg, "programs", request->programs_size(),
+                                                     " programs (at most ", kMaxControlPrograms,
+                                                     ")"));
+  }
+  ControlRequest control;
+  control.kind = static_cast<ControlRequest::Kind>(request->kind());
+  control.max_iterations = request->max_iterations();
+  for (int i = 0; i < request->programs_size(); ++i) {
+    absl::StatusOr<ProgramId> program =
+        wire::IdFromProto<ProgramId>(request->programs(i), kMsg, absl::StrCat("programs[", i, "]"));
+    if (!program.ok()) return Answer(*response, program.status());
+    control.programs.push_back(*program);
+  }
+  std::vector<ArrayId> inputs;
+  inputs.reserve(request->inputs_size());
+  for (int i = 0; i < request->inputs_size(); ++i) {
+    absl::StatusOr<ArrayId> input =
+        wire::IdFromProto<ArrayId>(request->inputs(i), kMsg, absl::StrCat("inputs[", i, "]"));
+    if (!input.ok()) return Answer(*response, input.status());
+    inputs.push_back(*input);
+  }
+  absl::StatusOr<RunResult> result =
+      server_->controller().RunControl(*client, std::move(control), inputs);
+  if (result.ok()) *response->mutable_result() = wire::ToProto(*result);
+  return Answer(*response, result.status());
+}
+
 grpc::ServerUnaryReactor* ControllerServer::ApiService::AwaitArray(
     grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
     pwire::StatusResponse* response) {

@@ -69,6 +69,8 @@ class ControllerServer::ApiService final
                                pathways::wire::RegisterProgramResponse* response) override;
   grpc::Status PutArray(grpc::ServerContext*, const pathways::wire::PutArrayRequest* request,
                         pathways::wire::ArrayInfoResponse* response) override;
+  grpc::Status RunControl(grpc::ServerContext*, const pathways::wire::RunControlRequest* request,
+                          pathways::wire::RunResponse* response) override;
   grpc::Status Run(grpc::ServerContext*, const pathways::wire::RunRequest* request,
                    pathways::wire::RunResponse* response) override;
   grpc::ServerUnaryReactor* AwaitArray(grpc::CallbackServerContext* context,

@@ -88,6 +88,8 @@ class Controller final : public ControllerService, public RunObserver {
                                      Sharding sharding = Sharding::Stacked()) override;
   absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
                                 absl::Span<const ArrayId> inputs, RunOptions options) override;
+  absl::StatusOr<RunResult> RunControl(ClientId client, ControlRequest request,
+                                       absl::Span<const ArrayId> inputs) override;  // controller_control.cc
   EventRef AwaitArray(ClientId client, ArrayId array) override;
   AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
@@ -144,8 +146,16 @@ class Controller final : public ControllerService, public RunObserver {
     WorkerService* worker = nullptr;  // null if the host has no worker (fails at dispatch)
     IslandId island;
   };
-  struct RunState;   // controller_run.cc
-  struct SaveState;  // controller_checkpoint.cc
+  struct RunState;      // controller_run.cc
+  struct SaveState;     // controller_checkpoint.cc
+  struct ControlState;  // controller_control.cc
+
+  // A data-dependent step holding its islands' order: runs it starts go out as its follow-ups.
+  struct Holder {
+    RunId id;
+    std::vector<IslandId> islands;
+    std::vector<GangScheduler*> schedulers;  // islands[i]'s
+  };
 
   // A single thread for work that must not run on a worker's reporting thread.
   class WorkQueue {
@@ -184,6 +194,34 @@ class Controller final : public ControllerService, public RunObserver {
   absl::StatusOr<std::shared_ptr<const LoweredProgram>> Lower(ProgramId id,
                                                               const ProgramRecord& program);
   GangScheduler* SchedulerLocked(IslandId island) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Run, or a run a data-dependent step starts: then it is dispatched as `holder`'s follow-up
+  // (its islands must be among the holder's) and, with `preassigned` (one per output, pending,
+  // made by the step), writes its outputs into those arrays.
+  absl::StatusOr<RunResult> StartRun(ClientId client, ProgramId program_id,
+                                     absl::Span<const ArrayId> inputs, RunOptions options,
+                                     const Holder* holder,
+                                     const std::vector<std::shared_ptr<ArrayRecord>>& preassigned);
+  // RunControl's steps (controller_control.cc).
+  absl::Status CheckControl(const ControlRequest& request,
+                            const std::vector<std::shared_ptr<const ProgramRecord>>& programs,
+                            const std::vector<std::shared_ptr<ArrayRecord>>& inputs,
+                            const std::string& where) const;
+  absl::StatusOr<ProgramId> LandingProgram(ClientId client, const std::vector<ArraySpec>& specs);
+  absl::StatusOr<std::vector<IslandId>> IslandsOf(
+      const std::vector<std::pair<ProgramId, std::shared_ptr<const ProgramRecord>>>& programs);
+  void BeginControl(const std::shared_ptr<ControlState>& control);
+  // Runs `program` as a follow-up of the step; its output handles (added to the step's list
+  // of arrays to release).
+  absl::StatusOr<std::vector<ArrayId>> ControlRun(ControlState& control, ProgramId program,
+                                                  const std::vector<ArrayId>& inputs);
+  // Calls `next` on the work thread with the value of the scalar predicate `array`.
+  void AwaitPredicate(const std::shared_ptr<ControlState>& control, ArrayId array,
+                      absl::AnyInvocable<void(int64_t)> next);
+  void LoopStep(const std::shared_ptr<ControlState>& control, std::vector<ArrayId> carried);
+  void ReleaseInternal(ControlState& control, const std::vector<ArrayId>& ids);
+  void Land(const std::shared_ptr<ControlState>& control, const std::vector<ArrayId>& values);
+  void FinishControl(const std::shared_ptr<ControlState>& control, absl::Status status);
+
   // Run's steps, in the order it takes them; `where` prefixes their errors ("Run('name')").
   absl::StatusOr<std::shared_ptr<const ProgramRecord>> FindRunProgram(ClientId client,
                                                                       ProgramId program_id) const;
@@ -193,12 +231,15 @@ class Controller final : public ControllerService, public RunObserver {
   // An input placed before its slice was remapped no longer lives where the lowering puts it.
   absl::Status LowerRun(RunState& run, ProgramId program_id, const ProgramRecord& program,
                         absl::Span<const ArrayId> inputs, const std::string& where);
-  void BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs);
+  // Value slots: the inputs' arrays, then fresh ids; `preassigned` outputs use theirs.
+  absl::Status BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs,
+                               const std::vector<std::shared_ptr<ArrayRecord>>& preassigned,
+                               const std::string& where);
   // Appends each output's info to `result`; returns the client's handles, added to the store
   // only once the run is admitted.
-  std::vector<std::shared_ptr<ArrayRecord>> MakeRunOutputs(RunState& run,
-                                                           const ProgramRecord& program,
-                                                           size_t num_inputs, RunResult& result);
+  std::vector<std::shared_ptr<ArrayRecord>> MakeRunOutputs(
+      RunState& run, const ProgramRecord& program, size_t num_inputs,
+      const std::vector<std::shared_ptr<ArrayRecord>>& preassigned, RunResult& result);
   // Gives the run its id, gangs and targets, and makes it live; fails if the client left.
   absl::Status AdmitRun(const std::shared_ptr<RunState>& run, const std::string& where);
   // Registers with each target host the functions its part runs and it lacks.
@@ -235,6 +276,9 @@ class Controller final : public ControllerService, public RunObserver {
   int64_t next_gang_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t total_runs_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_set<std::string> saving_ ABSL_GUARDED_BY(mu_);  // checkpoint directories being written
+  // The copy program ending data-dependent steps, per client and output specs.
+  absl::flat_hash_map<std::pair<ClientId, std::string>, ProgramId> landing_programs_
+      ABSL_GUARDED_BY(mu_);
 
   // Last member: destroyed (joined) first, while everything its tasks touch is still alive.
   WorkQueue work_;

@@ -26,6 +26,9 @@ struct Controller::RunState {
   std::vector<std::shared_ptr<ArrayRecord>> inputs;   // one reference each, for the run
   std::vector<std::shared_ptr<ArrayRecord>> outputs;  // produced arrays, one reference each
   std::vector<ArrayRecord*> output_by_slot;           // value slot -> produced array or null
+  // Set for a run a data-dependent step started: it is dispatched as that step's follow-up and
+  // never submitted to (nor finished in) the schedulers itself.
+  RunId holder;
 
   absl::Mutex mu;
   int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)
@@ -100,6 +103,12 @@ void Controller::EnsureFunctions(const std::vector<HostTarget>& targets,
 
 absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
                                           absl::Span<const ArrayId> inputs, RunOptions options) {
+  return StartRun(client, program_id, inputs, options, nullptr, {});
+}
+
+absl::StatusOr<RunResult> Controller::StartRun(
+    ClientId client, ProgramId program_id, absl::Span<const ArrayId> inputs, RunOptions options,
+    const Holder* holder, const std::vector<std::shared_ptr<ArrayRecord>>& preassigned) {
   TraceScope trace(options_.trace, "dispatch", "dispatch", kControllerTracePid, 0);
   PW_ASSIGN_OR_RETURN(std::shared_ptr<const ProgramRecord> program,
                       FindRunProgram(client, program_id));
@@ -111,15 +120,31 @@ absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
   }
   auto run = std::make_shared<RunState>();
   run->client = client;
-  run->mode = options.mode;
+  run->mode = holder != nullptr ? DispatchMode::kParallel : options.mode;
+  if (holder != nullptr) run->holder = holder->id;
   PW_RETURN_IF_ERROR(BindRunInputs(*run, *program, inputs, where));
   PW_RETURN_IF_ERROR(LowerRun(*run, program_id, *program, inputs, where));
-  BindValueArrays(*run, inputs);
+  PW_RETURN_IF_ERROR(BindValueArrays(*run, inputs, preassigned, where));
   RunResult result;
   std::vector<std::shared_ptr<ArrayRecord>> handles =
-      MakeRunOutputs(*run, *program, inputs.size(), result);
+      MakeRunOutputs(*run, *program, inputs.size(), preassigned, result);
   PW_RETURN_IF_ERROR(AdmitRun(run, where));
-  for (auto& handle : handles) arrays_.AddHandle(std::move(handle));
+  if (holder != nullptr) {
+    for (IslandId island : run->islands) {
+      if (std::find(holder->islands.begin(), holder->islands.end(), island) ==
+          holder->islands.end()) {
+        // Cannot happen: a step holds every island its programs lower onto.
+        absl::MutexLock lock(&mu_);
+        runs_.erase(run->id);
+        for (const auto& out : run->outputs) out->DropRef();
+        return absl::InternalError(absl::StrCat(where, " runs on ", island.DebugString(),
+                                                ", which the data-dependent step does not hold"));
+      }
+    }
+  }
+  if (preassigned.empty()) {
+    for (auto& handle : handles) arrays_.AddHandle(std::move(handle));
+  }
   for (const auto& input : run->inputs) input->AddRef();
   trace.AddArg("run", run->id.DebugString());
   trace.AddArg("program", program->def.name);
@@ -181,7 +206,9 @@ absl::Status Controller::LowerRun(RunState& run, ProgramId program_id,
   return absl::OkStatus();
 }
 
-void Controller::BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs) {
+absl::Status Controller::BindValueArrays(
+    RunState& run, absl::Span<const ArrayId> inputs,
+    const std::vector<std::shared_ptr<ArrayRecord>>& preassigned, const std::string& where) {
   const LoweredProgram& lp = *run.lowered;
   // Value slots: the inputs' arrays, then fresh ids for everything the run creates.
   auto value_arrays = std::make_shared<std::vector<ArrayId>>(lp.values.size());
@@ -189,13 +216,32 @@ void Controller::BindValueArrays(RunState& run, absl::Span<const ArrayId> inputs
   for (size_t v = 0; v < lp.values.size(); ++v) {
     (*value_arrays)[v] = v < inputs.size() ? inputs[v] : ArrayId(first_new + v - inputs.size());
   }
+  if (!preassigned.empty()) {
+    // Each output must be a value of its own that this run computes, where the array is.
+    if (preassigned.size() != lp.output_values.size()) {
+      return absl::InternalError(absl::StrCat(where, ": ", preassigned.size(),
+                                              " preassigned outputs for ",
+                                              lp.output_values.size()));
+    }
+    absl::flat_hash_set<int32_t> seen;
+    for (size_t o = 0; o < preassigned.size(); ++o) {
+      const int32_t slot = lp.output_values[o];
+      if (slot < static_cast<int32_t>(inputs.size()) || !seen.insert(slot).second ||
+          lp.values[slot].devices != preassigned[o]->devices()) {
+        return absl::InternalError(absl::StrCat(where, ": output ", o,
+                                                " cannot be written into ",
+                                                preassigned[o]->id().DebugString()));
+      }
+      (*value_arrays)[slot] = preassigned[o]->id();
+    }
+  }
   run.value_arrays = std::move(value_arrays);
+  return absl::OkStatus();
 }
 
-std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(RunState& run,
-                                                                     const ProgramRecord& program,
-                                                                     size_t num_inputs,
-                                                                     RunResult& result) {
+std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(
+    RunState& run, const ProgramRecord& program, size_t num_inputs,
+    const std::vector<std::shared_ptr<ArrayRecord>>& preassigned, RunResult& result) {
   const LoweredProgram& lp = *run.lowered;
   // Output arrays: futures, resolved by the hosts' reports.
   run.output_by_slot.assign(lp.values.size(), nullptr);
@@ -203,7 +249,12 @@ std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(RunState& r
   for (size_t o = 0; o < lp.output_values.size(); ++o) {
     const int32_t slot = lp.output_values[o];
     std::shared_ptr<ArrayRecord> record;
-    if (slot < static_cast<int32_t>(num_inputs)) {
+    if (!preassigned.empty()) {  // distinct computed values (BindValueArrays checked)
+      record = preassigned[o];
+      record->AddRef();  // the run's, until it finished writing
+      run.outputs.push_back(record);
+      run.output_by_slot[slot] = record.get();
+    } else if (slot < static_cast<int32_t>(num_inputs)) {
       record = run.inputs[slot];  // the program returns its input: another handle to it
     } else if (run.output_by_slot[slot] != nullptr) {
       for (const auto& out : run.outputs) {
@@ -297,6 +348,24 @@ void Controller::SubmitRun(const std::shared_ptr<RunState>& run) {
   descriptor.cost_estimate = 0;
   for (const auto& [host, part] : lp.hosts) descriptor.cost_estimate += part->steps.size();
   absl::Status submitted;
+  if (run->holder.valid()) {  // a data-dependent step's run: it keeps the step's place
+    std::vector<GangScheduler::IslandPart> parts;
+    for (size_t i = 0; i < run->islands.size(); ++i) {
+      parts.push_back({run->schedulers[i], [this, run, island = run->islands[i], wave]() {
+                         SendWave(run, island, wave);
+                       }});
+    }
+    submitted = parts.size() == 1 ? parts[0].scheduler->FollowUp(run->holder, std::move(parts[0].dispatch))
+                                  : GangScheduler::FollowUpAcrossIslands(run->holder, std::move(parts));
+    if (!submitted.ok()) {
+      {
+        absl::MutexLock lock(&run->mu);
+        if (run->first_error.ok()) run->first_error = Annotate(submitted, "run cancelled");
+      }
+      FinishRun(run);
+    }
+    return;
+  }
   if (run->islands.size() == 1) {
     submitted = run->schedulers[0]->Submit(
         descriptor, [this, run, island = run->islands[0], wave]() { SendWave(run, island, wave); });
@@ -454,9 +523,11 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
     absl::MutexLock lock(&mu_);
     runs_.erase(run->id);
   }
-  for (GangScheduler* scheduler : run->schedulers) {
-    absl::Status s = scheduler->OnRunFinished(run->id);
-    PW_CHECK(s.ok()) << s;
+  if (!run->holder.valid()) {  // a step's follow-up run was never submitted itself
+    for (GangScheduler* scheduler : run->schedulers) {
+      absl::Status s = scheduler->OnRunFinished(run->id);
+      PW_CHECK(s.ok()) << s;
+    }
   }
   for (const auto& input : run->inputs) DropArrayRef(input);
   for (const auto& out : run->outputs) DropArrayRef(out);

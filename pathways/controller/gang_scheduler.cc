@@ -139,11 +139,18 @@ absl::Status GangScheduler::Release(RunId run) {
       return absl::NotFoundError(
           absl::StrCat(run.DebugString(), " does not hold ", island_.DebugString()));
     }
-    held_by_ = RunId();
+    EndHoldLocked();
     claimed = ClaimDispatchLocked();
   }
   if (claimed) DrainFromCompletion();
   return absl::OkStatus();
+}
+
+void GangScheduler::EndHoldLocked() {
+  // The holder's follow-ups still waiting go first: they were sent in its place in the order.
+  std::stable_partition(ready_.begin(), ready_.end(),
+                        [this](const ReadyItem& item) { return item.run == held_by_; });
+  held_by_ = RunId();
 }
 
 RunId GangScheduler::holder() const {
@@ -270,7 +277,7 @@ absl::Status GangScheduler::OnRunFinished(RunId run) {
     ++stats_.finished;
     --in_flight_;
     runs_.erase(it);
-    if (held_by_ == run) held_by_ = RunId();
+    if (held_by_ == run) EndHoldLocked();
     AdmitFromQueueLocked(now);
     claimed = ClaimDispatchLocked();
   }

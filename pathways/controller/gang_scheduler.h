@@ -153,6 +153,8 @@ class GangScheduler {
   void AdmitFromQueueLocked(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The next ready item to dispatch: the first, or the holder's first while held (none: end).
   std::optional<ReadyItem> NextReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the hold; the holder's remaining follow-ups move ahead of every other ready item.
+  void EndHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if the caller became the dispatcher and must call Drain().
   bool ClaimDispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs ready items in order until none are left, then gives up the dispatcher role.

@@ -318,6 +318,20 @@ TEST(GangSchedulerTest, AHeldIslandDispatchesOnlyTheHoldersFollowUpsUntilRelease
   ASSERT_THAT(scheduler.FollowUp(RunId(1), record(12)), IsOk());
   ASSERT_THAT(scheduler.Release(RunId(1)), IsOk());
   EXPECT_THAT(sent, ElementsAre(1, 11, 12, 2, 3));
+  // A follow-up still waiting when the hold ends goes before the runs that waited behind it.
+  std::vector<absl::AnyInvocable<void()>> later;  // the executor runs its drains when told
+  GangScheduler lazy(IslandId(1), GangSchedulerOptions{.executor = [&later](absl::AnyInvocable<void()> task) {
+                       later.push_back(std::move(task));
+                     }});
+  std::vector<int64_t> order;
+  ASSERT_THAT(lazy.Submit(Desc(1), [&]() { order.push_back(1); EXPECT_THAT(lazy.Hold(RunId(1)), IsOk()); }), IsOk());
+  ASSERT_THAT(lazy.Submit(Desc(2), [&]() { order.push_back(2); }), IsOk());
+  ASSERT_THAT(lazy.FollowUp(RunId(1), [&]() { order.push_back(11); }), IsOk());  // not drained yet
+  ASSERT_THAT(lazy.Release(RunId(1)), IsOk());  // its drain is left to the executor
+  ASSERT_THAT(lazy.Submit(Desc(3), [&]() { order.push_back(3); }), IsOk());
+  EXPECT_THAT(order, ElementsAre(1));
+  for (size_t i = 0; i < later.size(); ++i) std::move(later[i])();
+  EXPECT_THAT(order, ElementsAre(1, 11, 2, 3));
   EXPECT_FALSE(scheduler.holder().valid());
   EXPECT_THAT(scheduler.Release(RunId(1)), StatusIs(absl::StatusCode::kNotFound));
   // Finishing a holder also ends its hold.

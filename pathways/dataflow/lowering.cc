@@ -222,8 +222,10 @@ absl::StatusOr<Lowerer::OutputMove> Lowerer::PlanOutput(const ResolvedRef& ref,
                      ", on mesh [", absl::StrJoin(to.mesh, ","), "]: ", shard.status().message()));
   }
   move.sharding = target.sharding;
+  move.copy = target.copy;
   move.shard_type = ir::TensorType{ref.type->dtype, *std::move(shard)};
-  if (!ShardwiseCompatible(ref, target.sharding, placement) || placement != ref.placement) {
+  if (target.copy || !ShardwiseCompatible(ref, target.sharding, placement) ||
+      placement != ref.placement) {
     move.placement = placement;
   }
   return move;

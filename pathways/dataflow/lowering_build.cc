@@ -41,14 +41,17 @@ int32_t Lowerer::ShardingId(const Sharding& sharding) {
 }
 
 int32_t Lowerer::Place(int32_t src, int32_t placement, const Sharding& sharding,
-                       const ir::TensorType& type, int32_t stage, std::string_view reader) {
+                       const ir::TensorType& type, int32_t stage, std::string_view reader,
+                       bool copy) {
   const Placement& from = placements_[slot_placement_[src]];
   const Placement& to = placements_[placement];
   const Sharding& have = slot_sharding_[src];
   const bool shardwise =
       from.devices.size() == to.devices.size() &&
       ((have.stacked() && sharding.stacked()) || (have == sharding && from.mesh == to.mesh));
-  if (shardwise && slot_placement_[src] == placement) return src;
+  if (shardwise && slot_placement_[src] == placement) {
+    return copy ? MoveTo(src, placement, stage, reader) : src;
+  }
   auto [it, inserted] =
       transfers_.try_emplace(std::make_tuple(src, placement, ShardingId(sharding)), -1);
   if (!inserted) return it->second;
@@ -310,7 +313,7 @@ void Lowerer::Build() {
     if (!output_moves_.empty() && output_moves_[o].placement >= 0) {
       const OutputMove& move = output_moves_[o];
       slot = Place(slot, move.placement, move.sharding, move.shard_type, output_stage,
-                   absl::StrCat("output:", o));
+                   absl::StrCat("output:", o), move.copy);
       output_moves = true;
     }
     lowered_->values[slot].is_program_output = true;

@@ -95,6 +95,7 @@ class Lowerer {
     int32_t placement = -1;  // -1: stays where it is
     Sharding sharding;
     ir::TensorType shard_type;
+    bool copy = false;  // a new array even where nothing moves (OutputPlacement::copy)
   };
 
   absl::StatusOr<OutputMove> PlanOutput(const ResolvedRef& ref, const OutputPlacement& target,
@@ -113,8 +114,11 @@ class Lowerer {
 
   // The slot holding `src` as (type, sharding) on `placement`, for stage `stage`; `reader`
   // names the transfer. Moves shard by shard when the layouts match, reshards otherwise.
+  // With `copy`, a value already in place is copied into a new slot (never shared with another
+  // reader's transfer).
   int32_t Place(int32_t src, int32_t placement, const Sharding& sharding,
-                const ir::TensorType& type, int32_t stage, std::string_view reader);
+                const ir::TensorType& type, int32_t stage, std::string_view reader,
+                bool copy = false);
 
   int32_t AddNode(GraphNode node);
 

@@ -61,6 +61,9 @@ struct ProgramCall {
 struct OutputPlacement {
   SliceId slice;
   Sharding sharding;
+  // Copy the value into a new array even where it already has this placement and layout
+  // (otherwise such an output is the value itself).
+  bool copy = false;
   friend bool operator==(const OutputPlacement&, const OutputPlacement&) = default;
 };
 

@@ -232,6 +232,22 @@ absl::StatusOr<RunResult> GrpcControllerClient::Run(ClientId client, ProgramId p
   return wire::FromProto(response.result());
 }
 
+absl::StatusOr<RunResult> GrpcControllerClient::RunControl(ClientId client,
+                                                           ControlRequest control,
+                                                           absl::Span<const ArrayId> inputs) {
+  pwire::RunControlRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_client(client.value());
+  request.set_kind(static_cast<uint32_t>(control.kind));
+  for (ProgramId program : control.programs) request.add_programs(program.value());
+  request.set_max_iterations(control.max_iterations);
+  for (ArrayId input : inputs) request.add_inputs(input.value());
+  pwire::RunResponse response;
+  PW_RETURN_IF_ERROR(
+      Call("RunControl", &pwire::ControllerApi::Stub::RunControl, request, response));
+  return wire::FromProto(response.result());
+}
+
 template <typename Request, typename Start>
 EventRef GrpcControllerClient::StatusCall(Request request, std::string what, Start start) {
   EventRef event = AsyncEvent::Create();

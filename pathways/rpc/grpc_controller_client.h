@@ -77,6 +77,8 @@ class GrpcControllerClient final
   absl::StatusOr<ArrayInfo> PutArray(ClientId client, SliceId slice,
                                      std::vector<ir::Literal> shards,
                                      Sharding sharding = Sharding::Stacked()) override;
+  absl::StatusOr<RunResult> RunControl(ClientId client, ControlRequest request,
+                                       absl::Span<const ArrayId> inputs) override;
   absl::StatusOr<RunResult> Run(ClientId client, ProgramId program,
                                 absl::Span<const ArrayId> inputs, RunOptions options) override;
   EventRef AwaitArray(ClientId client, ArrayId array) override;

@@ -40,6 +40,30 @@ struct RunResult {
   std::vector<ArrayInfo> outputs;  // handles exist at once; the data is a future (AwaitArray)
 };
 
+// A data-dependent step of a program: which program runs next, or how many times, depends on a
+// value computed on the devices. The controller reads that value when it is ready and then
+// dispatches what it selects; until then the islands involved dispatch nothing else, in order
+// (the fallback to sequential dispatch, at this edge only). Everything before and after the
+// step is dispatched in parallel as usual, and the step's outputs are futures at once.
+// The most programs a data-dependent step names (case branches).
+inline constexpr int64_t kMaxControlPrograms = 4096;
+
+struct ControlRequest {
+  enum class Kind : uint8_t { kCase = 0, kWhile = 1 };
+  Kind kind = Kind::kCase;
+  // kCase: the branches. inputs[0] is the branch index, one i32 or bool element per shard and
+  //   the same on every shard (false/true select branches 0/1; an index out of range runs the
+  //   last branch); every branch takes inputs[1..] and returns outputs of the same specs, the
+  //   step's outputs.
+  // kWhile: {cond, body}. The inputs are the carried values; cond takes them and returns one
+  //   predicate (one bool or i32 element per shard, the same on every shard); body takes them
+  //   and returns new carried values of the same specs. The body runs while the predicate
+  //   holds, at most max_iterations times; the outputs are the final carried values.
+  std::vector<ProgramId> programs;
+  int64_t max_iterations = 0;  // kWhile: at least 1
+  friend bool operator==(const ControlRequest&, const ControlRequest&) = default;
+};
+
 // A checkpoint to write: each array under a name unique in the checkpoint (any string of 1 to
 // 1,024 bytes, e.g. a parameter's path "params/blocks/0/wq"), and metadata stored as is.
 struct SaveCheckpointRequest {
@@ -125,6 +149,13 @@ class ControllerService {
 
   // Becomes available when every shard of the array is ready, or fails with the error that
   // reached it (the original message, naming the node that failed).
+  // A data-dependent step (ControlRequest). The outputs are new arrays, copies of what the
+  // selected programs computed; RunResult::run names the step. INVALID_ARGUMENT naming the
+  // culprit for programs whose inputs or outputs do not fit, a predicate that is not one
+  // element per shard, or a loop without a bound. A predicate that differs across its shards,
+  // or cannot be computed, fails the outputs with that error.
+  virtual absl::StatusOr<RunResult> RunControl(ClientId client, ControlRequest request,
+                                               absl::Span<const ArrayId> inputs) = 0;
   virtual EventRef AwaitArray(ClientId client, ArrayId array) = 0;
   // The array's shards copied to host memory, once ready.
   virtual AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) = 0;

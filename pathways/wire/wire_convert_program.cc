@@ -141,6 +141,7 @@ pathways::wire::ProgramDefProto ToProto(const ProgramDef& program) {
     pathways::wire::OutputPlacementProto* o = p.add_output_placements();
     o->set_slice(placement.slice.valid() ? placement.slice.value() : -1);
     *o->mutable_sharding() = ToProto(placement.sharding);
+    o->set_copy(placement.copy);
   }
   return p;
 }
@@ -187,6 +188,7 @@ absl::StatusOr<ProgramDef> FromProto(const pathways::wire::ProgramDefProto& p) {
     if (o.slice() >= 0) placement.slice = SliceId(o.slice());
     PW_WIRE_ASSIGN_OR_RETURN(placement.sharding, FromProto(o.sharding()), kMsg,
                              where + ".sharding");
+    placement.copy = o.copy();
     program.output_placements.push_back(std::move(placement));
   }
   return program;
