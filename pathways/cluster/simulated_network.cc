@@ -174,6 +174,13 @@ void DelayedWorkerService::PeerLost(HostId peer, absl::Status reason) {
   });
 }
 
+void DelayedWorkerService::FailShards(ArrayId array, absl::Span<const int32_t> shards,
+                                      absl::Status status) {
+  network_->Send(ToHost(), latency_, 0,
+                 [inner = inner_, array, shards = std::vector<int32_t>(shards.begin(), shards.end()),
+                  status = std::move(status)] { inner->FailShards(array, shards, status); });
+}
+
 void DelayedRunObserver::OnHostRunDone(HostRunResult result) {
   network_->Send({host_.value(), SimulatedNetwork::kController}, latency_, 0,
                  [inner = inner_, result = std::move(result)]() mutable {

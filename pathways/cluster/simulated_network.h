@@ -141,6 +141,7 @@ class DelayedWorkerService final : public WorkerService {
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
   void Release(absl::Span<const ArrayId> arrays) override;
   void PeerLost(HostId peer, absl::Status reason) override;
+  void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
   HostStatus Status() const override { return inner_->Status(); }
 
  private:

@@ -30,7 +30,8 @@ struct Controller::ControlState {
   ProgramId landing;
   // The step's outputs (one reference each, until the landing run took its own).
   std::vector<std::shared_ptr<ArrayRecord>> outputs;
-  // Handles the step created for its intermediate arrays, released when it ends.
+  // The step's own handles (on its inputs and the arrays it made), each released once no run
+  // it starts later reads the array.
   std::vector<ArrayId> internal;
   std::vector<ArrayId> inputs;
   int64_t iteration = 0;
@@ -253,6 +254,11 @@ absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest
     result.outputs.push_back(out->info());
     arrays_.AddHandle(out);
   }
+  // The step's own handles on its inputs: the client may release its handles at once.
+  for (const auto& in : input_records) {
+    arrays_.AddHandle(in);
+    control->internal.push_back(in->id());
+  }
   result.run = control->holder.id;
   trace.AddArg("step", control->holder.id.DebugString());
   trace.AddArg("programs", absl::StrJoin(names, ","));
@@ -306,7 +312,7 @@ absl::StatusOr<std::vector<ArrayId>> Controller::ControlRun(ControlState& contro
 void Controller::ReleaseInternal(ControlState& control, const std::vector<ArrayId>& ids) {
   for (ArrayId id : ids) {
     auto it = std::find(control.internal.begin(), control.internal.end(), id);
-    if (it == control.internal.end()) continue;  // the step's input: the client's own handle
+    if (it == control.internal.end()) continue;  // released already
     control.internal.erase(it);
     absl::Status s = ReleaseArray(control.client, id);
     if (!s.ok()) PW_LOG(WARNING) << control.where << ": " << s;
@@ -408,7 +414,20 @@ void Controller::FinishControl(const std::shared_ptr<ControlState>& control, abs
     control->finished = true;
   }
   for (const auto& out : control->outputs) {
-    if (!status.ok()) out->Fail(status);
+    if (!status.ok()) {
+      // No run will produce the outputs: the hosts holding them learn it, so the runs already
+      // reading them fail with the step's error instead of waiting.
+      out->Fail(status);
+      absl::StatusOr<std::vector<WorkerService*>> workers =
+          WorkersOf(out->shard_hosts(), control->where);
+      if (workers.ok()) {
+        absl::flat_hash_map<WorkerService*, std::vector<int32_t>> shards;
+        for (size_t i = 0; i < workers->size(); ++i) {
+          shards[(*workers)[i]].push_back(static_cast<int32_t>(i));
+        }
+        for (auto& [worker, list] : shards) worker->FailShards(out->id(), list, status);
+      }
+    }
     DropArrayRef(out);
   }
   for (ArrayId id : control->internal) {

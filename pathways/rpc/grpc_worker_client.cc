@@ -381,6 +381,31 @@ void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {
       });
 }
 
+void GrpcWorkerClient::FailShards(ArrayId array, absl::Span<const int32_t> shards,
+                                  absl::Status status) {
+  if (!lost().ok()) return;  // nothing waits on a host that is gone
+  pathways::wire::FailShardsRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_array(array.value());
+  for (int32_t shard : shards) request.add_shards(shard);
+  *request.mutable_status() = wire::ToProto(status);
+  std::string what = absl::StrCat("FailShards(", array.DebugString(), ")");
+  StartAsync<pathways::wire::FailShardsRequest, StatusResponse>(
+      std::move(request), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context,
+         const pathways::wire::FailShardsRequest* request, StatusResponse* response,
+         std::function<void(grpc::Status)> done) {
+        async->FailShards(context, request, response, std::move(done));
+      },
+      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
+        if (!grpc_status.ok()) {
+          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
+        }
+      });
+}
+
 HostStatus GrpcWorkerClient::Status() const {
   HostStatus unreachable;
   unreachable.host = options_.host;

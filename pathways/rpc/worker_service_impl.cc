@@ -323,6 +323,45 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContex
   return reactor;
 }
 
+grpc::ServerUnaryReactor* WorkerServiceImpl::FailShards(
+    grpc::CallbackServerContext* context, const pathways::wire::FailShardsRequest* request,
+    pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    constexpr const char* kMsg = "FailShardsRequest";
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->array(), kMsg, "array");
+    if (s.ok() && request->shards_size() > ir::kMaxShards) {
+      s = absl::InvalidArgumentError(absl::StrCat(kMsg, ".shards: ", request->shards_size(),
+                                                  " shards (at most ", ir::kMaxShards, ")"));
+    }
+    std::vector<int32_t> shards;
+    for (int i = 0; s.ok() && i < request->shards_size(); ++i) {
+      const int32_t shard = request->shards(i);
+      if (shard < 0 || shard >= ir::kMaxShards) {
+        s = absl::InvalidArgumentError(absl::StrCat(kMsg, ".shards[", i, "]: ", shard,
+                                                    " is outside [0, ", ir::kMaxShards, ")"));
+      }
+      shards.push_back(shard);
+    }
+    absl::Status status;
+    if (s.ok()) {
+      absl::StatusOr<wire::PeerStatus> decoded = wire::FromProto(request->status());
+      if (decoded.ok()) {
+        status = std::move(decoded->status);
+      } else {
+        s = Annotate(decoded.status(), absl::StrCat(kMsg, ".status"));
+      }
+    }
+    if (s.ok() && status.ok()) {
+      s = absl::InvalidArgumentError(absl::StrCat(kMsg, ".status: OK is not a failure"));
+    }
+    if (s.ok()) backend_.worker->FailShards(ArrayId(request->array()), shards, std::move(status));
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
     grpc::CallbackServerContext* context,
     const pathways::wire::WorkerRegisterFunctionRequest* request,

@@ -93,6 +93,9 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
                                     const pathways::wire::ReleaseRequest* request,
                                     pathways::wire::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* FailShards(grpc::CallbackServerContext* context,
+                                       const pathways::wire::FailShardsRequest* request,
+                                       pathways::wire::StatusResponse* response) override;
   grpc::ServerUnaryReactor* PeerLost(grpc::CallbackServerContext* context,
                                      const pathways::wire::PeerLostRequest* request,
                                      pathways::wire::StatusResponse* response) override;

@@ -59,6 +59,12 @@ absl::Status FakeWorker::PutShard(ArrayId array, int32_t shard, DeviceId device,
 AsyncValueRef<ir::Literal> FakeWorker::FetchShard(ArrayId array, int32_t shard) {
   auto out = MakeAsyncValue<ir::Literal>();
   absl::MutexLock lock(&mu_);
+  for (const auto& [a, s, status] : failed_) {
+    if (a == array && s == shard) {
+      out->SetError(status);
+      return out;
+    }
+  }
   auto it = shards_.find({array.value(), shard});
   if (it == shards_.end()) {
     out->SetError(absl::NotFoundError(absl::StrCat(array.DebugString(), " shard ", shard)));
@@ -81,6 +87,16 @@ void FakeWorker::Release(absl::Span<const ArrayId> arrays) {
 void FakeWorker::PeerLost(HostId peer, absl::Status reason) {
   absl::MutexLock lock(&mu_);
   peers_lost_.emplace_back(peer, std::move(reason));
+}
+
+void FakeWorker::FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  for (int32_t shard : shards) failed_.emplace_back(array, shard, status);
+}
+
+std::vector<std::tuple<ArrayId, int32_t, absl::Status>> FakeWorker::failed_shards() const {
+  absl::MutexLock lock(&mu_);
+  return failed_;
 }
 
 std::vector<std::pair<HostId, absl::Status>> FakeWorker::peers_lost() const {

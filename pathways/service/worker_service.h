@@ -130,6 +130,13 @@ class WorkerService {
   // receives from `peer`.
   virtual void PeerLost(HostId peer, absl::Status reason) = 0;
 
+  // Shards `shards` of `array` (held on this host) will never be produced: each completes with
+  // `status` (an error) unless it completed already, so runs reading them fail with it instead
+  // of waiting. What the controller tells the hosts of a data-dependent step's outputs when the
+  // step fails before its result run. Returns at once; callable from any thread, in any order
+  // with Run. Shard indices outside [0, kMaxShards) are ignored.
+  virtual void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) = 0;
+
   virtual HostStatus Status() const = 0;
 };
 

@@ -65,6 +65,29 @@ TEST_P(WorkerServiceConformanceTest, FetchOfAnUnknownShardIsNotFound) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_P(WorkerServiceConformanceTest, FailedShardsFailTheirFetchesAndTheRunsReadingThem) {
+  worker().FailShards(ArrayId(40), std::vector<int32_t>{0, 1},
+                      absl::AbortedError("the data-dependent step failed"));
+  // The call returns at once; a remote worker applies it when it arrives.
+  absl::Status fetched;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    fetched = worker().FetchShard(ArrayId(40), 1)->Await();
+    if (!absl::IsNotFound(fetched)) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(fetched, StatusIs(absl::StatusCode::kAborted, HasSubstr("step failed")));
+  if (!harness_->computes()) return;
+  ASSERT_THAT(worker().RegisterFunction(FunctionId(7), TwiceFunction()), IsOk());
+  worker().Run(MakeHostRun(TwiceProgram(kHostId, kD0, kD1), kHostId, RunId(41),
+                           {ArrayId(40), ArrayId(42)}));
+  std::optional<HostRunResult> result = observer_.Await(RunId(41));
+  ASSERT_TRUE(result.has_value()) << "no report of run 41";
+  ASSERT_FALSE(result->outputs.empty());
+  for (const HostRunResult::ShardStatus& out : result->outputs) {
+    EXPECT_THAT(out.status, StatusIs(absl::StatusCode::kAborted, HasSubstr("step failed")));
+  }
+}
+
 // A scratch directory for one test's shard files, removed afterwards.
 class ScratchDir {
  public:

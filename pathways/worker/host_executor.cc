@@ -560,6 +560,12 @@ absl::StatusOr<std::unique_ptr<IncomingShard>> HostExecutor::BeginReceiveShard(
       new IncomingDeviceShard(std::move(receiving.entry), std::move(receiving.buffer)));
 }
 
+void HostExecutor::FailShards(ArrayId array, absl::Span<const int32_t> shards,
+                              absl::Status status) {
+  if (status.ok()) status = absl::InternalError("FailShards without an error");
+  for (int32_t shard : shards) FailShard(array, shard, ir::TensorType{}, status);
+}
+
 void HostExecutor::FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
                              absl::Status error) {
   (void)type;

@@ -90,6 +90,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   AsyncValueRef<ir::Literal> FetchShard(ArrayId array, int32_t shard) override;
   void Release(absl::Span<const ArrayId> arrays) override;
   void PeerLost(HostId peer, absl::Status reason) override;
+  void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
   HostStatus Status() const override;
 
   // ShardReceiver.

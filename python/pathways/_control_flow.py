@@ -13,8 +13,16 @@ Outside any trace the same functions run eagerly on host values, as plain Python
 
 import numpy as np
 
+from . import _program, _program_control
 from . import _tracer as _t
 from ._tree import tree_flatten, tree_paths, tree_unflatten
+
+
+def _program_level():
+    """The @pw.program being traced when no pmapped function is: control flow there is a
+    data-dependent step of the program."""
+    ctx = _program.current()
+    return ctx if ctx is not None and _t.current_trace() is None else None
 
 
 def _traced_context(*trees):
@@ -130,6 +138,9 @@ def while_loop(cond_fun, body_fun, init_val, *, max_iterations=None):
     their dtypes and shapes). Differentiable (the tape holds max_iterations carried values)."""
     what = "while_loop"
     bound = _check_bound(max_iterations, what)
+    ctx = _program_level()
+    if ctx is not None:
+        return _program_control.while_loop(ctx, cond_fun, body_fun, init_val, bound, what)
     trace = _traced_context(init_val)
     if trace is None:
         val = init_val
@@ -313,6 +324,9 @@ def switch(index, branches, *operands):
     branches = list(branches)
     if not branches:
         raise ValueError("switch: needs at least one branch")
+    ctx = _program_level()
+    if ctx is not None:  # the controller runs the last branch for an index out of range
+        return _program_control.case(ctx, index, branches, operands, "switch")
     trace = _traced_context(index, operands)
     if trace is None:
         return branches[int(np.clip(int(index), 0, len(branches) - 1))](*operands)
@@ -327,6 +341,10 @@ def cond(pred, true_fun, false_fun, *operands):
     """lax.cond: true_fun(*operands) if pred else false_fun(*operands), as one case instruction
     (both branches are traced; one runs). The branches return the same structure, dtypes and
     shapes."""
+    ctx = _program_level()
+    if ctx is not None:
+        return _program_control.case(ctx, pred, [false_fun, true_fun], operands, "cond",
+                                     names=["false_fun", "true_fun"])
     trace = _traced_context(pred, operands)
     if trace is None:
         return true_fun(*operands) if bool(pred) else false_fun(*operands)

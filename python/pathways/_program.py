@@ -1,5 +1,12 @@
 """@pw.program: traces a Python function that calls several pmapped functions into ONE program,
-submitted as one run (parallel asynchronous dispatch)."""
+submitted as one run (parallel asynchronous dispatch).
+
+A program may also hold data-dependent steps (pw.lax.cond / switch / while_loop whose predicate
+is a value the program computes; _program_control.py). Then it is traced into *segments*, the
+statically shaped parts between steps, each one registered program dispatched in parallel, and
+the controller runs each step when its predicate arrives: dispatch falls back to sequential
+exactly at those edges. A call still submits everything at once and returns futures.
+"""
 
 import functools
 
@@ -15,15 +22,20 @@ def tracing():
     return bool(_active)
 
 
+def current():
+    return _active[-1] if _active else None
+
+
 class ProgramValue:
-    """A value inside a program being traced: a program input or a pmapped call's output.
-    Only pmapped functions can compute on it; `shape` is global ([devices, ...])."""
+    """A value inside a program being traced: a program input, a pmapped call's output or a
+    data-dependent step's output. Only pmapped functions (and pw.lax control flow) can compute
+    on it; `shape` is global ([devices, ...])."""
 
-    __slots__ = ("_ctx", "_leaf", "_tid", "shape", "dtype")
+    __slots__ = ("_ctx", "_key", "shape", "dtype")
 
-    def __init__(self, ctx, shape, dtype, leaf=None, tid=None):
-        self._ctx, self._leaf, self._tid = ctx, leaf, tid
-        self.shape, self.dtype = tuple(shape), dtype
+    def __init__(self, ctx, key, shape, dtype):
+        self._ctx, self._key = ctx, key
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
     @property
     def ndim(self):
@@ -35,7 +47,7 @@ class ProgramValue:
     def _no(self, *args, **kwargs):
         raise TypeError(
             f"{self!r}: inside @pw.program, values can only be passed to pmapped functions "
-            "(wrap this computation in pw.pmap)")
+            "(wrap this computation in pw.pmap) or to pw.lax.cond / switch / while_loop")
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _no
     __matmul__ = __rmatmul__ = __pow__ = __neg__ = __getitem__ = __array__ = __bool__ = _no
@@ -43,47 +55,174 @@ class ProgramValue:
     __hash__ = object.__hash__
 
 
+class _Segment:
+    """A statically shaped part of a program: one C++ trace, one registered program."""
+
+    def __init__(self, ctx, index):
+        self.trace = ctx.session.trace_program(ctx.name if index == 0 else f"{ctx.name}.{index}")
+        # How to get each trace input at run time, in order (see _ProgramTrace.materialize):
+        # ("leaf", i, where) | ("value", key) | ("array", pw.Array) | ("put", ndarray, where)
+        self.inputs = []
+        self.local = {}     # identity of a bound value -> trace id here
+        self.produced = []  # (key, trace id) of the values made here
+        self.out_keys = []
+        self.program = None
+
+
 class _ProgramTrace:
-    def __init__(self, session, name, leaves):
+    """A program being traced. At top level its items are segments and data-dependent steps, in
+    order; a sub-trace (`parent` set: a branch or loop body of a step) is one segment whose
+    inputs are pre-bound, and values of the enclosing program it uses become *captures*."""
+
+    def __init__(self, session, name, leaves, parent=None):
         self.session = session
         self.name = name
-        self.trace = session.trace_program(name)
-        self.leaves = leaves
-        # How to build each program input at run time, in order:
-        # ("leaf", index, (slice, sharding)) | ("array", pw.Array, None) | ("put", ndarray, (slice, sharding))
-        self.plan = []
-        self.captured = {}  # id(object) -> trace id, for closed-over arrays
+        self.leaves = leaves or []
+        self.parent = parent
+        self.items = []        # ("seg", _Segment) | ("step", _control.Step)
+        self.current = None    # the open segment
+        self.origin = {}       # key -> "leaf" | "seg" | "step"
+        self.spec = {}         # key -> the C++ TracedSpec of a placed value
+        self.keep = []         # host objects bound by identity, kept alive while tracing
+        self.captures = []     # sub-traces: (identity, descriptor) of enclosing values, in order
+        # Sub-traces: operands that are host values, placed by the first pmapped call reading
+        # them: placeholder key -> (operand index, host array); and where each was placed.
+        self.deferred = {}
+        self.placed = {}
+        self.next_key = len(self.leaves)
+        for i in range(len(self.leaves)):
+            self.origin[i] = "leaf"
 
-    def bind(self, x, sl, fn, i, cpp):
-        """The trace id of argument `i` of pmap `fn` (on slice `sl`, read in runtime sharding
-        `cpp`), adding program inputs."""
+    # -- values ---------------------------------------------------------------------------------
+
+    def new_value(self, origin, shape, dtype, spec=None):
+        key = self.next_key
+        self.next_key += 1
+        self.origin[key] = origin
+        if spec is not None:
+            self.spec[key] = spec
+        return ProgramValue(self, key, shape, dtype)
+
+    def segment(self):
+        if self.current is None:
+            self.current = _Segment(self, len([1 for kind, _ in self.items if kind == "seg"]))
+            self.items.append(("seg", self.current))
+        return self.current
+
+    def identity(self, x):
+        if isinstance(x, ProgramValue):
+            return ("pv", id(x._ctx), x._key)
+        self.keep.append(x)
+        return ("obj", id(x))
+
+    def descriptor(self, x, where, what):
+        """How the enclosing run supplies `x` to a segment or step input, for a value that is
+        not made where it is used. `where` (slice, sharding) places a host value or an
+        unplaced NumPy program input; None when no pmapped call places it."""
         if isinstance(x, ProgramValue):
             if x._ctx is not self:
                 raise ValueError(f"{x!r} belongs to another program trace")
-            if x._tid is None:
-                leaf = self.leaves[x._leaf]
-                if isinstance(leaf, _array.Array):
-                    x._tid = self.trace.input_like(leaf._impl)
-                    self.plan.append(("leaf", x._leaf, None))
-                else:
-                    x._tid = self.trace.input(leaf.dtype.name, list(leaf.shape), sl._impl, cpp)
-                    self.plan.append(("leaf", x._leaf, (sl, cpp)))
-            return x._tid
+            if x._key in self.spec:
+                return ("value", x._key)
+            leaf = self.leaves[x._key]  # an input not placed yet
+            if isinstance(leaf, _array.Array):
+                return ("leaf", x._key, None)
+            if where is None:
+                raise TypeError(f"{what}: program input {x._key} is a NumPy array that no pmapped "
+                                "function has placed yet; pass it as a pw.Array (pw.device_put) or "
+                                "use it in a pmapped call first")
+            return ("leaf", x._key, where)
         if isinstance(x, _tracer.Tracer):
-            raise TypeError(f"pmap '{fn._name}': {x!r} cannot be passed into a program")
-        tid = self.captured.get(id(x))
-        if tid is not None:
-            return tid
+            raise TypeError(f"{what}: {x!r} cannot be passed into a program")
         if isinstance(x, _array.Array):
-            tid = self.trace.input_like(x._impl)
-            self.plan.append(("array", x, None))
-        else:
-            a = _array.canonicalize(x)
-            fn.shard_shape(i, a.shape, cpp, sl)
-            tid = self.trace.input(a.dtype.name, list(a.shape), sl._impl, cpp)
-            self.plan.append(("put", a, (sl, cpp)))
-        self.captured[id(x)] = tid
+            return ("array", x)
+        if where is None:
+            raise TypeError(f"{what}: a host value ({type(x).__name__}) needs a pmapped call to "
+                            "place it; pass a pw.Array instead")
+        return ("put", _array.canonicalize(x), where)
+
+    def bind_descriptor(self, seg, ident, desc):
+        """Adds the segment input `desc` stands for; its trace id."""
+        kind = desc[0]
+        if kind == "value":
+            tid = seg.trace.input_spec(self.spec_of(desc[1]))
+        elif kind == "leaf":
+            leaf = self.leaves[desc[1]]
+            if isinstance(leaf, _array.Array):
+                tid = seg.trace.input_like(leaf._impl)
+            else:
+                sl, cpp = desc[2]
+                tid = seg.trace.input(leaf.dtype.name, list(leaf.shape), sl._impl, cpp)
+            self.spec[desc[1]] = seg.trace.traced(tid)  # placed now: later uses read it as a value
+        elif kind == "array":
+            tid = seg.trace.input_like(desc[1]._impl)
+        elif kind == "put":
+            a, (sl, cpp) = desc[1], desc[2]
+            tid = seg.trace.input(a.dtype.name, list(a.shape), sl._impl, cpp)
+        else:  # "spec": a sub-trace's pre-bound input of a known spec
+            tid = seg.trace.input_spec(desc[1])
+        seg.inputs.append(desc)
+        seg.local[ident] = tid
         return tid
+
+    def for_sub(self, desc):
+        """How a sub-trace of this trace binds an input this trace supplies as `desc`."""
+        if desc[0] == "value":
+            return ("spec", self.spec_of(desc[1]))
+        if desc[0] == "leaf":
+            leaf = self.leaves[desc[1]]
+            return ("array", leaf) if desc[2] is None else ("put", _array.canonicalize(leaf), desc[2])
+        return desc
+
+    def spec_of(self, key):
+        if self.parent is not None and key not in self.spec:
+            return self.parent.spec_of(key)
+        return self.spec[key]
+
+    def bind(self, x, sl, fn, i, cpp):
+        """The trace id of argument `i` of pmap `fn` (on slice `sl`, read in runtime sharding
+        `cpp`), adding segment inputs as needed."""
+        seg = self.segment()
+        if isinstance(x, ProgramValue) and x._ctx is self and x._key in seg.local:
+            return seg.local[x._key]
+        if isinstance(x, ProgramValue) and x._ctx is self and x._key in self.deferred:
+            j, a = self.deferred[x._key]  # a host operand: this call places it
+            fn.shard_shape(i, a.shape, cpp, sl)
+            self.placed.setdefault(j, (sl, cpp))
+            tid = self.bind_descriptor(seg, x._key, ("put", a, (sl, cpp)))
+            self.spec[x._key] = seg.trace.traced(tid)
+            return tid
+        ident = self.identity(x)
+        if ident in seg.local:
+            return seg.local[ident]
+        if not isinstance(x, (ProgramValue, _array.Array, _tracer.Tracer)):
+            fn.shard_shape(i, _array.canonicalize(x).shape, cpp, sl)
+        where = (sl, cpp)
+        if self.parent is not None and not (isinstance(x, ProgramValue) and x._ctx is self):
+            # A branch or loop body using a value of the enclosing program: a capture.
+            desc = self.parent.descriptor(x, where, f"pmap '{fn._name}'")
+            self.captures.append((ident, desc))
+            return self.bind_descriptor(seg, ident, self.parent.for_sub(desc))
+        return self.bind_descriptor(seg, ident, self.descriptor(x, where, f"pmap '{fn._name}'"))
+
+    # -- running --------------------------------------------------------------------------------
+
+    def materialize(self, desc, vals, env):
+        """The array a descriptor stands for in one call of the program."""
+        kind = desc[0]
+        if kind == "value":
+            if desc[1] not in env:  # a program input placed by an earlier segment's binding
+                raise RuntimeError(f"program '{self.name}': value {desc[1]} is not computed yet")
+            return env[desc[1]]
+        if kind == "leaf":
+            if desc[1] not in env:
+                v = vals[desc[1]]
+                env[desc[1]] = v._impl if isinstance(v, _array.Array) else \
+                    self.session.put(desc[2][0]._impl, v, desc[2][1])
+            return env[desc[1]]
+        if kind == "array":
+            return desc[1]._impl
+        return self.session.put(desc[2][0]._impl, desc[1], desc[2][1])  # "put"
 
 
 def record_call(fn, leaves, in_tree):
@@ -100,23 +239,33 @@ def record_call(fn, leaves, in_tree):
         dtype = x.dtype if hasattr(x, "dtype") else _array.canonicalize(x).dtype
         sigs.append((str(dtype), fn.shard_shape(i, shape, s, sl)))
     tids = [ctx.bind(x, sl, fn, i, s) for i, (x, s) in enumerate(zip(leaves, shardings))]
+    seg = ctx.segment()
     cpp, state = fn._compiled_for(sl, in_tree, ctx.session, tuple(shardings))
-    out_ids = fn.invoke(lambda: ctx.trace.call(cpp, tids), state)
+    out_ids = fn.invoke(lambda: seg.trace.call(cpp, tids), state)
     out_tree = state.out_trees[tuple(sigs)]
     outs = []
     for tid in out_ids:
-        dtype, _, _, global_shape = ctx.trace.spec(tid)
-        outs.append(ProgramValue(ctx, tuple(global_shape), np.dtype(dtype), tid=tid))
+        dtype, _, _, global_shape = seg.trace.spec(tid)
+        value = ctx.new_value("seg", global_shape, dtype, spec=seg.trace.traced(tid))
+        seg.local[value._key] = tid
+        seg.produced.append((value._key, tid))
+        outs.append(value)
     return tree_unflatten(out_tree, outs)
 
 
 class _Compiled:
-    __slots__ = ("program", "plan", "outputs", "out_tree")
+    __slots__ = ("items", "outputs", "out_tree")
+
+    @property
+    def program(self):
+        """The one registered program of a program without data-dependent steps (else None)."""
+        items = self.items[1]
+        return items[0][1].program if len(items) == 1 and items[0][0] == "seg" else None
 
 
 class ProgramFunction:
-    """The result of @pw.program: traced once per input signature into one registered program;
-    each call is one submission whose outputs are pw.Arrays (futures)."""
+    """The result of @pw.program: traced once per input signature into registered programs;
+    each call submits them (and its data-dependent steps) and returns pw.Arrays (futures)."""
 
     def __init__(self, fn):
         self._fn = fn
@@ -138,21 +287,17 @@ class ProgramFunction:
         if compiled is None:
             compiled = self._trace(session, vals, in_tree)
             self._cache[key] = compiled
-        inputs = []
-        for kind, payload, where in compiled.plan:
-            if kind == "leaf":
-                v = vals[payload]
-                inputs.append(v._impl if isinstance(v, _array.Array)
-                              else session.put(where[0]._impl, v, where[1]))
-            elif kind == "array":
-                inputs.append(payload._impl)
+        ctx, env = compiled.items, {}
+        for kind, item in ctx[1]:
+            if kind == "seg":
+                outs = item.program([ctx[0].materialize(d, vals, env) for d in item.inputs])
+                env.update(zip(item.out_keys, outs))
             else:
-                inputs.append(session.put(where[0]._impl, payload, where[1]))
-        outs = compiled.program(inputs) if compiled.program is not None else []
+                env.update(item.run(ctx[0], vals, env))
         flat = []
         for kind, payload in compiled.outputs:
             if kind == "out":
-                flat.append(_array.Array(outs[payload]))
+                flat.append(_array.Array(env[payload]))
             elif kind == "leaf":
                 flat.append(leaves[payload])
             else:
@@ -161,27 +306,46 @@ class ProgramFunction:
 
     def _trace(self, session, vals, in_tree):
         ctx = _ProgramTrace(session, self._name, vals)
-        placeholders = [ProgramValue(ctx, v.shape, v.dtype, leaf=i) for i, v in enumerate(vals)]
+        placeholders = [ProgramValue(ctx, i, v.shape, v.dtype) for i, v in enumerate(vals)]
         _active.append(ctx)
         try:
             out = self._fn(*tree_unflatten(in_tree, placeholders))
         finally:
             _active.pop()
         out_leaves, out_tree = tree_flatten(out)
-        outputs, tids = [], []
+        outputs, needed = [], set()
         for x in out_leaves:
-            if isinstance(x, ProgramValue) and x._ctx is ctx and x._leaf is None:
-                outputs.append(("out", len(tids)))
-                tids.append(x._tid)
+            if isinstance(x, ProgramValue) and x._ctx is ctx and ctx.origin[x._key] != "leaf":
+                outputs.append(("out", x._key))
+                needed.add(x._key)
             elif isinstance(x, ProgramValue) and x._ctx is ctx:
-                outputs.append(("leaf", x._leaf))  # an input returned as is
+                outputs.append(("leaf", x._key))  # an input returned as is
             elif isinstance(x, ProgramValue):
                 raise ValueError(f"program '{self._name}' returned {x!r} from another program trace")
             else:
                 outputs.append(("const", x))
+        # Each segment returns what later items and the outputs read; unused segments drop out.
+        for kind, item in reversed(ctx.items):
+            descs = item.inputs if kind == "seg" else item.descriptors()
+            if kind == "seg":
+                item.out_keys = [k for k, _ in item.produced if k in needed]
+                if not item.out_keys:
+                    continue
+            elif not any(k in needed for k in item.out_keys):
+                continue
+            needed.update(d[1] for d in descs if d[0] == "value")
+        items = []
+        for kind, item in ctx.items:
+            if kind == "seg":
+                if not item.out_keys:
+                    continue
+                tids = [dict(item.produced)[k] for k in item.out_keys]
+                item.program = item.trace.build(tids)
+            elif not any(k in needed for k in item.out_keys):
+                continue
+            items.append((kind, item))
         compiled = _Compiled()
-        compiled.program = ctx.trace.build(tids) if tids else None
-        compiled.plan = ctx.plan
+        compiled.items = (ctx, items)
         compiled.outputs = outputs
         compiled.out_tree = out_tree
         return compiled
@@ -192,5 +356,6 @@ class ProgramFunction:
 
 def program(fn):
     """Decorator: calls of pmapped functions inside `fn` become ONE program (one submission,
-    parallel dispatch). Inputs and outputs may be tuples/lists/dicts of arrays."""
+    parallel dispatch). Inputs and outputs may be tuples/lists/dicts of arrays. pw.lax.cond,
+    switch and while_loop on values the program computes become data-dependent steps."""
     return ProgramFunction(fn)

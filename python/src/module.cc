@@ -426,6 +426,11 @@ void BindProgramTrace(py::module_& m) {
         for (Traced& o : out) ids.push_back(t.Add(std::move(o)));
         return ids;
       })
+      .def("traced", [](const PyProgramTrace& t, int64_t i) { return t.Get(i); })
+      .def("input_spec", [](PyProgramTrace& t, const Traced& like) {
+        SessionUse use(*t.session, "program input");
+        return t.Add(t.tracer->Input(like.spec, like.mesh));
+      })
       .def("spec", [](const PyProgramTrace& t, int64_t i) {
         const Traced& v = t.Get(i);
         return py::make_tuple(NumpyName(v.spec.shard_type.dtype), ShapeTuple(v.spec.shard_type.shape),
@@ -448,6 +453,25 @@ void BindProgram(py::module_& m) {
         std::vector<Array> arrays = Unwrap(p.session, args, "program '" + p.program.def().name + "'");
         return Wrap(p.session, ValueOrThrow(p.program.Run(arrays)));
       });
+  // Data-dependent steps of a program (Client::Case / Client::While).
+  m.def("run_case", [](const PyArray& index, const std::vector<PyProgram>& branches,
+                       const std::vector<PyArray>& operands) {
+    const std::shared_ptr<Session> session = index.session();
+    SessionUse use(*session, "data-dependent cond");
+    std::vector<Program> programs;
+    for (const PyProgram& b : branches) programs.push_back(b.program);
+    const Array idx = Unwrap(session, {index}, "cond predicate")[0];
+    std::vector<Array> ops = Unwrap(session, operands, "cond operand");
+    return Wrap(session, ValueOrThrow(session->client().Case(idx, programs, ops)));
+  }, py::arg("index"), py::arg("branches"), py::arg("operands"));
+  m.def("run_while", [](const PyProgram& cond, const PyProgram& body,
+                        const std::vector<PyArray>& init, int64_t max_iterations) {
+    SessionUse use(*cond.session, "data-dependent while_loop");
+    std::vector<Array> carried = Unwrap(cond.session, init, "while_loop carried value");
+    return Wrap(cond.session,
+                ValueOrThrow(cond.session->client().While(cond.program, body.program, carried,
+                                                          max_iterations)));
+  }, py::arg("cond"), py::arg("body"), py::arg("init"), py::arg("max_iterations"));
 }
 
 }  // namespace
