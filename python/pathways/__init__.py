@@ -16,7 +16,7 @@ from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, V
                        memory_stats, shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
-from . import checkpoint, lax, models, nn, numpy, optimizers, pipeline, random, sharding
+from . import checkpoint, lax, models, moe, nn, numpy, optimizers, pipeline, random, sharding
 
 InvalidArgumentError = _pathways.InvalidArgumentError
 
@@ -29,7 +29,7 @@ def get_devices(n):
 __all__ = [
     "Array", "checkpoint", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
     "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
-    "models", "named_scope", "nn", "numpy", "optimizers", "PathwaysError", "pipeline", "pmap", "PmapFunction", "program",
+    "models", "moe", "named_scope", "nn", "numpy", "optimizers", "PathwaysError", "pipeline", "pmap", "PmapFunction", "program",
     "ProgramFunction", "ProgramValue", "random", "reshard", "shard_map", "sharding", "shutdown",
     "Tracer", "tree_flatten",
     "trace", "tree_leaves", "tree_map", "tree_unflatten", "value_and_grad", "VirtualDevice",
