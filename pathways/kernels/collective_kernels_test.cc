@@ -270,6 +270,23 @@ TEST(CollectiveKernelsTest, CollectivesWithinMeshAxisGroups) {
   }
 }
 
+// Runs `exe` on every shard at once (shard r's arguments from args(r)), each with its rank's
+// fake communicator; each shard's result.
+std::vector<absl::StatusOr<std::vector<ir::Literal>>> RunOnEveryShard(
+    const CpuExecutable& exe, const std::function<std::vector<ir::Literal>(int64_t)>& args) {
+  FakeGroup group(kShards);
+  std::vector<absl::StatusOr<std::vector<ir::Literal>>> results(kShards);
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < kShards; ++r) {
+    threads.emplace_back([&, r] {
+      FakeCommunicator comm(&group, r);
+      results[r] = exe.ExecuteLiterals(args(r), &comm);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
 // A loop of all_reduce: `bound` comes from each shard's argument. Equal bounds run in lockstep;
 // bounds that differ make every shard fail with FAILED_PRECONDITION instead of deadlocking.
 std::vector<absl::StatusOr<std::vector<ir::Literal>>> RunCollectiveLoop(
@@ -291,18 +308,10 @@ std::vector<absl::StatusOr<std::vector<ir::Literal>>> RunCollectiveLoop(
   EXPECT_TRUE(f.ok()) << f.status();
   auto exe = CpuExecutable::Compile(*f);
   EXPECT_TRUE(exe.ok()) << exe.status();
-  FakeGroup group(kShards);
-  std::vector<absl::StatusOr<std::vector<ir::Literal>>> results(kShards);
-  std::vector<std::thread> threads;
-  for (int64_t r = 0; r < kShards; ++r) {
-    threads.emplace_back([&, r] {
-      FakeCommunicator comm(&group, r);
-      results[r] = (*exe)->ExecuteLiterals(
-          {LiteralFrom(i32, {static_cast<double>(bounds[r])}), LiteralFrom(f32, {1.0, 0.5})}, &comm);
-    });
-  }
-  for (auto& t : threads) t.join();
-  return results;
+  return RunOnEveryShard(**exe, [&](int64_t r) {
+    return std::vector<ir::Literal>{LiteralFrom(i32, {static_cast<double>(bounds[r])}),
+                                    LiteralFrom(f32, {1.0, 0.5})};
+  });
 }
 
 TEST(CollectiveKernelsTest, LoopsWithCollectivesRunInLockstep) {
@@ -344,16 +353,9 @@ TEST(CollectiveKernelsTest, ACaseWithCollectivesNeedsTheSameBranchEverywhere) {
   for (const auto* f : {&*ok, &*bad}) {
     auto exe = CpuExecutable::Compile(*f);
     ASSERT_TRUE(exe.ok()) << exe.status();
-    FakeGroup group(kShards);
-    std::vector<absl::StatusOr<std::vector<ir::Literal>>> results(kShards);
-    std::vector<std::thread> threads;
-    for (int64_t r = 0; r < kShards; ++r) {
-      threads.emplace_back([&, r] {
-        FakeCommunicator comm(&group, r);
-        results[r] = (*exe)->ExecuteLiterals({LiteralFrom(f32, {1.0, 2.0})}, &comm);
-      });
-    }
-    for (auto& t : threads) t.join();
+    auto results = RunOnEveryShard(**exe, [&](int64_t) {
+      return std::vector<ir::Literal>{LiteralFrom(f32, {1.0, 2.0})};
+    });
     for (int64_t r = 0; r < kShards; ++r) {
       if (f == &*ok) {
         ASSERT_TRUE(results[r].ok()) << results[r].status();

@@ -5,37 +5,47 @@ import numpy as np
 import torch
 
 
+def _norm(x, p):
+    mean = x.mean(-1, keepdim=True)
+    centered = x - mean
+    var = (centered * centered).mean(-1, keepdim=True)
+    return centered / torch.sqrt(var + 1e-5) * p["scale"] + p["bias"]
+
+
+def _attention(x, b, cfg):
+    """A block's causal multi-head attention on x [batch, t, d] (before the residual)."""
+    batch, t, d = x.shape
+    h = cfg.heads
+    hd = d // h
+    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    y = _norm(x, b["norm1"]).reshape(batch * t, d) @ b["qkv"]
+    q, k, v = y.reshape(batch, t, 3, h, hd).permute(2, 0, 3, 1, 4)
+    scores = (q @ k.transpose(-1, -2)) / np.sqrt(hd)
+    scores = torch.where(causal, scores, torch.tensor(-1e9, dtype=scores.dtype))
+    weights = torch.softmax(scores, dim=-1)
+    return ((weights @ v).permute(0, 2, 1, 3).reshape(batch * t, d) @ b["out"]).reshape(batch, t, d)
+
+
+def _logits_loss(x, params, targets, cfg):
+    batch, t, d = x.shape
+    x = _norm(x, params["norm"])
+    logits = (x.reshape(batch * t, d) @ params["embed"].T).reshape(batch, t, cfg.vocab)
+    return -torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1).mean()
+
+
 def torch_loss(params, tokens, cfg):
     """pw.models.loss, written with PyTorch operations on a dict of tensors."""
     tokens = tokens.long()
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     batch, t = inputs.shape
-    d, h = cfg.d_model, cfg.heads
-    hd = d // h
-
-    def norm(x, p):
-        mean = x.mean(-1, keepdim=True)
-        centered = x - mean
-        var = (centered * centered).mean(-1, keepdim=True)
-        return centered / torch.sqrt(var + 1e-5) * p["scale"] + p["bias"]
-
+    d = cfg.d_model
     x = params["embed"][inputs] + params["pos"][:t]
-    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
     for b in params["blocks"]:
-        y = norm(x, b["norm1"]).reshape(batch * t, d) @ b["qkv"]
-        q, k, v = y.reshape(batch, t, 3, h, hd).permute(2, 0, 3, 1, 4)
-        scores = (q @ k.transpose(-1, -2)) / np.sqrt(hd)
-        scores = torch.where(causal, scores, torch.tensor(-1e9, dtype=scores.dtype))
-        weights = torch.softmax(scores, dim=-1)
-        attn = (weights @ v).permute(0, 2, 1, 3).reshape(batch * t, d) @ b["out"]
-        x = x + attn.reshape(batch, t, d)
-        up = torch.nn.functional.gelu(norm(x, b["norm2"]).reshape(batch * t, d) @ b["up"],
+        x = x + _attention(x, b, cfg)
+        up = torch.nn.functional.gelu(_norm(x, b["norm2"]).reshape(batch * t, d) @ b["up"],
                                       approximate="tanh")
         x = x + (up @ b["down"]).reshape(batch, t, d)
-    x = norm(x, params["norm"])
-    logits = (x.reshape(batch * t, d) @ params["embed"].T).reshape(batch, t, cfg.vocab)
-    logp = torch.log_softmax(logits, dim=-1)
-    return -logp.gather(-1, targets[..., None]).squeeze(-1).mean()
+    return _logits_loss(x, params, targets, cfg)
 
 
 def torch_moe_layer(p, x, cfg):
@@ -62,35 +72,19 @@ def torch_moe_transformer_loss(params, tokens, cfg, devices):
     """The mean over `devices` data shards (tokens [devices, batch, seq + 1]) of
     pw.moe.transformer_loss, every expert in `params`; and the mean cross-entropy."""
     losses, ces = [], []
-    d, h = cfg.d_model, cfg.heads
-    hd = d // h
     for g in range(devices):
         tok = tokens[g].long()
         inputs, targets = tok[:, :-1], tok[:, 1:]
         batch, t = inputs.shape
-
-        def norm(x, p):
-            mean = x.mean(-1, keepdim=True)
-            centered = x - mean
-            var = (centered * centered).mean(-1, keepdim=True)
-            return centered / torch.sqrt(var + 1e-5) * p["scale"] + p["bias"]
-
         x = params["embed"][inputs] + params["pos"][:t]
-        causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
         aux = 0.0
         for b in params["blocks"]:
-            y = norm(x, b["norm1"]).reshape(batch * t, d) @ b["qkv"]
-            q, k, v = y.reshape(batch, t, 3, h, hd).permute(2, 0, 3, 1, 4)
-            scores = (q @ k.transpose(-1, -2)) / np.sqrt(hd)
-            scores = torch.where(causal, scores, torch.tensor(-1e9, dtype=scores.dtype))
-            attn = (torch.softmax(scores, dim=-1) @ v).permute(0, 2, 1, 3).reshape(batch * t, d)
-            x = x + (attn @ b["out"]).reshape(batch, t, d)
-            m, a, _ = torch_moe_layer(b["moe"], norm(x, b["norm2"]).reshape(batch * t, d), cfg.moe)
-            x = x + m.reshape(batch, t, d)
+            x = x + _attention(x, b, cfg)
+            flat = _norm(x, b["norm2"]).reshape(batch * t, cfg.d_model)
+            m, a, _ = torch_moe_layer(b["moe"], flat, cfg.moe)
+            x = x + m.reshape(batch, t, cfg.d_model)
             aux = aux + a
-        x = norm(x, params["norm"])
-        logits = (x.reshape(batch * t, d) @ params["embed"].T).reshape(batch, t, cfg.vocab)
-        ce = -torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1).mean()
+        ce = _logits_loss(x, params, targets, cfg)
         losses.append(ce + cfg.moe.load_balance_weight * aux / len(params["blocks"]))
         ces.append(ce)
     return torch.stack(losses).mean(), torch.stack(ces).mean()
