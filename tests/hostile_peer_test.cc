@@ -1,0 +1,295 @@
+// Hostile peers over the real sockets: a controller and two workers in this process (gRPC and
+// the TCP data plane on loopback), sent values no honest peer sends — shard indices of 2^31-1,
+// huge types, unknown kinds, oversized counts — on every boundary (TCP data-plane frames, the
+// gRPC data plane, the Worker service, the controller's API). Each is refused with
+// INVALID_ARGUMENT naming the field, and afterwards the cluster still runs a program correctly
+// (a crash would take this test process down with it).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
+#include "pathways/client/client.h"
+#include "pathways/cluster/controller_server.h"
+#include "pathways/cluster/worker_server.h"
+#include "pathways/dataplane/tcp/tcp_frames.h"
+#include "pathways/rpc/grpc_common.h"
+#include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/rpc/services.grpc.pb.h"
+#include "pathways/wire/wire_convert.h"
+#include "tests/test_util.h"
+
+namespace pw {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing_util::Unwrap;
+namespace pwire = pathways::wire;
+namespace tcp = tcp_transport;
+using grpc_transport::MakeChannel;
+
+constexpr int32_t kHugeShard = INT32_MAX;
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = Unwrap(ControllerServer::Start(ControllerServerOptions{}));
+    for (int i = 0; i < 2; ++i) {
+      WorkerServerOptions worker;
+      worker.controller_address = server_->address();
+      worker.num_devices = 2;
+      worker.memory_per_device_bytes = int64_t{64} << 20;
+      workers_.push_back(Unwrap(WorkerServer::Start(worker)));
+    }
+    ASSERT_THAT(server_->WaitForHosts(2, absl::Seconds(10)), IsOk());
+    stub_ = Unwrap(GrpcControllerClient::Connect(server_->address()));
+    client_ = Unwrap(Client::Connect(*stub_, "hostile"));
+  }
+  void TearDown() override {
+    client_.reset();
+    stub_.reset();
+    server_.reset();
+    workers_.clear();
+  }
+
+  // A program over both workers' devices still gives the right answer.
+  void ExpectTheClusterStillWorks() {
+    VirtualSlice s = Unwrap(client_->GetDevices(4));
+    PmapFunction f =
+        client_->Pmap("twice", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
+          return std::vector<ir::Value>{b.Add(x[0], x[0])};
+        });
+    Array x = Unwrap(client_->PutGlobal(s, ir::Literal::Create<float>({4}, {1, 2, 3, 4})));
+    std::vector<Array> out = Unwrap(f({x}));
+    EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(2, 4, 6, 8));
+  }
+
+  std::unique_ptr<ControllerServer> server_;
+  std::vector<std::unique_ptr<WorkerServer>> workers_;
+  std::unique_ptr<GrpcControllerClient> stub_;
+  std::unique_ptr<Client> client_;
+};
+
+// A blocking loopback connection with a receive timeout.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& address) {
+    const size_t colon = address.rfind(':');
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+    inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~RawConnection() { close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& bytes) {
+    ASSERT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // Exactly n bytes, or what came before the peer closed or the timeout.
+  std::string Receive(size_t n) {
+    std::string out(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      const ssize_t r = recv(fd_, out.data() + got, n - got, 0);
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+// Sends one frame of `kind` whose meta is `push` (and `payload`), and returns the verdict.
+absl::Status SendFrame(RawConnection& conn, tcp::FrameKind kind, const pwire::ShardPushProto& push,
+                       const std::string& payload, uint64_t push_id) {
+  std::string frame;
+  const std::string meta = push.SerializeAsString();
+  tcp::AppendPrefix({kind, static_cast<uint32_t>(meta.size()), push_id, payload.size()}, &frame);
+  frame += meta;
+  frame += payload;
+  conn.Send(frame);
+  const std::string prefix_bytes = conn.Receive(tcp::kPrefixBytes);
+  if (prefix_bytes.size() != tcp::kPrefixBytes) {
+    return absl::UnavailableError("the receiver closed the connection without a verdict");
+  }
+  absl::StatusOr<tcp::Prefix> prefix = tcp::DecodePrefix(prefix_bytes.data(), "receiver");
+  if (!prefix.ok()) return prefix.status();
+  EXPECT_EQ(prefix->kind, tcp::FrameKind::kVerdict);
+  pwire::StatusProto verdict;
+  EXPECT_TRUE(verdict.ParseFromString(conn.Receive(prefix->meta_bytes)));
+  absl::StatusOr<wire::PeerStatus> status = wire::FromProto(verdict);
+  return status.ok() ? status->status : status.status();
+}
+
+pwire::ShardPushProto Push(int64_t array, int32_t shard, int64_t device,
+                           std::vector<int64_t> dims) {
+  pwire::ShardPushProto push;
+  push.set_version(wire::kWireVersion);
+  push.set_array(array);
+  push.set_shard(shard);
+  push.set_device(device);
+  push.mutable_type()->set_dtype(static_cast<uint32_t>(ir::DType::kF32));
+  for (int64_t d : dims) push.mutable_type()->add_dims(d);
+  return push;
+}
+
+TEST_F(HostilePeerTest, TcpDataPlaneFramesWithHostileValuesAreRefused) {
+  const WorkerServer& target = *workers_[0];
+  ASSERT_FALSE(target.data_plane_address().empty());
+  RawConnection conn(target.data_plane_address());
+  ASSERT_TRUE(conn.connected());
+  conn.Send(tcp::EncodeHello(tcp::Hello{}));
+  ASSERT_EQ(conn.Receive(tcp::kHelloBytes).size(), tcp::kHelloBytes);
+  const int64_t device = target.device_ids()[0].value();
+  // A push naming shard 2^31-1: refused, no allocation of 2^31 entries.
+  EXPECT_THAT(SendFrame(conn, tcp::FrameKind::kPush, Push(900, kHugeShard, device, {4}),
+                        std::string(16, '\0'), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shard")));
+  // A producer's error frame naming it too.
+  pwire::ShardPushProto error = Push(901, kHugeShard, device, {4});
+  *error.mutable_error() = wire::ToProto(absl::InternalError("the producer failed"));
+  EXPECT_THAT(SendFrame(conn, tcp::FrameKind::kError, error, "", 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shard")));
+  // A type of 2^40 elements with a 16-byte payload, a negative shard and another host's device.
+  EXPECT_THAT(SendFrame(conn, tcp::FrameKind::kPush, Push(902, 0, device, {int64_t{1} << 40}),
+                        std::string(16, '\0'), 3),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      SendFrame(conn, tcp::FrameKind::kPush, Push(903, -1, device, {4}), std::string(16, '\0'), 4),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shard")));
+  EXPECT_THAT(
+      SendFrame(conn, tcp::FrameKind::kPush,
+                Push(904, 0, workers_[1]->device_ids()[0].value(), {4}), std::string(16, '\0'), 5),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  ExpectTheClusterStillWorks();
+}
+
+TEST_F(HostilePeerTest, GrpcDataPlanePushesWithHostileValuesAreRefused) {
+  const WorkerServer& target = *workers_[1];
+  auto stub = pwire::DataPlane::NewStub(MakeChannel(target.address()));
+  for (int32_t shard : {kHugeShard, -7}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pwire::StatusResponse response;
+    auto writer = stub->Push(&context, &response);
+    pwire::ShardPushProto push = Push(910, shard, target.device_ids()[0].value(), {4});
+    push.set_chunk(std::string(16, '\0'));
+    writer->Write(push);
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    absl::Status answer = status.ok()
+                              ? wire::ResponseStatus(response)
+                              : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                             status.error_message());
+    EXPECT_THAT(answer, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shard"))) << shard;
+  }
+  ExpectTheClusterStillWorks();
+}
+
+TEST_F(HostilePeerTest, WorkerServiceRequestsWithHostileValuesAreRefused) {
+  auto stub = pwire::Worker::NewStub(MakeChannel(workers_[0]->address()));
+  auto call = [](auto method) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return method(&context);
+  };
+  {
+    pwire::FetchShardRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_array(1);
+    request.set_shard(kHugeShard);
+    pwire::FetchShardResponse response;
+    grpc::Status s =
+        call([&](grpc::ClientContext* c) { return stub->FetchShard(c, request, &response); });
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_THAT(wire::ResponseStatus(response),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shard")));
+  }
+  {
+    pwire::FailShardsRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_array(2);
+    request.add_shards(kHugeShard);
+    *request.mutable_status() = wire::ToProto(absl::AbortedError("no"));
+    pwire::StatusResponse response;
+    grpc::Status s =
+        call([&](grpc::ClientContext* c) { return stub->FailShards(c, request, &response); });
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_THAT(wire::ResponseStatus(response),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shards[0]")));
+  }
+  {
+    pwire::PutShardRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_array(3);
+    request.set_shard(kHugeShard);
+    request.set_device(workers_[0]->device_ids()[0].value());
+    request.mutable_data()->mutable_type()->set_dtype(static_cast<uint32_t>(ir::DType::kF32));
+    pwire::StatusResponse response;
+    grpc::Status s =
+        call([&](grpc::ClientContext* c) { return stub->PutShard(c, request, &response); });
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  ExpectTheClusterStillWorks();
+}
+
+TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
+  auto stub = pwire::ControllerApi::NewStub(MakeChannel(server_->address()));
+  {
+    pwire::RunControlRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(client_->id().value());
+    request.set_kind(77);
+    pwire::RunResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->RunControl(&context, request, &response).ok());
+    EXPECT_THAT(wire::ResponseStatus(response),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("kind")));
+  }
+  {
+    pwire::RunControlRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(client_->id().value());
+    for (int i = 0; i <= kMaxControlPrograms; ++i) request.add_programs(i);
+    pwire::RunResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->RunControl(&context, request, &response).ok());
+    EXPECT_THAT(wire::ResponseStatus(response),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("programs")));
+  }
+  {
+    pwire::RunRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(client_->id().value());
+    request.set_program(INT64_MAX);
+    request.add_inputs(-5);
+    pwire::RunResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Run(&context, request, &response).ok());
+    EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  ExpectTheClusterStillWorks();
+}
+
+}  // namespace
+}  // namespace pw
