@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-sanitize bench clean
+.PHONY: all deps configure build run test test-stress test-sanitize bench clean
 
 all: build
 
@@ -28,6 +28,10 @@ run: build
 # The whole test suite.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The suite repeated under load (busy cores, a second cluster running): flaky tests fail here.
+test-stress: build
+	./scripts/test-stress.sh $(BUILD) $(or $(REPEAT),10)
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer (separate build tree).
 test-sanitize: deps
