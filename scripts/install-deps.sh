@@ -11,8 +11,9 @@ PACKAGES=(
   libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-tqdm
-  # Test dependency: PyTorch is the oracle the training tests compare gradients and losses with.
-  python3-torch
+  # Test dependencies: PyTorch is the oracle the training tests compare gradients and losses
+  # with; hypothesis drives the property tests of the Python argument checks.
+  python3-torch python3-hypothesis
 )
 
 missing=()
