@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 REPEAT=${2:-10}
-PW="$BUILD/pathways/tools/pw"
+PW="$(pwd)/$BUILD/pathways/tools/pw"
 state=$(mktemp -d)
 pids=()
 cleanup() {
@@ -28,7 +28,7 @@ for _ in $(seq "$(nproc)"); do
 done
 PATHWAYS_STATE_DIR="$state" "$PW" up --hosts 2 >/dev/null
 (while :; do
-   PATHWAYS_STATE_DIR="$state" PYTHONPATH="$BUILD/python" "$PW" run /usr/bin/python3 examples/quickstart.py \
+   PATHWAYS_STATE_DIR="$state" PYTHONPATH="$(pwd)/$BUILD/python" "$PW" run /usr/bin/python3 examples/quickstart.py \
      >/dev/null 2>&1 || true
  done) &
 pids+=($!)
