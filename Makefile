@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-stress test-sanitize bench clean
+.PHONY: all deps configure build run test test-stress test-sanitize fuzz bench clean
 
 all: build
 
@@ -39,9 +39,17 @@ test-sanitize: deps
 	ninja -C build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) --timeout 1200
 
+# Coverage-guided fuzzing: the libFuzzer targets of fuzz/ built with Clang, ASan and UBSan
+# (build-fuzz/), each run for FUZZ_SECONDS (60) from its seeds in fuzz/corpus.
+fuzz:
+	./scripts/install-deps.sh --fuzz
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPW_FUZZ=ON -DPW_BUILD_BENCH=OFF
+	ninja -C build-fuzz -j $(JOBS) pw_fuzzers
+	./scripts/run-fuzzers.sh build-fuzz $(or $(FUZZ_SECONDS),60)
+
 # Runs every benchmark; see docs/benchmarks.md for recorded results.
 bench: build
 	./scripts/run-benchmarks.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages OpenPathways builds and runs with. Idempotent: installs only what is missing.
+#   scripts/install-deps.sh           what `make run` and `make test` need
+#   scripts/install-deps.sh --fuzz    and Clang with libFuzzer, for `make fuzz`
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +17,10 @@ PACKAGES=(
   # with; hypothesis drives the property tests of the Python argument checks.
   python3-torch python3-hypothesis
 )
+
+if [[ "${1:-}" == "--fuzz" ]]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
