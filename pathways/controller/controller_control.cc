@@ -240,11 +240,19 @@ absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest
       control->outputs.push_back(std::move(record));
     }
   }
-  PW_ASSIGN_OR_RETURN(control->holder.islands, IslandsOf(programs));
+  absl::StatusOr<std::vector<IslandId>> islands = IslandsOf(programs);
+  if (!islands.ok()) {
+    for (const auto& out : control->outputs) out->DropRef();  // never handed out
+    return Annotate(islands.status(), where);
+  }
+  control->holder.islands = *std::move(islands);
   RunResult result;
   {
     absl::MutexLock lock(&mu_);
-    PW_RETURN_IF_ERROR(CheckClientLocked(client));
+    if (absl::Status s = CheckClientLocked(client); !s.ok()) {
+      for (const auto& out : control->outputs) out->DropRef();  // never handed out
+      return s;
+    }
     control->holder.id = RunId(next_run_++);
     for (IslandId island : control->holder.islands) {
       control->holder.schedulers.push_back(SchedulerLocked(island));

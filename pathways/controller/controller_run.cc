@@ -1,5 +1,5 @@
 // Controller: runs — lowering lookup, output arrays, submission to the island schedulers,
-// parallel and sequential dispatch, host reports, host removal.
+// parallel and sequential dispatch, host reports.
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -10,46 +10,10 @@
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
 #include "pathways/controller/controller.h"
+#include "pathways/controller/run_state.h"
 
 namespace pw {
 
-struct Controller::RunState {
-  RunId id;
-  ClientId client;
-  DispatchMode mode = DispatchMode::kParallel;
-  std::shared_ptr<const LoweredProgram> lowered;
-  std::shared_ptr<const std::vector<ArrayId>> value_arrays;
-  int64_t gang_base = 0;
-  std::vector<HostTarget> targets;         // every host of the run, by host id
-  std::vector<IslandId> islands;           // of the targets, ascending
-  std::vector<GangScheduler*> schedulers;  // islands[i]'s
-  std::vector<std::shared_ptr<ArrayRecord>> inputs;   // one reference each, for the run
-  std::vector<std::shared_ptr<ArrayRecord>> outputs;  // produced arrays, one reference each
-  std::vector<ArrayRecord*> output_by_slot;           // value slot -> produced array or null
-  // Set for a run a data-dependent step started: it is dispatched as that step's follow-up and
-  // never submitted to (nor finished in) the schedulers itself.
-  RunId holder;
-
-  absl::Mutex mu;
-  int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)
-  absl::flat_hash_set<HostId> pending ABSL_GUARDED_BY(mu);  // hosts yet to report it
-  absl::Status first_error ABSL_GUARDED_BY(mu);
-  bool finished ABSL_GUARDED_BY(mu) = false;
-  // Every host reported the last stage; the run finishes once no report is still resolving its
-  // shards (hosts report concurrently, and a report resolves its shards outside `mu`).
-  bool all_reported ABSL_GUARDED_BY(mu) = false;
-  int64_t resolving ABSL_GUARDED_BY(mu) = 0;
-
-  IslandId IslandOf(HostId host) const {
-    auto it = std::lower_bound(targets.begin(), targets.end(), host,
-                               [](const HostTarget& t, HostId h) { return t.host < h; });
-    return it != targets.end() && it->host == host ? it->island : IslandId();
-  }
-  const absl::btree_map<HostId, std::shared_ptr<const LoweredHostProgram>>& Wave(
-      int64_t wave) const {
-    return wave < 0 ? lowered->hosts : lowered->stages[wave];
-  }
-};
 
 absl::StatusOr<std::shared_ptr<const LoweredProgram>> Controller::Lower(
     ProgramId id, const ProgramRecord& program) {
@@ -531,78 +495,6 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
   }
   for (const auto& input : run->inputs) DropArrayRef(input);
   for (const auto& out : run->outputs) DropArrayRef(out);
-}
-
-std::vector<Controller::InFlightGang> Controller::InFlightGangs(HostId host) const {
-  std::vector<std::shared_ptr<RunState>> runs;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [id, run] : runs_) runs.push_back(run);
-  }
-  std::vector<InFlightGang> gangs;
-  for (const auto& run : runs) {
-    auto part = run->lowered->hosts.find(host);
-    if (part == run->lowered->hosts.end()) continue;
-    for (const HostStep& step : part->second->steps) {
-      // A gang of one has no peer to wait for.
-      if (step.kind == StepKind::kCompute && step.num_shards > 1) {
-        gangs.push_back(InFlightGang{GangId(run->gang_base + step.node), step.num_shards});
-      }
-    }
-  }
-  auto by_gang = [](const InFlightGang& a, const InFlightGang& b) { return a.gang < b.gang; };
-  std::sort(gangs.begin(), gangs.end(), by_gang);
-  gangs.erase(std::unique(gangs.begin(), gangs.end(),
-                          [](const InFlightGang& a, const InFlightGang& b) { return a.gang == b.gang; }),
-              gangs.end());
-  return gangs;
-}
-
-absl::Status Controller::RemoveWorker(HostId host, absl::Status reason) {
-  const absl::Status lost = absl::UnavailableError(
-      absl::StrCat(host.DebugString(), " was removed",
-                   reason.ok() ? "" : absl::StrCat(": ", reason.message())));
-  std::vector<std::shared_ptr<RunState>> runs;
-  {
-    absl::MutexLock lock(&mu_);
-    if (workers_.erase(host) == 0) {
-      return absl::NotFoundError(absl::StrCat("RemoveWorker: unknown ", host.DebugString()));
-    }
-    for (const auto& [id, run] : runs_) runs.push_back(run);
-  }
-  // The other hosts stop waiting for shards the lost one was going to push. Workers are called
-  // on the work thread, looked up when the task runs: one removed meanwhile is skipped, and its
-  // own RemoveWorker waits (Quiesce) for a task that found it before it left.
-  work_.Post([this, host, reason] {
-    std::vector<WorkerService*> survivors;
-    {
-      absl::MutexLock lock(&mu_);
-      for (const auto& [id, record] : workers_) survivors.push_back(record.worker);
-    }
-    for (WorkerService* worker : survivors) worker->PeerLost(host, reason);
-  });
-  for (const auto& record : arrays_.All()) {
-    if (record->OnHost(host)) record->Fail(lost);
-  }
-  for (const auto& run : runs) {
-    for (const auto& out : run->outputs) {
-      if (out->OnHost(host)) out->Fail(lost);
-    }
-    HostRunResult failed;
-    failed.host = host;
-    failed.run = run->id;
-    failed.status = lost;
-    {
-      absl::MutexLock lock(&run->mu);
-      failed.stage = run->stage;
-    }
-    HandleReport(run, std::move(failed));  // ignored unless the run waits for this host
-  }
-  absl::Status removed;
-  if (resources_->GetHost(host).ok()) removed = resources_->RemoveHost(host, lost);
-  // Work already queued may still hold the worker (a release, a fetch, a dispatch).
-  work_.Quiesce();
-  return removed;
 }
 
 }  // namespace pw
