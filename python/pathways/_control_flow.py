@@ -8,7 +8,11 @@ bounded: while_loop takes max_iterations (the one argument JAX does not have); f
 scan know their trip count. Loops and conditionals differentiate with pw.grad (a loop keeps a
 tape of its carried values, bounded by its trip count).
 
-Outside any trace the same functions run eagerly on host values, as plain Python loops.
+Outside any trace the same functions run eagerly on host values, as plain Python loops. Inside
+a @pw.program (outside a pmapped function), cond, switch and while_loop whose predicate the
+program computes become data-dependent steps: the controller reads the predicate when it
+arrives and dispatches the selected program (python/pathways/_program_control.py); there an
+index out of range runs the last branch, as StableHLO's case does.
 """
 
 import numpy as np
