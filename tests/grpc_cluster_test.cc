@@ -14,6 +14,7 @@
 #include "pathways/cluster/controller_server.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/cluster/worker_server.h"
+#include "tests/loopback_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -31,28 +32,13 @@ std::vector<float> Floats(const ir::Literal& l) {
   return std::vector<float>(d.begin(), d.end());
 }
 
-class GrpcClusterTest : public ::testing::Test {
+class GrpcClusterTest : public LoopbackClusterTest {
  protected:
-  void SetUp() override {
+  std::string ClientName() const override { return "grpc-cluster"; }
+  ControllerServerOptions ControllerOptions() const override {
     ControllerServerOptions options;
     options.heartbeat_timeout = absl::Seconds(3);  // loss is found by the failed call here
-    server_ = Unwrap(ControllerServer::Start(options));
-    for (int i = 0; i < 2; ++i) {
-      WorkerServerOptions worker;
-      worker.controller_address = server_->address();
-      worker.num_devices = 2;
-      worker.memory_per_device_bytes = int64_t{64} << 20;
-      workers_.push_back(Unwrap(WorkerServer::Start(worker)));
-    }
-    ASSERT_TRUE(server_->WaitForHosts(2, absl::Seconds(10)).ok());
-    stub_ = Unwrap(GrpcControllerClient::Connect(server_->address()));
-    client_ = Unwrap(Client::Connect(*stub_, "grpc-cluster"));
-  }
-  void TearDown() override {
-    client_.reset();
-    stub_.reset();
-    server_.reset();  // asks the workers to stop
-    workers_.clear();
+    return options;
   }
 
   PmapFunction Scale(const VirtualSlice& slice, std::string name, double factor) {
@@ -60,11 +46,6 @@ class GrpcClusterTest : public ::testing::Test {
       return std::vector<Value>{b.Multiply(x[0], b.ScalarLike(b.TypeOf(x[0]).dtype, factor))};
     });
   }
-
-  std::unique_ptr<ControllerServer> server_;
-  std::vector<std::unique_ptr<WorkerServer>> workers_;
-  std::unique_ptr<GrpcControllerClient> stub_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(GrpcClusterTest, Figure2GivesThePapersResultInBothDispatchModes) {

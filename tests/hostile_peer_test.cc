@@ -26,6 +26,7 @@
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/rpc/services.grpc.pb.h"
 #include "pathways/wire/wire_convert.h"
+#include "tests/loopback_cluster.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -40,27 +41,9 @@ using grpc_transport::MakeChannel;
 
 constexpr int32_t kHugeShard = INT32_MAX;
 
-class HostilePeerTest : public ::testing::Test {
+class HostilePeerTest : public LoopbackClusterTest {
  protected:
-  void SetUp() override {
-    server_ = Unwrap(ControllerServer::Start(ControllerServerOptions{}));
-    for (int i = 0; i < 2; ++i) {
-      WorkerServerOptions worker;
-      worker.controller_address = server_->address();
-      worker.num_devices = 2;
-      worker.memory_per_device_bytes = int64_t{64} << 20;
-      workers_.push_back(Unwrap(WorkerServer::Start(worker)));
-    }
-    ASSERT_THAT(server_->WaitForHosts(2, absl::Seconds(10)), IsOk());
-    stub_ = Unwrap(GrpcControllerClient::Connect(server_->address()));
-    client_ = Unwrap(Client::Connect(*stub_, "hostile"));
-  }
-  void TearDown() override {
-    client_.reset();
-    stub_.reset();
-    server_.reset();
-    workers_.clear();
-  }
+  std::string ClientName() const override { return "hostile"; }
 
   // A program over both workers' devices still gives the right answer.
   void ExpectTheClusterStillWorks() {
@@ -73,11 +56,6 @@ class HostilePeerTest : public ::testing::Test {
     std::vector<Array> out = Unwrap(f({x}));
     EXPECT_THAT(Unwrap(out[0].ToLiteral()).data<float>(), ElementsAre(2, 4, 6, 8));
   }
-
-  std::unique_ptr<ControllerServer> server_;
-  std::vector<std::unique_ptr<WorkerServer>> workers_;
-  std::unique_ptr<GrpcControllerClient> stub_;
-  std::unique_ptr<Client> client_;
 };
 
 // A blocking loopback connection with a receive timeout.
