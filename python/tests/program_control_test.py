@@ -115,3 +115,20 @@ def test_bad_data_dependent_steps_name_the_culprit(fns):
 
     with pytest.raises(TypeError, match="max_iterations is required"):
         unbounded(x)
+
+
+def test_a_predicate_that_differs_across_devices_fails_the_outputs_and_their_readers(fns):
+    devs = fns["devs"]
+    mine = pw.pmap(lambda x: lax.axis_index("i") == 0, axis_name="i", devices=devs)
+
+    @pw.program
+    def f(x):
+        y = lax.cond(mine(x), fns["double"], fns["halve"], x)
+        return y, fns["double"](y)
+
+    y, z = f(np.ones((N, 3), np.float32))
+    for out in (y, z):
+        with pytest.raises(pw.PathwaysError, match="predicate differs across its shards"):
+            np.asarray(out)
+    # The devices are free again: the next call of another program runs.
+    np.testing.assert_allclose(np.asarray(fns["double"](np.ones((N, 3), np.float32))), 2.0)
