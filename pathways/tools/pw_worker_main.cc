@@ -13,6 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/worker_server.h"
 
@@ -22,7 +24,7 @@ constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
     "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
     "                 [--gloo-loop-nice N] [--device-kind cpu|sim] [--sim-kernel-us N]\n"
-    "                 [--sim-skip-compute] [--no-trace]\n"
+    "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N]\n"
     "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
@@ -42,11 +44,17 @@ constexpr char kUsage[] =
     "                            network's one-way latency)\n"
     "  --dcn-gbps G              and share G Gbit/s per destination host (0: unpaced)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
-    "Prints 'pw-worker host:<id> listening on <addr>' once joined. Exits 0 after SIGTERM,\n"
-    "SIGINT or a Shutdown request, 1 when the controller drops or forgets this host.\n";
+    "  --rejoin-seconds N        when the controller stops answering or forgets this host\n"
+    "                            (a restarted controller), drop every buffer and join the\n"
+    "                            controller at the same address again as a new host, trying\n"
+    "                            for up to N seconds (default 60; 0: exit instead)\n"
+    "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join).\n"
+    "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
+    "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
 
 // The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
-absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help) {
+absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help,
+                                                     int64_t* rejoin_seconds) {
   pw::WorkerServerOptions options;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
@@ -70,6 +78,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   flags.Int("--sim-kernel-us", &sim_kernel_us);
   flags.Bool("--sim-skip-compute", &sim_skip_compute);
   flags.Bool("--no-trace", &no_trace);
+  flags.Int("--rejoin-seconds", rejoin_seconds);
   flags.Bool("--help", help);
   PW_RETURN_IF_ERROR(flags.Parse(argc, argv));
   if (*help) return options;
@@ -89,15 +98,67 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   options.trace = !no_trace;
   options.sim.model.kernel_nanos = sim_kernel_us * 1000;
   options.sim.execute = !sim_skip_compute;
+  if (*rejoin_seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --rejoin-seconds: must be >= 0, got ", *rejoin_seconds));
+  }
   if (absl::Status valid = options.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", valid.message()));
   }
   return options;
 }
 
+// The worker's server across re-joins, and whether a signal asked it to stop.
+class CurrentServer {
+ public:
+  void Set(std::unique_ptr<pw::WorkerServer> server) {
+    absl::MutexLock lock(&mu_);
+    server_ = std::move(server);
+    if (stopping_ && server_ != nullptr) server_->Shutdown();
+  }
+  pw::WorkerServer* get() {
+    absl::MutexLock lock(&mu_);
+    return server_.get();
+  }
+  std::unique_ptr<pw::WorkerServer> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::move(server_);
+  }
+  // From the signal thread: stop the server now and any later one at once.
+  void Stop() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  bool stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::unique_ptr<pw::WorkerServer> server_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Starts a server, retrying while the controller does not answer, until `deadline`.
+absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerServerOptions& options,
+                                                            absl::Time deadline,
+                                                            CurrentServer& current) {
+  for (;;) {
+    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
+    if (started.ok() || !absl::IsUnavailable(started.status()) || absl::Now() >= deadline ||
+        current.stopping()) {
+      return started;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
 int Run(int argc, char** argv) {
   bool help = false;
-  absl::StatusOr<pw::WorkerServerOptions> parsed = ParseOptions(argc, argv, &help);
+  int64_t rejoin_seconds = 60;
+  absl::StatusOr<pw::WorkerServerOptions> parsed = ParseOptions(argc, argv, &help, &rejoin_seconds);
   if (parsed.ok() && help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -118,33 +179,51 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  CurrentServer current;
   absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
   if (!started.ok()) {
     std::fprintf(stderr, "pw-worker: %s\n", started.status().ToString().c_str());
     return 1;
   }
-  std::unique_ptr<pw::WorkerServer> server = *std::move(started);
+  current.Set(*std::move(started));
 
   bool by_signal = false;
-  std::thread signal_thread([&server, &signals, &by_signal] {
+  std::thread signal_thread([&current, &signals, &by_signal] {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGUSR1) {
       by_signal = true;
       std::fprintf(stderr, "pw-worker: %s, shutting down\n", strsignal(signal));
-      server->Shutdown();
+      current.Stop();
     }
   });
 
-  std::printf("pw-worker %s listening on %s\n", server->host().DebugString().c_str(),
-              server->address().c_str());
-  std::fflush(stdout);
-
-  const absl::Status why = server->Wait();
-  server->Shutdown();
+  absl::Status why;
+  for (;;) {
+    pw::WorkerServer* server = current.get();
+    std::printf("pw-worker %s listening on %s\n", server->host().DebugString().c_str(),
+                server->address().c_str());
+    std::fflush(stdout);
+    why = server->Wait();
+    std::unique_ptr<pw::WorkerServer> done = current.Take();
+    done->Shutdown();
+    done.reset();  // every buffer of the old host goes with it
+    const bool controller_gone = absl::IsUnavailable(why) || absl::IsFailedPrecondition(why);
+    if (current.stopping() || !controller_gone || rejoin_seconds == 0) break;
+    std::fprintf(stderr, "pw-worker: %s; joining %s again for up to %llds\n",
+                 why.ToString().c_str(), options.controller_address.c_str(),
+                 static_cast<long long>(rejoin_seconds));
+    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> again =
+        StartUntil(options, absl::Now() + absl::Seconds(rejoin_seconds), current);
+    if (!again.ok()) {
+      why = again.status();
+      break;
+    }
+    current.Set(*std::move(again));
+    if (current.stopping()) break;
+  }
   pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
   signal_thread.join();
-  server.reset();
   if (!why.ok() && !by_signal) {
     std::fprintf(stderr, "pw-worker: stopped: %s\n", why.ToString().c_str());
     return 1;
