@@ -231,7 +231,8 @@ absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Start(ProcessClu
 }
 
 absl::Status ProcessCluster::Init() {
-  std::optional<DataPlaneKind> data_plane = options_.data_plane;
+  std::optional<DataPlaneKind>& data_plane = data_plane_;
+  data_plane = options_.data_plane;
   if (!data_plane.has_value()) {
     if (const char* env = std::getenv("PW_DATA_PLANE"); env != nullptr && *env != '\0') {
       absl::StatusOr<DataPlaneKind> parsed = ParseDataPlaneKind(env);
@@ -274,30 +275,7 @@ absl::Status ProcessCluster::Init() {
 
   // Workers, one per host, each told its island.
   for (int64_t island = 0; island < options_.islands; ++island) {
-    for (int64_t h = 0; h < options_.hosts_per_island; ++h) {
-      const int64_t index = static_cast<int64_t>(worker_pids_.size());
-      std::vector<std::string> wargs = {
-          bin_dir_ + "/pw-worker", "--controller", address_, "--listen", "127.0.0.1:0",
-          "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
-          "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
-      if (!options_.trace) wargs.push_back("--no-trace");
-      if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
-        wargs.insert(wargs.end(), {"--dcn-latency-us", absl::StrCat(options_.dcn_latency_us),
-                                   "--dcn-gbps", absl::StrCat(options_.dcn_gbps)});
-      }
-      if (data_plane.has_value()) {
-        wargs.push_back("--data-plane");
-        wargs.push_back(std::string(DataPlaneKindName(*data_plane)));
-      }
-      if (options_.device_kind == DeviceKind::kSim) {
-        wargs.insert(wargs.end(), {"--device-kind", "sim", "--sim-kernel-us",
-                                   absl::StrCat(options_.sim_kernel_us)});
-        if (options_.sim_skip_compute) wargs.push_back("--sim-skip-compute");
-      }
-      PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(wargs, {absl::StrCat(log_dir_, "/worker-", index, ".log"),
-                                                           options_.detach, !options_.detach}));
-      worker_pids_.push_back(pid);
-    }
+    for (int64_t h = 0; h < options_.hosts_per_island; ++h) PW_RETURN_IF_ERROR(SpawnWorker(island));
   }
 
   // Ready when the controller itself counts every host.
@@ -327,6 +305,61 @@ absl::Status ProcessCluster::Init() {
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
+}
+
+std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island) const {
+  std::vector<std::string> wargs = {
+      bin_dir_ + "/pw-worker", "--controller", address_, "--listen", "127.0.0.1:0",
+      "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
+      "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
+  if (!options_.trace) wargs.push_back("--no-trace");
+  if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
+    wargs.insert(wargs.end(), {"--dcn-latency-us", absl::StrCat(options_.dcn_latency_us),
+                               "--dcn-gbps", absl::StrCat(options_.dcn_gbps)});
+  }
+  if (data_plane_.has_value()) {
+    wargs.push_back("--data-plane");
+    wargs.push_back(std::string(DataPlaneKindName(*data_plane_)));
+  }
+  if (options_.device_kind == DeviceKind::kSim) {
+    wargs.insert(wargs.end(), {"--device-kind", "sim", "--sim-kernel-us",
+                               absl::StrCat(options_.sim_kernel_us)});
+    if (options_.sim_skip_compute) wargs.push_back("--sim-skip-compute");
+  }
+  return wargs;
+}
+
+absl::Status ProcessCluster::SpawnWorker(int64_t island) {
+  const int64_t index = static_cast<int64_t>(worker_pids_.size());
+  PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(WorkerArgs(island),
+                                              {absl::StrCat(log_dir_, "/worker-", index, ".log"),
+                                               options_.detach, !options_.detach}));
+  worker_pids_.push_back(pid);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ProcessCluster::AddWorker(int64_t island) {
+  if (island < 0 || island >= options_.islands) {
+    return absl::InvalidArgumentError(absl::StrCat("AddWorker: island ", island, " out of range [0, ",
+                                                   options_.islands, ")"));
+  }
+  PW_RETURN_IF_ERROR(SpawnWorker(island));
+  const int64_t index = static_cast<int64_t>(worker_pids_.size()) - 1;
+  const absl::Time deadline = absl::Now() + options_.start_timeout;
+  while (!ReadWorkerHosts()) {
+    if (ReapIfExited(worker_pids_[index])) {
+      const std::string log = absl::StrCat(log_dir_, "/worker-", index, ".log");
+      worker_pids_[index] = -1;
+      return absl::UnavailableError(absl::StrCat("pw-worker ", index, " exited before joining; its log (",
+                                                 log, "):\n", Tail(log)));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("pw-worker ", index, " did not join within ",
+                                                      absl::FormatDuration(options_.start_timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return index;
 }
 
 bool ProcessCluster::ReadWorkerHosts() {

@@ -88,6 +88,10 @@ class ProcessCluster {
   // INVALID_ARGUMENT for an index out of range.
   absl::Status SignalWorker(int64_t index, int signal);
 
+  // Starts one more pw-worker in `island` (a replacement for a lost host joins as a new host)
+  // and waits until it joined; its index in worker_pids(). Errors as Start's for a worker.
+  absl::StatusOr<int64_t> AddWorker(int64_t island = 0);
+
   // Stops every process: the controller is asked to shut down, then every pid gets SIGTERM,
   // and SIGKILL after `grace`. Reaps children. Idempotent.
   absl::Status Stop(absl::Duration grace = absl::Seconds(5));
@@ -100,6 +104,9 @@ class ProcessCluster {
   absl::Status Init();
   // Fills worker_hosts_ from the workers' logs; false until every worker printed its host.
   bool ReadWorkerHosts();
+  std::vector<std::string> WorkerArgs(int64_t island) const;
+  // Starts a worker of `island` (not waiting for it to join).
+  absl::Status SpawnWorker(int64_t island);
 
   const ProcessClusterOptions options_;
   std::string bin_dir_;
@@ -109,6 +116,7 @@ class ProcessCluster {
   pid_t controller_pid_ = -1;
   std::vector<pid_t> worker_pids_;
   std::vector<int64_t> worker_hosts_;
+  std::optional<DataPlaneKind> data_plane_;  // the workers' --data-plane (unset: their default)
   bool released_ = false;
   bool stopped_ = false;
 };
