@@ -86,25 +86,19 @@ class Transposer final : public BackpropContext {
   // The original function's instructions, again, in the derivative's builder (as
   // ir::InlineFunction would add them), except that loops keep a tape for their derivative.
   absl::Status Recompute() {
+    std::vector<Value> params;
     for (int64_t id : f_.parameters) {
       const Instruction& p = f_.instruction(id);
-      primal_[id] = b_.Parameter(p.type, p.name);
+      params.push_back(b_.Parameter(p.type, p.name));
     }
-    const std::vector<bool> live = f_.live_instructions();
-    std::vector<Value> operands;
-    for (const Instruction& inst : f_.instructions) {
-      if (inst.op == OpCode::kParameter || !live[inst.id]) continue;
-      operands.clear();
-      for (int64_t o : inst.operands) operands.push_back(primal_[o]);
-      // The recomputed outputs are in scope "forward/<scope>".
-      b_.set_scope(ir::JoinScopes(kForwardScope, inst.scope));
-      if (inst.op == OpCode::kWhile) {
-        PW_ASSIGN_OR_RETURN(primal_[inst.id], RecomputeWhile(b_, inst, operands, tapes_[inst.id]));
-      } else {
-        primal_[inst.id] = b_.AddInstruction(inst.op, operands, inst.attrs, inst.name);
-      }
-      if (!b_.status().ok()) return b_.status();
-    }
+    b_.set_scope(std::string(kForwardScope));  // the recomputed outputs: "forward/<scope>"
+    PW_ASSIGN_OR_RETURN(primal_, ir::InlineFunction(b_, f_, params,
+                                                    [this](const Instruction& inst,
+                                                           absl::Span<const Value> operands)
+                                                        -> absl::StatusOr<Value> {
+      if (inst.op == OpCode::kWhile) return RecomputeWhile(b_, inst, operands, tapes_[inst.id]);
+      return b_.AddInstruction(inst.op, operands, inst.attrs, inst.name);
+    }));
     b_.set_scope("");
     return absl::OkStatus();
   }

@@ -119,6 +119,13 @@ void Controller::Disconnect(ClientId client) {
       programs_.erase(program);
       lowering_cache_.Erase(program);
     }
+    for (auto l = landing_programs_.begin(); l != landing_programs_.end();) {
+      if (l->first.first == client) {
+        landing_programs_.erase(l++);
+      } else {
+        ++l;
+      }
+    }
     clients_.erase(it);
   }
   for (auto& [record, handles] : arrays_.ReleaseClient(client)) DropArrayRef(record, handles);

@@ -240,6 +240,10 @@ class Controller final : public ControllerService, public RunObserver {
   std::vector<std::shared_ptr<ArrayRecord>> MakeRunOutputs(
       RunState& run, const ProgramRecord& program, size_t num_inputs,
       const std::vector<std::shared_ptr<ArrayRecord>>& preassigned, RunResult& result);
+  // The island of `host`: its worker's, else the resource manager's, else (a host just lost)
+  // the lowering's first. AdmitRun and a data-dependent step must agree on it.
+  IslandId IslandOfHostLocked(HostId host, const LoweredProgram& lowered) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives the run its id, gangs and targets, and makes it live; fails if the client left.
   absl::Status AdmitRun(const std::shared_ptr<RunState>& run, const std::string& where);
   // Registers with each target host the functions its part runs and it lacks.

@@ -171,12 +171,7 @@ absl::StatusOr<std::vector<IslandId>> Controller::IslandsOf(
     PW_ASSIGN_OR_RETURN(std::shared_ptr<const LoweredProgram> lowered, Lower(id, *record));
     absl::MutexLock lock(&mu_);
     for (const auto& [host, part] : lowered->hosts) {
-      IslandId island;
-      if (auto w = workers_.find(host); w != workers_.end()) {
-        island = w->second.island;
-      } else if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) {
-        island = info->island;
-      }
+      const IslandId island = IslandOfHostLocked(host, *lowered);
       if (std::find(islands.begin(), islands.end(), island) == islands.end()) {
         islands.push_back(island);
       }
@@ -425,16 +420,19 @@ void Controller::FinishControl(const std::shared_ptr<ControlState>& control, abs
     if (!status.ok()) {
       // No run will produce the outputs: the hosts holding them learn it, so the runs already
       // reading them fail with the step's error instead of waiting.
+      // Each live host is told, whatever became of the others.
       out->Fail(status);
-      absl::StatusOr<std::vector<WorkerService*>> workers =
-          WorkersOf(out->shard_hosts(), control->where);
-      if (workers.ok()) {
-        absl::flat_hash_map<WorkerService*, std::vector<int32_t>> shards;
-        for (size_t i = 0; i < workers->size(); ++i) {
-          shards[(*workers)[i]].push_back(static_cast<int32_t>(i));
+      absl::flat_hash_map<WorkerService*, std::vector<int32_t>> shards;
+      {
+        absl::MutexLock lock(&mu_);
+        const std::vector<HostId>& hosts = out->shard_hosts();
+        for (size_t i = 0; i < hosts.size(); ++i) {
+          if (auto w = workers_.find(hosts[i]); w != workers_.end()) {
+            shards[w->second.worker].push_back(static_cast<int32_t>(i));
+          }
         }
-        for (auto& [worker, list] : shards) worker->FailShards(out->id(), list, status);
       }
+      for (auto& [worker, list] : shards) worker->FailShards(out->id(), list, status);
     }
     DropArrayRef(out);
   }

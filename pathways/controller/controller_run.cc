@@ -245,6 +245,12 @@ std::vector<std::shared_ptr<ArrayRecord>> Controller::MakeRunOutputs(
   return handles;
 }
 
+IslandId Controller::IslandOfHostLocked(HostId host, const LoweredProgram& lowered) const {
+  if (auto w = workers_.find(host); w != workers_.end()) return w->second.island;
+  if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) return info->island;
+  return lowered.islands.empty() ? IslandId() : lowered.islands.front();  // a host just lost
+}
+
 absl::Status Controller::AdmitRun(const std::shared_ptr<RunState>& run, const std::string& where) {
   const LoweredProgram& lp = *run->lowered;
   absl::MutexLock lock(&mu_);
@@ -261,16 +267,8 @@ absl::Status Controller::AdmitRun(const std::shared_ptr<RunState>& run, const st
   next_gang_ += static_cast<int64_t>(lp.nodes.size());
   run->targets.reserve(lp.hosts.size());
   for (const auto& [host, part] : lp.hosts) {
-    HostTarget target{host, nullptr, IslandId()};
-    auto w = workers_.find(host);
-    if (w != workers_.end()) {
-      target.worker = w->second.worker;
-      target.island = w->second.island;
-    } else if (absl::StatusOr<HostInfo> info = resources_->GetHost(host); info.ok()) {
-      target.island = info->island;
-    } else if (!lp.islands.empty()) {
-      target.island = lp.islands.front();
-    }
+    HostTarget target{host, nullptr, IslandOfHostLocked(host, lp)};
+    if (auto w = workers_.find(host); w != workers_.end()) target.worker = w->second.worker;
     run->targets.push_back(target);
     if (std::find(run->islands.begin(), run->islands.end(), target.island) ==
         run->islands.end()) {

@@ -8,7 +8,8 @@
 namespace pw::ir {
 
 absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Function& f,
-                                                  absl::Span<const Value> args) {
+                                                  absl::Span<const Value> args,
+                                                  const EmitInstruction& emit) {
   const std::string where = absl::StrCat("inlining '", f.name, "'");
   if (args.size() != f.parameters.size()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", args.size(), " argument(s) for ",
@@ -37,7 +38,16 @@ absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Func
     operands.clear();
     for (int64_t o : inst.operands) operands.push_back(values[o]);
     b.set_scope(JoinScopes(outer, inst.scope));
-    values[inst.id] = b.AddInstruction(inst.op, operands, inst.attrs, inst.name);
+    if (emit) {
+      absl::StatusOr<Value> v = emit(inst, operands);
+      if (!v.ok()) {
+        b.set_scope(outer);
+        return v.status();
+      }
+      values[inst.id] = *v;
+    } else {
+      values[inst.id] = b.AddInstruction(inst.op, operands, inst.attrs, inst.name);
+    }
   }
   b.set_scope(outer);
   if (!b.status().ok()) return b.status();

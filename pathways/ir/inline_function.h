@@ -4,6 +4,7 @@
 #ifndef PATHWAYS_IR_INLINE_FUNCTION_H_
 #define PATHWAYS_IR_INLINE_FUNCTION_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,13 +16,21 @@
 
 namespace pw::ir {
 
+// How InlineFunction adds one instruction, given its operands' values in the builder: the
+// value that stands for it there, or an error. Null: a copy (AddInstruction with the
+// instruction's op, attributes and name).
+using EmitInstruction =
+    std::function<absl::StatusOr<Value>(const Instruction& inst, absl::Span<const Value> operands)>;
+
 // Adds every instruction of `f` that an output depends on to `b`, parameter i bound to
 // `args[i]`; returns the value of each instruction of `f` by id (invalid for the ones no
 // output needs). `f` must be verified. Errors: INVALID_ARGUMENT naming the function for a
 // wrong number of arguments, an argument whose type differs from its parameter's, or a gang
-// size (num_shards) different from the builder's; the builder's own first error otherwise.
+// size (num_shards) different from the builder's; `emit`'s errors; the builder's own first
+// error otherwise.
 absl::StatusOr<std::vector<Value>> InlineFunction(FunctionBuilder& b, const Function& f,
-                                                  absl::Span<const Value> args);
+                                                  absl::Span<const Value> args,
+                                                  const EmitInstruction& emit = nullptr);
 
 // The values of `f`'s outputs, from InlineFunction's result.
 std::vector<Value> OutputsOf(const Function& f, const std::vector<Value>& values);

@@ -90,7 +90,7 @@ absl::Status WhileKernel(const KernelStep& s, const ExecutionFrame& f) {
     void* pred_out[1] = {pred};
     absl::Status st = p.regions[0]->Execute(args, pred_out, scratch, context);
     if (!st.ok()) return Annotate(st, absl::StrCat("while cond, iteration ", it));
-    const int32_t go = *pred != 0 ? 1 : 0;
+    const int32_t go = *pred != 0 ? 1 : 0;  // read before the gather reuses its bytes
     PW_RETURN_IF_ERROR(CheckAgreement(s, f, go, "loop predicate"));
     if (go == 0) break;
     st = p.regions[1]->Execute(args, OutsAt(p, next), scratch, context);

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from . import _array, _pathways, _runtime, _tracer
+from . import _array, _runtime, _tracer
 from ._tree import tree_flatten, tree_unflatten
 
 _active = []  # the _ProgramTrace being recorded (innermost last)
@@ -83,12 +83,13 @@ class _ProgramTrace:
         self.current = None    # the open segment
         self.origin = {}       # key -> "leaf" | "seg" | "step"
         self.spec = {}         # key -> the C++ TracedSpec of a placed value
-        self.keep = []         # host objects bound by identity, kept alive while tracing
+        self.keep = {}         # host objects bound by identity (id -> object), alive while tracing
         self.captures = []     # sub-traces: (identity, descriptor) of enclosing values, in order
         # Sub-traces: operands that are host values, placed by the first pmapped call reading
         # them: placeholder key -> (operand index, host array); and where each was placed.
         self.deferred = {}
         self.placed = {}
+        self.leaf_where = {}  # program input -> where its first binding placed it
         self.next_key = len(self.leaves)
         for i in range(len(self.leaves)):
             self.origin[i] = "leaf"
@@ -112,7 +113,7 @@ class _ProgramTrace:
     def identity(self, x):
         if isinstance(x, ProgramValue):
             return ("pv", id(x._ctx), x._key)
-        self.keep.append(x)
+        self.keep[id(x)] = x
         return ("obj", id(x))
 
     def descriptor(self, x, where, what):
@@ -154,6 +155,7 @@ class _ProgramTrace:
                 sl, cpp = desc[2]
                 tid = seg.trace.input(leaf.dtype.name, list(leaf.shape), sl._impl, cpp)
             self.spec[desc[1]] = seg.trace.traced(tid)  # placed now: later uses read it as a value
+            self.leaf_where.setdefault(desc[1], desc[2])
         elif kind == "array":
             tid = seg.trace.input_like(desc[1]._impl)
         elif kind == "put":
@@ -211,8 +213,9 @@ class _ProgramTrace:
         """The array a descriptor stands for in one call of the program."""
         kind = desc[0]
         if kind == "value":
-            if desc[1] not in env:  # a program input placed by an earlier segment's binding
-                raise RuntimeError(f"program '{self.name}': value {desc[1]} is not computed yet")
+            if desc[1] not in env and self.origin.get(desc[1]) == "leaf":
+                # A program input placed by a segment that no output needed (it was dropped).
+                return self.materialize(("leaf", desc[1], self.leaf_where.get(desc[1])), vals, env)
             return env[desc[1]]
         if kind == "leaf":
             if desc[1] not in env:
@@ -254,12 +257,12 @@ def record_call(fn, leaves, in_tree):
 
 
 class _Compiled:
-    __slots__ = ("items", "outputs", "out_tree")
+    __slots__ = ("trace", "items", "outputs", "out_tree")
 
     @property
     def program(self):
         """The one registered program of a program without data-dependent steps (else None)."""
-        items = self.items[1]
+        items = self.items
         return items[0][1].program if len(items) == 1 and items[0][0] == "seg" else None
 
 
@@ -287,13 +290,13 @@ class ProgramFunction:
         if compiled is None:
             compiled = self._trace(session, vals, in_tree)
             self._cache[key] = compiled
-        ctx, env = compiled.items, {}
-        for kind, item in ctx[1]:
+        ctx, env = compiled.trace, {}
+        for kind, item in compiled.items:
             if kind == "seg":
-                outs = item.program([ctx[0].materialize(d, vals, env) for d in item.inputs])
+                outs = item.program([ctx.materialize(d, vals, env) for d in item.inputs])
                 env.update(zip(item.out_keys, outs))
             else:
-                env.update(item.run(ctx[0], vals, env))
+                env.update(item.run(ctx, vals, env))
         flat = []
         for kind, payload in compiled.outputs:
             if kind == "out":
@@ -345,7 +348,8 @@ class ProgramFunction:
                 continue
             items.append((kind, item))
         compiled = _Compiled()
-        compiled.items = (ctx, items)
+        compiled.trace = ctx
+        compiled.items = items
         compiled.outputs = outputs
         compiled.out_tree = out_tree
         return compiled

@@ -132,3 +132,15 @@ def test_a_predicate_that_differs_across_devices_fails_the_outputs_and_their_rea
             np.asarray(out)
     # The devices are free again: the next call of another program runs.
     np.testing.assert_allclose(np.asarray(fns["double"](np.ones((N, 3), np.float32))), 2.0)
+
+
+def test_an_input_first_used_by_a_dropped_part_is_still_placed(fns):
+    @pw.program
+    def f(x, pred):
+        fns["double"](x)  # places x, in a part nothing reads (it is not submitted)
+        y = lax.cond(pred, fns["double"], fns["halve"], x)
+        return fns["add"](y, x)  # reads x again after the step
+
+    x = np.ones((N, 3), np.float32)
+    pred = pw.device_put(np.array([True] * N), fns["devs"])
+    np.testing.assert_allclose(np.asarray(f(x, pred)), 3 * x)
