@@ -4,7 +4,8 @@
 #
 #   scripts/run-fuzzers.sh [BUILD] [SECONDS] [TARGET...]   (defaults: build-fuzz, 60, every target)
 #
-# New inputs go to BUILD/corpus/<target> (the seeds in fuzz/corpus stay as checked in); a crash,
+# Seeds: fuzz/corpus/<target> and the inputs earlier long runs found (fuzz/found/<target>.tar.xz,
+# extracted into BUILD/fuzz/found). New inputs go to BUILD/corpus/<target>; a crash,
 # leak or timeout stops with libFuzzer's report and the input in BUILD/crashes/. Prints each
 # target's executions and coverage.
 set -euo pipefail
@@ -24,7 +25,7 @@ for t in "${targets[@]}"; do
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       "$BUILD/fuzz/${t}_fuzzer" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 \
       -rss_limit_mb=4096 -artifact_prefix="$BUILD/crashes/$t-" \
-      "$BUILD/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
+      "$BUILD/corpus/$t" "fuzz/corpus/$t" "$BUILD/fuzz/found/$t" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: $t FAILED (input in $BUILD/crashes/)"
     exit 1
