@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fuzz/quiet_protobuf.h"
 #include "pathways/dataflow/lowering.h"
 #include "pathways/wire/wire.pb.h"
 #include "pathways/wire/wire_convert.h"

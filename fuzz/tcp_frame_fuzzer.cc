@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "fuzz/quiet_protobuf.h"
 #include "pathways/dataplane/tcp/tcp_frames.h"
 #include "pathways/wire/wire.pb.h"
 #include "pathways/wire/wire_convert.h"
