@@ -218,6 +218,57 @@ TEST_P(HostLossTest, TheLostHostsSliceIsRemappedAndTheClientReRunsFromItsOwnValu
   }
 }
 
+// No spare devices: a slice over the whole island fails with its host. A worker joins in the lost
+// host's place, the client repairs the slice (Client::RepairSlice waits for the join), puts the
+// values it still holds again and runs the same function on the new mapping.
+TEST_P(HostLossTest, AFailedSliceIsRepairedOnAReplacementWorker) {
+  const int signal = GetParam();
+  VirtualSlice slice = Unwrap(client_->GetDevices(6));  // every device of the island
+  PmapFunction step = client_->Pmap("step", slice, [](FunctionBuilder& b, absl::Span<const Value> x) {
+    return std::vector<Value>{b.Add(b.Multiply(x[0], b.ConstantScalar(2.0f)), b.ConstantScalar(1.0f))};
+  });
+  const ir::Literal values = ir::Literal::Create<float>({6}, {0, 1, 2, 3, 4, 5});  // the client's copy
+  auto run_step = [&](const VirtualSlice& on) -> absl::StatusOr<ir::Literal> {
+    PW_ASSIGN_OR_RETURN(Array x, client_->PutGlobal(on, values));
+    PW_ASSIGN_OR_RETURN(std::vector<Array> y, step({x}));
+    return y[0].ToLiteral();
+  };
+  ASSERT_TRUE(run_step(slice).ok());
+  const int64_t victim_host = HostOf(slice.devices[0]);
+  const int64_t victim_index = Unwrap(cluster_->WorkerIndexOf(victim_host));
+  ASSERT_TRUE(cluster_->SignalWorker(victim_index, signal).ok());
+  const absl::Time lost_at = absl::Now();
+  // Until a host joins, the slice cannot be repaired: the error says why.
+  absl::StatusOr<VirtualSlice> early = client_->RepairSlice(slice, absl::Milliseconds(50));
+  if (!early.ok()) {
+    EXPECT_THAT(early.status(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  }
+  const int64_t replacement = Unwrap(cluster_->AddWorker());
+  const absl::Duration joined = absl::Now() - lost_at;
+  VirtualSlice repaired = Unwrap(client_->RepairSlice(slice, absl::Seconds(30)));
+  const absl::Duration repaired_after = absl::Now() - lost_at;
+  const absl::StatusOr<ir::Literal> out = run_step(repaired);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->data<float>(), ::testing::ElementsAre(1.0f, 3.0f, 5.0f, 7.0f, 9.0f, 11.0f));
+  const absl::Duration recovered = absl::Now() - lost_at;
+  RecordProperty("kill_to_first_good_step_on_replacement_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(recovered)));
+  std::printf("host lost -> replacement joined (%.2f s) -> slice repaired (%.2f s) -> first good "
+              "step: %.2f s\n",
+              absl::ToDoubleSeconds(joined), absl::ToDoubleSeconds(repaired_after),
+              absl::ToDoubleSeconds(recovered));
+  EXPECT_EQ(repaired.id, slice.id);
+  EXPECT_GT(repaired.mapping_version, slice.mapping_version);
+  std::set<int64_t> hosts;
+  for (DeviceId d : repaired.devices) hosts.insert(HostOf(d));
+  EXPECT_FALSE(hosts.contains(victim_host));
+  EXPECT_EQ(hosts.size(), 3u) << "the replacement worker (index " << replacement << ") holds a part";
+  // Another client cannot repair (or learn of) this client's slice.
+  std::unique_ptr<Client> other = Unwrap(Client::Connect(std::shared_ptr<ControllerService>(stub_), "other"));
+  EXPECT_THAT(other->RepairSlice(slice, absl::Milliseconds(10)).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
 INSTANTIATE_TEST_SUITE_P(Signals, HostLossTest, ::testing::Values(SIGKILL, SIGSTOP),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(info.param == SIGKILL ? "Killed" : "StopsAnswering");

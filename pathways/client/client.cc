@@ -1,6 +1,7 @@
 // Client, VirtualDeviceSet, PmapFunction, ProgramTracer and Program.
 #include "pathways/client/client.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -48,6 +49,29 @@ Client::~Client() {
 }
 
 absl::StatusOr<VirtualSlice> Client::GetDevices(int64_t n) { return MakeVirtualDeviceSet().AddSlice(n); }
+
+absl::StatusOr<VirtualSlice> Client::RepairSlice(const VirtualSlice& slice, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = absl::Milliseconds(5);
+  while (true) {
+    absl::StatusOr<VirtualSlice> repaired = state_->controller->RepairSlice(state_->id, slice.id);
+    // A mapping no newer than the caller's means the loss it saw is not declared yet.
+    if (repaired.ok() && repaired->mapping_version > slice.mapping_version) return repaired;
+    if (!repaired.ok() && repaired.status().code() != absl::StatusCode::kResourceExhausted) {
+      return repaired;
+    }
+    if (absl::Now() + backoff > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "RepairSlice: ", slice.id.DebugString(), " not repaired within ",
+          absl::FormatDuration(timeout), ": ",
+          repaired.ok() ? absl::StrCat("its mapping (version ", repaired->mapping_version,
+                                       ") is the caller's; none of its hosts was declared lost")
+                        : repaired.status().message()));
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(100));
+  }
+}
 
 absl::StatusOr<Array> Client::Put(const VirtualSlice& slice, std::vector<ir::Literal> shards,
                                   Sharding sharding) {

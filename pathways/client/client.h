@@ -163,6 +163,18 @@ class Client {
   // make_virtual_device_set().add_slice(n): n virtual devices on one island.
   absl::StatusOr<VirtualSlice> GetDevices(int64_t n);
 
+  // Recovery after host loss: `slice` is the caller's copy of a mapping that failed. Waits until
+  // the loss is declared and the slice is mapped anew — remapped at once when its island had
+  // spare devices, else repaired (ControllerService::RepairSlice) on the surviving devices or on
+  // a worker that joined in the lost host's place — retrying every few milliseconds for up to
+  // `timeout`. Returns the new mapping (same id, a higher mapping_version). The arrays on lost
+  // devices stay failed: put the values the client still holds again, or restore a checkpoint,
+  // and run the same functions on it. DEADLINE_EXCEEDED carrying the last reason when nothing
+  // fits within `timeout` (or no host of the slice was lost); NOT_FOUND for a slice this client
+  // does not hold.
+  absl::StatusOr<VirtualSlice> RepairSlice(const VirtualSlice& slice,
+                                           absl::Duration timeout = absl::Seconds(60));
+
   // An array on `slice` from one literal per shard, laid out by `sharding`.
   absl::StatusOr<Array> Put(const VirtualSlice& slice, std::vector<ir::Literal> shards,
                             Sharding sharding = Sharding::Stacked());

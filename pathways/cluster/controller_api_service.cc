@@ -115,6 +115,19 @@ grpc::Status ControllerServer::ApiService::AllocateSlice(
   return Answer(*response, slice.status());
 }
 
+grpc::Status ControllerServer::ApiService::RepairSlice(grpc::ServerContext*,
+                                                       const pwire::RepairSliceRequest* request,
+                                                       pwire::AllocateSliceResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<SliceId> slice =
+      wire::IdFromProto<SliceId>(request->slice(), "RepairSliceRequest", "slice");
+  if (!slice.ok()) return Answer(*response, slice.status());
+  absl::StatusOr<VirtualSlice> repaired = server_->controller().RepairSlice(*client, *slice);
+  if (repaired.ok()) *response->mutable_slice() = wire::ToProto(*repaired);
+  return Answer(*response, repaired.status());
+}
+
 grpc::Status ControllerServer::ApiService::ReleaseSlice(grpc::ServerContext*,
                                                         const pwire::ReleaseSliceRequest* request,
                                                         pwire::StatusResponse* response) {

@@ -149,6 +149,14 @@ absl::StatusOr<VirtualSlice> Controller::AllocateSlice(ClientId client, SliceReq
   return resources_->AllocateSlice(client, std::move(request));
 }
 
+absl::StatusOr<VirtualSlice> Controller::RepairSlice(ClientId client, SliceId slice) {
+  {
+    absl::MutexLock lock(&mu_);
+    PW_RETURN_IF_ERROR(CheckClientLocked(client));
+  }
+  return resources_->RepairSlice(client, slice);
+}
+
 absl::Status Controller::ReleaseSlice(ClientId client, SliceId slice) {
   {
     absl::MutexLock lock(&mu_);

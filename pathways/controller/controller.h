@@ -80,6 +80,7 @@ class Controller final : public ControllerService, public RunObserver {
   absl::StatusOr<ClientId> Connect(std::string client_name) override;
   void Disconnect(ClientId client) override;
   absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
+  absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice) override;
   absl::Status ReleaseSlice(ClientId client, SliceId slice) override;
   absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
   absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;

@@ -316,6 +316,39 @@ absl::StatusOr<VirtualSlice> ResourceManager::AllocateSlice(ClientId client,
   return slice;
 }
 
+absl::StatusOr<VirtualSlice> ResourceManager::RepairSlice(ClientId client, SliceId slice) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = slices_.find(slice);
+    if (it == slices_.end() || it->second.slice.client != client) {
+      return absl::NotFoundError(absl::StrCat("RepairSlice: unknown ", slice.DebugString(),
+                                              " for ", client.DebugString()));
+    }
+    SliceRecord& record = it->second;
+    if (!record.failure.has_value()) return record.slice;
+    absl::StatusOr<std::pair<IslandId, Placement>> placed = PlaceLocked(record.request);
+    if (!placed.ok()) {
+      return absl::Status(placed.status().code(),
+                          absl::StrCat("RepairSlice: ", slice.DebugString(), " (",
+                                       record.request.num_devices, " devices) cannot be mapped yet: ",
+                                       placed.status().message()));
+    }
+    record.slice.island = placed->first;
+    record.slice.devices = std::move(placed->second.devices);
+    ++record.slice.mapping_version;
+    record.failure.reset();
+    AddLoadLocked(record.slice.devices, +1);
+    SliceEvent event;
+    event.kind = SliceEventKind::kRemapped;
+    for (size_t i = 0; i < record.slice.devices.size(); ++i) event.changed_indices.push_back(i);
+    event.slice = record.slice;
+    pending_events_.push_back(std::move(event));
+    PW_LOG(INFO) << "repaired " << record.slice.DebugString();
+  }
+  DeliverPendingEvents();
+  return GetSlice(slice);
+}
+
 absl::StatusOr<VirtualSlice> ResourceManager::GetSlice(SliceId slice) const {
   absl::MutexLock lock(&mu_);
   auto it = slices_.find(slice);

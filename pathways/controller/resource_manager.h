@@ -65,6 +65,14 @@ class ResourceManager {
   // contiguous run under kRequireContiguous); messages name the field or the request.
   absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request);
 
+  // Maps a failed slice of `client` again with its original request: the same id, size, mesh
+  // and device filters, on the least loaded island that fits now (the same island if the request
+  // named one), every virtual device placed afresh; mapping_version grows and a kRemapped event
+  // naming every index goes out. A live slice is returned as it is. RESOURCE_EXHAUSTED (naming
+  // the slice and what is missing) while no island fits: a host joining later lets a retry
+  // succeed. NOT_FOUND for an unknown slice or another client's.
+  absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice);
+
   // The slice's current mapping. NOT_FOUND if unknown or released; UNAVAILABLE (naming the lost
   // host and the reason) if it failed.
   absl::StatusOr<VirtualSlice> GetSlice(SliceId slice) const;

@@ -375,6 +375,39 @@ TEST(ResourceManagerTest, RemoveHostFailsSliceWhenIslandTooSmall) {
   EXPECT_EQ(events[1].kind, SliceEventKind::kReleased);
 }
 
+TEST(ResourceManagerTest, RepairSliceMapsAFailedSliceOnceAHostJoins) {
+  ResourceManager rm;
+  std::vector<HostId> hosts = AddHosts(rm, 0, 2, 4);
+  auto slice = rm.AllocateSlice(kAlice, Request(8));
+  ASSERT_TRUE(slice.ok());
+  // A live slice comes back as it is.
+  EXPECT_EQ(rm.RepairSlice(kAlice, slice->id)->mapping_version, 1u);
+  ASSERT_TRUE(rm.RemoveHost(hosts[1], absl::UnavailableError("heartbeat lost")).ok());
+  // Four devices left, eight needed: the error names the slice and what is missing.
+  absl::Status early = rm.RepairSlice(kAlice, slice->id).status();
+  EXPECT_THAT(early, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(early.message(), HasSubstr(absl::StrCat("RepairSlice: ", slice->id.DebugString())));
+  // Another client's slice is unknown to Bob, failed or not.
+  EXPECT_THAT(rm.RepairSlice(kBob, slice->id).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(rm.RepairSlice(kAlice, SliceId(99)).status(), StatusIs(absl::StatusCode::kNotFound));
+
+  std::vector<SliceEvent> events;
+  rm.AddMappingListener([&](const SliceEvent& e) { events.push_back(e); });
+  ASSERT_TRUE(rm.AddHost(Spec(0, "10.0.0.9:7000", 4)).ok());  // the replacement
+  auto repaired = rm.RepairSlice(kAlice, slice->id);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(repaired->id, slice->id);
+  EXPECT_EQ(repaired->mapping_version, 3u);  // 2 was the failure
+  EXPECT_EQ(repaired->devices.size(), 8u);
+  EXPECT_TRUE(rm.GetSlice(slice->id).ok());
+  EXPECT_THAT(LoadValues(rm), ElementsAre(1, 1, 1, 1, 1, 1, 1, 1));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, SliceEventKind::kRemapped);
+  EXPECT_EQ(events[0].changed_indices.size(), 8u);
+  ASSERT_TRUE(rm.ReleaseSlice(slice->id).ok());
+  EXPECT_THAT(LoadValues(rm), ElementsAre(0, 0, 0, 0, 0, 0, 0, 0));
+}
+
 TEST(ResourceManagerTest, RequiredContiguousSliceFailsInsteadOfRemapping) {
   ResourceManager rm;
   std::vector<HostId> hosts = AddHosts(rm, 0, 3, 2);

@@ -162,6 +162,16 @@ absl::StatusOr<VirtualSlice> GrpcControllerClient::AllocateSlice(ClientId client
   return wire::FromProto(response.slice());
 }
 
+absl::StatusOr<VirtualSlice> GrpcControllerClient::RepairSlice(ClientId client, SliceId slice) {
+  pwire::RepairSliceRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_client(client.value());
+  request.set_slice(slice.value());
+  pwire::AllocateSliceResponse response;
+  PW_RETURN_IF_ERROR(Call("RepairSlice", &pwire::ControllerApi::Stub::RepairSlice, request, response));
+  return wire::FromProto(response.slice());
+}
+
 absl::Status GrpcControllerClient::ReleaseSlice(ClientId client, SliceId slice) {
   pwire::ReleaseSliceRequest request;
   request.set_version(wire::kWireVersion);

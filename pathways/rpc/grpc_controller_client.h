@@ -71,6 +71,7 @@ class GrpcControllerClient final
   // reached frees the client's objects when it goes away anyway.
   void Disconnect(ClientId client) override;
   absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
+  absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice) override;
   absl::Status ReleaseSlice(ClientId client, SliceId slice) override;
   absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
   absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;

@@ -124,6 +124,13 @@ class ControllerService {
 
   virtual absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) = 0;
   virtual absl::Status ReleaseSlice(ClientId client, SliceId slice) = 0;
+  // After host loss: a slice that could not be remapped (its island had too few devices left)
+  // is mapped again, with the same id and request, on the devices there are now — survivors in
+  // another island, or a worker that joined in the lost host's place. A live slice is returned
+  // as it is. RESOURCE_EXHAUSTED, naming what is missing, while nothing fits (retry once a host
+  // joins: Client::RepairSlice does). Arrays that lived on lost devices stay failed; the client
+  // puts its values again or restores a checkpoint, and its programs run on the new mapping.
+  virtual absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice) = 0;
 
   // Verifies and registers a compiled function; the same function registered twice gets the
   // same id (keyed by fingerprint). INVALID_ARGUMENT naming the op for a malformed function.

@@ -239,6 +239,32 @@ class VirtualSlice:
     def __len__(self):
         return len(self.devices)
 
+    @property
+    def mapping_version(self):
+        """Grows each time the resource manager maps the slice anew (a remap or a repair)."""
+        return self._impl.mapping_version
+
+    def repair(self, timeout=60.0):
+        """After a host of this slice was lost, maps the slice anew and returns it (the same
+        object, same id): at once when the island had spare devices (the resource manager
+        remapped it already), otherwise once the devices exist — on another island that fits,
+        or on a pw-worker started in the lost host's place — waiting up to `timeout` seconds.
+        Arrays that lived on the lost host stay failed: put the values you still hold again
+        (or pw.checkpoint.restore them) and call the same pmap functions. Raises PathwaysError
+        (DEADLINE_EXCEEDED, with the reason) when nothing fits in time or no host of the slice
+        was lost.
+
+            try:
+                loss = step(params, batch)
+            except pw.PathwaysError:
+                sl.repair()
+                params = pw.checkpoint.restore(ckpt_dir, ...)
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86400:
+            raise ValueError(f"repair: timeout must be a number of seconds in [0, 86400], got {timeout!r}")
+        self._impl.repair(float(timeout))
+        return self
+
     def __repr__(self):
         return f"VirtualSlice(id={self.id}, devices={self._impl.devices}, island={self.island})"
 

@@ -347,6 +347,21 @@ void BindSlice(py::module_& m) {
       .def_property_readonly("devices", [](const PySlice& s) { return DeviceIds(s.slice.devices); })
       .def_property_readonly("mesh_shape", [](const PySlice& s) { return s.slice.mesh_shape; })
       .def_property_readonly("session", [](const PySlice& s) { return s.session; })
+      .def_property_readonly("mapping_version", [](const PySlice& s) { return s.slice.mapping_version; })
+      .def("repair", [](PySlice& s, double timeout_seconds) {
+        // Client::RepairSlice; the new mapping replaces this handle's, in place.
+        if (!(timeout_seconds >= 0) || timeout_seconds > 86400) {
+          throw py::value_error(absl::StrCat("repair: timeout must be in [0, 86400] seconds, got ",
+                                             timeout_seconds));
+        }
+        SessionUse use(*s.session, "repair");
+        absl::StatusOr<VirtualSlice> repaired;
+        {
+          py::gil_scoped_release nogil;
+          repaired = s.session->client().RepairSlice(s.slice, absl::Seconds(timeout_seconds));
+        }
+        s.slice = ValueOrThrow(std::move(repaired));
+      }, py::arg("timeout_seconds"))
       .def("__repr__", [](const PySlice& s) { return s.slice.DebugString(); });
 }
 
