@@ -19,10 +19,11 @@ ArrayRef::~ArrayRef() {
     if (!s.ok()) PW_LOG(WARNING) << "releasing " << info.id << ": " << s;
   }
 }
-Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info) {
+Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info, RunId producer) {
   auto ref = std::make_shared<ArrayRef>();
   ref->client = std::move(client);
   ref->info = std::move(info);
+  ref->producer = producer;
   return Array(std::move(ref));
 }
 }  // namespace internal
@@ -35,6 +36,7 @@ const ArrayInfo& InvalidInfo() {
 }  // namespace
 
 ArrayId Array::id() const { return ref_ ? ref_->info.id : ArrayId(); }
+RunId Array::producer() const { return ref_ ? ref_->producer : RunId(); }
 const ArraySpec& Array::spec() const { return ref_ ? ref_->info.spec : InvalidInfo().spec; }
 int64_t Array::num_shards() const { return ref_ ? static_cast<int64_t>(ref_->info.devices.size()) : 0; }
 const std::vector<DeviceId>& Array::devices() const { return ref_ ? ref_->info.devices : InvalidInfo().devices; }

@@ -22,6 +22,7 @@ struct ClientState;  // the connection an Array keeps alive
 struct ArrayRef {
   std::shared_ptr<ClientState> client;
   ArrayInfo info;
+  RunId producer;  // the run computing it (invalid for put or restored arrays)
   ~ArrayRef();
 };
 }  // namespace internal
@@ -29,7 +30,7 @@ struct ArrayRef {
 class Array;
 namespace internal {
 // Wraps a controller array (already counted once for this client) in a handle.
-Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info);
+Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info, RunId producer = RunId());
 }  // namespace internal
 
 // Copies share one reference; the array's device memory is freed when the last copy is
@@ -53,6 +54,9 @@ class Array {
   // The global shape: [num_shards, shard dims...] when stacked.
   ir::Shape shape() const;
   const std::vector<DeviceId>& devices() const;
+  // The run that computes this array (Client::Cancel cancels it); invalid for an array put or
+  // restored from a checkpoint.
+  RunId producer() const;
 
   // Blocks until every shard is computed; returns the error that reached the array, if any.
   absl::Status Await() const;
@@ -66,7 +70,7 @@ class Array {
   std::string DebugString() const;
 
  private:
-  friend Array internal::AdoptArray(std::shared_ptr<internal::ClientState>, ArrayInfo);
+  friend Array internal::AdoptArray(std::shared_ptr<internal::ClientState>, ArrayInfo, RunId);
   explicit Array(std::shared_ptr<internal::ArrayRef> ref) : ref_(std::move(ref)) {}
   std::shared_ptr<internal::ArrayRef> ref_;
 };

@@ -50,6 +50,15 @@ Client::~Client() {
 
 absl::StatusOr<VirtualSlice> Client::GetDevices(int64_t n) { return MakeVirtualDeviceSet().AddSlice(n); }
 
+absl::Status Client::Cancel(const Array& output) {
+  if (!output.valid() || !output.producer().valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Cancel: ", output.valid() ? output.id().DebugString() : std::string("an empty Array"),
+        " is not computed by a run (it was put or restored)"));
+  }
+  return state_->controller->CancelRun(state_->id, output.producer());
+}
+
 absl::StatusOr<VirtualSlice> Client::RepairSlice(const VirtualSlice& slice, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::Duration backoff = absl::Milliseconds(5);
@@ -353,7 +362,9 @@ absl::StatusOr<std::vector<Array>> PmapFunction::operator()(absl::Span<const Arr
   PW_ASSIGN_OR_RETURN(RunResult result, state_->client->controller->Run(state_->client->id, program, ids, options));
   std::vector<Array> out;
   out.reserve(result.outputs.size());
-  for (ArrayInfo& info : result.outputs) out.push_back(AdoptArray(state_->client, std::move(info)));
+  for (ArrayInfo& info : result.outputs) {
+    out.push_back(AdoptArray(state_->client, std::move(info), result.run));
+  }
   return out;
 }
 
@@ -426,7 +437,7 @@ absl::StatusOr<std::vector<Array>> Program::Run(absl::Span<const Array> inputs, 
   PW_ASSIGN_OR_RETURN(RunResult result, client_->controller->Run(client_->id, id_, ids, options));
   std::vector<Array> out;
   out.reserve(result.outputs.size());
-  for (ArrayInfo& info : result.outputs) out.push_back(AdoptArray(client_, std::move(info)));
+  for (ArrayInfo& info : result.outputs) out.push_back(AdoptArray(client_, std::move(info), result.run));
   return out;
 }
 

@@ -175,6 +175,12 @@ class Client {
   absl::StatusOr<VirtualSlice> RepairSlice(const VirtualSlice& slice,
                                            absl::Duration timeout = absl::Seconds(60));
 
+  // Cancels the run computing `output` (ControllerService::CancelRun): its outputs not yet
+  // computed fail with CANCELLED and the devices drop its queued work. A deadline is set per
+  // run instead with RunOptions::deadline (DEADLINE_EXCEEDED). INVALID_ARGUMENT for an array
+  // no run computes (put or restored); NOT_FOUND once that run has finished.
+  absl::Status Cancel(const Array& output);
+
   // An array on `slice` from one literal per shard, laid out by `sharding`.
   absl::StatusOr<Array> Put(const VirtualSlice& slice, std::vector<ir::Literal> shards,
                             Sharding sharding = Sharding::Stacked());

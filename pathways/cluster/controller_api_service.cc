@@ -218,10 +218,23 @@ grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext*,
   }
   RunOptions options;
   options.mode = static_cast<DispatchMode>(request->mode());
+  if (request->has_deadline()) {
+    options.deadline = absl::Now() + absl::Nanoseconds(request->deadline_left_nanos());
+  }
   absl::StatusOr<RunResult> result =
       server_->controller().Run(*client, *program, inputs, options);
   if (result.ok()) *response->mutable_result() = wire::ToProto(*result);
   return Answer(*response, result.status());
+}
+
+grpc::Status ControllerServer::ApiService::CancelRun(grpc::ServerContext*,
+                                                     const pwire::CancelRunRequest* request,
+                                                     pwire::StatusResponse* response) {
+  absl::StatusOr<ClientId> client = ReadClient(*request);
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<RunId> run = wire::IdFromProto<RunId>(request->run(), "CancelRunRequest", "run");
+  if (!run.ok()) return Answer(*response, run.status());
+  return Answer(*response, server_->controller().CancelRun(*client, *run));
 }
 
 grpc::Status ControllerServer::ApiService::RunControl(grpc::ServerContext*,

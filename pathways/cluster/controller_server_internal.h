@@ -55,6 +55,8 @@ class ControllerServer::ApiService final
                        pathways::wire::ConnectResponse* response) override;
   grpc::Status Disconnect(grpc::ServerContext*, const pathways::wire::DisconnectRequest* request,
                           pathways::wire::StatusResponse* response) override;
+  grpc::Status CancelRun(grpc::ServerContext*, const pathways::wire::CancelRunRequest* request,
+                         pathways::wire::StatusResponse* response) override;
   grpc::Status RepairSlice(grpc::ServerContext*, const pathways::wire::RepairSliceRequest* request,
                            pathways::wire::AllocateSliceResponse* response) override;
   grpc::Status AllocateSlice(grpc::ServerContext*,

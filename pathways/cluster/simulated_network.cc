@@ -181,6 +181,12 @@ void DelayedWorkerService::FailShards(ArrayId array, absl::Span<const int32_t> s
                   status = std::move(status)] { inner->FailShards(array, shards, status); });
 }
 
+void DelayedWorkerService::CancelRun(RunId run, absl::Status status) {
+  network_->Send(ToHost(), latency_, 0, [inner = inner_, run, status = std::move(status)] {
+    inner->CancelRun(run, status);
+  });
+}
+
 void DelayedRunObserver::OnHostRunDone(HostRunResult result) {
   network_->Send({host_.value(), SimulatedNetwork::kController}, latency_, 0,
                  [inner = inner_, result = std::move(result)]() mutable {

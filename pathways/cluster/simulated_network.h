@@ -142,6 +142,7 @@ class DelayedWorkerService final : public WorkerService {
   void Release(absl::Span<const ArrayId> arrays) override;
   void PeerLost(HostId peer, absl::Status reason) override;
   void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
+  void CancelRun(RunId run, absl::Status status) override;
   HostStatus Status() const override { return inner_->Status(); }
 
  private:

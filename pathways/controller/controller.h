@@ -21,6 +21,7 @@
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/controller/array_store.h"
+#include "pathways/controller/deadline_timer.h"
 #include "pathways/service/controller_service.h"
 #include "pathways/controller/gang_scheduler.h"
 #include "pathways/controller/resource_manager.h"
@@ -91,6 +92,7 @@ class Controller final : public ControllerService, public RunObserver {
                                 absl::Span<const ArrayId> inputs, RunOptions options) override;
   absl::StatusOr<RunResult> RunControl(ClientId client, ControlRequest request,
                                        absl::Span<const ArrayId> inputs) override;  // controller_control.cc
+  absl::Status CancelRun(ClientId client, RunId run) override;  // controller_cancel.cc
   EventRef AwaitArray(ClientId client, ArrayId array) override;
   AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
@@ -258,6 +260,12 @@ class Controller final : public ControllerService, public RunObserver {
   // Records one host's report for the current wave; sends the next wave or finishes the run.
   void HandleReport(const std::shared_ptr<RunState>& run, HostRunResult result);
   void FinishRun(const std::shared_ptr<RunState>& run);
+  // Fails the run's outputs not yet available with `status` and tells its hosts to drop its
+  // work (controller_cancel.cc). Also what a passed deadline does.
+  void CancelRunWith(const std::shared_ptr<RunState>& run, absl::Status status);
+  // Arms the run's deadline, if it has one (before the run is submitted).
+  void ArmDeadline(const std::shared_ptr<RunState>& run, absl::Time deadline,
+                   const std::string& program);
 
   const ControllerOptions options_;
   ResourceManager* const resources_;
@@ -285,8 +293,10 @@ class Controller final : public ControllerService, public RunObserver {
   absl::flat_hash_map<std::pair<ClientId, std::string>, ProgramId> landing_programs_
       ABSL_GUARDED_BY(mu_);
 
-  // Last member: destroyed (joined) first, while everything its tasks touch is still alive.
   WorkQueue work_;
+  // Last member: destroyed (joined) first — its callbacks post to work_ — while everything
+  // they touch is still alive.
+  DeadlineTimer deadlines_;
 };
 
 }  // namespace pw

@@ -116,6 +116,7 @@ absl::StatusOr<RunResult> Controller::StartRun(
   result.run = run->id;
 
   EnsureFunctions(run->targets, *run->lowered);
+  ArmDeadline(run, options.deadline, program->def.name);
   SubmitRun(run);
   return result;
 }
@@ -468,6 +469,7 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
 }
 
 void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
+  if (run->deadline_timer != 0) deadlines_.Cancel(run->deadline_timer);
   absl::Status error;
   {
     absl::MutexLock lock(&run->mu);

@@ -32,6 +32,8 @@ struct Controller::RunState {
   // Set for a run a data-dependent step started: it is dispatched as that step's follow-up and
   // never submitted to (nor finished in) the schedulers itself.
   RunId holder;
+  // The DeadlineTimer entry of the run's deadline (0: none); cancelled when the run finishes.
+  int64_t deadline_timer = 0;
 
   absl::Mutex mu;
   int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)

@@ -237,9 +237,22 @@ absl::StatusOr<RunResult> GrpcControllerClient::Run(ClientId client, ProgramId p
   request.mutable_inputs()->Reserve(static_cast<int>(inputs.size()));
   for (ArrayId input : inputs) request.add_inputs(input.value());
   request.set_mode(static_cast<uint32_t>(options.mode));
+  if (options.deadline != absl::InfiniteFuture()) {
+    request.set_has_deadline(true);
+    request.set_deadline_left_nanos(absl::ToInt64Nanoseconds(options.deadline - absl::Now()));
+  }
   pwire::RunResponse response;
   PW_RETURN_IF_ERROR(Call("Run", &pwire::ControllerApi::Stub::Run, request, response));
   return wire::FromProto(response.result());
+}
+
+absl::Status GrpcControllerClient::CancelRun(ClientId client, RunId run) {
+  pwire::CancelRunRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_client(client.value());
+  request.set_run(run.value());
+  pwire::StatusResponse response;
+  return Call("CancelRun", &pwire::ControllerApi::Stub::CancelRun, request, response);
 }
 
 absl::StatusOr<RunResult> GrpcControllerClient::RunControl(ClientId client,

@@ -72,6 +72,7 @@ class GrpcControllerClient final
   void Disconnect(ClientId client) override;
   absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
   absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice) override;
+  absl::Status CancelRun(ClientId client, RunId run) override;
   absl::Status ReleaseSlice(ClientId client, SliceId slice) override;
   absl::StatusOr<FunctionId> RegisterFunction(ClientId client, ir::Function function) override;
   absl::StatusOr<ProgramId> RegisterProgram(ClientId client, ProgramDef program) override;

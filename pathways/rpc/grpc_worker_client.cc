@@ -406,6 +406,29 @@ void GrpcWorkerClient::FailShards(ArrayId array, absl::Span<const int32_t> shard
       });
 }
 
+void GrpcWorkerClient::CancelRun(RunId run, absl::Status status) {
+  if (!lost().ok()) return;  // nothing runs on a host that is gone
+  pathways::wire::WorkerCancelRunRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_run(run.value());
+  *request.mutable_status() = wire::ToProto(status);
+  std::string what = absl::StrCat("CancelRun(", run.DebugString(), ")");
+  StartAsync<pathways::wire::WorkerCancelRunRequest, StatusResponse>(
+      std::move(request), options_.call_timeout,
+      [](Async* async, grpc::ClientContext* context,
+         const pathways::wire::WorkerCancelRunRequest* request, StatusResponse* response,
+         std::function<void(grpc::Status)> done) {
+        async->CancelRun(context, request, response, std::move(done));
+      },
+      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
+        if (!grpc_status.ok()) {
+          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
+        }
+      });
+}
+
 HostStatus GrpcWorkerClient::Status() const {
   HostStatus unreachable;
   unreachable.host = options_.host;

@@ -91,6 +91,7 @@ class GrpcWorkerClient final : public WorkerService {
   // `on_failure`.
   void PeerLost(HostId peer, absl::Status reason) override;
   void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
+  void CancelRun(RunId run, absl::Status status) override;
   // Blocking for at most status_timeout. A host that does not answer is returned with only
   // `host` and `status` set: UNAVAILABLE "host:3 (127.0.0.1:5000) did not answer Status ...".
   HostStatus Status() const override;

@@ -362,6 +362,29 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailShards(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* WorkerServiceImpl::CancelRun(
+    grpc::CallbackServerContext* context, const pathways::wire::WorkerCancelRunRequest* request,
+    pathways::wire::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WhenReady(reactor, response, [this, reactor, request, response] {
+    constexpr const char* kMsg = "WorkerCancelRunRequest";
+    absl::Status s = wire::CheckVersion(*request);
+    if (s.ok()) s = wire::CheckId(request->run(), kMsg, "run");
+    absl::Status status;
+    if (s.ok()) {
+      absl::StatusOr<wire::PeerStatus> decoded = wire::FromProto(request->status());
+      if (decoded.ok()) {
+        status = std::move(decoded->status);
+      } else {
+        s = Annotate(decoded.status(), absl::StrCat(kMsg, ".status"));
+      }
+    }
+    if (s.ok()) backend_.worker->CancelRun(RunId(request->run()), std::move(status));
+    Answer(reactor, response, s);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
     grpc::CallbackServerContext* context,
     const pathways::wire::WorkerRegisterFunctionRequest* request,

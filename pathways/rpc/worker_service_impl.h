@@ -96,6 +96,9 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   grpc::ServerUnaryReactor* FailShards(grpc::CallbackServerContext* context,
                                        const pathways::wire::FailShardsRequest* request,
                                        pathways::wire::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
+                                      const pathways::wire::WorkerCancelRunRequest* request,
+                                      pathways::wire::StatusResponse* response) override;
   grpc::ServerUnaryReactor* PeerLost(grpc::CallbackServerContext* context,
                                      const pathways::wire::PeerLostRequest* request,
                                      pathways::wire::StatusResponse* response) override;

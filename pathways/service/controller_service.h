@@ -14,6 +14,7 @@
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
 #include "pathways/service/topology.h"
+#include "absl/time/time.h"
 #include "pathways/service/virtual_slice.h"
 #include "pathways/dataflow/host_run.h"
 #include "pathways/dataflow/program.h"
@@ -33,6 +34,10 @@ struct ArrayInfo {
 
 struct RunOptions {
   DispatchMode mode = DispatchMode::kParallel;
+  // When the run must be done by: once it passes, the run is cancelled (ControllerService::
+  // CancelRun) with DEADLINE_EXCEEDED naming the run and its program. Over the wire it travels
+  // as the time left, so the client's and the controller's clocks need not agree.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct RunResult {
@@ -163,6 +168,12 @@ class ControllerService {
   // or cannot be computed, fails the outputs with that error.
   virtual absl::StatusOr<RunResult> RunControl(ClientId client, ControlRequest request,
                                                absl::Span<const ArrayId> inputs) = 0;
+  // Cancels a run of this client that has not finished: its outputs not yet available fail
+  // with CANCELLED naming the run, and every host of the run drops its work for it
+  // (WorkerService::CancelRun: queued kernels are skipped, receives fail, gangs are broken so
+  // no peer waits); a kernel already running finishes. Data-dependent steps are not runs.
+  // NOT_FOUND for a run that is unknown, finished or another client's.
+  virtual absl::Status CancelRun(ClientId client, RunId run) = 0;
   virtual EventRef AwaitArray(ClientId client, ArrayId array) = 0;
   // The array's shards copied to host memory, once ready.
   virtual AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) = 0;

@@ -94,6 +94,16 @@ void FakeWorker::FailShards(ArrayId array, absl::Span<const int32_t> shards, abs
   for (int32_t shard : shards) failed_.emplace_back(array, shard, status);
 }
 
+void FakeWorker::CancelRun(RunId run, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  cancelled_.emplace_back(run, std::move(status));
+}
+
+std::vector<std::pair<RunId, absl::Status>> FakeWorker::cancelled_runs() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
 std::vector<std::tuple<ArrayId, int32_t, absl::Status>> FakeWorker::failed_shards() const {
   absl::MutexLock lock(&mu_);
   return failed_;

@@ -38,6 +38,8 @@ class FakeWorker final : public WorkerService {
   void PeerLost(HostId peer, absl::Status reason) override;
   // Recorded (failed_shards()); a later FetchShard of such a shard returns the error.
   void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
+  // Recorded (cancelled_runs()).
+  void CancelRun(RunId run, absl::Status status) override;
   HostStatus Status() const override;
 
   // Stops the kAuto reply thread (no more reports after this returns).
@@ -57,6 +59,8 @@ class FakeWorker final : public WorkerService {
   std::vector<std::pair<HostId, absl::Status>> peers_lost() const;
   // FailShards calls: (array, shard, status), in arrival order.
   std::vector<std::tuple<ArrayId, int32_t, absl::Status>> failed_shards() const;
+  // CancelRun calls, in arrival order.
+  std::vector<std::pair<RunId, absl::Status>> cancelled_runs() const;
   int64_t stored_shards() const;
 
  private:
@@ -72,6 +76,7 @@ class FakeWorker final : public WorkerService {
   std::deque<HostRun> unanswered_ ABSL_GUARDED_BY(mu_);
   std::vector<ArrayId> released_ ABSL_GUARDED_BY(mu_);
   std::vector<std::tuple<ArrayId, int32_t, absl::Status>> failed_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<RunId, absl::Status>> cancelled_ ABSL_GUARDED_BY(mu_);
   std::vector<FunctionId> registered_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<FunctionId, uint64_t> fingerprints_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<HostId, absl::Status>> peers_lost_ ABSL_GUARDED_BY(mu_);

@@ -137,6 +137,14 @@ class WorkerService {
   // with Run. Shard indices outside [0, kMaxShards) are ignored.
   virtual void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) = 0;
 
+  // The controller cancelled `run` (ControllerService::CancelRun, or its deadline passed): the
+  // host drops its work for the run — compute steps not yet started skip their kernels and
+  // fail their outputs with `status` (breaking their gangs, so peer shards stop waiting), and
+  // its pending receives fail with `status`; a kernel already running finishes. Applies to the
+  // run's messages whether they arrive before or after this call. Returns at once; callable
+  // from any thread; the first status given for a run sticks. An OK `status` means CANCELLED.
+  virtual void CancelRun(RunId run, absl::Status status) = 0;
+
   virtual HostStatus Status() const = 0;
 };
 

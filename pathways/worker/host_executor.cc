@@ -145,20 +145,13 @@ void HostExecutor::Loop() {
         case InboxKind::kPeerLost:
           HandlePeerLost(item.peer, item.reason);
           break;
+        case InboxKind::kCancelRun:
+          HandleCancelRun(item.cancelled, item.reason);
+          break;
       }
     }
     batch.clear();
   }
-}
-
-// ---- Lost peers ------------------------------------------------------------------------------
-
-void HostExecutor::PeerLost(HostId peer, absl::Status reason) {
-  InboxItem item;
-  item.kind = InboxKind::kPeerLost;
-  item.peer = peer;
-  item.reason = std::move(reason);
-  Enqueue(std::move(item));
 }
 
 void HostExecutor::DispatchRun(HostRun run) {
@@ -178,56 +171,6 @@ void HostExecutor::DispatchRun(HostRun run) {
   std::vector<LostReceive> receives;
   CollectLostReceives(*program, *lowered, *arrays, id, receives);
   FailLostReceives(receives);
-}
-
-void HostExecutor::HandlePeerLost(HostId peer, const absl::Status& reason) {
-  if (!lost_peers_.try_emplace(peer, reason).second) return;  // the first reason sticks
-  std::vector<LostReceive> receives;
-  {
-    // Every message received before this item is dispatched, so each of its receive entries
-    // exists. Messages leave live_ (under this lock) before they are deleted.
-    absl::MutexLock lock(&live_mu_);
-    for (const Message* msg : live_) {
-      CollectLostReceives(*msg->program, *msg->lowered, *msg->arrays, msg->run.run, receives);
-    }
-  }
-  // Outside the lock: failing an entry runs its readers' callbacks, which may finalize a message.
-  FailLostReceives(receives);
-}
-
-void HostExecutor::CollectLostReceives(const LoweredHostProgram& program,
-                                       const LoweredProgram& lowered,
-                                       const std::vector<ArrayId>& arrays, RunId run,
-                                       std::vector<LostReceive>& out) const {
-  for (const HostStep& step : program.steps) {
-    if (step.kind != StepKind::kRecv || step.shard < 0 || step.dst_value < 0 ||
-        static_cast<size_t>(step.dst_value) >= arrays.size()) {
-      continue;
-    }
-    auto lost = lost_peers_.find(step.peer_host);
-    if (lost == lost_peers_.end()) continue;
-    const bool named = step.node >= 0 && static_cast<size_t>(step.node) < lowered.nodes.size();
-    const absl::Status& reason = lost->second;
-    out.push_back(LostReceive{
-        arrays[step.dst_value], step.shard,
-        absl::UnavailableError(absl::StrCat(
-            "node '", named ? lowered.nodes[step.node].name : absl::StrCat("#", step.node),
-            "' shard ", step.shard, " on ", step.device.DebugString(), " of ",
-            options_.host.DebugString(), " (", run.DebugString(), "): its sender ",
-            step.peer_host.DebugString(), " was lost",
-            reason.ok() ? "" : absl::StrCat(": ", reason.message())))});
-  }
-}
-
-void HostExecutor::FailLostReceives(const std::vector<LostReceive>& receives) {
-  for (const LostReceive& receive : receives) {
-    ShardEntryRef entry = store_.Find(receive.array, receive.shard);
-    if (entry == nullptr) continue;  // already released: nothing waits for it
-    // An entry claimed by a push still under way fails too: its sender is gone. The push
-    // keeps its own reference to the buffer, and its final Complete has no effect.
-    (void)entry->Claim();
-    entry->Complete(receive.error);
-  }
 }
 
 // ---- Completion ------------------------------------------------------------------------------
@@ -558,20 +501,6 @@ absl::StatusOr<std::unique_ptr<IncomingShard>> HostExecutor::BeginReceiveShard(
   PW_ASSIGN_OR_RETURN(Receiving receiving, StartReceive(array, shard, device, type));
   return std::unique_ptr<IncomingShard>(
       new IncomingDeviceShard(std::move(receiving.entry), std::move(receiving.buffer)));
-}
-
-void HostExecutor::FailShards(ArrayId array, absl::Span<const int32_t> shards,
-                              absl::Status status) {
-  if (status.ok()) status = absl::InternalError("FailShards without an error");
-  for (int32_t shard : shards) FailShard(array, shard, ir::TensorType{}, status);
-}
-
-void HostExecutor::FailShard(ArrayId array, int32_t shard, const ir::TensorType& type,
-                             absl::Status error) {
-  (void)type;
-  if (shard < 0 || shard >= ir::kMaxShards) return;  // no such shard can be waited for
-  ShardEntryRef entry = store_.GetOrCreate(array, shard);
-  if (entry->Claim()) entry->Complete(std::move(error));
 }
 
 }  // namespace pw

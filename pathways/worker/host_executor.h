@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -91,6 +92,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   void Release(absl::Span<const ArrayId> arrays) override;
   void PeerLost(HostId peer, absl::Status reason) override;
   void FailShards(ArrayId array, absl::Span<const int32_t> shards, absl::Status status) override;
+  void CancelRun(RunId run, absl::Status status) override;
   HostStatus Status() const override;
 
   // ShardReceiver.
@@ -124,7 +126,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   // The dispatch thread's FIFO carries runs and the requests that must be ordered after the
   // runs received before them (a Release must not overtake a queued run reading the array; a
   // fetch of a shard a queued run will produce must find its entry).
-  enum class InboxKind : uint8_t { kRun, kRelease, kFetch, kPeerLost };
+  enum class InboxKind : uint8_t { kRun, kRelease, kFetch, kPeerLost, kCancelRun };
   struct InboxItem {
     InboxKind kind = InboxKind::kRun;
     HostRun run;                          // kRun
@@ -133,7 +135,8 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
     int32_t shard = 0;                    // kFetch
     AsyncValueRef<ir::Literal> fetched;   // kFetch
     HostId peer;                          // kPeerLost
-    absl::Status reason;                  // kPeerLost
+    RunId cancelled;                      // kCancelRun
+    absl::Status reason;                  // kPeerLost, kCancelRun
   };
   // A receive whose sender is lost: its shard entry and the error it fails with.
   struct LostReceive {
@@ -169,6 +172,10 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
                            std::vector<LostReceive>& out) const;
   // Fails each shard unless it already completed (a push under way is cut short).
   void FailLostReceives(const std::vector<LostReceive>& receives);
+  // Fails the receives of every dispatched message of a cancelled run (dispatch thread).
+  void HandleCancelRun(RunId run, const absl::Status& status);
+  // The status a cancelled run's steps fail with; nullopt for a run not cancelled.
+  std::optional<absl::Status> Cancelled(RunId run) const;
   void DispatchCompute(Message* msg, size_t index);
   void DispatchRecv(Message* msg, size_t index);
   void DispatchSend(Message* msg, size_t index);
@@ -250,6 +257,13 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
 
   // Hosts the controller declared lost, with the reason it gave. Dispatch thread only.
   absl::flat_hash_map<HostId, absl::Status> lost_peers_;
+
+  // Runs the controller cancelled, with their status: the most recent kMaxCancelledRuns (a
+  // cancelled run's messages arrive soon after the cancel, if not before it).
+  static constexpr size_t kMaxCancelledRuns = 4096;
+  mutable absl::Mutex cancelled_mu_;
+  absl::flat_hash_map<RunId, absl::Status> cancelled_ ABSL_GUARDED_BY(cancelled_mu_);
+  std::deque<RunId> cancelled_order_ ABSL_GUARDED_BY(cancelled_mu_);
 
   std::atomic<int64_t> runs_received_{0};
   std::atomic<int64_t> dispatch_nanos_{0};

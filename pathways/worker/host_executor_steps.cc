@@ -344,6 +344,11 @@ absl::Status HostExecutor::RunCompute(const Message& msg, const HostStep& step,
   absl::InlinedVector<const void*, 8> args;
   absl::InlinedVector<void*, 4> outs;
   absl::Status status;
+  // A cancelled run's queued kernels are dropped: the step fails with the run's status (and
+  // breaks its gang below, so peers in the collective stop waiting for it).
+  if (std::optional<absl::Status> cancelled = Cancelled(msg.run.run); cancelled.has_value()) {
+    status = *std::move(cancelled);
+  }
   for (size_t i = 0; i < work.inputs.size() && status.ok(); ++i) {
     std::shared_ptr<DeviceBuffer> buffer = work.inputs[i]->buffer();
     const int64_t want = exe.parameter_types()[i].byte_size();

@@ -6,13 +6,13 @@ program; pw.Array is a future fetched with np.asarray.
 """
 
 from . import _pathways
-from ._array import Array, device_put, reshard
+from ._array import Array, cancel, device_put, reshard
 from ._grad import grad, value_and_grad, vjp
 from ._pmap import PmapFunction, pmap, shard_map
 from ._profiler import named_scope, trace
 from ._program import ProgramFunction, ProgramValue, program
 from ._runtime import (Device, PathwaysError, VirtualDevice, VirtualDeviceSet, VirtualSlice,
-                       device_count, devices, init, is_initialized, make_virtual_device_set,
+                       deadline, device_count, devices, init, is_initialized, make_virtual_device_set,
                        memory_stats, shutdown)
 from ._tracer import Tracer
 from ._tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
@@ -27,7 +27,7 @@ def get_devices(n):
 
 
 __all__ = [
-    "Array", "checkpoint", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
+    "Array", "cancel", "checkpoint", "deadline", "Device", "device_count", "device_put", "devices", "get_devices", "grad", "init",
     "InvalidArgumentError", "is_initialized", "lax", "make_virtual_device_set", "memory_stats",
     "models", "moe", "named_scope", "nn", "numpy", "optimizers", "PathwaysError", "pipeline", "pmap", "PmapFunction", "program",
     "ProgramFunction", "ProgramValue", "random", "reshard", "shard_map", "sharding", "shutdown",

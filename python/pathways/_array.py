@@ -89,6 +89,10 @@ class Array:
             self._impl.block_until_ready()
         return self
 
+    def cancel(self):
+        """Cancels the run computing this array (pw.cancel)."""
+        cancel(self)
+
     def is_deleted(self):
         return not self._impl.valid
 
@@ -194,3 +198,13 @@ def reshard(x, devices, spec):
     sl = _runtime.slice_of_devices(devices, "reshard")
     cpp = _sharding.resolve(spec, sl, what="reshard")
     return Array(_runtime.session().reshard(x._impl, sl._impl, cpp))
+
+
+def cancel(array):
+    """Cancels the run that computes `array`: its outputs not yet computed fail with
+    PathwaysError (code CANCELLED) and the devices skip its kernels that had not started.
+    Raises PathwaysError (NOT_FOUND) once that run has finished, and InvalidArgumentError for an
+    array no run computes (one made by pw.device_put)."""
+    if not isinstance(array, Array):
+        raise TypeError(f"pw.cancel: expected a pw.Array, got {type(array).__name__}")
+    array._impl.cancel()

@@ -1,9 +1,11 @@
 """The process's Pathways session: init/shutdown, devices and virtual device sets."""
 
 import atexit
+import contextlib
 import os
 import weakref
 import threading
+import time
 
 import numpy as np
 
@@ -328,3 +330,32 @@ def slice_of_devices(devices, what):
     if any(d.slice is not sl for d in devices) or [d.index for d in devices] != list(range(len(sl.devices))):
         raise ValueError(f"{what}: devices must be exactly the .devices list of one slice, in order")
     return sl
+
+
+_deadline_state = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Runs this thread submits inside the block must finish within `seconds` from entering
+    it: a run still unfinished then is cancelled, and its outputs fail with PathwaysError (code
+    DEADLINE_EXCEEDED, naming the run and its program); the devices skip its kernels not yet
+    started. Nested blocks keep the earlier deadline.
+
+        with pw.deadline(2.0):
+            loss = step(params, batch)
+            print(np.asarray(loss))   # raises if the step missed its deadline
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 86400 * 365:
+        raise ValueError(f"pw.deadline: seconds must be a number in [0, 31536000], got {seconds!r}")
+    previous = getattr(_deadline_state, "at", None)
+    at = time.time() + seconds
+    if previous is not None:
+        at = min(at, previous)
+    _deadline_state.at = at
+    _pathways.set_run_deadline(at)
+    try:
+        yield
+    finally:
+        _deadline_state.at = previous
+        _pathways.set_run_deadline(previous)

@@ -399,16 +399,31 @@ void BindArray(py::module_& m) {
         return NumpyFromLiteral(ValueOrThrow(std::move(literal)));
       })
       .def("release", [](PyArray& a) { a.ref->Release(); })
+      .def("cancel", [](const PyArray& a) {
+        // Client::Cancel: the run computing this array.
+        SessionUse use(*a.session(), "cancel");
+        ThrowIfError(a.session()->client().Cancel(a.array()));
+      })
       .def("__repr__", [](const PyArray& a) { return a.array().DebugString(); });
 }
 
+// The deadline pw.deadline() set for runs this thread submits (absl::InfiniteFuture(): none).
+thread_local absl::Time run_deadline = absl::InfiniteFuture();
+
+RunOptions CurrentRunOptions() { return RunOptions{.deadline = run_deadline}; }
+
 void BindPmap(py::module_& m) {
+  m.def("set_run_deadline", [](std::optional<double> unix_seconds) {
+    run_deadline = unix_seconds.has_value()
+                       ? absl::FromUnixMicros(static_cast<int64_t>(*unix_seconds * 1e6))
+                       : absl::InfiniteFuture();
+  }, py::arg("unix_seconds"));
   py::class_<PyPmap>(m, "PmapFunction")
       .def_property_readonly("name", [](const PyPmap& p) { return p.function.name(); })
       .def("__call__", [](const PyPmap& p, const std::vector<PyArray>& args) {
         SessionUse use(*p.session, "pmap '" + p.function.name() + "'");
         std::vector<Array> arrays = Unwrap(p.session, args, "pmap '" + p.function.name() + "'");
-        return Wrap(p.session, ValueOrThrow(p.function(arrays)));
+        return Wrap(p.session, ValueOrThrow(p.function(arrays, CurrentRunOptions())));
       });
 }
 
@@ -466,7 +481,7 @@ void BindProgram(py::module_& m) {
       .def("__call__", [](const PyProgram& p, const std::vector<PyArray>& args) {
         SessionUse use(*p.session, "program '" + p.program.def().name + "'");
         std::vector<Array> arrays = Unwrap(p.session, args, "program '" + p.program.def().name + "'");
-        return Wrap(p.session, ValueOrThrow(p.program.Run(arrays)));
+        return Wrap(p.session, ValueOrThrow(p.program.Run(arrays, CurrentRunOptions())));
       });
   // Data-dependent steps of a program (Client::Case / Client::While).
   m.def("run_case", [](const PyArray& index, const std::vector<PyProgram>& branches,
