@@ -90,8 +90,8 @@ class Array:
         return self
 
     def cancel(self):
-        """Cancels the run computing this array (pw.cancel)."""
-        cancel(self)
+        """Cancels the run computing this array (pw.cancel); False if it had finished."""
+        return cancel(self)
 
     def is_deleted(self):
         return not self._impl.valid
@@ -201,10 +201,16 @@ def reshard(x, devices, spec):
 
 
 def cancel(array):
-    """Cancels the run that computes `array`: its outputs not yet computed fail with
-    PathwaysError (code CANCELLED) and the devices skip its kernels that had not started.
-    Raises PathwaysError (NOT_FOUND) once that run has finished, and InvalidArgumentError for an
-    array no run computes (one made by pw.device_put)."""
+    """Cancels the run that computes `array` and returns True: its outputs not yet computed fail
+    with PathwaysError (code CANCELLED) and the devices skip its kernels that had not started.
+    Returns False when that run had already finished (like concurrent.futures' cancel), and
+    raises InvalidArgumentError for an array no run computes (one made by pw.device_put)."""
     if not isinstance(array, Array):
         raise TypeError(f"pw.cancel: expected a pw.Array, got {type(array).__name__}")
-    array._impl.cancel()
+    try:
+        array._impl.cancel()
+    except _runtime.PathwaysError as e:
+        if getattr(e, "code", None) == "NOT_FOUND":
+            return False
+        raise
+    return True
