@@ -17,6 +17,16 @@ namespace pw {
 namespace {
 using grpc_transport::SetStatus;
 
+// A status the controller sends (a loss's reason, what shards or a run fail with) into `out`;
+// INVALID_ARGUMENT naming `field` when it does not decode.
+absl::Status ReadPeerStatus(const pathways::wire::StatusProto& proto, const std::string& field,
+                            absl::Status& out) {
+  absl::StatusOr<wire::PeerStatus> decoded = wire::FromProto(proto);
+  if (!decoded.ok()) return Annotate(decoded.status(), field);
+  out = std::move(decoded->status);
+  return absl::OkStatus();
+}
+
 template <typename Response>
 void Answer(grpc::ServerUnaryReactor* reactor, Response* response, const absl::Status& status) {
   SetStatus(*response, status);
@@ -309,14 +319,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContex
                                                   " was told of its own loss"));
     }
     absl::Status reason;
-    if (s.ok()) {
-      absl::StatusOr<wire::PeerStatus> peer_status = wire::FromProto(request->reason());
-      if (peer_status.ok()) {
-        reason = std::move(peer_status->status);
-      } else {
-        s = Annotate(peer_status.status(), "PeerLostRequest.reason");
-      }
-    }
+    if (s.ok()) s = ReadPeerStatus(request->reason(), "PeerLostRequest.reason", reason);
     if (s.ok()) backend_.worker->PeerLost(HostId(request->peer()), std::move(reason));
     Answer(reactor, response, s);
   });
@@ -345,14 +348,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailShards(
       shards.push_back(shard);
     }
     absl::Status status;
-    if (s.ok()) {
-      absl::StatusOr<wire::PeerStatus> decoded = wire::FromProto(request->status());
-      if (decoded.ok()) {
-        status = std::move(decoded->status);
-      } else {
-        s = Annotate(decoded.status(), absl::StrCat(kMsg, ".status"));
-      }
-    }
+    if (s.ok()) s = ReadPeerStatus(request->status(), absl::StrCat(kMsg, ".status"), status);
     if (s.ok() && status.ok()) {
       s = absl::InvalidArgumentError(absl::StrCat(kMsg, ".status: OK is not a failure"));
     }
@@ -371,14 +367,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CancelRun(
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->run(), kMsg, "run");
     absl::Status status;
-    if (s.ok()) {
-      absl::StatusOr<wire::PeerStatus> decoded = wire::FromProto(request->status());
-      if (decoded.ok()) {
-        status = std::move(decoded->status);
-      } else {
-        s = Annotate(decoded.status(), absl::StrCat(kMsg, ".status"));
-      }
-    }
+    if (s.ok()) s = ReadPeerStatus(request->status(), absl::StrCat(kMsg, ".status"), status);
     if (s.ok()) backend_.worker->CancelRun(RunId(request->run()), std::move(status));
     Answer(reactor, response, s);
   });

@@ -2,24 +2,14 @@
 pw-worker per host), reached over gRPC through PATHWAYS_ADDRESS or pw.init(address)."""
 
 import os
-import subprocess
 
 import pytest
 
-from conftest import run_python
+from conftest import PW, needs_pw, pw_cmd, run_python
 
-BIN_DIR = os.environ.get("PW_BIN_DIR", "")
-PW = os.path.join(BIN_DIR, "pw")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-pytestmark = pytest.mark.skipif(not os.access(PW, os.X_OK),
-                                reason="the pw command is not built (PW_BIN_DIR unset)")
-
-
-def pw_cmd(state_dir, *args, timeout=60):
-    env = dict(os.environ, PATHWAYS_STATE_DIR=str(state_dir))
-    env.pop("PATHWAYS_ADDRESS", None)
-    return subprocess.run([PW, *args], capture_output=True, text=True, timeout=timeout, env=env)
+pytestmark = needs_pw
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,10 @@ from its last checkpoint."""
 
 import os
 import re
-import subprocess
 
-import pytest
+from conftest import BIN_DIR, needs_pw, pw_cmd, run_python
 
-from conftest import run_python
-
-BIN_DIR = os.environ.get("PW_BIN_DIR", "")
-PW = os.path.join(BIN_DIR, "pw")
-
-pytestmark = pytest.mark.skipif(not os.access(PW, os.X_OK),
-                                reason="the pw command is not built (PW_BIN_DIR unset)")
-
-
-def pw_cmd(state_dir, *args, timeout=60):
-    env = dict(os.environ, PATHWAYS_STATE_DIR=str(state_dir))
-    env.pop("PATHWAYS_ADDRESS", None)
-    return subprocess.run([PW, *args], capture_output=True, text=True, timeout=timeout, env=env)
+pytestmark = needs_pw
 
 
 def test_a_killed_worker_is_replaced_and_training_resumes_from_the_checkpoint(tmp_path):
