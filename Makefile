@@ -33,9 +33,14 @@ test: build
 test-stress: build
 	./scripts/test-stress.sh $(BUILD) $(or $(REPEAT),10)
 
-# The suite under AddressSanitizer + UndefinedBehaviorSanitizer (separate build tree).
+# The C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (separate build tree, -O1 with
+# line tables: what .ci/run runs after `make test`). SANITIZE_PYTHON=ON adds the Python tests,
+# run with the sanitizer runtimes preloaded.
 test-sanitize: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPW_SANITIZE=ON -DPW_BUILD_BENCH=OFF
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+	  -DPW_SANITIZE=ON -DPW_BUILD_BENCH=OFF -DPW_BUILD_EXAMPLES=OFF \
+	  -DPW_BUILD_PYTHON=$(or $(SANITIZE_PYTHON),OFF)
 	ninja -C build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) --timeout 1200
 
