@@ -252,7 +252,7 @@ absl::Status ProcessCluster::Init() {
   ::unlink(address_file.c_str());
   const std::string controller_log = log_dir_ + "/controller.log";
   std::vector<std::string> args = {
-      bin_dir_ + "/pw-controller", "--listen", "127.0.0.1:0", "--address-file", address_file,
+      bin_dir_ + "/pw-controller", "--listen", options_.controller_listen, "--address-file", address_file,
       "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout))};
   if (!options_.trace) args.push_back("--no-trace");
   PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach, !options_.detach}));
@@ -307,11 +307,15 @@ absl::Status ProcessCluster::Init() {
   }
 }
 
-std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island) const {
-  std::vector<std::string> wargs = {
-      bin_dir_ + "/pw-worker", "--controller", address_, "--listen", "127.0.0.1:0",
+std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island, int64_t index) const {
+  std::vector<std::string> wargs;
+  if (options_.worker_prefix) wargs = options_.worker_prefix(index);
+  const std::vector<std::string> worker = {
+      bin_dir_ + "/pw-worker", "--controller", address_, "--listen",
+      options_.worker_listen ? options_.worker_listen(index) : std::string("127.0.0.1:0"),
       "--island", absl::StrCat(island), "--devices", absl::StrCat(options_.devices_per_host),
       "--memory-per-device", absl::StrCat(options_.memory_per_device_bytes)};
+  wargs.insert(wargs.end(), worker.begin(), worker.end());
   if (!options_.trace) wargs.push_back("--no-trace");
   if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {
     wargs.insert(wargs.end(), {"--dcn-latency-us", absl::StrCat(options_.dcn_latency_us),
@@ -331,7 +335,7 @@ std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island) const {
 
 absl::Status ProcessCluster::SpawnWorker(int64_t island) {
   const int64_t index = static_cast<int64_t>(worker_pids_.size());
-  PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(WorkerArgs(island),
+  PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(WorkerArgs(island, index),
                                               {absl::StrCat(log_dir_, "/worker-", index, ".log"),
                                                options_.detach, !options_.detach}));
   worker_pids_.push_back(pid);

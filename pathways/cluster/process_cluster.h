@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,14 @@ struct ProcessClusterOptions {
   double dcn_gbps = 0;
   absl::Duration start_timeout = absl::Seconds(30);
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
+  // Where pw-controller listens (port 0: a free one).
+  std::string controller_listen = "127.0.0.1:0";
+  // Per worker, by its index in start order: its --listen address, and a command its pw-worker
+  // runs under (e.g. {"/usr/sbin/ip", "netns", "exec", "ns1"}: a worker in a network namespace
+  // of its own, for partition tests; the command must exec the worker, keeping its pid).
+  // Unset: "127.0.0.1:0" and none.
+  std::function<std::string(int64_t index)> worker_listen;
+  std::function<std::vector<std::string>(int64_t index)> worker_prefix;
 
   // INVALID_ARGUMENT naming the field: non-positive sizes or timeouts, sim options without sim
   // devices.
@@ -104,7 +113,7 @@ class ProcessCluster {
   absl::Status Init();
   // Fills worker_hosts_ from the workers' logs; false until every worker printed its host.
   bool ReadWorkerHosts();
-  std::vector<std::string> WorkerArgs(int64_t island) const;
+  std::vector<std::string> WorkerArgs(int64_t island, int64_t index) const;
   // Starts a worker of `island` (not waiting for it to join).
   absl::Status SpawnWorker(int64_t island);
 

@@ -175,6 +175,15 @@ absl::Status WorkerServer::Join() {
   return absl::OkStatus();
 }
 
+std::string WorkerServer::GlooHostname() const {
+  if (!options_.gloo_hostname.empty()) return options_.gloo_hostname;
+  const std::string& listen = options_.listen_address;
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") return "127.0.0.1";
+  return host;
+}
+
 absl::Status WorkerServer::Build() {
   trace_.NameProcess(host_.value(), absl::StrCat("host ", host_.value(), " (island ",
                                                  options_.island, ")"));
@@ -188,7 +197,7 @@ absl::Status WorkerServer::Build() {
   PW_ASSIGN_OR_RETURN(gloo_, GlooCollectiveGroups::Create(
                                  store_.get(), GlooCollectiveGroupsOptions{
                                                    .name = absl::StrCat("gloo ", host_.DebugString()),
-                                                   .hostname = options_.gloo_hostname,
+                                                   .hostname = GlooHostname(),
                                                    .loop_thread_nice = static_cast<int>(
                                                        options_.gloo_loop_nice)}));
   DataPlane* data_plane = nullptr;

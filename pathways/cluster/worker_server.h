@@ -50,8 +50,10 @@ struct WorkerServerOptions {
   absl::Duration join_timeout = absl::Seconds(10);
   // The worker stops (UNAVAILABLE) when the controller has not answered a heartbeat this long.
   absl::Duration controller_lost_after = absl::Seconds(5);
-  // Where Gloo peers reach this host's collectives.
-  std::string gloo_hostname = "127.0.0.1";
+  // Where Gloo peers reach this host's collectives. Empty: the host part of listen_address
+  // (127.0.0.1 when that is a wildcard address), so a worker reached at 10.0.0.5:7001 also
+  // meets its Gloo peers there.
+  std::string gloo_hostname;
   // GlooCollectiveGroupsOptions::loop_thread_nice.
   int64_t gloo_loop_nice = 19;
   // kCpu: CpuDevices (kernels really run). kSim: SimDevices configured by `sim` (its id, host,
@@ -136,6 +138,8 @@ class WorkerServer {
   absl::Status Listen();
   absl::Status Join();
   absl::Status Build();
+  // options_.gloo_hostname, or the host listen_address names (see WorkerServerOptions).
+  std::string GlooHostname() const;
   // The host's Worker address and TCP data plane address (empty if it published none).
   absl::StatusOr<std::pair<std::string, std::string>> LookupHost(HostId host);
   // The island of `host` (asked of the controller once, then cached); invalid if unknown.
