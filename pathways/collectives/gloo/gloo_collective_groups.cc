@@ -150,6 +150,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> GlooCollectiveGroups::Join(GangId 
           },
       .member_key = member_key,
       .pool = pool_,
+      .before_data_moves = options_.before_data_moves,
   };
   absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
       GlooCommunicator::Create(std::move(comm_options));

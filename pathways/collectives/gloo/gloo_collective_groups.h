@@ -4,6 +4,7 @@
 #define PATHWAYS_COLLECTIVES_GLOO_GLOO_COLLECTIVE_GROUPS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,7 +44,8 @@ struct GlooCollectiveGroupsOptions {
   // Pooled meshes kept for gangs with the same members: beyond this many, idle ones whose last
   // gang is gone are closed, least recently used first.
   int64_t max_idle_meshes = 64;
-  // A rank waiting this long for its peers' arrival has the store read for it every `watch`:
+  // A rank waiting this long for its peers' arrival, or moving data this long, has the store
+  // read for it every `watch`:
   // the gang's abort key (the gang was aborted somewhere: stop with its reason) and, on its
   // first collective on a pooled mesh, the gang's connect marker (a peer is connecting anew:
   // fall back). Nothing is read while no rank waits that long.
@@ -56,6 +58,8 @@ struct GlooCollectiveGroupsOptions {
   // 0 keeps the creating thread's value. A value outside [0, 19] fails Create; a loop thread
   // the kernel will not renice is logged and left as it is.
   int loop_thread_nice = 19;
+  // Tests only: GlooCommunicatorOptions::before_data_moves of every communicator.
+  std::function<void(int64_t rank)> before_data_moves;
 };
 
 // Join never blocks (it runs on the host's dispatch thread): the TCP mesh of a gang is built
@@ -74,9 +78,13 @@ struct GlooCollectiveGroupsOptions {
 // at dispatch, or by the controller for a lost host) stops ranks already on a connected mesh
 // too, with the stored reason, rather than at the timeout.
 //
-// Known gaps: an aborted gang whose ranks had connected (or that ran on pooled meshes) leaves
-// its abort key in the store; a rank inside a Gloo data transfer with a peer that stopped
-// without closing its sockets waits for the timeout.
+// The watcher reads the abort key for ranks long inside a data transfer too: a rank moving data
+// with a peer that stopped without closing its sockets (SIGSTOP, a partition) is released as
+// soon as the controller declares the peer lost and aborts the gang (the mesh's sockets are
+// shut down, see GlooCommunicator), not at the timeout.
+//
+// Known gap: an aborted gang whose ranks had connected (or that ran on pooled meshes) leaves
+// its abort key in the store.
 class GlooCollectiveGroups final : public CollectiveGroups {
  public:
   // `store` must outlive this object and every communicator it hands out. Errors: UNAVAILABLE

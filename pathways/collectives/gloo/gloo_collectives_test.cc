@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/status_matchers.h"
@@ -149,6 +150,39 @@ TEST(GlooCollectivesTest, LostPeerIsUnavailableNotAHang) {
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(s.message()), HasSubstr("rank 1"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// A peer that stops inside a data transfer (SIGSTOP, a partition) keeps its sockets open: the
+// rank waiting for its data is released once the gang's abort key is written (what the
+// controller does when it declares the peer's host lost), with the reason, not at the timeout.
+TEST(GlooCollectivesTest, RankInsideADataTransferIsReleasedByTheGangsAbortKey) {
+  InMemoryRendezvousStore store;
+  absl::Notification resume_rank1;
+  GlooCollectiveGroupsOptions options;
+  options.timeout = absl::Seconds(120);
+  options.before_data_moves = [&](int64_t rank) {
+    if (rank == 1) resume_rank1.WaitForNotification();  // rank 1 "stops" after the exchange
+  };
+  auto groups = *GlooCollectiveGroups::Create(&store, options);
+  std::vector<absl::Status> results(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      std::unique_ptr<Communicator> comm = *groups->Join(GangId(5), 2, r);
+      std::vector<float> in(1 << 16, 1.0f), out(in.size());
+      results[r] = comm->AllReduce(in.data(), out.data(), static_cast<int64_t>(in.size()),
+                                   ir::DType::kF32, ir::ReduceKind::kSum);
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // rank 0 is inside Gloo's all-reduce by now
+  ASSERT_TRUE(store.Set("gloo/gang:5/abort", "host:7 was removed: no heartbeat").ok());
+  threads[0].join();
+  // ABORTED with the reason: not DEADLINE_EXCEEDED, which would mean it waited the 120 s out.
+  EXPECT_THAT(results[0], StatusIs(absl::StatusCode::kAborted));
+  EXPECT_THAT(std::string(results[0].message()), HasSubstr("no heartbeat"));
+  resume_rank1.Notify();
+  threads[1].join();
+  EXPECT_THAT(results[1], StatusIs(absl::StatusCode::kAborted));
 }
 
 TEST(GlooCollectivesTest, MultiSegmentAllReduceAndReduceScatter) {

@@ -139,6 +139,7 @@ void GlooCommunicator::Abort(const absl::Status& reason) {
       abort_reason_ = reason.ToString();
     }
     for (gloo::transport::UnboundBuffer* b : waiting_) b->abortWaitRecv();
+    BreakTransferLocked();
   }
   // Only an idle rank can speak for itself on the wire; a busy one announces the abort when
   // its current call returns or at its next call.
@@ -150,8 +151,17 @@ void GlooCommunicator::Abort(const absl::Status& reason) {
 
 std::optional<GlooCommunicator::Waiting> GlooCommunicator::waiting() const {
   absl::MutexLock lock(&mu_);
-  if (waiting_.empty() || !broken_.ok()) return std::nullopt;
-  return Waiting{.since = waiting_since_, .may_reconnect = waiting_may_reconnect_};
+  if (!broken_.ok()) return std::nullopt;
+  if (!waiting_.empty()) return Waiting{.since = waiting_since_, .may_reconnect = waiting_may_reconnect_};
+  if (transfer_mesh_ != nullptr) return Waiting{.since = transfer_since_, .may_reconnect = false};
+  return std::nullopt;
+}
+
+void GlooCommunicator::BreakTransferLocked() {
+  if (transfer_mesh_ == nullptr) return;
+  const int shut = ShutDownMeshSockets(transfer_mesh_->endpoints);
+  PW_LOG(INFO) << Describe() << ": aborted inside a data transfer; shut down " << shut
+               << " of its mesh's sockets";
 }
 
 void GlooCommunicator::AbortFromStore(const std::string& reason) {
@@ -160,6 +170,7 @@ void GlooCommunicator::AbortFromStore(const std::string& reason) {
     broken_ = absl::AbortedError(absl::StrCat(Describe(), ": gang aborted: ", reason));
   }
   for (gloo::transport::UnboundBuffer* b : waiting_) b->abortWaitRecv();
+  BreakTransferLocked();
 }
 
 void GlooCommunicator::Reconnect() {
@@ -295,6 +306,20 @@ absl::Status GlooCommunicator::CollectiveLocked(const Call& call,
   const uint32_t tag = mesh_->next_tag++;
   PW_RETURN_IF_ERROR(ExchangeDescriptorsLocked(call, local_error, tag));
   if (call.count == 0) return absl::OkStatus();
+  if (options_.before_data_moves) options_.before_data_moves(options_.rank);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;  // aborted since the exchange: no data moves
+    transfer_mesh_ = mesh_;
+    transfer_since_ = absl::Now();
+  }
+  struct EndTransfer {
+    GlooCommunicator* self;
+    ~EndTransfer() {
+      absl::MutexLock lock(&self->mu_);
+      self->transfer_mesh_ = nullptr;
+    }
+  } end_transfer{this};
   try {
     MoveDataLocked(call, tag);
   } catch (const std::exception& e) {

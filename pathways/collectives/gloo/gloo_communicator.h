@@ -59,6 +59,9 @@ struct GlooCommunicatorOptions {
   // Shared by the communicators of one process; counts connects even without a member key.
   // Null: no reuse, no counting.
   std::shared_ptr<GlooMeshPool> pool;
+  // Tests only: called on the calling thread after the arrival exchange agreed on a call and
+  // before its data moves (a test stalls a rank there as a stopped process would).
+  std::function<void(int64_t rank)> before_data_moves;
 };
 
 // Connecting is lazy: Join runs on the host's dispatch thread and must not block, so the full
@@ -98,10 +101,12 @@ struct GlooCommunicatorOptions {
 // dropped at once, and the reason read from the store), or by the registry's watcher, which
 // reads the gang's abort key for ranks waiting long in an arrival exchange (so a rank that
 // aborted at Join, without ever touching the mesh, stops its peers within a few tens of
-// milliseconds). A rank already inside a Gloo data transfer cannot
-// be interrupted; it notices a lost peer when the TCP connection breaks (UNAVAILABLE, or
-// ABORTED with the reason when the gang's abort key is in the store) or at the timeout
-// (DEADLINE_EXCEEDED). A rank inside Gloo's connect is not interruptible either, which is why
+// milliseconds). A rank already inside a Gloo data transfer cannot be woken through Gloo's
+// API; Abort(), and the watcher once the gang's abort key is in the store (the controller
+// writes it when it declares a host lost), shut the mesh's sockets down (gloo_mesh_sockets.h),
+// so the transfer fails at once with the abort's reason (ABORTED) instead of waiting for a peer
+// that stopped without closing its sockets (SIGSTOP, a partition) until the timeout. The mesh
+// is dropped, as after any error. A rank inside Gloo's connect is not interruptible either, which is why
 // the gang first agrees on one connect verdict through the store.
 //
 // Cost (2-core machine, loopback, 2 ranks in one process): ~2.4 ms per one-float all-reduce,
@@ -139,8 +144,9 @@ class GlooCommunicator final : public Communicator {
   void Abort(const absl::Status& reason);
 
   // For the registry's watcher, which reads the store on behalf of ranks waiting long in an
-  // arrival exchange. When this rank started waiting for its peers (nullopt: not waiting), and
-  // whether it may still fall back to a new mesh (its first collective, on a pooled mesh).
+  // arrival exchange or a data transfer. When this rank started waiting for its peers or moving
+  // data (nullopt: neither), and whether it may still fall back to a new mesh (its first
+  // collective, on a pooled mesh, still in the arrival exchange).
   struct Waiting {
     absl::Time since;
     bool may_reconnect = false;
@@ -262,6 +268,12 @@ class GlooCommunicator final : public Communicator {
   absl::Time waiting_since_ ABSL_GUARDED_BY(mu_);
   bool waiting_may_reconnect_ ABSL_GUARDED_BY(mu_) = false;
   bool reconnect_requested_ ABSL_GUARDED_BY(mu_) = false;
+  // While a call's data moves: the mesh it moves on (whose sockets an abort shuts down) and
+  // since when.
+  std::shared_ptr<GlooMesh> transfer_mesh_ ABSL_GUARDED_BY(mu_);
+  absl::Time transfer_since_ ABSL_GUARDED_BY(mu_);
+  // Shuts the sockets of transfer_mesh_ down (nothing without a transfer).
+  void BreakTransferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace pw

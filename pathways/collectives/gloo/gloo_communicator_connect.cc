@@ -219,7 +219,9 @@ absl::Status GlooCommunicator::ConnectLocked() {
     return Break(absl::UnavailableError(
         absl::StrCat(Describe(), ": connecting the TCP mesh: ", e.what())));
   }
-  mesh_ = std::make_shared<GlooMesh>(std::move(context));
+  mesh_ = std::make_shared<GlooMesh>(context);
+  mesh_->endpoints = FindMeshEndpoints(*context, static_cast<int>(options_.rank),
+                                       static_cast<int>(options_.size), adapter.values());
   in_pool_ = false;
   may_reconnect_ = false;
   erase_keys_ = true;

@@ -22,7 +22,9 @@ std::vector<char> GlooStoreAdapter::get(const std::string& key) {
   Wait({key});
   absl::StatusOr<std::string> value = store_.Get(options_.prefix + key);
   if (!value.ok()) throw RendezvousStoreError(value.status());
-  return std::vector<char>(value->begin(), value->end());
+  std::vector<char> bytes(value->begin(), value->end());
+  values_[key] = bytes;
+  return bytes;
 }
 
 void GlooStoreAdapter::wait(const std::vector<std::string>& keys) { Wait(keys); }

@@ -4,6 +4,7 @@
 #define PATHWAYS_COLLECTIVES_GLOO_GLOO_STORE_ADAPTER_H_
 
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -50,6 +51,8 @@ class GlooStoreAdapter final : public gloo::rendezvous::Store {
   // The keys Gloo asked for that were not in the store at the last timeout (unprefixed), so
   // the caller can name the ranks that never joined.
   const std::vector<std::string>& missing_keys() const { return missing_; }
+  // Every value Gloo read (unprefixed key -> bytes): the peers' published pair addresses.
+  const std::map<std::string, std::vector<char>>& values() const { return values_; }
 
  private:
   void Wait(const std::vector<std::string>& keys);
@@ -57,6 +60,7 @@ class GlooStoreAdapter final : public gloo::rendezvous::Store {
   RendezvousStore& store_;
   const GlooStoreAdapterOptions options_;
   std::vector<std::string> missing_;
+  std::map<std::string, std::vector<char>> values_;
 };
 
 }  // namespace pw
