@@ -228,6 +228,17 @@ TEST_F(HostilePeerTest, WorkerServiceRequestsWithHostileValuesAreRefused) {
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kInvalidArgument));
   }
+  {
+    pwire::WorkerCancelRunRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_run(-7);
+    pwire::StatusResponse response;
+    grpc::Status s =
+        call([&](grpc::ClientContext* c) { return stub->CancelRun(c, request, &response); });
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_THAT(wire::ResponseStatus(response),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("run")));
+  }
   ExpectTheClusterStillWorks();
 }
 
@@ -265,6 +276,43 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
     grpc::ClientContext context;
     ASSERT_TRUE(stub->Run(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  {
+    // Another client's run, a run that never existed, a negative id.
+    for (int64_t run : {int64_t{0}, INT64_MAX, int64_t{-3}}) {
+      pwire::CancelRunRequest request;
+      request.set_version(wire::kWireVersion);
+      request.set_client(client_->id().value());
+      request.set_run(run);
+      pwire::StatusResponse response;
+      grpc::ClientContext context;
+      ASSERT_TRUE(stub->CancelRun(&context, request, &response).ok());
+      EXPECT_THAT(wire::ResponseStatus(response),
+                  StatusIs(run < 0 ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kNotFound));
+    }
+  }
+  {
+    pwire::RepairSliceRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(client_->id().value());
+    request.set_slice(INT64_MAX);
+    pwire::AllocateSliceResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->RepairSlice(&context, request, &response).ok());
+    EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
+  }
+  {
+    // A deadline decades in the past or the future is a plain deadline, not an overflow.
+    pwire::RunRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(client_->id().value());
+    request.set_program(INT64_MAX);
+    request.set_has_deadline(true);
+    request.set_deadline_left_nanos(INT64_MIN);
+    pwire::RunResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Run(&context, request, &response).ok());
+    EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
   }
   ExpectTheClusterStillWorks();
 }
