@@ -46,8 +46,9 @@ test-sanitize: deps
 
 # The runtime's in-process C++ tests under ThreadSanitizer (build-tsan/, outside CI). Debian's
 # Abseil is not instrumented: tests/tsan/absl_sync_annotations.cc tells ThreadSanitizer about
-# its mutexes. Tests that start worker processes or speak gRPC are left out (gRPC's own
-# synchronization is uninstrumented too).
+# its mutexes, and tests/tsan/suppressions.txt lists the other uninstrumented libraries (oneDNN's
+# OpenMP threads, gRPC) whose own synchronization it cannot see. Tests that start worker
+# processes are left out.
 TSAN_TESTS ?= base_test ir_test autodiff_test kernels_test device_test cpu_device_test sim_device_test \
   interconnect_model_test collectives_test \
   gloo_collectives_test gloo_mesh_reuse_test checkpoint_test dataflow_test fake_worker_test \
@@ -59,7 +60,7 @@ test-tsan: deps
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
 	  -DPW_TSAN=ON -DPW_BUILD_BENCH=OFF -DPW_BUILD_EXAMPLES=OFF -DPW_BUILD_PYTHON=OFF
 	ninja -C build-tsan -j $(JOBS) $(TSAN_TESTS)
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan/suppressions.txt" \
 	  ctest --output-on-failure -j $(JOBS) --timeout 1800 \
 	  -R "^($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$"
 

@@ -9,8 +9,12 @@
 // every caller in the process (calls inside libabsl_synchronization go through its PLT too),
 // calls the library's own function (dlsym(RTLD_NEXT)), and tells ThreadSanitizer what happened
 // with its annotation interface: an acquire of the mutex's address after every lock or wait
-// that returns holding it, a release before every unlock or wait that gives it up. Races in
-// our code are reported as usual; lock-order (deadlock) reports are not made for these mutexes.
+// that returns holding it, a release before every unlock or wait that gives it up. A thread
+// waiting for a Condition evaluates it inside the library while it holds the mutex, before the
+// wait returns: Condition::Eval is interposed too and acquires the mutex the thread waits on.
+// Races in our code are reported as usual; lock-order (deadlock) reports are not made for
+// these mutexes, and Abseil's own deadlock detection is off (as the runtime turns it off too:
+// its graph lives in uninstrumented code).
 // The names it looks up are the Itanium-mangled names of Abseil 20220623 in the inline
 // namespace the headers configure (ABSL_OPTION_INLINE_NAMESPACE_NAME).
 #include <dlfcn.h>
@@ -59,6 +63,25 @@ struct NotificationLayout {
 static_assert(sizeof(NotificationLayout) == sizeof(absl::Notification),
               "absl::Notification's layout changed; update NotificationLayout");
 
+// The mutex this thread is locking, awaiting or unlocking inside the library, for
+// Condition::Eval: the library evaluates conditions while that mutex is held, in the waiter or
+// in the thread unlocking it.
+thread_local const absl::Mutex* in_library = nullptr;
+
+class InLibrary {
+ public:
+  explicit InLibrary(const absl::Mutex* mu) : previous_(in_library) { in_library = mu; }
+  ~InLibrary() { in_library = previous_; }
+
+ private:
+  const absl::Mutex* previous_;
+};
+
+const bool kDeadlockDetectionOff = [] {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  return true;
+}();
+
 void* FlagOf(const absl::Notification* n) {
   return &reinterpret_cast<NotificationLayout*>(const_cast<absl::Notification*>(n))->notified;
 }
@@ -84,12 +107,14 @@ void Mutex::ReaderLock() {
 
 void Mutex::Unlock() {
   static auto real = Lookup<void (*)(Mutex*)>("5Mutex6UnlockEv");
+  InLibrary guard(this);
   __tsan_release(this);
   real(this);
 }
 
 void Mutex::ReaderUnlock() {
   static auto real = Lookup<void (*)(Mutex*)>("5Mutex12ReaderUnlockEv");
+  InLibrary guard(this);
   __tsan_release(this);
   real(this);
 }
@@ -109,12 +134,14 @@ bool Mutex::ReaderTryLock() {
 }
 
 void Mutex::LockWhen(const Condition& cond) {
+  InLibrary guard(this);
   static auto real = Lookup<void (*)(Mutex*, const Condition&)>("5Mutex8LockWhenERKNS0_9ConditionE");
   real(this, cond);
   __tsan_acquire(this);
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
+  InLibrary guard(this);
   static auto real =
       Lookup<void (*)(Mutex*, const Condition&)>("5Mutex14ReaderLockWhenERKNS0_9ConditionE");
   real(this, cond);
@@ -122,6 +149,7 @@ void Mutex::ReaderLockWhen(const Condition& cond) {
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   const bool met = real(this, cond, timeout);
@@ -130,6 +158,7 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   const bool met = real(this, cond, deadline);
@@ -138,6 +167,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
 }
 
 bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   const bool met = real(this, cond, timeout);
@@ -146,6 +176,7 @@ bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
 }
 
 bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   const bool met = real(this, cond, deadline);
@@ -155,6 +186,7 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
 
 // Await gives the mutex up while it waits and holds it again when it returns.
 void Mutex::Await(const Condition& cond) {
+  InLibrary guard(this);
   static auto real = Lookup<void (*)(Mutex*, const Condition&)>("5Mutex5AwaitERKNS0_9ConditionE");
   __tsan_release(this);
   real(this, cond);
@@ -162,6 +194,7 @@ void Mutex::Await(const Condition& cond) {
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   __tsan_release(this);
@@ -171,12 +204,25 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
+  InLibrary guard(this);
   static auto real = Lookup<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   __tsan_release(this);
   const bool met = real(this, cond, deadline);
   __tsan_acquire(this);
   return met;
+}
+
+// Evaluated, inside the library, by a waiter or by the thread unlocking the mutex, either
+// holding it: between an acquire and a release of the mutex, like any critical section (the
+// annotations of the calls around it fall before or after the evaluation).
+bool Condition::Eval() const {
+  static auto real = Lookup<bool (*)(const Condition*)>("9Condition4EvalEv", /*is_const=*/true);
+  Mutex* mu = const_cast<Mutex*>(in_library);
+  if (mu != nullptr) __tsan_acquire(mu);
+  const bool holds = real(this);
+  if (mu != nullptr) __tsan_release(mu);
+  return holds;
 }
 
 // ---- CondVar: a wait gives the mutex up and holds it again ----------------------------------
