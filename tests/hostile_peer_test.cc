@@ -301,19 +301,6 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
     ASSERT_TRUE(stub->RepairSlice(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
   }
-  {
-    // A deadline decades in the past or the future is a plain deadline, not an overflow.
-    pwire::RunRequest request;
-    request.set_version(wire::kWireVersion);
-    request.set_client(client_->id().value());
-    request.set_program(INT64_MAX);
-    request.set_has_deadline(true);
-    request.set_deadline_left_nanos(INT64_MIN);
-    pwire::RunResponse response;
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->Run(&context, request, &response).ok());
-    EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
-  }
   ExpectTheClusterStillWorks();
 }
 

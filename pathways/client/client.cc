@@ -127,7 +127,7 @@ absl::StatusOr<Array> Client::Reshard(const Array& array, const VirtualSlice& sl
     return absl::InternalError(absl::StrCat("Reshard: the run returned ", result.outputs.size(),
                                             " arrays"));
   }
-  return AdoptArray(state_, std::move(result.outputs[0]));
+  return AdoptArray(state_, std::move(result.outputs[0]), result.run);
 }
 
 absl::Status Client::SaveCheckpoint(const std::string& directory,

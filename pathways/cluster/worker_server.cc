@@ -180,7 +180,12 @@ std::string WorkerServer::GlooHostname() const {
   const std::string& listen = options_.listen_address;
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") return "127.0.0.1";
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") {
+    PW_LOG(WARNING) << "listening on every interface (" << listen
+                    << "): collectives meet peers on 127.0.0.1 only; give --listen this "
+                       "host's address for peers on other machines";
+    return "127.0.0.1";
+  }
   return host;
 }
 

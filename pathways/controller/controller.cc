@@ -66,7 +66,11 @@ Controller::Controller(ControllerOptions options)
   if (options_.trace != nullptr) options_.trace->NameProcess(kControllerTracePid, "controller");
 }
 
-Controller::~Controller() = default;
+Controller::~Controller() {
+  // No deadline callback runs (and posts work) from here on; Cancel stays valid for the work
+  // thread's last tasks.
+  deadlines_.Stop();
+}
 
 void Controller::Quiesce() { work_.Quiesce(); }
 

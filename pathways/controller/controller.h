@@ -293,10 +293,11 @@ class Controller final : public ControllerService, public RunObserver {
   absl::flat_hash_map<std::pair<ClientId, std::string>, ProgramId> landing_programs_
       ABSL_GUARDED_BY(mu_);
 
-  WorkQueue work_;
-  // Last member: destroyed (joined) first — its callbacks post to work_ — while everything
-  // they touch is still alive.
+  // Its callbacks post to work_; work_'s tasks call Cancel (FinishRun). ~Controller stops it
+  // first, so neither outlives the other.
   DeadlineTimer deadlines_;
+  // Last member: destroyed (joined) first, while everything its tasks touch is still alive.
+  WorkQueue work_;
 };
 
 }  // namespace pw

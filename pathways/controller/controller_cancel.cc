@@ -24,6 +24,14 @@ absl::Status Controller::CancelRun(ClientId client, RunId run_id) {
     }
     run = it->second;
   }
+  {
+    absl::MutexLock lock(&run->mu);
+    if (run->finished || run->all_reported) {  // its outputs are resolved or resolving
+      return absl::NotFoundError(absl::StrCat("CancelRun: ", run_id.DebugString(),
+                                              " is unknown, finished or not a run of ",
+                                              client.DebugString()));
+    }
+  }
   CancelRunWith(run, absl::CancelledError(
                          absl::StrCat(run_id.DebugString(), " was cancelled by its client")));
   return absl::OkStatus();

@@ -8,12 +8,14 @@ namespace pw {
 
 DeadlineTimer::DeadlineTimer() : thread_([this] { Loop(); }) {}
 
-DeadlineTimer::~DeadlineTimer() {
+DeadlineTimer::~DeadlineTimer() { Stop(); }
+
+void DeadlineTimer::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 int64_t DeadlineTimer::Schedule(absl::Time deadline, absl::AnyInvocable<void()> fn) {

@@ -26,6 +26,10 @@ class DeadlineTimer {
   DeadlineTimer(const DeadlineTimer&) = delete;
   DeadlineTimer& operator=(const DeadlineTimer&) = delete;
 
+  // Joins the thread: no callback runs after this returns (the one running finishes first);
+  // Schedule and Cancel stay valid and run nothing. Idempotent; called by the destructor.
+  void Stop();
+
   // Returns an id for Cancel (ids are never reused).
   int64_t Schedule(absl::Time deadline, absl::AnyInvocable<void()> fn);
   // The callback will not run (unless it is already running). Unknown or spent ids are ignored.

@@ -317,6 +317,7 @@ absl::StatusOr<VirtualSlice> ResourceManager::AllocateSlice(ClientId client,
 }
 
 absl::StatusOr<VirtualSlice> ResourceManager::RepairSlice(ClientId client, SliceId slice) {
+  VirtualSlice repaired;
   {
     absl::MutexLock lock(&mu_);
     auto it = slices_.find(slice);
@@ -344,9 +345,10 @@ absl::StatusOr<VirtualSlice> ResourceManager::RepairSlice(ClientId client, Slice
     event.slice = record.slice;
     pending_events_.push_back(std::move(event));
     PW_LOG(INFO) << "repaired " << record.slice.DebugString();
+    repaired = record.slice;
   }
   DeliverPendingEvents();
-  return GetSlice(slice);
+  return repaired;
 }
 
 absl::StatusOr<VirtualSlice> ResourceManager::GetSlice(SliceId slice) const {

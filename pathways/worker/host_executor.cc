@@ -155,6 +155,13 @@ void HostExecutor::Loop() {
 }
 
 void HostExecutor::DispatchRun(HostRun run) {
+  if (std::optional<absl::Status> cancelled = Cancelled(run.run); cancelled.has_value()) {
+    // Cancelled before it arrived: its receives fail once they exist (its compute is skipped).
+    const RunId id = run.run;
+    Dispatch(std::move(run));
+    HandleCancelRun(id, *cancelled);
+    return;
+  }
   if (lost_peers_.empty()) {
     Dispatch(std::move(run));
     return;

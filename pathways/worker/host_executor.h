@@ -261,6 +261,8 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   // Runs the controller cancelled, with their status: the most recent kMaxCancelledRuns (a
   // cancelled run's messages arrive soon after the cancel, if not before it).
   static constexpr size_t kMaxCancelledRuns = 4096;
+  // Set by the first CancelRun: until then a compute step does not look (no lock per kernel).
+  std::atomic<bool> any_cancelled_{false};
   mutable absl::Mutex cancelled_mu_;
   absl::flat_hash_map<RunId, absl::Status> cancelled_ ABSL_GUARDED_BY(cancelled_mu_);
   std::deque<RunId> cancelled_order_ ABSL_GUARDED_BY(cancelled_mu_);

@@ -99,6 +99,7 @@ void HostExecutor::CancelRun(RunId run, absl::Status status) {
       cancelled_order_.pop_front();
     }
   }
+  any_cancelled_.store(true, std::memory_order_release);
   InboxItem item;
   item.kind = InboxKind::kCancelRun;
   item.cancelled = run;
@@ -107,6 +108,7 @@ void HostExecutor::CancelRun(RunId run, absl::Status status) {
 }
 
 std::optional<absl::Status> HostExecutor::Cancelled(RunId run) const {
+  if (!any_cancelled_.load(std::memory_order_acquire)) return std::nullopt;
   absl::MutexLock lock(&cancelled_mu_);
   auto it = cancelled_.find(run);
   if (it == cancelled_.end()) return std::nullopt;

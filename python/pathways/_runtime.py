@@ -337,8 +337,8 @@ _deadline_state = threading.local()
 
 @contextlib.contextmanager
 def deadline(seconds):
-    """Runs this thread submits inside the block must finish within `seconds` from entering
-    it: a run still unfinished then is cancelled, and its outputs fail with PathwaysError (code
+    """pmapped calls and programs this thread runs inside the block must finish within
+    `seconds` from entering it: a run still unfinished then is cancelled, and its outputs fail with PathwaysError (code
     DEADLINE_EXCEEDED, naming the run and its program); the devices skip its kernels not yet
     started. Nested blocks keep the earlier deadline.
 

@@ -2,6 +2,7 @@
 // rank its own Gloo context), plus what only a cross-process implementation has: ranks in
 // separate registries ("processes") sharing one store, store cleanup, a size disagreement
 // between processes, a lost peer, multi-segment transfers.
+#include <atomic>
 #include <memory>
 #include <numeric>
 #include <thread>
@@ -158,12 +159,33 @@ TEST(GlooCollectivesTest, LostPeerIsUnavailableNotAHang) {
 TEST(GlooCollectivesTest, RankInsideADataTransferIsReleasedByTheGangsAbortKey) {
   InMemoryRendezvousStore store;
   absl::Notification resume_rank1;
+  std::atomic<bool> stall{false};
   GlooCollectiveGroupsOptions options;
   options.timeout = absl::Seconds(120);
   options.before_data_moves = [&](int64_t rank) {
-    if (rank == 1) resume_rank1.WaitForNotification();  // rank 1 "stops" after the exchange
+    // Rank 1 of the aborted gang "stops" after the exchange.
+    if (rank == 1 && stall.load()) resume_rank1.WaitForNotification();
   };
   auto groups = *GlooCollectiveGroups::Create(&store, options);
+  // Another gang of the same process, connected before: its mesh must survive the abort.
+  std::vector<std::unique_ptr<Communicator>> other(2);
+  auto all_reduce_other = [&] {
+    std::vector<std::thread> ranks;
+    std::vector<absl::Status> st(2);
+    for (int r = 0; r < 2; ++r) {
+      ranks.emplace_back([&, r] {
+        float in = 1, out = 0;
+        st[r] = other[r]->AllReduce(&in, &out, 1, ir::DType::kF32, ir::ReduceKind::kSum);
+      });
+    }
+    for (std::thread& t : ranks) t.join();
+    return st;
+  };
+  other[0] = *groups->Join(GangId(6), 2, 0);
+  other[1] = *groups->Join(GangId(6), 2, 1);
+  for (const absl::Status& s : all_reduce_other()) ASSERT_THAT(s, IsOk());
+  stall = true;
+
   std::vector<absl::Status> results(2);
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
@@ -183,6 +205,8 @@ TEST(GlooCollectivesTest, RankInsideADataTransferIsReleasedByTheGangsAbortKey) {
   resume_rank1.Notify();
   threads[1].join();
   EXPECT_THAT(results[1], StatusIs(absl::StatusCode::kAborted));
+  // Only the aborted gang's sockets were shut down.
+  for (const absl::Status& s : all_reduce_other()) EXPECT_THAT(s, IsOk());
 }
 
 TEST(GlooCollectivesTest, MultiSegmentAllReduceAndReduceScatter) {

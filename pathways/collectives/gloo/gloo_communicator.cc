@@ -28,6 +28,8 @@ namespace {
 // Slot prefixes of our own transfers; Gloo's algorithms use 0x01..0x08.
 constexpr uint8_t kDescriptorSlotPrefix = 0x70;
 constexpr uint32_t kDescriptorMagic = 0x50574732;  // "PWG2": bumps when the layout changes
+// How long a data transfer runs before the registry's watcher reads the gang's abort key for it.
+constexpr absl::Duration kTransferWatchAfter = absl::Milliseconds(250);
 
 bool IsTimeout(const std::exception& e) {
   return std::string_view(e.what()).find("Timed out") != std::string_view::npos;
@@ -153,13 +155,16 @@ std::optional<GlooCommunicator::Waiting> GlooCommunicator::waiting() const {
   absl::MutexLock lock(&mu_);
   if (!broken_.ok()) return std::nullopt;
   if (!waiting_.empty()) return Waiting{.since = waiting_since_, .may_reconnect = waiting_may_reconnect_};
-  if (transfer_mesh_ != nullptr) return Waiting{.since = transfer_since_, .may_reconnect = false};
+  // A transfer is watched only once it has lasted a while: healthy short ones cost no store read.
+  if (transfer_mesh_ != nullptr) {
+    return Waiting{.since = transfer_since_ + kTransferWatchAfter, .may_reconnect = false};
+  }
   return std::nullopt;
 }
 
 void GlooCommunicator::BreakTransferLocked() {
   if (transfer_mesh_ == nullptr) return;
-  const int shut = ShutDownMeshSockets(transfer_mesh_->endpoints);
+  const int shut = ShutDownMeshSockets(transfer_mesh_->connections);
   PW_LOG(INFO) << Describe() << ": aborted inside a data transfer; shut down " << shut
                << " of its mesh's sockets";
 }

@@ -220,8 +220,8 @@ absl::Status GlooCommunicator::ConnectLocked() {
         absl::StrCat(Describe(), ": connecting the TCP mesh: ", e.what())));
   }
   mesh_ = std::make_shared<GlooMesh>(context);
-  mesh_->endpoints = FindMeshEndpoints(*context, static_cast<int>(options_.rank),
-                                       static_cast<int>(options_.size), adapter.values());
+  mesh_->connections = FindMeshConnections(*context, static_cast<int>(options_.rank),
+                                           static_cast<int>(options_.size), adapter.values());
   in_pool_ = false;
   may_reconnect_ = false;
   erase_keys_ = true;

@@ -31,8 +31,8 @@ struct GlooMesh {
   // can never match a slot of a later one, and a rank out of step is caught by the tag (and the
   // gang id) in the arrival exchange.
   uint32_t next_tag = 0;
-  // Where its TCP connections are, for an abort to shut them down (gloo_mesh_sockets.h).
-  GlooMeshEndpoints endpoints;
+  // Its TCP connections, for an abort to shut them down (gloo_mesh_sockets.h).
+  GlooMeshConnections connections;
 };
 
 // Which ranks a mesh connects: the same key, size and rank in every process of the gang.

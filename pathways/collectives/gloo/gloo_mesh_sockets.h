@@ -3,22 +3,24 @@
 // Gloo's API cannot wake a rank waiting inside one of its algorithms (all-reduce, all-gather,
 // all-to-all): only an error on one of the pair's sockets does. Debian's Gloo headers for its
 // TCP pair are unusable (they include a header the package leaves out), so the sockets are found
-// from outside: every pair of a mesh is one TCP connection, one end of which is the listening
-// address of the pair on the side that accepted it (Gloo gives each pair a listening port of its
-// own, and the rank with the lower address accepts). This rank's pair addresses come from
-// Gloo's public Pair::address(); the peers' from the address lists they published in the
-// rendezvous store while connecting (Gloo's rendezvous layout: rank i publishes the addresses
-// of its pairs in rank order, itself left out). Shutting the sockets down makes Gloo's event
-// loop read end-of-stream, which fails every buffer waiting on those pairs as a closed
-// connection would.
+// from outside, once, right after the mesh connects. Every pair of a mesh is one TCP connection
+// to a listening port the pair opened for itself on the side that accepts it, which is the side
+// with the lower address (Gloo's rule: IP bytes, then the port as stored). This rank's pair
+// addresses come from Gloo's public Pair::address(); the peers' from the address lists they
+// published in the rendezvous store while connecting (Gloo's rendezvous layout: rank i
+// publishes the addresses of its pairs in rank order, itself left out, each a sockaddr_storage
+// and a sequence number). Each connection is then recorded by both of its ends, so a later
+// shutdown touches exactly those sockets and never one that reused a port. Shutting them down
+// makes Gloo's event loop read end-of-stream, which fails every buffer waiting on those pairs
+// as a closed connection would.
 #ifndef PATHWAYS_COLLECTIVES_GLOO_GLOO_MESH_SOCKETS_H_
 #define PATHWAYS_COLLECTIVES_GLOO_GLOO_MESH_SOCKETS_H_
 
 #include <sys/socket.h>
 
-#include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gloo {
@@ -27,22 +29,21 @@ class Context;
 
 namespace pw {
 
-struct GlooMeshEndpoints {
-  // For each peer: the listening address of this rank's pair with it and of the peer's pair
-  // with this rank; the connection has one of them as an end.
-  std::vector<sockaddr_storage> own;
-  std::vector<sockaddr_storage> peers;
+struct GlooMeshConnections {
+  // (local address, peer address) of each of this rank's connections in the mesh.
+  std::vector<std::pair<sockaddr_storage, sockaddr_storage>> ends;
 };
 
-// `published` maps a rank (as Gloo names its key: "3") to the bytes it published. Peers whose
-// list is missing or malformed are left out (their sockets are then not found).
-GlooMeshEndpoints FindMeshEndpoints(gloo::Context& context, int rank, int size,
-                                    const std::map<std::string, std::vector<char>>& published);
+// Called right after the mesh connected. `published` maps a rank (as Gloo names its key: "3")
+// to the bytes it published. A peer whose list is missing or malformed, or whose connection is
+// not found, is left out (its socket is then not shut down by an abort).
+GlooMeshConnections FindMeshConnections(gloo::Context& context, int rank, int size,
+                                        const std::map<std::string, std::vector<char>>& published);
 
-// Shuts down (both directions) every socket of this process that is a connection of the mesh:
-// its local address is one of `own`, or its peer address one of `peers`. Returns how many.
-// Thread-safe; a socket closed meanwhile is skipped.
-int ShutDownMeshSockets(const GlooMeshEndpoints& endpoints);
+// Shuts down (both directions) the sockets of this process whose two ends are those of one of
+// `connections`. Returns how many. Thread-safe; each descriptor is duplicated before it is
+// examined, so one closed or reused meanwhile is never shut down by mistake.
+int ShutDownMeshSockets(const GlooMeshConnections& connections);
 
 }  // namespace pw
 
