@@ -73,7 +73,9 @@ TEST(SimPerformanceModelTest, RooflinePlusCollectivesPlusLaunchOverhead) {
 }
 
 TEST(SimDeviceTest, BackToBackKernelsTakeExactlyTheirModelledTimeOnTheDeviceTimeline) {
-  constexpr int64_t kKernel = 2'000'000;  // 2 ms
+  // 20 ms: long enough that the stream thread, even slowed down (sanitizers, busy cores), is
+  // early for the next deadline and sleeps.
+  constexpr int64_t kKernel = 20'000'000;
   SimDevice device(Fixed(kKernel));
   std::atomic<int> ran{0};
   EventRef gate = AsyncEvent::Create();  // every kernel is queued before the first may start
@@ -96,7 +98,7 @@ TEST(SimDeviceTest, BackToBackKernelsTakeExactlyTheirModelledTimeOnTheDeviceTime
     EXPECT_EQ(t[i].name, "k" + std::to_string(i));
     EXPECT_TRUE(t[i].kernel);
     EXPECT_TRUE(t[i].ran);
-    EXPECT_EQ(t[i].end_nanos - t[i].start_nanos, kKernel);  // fn is far shorter than 2 ms
+    EXPECT_EQ(t[i].end_nanos - t[i].start_nanos, kKernel);  // fn is far shorter than 20 ms
     EXPECT_GE(t[i].done_nanos, t[i].end_nanos);            // never completes early
     if (i > 0) {
       EXPECT_EQ(t[i].start_nanos, t[i - 1].end_nanos);  // the stream is in order
