@@ -372,13 +372,7 @@ void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {
          StatusResponse* response, std::function<void(grpc::Status)> done) {
         async->PeerLost(context, request, response, std::move(done));
       },
-      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
-        if (!grpc_status.ok()) {
-          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
-        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
-          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
-        }
-      });
+      NotifyOnly(std::move(what)));
 }
 
 void GrpcWorkerClient::FailShards(ArrayId array, absl::Span<const int32_t> shards,
@@ -397,13 +391,7 @@ void GrpcWorkerClient::FailShards(ArrayId array, absl::Span<const int32_t> shard
          std::function<void(grpc::Status)> done) {
         async->FailShards(context, request, response, std::move(done));
       },
-      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
-        if (!grpc_status.ok()) {
-          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
-        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
-          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
-        }
-      });
+      NotifyOnly(std::move(what)));
 }
 
 void GrpcWorkerClient::CancelRun(RunId run, absl::Status status) {
@@ -420,13 +408,18 @@ void GrpcWorkerClient::CancelRun(RunId run, absl::Status status) {
          std::function<void(grpc::Status)> done) {
         async->CancelRun(context, request, response, std::move(done));
       },
-      [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
-        if (!grpc_status.ok()) {
-          (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
-        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
-          PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
-        }
-      });
+      NotifyOnly(std::move(what)));
+}
+
+std::function<void(const grpc::Status&, StatusResponse&)> GrpcWorkerClient::NotifyOnly(
+    std::string what) const {
+  return [this, what = std::move(what)](const grpc::Status& grpc_status, StatusResponse& response) {
+    if (!grpc_status.ok()) {
+      (void)CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
+    } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
+      PW_LOG(WARNING) << what << " on " << peer_ << ": " << s;
+    }
+  };
 }
 
 HostStatus GrpcWorkerClient::Status() const {

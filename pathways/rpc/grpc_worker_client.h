@@ -128,6 +128,10 @@ class GrpcWorkerClient final : public WorkerService {
   absl::Status CallFailed(const grpc::Status& status, std::string_view what,
                           bool deadline_means_lost) const;
   void ReportFailure(const absl::Status& status) const;
+  // The completion of a call nothing waits for (PeerLost, FailShards, CancelRun): a failed call is judged
+  // by CallFailed (a deadline means the host is gone), an error answer is logged.
+  std::function<void(const grpc::Status&, pathways::wire::StatusResponse&)> NotifyOnly(
+      std::string what) const;
   // Reports run `run` (stage `stage`) of this host as failed to the observer.
   void FailRun(RunId run, int64_t stage, absl::Status status) const;
   // The key of `lowered` on this host and whether this run must carry the program.
