@@ -177,14 +177,14 @@ absl::Status WorkerServer::Join() {
 
 std::string WorkerServer::GlooHostname() const {
   if (!options_.gloo_hostname.empty()) return options_.gloo_hostname;
-  const std::string& listen = options_.listen_address;
-  std::string host = listen.substr(0, listen.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") {
-    PW_LOG(WARNING) << "listening on every interface (" << listen
+  std::string host = grpc_transport::ReachableHost(options_.listen_address);
+  if (host == "127.0.0.1" && options_.listen_address.rfind("127.0.0.1:", 0) != 0) {
+    PW_LOG(WARNING) << "listening on every interface (" << options_.listen_address
                     << "): collectives meet peers on 127.0.0.1 only; give --listen this "
                        "host's address for peers on other machines";
-    return "127.0.0.1";
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // Gloo takes a bare IPv6 address
   }
   return host;
 }

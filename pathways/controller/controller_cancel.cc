@@ -12,25 +12,24 @@
 namespace pw {
 
 absl::Status Controller::CancelRun(ClientId client, RunId run_id) {
+  const auto not_found = [&] {
+    return absl::NotFoundError(absl::StrCat("CancelRun: ", run_id.DebugString(),
+                                            " is unknown, finished or not a run of ",
+                                            client.DebugString()));
+  };
   std::shared_ptr<RunState> run;
   {
     absl::MutexLock lock(&mu_);
     PW_RETURN_IF_ERROR(CheckClientLocked(client));
     auto it = runs_.find(run_id);
     if (it == runs_.end() || it->second->client != client || it->second->holder.valid()) {
-      return absl::NotFoundError(absl::StrCat("CancelRun: ", run_id.DebugString(),
-                                              " is unknown, finished or not a run of ",
-                                              client.DebugString()));
+      return not_found();
     }
     run = it->second;
   }
   {
     absl::MutexLock lock(&run->mu);
-    if (run->finished || run->all_reported) {  // its outputs are resolved or resolving
-      return absl::NotFoundError(absl::StrCat("CancelRun: ", run_id.DebugString(),
-                                              " is unknown, finished or not a run of ",
-                                              client.DebugString()));
-    }
+    if (run->finished || run->all_reported) return not_found();  // outputs resolved or resolving
   }
   CancelRunWith(run, absl::CancelledError(
                          absl::StrCat(run_id.DebugString(), " was cancelled by its client")));

@@ -43,12 +43,18 @@ void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, i
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxSyncPollers);
 }
 
-std::string WithPort(std::string_view listen_address, int port) {
+std::string ReachableHost(std::string_view listen_address) {
   std::string_view host = listen_address;
   const size_t colon = host.rfind(':');
   if (colon != std::string_view::npos) host = host.substr(0, colon);
-  if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
-  return absl::StrCat(ToAbsl(host), ":", port);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::" || host == "*") {
+    return "127.0.0.1";
+  }
+  return std::string(host);
+}
+
+std::string WithPort(std::string_view listen_address, int port) {
+  return absl::StrCat(ReachableHost(listen_address), ":", port);
 }
 
 absl::Status FromGrpc(const grpc::Status& status, std::string_view what, std::string_view peer) {

@@ -34,6 +34,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 // and reports the port it bound in `*bound_port` once started.
 void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, int* bound_port);
 
+// The host part of a listen address ("10.0.0.5:0" -> "10.0.0.5", "[::1]:0" -> "[::1]"), with a
+// wildcard ("0.0.0.0", "[::]", "*", none) as 127.0.0.1: where peers on this machine reach it.
+std::string ReachableHost(std::string_view listen_address);
 // "127.0.0.1:0" + port 4242 -> "127.0.0.1:4242" (the address peers dial).
 std::string WithPort(std::string_view listen_address, int port);
 
