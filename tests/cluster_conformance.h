@@ -4,6 +4,7 @@
 #ifndef PATHWAYS_TESTS_CLUSTER_CONFORMANCE_H_
 #define PATHWAYS_TESTS_CLUSTER_CONFORMANCE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,18 @@ class ClusterConformanceTest : public ::testing::TestWithParam<testing_util::Clu
       if (e.start_ns >= since_ns) out.push_back(std::move(e));
     }
     return out;
+  }
+  // EventsSince, polled until `complete` holds (or 10 s pass): a sender records its event when
+  // its send finishes, which may be after the receiver already handed the value to the client.
+  std::vector<TraceEvent> EventuallyEventsSince(
+      int64_t since_ns, const std::function<bool(const std::vector<TraceEvent>&)>& complete) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    std::vector<TraceEvent> events = EventsSince(since_ns);
+    while (!complete(events) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+      events = EventsSince(since_ns);
+    }
+    return events;
   }
 };
 

@@ -167,14 +167,16 @@ TEST_P(ClusterConformanceTest, CallsOnSlicesOfDifferentHostsMoveDataHostToHost) 
   Array y = Unwrap(p.Run({x}))[0];
   EXPECT_THAT(Unwrap(y.ToLiteral()).data<float>(), ElementsAre(3, 5, 7, 9, 11, 13));
   EXPECT_EQ(y.devices(), s1.devices);
-  int sends = 0, recvs = 0;
-  for (const TraceEvent& e : EventsSince(t0)) {
-    if (e.category != "transfer") continue;
-    if (e.name.rfind("send", 0) == 0) ++sends;
-    if (e.name.rfind("recv", 0) == 0) ++recvs;
-  }
-  EXPECT_EQ(sends, 2);
-  EXPECT_EQ(recvs, 2);
+  auto count = [](const std::vector<TraceEvent>& events, std::string_view prefix) {
+    return std::count_if(events.begin(), events.end(), [&](const TraceEvent& e) {
+      return e.category == "transfer" && e.name.rfind(prefix, 0) == 0;
+    });
+  };
+  const std::vector<TraceEvent> events = EventuallyEventsSince(t0, [&](const std::vector<TraceEvent>& ev) {
+    return count(ev, "send") >= 2 && count(ev, "recv") >= 2;
+  });
+  EXPECT_EQ(count(events, "send"), 2);
+  EXPECT_EQ(count(events, "recv"), 2);
 }
 
 // Errors about a request come back as statuses naming the culprit, never as a hang.
