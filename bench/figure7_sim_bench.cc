@@ -168,7 +168,7 @@ int64_t MeasureGrpcOneWayNanos() {
   std::unique_ptr<ProcessCluster> processes = Check(ProcessCluster::Start(options));
   std::shared_ptr<GrpcControllerClient> controller =
       Check(GrpcControllerClient::Connect(processes->address()));
-  ClientId client = Check(controller->ConnectClient("latency"));
+  ClientId client = Check(controller->ConnectClient("latency", {}));
   std::vector<double> rtts;
   for (int i = 0; i < 600; ++i) {
     const int64_t t0 = MonotonicNanos();

@@ -19,7 +19,8 @@ set(PW_ALLOW_checkpoint ir base)
 set(PW_ALLOW_dataflow ir base)
 set(PW_ALLOW_service checkpoint dataflow ir base)
 set(PW_ALLOW_worker service checkpoint dataflow collectives device kernels ir base)
-set(PW_ALLOW_controller service checkpoint dataflow ir base)
+set(PW_ALLOW_scheduler base)
+set(PW_ALLOW_controller scheduler service checkpoint dataflow ir base)
 set(PW_ALLOW_wire service checkpoint dataflow ir base)
 set(PW_ALLOW_rpc wire service checkpoint collectives dataflow ir base)
 set(PW_ALLOW_dataplane service ir base)
@@ -27,12 +28,12 @@ set(PW_ALLOW_dataplane/in_process dataplane service ir base)
 set(PW_ALLOW_dataplane/grpc dataplane rpc wire service ir base)
 set(PW_ALLOW_dataplane/tcp dataplane wire service ir base)
 set(PW_ALLOW_cluster
-    controller worker dataplane dataplane/in_process dataplane/grpc dataplane/tcp rpc wire
+    controller scheduler worker dataplane dataplane/in_process dataplane/grpc dataplane/tcp rpc wire
     service checkpoint dataflow collectives collectives/in_process collectives/gloo device device/cpu
     device/sim kernels ir base)
 set(PW_ALLOW_client rpc wire service checkpoint dataflow autodiff ir base)
 set(PW_ALLOW_tools
-    client cluster controller worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
+    client cluster controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
     collectives collectives/in_process device device/cpu device/sim kernels autodiff ir base)
 
 # Tests (files named *_test.cc, *_test_util.*, *conformance*, fake_*) may also reach these, to run

@@ -19,8 +19,9 @@ using internal::ClientState;
 // ---------------------------------------------------------------------------------------------
 // Client
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ControllerService& controller, std::string name) {
-  PW_ASSIGN_OR_RETURN(ClientId id, controller.Connect(name));
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ControllerService& controller, std::string name,
+                                                        ConnectOptions options) {
+  PW_ASSIGN_OR_RETURN(ClientId id, controller.Connect(name, options));
   auto state = std::make_shared<ClientState>();
   state->controller = &controller;
   state->id = id;
@@ -29,18 +30,18 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ControllerService& contr
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::shared_ptr<ControllerService> controller,
-                                                        std::string name) {
+                                                        std::string name, ConnectOptions options) {
   PW_CHECK(controller != nullptr);
-  PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Connect(*controller, std::move(name)));
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Connect(*controller, std::move(name), options));
   client->state_->owned_controller = std::move(controller);
   return client;
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTo(const std::string& address, std::string name,
-                                                          absl::Duration timeout) {
+                                                          absl::Duration timeout, ConnectOptions options) {
   PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> stub,
                       GrpcControllerClient::Connect(address, timeout));
-  return Connect(std::shared_ptr<ControllerService>(std::move(stub)), std::move(name));
+  return Connect(std::shared_ptr<ControllerService>(std::move(stub)), std::move(name), options);
 }
 
 Client::~Client() {

@@ -140,16 +140,21 @@ class Client {
  public:
   // Connects to a controller (in-process or a transport stub). The controller must outlive the
   // client and every Array it hands out.
+  // `options`: the client's weight and priority for the islands' schedulers
+  // (Client::Connect(controller, "trainer", {.weight = 4})).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ControllerService& controller,
-                                                         std::string name);
+                                                         std::string name,
+                                                         ConnectOptions options = {});
   // The same over a connection the client owns (e.g. GrpcControllerClient): it stays open while
   // the client or any Array it handed out is alive.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(std::shared_ptr<ControllerService> controller,
-                                                         std::string name);
+                                                         std::string name,
+                                                         ConnectOptions options = {});
   // Connects to the controller at `address` ("host:port") over gRPC. UNAVAILABLE naming the
   // address if nothing answers within `timeout`.
   static absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& address, std::string name,
-                                                           absl::Duration timeout = absl::Seconds(10));
+                                                           absl::Duration timeout = absl::Seconds(10),
+                                                           ConnectOptions options = {});
   // Disconnects: the controller frees everything the client still owns.
   ~Client();
   Client(const Client&) = delete;

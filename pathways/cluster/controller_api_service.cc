@@ -87,7 +87,10 @@ grpc::Status ControllerServer::ApiService::Connect(grpc::ServerContext*,
                                                    const pwire::ConnectRequest* request,
                                                    pwire::ConnectResponse* response) {
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
-  absl::StatusOr<ClientId> client = server_->controller().Connect(request->client_name());
+  // An unset weight (an older client) is 1; the controller checks both bounds.
+  const ConnectOptions options{.weight = request->weight() == 0 ? 1 : request->weight(),
+                               .priority = request->priority()};
+  absl::StatusOr<ClientId> client = server_->controller().Connect(request->client_name(), options);
   if (client.ok()) response->set_client(client->value());
   return Answer(*response, client.status());
 }

@@ -13,6 +13,7 @@
 #include "pathways/cluster/controller_server_internal.h"
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/rpc/rendezvous_service.h"
+#include "pathways/scheduler/scheduling_policy.h"
 #include "pathways/wire/wire_convert.h"
 #include "pathways/wire/wire_convert_internal.h"
 
@@ -40,9 +41,13 @@ absl::Status ControllerServerOptions::Validate() const {
         absl::StrCat("ControllerServerOptions.heartbeat_timeout must be positive, got ",
                      absl::FormatDuration(heartbeat_timeout)));
   }
-  if (scheduler_window < 1) {
+  if (scheduler_window < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "ControllerServerOptions.scheduler_window must be >= 1, got ", scheduler_window));
+        "ControllerServerOptions.scheduler_window must be >= 0 (0: the policy's default), got ",
+        scheduler_window));
+  }
+  if (absl::Status s = MakeSchedulingPolicy(scheduler).status(); !s.ok()) {
+    return Annotate(s, "ControllerServerOptions.scheduler");
   }
   if (worker_status_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -68,8 +73,10 @@ absl::Status ControllerServer::Init() {
     trace_.set_max_events(options_.max_trace_events);
     trace_.Start();
   }
-  controller_ = std::make_unique<Controller>(ControllerOptions{
-      .resources = &resources_, .trace = &trace_, .scheduler_window = options_.scheduler_window});
+  controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
+                                                                .trace = &trace_,
+                                                                .scheduler = options_.scheduler,
+                                                                .scheduler_window = options_.scheduler_window});
   membership_ = std::make_unique<HostMembership>(HostMembershipOptions{
       .controller = controller_.get(),
       .resources = &resources_,

@@ -35,7 +35,10 @@ struct ControllerServerOptions {
   // A host that sends no heartbeat for this long is declared lost. Workers are told to beat
   // five times as often.
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
-  int64_t scheduler_window = 1024;
+  // Each island's scheduling policy ("fifo", "priority", "share") and admission window
+  // (0: the policy's default), as ControllerOptions.
+  std::string scheduler = "fifo";
+  int64_t scheduler_window = 0;
   // Record trace events from the start (the recent max_trace_events are kept).
   bool trace = true;
   size_t max_trace_events = 200000;
@@ -47,7 +50,8 @@ struct ControllerServerOptions {
   // Shutdown() asks every live worker to stop too (a cluster ends with its controller).
   bool stop_workers_on_shutdown = true;
 
-  // INVALID_ARGUMENT naming the field: non-positive timeouts or window, no listen address.
+  // INVALID_ARGUMENT naming the field: non-positive timeouts, a negative window, an unknown
+  // scheduler, no listen address.
   absl::Status Validate() const;
 };
 

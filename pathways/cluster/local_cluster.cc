@@ -5,6 +5,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/cluster/make_device.h"
+#include "pathways/scheduler/scheduling_policy.h"
 
 namespace pw {
 
@@ -18,7 +19,14 @@ absl::Status LocalClusterOptions::Validate() const {
   PW_RETURN_IF_ERROR(check(hosts_per_island, "hosts_per_island"));
   PW_RETURN_IF_ERROR(check(devices_per_host, "devices_per_host"));
   PW_RETURN_IF_ERROR(check(memory_per_device_bytes, "memory_per_device_bytes"));
-  PW_RETURN_IF_ERROR(check(scheduler_window, "scheduler_window"));
+  if (scheduler_window < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LocalClusterOptions.scheduler_window must be >= 0 (0: the policy's default), got ",
+        scheduler_window));
+  }
+  if (absl::Status s = MakeSchedulingPolicy(scheduler).status(); !s.ok()) {
+    return Annotate(s, "LocalClusterOptions.scheduler");
+  }
   return network.Validate();
 }
 
@@ -31,8 +39,10 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
 
 absl::Status LocalCluster::Init() {
   if (options_.trace) trace_.Start();
-  controller_ = std::make_unique<Controller>(ControllerOptions{
-      .resources = &resources_, .trace = &trace_, .scheduler_window = options_.scheduler_window});
+  controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
+                                                                .trace = &trace_,
+                                                                .scheduler = options_.scheduler,
+                                                                .scheduler_window = options_.scheduler_window});
   membership_ = std::make_unique<HostMembership>(HostMembershipOptions{
       .controller = controller_.get(),
       .resources = &resources_,

@@ -32,7 +32,10 @@ struct LocalClusterOptions {
   int64_t memory_per_device_bytes = int64_t{1} << 30;
   // Start recording trace events at once (otherwise call trace().Start()).
   bool trace = false;
-  int64_t scheduler_window = 1024;
+  // Each island's scheduling policy ("fifo", "priority", "share") and admission window
+  // (0: the policy's default), as ControllerOptions.
+  std::string scheduler = "fifo";
+  int64_t scheduler_window = 0;
   // kCpu: CpuDevices (kernels really run). kSim: SimDevices configured by `sim` (its id, host,
   // memory and trace fields are filled per device), for studies beyond this machine's cores.
   DeviceKind device_kind = DeviceKind::kCpu;

@@ -23,6 +23,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/rpc/grpc_controller_client.h"
+#include "pathways/scheduler/scheduling_policy.h"
 
 #ifndef PW_DEFAULT_BIN_DIR
 #define PW_DEFAULT_BIN_DIR ""
@@ -204,6 +205,14 @@ absl::Status ProcessClusterOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("ProcessClusterOptions.sim_kernel_us must be >= 0, got ", sim_kernel_us));
   }
+  if (scheduler_window < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.scheduler_window must be >= 0 (0: the policy's default), got ",
+        scheduler_window));
+  }
+  if (absl::Status s = MakeSchedulingPolicy(scheduler).status(); !s.ok()) {
+    return Annotate(s, "ProcessClusterOptions.scheduler");
+  }
   if (device_kind != DeviceKind::kSim && (sim_kernel_us > 0 || sim_skip_compute)) {
     return absl::InvalidArgumentError(
         "ProcessClusterOptions.sim_kernel_us and sim_skip_compute apply to device kind sim only");
@@ -253,7 +262,8 @@ absl::Status ProcessCluster::Init() {
   const std::string controller_log = log_dir_ + "/controller.log";
   std::vector<std::string> args = {
       bin_dir_ + "/pw-controller", "--listen", options_.controller_listen, "--address-file", address_file,
-      "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout))};
+      "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout)),
+      "--scheduler", options_.scheduler, "--scheduler-window", absl::StrCat(options_.scheduler_window)};
   if (!options_.trace) args.push_back("--no-trace");
   PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach, !options_.detach}));
   while (true) {

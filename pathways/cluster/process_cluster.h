@@ -33,6 +33,10 @@ struct ProcessClusterOptions {
   int64_t memory_per_device_bytes = int64_t{1} << 30;
   // Workers record trace events (recent ones are kept; `pw trace` collects them).
   bool trace = true;
+  // The controller's scheduling policy per island and admission window (0: the policy's
+  // default), as ControllerServerOptions.
+  std::string scheduler = "fifo";
+  int64_t scheduler_window = 0;
   // Where each process writes its output (controller.log, worker-<i>.log). Empty: a new
   // folder under $TMPDIR (or /tmp), removed by Stop() unless PW_KEEP_LOGS is set.
   std::string log_dir;

@@ -86,6 +86,9 @@ GangScheduler* Controller::SchedulerLocked(IslandId island) {
   if (s == nullptr) {
     GangSchedulerOptions options;
     options.max_runs_in_flight = options_.scheduler_window;
+    absl::StatusOr<std::unique_ptr<SchedulingPolicy>> policy = MakeSchedulingPolicy(options_.scheduler);
+    PW_CHECK(policy.ok()) << policy.status();  // ControllerOptions::scheduler is checked by callers
+    options.policy = *std::move(policy);
     options.executor = [this](absl::AnyInvocable<void()> task) { work_.Post(std::move(task)); };
     s = std::make_unique<GangScheduler>(island, std::move(options));
   }
@@ -107,10 +110,13 @@ absl::Status Controller::AddWorker(HostId host, WorkerService* worker) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ClientId> Controller::Connect(std::string client_name) {
+absl::StatusOr<ClientId> Controller::Connect(std::string client_name, ConnectOptions options) {
+  PW_RETURN_IF_ERROR(ValidateConnectOptions(options));
   absl::MutexLock lock(&mu_);
   const ClientId id(next_client_++);
-  clients_[id].name = std::move(client_name);
+  ClientRecord& record = clients_[id];
+  record.name = std::move(client_name);
+  record.options = options;
   return id;
 }
 
@@ -463,14 +469,35 @@ ClusterStatus Controller::Status() const {
   status.islands = resources_->Islands();
   status.slices = resources_->Slices();
   std::vector<WorkerService*> workers;
+  std::vector<GangScheduler*> schedulers;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [host, record] : workers_) workers.push_back(record.worker);
     for (const auto& [id, client] : clients_) {
-      status.clients.push_back(ClientStatus{id, client.name, 0, client.runs});
+      status.clients.push_back(ClientStatus{.id = id,
+                                            .name = client.name,
+                                            .runs = client.runs,
+                                            .weight = client.options.weight,
+                                            .priority = client.options.priority});
     }
+    for (const auto& [island, scheduler] : schedulers_) schedulers.push_back(scheduler.get());
     status.programs = static_cast<int64_t>(programs_.size());
     status.runs = total_runs_;
+  }
+  // Outside mu_: a scheduler's lock is never taken under the controller's.
+  for (GangScheduler* scheduler : schedulers) {
+    const GangSchedulerStats s = scheduler->stats();
+    status.schedulers.push_back(SchedulerStatus{.island = s.island,
+                                                .policy = s.policy,
+                                                .window = s.window,
+                                                .queued = s.queued,
+                                                .in_flight = s.in_flight,
+                                                .device_nanos = s.device_nanos});
+    for (const ClientSchedulerStats& c : s.clients) {
+      for (ClientStatus& client : status.clients) {
+        if (client.id == c.client) client.device_nanos += c.device_nanos;
+      }
+    }
   }
   for (ClientStatus& client : status.clients) client.live_arrays = arrays_.CountOf(client.id);
   for (WorkerService* worker : workers) status.hosts.push_back(worker->Status());

@@ -23,7 +23,7 @@
 #include "pathways/controller/array_store.h"
 #include "pathways/controller/deadline_timer.h"
 #include "pathways/service/controller_service.h"
-#include "pathways/controller/gang_scheduler.h"
+#include "pathways/scheduler/gang_scheduler.h"
 #include "pathways/controller/resource_manager.h"
 #include "pathways/dataflow/lowering.h"
 #include "pathways/service/worker_service.h"
@@ -33,8 +33,12 @@ namespace pw {
 struct ControllerOptions {
   ResourceManager* resources = nullptr;  // required; must outlive the controller
   TraceRecorder* trace = nullptr;        // nullable
-  // Runs in flight per island before the gang scheduler queues (GangSchedulerOptions).
-  int64_t scheduler_window = 1024;
+  // Each island's scheduling policy: a name MakeSchedulingPolicy accepts ("fifo", "priority",
+  // "share"); callers check operator input with it first.
+  std::string scheduler = "fifo";
+  // Runs admitted ahead of each island's devices (GangSchedulerOptions::max_runs_in_flight);
+  // 0: the policy's default.
+  int64_t scheduler_window = 0;
 };
 
 // Trace lane (pid) of the controller's "dispatch" events.
@@ -78,7 +82,8 @@ class Controller final : public ControllerService, public RunObserver {
   absl::Status RemoveWorker(HostId host, absl::Status reason);
 
   // ControllerService.
-  absl::StatusOr<ClientId> Connect(std::string client_name) override;
+  using ControllerService::Connect;
+  absl::StatusOr<ClientId> Connect(std::string client_name, ConnectOptions options) override;
   void Disconnect(ClientId client) override;
   absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) override;
   absl::StatusOr<VirtualSlice> RepairSlice(ClientId client, SliceId slice) override;
@@ -130,6 +135,7 @@ class Controller final : public ControllerService, public RunObserver {
   };
   struct ClientRecord {
     std::string name;
+    ConnectOptions options;
     int64_t runs = 0;
     absl::flat_hash_set<ProgramId> programs;
   };

@@ -84,6 +84,7 @@ absl::StatusOr<RunResult> Controller::StartRun(
   }
   auto run = std::make_shared<RunState>();
   run->client = client;
+  run->program = program_id;
   run->mode = holder != nullptr ? DispatchMode::kParallel : options.mode;
   if (holder != nullptr) run->holder = holder->id;
   PW_RETURN_IF_ERROR(BindRunInputs(*run, *program, inputs, where));
@@ -262,6 +263,7 @@ absl::Status Controller::AdmitRun(const std::shared_ptr<RunState>& run, const st
         absl::StrCat(where, ": ", run->client.DebugString(), " disconnected"));
   }
   ++client_it->second.runs;
+  run->client_options = client_it->second.options;
   ++total_runs_;
   run->id = RunId(next_run_++);
   run->gang_base = next_gang_;
@@ -308,8 +310,9 @@ void Controller::SubmitRun(const std::shared_ptr<RunState>& run) {
   RunDescriptor descriptor;
   descriptor.run = run->id;
   descriptor.client = run->client;
-  descriptor.cost_estimate = 0;
-  for (const auto& [host, part] : lp.hosts) descriptor.cost_estimate += part->steps.size();
+  descriptor.program = run->program;
+  descriptor.weight = run->client_options.weight;
+  descriptor.priority = run->client_options.priority;
   absl::Status submitted;
   if (run->holder.valid()) {  // a data-dependent step's run: it keeps the step's place
     std::vector<GangScheduler::IslandPart> parts;
@@ -414,6 +417,12 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
       return;  // stale or duplicate
     }
     if (!result.status.ok() && run->first_error.ok()) run->first_error = result.status;
+    const IslandId island = run->IslandOf(result.host);
+    for (size_t i = 0; i < run->islands.size(); ++i) {
+      if (run->islands[i] != island) continue;
+      if (run->device_nanos.size() < run->islands.size()) run->device_nanos.resize(run->islands.size());
+      run->device_nanos[i] += result.device_nanos;
+    }
     ++run->resolving;
     if (run->pending.empty()) {
       int64_t wave = run->stage;
@@ -471,10 +480,12 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
 void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
   if (run->deadline_timer != 0) deadlines_.Cancel(run->deadline_timer);
   absl::Status error;
+  std::vector<int64_t> device_nanos;
   {
     absl::MutexLock lock(&run->mu);
     run->finished = true;
     error = run->first_error;
+    device_nanos = run->device_nanos;
   }
   for (const auto& out : run->outputs) {
     if (out->ready()->IsAvailable()) continue;
@@ -488,8 +499,8 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
     runs_.erase(run->id);
   }
   if (!run->holder.valid()) {  // a step's follow-up run was never submitted itself
-    for (GangScheduler* scheduler : run->schedulers) {
-      absl::Status s = scheduler->OnRunFinished(run->id);
+    for (size_t i = 0; i < run->schedulers.size(); ++i) {
+      absl::Status s = run->schedulers[i]->OnRunFinished(run->id, i < device_nanos.size() ? device_nanos[i] : 0);
       PW_CHECK(s.ok()) << s;
     }
   }

@@ -19,6 +19,8 @@ namespace pw {
 struct Controller::RunState {
   RunId id;
   ClientId client;
+  ProgramId program;
+  ConnectOptions client_options;  // the client's weight and priority, for the schedulers
   DispatchMode mode = DispatchMode::kParallel;
   std::shared_ptr<const LoweredProgram> lowered;
   std::shared_ptr<const std::vector<ArrayId>> value_arrays;
@@ -39,6 +41,8 @@ struct Controller::RunState {
   int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)
   absl::flat_hash_set<HostId> pending ABSL_GUARDED_BY(mu);  // hosts yet to report it
   absl::Status first_error ABSL_GUARDED_BY(mu);
+  // Device time the hosts reported, per island (indexed like `islands`).
+  std::vector<int64_t> device_nanos ABSL_GUARDED_BY(mu);
   bool finished ABSL_GUARDED_BY(mu) = false;
   // Every host reported the last stage; the run finishes once no report is still resolving its
   // shards (hosts report concurrently, and a report resolves its shards outside `mu`).

@@ -3,6 +3,7 @@
 #ifndef PATHWAYS_DEVICE_DEVICE_H_
 #define PATHWAYS_DEVICE_DEVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,10 @@ struct StreamWork {
   // The modelled cost of `fn` when it is a kernel (a compiled function); absent for runtime work
   // (copies, transfers, markers). CpuDevice ignores it; SimDevice turns it into time.
   std::optional<WorkCost> cost;
+  // When set, the time the item held the device (what busy_nanos() grows by for it: modelled
+  // on a simulated device) is added here before its event completes. Must outlive the item.
+  // The host executor charges a run's kernels to the run with it.
+  std::atomic<int64_t>* busy_nanos_sink = nullptr;
 };
 
 // A device is owned by its host's executor and outlives every buffer allocated from it.

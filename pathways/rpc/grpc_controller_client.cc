@@ -132,10 +132,15 @@ absl::Status GrpcControllerClient::Call(std::string_view what, Method method,
   return wire::ResponseStatus(response);
 }
 
-absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_name) {
+absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_name,
+                                                             ConnectOptions options) {
+  // Checked here too: on the wire a weight of 0 means "not set" (1).
+  PW_RETURN_IF_ERROR(ValidateConnectOptions(options));
   pwire::ConnectRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client_name(std::move(client_name));
+  request.set_weight(options.weight);
+  request.set_priority(options.priority);
   pwire::ConnectResponse response;
   PW_RETURN_IF_ERROR(Call("Connect", &pwire::ControllerApi::Stub::Connect, request, response));
   return wire::IdFromProto<ClientId>(response.client(), "ConnectResponse", "client");

@@ -23,15 +23,15 @@
 namespace pw {
 
 namespace grpc_transport_internal {
-// ControllerService::Connect(client_name) forwarded to ConnectClient, so GrpcControllerClient's
-// factory can be GrpcControllerClient::Connect(address): a factory and a virtual method of the
-// same name and argument type would make every one-argument call ambiguous.
+// ControllerService::Connect(client_name, options) forwarded to ConnectClient, so
+// GrpcControllerClient's factory can be GrpcControllerClient::Connect(address): a factory and a
+// virtual method of the same name and argument types would make calls ambiguous.
 class ControllerServiceConnectAdapter : public ControllerService {
  public:
-  absl::StatusOr<ClientId> Connect(std::string client_name) final {
-    return ConnectClient(std::move(client_name));
+  absl::StatusOr<ClientId> Connect(std::string client_name, ConnectOptions options) final {
+    return ConnectClient(std::move(client_name), options);
   }
-  virtual absl::StatusOr<ClientId> ConnectClient(std::string client_name) = 0;
+  virtual absl::StatusOr<ClientId> ConnectClient(std::string client_name, ConnectOptions options) = 0;
 };
 }  // namespace grpc_transport_internal
 
@@ -64,9 +64,9 @@ class GrpcControllerClient final
 
   // ControllerService. Errors of the request are the controller's (NOT_FOUND, INVALID_ARGUMENT
   // ... naming the culprit); an answer this build cannot read is an error naming the field.
-  // ControllerService::Connect(client_name) lands here (through a ControllerService&; on this
+  // ControllerService::Connect(client_name, options) lands here (through a ControllerService&; on this
   // class the name Connect is the factory).
-  absl::StatusOr<ClientId> ConnectClient(std::string client_name) override;
+  absl::StatusOr<ClientId> ConnectClient(std::string client_name, ConnectOptions options) override;
   // Errors are logged: the interface has no way to return them, and a controller that cannot be
   // reached frees the client's objects when it goes away anyway.
   void Disconnect(ClientId client) override;

@@ -99,11 +99,39 @@ struct RestoredCheckpoint {
   std::string metadata;
 };
 
+// How a client asks to be scheduled; the island's policy (ControllerOptions::scheduler) decides
+// which of these it reads.
+struct ConnectOptions {
+  // Share of device time under the proportional-share policy: busy clients of weights 1 and 4
+  // get device time 1:4. In [1, kMaxClientWeight].
+  int64_t weight = 1;
+  // Under the priority policy, larger goes first. In [-kMaxClientPriority, kMaxClientPriority].
+  int64_t priority = 0;
+};
+inline constexpr int64_t kMaxClientWeight = 1'000'000;
+inline constexpr int64_t kMaxClientPriority = 1'000'000;
+// INVALID_ARGUMENT naming the field and its bounds.
+absl::Status ValidateConnectOptions(const ConnectOptions& options);
+
 struct ClientStatus {
   ClientId id;
   std::string name;
   int64_t live_arrays = 0;
   int64_t runs = 0;
+  int64_t weight = 1;
+  int64_t priority = 0;
+  // Device time its runs held the devices, summed over devices and islands.
+  int64_t device_nanos = 0;
+};
+
+// One island's gang scheduler.
+struct SchedulerStatus {
+  IslandId island;
+  std::string policy;
+  int64_t window = 0;     // runs admitted ahead of the devices at most
+  int64_t queued = 0;     // waiting behind the window now
+  int64_t in_flight = 0;  // admitted, unfinished now
+  int64_t device_nanos = 0;
 };
 
 struct ClusterStatus {
@@ -111,6 +139,7 @@ struct ClusterStatus {
   std::vector<HostStatus> hosts;
   std::vector<ClientStatus> clients;
   std::vector<VirtualSlice> slices;
+  std::vector<SchedulerStatus> schedulers;  // by island
   int64_t programs = 0;
   int64_t runs = 0;
   int64_t lowering_cache_hits = 0;
@@ -123,7 +152,11 @@ class ControllerService {
  public:
   virtual ~ControllerService() = default;
 
-  virtual absl::StatusOr<ClientId> Connect(std::string client_name) = 0;
+  // INVALID_ARGUMENT for options out of their bounds (ValidateConnectOptions).
+  virtual absl::StatusOr<ClientId> Connect(std::string client_name, ConnectOptions options) = 0;
+  absl::StatusOr<ClientId> Connect(std::string client_name) {
+    return Connect(std::move(client_name), ConnectOptions{});
+  }
   // Frees everything the client owns: arrays (device memory), programs, slices. Idempotent.
   virtual void Disconnect(ClientId client) = 0;
 

@@ -59,6 +59,9 @@ struct HostRunResult {
   std::vector<ShardStatus> outputs;
   // The first error of any step (OK when every step ran).
   absl::Status status;
+  // Time the message's kernels held this host's devices, summed over the devices (modelled on
+  // simulated devices): what a proportional-share scheduler charges the run's client.
+  int64_t device_nanos = 0;
 };
 
 // Receives HostRunResults. Implemented by the controller; called on a worker thread, so it must

@@ -2,7 +2,8 @@
 //
 //   pw up [--hosts N] [--devices-per-host M] [--islands K] [--memory-per-device SIZE]
 //         [--data-plane tcp|grpc] [--device-kind cpu|sim] [--sim-kernel-us N]
-//         [--sim-skip-compute] [--no-trace]
+//         [--sim-skip-compute] [--scheduler fifo|priority|share] [--scheduler-window N]
+//         [--no-trace]
 //   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
@@ -57,6 +58,11 @@ Commands:
               --sim-skip-compute      sim: wait only, do not compute (outputs undefined)
               --dcn-latency-us N      pushes between islands wait N us      [0]
               --dcn-gbps G            and G Gbit/s per destination host (0: unpaced) [0]
+              --scheduler POLICY      how islands order their clients' runs:
+                                      fifo, priority (clients' priorities) or
+                                      share (device time by client weights) [fifo]
+              --scheduler-window N    runs admitted ahead of an island's devices
+                                      (0: the policy's own, 1024 fifo / 4)  [0]
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
@@ -164,6 +170,8 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.Bool("--sim-skip-compute", &options.sim_skip_compute);
   flags.Int("--dcn-latency-us", &options.dcn_latency_us);
   flags.Double("--dcn-gbps", &options.dcn_gbps);
+  flags.String("--scheduler", &options.scheduler);
+  flags.Int("--scheduler-window", &options.scheduler_window);
   PW_RETURN_IF_ERROR(flags.Parse(args));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
@@ -231,8 +239,14 @@ absl::Status PrintStatus(const std::string& address) {
   }
   std::cout << "clients: " << st.clients.size() << "\n";
   for (const ClientStatus& c : st.clients) {
-    std::cout << absl::StrFormat("  client %d '%s': %d live array(s), %d run(s)\n", c.id.value(), c.name,
-                                 c.live_arrays, c.runs);
+    std::cout << absl::StrFormat("  client %d '%s': weight %d, priority %d, %d live array(s), %d run(s), %.1f ms device time\n",
+                                 c.id.value(), c.name, c.weight, c.priority, c.live_arrays, c.runs,
+                                 c.device_nanos / 1e6);
+  }
+  for (const SchedulerStatus& s : st.schedulers) {
+    std::cout << absl::StrFormat("scheduler of island %d: %s, window %d, %d in flight, %d queued, %.1f ms device time\n",
+                                 s.island.value(), s.policy, s.window, s.in_flight, s.queued,
+                                 s.device_nanos / 1e6);
   }
   std::cout << "slices: " << st.slices.size() << ", programs: " << st.programs << ", runs: " << st.runs
             << ", lowering cache " << st.lowering_cache_hits << " hit(s) / " << st.lowering_cache_misses

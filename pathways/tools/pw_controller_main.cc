@@ -21,10 +21,15 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: pw-controller [--listen ADDR] [--heartbeat-timeout-ms N] [--address-file PATH]\n"
-    "                     [--no-trace]\n"
+    "                     [--scheduler fifo|priority|share] [--scheduler-window N] [--no-trace]\n"
     "  --listen ADDR             where clients and workers reach the controller\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
     "  --heartbeat-timeout-ms N  a worker silent this long is declared lost (default 1500)\n"
+    "  --scheduler POLICY        how each island orders the runs of its clients: fifo\n"
+    "                            (default), priority (clients' priorities), share\n"
+    "                            (device time in proportion to the clients' weights)\n"
+    "  --scheduler-window N      runs admitted ahead of an island's devices (0, the\n"
+    "                            default: the policy's own, 1024 for fifo, 4 otherwise)\n"
     "  --address-file PATH       once serving, write the bound ip:port there (atomically)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Stops on SIGTERM, SIGINT or a Shutdown request (pw down), asking its workers to stop.\n";
@@ -52,7 +57,11 @@ int Run(int argc, char** argv) {
   std::string address_file;
   bool no_trace = false;
   bool help = false;
+  std::string scheduler = "fifo";
+  int64_t scheduler_window = 0;
   pw::FlagParser flags("pw-controller");
+  flags.String("--scheduler", &scheduler);
+  flags.Int("--scheduler-window", &scheduler_window);
   flags.String("--listen", &listen);
   flags.Int("--heartbeat-timeout-ms", &heartbeat_timeout_ms);
   flags.String("--address-file", &address_file);
@@ -89,6 +98,8 @@ int Run(int argc, char** argv) {
   options.listen_address = listen;
   options.heartbeat_timeout = absl::Milliseconds(heartbeat_timeout_ms);
   options.trace = !no_trace;
+  options.scheduler = scheduler;
+  options.scheduler_window = scheduler_window;
   absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =
       pw::ControllerServer::Start(options);
   if (!started.ok()) {

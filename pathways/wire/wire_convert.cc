@@ -116,6 +116,9 @@ pathways::wire::ClientStatusProto ToProto(const ClientStatus& c) {
   p.set_name(c.name);
   p.set_live_arrays(c.live_arrays);
   p.set_runs(c.runs);
+  p.set_weight(c.weight);
+  p.set_priority(c.priority);
+  p.set_device_nanos(c.device_nanos);
   return p;
 }
 
@@ -125,10 +128,42 @@ absl::StatusOr<ClientStatus> FromProto(const pathways::wire::ClientStatusProto& 
   PW_ASSIGN_OR_RETURN(c.id, IdFromProto<ClientId>(p.id(), kMsg, "id"));
   PW_RETURN_IF_ERROR(CheckCount(p.live_arrays(), kMsg, "live_arrays"));
   PW_RETURN_IF_ERROR(CheckCount(p.runs(), kMsg, "runs"));
+  PW_RETURN_IF_ERROR(CheckCount(p.device_nanos(), kMsg, "device_nanos"));
   c.name = p.name();
   c.live_arrays = p.live_arrays();
   c.runs = p.runs();
+  c.weight = p.weight();
+  c.priority = p.priority();
+  PW_RETURN_IF_ERROR(ValidateConnectOptions({.weight = c.weight, .priority = c.priority}));
+  c.device_nanos = p.device_nanos();
   return c;
+}
+
+pathways::wire::SchedulerStatusProto ToProto(const SchedulerStatus& s) {
+  pathways::wire::SchedulerStatusProto p;
+  p.set_island(s.island.value());
+  p.set_policy(s.policy);
+  p.set_window(s.window);
+  p.set_queued(s.queued);
+  p.set_in_flight(s.in_flight);
+  p.set_device_nanos(s.device_nanos);
+  return p;
+}
+
+absl::StatusOr<SchedulerStatus> FromProto(const pathways::wire::SchedulerStatusProto& p) {
+  constexpr std::string_view kMsg = "SchedulerStatusProto";
+  SchedulerStatus s;
+  PW_ASSIGN_OR_RETURN(s.island, IdFromProto<IslandId>(p.island(), kMsg, "island"));
+  PW_RETURN_IF_ERROR(CheckCount(p.window(), kMsg, "window"));
+  PW_RETURN_IF_ERROR(CheckCount(p.queued(), kMsg, "queued"));
+  PW_RETURN_IF_ERROR(CheckCount(p.in_flight(), kMsg, "in_flight"));
+  PW_RETURN_IF_ERROR(CheckCount(p.device_nanos(), kMsg, "device_nanos"));
+  s.policy = p.policy();
+  s.window = p.window();
+  s.queued = p.queued();
+  s.in_flight = p.in_flight();
+  s.device_nanos = p.device_nanos();
+  return s;
 }
 
 }  // namespace
@@ -391,6 +426,7 @@ pathways::wire::ClusterStatusProto ToProto(const ClusterStatus& s) {
   for (const HostStatus& host : s.hosts) *p.add_hosts() = ToProto(host);
   for (const ClientStatus& client : s.clients) *p.add_clients() = ToProto(client);
   for (const VirtualSlice& slice : s.slices) *p.add_slices() = ToProto(slice);
+  for (const SchedulerStatus& scheduler : s.schedulers) *p.add_schedulers() = ToProto(scheduler);
   p.set_programs(s.programs);
   p.set_runs(s.runs);
   p.set_lowering_cache_hits(s.lowering_cache_hits);
@@ -416,6 +452,10 @@ absl::StatusOr<ClusterStatus> FromProto(const pathways::wire::ClusterStatusProto
   for (int i = 0; i < p.slices_size(); ++i) {
     PW_WIRE_ASSIGN_OR_RETURN(VirtualSlice v, FromProto(p.slices(i)), kMsg, Indexed("slices", i));
     s.slices.push_back(std::move(v));
+  }
+  for (int i = 0; i < p.schedulers_size(); ++i) {
+    PW_WIRE_ASSIGN_OR_RETURN(SchedulerStatus v, FromProto(p.schedulers(i)), kMsg, Indexed("schedulers", i));
+    s.schedulers.push_back(std::move(v));
   }
   PW_RETURN_IF_ERROR(CheckCount(p.programs(), kMsg, "programs"));
   PW_RETURN_IF_ERROR(CheckCount(p.runs(), kMsg, "runs"));

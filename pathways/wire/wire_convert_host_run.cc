@@ -445,6 +445,7 @@ pathways::wire::HostRunResultProto ToProto(const HostRunResult& result) {
     if (!s.status.ok()) *o->mutable_status() = ToProto(s.status);
   }
   if (!result.status.ok()) *p.mutable_status() = ToProto(result.status);
+  p.set_device_nanos(result.device_nanos);
   return p;
 }
 
@@ -466,6 +467,14 @@ absl::StatusOr<HostRunResult> FromProto(const pathways::wire::HostRunResultProto
   }
   PW_WIRE_ASSIGN_OR_RETURN(PeerStatus status, FromProto(p.status()), kMsg, "status");
   result.status = std::move(status.status);
+  // A year of device time per message: far above any real run, small enough that summing a
+  // run's messages cannot overflow.
+  constexpr int64_t kMaxDeviceNanos = int64_t{365} * 24 * 3600 * 1'000'000'000;
+  if (p.device_nanos() < 0 || p.device_nanos() > kMaxDeviceNanos) {
+    return Invalid(kMsg, "device_nanos", "device time ", p.device_nanos(),
+                   " ns is outside [0, ", kMaxDeviceNanos, "]");
+  }
+  result.device_nanos = p.device_nanos();
   return result;
 }
 

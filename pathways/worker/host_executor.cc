@@ -227,6 +227,7 @@ void HostExecutor::Finalize(Message* msg) {
   result.run = msg->run.run;
   result.stage = msg->run.stage;
   result.outputs = std::move(msg->outputs);
+  result.device_nanos = msg->device_nanos.load(std::memory_order_relaxed);
   {
     absl::MutexLock lock(&msg->mu);
     result.status = msg->first_error;

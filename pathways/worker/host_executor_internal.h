@@ -28,6 +28,8 @@ struct HostExecutor::Message {
   // Steps not finished yet, plus one held by the dispatch thread until the message is fully
   // dispatched (so a fast step cannot finalize a half-dispatched message).
   std::atomic<int64_t> pending{1};
+  // Device time this message's kernels held this host's devices (HostRunResult::device_nanos).
+  std::atomic<int64_t> device_nanos{0};
   // Reported shard statuses, sized before any step starts; step i owns
   // outputs[first_output[i] .. first_output[i+1]) and writes them before counting down.
   std::vector<HostRunResult::ShardStatus> outputs;

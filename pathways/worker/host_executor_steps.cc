@@ -315,6 +315,7 @@ void HostExecutor::EnqueueCompute(Message* msg, size_t index, const HostStep& st
                                   " shard ", step.shard, " ", msg->run.run.DebugString());
   // A simulated device takes the compiled function's modelled time instead of running it.
   stream_work.cost = work->registration->executable->cost();
+  stream_work.busy_nanos_sink = &msg->device_nanos;
   stream_work.wait_for.reserve(step.inputs.size());
   for (int32_t slot : step.inputs) {
     ShardEntryRef entry = store_.GetOrCreate((*msg->arrays)[slot], step.shard);

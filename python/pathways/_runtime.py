@@ -26,7 +26,7 @@ _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 
 def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
          timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None,
          dcn_latency_us=None, dcn_gbps=None, ici_latency_us=None, ici_gbps=None,
-         collective_algorithm=None):
+         collective_algorithm=None, weight=None, priority=None):
     """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
     `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
@@ -50,6 +50,12 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     devices' collectives (per ring or tree step: collective_algorithm "ring" or "tree"). Not
     given: sim devices take TPU-v4-class figures (ICI 1 us, 800 Gbit/s; DCN 10 us, 100 Gbit/s),
     CPU devices model nothing.
+
+    weight and priority tell the cluster's schedulers how to treat this client when several
+    share an island: under `pw up --scheduler share`, busy clients get device time in proportion
+    to their weights (default 1; a client with weight=4 gets four times the time of a weight-1
+    client); under `--scheduler priority`, the runs of the client with the highest priority
+    (default 0) go first. Example: pw.init("127.0.0.1:7000", weight=4).
     """
     global _session, _session_options, _atexit_registered
     if address is None:
@@ -72,6 +78,13 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
         raise ValueError("pw.init: sim_peak_flops and sim_compute need device_kind='sim'")
     if sim_peak_flops is not None and not (isinstance(sim_peak_flops, (int, float)) and sim_peak_flops > 0):
         raise ValueError(f"pw.init: sim_peak_flops must be a positive number, got {sim_peak_flops!r}")
+    sched = dict(weight=weight, priority=priority)
+    if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)
+                               or not 1 <= weight <= 1_000_000):
+        raise ValueError(f"pw.init: weight must be an int in [1, 1000000], got {weight!r}")
+    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
+                                 or not -1_000_000 <= priority <= 1_000_000):
+        raise ValueError(f"pw.init: priority must be an int in [-1000000, 1000000], got {priority!r}")
     if address is not None:
         if not isinstance(address, str) or not address:
             raise ValueError(f"pw.init: address must be a 'host:port' string, got {address!r}")
@@ -80,7 +93,7 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
             raise ValueError(
                 f"pw.init: {', '.join(sized)} size the embedded cluster; a running cluster at "
                 f"{address!r} has its own sizes (set them with `pw up`)")
-        options = dict(address=address)
+        options = dict(address=address, **{k: v for k, v in sched.items() if v is not None})
     else:
         options = dict(_DEFAULTS)
         for k, v in given.items():
@@ -88,7 +101,7 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
                 if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                     raise ValueError(f"pw.init: {k} must be a positive int, got {v!r}")
                 options[k] = v
-        for k, v in sim.items():
+        for k, v in list(sim.items()) + list(sched.items()):
             if v is not None:
                 options[k] = v
                 given[k] = v
@@ -106,7 +119,9 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
         if address is not None:
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
                 raise ValueError(f"pw.init: timeout must be a positive number of seconds, got {timeout!r}")
-            _session = _pathways.Session.connect(address, float(timeout))
+            _session = _pathways.Session.connect(address, float(timeout),
+                                                 weight=options.get("weight", 1),
+                                                 priority=options.get("priority", 0))
         else:
             _session = _pathways.Session.start(
                 islands=options["islands"], hosts_per_island=options["hosts"],
@@ -117,7 +132,8 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
                 sim_compute=bool(options.get("sim_compute", True) if options.get("sim_compute") is not None else True),
                 **{k: -1.0 if options.get(k) is None else float(options[k])
                    for k in ("dcn_latency_us", "dcn_gbps", "ici_latency_us", "ici_gbps")},
-                collective_algorithm=options.get("collective_algorithm") or "")
+                collective_algorithm=options.get("collective_algorithm") or "",
+                weight=options.get("weight", 1), priority=options.get("priority", 0))
         _session_options = options
         if not _atexit_registered:
             atexit.register(shutdown)

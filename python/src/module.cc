@@ -158,21 +158,26 @@ std::shared_ptr<Session> StartSession(int64_t islands, int64_t hosts, int64_t de
                                       std::string device_kind, double sim_peak_flops,
                                       bool sim_compute, double dcn_latency_us, double dcn_gbps,
                                       double ici_latency_us, double ici_gbps,
-                                      std::string collective_algorithm) {
+                                      std::string collective_algorithm, int64_t weight,
+                                      int64_t priority) {
   SessionOptions options{.islands = islands, .hosts_per_island = hosts, .devices_per_host = devices,
                          .memory_per_device_bytes = memory, .device_kind = std::move(device_kind),
                          .sim_peak_flops = sim_peak_flops, .sim_compute = sim_compute,
                          .dcn_latency_us = dcn_latency_us, .dcn_gbps = dcn_gbps,
                          .ici_latency_us = ici_latency_us, .ici_gbps = ici_gbps,
-                         .collective_algorithm = std::move(collective_algorithm)};
+                         .collective_algorithm = std::move(collective_algorithm),
+                         .weight = weight, .priority = priority};
   py::gil_scoped_release nogil;
   return ValueOrThrow(Session::Start(options));
 }
 
-std::shared_ptr<Session> ConnectSession(const std::string& address, double timeout_seconds) {
+std::shared_ptr<Session> ConnectSession(const std::string& address, double timeout_seconds,
+                                        int64_t weight, int64_t priority) {
   py::gil_scoped_release nogil;
-  return ValueOrThrow(
-      Session::Start(SessionOptions{.address = address, .connect_timeout_seconds = timeout_seconds}));
+  return ValueOrThrow(Session::Start(SessionOptions{.address = address,
+                                                    .connect_timeout_seconds = timeout_seconds,
+                                                    .weight = weight,
+                                                    .priority = priority}));
 }
 
 // Waits (without the GIL) until every host wrote its shards and the index is written.
@@ -230,8 +235,10 @@ void BindSession(py::module_& m) {
                   py::arg("device_kind") = "cpu", py::arg("sim_peak_flops") = 0.0,
                   py::arg("sim_compute") = true, py::arg("dcn_latency_us") = -1.0,
                   py::arg("dcn_gbps") = -1.0, py::arg("ici_latency_us") = -1.0,
-                  py::arg("ici_gbps") = -1.0, py::arg("collective_algorithm") = "")
-      .def_static("connect", &ConnectSession, py::arg("address"), py::arg("timeout_seconds"))
+                  py::arg("ici_gbps") = -1.0, py::arg("collective_algorithm") = "",
+                  py::arg("weight") = 1, py::arg("priority") = 0)
+      .def_static("connect", &ConnectSession, py::arg("address"), py::arg("timeout_seconds"),
+                  py::arg("weight") = 1, py::arg("priority") = 0)
       .def_property_readonly("address", [](const Session& s) { return s.options().address; })
       .def("shutdown", [](Session& s) {
         // Without the GIL: Shutdown waits for calls in flight, which may need the GIL to finish.

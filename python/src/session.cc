@@ -45,7 +45,8 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
   std::shared_ptr<Session> session(new Session(options));
   if (!options.address.empty()) {
     PW_ASSIGN_OR_RETURN(session->client_, Client::ConnectTo(options.address, "python",
-                                                            absl::Seconds(options.connect_timeout_seconds)));
+                                                            absl::Seconds(options.connect_timeout_seconds),
+                                                            {.weight = options.weight, .priority = options.priority}));
     return session;
   }
   LocalClusterOptions cluster_options;
@@ -64,7 +65,8 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Start(SessionOptions options) 
   cluster_options.sim.model.interconnect = interconnect;
   cluster_options.network.interconnect = interconnect;
   PW_ASSIGN_OR_RETURN(session->cluster_, LocalCluster::Start(cluster_options));
-  PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python"));
+  PW_ASSIGN_OR_RETURN(session->client_, Client::Connect(session->cluster_->controller(), "python",
+                                                        {.weight = options.weight, .priority = options.priority}));
   return session;
 }
 

@@ -44,6 +44,9 @@ struct SessionOptions {
   double ici_gbps = -1;
   // "ring" or "tree" for the sim devices' collectives; empty: ring.
   std::string collective_algorithm;
+  // This client's weight and priority for the islands' schedulers (ConnectOptions).
+  int64_t weight = 1;
+  int64_t priority = 0;
 };
 
 // Owns the cluster and the client. Every handle given to Python keeps a shared_ptr to its

@@ -150,7 +150,11 @@ void CpuDevice::RunItem(Item& item) {
                      "execute", options_.host.value(), options_.id.value());
     const int64_t start = MonotonicNanos();
     status = item.work.fn();
-    busy_nanos_.fetch_add(MonotonicNanos() - start, std::memory_order_relaxed);
+    const int64_t busy = MonotonicNanos() - start;
+    busy_nanos_.fetch_add(busy, std::memory_order_relaxed);
+    if (item.work.busy_nanos_sink != nullptr) {
+      item.work.busy_nanos_sink->fetch_add(busy, std::memory_order_relaxed);
+    }
   }
   // Drop the closure and the waited events here, on the stream thread, before completion is
   // visible: whoever awaits the event may then rely on the captures being released.

@@ -196,6 +196,9 @@ void SimDevice::RunItem(Item& item) {
       SleepUntil(end);
     }
     busy_nanos_.fetch_add(end - start, std::memory_order_relaxed);
+    if (item.work.busy_nanos_sink != nullptr) {
+      item.work.busy_nanos_sink->fetch_add(end - start, std::memory_order_relaxed);
+    }
     stream_free_at_ = end;
   }
   const std::string name = item.kind == ItemKind::kWork && (options_.timeline_capacity > 0 ||

@@ -1,5 +1,5 @@
 // GangScheduler: admission window, policy queue and the combining dispatcher of one island.
-#include "pathways/controller/gang_scheduler.h"
+#include "pathways/scheduler/gang_scheduler.h"
 
 #include <algorithm>
 #include <utility>
@@ -13,11 +13,13 @@ namespace pw {
 
 GangScheduler::GangScheduler(IslandId island, GangSchedulerOptions options)
     : island_(island),
-      window_(std::max<int64_t>(1, options.max_runs_in_flight)),
       executor_(std::move(options.executor)),
-      policy_(options.policy != nullptr ? std::move(options.policy) : MakeFifoPolicy()) {
+      policy_(options.policy != nullptr ? std::move(options.policy) : MakeFifoPolicy()),
+      window_(options.max_runs_in_flight > 0 ? options.max_runs_in_flight
+                                             : std::max<int64_t>(1, policy_->default_window())) {
   stats_.island = island;
   stats_.policy = policy_->name();
+  stats_.window = window_;
 }
 
 ClientSchedulerStats& GangScheduler::ClientLocked(ClientId client) {
@@ -60,7 +62,9 @@ void GangScheduler::EnqueueLocked(RunDescriptor run, DispatchFn dispatch) {
   run.sequence = next_sequence_++;
   run.submit_nanos = now;
   ++stats_.submitted;
-  ++ClientLocked(run.client).submitted;
+  ClientSchedulerStats& client = ClientLocked(run.client);
+  ++client.submitted;
+  client.weight = run.weight;
   RunRecord& record = runs_[run.run];
   record.descriptor = run;
   if (policy_->empty() && in_flight_ < window_) {
@@ -192,6 +196,7 @@ absl::Status GangScheduler::FollowUp(RunId run, DispatchFn fn) {
 }
 
 absl::Status GangScheduler::SubmitAcrossIslands(RunDescriptor run, std::vector<IslandPart> parts) {
+  run.spans_islands = parts.size() > 1;
   return SubmitParts(Kind::kSubmit, run, std::move(parts), /*inline_drain=*/true);
 }
 
@@ -252,7 +257,7 @@ absl::Status GangScheduler::SubmitParts(Kind kind, RunDescriptor run,
   return status;
 }
 
-absl::Status GangScheduler::OnRunFinished(RunId run) {
+absl::Status GangScheduler::OnRunFinished(RunId run, int64_t device_nanos) {
   bool claimed;
   {
     absl::MutexLock lock(&mu_);
@@ -270,8 +275,11 @@ absl::Status GangScheduler::OnRunFinished(RunId run) {
       return absl::OkStatus();
     }
     const int64_t now = MonotonicNanos();
-    policy_->OnFinished(it->second.descriptor, now - it->second.admit_nanos);
+    device_nanos = std::max<int64_t>(0, device_nanos);
+    policy_->OnFinished(it->second.descriptor, device_nanos);
     ClientSchedulerStats& client = ClientLocked(it->second.descriptor.client);
+    client.device_nanos += device_nanos;
+    stats_.device_nanos += device_nanos;
     ++client.finished;
     --client.in_flight;
     ++stats_.finished;
@@ -300,11 +308,13 @@ std::string GangScheduler::DebugString() const {
                                  " window=", window_, " in_flight=", s.in_flight,
                                  " queued=", s.queued, " submitted=", s.submitted,
                                  " admitted=", s.admitted, " finished=", s.finished,
-                                 " follow_ups=", s.follow_ups, " max_queued=", s.max_queued);
+                                 " follow_ups=", s.follow_ups, " max_queued=", s.max_queued,
+                                 " device_ms=", s.device_nanos / 1'000'000);
   for (const ClientSchedulerStats& c : s.clients) {
     absl::StrAppend(&out, "\n  ", c.client.DebugString(), ": submitted=", c.submitted,
                     " admitted=", c.admitted, " finished=", c.finished, " queued=", c.queued,
-                    " in_flight=", c.in_flight);
+                    " in_flight=", c.in_flight, " weight=", c.weight,
+                    " device_ms=", c.device_nanos / 1'000'000);
   }
   absl::StrAppend(&out, "}");
   return out;

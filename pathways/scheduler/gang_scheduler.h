@@ -1,6 +1,6 @@
 // GangScheduler: the one order in which an island's runs are dispatched (Pathways paper §4.5).
-#ifndef PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_
-#define PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_
+#ifndef PATHWAYS_SCHEDULER_GANG_SCHEDULER_H_
+#define PATHWAYS_SCHEDULER_GANG_SCHEDULER_H_
 
 #include <cstdint>
 #include <deque>
@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "pathways/base/ids.h"
-#include "pathways/controller/scheduling_policy.h"
+#include "pathways/scheduler/scheduling_policy.h"
 
 namespace pw {
 
@@ -27,10 +27,10 @@ namespace pw {
 using DispatchFn = absl::AnyInvocable<void() &&>;
 
 struct GangSchedulerOptions {
-  // Runs admitted (dispatched, not yet finished) at once on the island; more wait in the policy.
-  // Large by default: the window bounds memory and queueing on hosts, it is not meant to
-  // throttle normal use.
-  int64_t max_runs_in_flight = 1024;
+  // Runs admitted (dispatched, not yet finished) at once on the island; more wait in the policy,
+  // which orders them. 0: the policy's default_window() (wide for FIFO, where the window only
+  // bounds memory and queueing on hosts; shallow for the policies that reorder).
+  int64_t max_runs_in_flight = 0;
   // Null: FifoPolicy.
   std::unique_ptr<SchedulingPolicy> policy;
   // Where dispatches released by OnRunFinished and FollowUp run: those calls come from
@@ -46,11 +46,15 @@ struct ClientSchedulerStats {
   int64_t finished = 0;
   int64_t queued = 0;     // now
   int64_t in_flight = 0;  // now
+  int64_t weight = 1;     // of its latest run
+  // Device time of its finished runs on the island's devices, as the hosts measured it.
+  int64_t device_nanos = 0;
 };
 
 struct GangSchedulerStats {
   IslandId island;
   std::string policy;
+  int64_t window = 0;  // admission window (runs in flight at most)
   int64_t submitted = 0;
   int64_t admitted = 0;
   int64_t finished = 0;
@@ -59,6 +63,7 @@ struct GangSchedulerStats {
   int64_t in_flight = 0;     // now
   int64_t max_queued = 0;    // high-water mark
   int64_t queue_wait_nanos = 0;  // summed submission -> admission time
+  int64_t device_nanos = 0;      // summed over the clients
   std::vector<ClientSchedulerStats> clients;  // by client id
 };
 
@@ -82,6 +87,7 @@ struct GangSchedulerStats {
 class GangScheduler {
  public:
   GangScheduler(IslandId island, GangSchedulerOptions options = {});
+  int64_t window() const { return window_; }
   GangScheduler(const GangScheduler&) = delete;
   GangScheduler& operator=(const GangScheduler&) = delete;
 
@@ -120,10 +126,11 @@ class GangScheduler {
   // The run holding the island (invalid: none).
   RunId holder() const;
 
-  // Every message of `run` finished on this island: frees its window slot and admits queued
-  // runs (and ends its hold, if it still holds the island). A run still queued (it failed before it was admitted, e.g. its host was removed) is
+  // Every message of `run` finished on this island, its kernels having held the island's devices
+  // for `device_nanos` (summed over devices; what the policy charges its client): frees its
+  // window slot and admits queued runs (and ends its hold, if it still holds the island). A run still queued (it failed before it was admitted, e.g. its host was removed) is
   // cancelled instead: it will never be dispatched. NOT_FOUND if the run is unknown here.
-  absl::Status OnRunFinished(RunId run);
+  absl::Status OnRunFinished(RunId run, int64_t device_nanos = 0);
 
   GangSchedulerStats stats() const;
   std::string DebugString() const;
@@ -164,11 +171,11 @@ class GangScheduler {
   ClientSchedulerStats& ClientLocked(ClientId client) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const IslandId island_;
-  const int64_t window_;
   const std::function<void(absl::AnyInvocable<void()>)> executor_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<SchedulingPolicy> policy_ ABSL_GUARDED_BY(mu_);
+  const int64_t window_;  // after policy_: its default may come from the policy
   absl::flat_hash_map<RunId, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
   std::deque<ReadyItem> ready_ ABSL_GUARDED_BY(mu_);
   bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
@@ -181,4 +188,4 @@ class GangScheduler {
 
 }  // namespace pw
 
-#endif  // PATHWAYS_CONTROLLER_GANG_SCHEDULER_H_
+#endif  // PATHWAYS_SCHEDULER_GANG_SCHEDULER_H_

@@ -1,16 +1,18 @@
-// Tests for GangScheduler and FifoPolicy: one order per island, window, multi-island order.
-#include "pathways/controller/gang_scheduler.h"
+// Tests for GangScheduler: one order per island, window, multi-island order, policies behind the
+// window.
+#include "pathways/scheduler/gang_scheduler.h"
 
 #include <algorithm>
 #include <atomic>
 #include <map>
-#include <queue>
 #include <set>
 #include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/status_matchers.h"
+#include "pathways/scheduler/priority_policy.h"
+#include "pathways/scheduler/share_policy.h"
 
 namespace pw {
 namespace {
@@ -274,30 +276,6 @@ TEST(GangSchedulerTest, AcrossIslandsRejectsRepeatedIslandAndQueuesNothing) {
   EXPECT_EQ(s.stats().submitted, 0);
 }
 
-// A priority policy written against the interface: highest priority first, FIFO among equals.
-class PriorityPolicy final : public SchedulingPolicy {
- public:
-  const char* name() const override { return "priority"; }
-  void Push(const RunDescriptor& run) override { queue_.push(run); }
-  RunDescriptor Pop() override {
-    RunDescriptor top = queue_.top();
-    queue_.pop();
-    return top;
-  }
-  bool empty() const override { return queue_.empty(); }
-  int64_t size() const override { return queue_.size(); }
-  void OnFinished(const RunDescriptor& run, int64_t) override { ++finished_[run.client.value()]; }
-  std::map<int64_t, int> finished_;
-
- private:
-  struct Lower {
-    bool operator()(const RunDescriptor& a, const RunDescriptor& b) const {
-      return a.priority != b.priority ? a.priority < b.priority : a.sequence > b.sequence;
-    }
-  };
-  std::priority_queue<RunDescriptor, std::vector<RunDescriptor>, Lower> queue_;
-};
-
 TEST(GangSchedulerTest, AHeldIslandDispatchesOnlyTheHoldersFollowUpsUntilReleased) {
   GangScheduler scheduler(IslandId(0));
   std::vector<int64_t> sent;  // run ids, in dispatch order (10 + k: the holder's follow-up k)
@@ -343,23 +321,36 @@ TEST(GangSchedulerTest, AHeldIslandDispatchesOnlyTheHoldersFollowUpsUntilRelease
   EXPECT_THAT(scheduler.Hold(RunId(9)), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-TEST(GangSchedulerTest, PolicyInterfaceAdmitsAPriorityPolicy) {
-  auto policy = std::make_unique<PriorityPolicy>();
-  PriorityPolicy* raw = policy.get();
+TEST(GangSchedulerTest, APolicyOrdersWhatWaitsBehindTheWindow) {
   GangSchedulerOptions options;
   options.max_runs_in_flight = 1;
-  options.policy = std::move(policy);
+  options.policy = std::make_unique<PriorityPolicy>();
   GangScheduler scheduler(IslandId(0), std::move(options));
+  EXPECT_EQ(scheduler.window(), 1);
   std::vector<int64_t> order;
   const std::vector<std::pair<int64_t, int64_t>> runs = {{0, 0}, {1, 1}, {2, 5}, {3, 1}};
   for (auto [run, priority] : runs) {
     ASSERT_TRUE(
         scheduler.Submit(Desc(run, run, priority), [&order, run]() { order.push_back(run); }).ok());
   }
-  for (int64_t run : {0, 2, 1, 3}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(run)).ok());
+  for (int64_t run : {0, 2, 1, 3}) ASSERT_TRUE(scheduler.OnRunFinished(RunId(run), 10 * run).ok());
   EXPECT_THAT(order, ElementsAre(0, 2, 1, 3));
-  EXPECT_EQ(raw->finished_[2], 1);
-  EXPECT_EQ(scheduler.stats().policy, "priority");
+  const GangSchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.policy, "priority");
+  EXPECT_EQ(stats.device_nanos, 60);
+  ASSERT_EQ(stats.clients.size(), 4u);
+  EXPECT_EQ(stats.clients[2].device_nanos, 20);
+}
+
+TEST(GangSchedulerTest, TheWindowDefaultsToThePolicys) {
+  EXPECT_EQ(GangScheduler(IslandId(0)).window(), FifoPolicy().default_window());
+  GangSchedulerOptions options;
+  options.policy = std::make_unique<SharePolicy>();
+  EXPECT_EQ(GangScheduler(IslandId(0), std::move(options)).window(), kOrderingWindow);
+  GangSchedulerOptions set;
+  set.max_runs_in_flight = 7;
+  set.policy = std::make_unique<SharePolicy>();
+  EXPECT_EQ(GangScheduler(IslandId(0), std::move(set)).window(), 7);
 }
 
 }  // namespace

@@ -1,0 +1,207 @@
+// Clients sharing an island: the share policy divides measured device time by the clients'
+// weights, the priority policy serves the higher priority first, and every client's weight and
+// device time show in the cluster's status — in one process and across processes (the weights
+// and the measured device time cross the wire). Shares are checked with a generous tolerance;
+// bench/multitenancy_bench.cc measures them precisely (docs/benchmarks.md).
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pathways/base/status_matchers.h"
+#include "pathways/client/client.h"
+#include "pathways/cluster/local_cluster.h"
+#include "pathways/cluster/process_cluster.h"
+#include "tests/test_util.h"
+
+namespace pw {
+namespace {
+
+using ::testing::HasSubstr;
+using testing_util::Unwrap;
+
+// Every kernel takes 3 ms of simulated time on the island's single device: long enough that the
+// device, not the dispatch path (about 1,000 runs/s across processes on 2 cores), is what the
+// clients compete for, even on a loaded machine.
+constexpr int64_t kKernelNanos = 3'000'000;
+
+enum class Where { kInProcess, kProcesses };
+
+class Island {
+ public:
+  Island(Where where, const std::string& scheduler) {
+    if (where == Where::kProcesses) {
+      ProcessClusterOptions o;
+      o.hosts_per_island = 1;
+      o.devices_per_host = 1;
+      o.memory_per_device_bytes = int64_t{64} << 20;
+      o.device_kind = DeviceKind::kSim;
+      o.sim_kernel_us = kKernelNanos / 1000;
+      o.sim_skip_compute = true;
+      o.scheduler = scheduler;
+      processes_ = Unwrap(ProcessCluster::Start(o));
+    } else {
+      local_ = Unwrap(LocalCluster::Start(LocalClusterOptions{
+          .hosts_per_island = 1,
+          .devices_per_host = 1,
+          .memory_per_device_bytes = int64_t{64} << 20,
+          .scheduler = scheduler,
+          .device_kind = DeviceKind::kSim,
+          .sim = SimDeviceOptions{.model = {.kernel_nanos = kKernelNanos}, .execute = false}}));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& name, ConnectOptions options) {
+    if (processes_ != nullptr) {
+      return Client::ConnectTo(processes_->address(), name, absl::Seconds(10), options);
+    }
+    return Client::Connect(local_->controller(), name, options);
+  }
+
+ private:
+  std::unique_ptr<LocalCluster> local_;
+  std::unique_ptr<ProcessCluster> processes_;
+};
+
+// A client keeping 8 runs of a one-kernel program in flight until told to stop.
+class Tenant {
+ public:
+  Tenant(Island& island, int index, ConnectOptions options)
+      : client_(Unwrap(island.Connect(absl::StrCat("tenant", index), options))) {
+    VirtualSlice slice = Unwrap(client_->GetDevices(1));
+    fn_ = std::make_unique<PmapFunction>(client_->Pmap(
+        absl::StrCat("t", index), slice,
+        [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) { return std::vector<ir::Value>{b.Tanh(x[0])}; }));
+    std::vector<ir::Literal> shards;
+    shards.push_back(Unwrap(ir::Literal::Create<float>(ir::Shape{4}, std::vector<float>(4, 0.5f))));
+    x_ = Unwrap(client_->Put(slice, std::move(shards)));
+    EXPECT_THAT(Unwrap((*fn_)({x_}))[0].Await(), IsOk());
+  }
+  ~Tenant() { Stop(); }
+  void Start() {
+    thread_ = std::thread([this] {
+      std::deque<Array> in_flight;
+      while (!stop_.load()) {
+        while (in_flight.size() < 8) {
+          absl::StatusOr<std::vector<Array>> out = (*fn_)({x_});
+          ASSERT_THAT(out.status(), IsOk());
+          in_flight.push_back((*out)[0]);
+        }
+        ASSERT_THAT(in_flight.front().Await(), IsOk());
+        in_flight.pop_front();
+      }
+      for (Array& a : in_flight) EXPECT_THAT(a.Await(), IsOk());
+    });
+  }
+  // Stops submitting; Stop() then waits for the runs in flight. Both tenants are told first: a
+  // starved tenant's runs finish only once the other stops submitting.
+  void Signal() { stop_.store(true); }
+  void Stop() {
+    Signal();
+    if (thread_.joinable()) thread_.join();
+  }
+  Client& client() { return *client_; }
+  int64_t DeviceNanos() {
+    for (const ClientStatus& c : client_->controller().Status().clients) {
+      if (c.id == client_->id()) return c.device_nanos;
+    }
+    return -1;
+  }
+
+ private:
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<PmapFunction> fn_;
+  Array x_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+// Runs both tenants until together they used `total` of device time beyond where they were;
+// returns the first tenant's part of it.
+double ShareOfFirst(Tenant& a, Tenant& b, int64_t total) {
+  a.Start();
+  b.Start();
+  absl::SleepFor(absl::Milliseconds(50));  // both have runs waiting
+  const int64_t a0 = a.DeviceNanos(), b0 = b.DeviceNanos();
+  int64_t da = 0, db = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);  // a hang guard, not a bound
+  while (da + db < total && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    da = a.DeviceNanos() - a0;
+    db = b.DeviceNanos() - b0;
+  }
+  a.Signal();
+  b.Signal();
+  a.Stop();
+  b.Stop();
+  EXPECT_GE(da + db, total) << "the island did not run " << total << " ns of kernels";
+  return da + db > 0 ? static_cast<double>(da) / (da + db) : 0;
+}
+
+class MultitenancyTest : public ::testing::TestWithParam<Where> {};
+
+TEST_P(MultitenancyTest, TheSharePolicyDividesDeviceTimeByWeight) {
+  Island island(GetParam(), "share");
+  Tenant light(island, 0, {.weight = 1});
+  Tenant heavy(island, 1, {.weight = 3});
+  // 200 kernels: the heavy client should get 3/4 of them.
+  const double light_share = ShareOfFirst(light, heavy, 200 * kKernelNanos);
+  EXPECT_GT(light_share, 0.10);
+  EXPECT_LT(light_share, 0.40);
+  const ClusterStatus status = light.client().controller().Status();
+  ASSERT_EQ(status.schedulers.size(), 1u);
+  EXPECT_EQ(status.schedulers[0].policy, "share");
+  EXPECT_EQ(status.schedulers[0].window, 4);
+  int seen = 0;
+  for (const ClientStatus& c : status.clients) {
+    if (c.id == heavy.client().id()) {
+      EXPECT_EQ(c.weight, 3);
+      ++seen;
+    }
+    if (c.id == light.client().id()) {
+      EXPECT_EQ(c.weight, 1);
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 2);
+}
+
+TEST_P(MultitenancyTest, ThePriorityPolicyServesTheHigherPriorityFirst) {
+  Island island(GetParam(), "priority");
+  Tenant low(island, 0, {.priority = 0});
+  Tenant high(island, 1, {.priority = 5});
+  const double low_share = ShareOfFirst(low, high, 100 * kKernelNanos);
+  EXPECT_LT(low_share, 0.25);  // only what ran while the high client had nothing waiting
+}
+
+TEST_P(MultitenancyTest, ConnectOptionsOutOfBoundsAreClearErrors) {
+  Island island(GetParam(), "share");
+  EXPECT_THAT(island.Connect("zero", {.weight = 0}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("weight 0 is outside [1, 1000000]")));
+  EXPECT_THAT(island.Connect("huge", {.priority = int64_t{1} << 40}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("priority 1099511627776 is outside")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Islands, MultitenancyTest,
+                         ::testing::Values(Where::kInProcess, Where::kProcesses),
+                         [](const ::testing::TestParamInfo<Where>& info) {
+                           return info.param == Where::kInProcess ? "InProcess" : "Processes";
+                         });
+
+TEST(MultitenancyOptionsTest, AnUnknownSchedulerIsAClearError) {
+  EXPECT_THAT(LocalCluster::Start(LocalClusterOptions{.scheduler = "lottery"}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("LocalClusterOptions.scheduler: unknown scheduling policy 'lottery'")));
+  ProcessClusterOptions o;
+  o.scheduler = "lottery";
+  EXPECT_THAT(ProcessCluster::Start(o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ProcessClusterOptions.scheduler")));
+}
+
+}  // namespace
+}  // namespace pw
