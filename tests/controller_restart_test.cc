@@ -20,6 +20,8 @@
 #include "pathways/base/status_matchers.h"
 #include "pathways/client/client.h"
 #include "pathways/cluster/process_cluster.h"
+#include "pathways/base/secret.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -62,6 +64,14 @@ class ControllerRestartTest : public ::testing::Test {
     SpawnOptions options;
     options.log = (dir_ / log).string();
     options.die_with_launcher = true;
+    // Every controller of the test is started with the same secrets, which its clients find by
+    // the address.
+    if (credentials_.cluster_token.empty()) {
+      credentials_ = {Unwrap(RandomToken()), Unwrap(RandomToken())};
+      RememberClusterCredentials(address_, credentials_);
+    }
+    options.env = {"PATHWAYS_TOKEN=" + credentials_.cluster_token,
+                   "PATHWAYS_OPERATOR_TOKEN=" + credentials_.operator_token};
     pid_t pid = Unwrap(SpawnProcess(argv, options));
     pids_.push_back(pid);
     return pid;
@@ -105,6 +115,7 @@ class ControllerRestartTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string address_;
+  ClusterCredentials credentials_;
   std::vector<pid_t> pids_;
 };
 

@@ -39,6 +39,19 @@ namespace pwire = pathways::wire;
 namespace tcp = tcp_transport;
 using grpc_transport::MakeChannel;
 
+// Connects over a raw stub, as a hand-written peer would: (its client id, its session token).
+std::pair<int64_t, std::string> RawSession(pwire::ControllerApi::Stub& stub, const std::string& cluster_token) {
+  pwire::ConnectRequest request;
+  request.set_version(wire::kWireVersion);
+  request.set_cluster_token(cluster_token);
+  pwire::ConnectResponse response;
+  grpc::ClientContext context;
+  const grpc::Status s = stub.Connect(&context, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.status().code(), 0) << response.status().message();
+  return {response.client(), response.session()};
+}
+
 constexpr int32_t kHugeShard = INT32_MAX;
 
 class HostilePeerTest : public LoopbackClusterTest {
@@ -244,13 +257,16 @@ TEST_F(HostilePeerTest, WorkerServiceRequestsWithHostileValuesAreRefused) {
 
 TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   auto stub = pwire::ControllerApi::NewStub(MakeChannel(server_->address()));
+  // A session of its own: the hostile values must get past authentication to be refused.
+  const auto [raw_client, session] = RawSession(*stub, server_->cluster_token());
   {
     pwire::RunControlRequest request;
     request.set_version(wire::kWireVersion);
-    request.set_client(client_->id().value());
+    request.set_client(raw_client);
     request.set_kind(77);
     pwire::RunResponse response;
     grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
     ASSERT_TRUE(stub->RunControl(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("kind")));
@@ -258,10 +274,11 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   {
     pwire::RunControlRequest request;
     request.set_version(wire::kWireVersion);
-    request.set_client(client_->id().value());
+    request.set_client(raw_client);
     for (int i = 0; i <= kMaxControlPrograms; ++i) request.add_programs(i);
     pwire::RunResponse response;
     grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
     ASSERT_TRUE(stub->RunControl(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("programs")));
@@ -269,11 +286,12 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   {
     pwire::RunRequest request;
     request.set_version(wire::kWireVersion);
-    request.set_client(client_->id().value());
+    request.set_client(raw_client);
     request.set_program(INT64_MAX);
     request.add_inputs(-5);
     pwire::RunResponse response;
     grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
     ASSERT_TRUE(stub->Run(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kInvalidArgument));
   }
@@ -282,10 +300,12 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
     for (int64_t run : {int64_t{0}, INT64_MAX, int64_t{-3}}) {
       pwire::CancelRunRequest request;
       request.set_version(wire::kWireVersion);
-      request.set_client(client_->id().value());
+      request.set_client(raw_client);
       request.set_run(run);
       pwire::StatusResponse response;
       grpc::ClientContext context;
+      context.AddMetadata(grpc_transport::kSessionMetadata, session);
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
       ASSERT_TRUE(stub->CancelRun(&context, request, &response).ok());
       EXPECT_THAT(wire::ResponseStatus(response),
                   StatusIs(run < 0 ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kNotFound));
@@ -294,10 +314,11 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   {
     pwire::RepairSliceRequest request;
     request.set_version(wire::kWireVersion);
-    request.set_client(client_->id().value());
+    request.set_client(raw_client);
     request.set_slice(INT64_MAX);
     pwire::AllocateSliceResponse response;
     grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
     ASSERT_TRUE(stub->RepairSlice(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
   }

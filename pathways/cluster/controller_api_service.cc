@@ -1,5 +1,6 @@
-// ControllerServer's ControllerApi service: every request validated (version first, then each
-// field, errors naming it) and forwarded to the Controller; array waits as callback calls.
+// ControllerServer's ControllerApi service: every request validated (version first, then the
+// caller's session, then each field, errors naming it) and forwarded to the Controller; array
+// waits as callback calls. Shutdown, the trace and other clients' status need the operator.
 #include <utility>
 #include <vector>
 
@@ -18,15 +19,52 @@ namespace pwire = pathways::wire;
 using grpc_transport::SetStatus;
 using wire::internal::Nested;
 
-// The request's version, then its client id.
-template <typename Request>
-absl::StatusOr<ClientId> ReadClient(const Request& request) {
-  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
-  return wire::IdFromProto<ClientId>(request.client(), Request::descriptor()->name(), "client");
+// The value of metadata `key` the caller sent (empty: none).
+std::string Metadata(const grpc::ServerContextBase* context, std::string_view key) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
 }
 
-absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(const pwire::ArrayRequest& request) {
-  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(request));
+// `claimed` if it is the client of the session the call carries. UNAUTHENTICATED without a live
+// session; NOT_FOUND, worded as the controller words an unknown client, when the session is
+// another client's: a forged id tells the caller nothing about the client it names.
+absl::StatusOr<ClientId> Authorize(ClientSessions& sessions, const grpc::ServerContextBase* context,
+                                   ClientId claimed) {
+  PW_ASSIGN_OR_RETURN(ClientId caller,
+                      sessions.Find(Metadata(context, grpc_transport::kSessionMetadata), absl::Now()));
+  if (caller != claimed) return absl::NotFoundError(absl::StrCat("unknown ", claimed.DebugString()));
+  return caller;
+}
+
+// The request's version, then its client id, which must be the caller's (Authorize).
+template <typename Request>
+absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::ServerContextBase* context,
+                                    const Request& request) {
+  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
+  PW_ASSIGN_OR_RETURN(ClientId claimed, wire::IdFromProto<ClientId>(
+                                            request.client(), Request::descriptor()->name(), "client"));
+  return Authorize(sessions, context, claimed);
+}
+
+// Whether the call carries the operator's credential.
+bool IsOperator(const ControllerServer& server, const grpc::ServerContextBase* context) {
+  const std::string given = Metadata(context, grpc_transport::kOperatorMetadata);
+  return !given.empty() && SameSecret(given, server.operator_token());
+}
+
+absl::Status NeedOperator(const ControllerServer& server, const grpc::ServerContextBase* context,
+                          std::string_view what) {
+  if (IsOperator(server, context)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      std::string(what), " needs the operator's credential (the cluster's operator token; `pw` finds it in "
+            "the state folder of `pw up`, or set PATHWAYS_OPERATOR_TOKEN)"));
+}
+
+absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(ClientSessions& sessions,
+                                                              const grpc::ServerContextBase* context,
+                                                              const pwire::ArrayRequest& request) {
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(sessions, context, request));
   PW_ASSIGN_OR_RETURN(ArrayId array,
                       wire::IdFromProto<ArrayId>(request.array(), "ArrayRequest", "array"));
   return std::make_pair(client, array);
@@ -83,30 +121,53 @@ int64_t ControllerServer::PendingReactors::size() const {
   return static_cast<int64_t>(pending_.size());
 }
 
-grpc::Status ControllerServer::ApiService::Connect(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::Connect(grpc::ServerContext* context,
                                                    const pwire::ConnectRequest* request,
                                                    pwire::ConnectResponse* response) {
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  if (!SameSecret(request->cluster_token(), server_->cluster_token())) {
+    return Answer(*response, absl::UnauthenticatedError(
+                                 "Connect: wrong or missing cluster token (a client on the machine "
+                                 "that ran `pw up` finds it in its state folder; elsewhere set "
+                                 "PATHWAYS_TOKEN)"));
+  }
   // An unset weight (an older client) is 1; the controller checks both bounds.
   const ConnectOptions options{.weight = request->weight() == 0 ? 1 : request->weight(),
                                .priority = request->priority()};
   absl::StatusOr<ClientId> client = server_->controller().Connect(request->client_name(), options);
-  if (client.ok()) response->set_client(client->value());
-  return Answer(*response, client.status());
+  if (!client.ok()) return Answer(*response, client.status());
+  absl::StatusOr<std::string> session = server_->sessions().Open(*client, absl::Now());
+  if (!session.ok()) {
+    server_->controller().Disconnect(*client);
+    return Answer(*response, session.status());
+  }
+  response->set_client(client->value());
+  response->set_session(*session);
+  response->set_lease_millis(absl::ToInt64Milliseconds(server_->sessions().lease()));
+  return Answer(*response, absl::OkStatus());
 }
 
-grpc::Status ControllerServer::ApiService::Disconnect(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::RenewLease(grpc::ServerContext* context,
+                                                      const pwire::RenewLeaseRequest* request,
+                                                      pwire::StatusResponse* response) {
+  return Answer(*response, ReadClient(server_->sessions(), context, *request).status());
+}
+
+grpc::Status ControllerServer::ApiService::Disconnect(grpc::ServerContext* context,
                                                       const pwire::DisconnectRequest* request,
                                                       pwire::StatusResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
-  if (client.ok()) server_->controller().Disconnect(*client);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
+  if (client.ok()) {
+    server_->sessions().Close(*client);
+    server_->controller().Disconnect(*client);
+  }
   return Answer(*response, client.status());
 }
 
 grpc::Status ControllerServer::ApiService::AllocateSlice(
-    grpc::ServerContext*, const pwire::AllocateSliceRequest* request,
+    grpc::ServerContext* context, const pwire::AllocateSliceRequest* request,
     pwire::AllocateSliceResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<SliceRequest> slice_request = wire::FromProto(request->request());
   if (!slice_request.ok()) {
@@ -118,10 +179,10 @@ grpc::Status ControllerServer::ApiService::AllocateSlice(
   return Answer(*response, slice.status());
 }
 
-grpc::Status ControllerServer::ApiService::RepairSlice(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::RepairSlice(grpc::ServerContext* context,
                                                        const pwire::RepairSliceRequest* request,
                                                        pwire::AllocateSliceResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<SliceId> slice =
       wire::IdFromProto<SliceId>(request->slice(), "RepairSliceRequest", "slice");
@@ -131,10 +192,10 @@ grpc::Status ControllerServer::ApiService::RepairSlice(grpc::ServerContext*,
   return Answer(*response, repaired.status());
 }
 
-grpc::Status ControllerServer::ApiService::ReleaseSlice(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::ReleaseSlice(grpc::ServerContext* context,
                                                         const pwire::ReleaseSliceRequest* request,
                                                         pwire::StatusResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<SliceId> slice =
       wire::IdFromProto<SliceId>(request->slice(), "ReleaseSliceRequest", "slice");
@@ -143,9 +204,9 @@ grpc::Status ControllerServer::ApiService::ReleaseSlice(grpc::ServerContext*,
 }
 
 grpc::Status ControllerServer::ApiService::RegisterFunction(
-    grpc::ServerContext*, const pwire::RegisterFunctionRequest* request,
+    grpc::ServerContext* context, const pwire::RegisterFunctionRequest* request,
     pwire::RegisterFunctionResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<ir::Function> function = ir::FromProto(request->function());
   if (!function.ok()) {
@@ -158,9 +219,9 @@ grpc::Status ControllerServer::ApiService::RegisterFunction(
 }
 
 grpc::Status ControllerServer::ApiService::RegisterProgram(
-    grpc::ServerContext*, const pwire::RegisterProgramRequest* request,
+    grpc::ServerContext* context, const pwire::RegisterProgramRequest* request,
     pwire::RegisterProgramResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<ProgramDef> program = wire::FromProto(request->program());
   if (!program.ok()) {
@@ -171,10 +232,10 @@ grpc::Status ControllerServer::ApiService::RegisterProgram(
   return Answer(*response, id.status());
 }
 
-grpc::Status ControllerServer::ApiService::PutArray(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::PutArray(grpc::ServerContext* context,
                                                     const pwire::PutArrayRequest* request,
                                                     pwire::ArrayInfoResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<SliceId> slice =
       wire::IdFromProto<SliceId>(request->slice(), "PutArrayRequest", "slice");
@@ -199,10 +260,10 @@ grpc::Status ControllerServer::ApiService::PutArray(grpc::ServerContext*,
   return Answer(*response, info.status());
 }
 
-grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext* context,
                                                const pwire::RunRequest* request,
                                                pwire::RunResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<ProgramId> program =
       wire::IdFromProto<ProgramId>(request->program(), "RunRequest", "program");
@@ -230,21 +291,21 @@ grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext*,
   return Answer(*response, result.status());
 }
 
-grpc::Status ControllerServer::ApiService::CancelRun(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::CancelRun(grpc::ServerContext* context,
                                                      const pwire::CancelRunRequest* request,
                                                      pwire::StatusResponse* response) {
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   absl::StatusOr<RunId> run = wire::IdFromProto<RunId>(request->run(), "CancelRunRequest", "run");
   if (!run.ok()) return Answer(*response, run.status());
   return Answer(*response, server_->controller().CancelRun(*client, *run));
 }
 
-grpc::Status ControllerServer::ApiService::RunControl(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::RunControl(grpc::ServerContext* context,
                                                       const pwire::RunControlRequest* request,
                                                       pwire::RunResponse* response) {
   constexpr std::string_view kMsg = "RunControlRequest";
-  absl::StatusOr<ClientId> client = ReadClient(*request);
+  absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
   if (request->kind() > static_cast<uint32_t>(ControlRequest::Kind::kWhile)) {
     return Answer(*response, wire::internal::Invalid(kMsg, "kind", "unknown kind ", request->kind()));
@@ -281,7 +342,7 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::AwaitArray(
     grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
     pwire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(server_->sessions(), context, *request);
   if (!ids.ok()) {
     SetStatus(*response, ids.status());
     reactor->Finish(grpc::Status::OK);
@@ -310,8 +371,10 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::SaveCheckpoint(
     pwire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto decoded = wire::FromProto(*request);
-  if (!decoded.ok()) {
-    SetStatus(*response, decoded.status());
+  absl::Status authorized =
+      decoded.ok() ? Authorize(server_->sessions(), context, decoded->first).status() : decoded.status();
+  if (!authorized.ok()) {
+    SetStatus(*response, authorized);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -321,10 +384,13 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::SaveCheckpoint(
 }
 
 grpc::Status ControllerServer::ApiService::RestoreCheckpoint(
-    grpc::ServerContext*, const pwire::RestoreCheckpointRequest* request,
+    grpc::ServerContext* context, const pwire::RestoreCheckpointRequest* request,
     pwire::RestoreCheckpointResponse* response) {
   auto decoded = wire::FromProto(*request);
   if (!decoded.ok()) return Answer(*response, decoded.status());
+  if (absl::Status s = Authorize(server_->sessions(), context, decoded->first).status(); !s.ok()) {
+    return Answer(*response, s);
+  }
   absl::StatusOr<RestoredCheckpoint> restored =
       server_->controller().RestoreCheckpoint(decoded->first, std::move(decoded->second));
   if (restored.ok()) {
@@ -338,7 +404,7 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::FetchArray(
     grpc::CallbackServerContext* context, const pwire::ArrayRequest* request,
     pwire::FetchArrayResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(server_->sessions(), context, *request);
   if (!ids.ok()) {
     SetStatus(*response, ids.status());
     reactor->Finish(grpc::Status::OK);
@@ -362,28 +428,43 @@ grpc::ServerUnaryReactor* ControllerServer::ApiService::FetchArray(
   return reactor;
 }
 
-grpc::Status ControllerServer::ApiService::ReleaseArray(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::ReleaseArray(grpc::ServerContext* context,
                                                         const pwire::ArrayRequest* request,
                                                         pwire::StatusResponse* response) {
-  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(*request);
+  absl::StatusOr<std::pair<ClientId, ArrayId>> ids = ReadArrayRequest(server_->sessions(), context, *request);
   if (!ids.ok()) return Answer(*response, ids.status());
   return Answer(*response, server_->controller().ReleaseArray(ids->first, ids->second));
 }
 
-grpc::Status ControllerServer::ApiService::Status(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::Status(grpc::ServerContext* context,
                                                   const pwire::ClusterStatusRequest* request,
                                                   pwire::ClusterStatusResponse* response) {
   // The response has no status field: a request this build cannot read fails the call itself.
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return grpc_transport::ToGrpc(s);
   response->set_version(wire::kWireVersion);
-  *response->mutable_status() = wire::ToProto(server_->controller().Status());
+  ClusterStatus status = server_->controller().Status();
+  if (!IsOperator(*server_, context)) {
+    // A tenant sees the cluster's shape and its own client and slices, nobody else's.
+    absl::StatusOr<ClientId> caller = server_->sessions().Find(
+        Metadata(context, grpc_transport::kSessionMetadata), absl::Now());
+    std::erase_if(status.clients, [&](const ClientStatus& c) { return !caller.ok() || c.id != *caller; });
+    std::erase_if(status.slices, [&](const VirtualSlice& s) { return !caller.ok() || s.client != *caller; });
+  }
+  const absl::Time now = absl::Now();
+  for (ClientStatus& c : status.clients) {
+    const absl::Duration age = server_->sessions().LeaseAge(c.id, now);
+    c.lease_age_millis = age < absl::ZeroDuration() ? -1 : absl::ToInt64Milliseconds(age);
+  }
+  *response->mutable_status() = wire::ToProto(status);
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::ApiService::Trace(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::Trace(grpc::ServerContext* context,
                                                  const pwire::TraceRequest* request,
                                                  pwire::TraceResponse* response) {
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  // Every client's runs are in it.
+  if (absl::Status s = NeedOperator(*server_, context, "Trace"); !s.ok()) return Answer(*response, s);
   TraceRecorder merged;
   merged.Start();
   server_->CollectTrace(merged);
@@ -391,10 +472,11 @@ grpc::Status ControllerServer::ApiService::Trace(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::ApiService::Shutdown(grpc::ServerContext*,
+grpc::Status ControllerServer::ApiService::Shutdown(grpc::ServerContext* context,
                                                     const pwire::ShutdownRequest* request,
                                                     pwire::StatusResponse* response) {
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) return Answer(*response, s);
+  if (absl::Status s = NeedOperator(*server_, context, "Shutdown"); !s.ok()) return Answer(*response, s);
   server_->RequestShutdown();
   return Answer(*response, absl::OkStatus());
 }

@@ -11,6 +11,7 @@
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/cluster/controller_server_internal.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/rpc/rendezvous_service.h"
 #include "pathways/scheduler/scheduling_policy.h"
@@ -57,6 +58,11 @@ absl::Status ControllerServerOptions::Validate() const {
   if (listen_address.empty()) {
     return absl::InvalidArgumentError("ControllerServerOptions.listen_address: required");
   }
+  if (client_lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ControllerServerOptions.client_lease must be positive, got ",
+                     absl::FormatDuration(client_lease)));
+  }
   return absl::OkStatus();
 }
 
@@ -73,6 +79,12 @@ absl::Status ControllerServer::Init() {
     trace_.set_max_events(options_.max_trace_events);
     trace_.Start();
   }
+  for (std::string* token : {&options_.cluster_token, &options_.operator_token}) {
+    if (token->empty()) {
+      PW_ASSIGN_OR_RETURN(*token, RandomToken());
+    }
+  }
+  sessions_ = std::make_unique<ClientSessions>(options_.client_lease);
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
                                                                 .trace = &trace_,
                                                                 .scheduler = options_.scheduler,
@@ -111,9 +123,23 @@ absl::Status ControllerServer::Init() {
                      " (address in use or not local?)"));
   }
   address_ = grpc_transport::WithPort(options_.listen_address, port);
+  // Clients and tools of this process find the credentials by the address.
+  RememberClusterCredentials(address_, {options_.cluster_token, options_.operator_token});
   membership_->set_name(absl::StrCat("the controller at ", address_));
   membership_->StartMonitor();
+  reaper_ = std::thread([this] { ReapSessions(); });
   return absl::OkStatus();
+}
+
+void ControllerServer::ReapSessions() {
+  while (!stop_reaper_.WaitForNotificationWithTimeout(options_.client_lease / 16)) {
+    for (ClientId client : sessions_->TakeExpired(absl::Now())) {
+      PW_LOG(WARNING) << client << " renewed no lease for "
+                      << absl::FormatDuration(options_.client_lease)
+                      << ": disconnecting it (its runs cancelled, its arrays and slices freed)";
+      controller_->Disconnect(client);
+    }
+  }
 }
 
 ControllerServer::~ControllerServer() { Shutdown(); }
@@ -139,6 +165,10 @@ void ControllerServer::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     shutdown_requested_ = true;
+  }
+  if (reaper_.joinable()) {
+    stop_reaper_.Notify();
+    reaper_.join();
   }
   if (membership_ != nullptr) membership_->Stop();  // Join refuses from now on; no more losses
   if (pending_ != nullptr) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "pathways/base/ids.h"
@@ -22,6 +24,7 @@
 #include "pathways/cluster/host_membership.h"
 #include "pathways/collectives/in_process/in_memory_rendezvous_store.h"
 #include "pathways/controller/controller.h"
+#include "pathways/cluster/client_sessions.h"
 #include "pathways/controller/resource_manager.h"
 #include "pathways/rpc/grpc_worker_client.h"
 
@@ -49,9 +52,18 @@ struct ControllerServerOptions {
   absl::Duration worker_status_timeout = absl::Seconds(1);
   // Shutdown() asks every live worker to stop too (a cluster ends with its controller).
   bool stop_workers_on_shutdown = true;
+  // The cluster's secrets. A client connects only with `cluster_token`; shutting down, the
+  // trace and every client's usage need `operator_token` (gRPC metadata "pw-operator"). Empty:
+  // made at Start (RandomToken; read them back with cluster_token() / operator_token()).
+  std::string cluster_token;
+  std::string operator_token;
+  // A client whose session is not renewed for this long is disconnected (checked every
+  // lease / 16): its runs cancelled, its arrays, programs and slices freed. The client library
+  // renews every lease / 4.
+  absl::Duration client_lease = absl::Seconds(4);
 
-  // INVALID_ARGUMENT naming the field: non-positive timeouts, a negative window, an unknown
-  // scheduler, no listen address.
+  // INVALID_ARGUMENT naming the field: non-positive timeouts or lease, a negative window, an
+  // unknown scheduler, no listen address.
   absl::Status Validate() const;
 };
 
@@ -78,6 +90,9 @@ class ControllerServer {
   TraceRecorder& trace() { return trace_; }
   RendezvousStore& rendezvous_store() { return store_; }
   const ControllerServerOptions& options() const { return options_; }
+  const std::string& cluster_token() const { return options_.cluster_token; }
+  const std::string& operator_token() const { return options_.operator_token; }
+  ClientSessions& sessions() { return *sessions_; }
 
   // Until at least `n` hosts are live. DEADLINE_EXCEEDED naming how many joined otherwise.
   absl::Status WaitForHosts(int64_t n, absl::Duration timeout);
@@ -128,7 +143,13 @@ class ControllerServer {
   // is kept (the controller may still be inside a call to it) until shutdown.
   void RetireClient(HostId host, const absl::Status& reason);
 
-  const ControllerServerOptions options_;
+  // Disconnects the clients whose lease ran out, every lease / 16, until Shutdown.
+  void ReapSessions();
+
+  ControllerServerOptions options_;  // tokens filled at Start
+  std::unique_ptr<ClientSessions> sessions_;
+  absl::Notification stop_reaper_;
+  std::thread reaper_;
   TraceRecorder trace_;
   ResourceManager resources_;
   InMemoryRendezvousStore store_;

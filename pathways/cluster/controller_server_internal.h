@@ -53,6 +53,8 @@ class ControllerServer::ApiService final
 
   grpc::Status Connect(grpc::ServerContext*, const pathways::wire::ConnectRequest* request,
                        pathways::wire::ConnectResponse* response) override;
+  grpc::Status RenewLease(grpc::ServerContext* context, const pathways::wire::RenewLeaseRequest* request,
+                          pathways::wire::StatusResponse* response) override;
   grpc::Status Disconnect(grpc::ServerContext*, const pathways::wire::DisconnectRequest* request,
                           pathways::wire::StatusResponse* response) override;
   grpc::Status CancelRun(grpc::ServerContext*, const pathways::wire::CancelRunRequest* request,

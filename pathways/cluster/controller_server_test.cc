@@ -226,10 +226,11 @@ TEST(ControllerServerTest, ServesClientsWithNoWorkers) {
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(controller.Run(*client, ProgramId(4), {}, RunOptions{}).status(),
               StatusIs(absl::StatusCode::kNotFound));
+  // A client this connection holds no session for: the controller cannot tell who asks.
   EXPECT_THAT(controller.AllocateSlice(ClientId(77), SliceRequest{.num_devices = 1}).status(),
-              StatusIs(absl::StatusCode::kNotFound));
+              StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(controller.RegisterFunction(ClientId(77), AddOne(1)).status(),
-              StatusIs(absl::StatusCode::kNotFound));
+              StatusIs(absl::StatusCode::kUnauthenticated));
   controller.Disconnect(*client);
   EXPECT_TRUE(stub->StatusOrError()->clients.empty());
   absl::Status none = server->WaitForHosts(1, absl::Milliseconds(20));
@@ -281,8 +282,18 @@ TEST(ControllerServerTest, AnotherWireVersionIsFailedPrecondition) {
 TEST(ControllerServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
   std::unique_ptr<ControllerServer> server = StartServer();
   auto api = pwire::ControllerApi::NewStub(grpc_transport::MakeChannel(server->address()));
+  // A session of its own, so the requests below get as far as their fields.
+  pwire::ConnectRequest hello;
+  hello.set_version(wire::kWireVersion);
+  hello.set_cluster_token(server->cluster_token());
+  pwire::ConnectResponse session;
+  grpc::ClientContext hello_context;
+  ASSERT_TRUE(api->Connect(&hello_context, hello, &session).ok());
+  ASSERT_EQ(session.status().code(), 0) << session.status().message();
+  const int64_t me = session.client();
   auto call = [&](auto method, const auto& request, auto response) {
     grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session.session());
     grpc::Status g = ((*api).*method)(&context, request, &response);
     return grpc_transport::CallStatus(g, response, "call", "controller");
   };
@@ -300,7 +311,7 @@ TEST(ControllerServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
 
   pwire::RunRequest run;
   run.set_version(wire::kWireVersion);
-  run.set_client(0);
+  run.set_client(me);
   run.add_inputs(4);
   run.add_inputs(-3);
   expect_invalid(call(&pwire::ControllerApi::Stub::Run, run, pwire::RunResponse{}),
@@ -312,7 +323,7 @@ TEST(ControllerServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
 
   pwire::PutArrayRequest put;
   put.set_version(wire::kWireVersion);
-  put.set_client(0);
+  put.set_client(me);
   put.set_slice(0);
   put.add_shards()->mutable_type()->set_dtype(999);
   expect_invalid(call(&pwire::ControllerApi::Stub::PutArray, put, pwire::ArrayInfoResponse{}),
@@ -320,7 +331,7 @@ TEST(ControllerServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
 
   pwire::RegisterProgramRequest program;
   program.set_version(wire::kWireVersion);
-  program.set_client(0);
+  program.set_client(me);
   program.mutable_program()->add_calls()->set_function(-2);
   expect_invalid(call(&pwire::ControllerApi::Stub::RegisterProgram, program,
                       pwire::RegisterProgramResponse{}),
@@ -329,7 +340,7 @@ TEST(ControllerServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
   // The callback methods validate the same way.
   pwire::ArrayRequest array;
   array.set_version(wire::kWireVersion);
-  array.set_client(0);
+  array.set_client(me);
   array.set_array(-5);
   expect_invalid(call(&pwire::ControllerApi::Stub::AwaitArray, array, pwire::StatusResponse{}),
                  "ArrayRequest.array");

@@ -21,7 +21,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/secret.h"
 #include "pathways/base/status.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/scheduler/scheduling_policy.h"
 
@@ -109,6 +111,10 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const S
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;  // the extras first: getenv finds the first of a name
+  for (const std::string& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   int fd = -1;
   if (!options.log.empty()) {
     fd = ::open(options.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -141,7 +147,7 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const S
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   if (fd >= 0) ::close(fd);
@@ -218,7 +224,8 @@ absl::Status ProcessClusterOptions::Validate() const {
         "ProcessClusterOptions.sim_kernel_us and sim_skip_compute apply to device kind sim only");
   }
   for (const auto& [name, d] : {std::pair{"start_timeout", start_timeout},
-                                std::pair{"heartbeat_timeout", heartbeat_timeout}}) {
+                                std::pair{"heartbeat_timeout", heartbeat_timeout},
+                                std::pair{"client_lease", client_lease}}) {
     if (d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(absl::StrCat("ProcessClusterOptions.", name,
                                                      " must be positive, got ",
@@ -263,9 +270,17 @@ absl::Status ProcessCluster::Init() {
   std::vector<std::string> args = {
       bin_dir_ + "/pw-controller", "--listen", options_.controller_listen, "--address-file", address_file,
       "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout)),
-      "--scheduler", options_.scheduler, "--scheduler-window", absl::StrCat(options_.scheduler_window)};
+      "--scheduler", options_.scheduler, "--scheduler-window", absl::StrCat(options_.scheduler_window),
+      "--client-lease-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.client_lease))};
   if (!options_.trace) args.push_back("--no-trace");
-  PW_ASSIGN_OR_RETURN(controller_pid_, SpawnProcess(args, {controller_log, options_.detach, !options_.detach}));
+  PW_ASSIGN_OR_RETURN(credentials_.cluster_token, RandomToken());
+  PW_ASSIGN_OR_RETURN(credentials_.operator_token, RandomToken());
+  PW_ASSIGN_OR_RETURN(controller_pid_,
+                      SpawnProcess(args, {.log = controller_log,
+                                          .new_session = options_.detach,
+                                          .die_with_launcher = !options_.detach,
+                                          .env = {"PATHWAYS_TOKEN=" + credentials_.cluster_token,
+                                                  "PATHWAYS_OPERATOR_TOKEN=" + credentials_.operator_token}}));
   while (true) {
     std::ifstream f(address_file);
     if (f && std::getline(f, address_) && !address_.empty()) break;
@@ -282,6 +297,9 @@ absl::Status ProcessCluster::Init() {
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
+
+  // Clients and tools of this process find the credentials by the address.
+  RememberClusterCredentials(address_, credentials_);
 
   // Workers, one per host, each told its island.
   for (int64_t island = 0; island < options_.islands; ++island) {

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "pathways/rpc/cluster_credentials.h"
 
 #include "pathways/dataplane/data_plane_kind.h"
 #include "pathways/device/device_kind.h"
@@ -37,6 +38,8 @@ struct ProcessClusterOptions {
   // default), as ControllerServerOptions.
   std::string scheduler = "fifo";
   int64_t scheduler_window = 0;
+  // A client that renews no lease for this long is disconnected (ControllerServerOptions).
+  absl::Duration client_lease = absl::Seconds(4);
   // Where each process writes its output (controller.log, worker-<i>.log). Empty: a new
   // folder under $TMPDIR (or /tmp), removed by Stop() unless PW_KEEP_LOGS is set.
   std::string log_dir;
@@ -89,6 +92,9 @@ class ProcessCluster {
   // The controller's "ip:port", for GrpcControllerClient::Connect / PATHWAYS_ADDRESS.
   const std::string& address() const { return address_; }
   pid_t controller_pid() const { return controller_pid_; }
+  // The secrets the controller was started with (random per cluster): clients present the
+  // cluster token to connect, the operator token stops the cluster and reads everyone's status.
+  const ClusterCredentials& credentials() const { return credentials_; }
   const std::vector<pid_t>& worker_pids() const { return worker_pids_; }
   // The host id the controller gave worker i (read from the line it prints once joined).
   const std::vector<int64_t>& worker_hosts() const { return worker_hosts_; }
@@ -126,6 +132,7 @@ class ProcessCluster {
   std::string log_dir_;
   bool owns_log_dir_ = false;
   std::string address_;
+  ClusterCredentials credentials_;
   pid_t controller_pid_ = -1;
   std::vector<pid_t> worker_pids_;
   std::vector<int64_t> worker_hosts_;
@@ -144,6 +151,9 @@ struct SpawnOptions {
   // cluster behind). Linux sends it when the launching *thread* exits, so spawn from a thread
   // that outlives the children.
   bool die_with_launcher = false;
+  // "NAME=value" entries added to the child's environment (secrets go here, not in argv,
+  // which every user of the machine can read).
+  std::vector<std::string> env;
 };
 absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
 

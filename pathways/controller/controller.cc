@@ -1,5 +1,6 @@
 // Controller: clients, slices, functions, programs, arrays and status. Runs: controller_run.cc.
 #include "pathways/controller/controller.h"
+#include "pathways/controller/run_state.h"
 
 #include <algorithm>
 #include <utility>
@@ -121,10 +122,14 @@ absl::StatusOr<ClientId> Controller::Connect(std::string client_name, ConnectOpt
 }
 
 void Controller::Disconnect(ClientId client) {
+  std::vector<std::shared_ptr<RunState>> unfinished;
   {
     absl::MutexLock lock(&mu_);
     auto it = clients_.find(client);
     if (it == clients_.end()) return;  // idempotent
+    for (const auto& [id, run] : runs_) {
+      if (run->client == client && !run->holder.valid()) unfinished.push_back(run);
+    }
     for (ProgramId program : it->second.programs) {
       programs_.erase(program);
       lowering_cache_.Erase(program);
@@ -137,6 +142,11 @@ void Controller::Disconnect(ClientId client) {
       }
     }
     clients_.erase(it);
+  }
+  // Its runs stop: nobody is left to read their outputs.
+  for (const auto& run : unfinished) {
+    CancelRunWith(run, absl::CancelledError(absl::StrCat(run->id.DebugString(), " was cancelled: ",
+                                                         client.DebugString(), " disconnected")));
   }
   for (auto& [record, handles] : arrays_.ReleaseClient(client)) DropArrayRef(record, handles);
   resources_->ReleaseClient(client);

@@ -25,6 +25,10 @@ inline constexpr int kMaxMessageBytes = 1 << 30;
 inline constexpr int kMaxSyncPollers = 8;
 // Chunk size of a data-plane push (one ShardPushProto's bytes).
 inline constexpr int64_t kPushChunkBytes = int64_t{1} << 20;
+// gRPC metadata carrying a client's session token (ControllerApi calls after Connect) and the
+// operator's credential (Shutdown, Trace, every client's status).
+inline constexpr char kSessionMetadata[] = "pw-session";
+inline constexpr char kOperatorMetadata[] = "pw-operator";
 
 // A channel to `address` ("host:port") with the limits above and keepalive pings, so a peer
 // that vanishes is noticed by calls in flight.

@@ -1,7 +1,10 @@
 // GrpcControllerClient: ControllerApi calls, checked answers, futures resolved from callbacks.
 #include "pathways/rpc/grpc_controller_client.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "pathways/base/logging.h"
@@ -23,13 +26,25 @@ struct AsyncCall {
   Response response;
 };
 
-// Starts an async unary call tracked by `calls`; `done(grpc_status, response)` runs once.
-template <typename Request, typename Response, typename Start, typename Done>
+// The client a request is for, if it names one.
+template <typename Request>
+std::optional<ClientId> ClientOf(const Request& request) {
+  if constexpr (requires { request.client(); }) {
+    return ClientId(request.client());
+  } else {
+    return std::nullopt;
+  }
+}
+
+// Starts an async unary call tracked by `calls`; `prepare(context)` adds its metadata;
+// `done(grpc_status, response)` runs once.
+template <typename Request, typename Response, typename Prepare, typename Start, typename Done>
 void StartAsync(pwire::ControllerApi::Stub& stub,
                 const std::shared_ptr<grpc_transport::CallTracker>& calls, Request request,
-                Start start, Done done) {
+                Prepare prepare, Start start, Done done) {
   auto call = std::make_shared<AsyncCall<Request, Response>>();
   call->request = std::move(request);
+  prepare(call->context);
   if (!calls->Begin(&call->context)) {
     done(grpc::Status(grpc::StatusCode::CANCELLED, "the controller client is closing"),
          call->response);
@@ -59,14 +74,62 @@ pwire::ArrayRequest MakeArrayRequest(ClientId client, ArrayId array) {
 
 GrpcControllerClient::GrpcControllerClient(std::string address, Options options)
     : address_(std::move(address)),
-      options_(options),
+      options_(std::move(options)),
       channel_(grpc_transport::MakeChannel(address_)),
       stub_(pwire::ControllerApi::NewStub(channel_)),
-      calls_(std::make_shared<grpc_transport::CallTracker>()) {}
+      calls_(std::make_shared<grpc_transport::CallTracker>()) {
+  const ClusterCredentials found = FindClusterCredentials(address_);
+  if (options_.credentials.cluster_token.empty()) options_.credentials.cluster_token = found.cluster_token;
+  if (options_.credentials.operator_token.empty()) options_.credentials.operator_token = found.operator_token;
+}
 
 GrpcControllerClient::~GrpcControllerClient() {
+  {
+    absl::MutexLock lock(&sessions_mu_);
+    stop_renewing_ = true;
+    sessions_changed_.SignalAll();
+  }
   closing_.store(true, std::memory_order_release);
-  calls_->CloseAndWait();
+  calls_->CloseAndWait();  // cancels a renewal in flight too
+  if (renewer_.joinable()) renewer_.join();
+}
+
+std::string GrpcControllerClient::SessionOf(ClientId client) const {
+  absl::MutexLock lock(&sessions_mu_);
+  auto it = sessions_.find(client);
+  return it != sessions_.end() ? it->second : std::string();
+}
+
+void GrpcControllerClient::Authenticate(grpc::ClientContext& context,
+                                        std::optional<ClientId> client) const {
+  if (client.has_value()) {
+    if (std::string session = SessionOf(*client); !session.empty()) {
+      context.AddMetadata(grpc_transport::kSessionMetadata, session);
+    }
+  }
+  if (!options_.credentials.operator_token.empty()) {
+    context.AddMetadata(grpc_transport::kOperatorMetadata, options_.credentials.operator_token);
+  }
+}
+
+void GrpcControllerClient::RenewLeases() {
+  absl::MutexLock lock(&sessions_mu_);
+  while (!stop_renewing_) {
+    sessions_changed_.WaitWithTimeout(&sessions_mu_, lease_ / 4);
+    if (stop_renewing_) break;
+    std::vector<ClientId> clients;
+    for (const auto& [client, session] : sessions_) clients.push_back(client);
+    sessions_mu_.Unlock();
+    for (ClientId client : clients) {
+      pwire::RenewLeaseRequest request;
+      request.set_version(wire::kWireVersion);
+      request.set_client(client.value());
+      pwire::StatusResponse response;
+      absl::Status s = Call("RenewLease", &pwire::ControllerApi::Stub::RenewLease, request, response);
+      if (!s.ok()) PW_LOG(WARNING) << "renewing the lease of " << client << ": " << s;
+    }
+    sessions_mu_.Lock();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<GrpcControllerClient>> GrpcControllerClient::Connect(
@@ -123,6 +186,7 @@ absl::Status GrpcControllerClient::Call(std::string_view what, Method method,
                                         absl::Duration extra) const {
   grpc::ClientContext context;
   context.set_deadline(grpc_transport::DeadlineIn(options_.call_timeout + extra));
+  Authenticate(context, ClientOf(request));
   if (!calls_->Begin(&context)) {
     return absl::CancelledError(absl::StrCat(ToAbsl(what), ": the controller client is closing"));
   }
@@ -141,9 +205,24 @@ absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_
   request.set_client_name(std::move(client_name));
   request.set_weight(options.weight);
   request.set_priority(options.priority);
+  request.set_cluster_token(options_.credentials.cluster_token);
   pwire::ConnectResponse response;
   PW_RETURN_IF_ERROR(Call("Connect", &pwire::ControllerApi::Stub::Connect, request, response));
-  return wire::IdFromProto<ClientId>(response.client(), "ConnectResponse", "client");
+  PW_ASSIGN_OR_RETURN(ClientId client,
+                      wire::IdFromProto<ClientId>(response.client(), "ConnectResponse", "client"));
+  // A lease of a millisecond up to a day; a session token of 16 to 256 bytes.
+  if (response.lease_millis() < 1 || response.lease_millis() > 86'400'000 ||
+      response.session().size() < 16 || response.session().size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ConnectResponse from controller at ", address_, ": lease_millis ", response.lease_millis(),
+        " or a session token of ", response.session().size(), " bytes is out of bounds"));
+  }
+  absl::MutexLock lock(&sessions_mu_);
+  sessions_[client] = response.session();
+  lease_ = std::min(lease_, absl::Milliseconds(response.lease_millis()));
+  if (!renewer_.joinable()) renewer_ = std::thread([this] { RenewLeases(); });
+  sessions_changed_.SignalAll();
+  return client;
 }
 
 void GrpcControllerClient::Disconnect(ClientId client) {
@@ -153,6 +232,8 @@ void GrpcControllerClient::Disconnect(ClientId client) {
   pwire::StatusResponse response;
   absl::Status s = Call("Disconnect", &pwire::ControllerApi::Stub::Disconnect, request, response);
   if (!s.ok()) PW_LOG(WARNING) << "Disconnect(" << client << "): " << s;
+  absl::MutexLock lock(&sessions_mu_);
+  sessions_.erase(client);
 }
 
 absl::StatusOr<VirtualSlice> GrpcControllerClient::AllocateSlice(ClientId client,
@@ -279,8 +360,10 @@ absl::StatusOr<RunResult> GrpcControllerClient::RunControl(ClientId client,
 template <typename Request, typename Start>
 EventRef GrpcControllerClient::StatusCall(Request request, std::string what, Start start) {
   EventRef event = AsyncEvent::Create();
+  const std::optional<ClientId> client = ClientOf(request);
   StartAsync<Request, pwire::StatusResponse>(
-      *stub_, calls_, std::move(request), std::move(start),
+      *stub_, calls_, std::move(request),
+      [this, client](grpc::ClientContext& context) { Authenticate(context, client); }, std::move(start),
       [this, event, what = std::move(what)](const grpc::Status& status,
                                             pwire::StatusResponse& response) {
         if (!status.ok()) {
@@ -308,6 +391,7 @@ AsyncValueRef<std::vector<ir::Literal>> GrpcControllerClient::FetchArray(ClientI
   std::string what = absl::StrCat("FetchArray(", array.DebugString(), ")");
   StartAsync<pwire::ArrayRequest, pwire::FetchArrayResponse>(
       *stub_, calls_, MakeArrayRequest(client, array),
+      [this, client](grpc::ClientContext& context) { Authenticate(context, client); },
       [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
          pwire::FetchArrayResponse* response, std::function<void(grpc::Status)> done) {
         async->FetchArray(context, request, response, std::move(done));
@@ -378,6 +462,13 @@ absl::StatusOr<ClusterStatus> GrpcControllerClient::StatusOrError() const {
   pwire::ClusterStatusResponse response;
   grpc::ClientContext context;
   context.set_deadline(grpc_transport::DeadlineIn(options_.call_timeout));
+  // With one of this object's sessions a tenant sees its own client (and with the operator's
+  // credential, every client).
+  {
+    absl::MutexLock lock(&sessions_mu_);
+    if (!sessions_.empty()) context.AddMetadata(grpc_transport::kSessionMetadata, sessions_.begin()->second);
+  }
+  Authenticate(context, std::nullopt);
   if (!calls_->Begin(&context)) {
     return absl::CancelledError("Status: the controller client is closing");
   }

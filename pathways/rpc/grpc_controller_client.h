@@ -6,17 +6,23 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/trace.h"
 #include "pathways/service/controller_service.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_call_tracker.h"
 #include "pathways/rpc/services.grpc.pb.h"
 
@@ -41,12 +47,19 @@ class ControllerServiceConnectAdapter : public ControllerService {
 // takes, on the gRPC callback API (no thread waits), and keepalive pings notice a controller
 // that vanished. Whenever the controller cannot be reached, futures and calls fail with
 // UNAVAILABLE naming its address.
+//
+// Sessions: Connect presents the cluster token and gets a session token, which every later call
+// for that client carries; a background thread renews each session's lease (every lease / 4)
+// until the client disconnects or this object goes, so a process that dies loses its clients
+// within the lease. Calls also carry the operator token when one is known (pw's commands).
 class GrpcControllerClient final
     : public grpc_transport_internal::ControllerServiceConnectAdapter {
  public:
   struct Options {
     // Deadline of every call the controller answers without waiting for work to finish.
     absl::Duration call_timeout = absl::Seconds(30);
+    // The cluster's secrets; each one left empty is looked up (FindClusterCredentials).
+    ClusterCredentials credentials;
   };
 
   // Connects and checks that a controller answers at `address` ("ip:port") within `timeout`
@@ -119,8 +132,21 @@ class GrpcControllerClient final
   // address.
   absl::Status Failed(const grpc::Status& status, std::string_view what) const;
 
+  // The session token of `client` (empty: none).
+  std::string SessionOf(ClientId client) const;
+  // Adds the metadata of `client`'s session and the operator's credential to `context`.
+  void Authenticate(grpc::ClientContext& context, std::optional<ClientId> client) const;
+  void RenewLeases();
+
   const std::string address_;
-  const Options options_;
+  Options options_;  // credentials filled in at construction
+
+  mutable absl::Mutex sessions_mu_;
+  absl::flat_hash_map<ClientId, std::string> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+  absl::Duration lease_ ABSL_GUARDED_BY(sessions_mu_) = absl::InfiniteDuration();
+  absl::CondVar sessions_changed_;
+  bool stop_renewing_ ABSL_GUARDED_BY(sessions_mu_) = false;
+  std::thread renewer_;  // started by the first ConnectClient
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pathways::wire::ControllerApi::Stub> stub_;
   std::shared_ptr<grpc_transport::CallTracker> calls_;

@@ -122,6 +122,8 @@ struct ClientStatus {
   int64_t priority = 0;
   // Device time its runs held the devices, summed over devices and islands.
   int64_t device_nanos = 0;
+  // Since its session's lease was last renewed; -1 for a client without a lease (in-process).
+  int64_t lease_age_millis = -1;
 };
 
 // One island's gang scheduler.
@@ -157,7 +159,8 @@ class ControllerService {
   absl::StatusOr<ClientId> Connect(std::string client_name) {
     return Connect(std::move(client_name), ConnectOptions{});
   }
-  // Frees everything the client owns: arrays (device memory), programs, slices. Idempotent.
+  // Cancels the client's unfinished runs (CANCELLED naming the client) and frees everything it
+  // owns: arrays (device memory), programs, slices. Idempotent.
   virtual void Disconnect(ClientId client) = 0;
 
   virtual absl::StatusOr<VirtualSlice> AllocateSlice(ClientId client, SliceRequest request) = 0;

@@ -32,6 +32,7 @@
 #include "pathways/base/status.h"
 #include "pathways/base/trace.h"
 #include "pathways/tools/flags.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/cluster/process_cluster.h"
 
@@ -63,6 +64,8 @@ Commands:
                                       share (device time by client weights) [fifo]
               --scheduler-window N    runs admitted ahead of an island's devices
                                       (0: the policy's own, 1024 fifo / 4)  [0]
+              --client-lease-ms N     a client silent this long (killed, hung)
+                                      is disconnected and its memory freed  [4000]
               --no-trace              do not record trace events
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
@@ -85,11 +88,7 @@ struct State {
   std::string log_dir;
 };
 
-std::string StateDir() {
-  if (const char* d = std::getenv("PATHWAYS_STATE_DIR"); d != nullptr && *d != '\0') return d;
-  const char* home = std::getenv("HOME");
-  return absl::StrCat(home != nullptr && *home != '\0' ? home : "/tmp", "/.pathways");
-}
+std::string StateDir() { return PathwaysStateDir(); }
 std::string StateFile() { return StateDir() + "/cluster"; }
 
 absl::Status WriteState(const State& s) {
@@ -172,11 +171,14 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.Double("--dcn-gbps", &options.dcn_gbps);
   flags.String("--scheduler", &options.scheduler);
   flags.Int("--scheduler-window", &options.scheduler_window);
+  int64_t lease_ms = absl::ToInt64Milliseconds(options.client_lease);
+  flags.Int("--client-lease-ms", &lease_ms);
   PW_RETURN_IF_ERROR(flags.Parse(args));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
   }
   options.trace = !no_trace;
+  options.client_lease = absl::Milliseconds(lease_ms);
   if (!data_plane.empty()) {
     absl::StatusOr<DataPlaneKind> plane = ParseDataPlaneKind(data_plane);
     if (!plane.ok()) {
@@ -198,6 +200,8 @@ absl::Status Up(const std::vector<std::string>& args) {
   std::filesystem::create_directories(options.log_dir, ec);
   PW_ASSIGN_OR_RETURN(std::unique_ptr<ProcessCluster> cluster, ProcessCluster::Start(options));
   State state{cluster->address(), cluster->controller_pid(), cluster->worker_pids(), cluster->log_dir()};
+  // The secrets first: a client that finds the cluster's address finds its token too.
+  PW_RETURN_IF_ERROR(WriteCredentialsFile(StateDir() + "/credentials", cluster->credentials()));
   PW_RETURN_IF_ERROR(WriteState(state));
   cluster->Release();
   std::cout << "Pathways cluster up at " << state.address << ": " << options.islands << " island(s) x "
@@ -239,9 +243,11 @@ absl::Status PrintStatus(const std::string& address) {
   }
   std::cout << "clients: " << st.clients.size() << "\n";
   for (const ClientStatus& c : st.clients) {
-    std::cout << absl::StrFormat("  client %d '%s': weight %d, priority %d, %d live array(s), %d run(s), %.1f ms device time\n",
+    std::cout << absl::StrFormat("  client %d '%s': weight %d, priority %d, %d live array(s), %d run(s), %.1f ms device time",
                                  c.id.value(), c.name, c.weight, c.priority, c.live_arrays, c.runs,
                                  c.device_nanos / 1e6);
+    if (c.lease_age_millis >= 0) std::cout << absl::StrFormat(", lease renewed %.1f s ago", c.lease_age_millis / 1e3);
+    std::cout << "\n";
   }
   for (const SchedulerStatus& s : st.schedulers) {
     std::cout << absl::StrFormat("scheduler of island %d: %s, window %d, %d in flight, %d queued, %.1f ms device time\n",
@@ -284,6 +290,7 @@ absl::Status Down() {
   PW_RETURN_IF_ERROR(StopProcesses(pids, absl::Seconds(5)));
   std::error_code ec;
   std::filesystem::remove(StateFile(), ec);
+  std::filesystem::remove(StateDir() + "/credentials", ec);
   std::cout << "stopped the cluster at " << s.address << " (" << alive << " of " << pids.size()
             << " processes were running)\n";
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
+#include "pathways/rpc/cluster_credentials.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/controller_server.h"
 
@@ -30,6 +31,12 @@ constexpr char kUsage[] =
     "                            (device time in proportion to the clients' weights)\n"
     "  --scheduler-window N      runs admitted ahead of an island's devices (0, the\n"
     "                            default: the policy's own, 1024 for fifo, 4 otherwise)\n"
+    "  --client-lease-ms N       a client that renews no lease for N ms is disconnected\n"
+    "                            and its arrays and slices freed (default 4000)\n"
+    "  --credentials-file PATH   write the cluster and operator tokens there (mode 0600)\n"
+    "The cluster's secrets come from $PATHWAYS_TOKEN (what clients present to connect) and\n"
+    "$PATHWAYS_OPERATOR_TOKEN (what shutting down, the trace and every client's status need);\n"
+    "unset ones are made at random (see --credentials-file).\n"
     "  --address-file PATH       once serving, write the bound ip:port there (atomically)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
     "Stops on SIGTERM, SIGINT or a Shutdown request (pw down), asking its workers to stop.\n";
@@ -59,7 +66,11 @@ int Run(int argc, char** argv) {
   bool help = false;
   std::string scheduler = "fifo";
   int64_t scheduler_window = 0;
+  int64_t client_lease_ms = 4000;
+  std::string credentials_file;
   pw::FlagParser flags("pw-controller");
+  flags.Int("--client-lease-ms", &client_lease_ms);
+  flags.String("--credentials-file", &credentials_file);
   flags.String("--scheduler", &scheduler);
   flags.Int("--scheduler-window", &scheduler_window);
   flags.String("--listen", &listen);
@@ -100,6 +111,9 @@ int Run(int argc, char** argv) {
   options.trace = !no_trace;
   options.scheduler = scheduler;
   options.scheduler_window = scheduler_window;
+  options.client_lease = absl::Milliseconds(client_lease_ms);
+  if (const char* t = std::getenv("PATHWAYS_TOKEN"); t != nullptr) options.cluster_token = t;
+  if (const char* t = std::getenv("PATHWAYS_OPERATOR_TOKEN"); t != nullptr) options.operator_token = t;
   absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =
       pw::ControllerServer::Start(options);
   if (!started.ok()) {
@@ -117,6 +131,17 @@ int Run(int argc, char** argv) {
     }
   });
 
+  if (!credentials_file.empty()) {
+    if (absl::Status s = pw::WriteCredentialsFile(
+            credentials_file, {server->cluster_token(), server->operator_token()});
+        !s.ok()) {
+      std::fprintf(stderr, "pw-controller: --credentials-file: %s\n", s.ToString().c_str());
+      server->Shutdown();
+      pthread_kill(signal_thread.native_handle(), SIGUSR1);
+      signal_thread.join();
+      return 1;
+    }
+  }
   if (!address_file.empty()) {
     if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
       std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());

@@ -119,6 +119,7 @@ pathways::wire::ClientStatusProto ToProto(const ClientStatus& c) {
   p.set_weight(c.weight);
   p.set_priority(c.priority);
   p.set_device_nanos(c.device_nanos);
+  p.set_lease_age_millis(c.lease_age_millis);
   return p;
 }
 
@@ -136,6 +137,11 @@ absl::StatusOr<ClientStatus> FromProto(const pathways::wire::ClientStatusProto& 
   c.priority = p.priority();
   PW_RETURN_IF_ERROR(ValidateConnectOptions({.weight = c.weight, .priority = c.priority}));
   c.device_nanos = p.device_nanos();
+  if (p.lease_age_millis() < -1) {
+    return absl::InvalidArgumentError(absl::StrCat("ClientStatusProto.lease_age_millis: ",
+                                                   p.lease_age_millis(), " is below -1"));
+  }
+  c.lease_age_millis = p.lease_age_millis();
   return c;
 }
 

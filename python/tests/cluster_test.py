@@ -26,7 +26,7 @@ def cluster(tmp_path_factory):
 def test_figure2_runs_as_written_on_a_pw_up_cluster(cluster):
     state, address = cluster
     r = run_python(open(os.path.join(REPO, "examples", "quickstart.py")).read(),
-                   env={"PATHWAYS_ADDRESS": address})
+                   env={"PATHWAYS_ADDRESS": address, "PATHWAYS_STATE_DIR": str(state)})
     assert r.returncode == 0, r.stderr
     assert "(array([3., 5.], dtype=float32), array([2., 4.], dtype=float32))" in r.stdout
 
@@ -46,7 +46,7 @@ def test_devices_collectives_and_errors_over_grpc(cluster):
             g(np.ones((2, 3, 4), np.float32))  # [3,4] @ [3,4]
         except (ValueError, pw.PathwaysError) as e:
             print("shape error:", type(e).__name__)
-    """)
+    """, env={"PATHWAYS_STATE_DIR": str(state)})
     assert r.returncode == 0, r.stderr
     assert "devices 4" in r.stdout
     assert "psum [12.0, 12.0, 12.0, 12.0]" in r.stdout

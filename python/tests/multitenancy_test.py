@@ -2,10 +2,12 @@
 3 submit as fast as they can; the cluster divides the device time by their weights, and
 `pw status` shows each client's weight and device time and the island's policy and window."""
 
+import os
 import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -46,8 +48,10 @@ def test_two_processes_share_the_devices_by_their_weights(tmp_path):
     assert up.returncode == 0, up.stderr
     try:
         address = pw_cmd(state, "address").stdout.strip()
+        # The clients find the cluster's token in the state folder of `pw up`, as on its machine.
+        env = dict(os.environ, PATHWAYS_STATE_DIR=str(state))
         clients = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CLIENT), address, str(w)],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                    for w in (1, 3)]
         try:
             for c in clients:
@@ -71,6 +75,53 @@ def test_two_processes_share_the_devices_by_their_weights(tmp_path):
             for c in clients:
                 c.kill()
                 c.wait(10)
+    finally:
+        pw_cmd(state, "down")
+
+
+HOLDER = """
+import sys
+import numpy as np
+import pathways as pw
+pw.init(sys.argv[1])
+sl = pw.make_virtual_device_set().add_slice(devices=2)
+x = pw.device_put(np.ones((2, 1 << 20), np.float32), sl.devices)   # 4 MiB per device
+np.asarray(x)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _array_bytes(status):
+    return sum(int(float(m.group(1)) * {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)])
+               for m in re.finditer(r"device \d+ \(cpu\): ([0-9.]+)([BKMG])", status))
+
+
+def test_a_killed_client_is_disconnected_within_its_lease(tmp_path):
+    state = tmp_path / "state"
+    up = pw_cmd(state, "up", "--hosts", "1", "--devices-per-host", "2", "--memory-per-device", "64M")
+    assert up.returncode == 0, up.stderr
+    try:
+        address = pw_cmd(state, "address").stdout.strip()
+        env = dict(os.environ, PATHWAYS_STATE_DIR=str(state))
+        holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), address],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert holder.stdout.readline().strip() == "ready"
+        status = pw_cmd(state, "status").stdout
+        assert "client" in status and "lease renewed" in status, status
+        assert _array_bytes(status) >= 8 << 20, status
+        holder.kill()  # SIGKILL: no Disconnect, no goodbye
+        holder.wait(10)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 30:  # a hang guard; the lease is 5 s
+            status = pw_cmd(state, "status").stdout
+            if "clients: 0" in status and _array_bytes(status) < 8 << 20:
+                break
+            time.sleep(0.1)
+        freed_after = time.monotonic() - killed
+        print(f"a SIGKILLed client was disconnected and its arrays freed after {freed_after:.2f} s")
+        assert "clients: 0" in status, status
+        assert _array_bytes(status) < 8 << 20, status
     finally:
         pw_cmd(state, "down")
 

@@ -55,7 +55,7 @@ def test_a_killed_worker_is_replaced_and_training_resumes_from_the_checkpoint(tm
             finally:
                 replacement.terminate()
                 replacement.wait(10)
-        """, env={"PATHWAYS_ADDRESS": address}, timeout=120)
+        """, env={"PATHWAYS_ADDRESS": address, "PATHWAYS_STATE_DIR": str(state)}, timeout=120)
         assert r.returncode == 0, r.stderr[-3000:]
         print(r.stdout)
         assert "before [1.75, 1.75, 1.75, 1.75] version 1" in r.stdout
