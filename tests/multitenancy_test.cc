@@ -35,9 +35,10 @@ enum class Where { kInProcess, kProcesses };
 
 class Island {
  public:
-  Island(Where where, const std::string& scheduler) {
+  Island(Where where, const std::string& scheduler, ArrayQuota quota = {}) {
     if (where == Where::kProcesses) {
       ProcessClusterOptions o;
+      o.quota = quota;
       o.hosts_per_island = 1;
       o.devices_per_host = 1;
       o.memory_per_device_bytes = int64_t{64} << 20;
@@ -52,6 +53,7 @@ class Island {
           .devices_per_host = 1,
           .memory_per_device_bytes = int64_t{64} << 20,
           .scheduler = scheduler,
+          .quota = quota,
           .device_kind = DeviceKind::kSim,
           .sim = SimDeviceOptions{.model = {.kernel_nanos = kKernelNanos}, .execute = false}}));
     }
@@ -185,6 +187,51 @@ TEST_P(MultitenancyTest, ConnectOptionsOutOfBoundsAreClearErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("weight 0 is outside [1, 1000000]")));
   EXPECT_THAT(island.Connect("huge", {.priority = int64_t{1} << 40}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("priority 1099511627776 is outside")));
+}
+
+// The operator's quotas bound each client alone: going over fails that client's allocation with
+// RESOURCE_EXHAUSTED naming the quota; another client is unaffected; releasing makes room.
+TEST_P(MultitenancyTest, QuotasBoundEachClientAlone) {
+  Island island(GetParam(), "fifo", ArrayQuota{.memory_per_device_bytes = 1 << 20, .live_arrays = 3});
+  std::unique_ptr<Client> a = Unwrap(island.Connect("a", {}));
+  std::unique_ptr<Client> b = Unwrap(island.Connect("b", {}));
+  VirtualSlice sa = Unwrap(a->GetDevices(1)), sb = Unwrap(b->GetDevices(1));
+  auto half_mib = [](const VirtualSlice& s, Client& c) {  // 512 KiB on the slice's device
+    std::vector<ir::Literal> shards;
+    shards.push_back(Unwrap(ir::Literal::Create<float>(ir::Shape{128 << 10}, std::vector<float>(128 << 10, 1.f))));
+    return c.Put(s, std::move(shards));
+  };
+  Array a1 = Unwrap(half_mib(sa, *a));
+  Array a2 = Unwrap(half_mib(sa, *a));
+  EXPECT_THAT(half_mib(sa, *a).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("memory quota of 1048576 bytes per device")));
+  // A run whose output would not fit fails at submission, before anything runs.
+  PmapFunction copy = a->Pmap("copy", sa, [](ir::FunctionBuilder& fb, absl::Span<const ir::Value> x) {
+    return std::vector<ir::Value>{fb.Tanh(x[0])};
+  });
+  EXPECT_THAT(copy({a1}).status(), StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("quota")));
+  // The other client has its own quota.
+  Array b1 = Unwrap(half_mib(sb, *b));
+  EXPECT_THAT(b1.Await(), IsOk());
+  // Releasing makes room again.
+  a2 = Array();
+  absl::StatusOr<Array> again = half_mib(sa, *a);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);  // the release reaches the controller
+  while (!again.ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+    again = half_mib(sa, *a);
+  }
+  EXPECT_THAT(again.status(), IsOk());
+  // The live-array quota: small arrays, the fourth is refused.
+  std::unique_ptr<Client> c = Unwrap(island.Connect("c", {}));
+  VirtualSlice sc = Unwrap(c->GetDevices(1));
+  std::vector<Array> small;
+  for (int i = 0; i < 3; ++i) small.push_back(Unwrap(c->PutGlobal(sc, ir::Literal::Create<float>({1, 1}, {1.f}))));
+  EXPECT_THAT(c->PutGlobal(sc, ir::Literal::Create<float>({1, 1}, {1.f})).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("quota of 3 live arrays")));
+  for (const ClientStatus& s : a->controller().Status().clients) {
+    if (s.id == a->id()) EXPECT_EQ(s.memory_bytes, 1 << 20);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Islands, MultitenancyTest,

@@ -58,6 +58,11 @@ absl::Status ControllerServerOptions::Validate() const {
   if (listen_address.empty()) {
     return absl::InvalidArgumentError("ControllerServerOptions.listen_address: required");
   }
+  if (quota.memory_per_device_bytes < 0 || quota.live_arrays < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ControllerServerOptions.quota: limits must be >= 0 (0: none), got ",
+        quota.memory_per_device_bytes, " bytes per device and ", quota.live_arrays, " arrays"));
+  }
   if (client_lease <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("ControllerServerOptions.client_lease must be positive, got ",
@@ -88,7 +93,8 @@ absl::Status ControllerServer::Init() {
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
                                                                 .trace = &trace_,
                                                                 .scheduler = options_.scheduler,
-                                                                .scheduler_window = options_.scheduler_window});
+                                                                .scheduler_window = options_.scheduler_window,
+                                                                .quota = options_.quota});
   membership_ = std::make_unique<HostMembership>(HostMembershipOptions{
       .controller = controller_.get(),
       .resources = &resources_,

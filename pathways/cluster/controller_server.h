@@ -42,6 +42,8 @@ struct ControllerServerOptions {
   // (0: the policy's default), as ControllerOptions.
   std::string scheduler = "fifo";
   int64_t scheduler_window = 0;
+  // Every client's limits on its arrays (0: none), as ControllerOptions::quota.
+  ArrayQuota quota;
   // Record trace events from the start (the recent max_trace_events are kept).
   bool trace = true;
   size_t max_trace_events = 200000;

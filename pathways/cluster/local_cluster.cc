@@ -42,7 +42,8 @@ absl::Status LocalCluster::Init() {
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
                                                                 .trace = &trace_,
                                                                 .scheduler = options_.scheduler,
-                                                                .scheduler_window = options_.scheduler_window});
+                                                                .scheduler_window = options_.scheduler_window,
+                                                                .quota = options_.quota});
   membership_ = std::make_unique<HostMembership>(HostMembershipOptions{
       .controller = controller_.get(),
       .resources = &resources_,

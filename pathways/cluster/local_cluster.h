@@ -36,6 +36,8 @@ struct LocalClusterOptions {
   // (0: the policy's default), as ControllerOptions.
   std::string scheduler = "fifo";
   int64_t scheduler_window = 0;
+  // Every client's limits on its arrays (0: none), as ControllerOptions::quota.
+  ArrayQuota quota;
   // kCpu: CpuDevices (kernels really run). kSim: SimDevices configured by `sim` (its id, host,
   // memory and trace fields are filled per device), for studies beyond this machine's cores.
   DeviceKind device_kind = DeviceKind::kCpu;

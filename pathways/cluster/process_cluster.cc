@@ -211,6 +211,11 @@ absl::Status ProcessClusterOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("ProcessClusterOptions.sim_kernel_us must be >= 0, got ", sim_kernel_us));
   }
+  if (quota.memory_per_device_bytes < 0 || quota.live_arrays < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.quota: limits must be >= 0 (0: none), got ",
+        quota.memory_per_device_bytes, " bytes per device and ", quota.live_arrays, " arrays"));
+  }
   if (scheduler_window < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ProcessClusterOptions.scheduler_window must be >= 0 (0: the policy's default), got ",
@@ -272,6 +277,12 @@ absl::Status ProcessCluster::Init() {
       "--heartbeat-timeout-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.heartbeat_timeout)),
       "--scheduler", options_.scheduler, "--scheduler-window", absl::StrCat(options_.scheduler_window),
       "--client-lease-ms", absl::StrCat(absl::ToInt64Milliseconds(options_.client_lease))};
+  if (options_.quota.memory_per_device_bytes > 0) {
+    args.insert(args.end(), {"--client-memory-quota", absl::StrCat(options_.quota.memory_per_device_bytes)});
+  }
+  if (options_.quota.live_arrays > 0) {
+    args.insert(args.end(), {"--client-array-quota", absl::StrCat(options_.quota.live_arrays)});
+  }
   if (!options_.trace) args.push_back("--no-trace");
   PW_ASSIGN_OR_RETURN(credentials_.cluster_token, RandomToken());
   PW_ASSIGN_OR_RETURN(credentials_.operator_token, RandomToken());

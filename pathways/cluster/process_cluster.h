@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pathways/rpc/cluster_credentials.h"
+#include "pathways/service/controller_service.h"
 
 #include "pathways/dataplane/data_plane_kind.h"
 #include "pathways/device/device_kind.h"
@@ -38,6 +39,8 @@ struct ProcessClusterOptions {
   // default), as ControllerServerOptions.
   std::string scheduler = "fifo";
   int64_t scheduler_window = 0;
+  // Every client's limits on its arrays (0: none), as ControllerOptions::quota.
+  ArrayQuota quota;
   // A client that renews no lease for this long is disconnected (ControllerServerOptions).
   absl::Duration client_lease = absl::Seconds(4);
   // Where each process writes its output (controller.log, worker-<i>.log). Empty: a new

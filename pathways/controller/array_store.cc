@@ -102,7 +102,10 @@ absl::StatusOr<std::shared_ptr<ArrayRecord>> ArrayStore::Release(ClientId client
                                             " for ", client.DebugString()));
   }
   std::shared_ptr<ArrayRecord> record = it->second.record;
-  if (--it->second.handles == 0) arrays_.erase(it);
+  if (--it->second.handles == 0) {
+    RefundRecordLocked(*record);
+    arrays_.erase(it);
+  }
   return record;
 }
 
@@ -110,6 +113,7 @@ std::vector<std::pair<std::shared_ptr<ArrayRecord>, int64_t>> ArrayStore::Releas
     ClientId client) {
   std::vector<std::pair<std::shared_ptr<ArrayRecord>, int64_t>> out;
   absl::MutexLock lock(&mu_);
+  used_.erase(client);
   for (auto it = arrays_.begin(); it != arrays_.end();) {
     if (it->second.record->owner() == client) {
       out.emplace_back(std::move(it->second.record), it->second.handles);
@@ -119,6 +123,67 @@ std::vector<std::pair<std::shared_ptr<ArrayRecord>, int64_t>> ArrayStore::Releas
     }
   }
   return out;
+}
+
+void ArrayFootprint::Add(const ir::TensorType& shard_type, absl::Span<const DeviceId> devices) {
+  ++arrays;
+  for (DeviceId d : devices) bytes[d] += shard_type.byte_size();
+}
+
+absl::Status ArrayStore::Charge(ClientId client, const ArrayFootprint& footprint,
+                                const ArrayQuota& quota) {
+  absl::MutexLock lock(&mu_);
+  ArrayFootprint& used = used_[client];
+  if (quota.live_arrays > 0 && used.arrays + footprint.arrays > quota.live_arrays) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        client.DebugString(), "'s quota of ", quota.live_arrays, " live arrays: it holds ",
+        used.arrays, " and asked for ", footprint.arrays, " more (release arrays it no longer needs)"));
+  }
+  if (quota.memory_per_device_bytes > 0) {
+    for (const auto& [device, bytes] : footprint.bytes) {
+      const int64_t would = used.bytes[device] + bytes;
+      if (would > quota.memory_per_device_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            client.DebugString(), "'s memory quota of ", quota.memory_per_device_bytes,
+            " bytes per device: its arrays on ", device.DebugString(), " would take ", would,
+            " bytes (", used.bytes[device], " held, ", bytes, " asked)"));
+      }
+    }
+  }
+  used.arrays += footprint.arrays;
+  for (const auto& [device, bytes] : footprint.bytes) used.bytes[device] += bytes;
+  return absl::OkStatus();
+}
+
+void ArrayStore::Refund(ClientId client, const ArrayFootprint& footprint) {
+  absl::MutexLock lock(&mu_);
+  RefundLocked(client, footprint);
+}
+
+void ArrayStore::RefundLocked(ClientId client, const ArrayFootprint& footprint) {
+  auto it = used_.find(client);
+  if (it == used_.end()) return;
+  it->second.arrays = std::max<int64_t>(0, it->second.arrays - footprint.arrays);
+  for (const auto& [device, bytes] : footprint.bytes) {
+    int64_t& b = it->second.bytes[device];
+    b = std::max<int64_t>(0, b - bytes);
+  }
+}
+
+void ArrayStore::RefundRecordLocked(const ArrayRecord& record) {
+  ArrayFootprint footprint;
+  footprint.Add(record.spec().shard_type, record.devices());
+  RefundLocked(record.owner(), footprint);
+}
+
+int64_t ArrayStore::BytesOf(ClientId client) const {
+  absl::MutexLock lock(&mu_);
+  auto it = used_.find(client);
+  int64_t total = 0;
+  if (it != used_.end()) {
+    for (const auto& [device, bytes] : it->second.bytes) total += bytes;
+  }
+  return total;
 }
 
 int64_t ArrayStore::size() const {

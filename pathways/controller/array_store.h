@@ -76,9 +76,21 @@ class ArrayRecord {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// What arrays take of their owner's quota: how many, and their shards' bytes per device.
+struct ArrayFootprint {
+  int64_t arrays = 0;
+  absl::flat_hash_map<DeviceId, int64_t> bytes;
+  // One array of `shard_type` with a shard on each of `devices`.
+  void Add(const ir::TensorType& shard_type, absl::Span<const DeviceId> devices);
+};
+
 // The arrays clients hold handles to, with the number of handles each client holds (a program
 // returning the same value twice gives two handles to one array). Thread-safe. Arrays of
 // another client are NOT_FOUND, as if they did not exist.
+//
+// Usage: every array is charged to its owner (Charge) before it is created and refunded when
+// it leaves the store (its last handle released, or its client gone), so the store always knows
+// what each client holds, and refuses what would take a client over its quota.
 class ArrayStore {
  public:
   ArrayStore() = default;
@@ -104,6 +116,15 @@ class ArrayStore {
   // caller must drop.
   std::vector<std::pair<std::shared_ptr<ArrayRecord>, int64_t>> ReleaseClient(ClientId client);
 
+  // Counts arrays about to be created for `client`: RESOURCE_EXHAUSTED naming the quota and the
+  // device when they would take it over `quota` (nothing is counted then). Once charged, an
+  // array that is not created after all is refunded with Refund; one that is created (AddHandle)
+  // is refunded when it leaves the store.
+  absl::Status Charge(ClientId client, const ArrayFootprint& footprint, const ArrayQuota& quota);
+  void Refund(ClientId client, const ArrayFootprint& footprint);
+  // Bytes of the client's arrays, summed over devices.
+  int64_t BytesOf(ClientId client) const;
+
   int64_t size() const;
   int64_t CountOf(ClientId client) const;
   std::vector<std::shared_ptr<ArrayRecord>> All() const;
@@ -113,9 +134,13 @@ class ArrayStore {
     std::shared_ptr<ArrayRecord> record;
     int64_t handles = 0;
   };
+  void RefundLocked(ClientId client, const ArrayFootprint& footprint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RefundRecordLocked(const ArrayRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::atomic<int64_t> next_id_{0};
   mutable absl::Mutex mu_;
   absl::flat_hash_map<ArrayId, Entry> arrays_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<ClientId, ArrayFootprint> used_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pw

@@ -331,10 +331,14 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
   }
   PW_ASSIGN_OR_RETURN(std::vector<HostId> hosts, HostsOf(s.devices));
   PW_ASSIGN_OR_RETURN(std::vector<WorkerService*> workers, WorkersOf(hosts, where));
+  ArrayFootprint footprint;
+  footprint.Add(shards.empty() ? ir::TensorType{} : shards[0].type(), s.devices);
+  PW_RETURN_IF_ERROR(Annotate(arrays_.Charge(client, footprint, options_.quota), where));
   const ArrayId id = arrays_.NewId();
   for (size_t i = 0; i < shards.size(); ++i) {
     absl::Status put = workers[i]->PutShard(id, static_cast<int32_t>(i), s.devices[i], shards[i]);
     if (!put.ok()) {
+      arrays_.Refund(client, footprint);
       for (size_t j = 0; j < i; ++j) workers[j]->Release({id});
       return Annotate(put, absl::StrCat(where, " shard ", i, " on ", s.devices[i].DebugString()));
     }
@@ -509,7 +513,10 @@ ClusterStatus Controller::Status() const {
       }
     }
   }
-  for (ClientStatus& client : status.clients) client.live_arrays = arrays_.CountOf(client.id);
+  for (ClientStatus& client : status.clients) {
+    client.live_arrays = arrays_.CountOf(client.id);
+    client.memory_bytes = arrays_.BytesOf(client.id);
+  }
   for (WorkerService* worker : workers) status.hosts.push_back(worker->Status());
   status.lowering_cache_hits = lowering_cache_.hits();
   status.lowering_cache_misses = lowering_cache_.misses();

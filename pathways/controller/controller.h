@@ -39,6 +39,9 @@ struct ControllerOptions {
   // Runs admitted ahead of each island's devices (GangSchedulerOptions::max_runs_in_flight);
   // 0: the policy's default.
   int64_t scheduler_window = 0;
+  // Every client's limits on the arrays it holds (the operator's `pw up --client-memory-quota`):
+  // an allocation over them fails with RESOURCE_EXHAUSTED naming the quota.
+  ArrayQuota quota;
 };
 
 // Trace lane (pid) of the controller's "dispatch" events.

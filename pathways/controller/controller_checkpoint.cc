@@ -258,12 +258,16 @@ absl::StatusOr<RestoredCheckpoint> Controller::RestoreCheckpoint(ClientId client
     PW_ASSIGN_OR_RETURN(plan.workers, WorkersOf(plan.hosts, what));
     plans.push_back(std::move(plan));
   }
-  // Load; on the first error, free what was loaded.
+  // The client's quota first; then load, and on the first error free what was loaded.
+  ArrayFootprint footprint;
+  for (const Plan& plan : plans) footprint.Add(plan.saved->shard_type, plan.slice.devices);
+  PW_RETURN_IF_ERROR(Annotate(arrays_.Charge(client, footprint, options_.quota), where));
   std::vector<std::pair<ArrayId, std::vector<WorkerService*>>> loaded;
   auto unload = [&] {
     for (const auto& [id, workers] : loaded) {
       for (WorkerService* worker : workers) worker->Release(absl::MakeConstSpan(&id, 1));
     }
+    arrays_.Refund(client, footprint);
   };
   for (size_t i = 0; i < plans.size(); ++i) {
     const Plan& plan = plans[i];

@@ -235,9 +235,16 @@ absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest
       control->outputs.push_back(std::move(record));
     }
   }
+  ArrayFootprint footprint;
+  for (const auto& out : control->outputs) footprint.Add(out->spec().shard_type, out->devices());
+  if (absl::Status s = arrays_.Charge(client, footprint, options_.quota); !s.ok()) {
+    for (const auto& out : control->outputs) out->DropRef();  // never handed out
+    return Annotate(s, where);
+  }
   absl::StatusOr<std::vector<IslandId>> islands = IslandsOf(programs);
   if (!islands.ok()) {
     for (const auto& out : control->outputs) out->DropRef();  // never handed out
+    arrays_.Refund(client, footprint);
     return Annotate(islands.status(), where);
   }
   control->holder.islands = *std::move(islands);
@@ -246,6 +253,7 @@ absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest
     absl::MutexLock lock(&mu_);
     if (absl::Status s = CheckClientLocked(client); !s.ok()) {
       for (const auto& out : control->outputs) out->DropRef();  // never handed out
+      arrays_.Refund(client, footprint);
       return s;
     }
     control->holder.id = RunId(next_run_++);

@@ -93,7 +93,20 @@ absl::StatusOr<RunResult> Controller::StartRun(
   RunResult result;
   std::vector<std::shared_ptr<ArrayRecord>> handles =
       MakeRunOutputs(*run, *program, inputs.size(), preassigned, result);
-  PW_RETURN_IF_ERROR(AdmitRun(run, where));
+  // The new arrays count against the client's quota before anything is dispatched (a data-
+  // dependent step's runs write into arrays the step was charged for).
+  ArrayFootprint footprint;
+  if (preassigned.empty()) {
+    for (const auto& out : run->outputs) footprint.Add(out->spec().shard_type, out->devices());
+  }
+  if (absl::Status s = arrays_.Charge(client, footprint, options_.quota); !s.ok()) {
+    for (const auto& out : run->outputs) out->DropRef();
+    return Annotate(s, where);
+  }
+  if (absl::Status s = AdmitRun(run, where); !s.ok()) {
+    arrays_.Refund(client, footprint);
+    return s;
+  }
   if (holder != nullptr) {
     for (IslandId island : run->islands) {
       if (std::find(holder->islands.begin(), holder->islands.end(), island) ==
@@ -102,6 +115,7 @@ absl::StatusOr<RunResult> Controller::StartRun(
         absl::MutexLock lock(&mu_);
         runs_.erase(run->id);
         for (const auto& out : run->outputs) out->DropRef();
+        arrays_.Refund(client, footprint);
         return absl::InternalError(absl::StrCat(where, " runs on ", island.DebugString(),
                                                 ", which the data-dependent step does not hold"));
       }

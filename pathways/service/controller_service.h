@@ -113,6 +113,13 @@ inline constexpr int64_t kMaxClientPriority = 1'000'000;
 // INVALID_ARGUMENT naming the field and its bounds.
 absl::Status ValidateConnectOptions(const ConnectOptions& options);
 
+// Per-client limits on the arrays it holds, set by the operator (0: none): bytes of its arrays'
+// shards on any one device, and live arrays.
+struct ArrayQuota {
+  int64_t memory_per_device_bytes = 0;
+  int64_t live_arrays = 0;
+};
+
 struct ClientStatus {
   ClientId id;
   std::string name;
@@ -124,6 +131,8 @@ struct ClientStatus {
   int64_t device_nanos = 0;
   // Since its session's lease was last renewed; -1 for a client without a lease (in-process).
   int64_t lease_age_millis = -1;
+  // Bytes of its live arrays, summed over devices.
+  int64_t memory_bytes = 0;
 };
 
 // One island's gang scheduler.

@@ -64,6 +64,9 @@ Commands:
                                       share (device time by client weights) [fifo]
               --scheduler-window N    runs admitted ahead of an island's devices
                                       (0: the policy's own, 1024 fifo / 4)  [0]
+              --client-memory-quota S each client's arrays may take at most S
+                                      per device, e.g. 2GiB              [none]
+              --client-array-quota N  each client may hold N live arrays [none]
               --client-lease-ms N     a client silent this long (killed, hung)
                                       is disconnected and its memory freed  [4000]
               --no-trace              do not record trace events
@@ -171,6 +174,8 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.Double("--dcn-gbps", &options.dcn_gbps);
   flags.String("--scheduler", &options.scheduler);
   flags.Int("--scheduler-window", &options.scheduler_window);
+  flags.ByteSize("--client-memory-quota", &options.quota.memory_per_device_bytes);
+  flags.Int("--client-array-quota", &options.quota.live_arrays);
   int64_t lease_ms = absl::ToInt64Milliseconds(options.client_lease);
   flags.Int("--client-lease-ms", &lease_ms);
   PW_RETURN_IF_ERROR(flags.Parse(args));
@@ -243,9 +248,9 @@ absl::Status PrintStatus(const std::string& address) {
   }
   std::cout << "clients: " << st.clients.size() << "\n";
   for (const ClientStatus& c : st.clients) {
-    std::cout << absl::StrFormat("  client %d '%s': weight %d, priority %d, %d live array(s), %d run(s), %.1f ms device time",
-                                 c.id.value(), c.name, c.weight, c.priority, c.live_arrays, c.runs,
-                                 c.device_nanos / 1e6);
+    std::cout << absl::StrFormat("  client %d '%s': weight %d, priority %d, %d live array(s) (%s), %d run(s), %.1f ms device time",
+                                 c.id.value(), c.name, c.weight, c.priority, c.live_arrays,
+                                 Bytes(c.memory_bytes), c.runs, c.device_nanos / 1e6);
     if (c.lease_age_millis >= 0) std::cout << absl::StrFormat(", lease renewed %.1f s ago", c.lease_age_millis / 1e3);
     std::cout << "\n";
   }

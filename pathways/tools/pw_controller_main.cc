@@ -33,6 +33,10 @@ constexpr char kUsage[] =
     "                            default: the policy's own, 1024 for fifo, 4 otherwise)\n"
     "  --client-lease-ms N       a client that renews no lease for N ms is disconnected\n"
     "                            and its arrays and slices freed (default 4000)\n"
+    "  --client-memory-quota S   each client's arrays may take at most S per device\n"
+    "                            (e.g. 2GiB; default: no limit)\n"
+    "  --client-array-quota N    each client may hold at most N live arrays (default and\n"
+    "                            0: no limit)\n"
     "  --credentials-file PATH   write the cluster and operator tokens there (mode 0600)\n"
     "The cluster's secrets come from $PATHWAYS_TOKEN (what clients present to connect) and\n"
     "$PATHWAYS_OPERATOR_TOKEN (what shutting down, the trace and every client's status need);\n"
@@ -70,6 +74,9 @@ int Run(int argc, char** argv) {
   std::string credentials_file;
   pw::FlagParser flags("pw-controller");
   flags.Int("--client-lease-ms", &client_lease_ms);
+  pw::ArrayQuota quota;
+  flags.ByteSize("--client-memory-quota", &quota.memory_per_device_bytes);
+  flags.Int("--client-array-quota", &quota.live_arrays);
   flags.String("--credentials-file", &credentials_file);
   flags.String("--scheduler", &scheduler);
   flags.Int("--scheduler-window", &scheduler_window);
@@ -112,6 +119,7 @@ int Run(int argc, char** argv) {
   options.scheduler = scheduler;
   options.scheduler_window = scheduler_window;
   options.client_lease = absl::Milliseconds(client_lease_ms);
+  options.quota = quota;
   if (const char* t = std::getenv("PATHWAYS_TOKEN"); t != nullptr) options.cluster_token = t;
   if (const char* t = std::getenv("PATHWAYS_OPERATOR_TOKEN"); t != nullptr) options.operator_token = t;
   absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =

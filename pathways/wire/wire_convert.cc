@@ -120,6 +120,7 @@ pathways::wire::ClientStatusProto ToProto(const ClientStatus& c) {
   p.set_priority(c.priority);
   p.set_device_nanos(c.device_nanos);
   p.set_lease_age_millis(c.lease_age_millis);
+  p.set_memory_bytes(c.memory_bytes);
   return p;
 }
 
@@ -142,6 +143,8 @@ absl::StatusOr<ClientStatus> FromProto(const pathways::wire::ClientStatusProto& 
                                                    p.lease_age_millis(), " is below -1"));
   }
   c.lease_age_millis = p.lease_age_millis();
+  PW_RETURN_IF_ERROR(CheckCount(p.memory_bytes(), kMsg, "memory_bytes"));
+  c.memory_bytes = p.memory_bytes();
   return c;
 }
 
