@@ -50,6 +50,8 @@ def plot(path: pathlib.Path) -> pathlib.Path:
 def main(argv):
     folder = pathlib.Path(argv[1] if len(argv) > 1 else "bench/results")
     for p in sorted(folder.glob("*.json")):
+        if "benchmarks" not in json.loads(p.read_text() or "{}"):
+            continue  # not Google Benchmark's: plotted by the benchmark's own script
         print(f"plot: {plot(p)}")
 
 
