@@ -211,6 +211,54 @@ TEST_F(TenancyTest, ATenantCannotShutDownTraceOrSeeOtherClients) {
   ExpectVictimIntact();
 }
 
+// What the cluster's own processes say to the controller — joining as a host, reporting runs,
+// writing the rendezvous store that coordinates gangs — needs the operator's credential, which a
+// tenant does not have (its cluster token opens a session, nothing more).
+TEST_F(TenancyTest, ATenantCannotJoinReportRunsOrWriteTheRendezvousStore) {
+  auto [me, session] = Unwrap(RawConnect(cluster_->credentials().cluster_token));
+  auto channel = grpc_transport::MakeChannel(cluster_->address());
+  auto workers = pwire::ControllerWorkers::NewStub(channel);
+  auto store = pwire::Rendezvous::NewStub(channel);
+  auto expect_denied = [&](auto call) {
+    for (const std::string& token : {std::string(), session, cluster_->credentials().cluster_token}) {
+      grpc::ClientContext context;
+      if (!token.empty()) context.AddMetadata(grpc_transport::kOperatorMetadata, token);
+      EXPECT_THAT(call(context), StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("operator")));
+    }
+  };
+  expect_denied([&](grpc::ClientContext& context) {
+    pwire::JoinRequest join;
+    join.set_version(wire::kWireVersion);
+    join.mutable_spec()->set_num_devices(1);
+    pwire::JoinResponse joined;
+    const grpc::Status g = workers->Join(&context, join, &joined);
+    return g.ok() ? wire::ResponseStatus(joined) : absl::UnavailableError(g.error_message());
+  });
+  expect_denied([&](grpc::ClientContext& context) {
+    pwire::RunDoneReport report;
+    report.set_version(wire::kWireVersion);
+    pwire::StatusResponse response;
+    const grpc::Status g = workers->ReportRunDone(&context, report, &response);
+    return g.ok() ? wire::ResponseStatus(response) : absl::UnavailableError(g.error_message());
+  });
+  expect_denied([&](grpc::ClientContext& context) {
+    pwire::StoreSetRequest set;
+    set.set_version(wire::kWireVersion);
+    set.set_key("gloo/gang:1/abort");
+    set.set_value("broken by a tenant");
+    pwire::StoreValueResponse response;
+    const grpc::Status g = store->Set(&context, set, &response);
+    return g.ok() ? wire::ResponseStatus(response) : absl::UnavailableError(g.error_message());
+  });
+  // The cluster's hosts are still the one it started with, and they still run programs.
+  auto op = Unwrap(GrpcControllerClient::Connect(cluster_->address(), absl::Seconds(5)));
+  EXPECT_EQ(op->Status().hosts.size(), 1u);
+  PmapFunction twice = victim_->Pmap("twice", victim_slice_, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
+    return std::vector<ir::Value>{b.Add(x[0], x[0])};
+  });
+  EXPECT_THAT(Unwrap(Unwrap(twice({victim_array_}))[0].ToLiteral()).data<float>(), ElementsAre(2, 4, 6, 8));
+}
+
 TEST_F(TenancyTest, AClientThatStopsRenewingIsDisconnectedAndItsMemoryFreed) {
   auto [me, session] = Unwrap(RawConnect(cluster_->credentials().cluster_token));
   pwire::AllocateSliceRequest allocate;

@@ -19,20 +19,13 @@ namespace pwire = pathways::wire;
 using grpc_transport::SetStatus;
 using wire::internal::Nested;
 
-// The value of metadata `key` the caller sent (empty: none).
-std::string Metadata(const grpc::ServerContextBase* context, std::string_view key) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
-  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
-
 // `claimed` if it is the client of the session the call carries. UNAUTHENTICATED without a live
 // session; NOT_FOUND, worded as the controller words an unknown client, when the session is
 // another client's: a forged id tells the caller nothing about the client it names.
 absl::StatusOr<ClientId> Authorize(ClientSessions& sessions, const grpc::ServerContextBase* context,
                                    ClientId claimed) {
   PW_ASSIGN_OR_RETURN(ClientId caller,
-                      sessions.Find(Metadata(context, grpc_transport::kSessionMetadata), absl::Now()));
+                      sessions.Find(grpc_transport::ClientMetadata(context, grpc_transport::kSessionMetadata), absl::Now()));
   if (caller != claimed) return absl::NotFoundError(absl::StrCat("unknown ", claimed.DebugString()));
   return caller;
 }
@@ -49,16 +42,12 @@ absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::Server
 
 // Whether the call carries the operator's credential.
 bool IsOperator(const ControllerServer& server, const grpc::ServerContextBase* context) {
-  const std::string given = Metadata(context, grpc_transport::kOperatorMetadata);
-  return !given.empty() && SameSecret(given, server.operator_token());
+  return grpc_transport::NeedOperatorToken(context, server.operator_token(), "").ok();
 }
 
 absl::Status NeedOperator(const ControllerServer& server, const grpc::ServerContextBase* context,
                           std::string_view what) {
-  if (IsOperator(server, context)) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      std::string(what), " needs the operator's credential (the cluster's operator token; `pw` finds it in "
-            "the state folder of `pw up`, or set PATHWAYS_OPERATOR_TOKEN)"));
+  return grpc_transport::NeedOperatorToken(context, server.operator_token(), what);
 }
 
 absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(ClientSessions& sessions,
@@ -446,7 +435,7 @@ grpc::Status ControllerServer::ApiService::Status(grpc::ServerContext* context,
   if (!IsOperator(*server_, context)) {
     // A tenant sees the cluster's shape and its own client and slices, nobody else's.
     absl::StatusOr<ClientId> caller = server_->sessions().Find(
-        Metadata(context, grpc_transport::kSessionMetadata), absl::Now());
+        grpc_transport::ClientMetadata(context, grpc_transport::kSessionMetadata), absl::Now());
     std::erase_if(status.clients, [&](const ClientStatus& c) { return !caller.ok() || c.id != *caller; });
     std::erase_if(status.slices, [&](const VirtualSlice& s) { return !caller.ok() || s.client != *caller; });
   }

@@ -84,10 +84,16 @@ absl::Status ControllerServer::Init() {
     trace_.set_max_events(options_.max_trace_events);
     trace_.Start();
   }
+  // One operator token per process: the workers of an in-process cluster present it through
+  // their channels (MakeChannel), like pw-worker presents the one of its environment.
+  if (options_.operator_token.empty()) options_.operator_token = grpc_transport::ProcessOperatorToken();
   for (std::string* token : {&options_.cluster_token, &options_.operator_token}) {
     if (token->empty()) {
       PW_ASSIGN_OR_RETURN(*token, RandomToken());
     }
+  }
+  if (grpc_transport::ProcessOperatorToken().empty()) {
+    grpc_transport::SetProcessOperatorToken(options_.operator_token);
   }
   sessions_ = std::make_unique<ClientSessions>(options_.client_lease);
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
@@ -113,7 +119,7 @@ absl::Status ControllerServer::Init() {
   pending_ = std::make_shared<PendingReactors>();
   api_service_ = std::make_unique<ApiService>(this);
   workers_service_ = std::make_unique<WorkersService>(this);
-  rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(&store_);
+  rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(&store_, options_.operator_token);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -341,10 +347,17 @@ std::string ControllerServer::DebugString() const {
 
 // ---- ControllerWorkers -------------------------------------------------------------------
 
-grpc::Status ControllerServer::WorkersService::Join(grpc::ServerContext*,
+// Every ControllerWorkers call must carry the operator's credential: joining, beating and
+// reporting runs are for the cluster's own workers, never a tenant.
+grpc::Status ControllerServer::WorkersService::Join(grpc::ServerContext* context,
                                                     const pwire::JoinRequest* request,
                                                     pwire::JoinResponse* response) {
   if (absl::Status s = wire::CheckVersion(*request); !s.ok()) {
+    SetStatus(*response, s);
+    return grpc::Status::OK;
+  }
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "Join");
+      !s.ok()) {
     SetStatus(*response, s);
     return grpc::Status::OK;
   }
@@ -365,10 +378,11 @@ grpc::Status ControllerServer::WorkersService::Join(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext*,
+grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext* context,
                                                          const pwire::HeartbeatRequest* request,
                                                          pwire::HeartbeatResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "Heartbeat");
   if (s.ok()) {
     absl::StatusOr<HostId> host = wire::IdFromProto<HostId>(request->host(), "HeartbeatRequest", "host");
     s = host.ok() ? server_->Heartbeat(*host) : host.status();
@@ -377,9 +391,14 @@ grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::WorkersService::ReportRunDone(grpc::ServerContext*,
+grpc::Status ControllerServer::WorkersService::ReportRunDone(grpc::ServerContext* context,
                                                              const pwire::RunDoneReport* request,
                                                              pwire::StatusResponse* response) {
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "ReportRunDone");
+      !s.ok()) {
+    SetStatus(*response, s);
+    return grpc::Status::OK;
+  }
   absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(*request);
   if (!results.ok()) {
     PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
@@ -393,10 +412,11 @@ grpc::Status ControllerServer::WorkersService::ReportRunDone(grpc::ServerContext
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext*,
+grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext* context,
                                                           const pwire::LookupHostRequest* request,
                                                           pwire::LookupHostResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "LookupHost");
   if (s.ok()) {
     absl::StatusOr<HostId> host =
         wire::IdFromProto<HostId>(request->host(), "LookupHostRequest", "host");

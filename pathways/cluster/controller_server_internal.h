@@ -116,13 +116,13 @@ class ControllerServer::WorkersService final
  public:
   explicit WorkersService(ControllerServer* server) : server_(server) {}
 
-  grpc::Status Join(grpc::ServerContext*, const pathways::wire::JoinRequest* request,
+  grpc::Status Join(grpc::ServerContext* context, const pathways::wire::JoinRequest* request,
                     pathways::wire::JoinResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext*, const pathways::wire::HeartbeatRequest* request,
+  grpc::Status Heartbeat(grpc::ServerContext* context, const pathways::wire::HeartbeatRequest* request,
                          pathways::wire::HeartbeatResponse* response) override;
-  grpc::Status ReportRunDone(grpc::ServerContext*, const pathways::wire::RunDoneReport* request,
+  grpc::Status ReportRunDone(grpc::ServerContext* context, const pathways::wire::RunDoneReport* request,
                              pathways::wire::StatusResponse* response) override;
-  grpc::Status LookupHost(grpc::ServerContext*, const pathways::wire::LookupHostRequest* request,
+  grpc::Status LookupHost(grpc::ServerContext* context, const pathways::wire::LookupHostRequest* request,
                           pathways::wire::LookupHostResponse* response) override;
 
  private:

@@ -374,9 +374,12 @@ std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island, int64_t inde
 
 absl::Status ProcessCluster::SpawnWorker(int64_t island) {
   const int64_t index = static_cast<int64_t>(worker_pids_.size());
-  PW_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess(WorkerArgs(island, index),
-                                              {absl::StrCat(log_dir_, "/worker-", index, ".log"),
-                                               options_.detach, !options_.detach}));
+  PW_ASSIGN_OR_RETURN(pid_t pid,
+                      SpawnProcess(WorkerArgs(island, index),
+                                   {.log = absl::StrCat(log_dir_, "/worker-", index, ".log"),
+                                    .new_session = options_.detach,
+                                    .die_with_launcher = !options_.detach,
+                                    .env = {"PATHWAYS_OPERATOR_TOKEN=" + credentials_.operator_token}}));
   worker_pids_.push_back(pid);
   return absl::OkStatus();
 }

@@ -1,10 +1,59 @@
 // Shared gRPC settings and conversions.
 #include "pathways/rpc/grpc_common.h"
 
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/support/client_interceptor.h"
+#include "pathways/base/secret.h"
 #include "pathways/base/status.h"
 
 namespace pw::grpc_transport {
+namespace {
+
+struct ProcessToken {
+  absl::Mutex mu;
+  std::string token ABSL_GUARDED_BY(mu);
+};
+
+ProcessToken& TheProcessToken() {
+  static ProcessToken* token = new ProcessToken;  // never destroyed: channels outlive main
+  return *token;
+}
+
+// Adds the process's operator token to a call's metadata, unless the call carries one.
+class OperatorTokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit OperatorTokenInterceptor(std::string token) : token_(std::move(token)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      std::multimap<std::string, std::string>* metadata = methods->GetSendInitialMetadata();
+      if (metadata->find(kOperatorMetadata) == metadata->end()) {
+        metadata->emplace(kOperatorMetadata, token_);
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string token_;
+};
+
+class OperatorTokenInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    std::string token = ProcessOperatorToken();
+    return token.empty() ? nullptr : new OperatorTokenInterceptor(std::move(token));
+  }
+};
+
+}  // namespace
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   grpc::ChannelArguments args;
@@ -23,7 +72,38 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Each channel gets its own connection: many channels to one peer do not share a TCP stream.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<OperatorTokenInterceptorFactory>());
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
+}
+
+void SetProcessOperatorToken(std::string token) {
+  ProcessToken& t = TheProcessToken();
+  absl::MutexLock lock(&t.mu);
+  t.token = std::move(token);
+}
+
+std::string ProcessOperatorToken() {
+  ProcessToken& t = TheProcessToken();
+  absl::MutexLock lock(&t.mu);
+  return t.token;
+}
+
+std::string ClientMetadata(const grpc::ServerContextBase* context, std::string_view key) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+absl::Status NeedOperatorToken(const grpc::ServerContextBase* context, const std::string& token,
+                               std::string_view what) {
+  if (token.empty()) return absl::OkStatus();
+  const std::string given = ClientMetadata(context, kOperatorMetadata);
+  if (!given.empty() && SameSecret(given, token)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      std::string(what), " needs the cluster's operator credential (its own processes get it from "
+      "PATHWAYS_OPERATOR_TOKEN; `pw` from the state folder of `pw up`)"));
 }
 
 void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, int* bound_port) {

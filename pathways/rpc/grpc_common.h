@@ -31,8 +31,22 @@ inline constexpr char kSessionMetadata[] = "pw-session";
 inline constexpr char kOperatorMetadata[] = "pw-operator";
 
 // A channel to `address` ("host:port") with the limits above and keepalive pings, so a peer
-// that vanishes is noticed by calls in flight.
+// that vanishes is noticed by calls in flight. Its calls carry this process's operator token
+// (SetProcessOperatorToken), unless they carry one of their own.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// The operator token a cluster's own processes present to each other: pw-controller and
+// pw-worker set it from their environment (PATHWAYS_OPERATOR_TOKEN), an in-process
+// ControllerServer to its own. Empty (the default): calls carry none. Thread-safe.
+void SetProcessOperatorToken(std::string token);
+std::string ProcessOperatorToken();
+
+// The value of metadata `key` a call carries (empty: none).
+std::string ClientMetadata(const grpc::ServerContextBase* context, std::string_view key);
+// OK when the call carries `token` as its operator credential; PERMISSION_DENIED naming `what`
+// otherwise. An empty `token` requires nothing.
+absl::Status NeedOperatorToken(const grpc::ServerContextBase* context, const std::string& token,
+                               std::string_view what);
 
 // Server-side settings matching MakeChannel (message sizes); `builder` listens on `address`
 // and reports the port it bound in `*bound_port` once started.

@@ -23,7 +23,8 @@ std::chrono::system_clock::time_point Deadline(absl::Duration from_now) {
 
 // ---- RendezvousServiceImpl -------------------------------------------------------------------
 
-RendezvousServiceImpl::RendezvousServiceImpl(RendezvousStore* store) : store_(store) {}
+RendezvousServiceImpl::RendezvousServiceImpl(RendezvousStore* store, std::string operator_token)
+    : store_(store), operator_token_(std::move(operator_token)) {}
 
 void RendezvousServiceImpl::Shutdown() { shutdown_.store(true, std::memory_order_release); }
 
@@ -31,6 +32,7 @@ grpc::Status RendezvousServiceImpl::Set(grpc::ServerContext* context,
                                         const pathways::wire::StoreSetRequest* request,
                                         pathways::wire::StoreValueResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, operator_token_, "the rendezvous store");
   if (s.ok()) {
     if (request->if_absent()) {
       absl::StatusOr<std::string> stored = store_->SetIfAbsent(request->key(), request->value());
@@ -51,6 +53,7 @@ grpc::Status RendezvousServiceImpl::Get(grpc::ServerContext* context,
                                         const pathways::wire::StoreGetRequest* request,
                                         pathways::wire::StoreValueResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, operator_token_, "the rendezvous store");
   if (s.ok()) {
     absl::StatusOr<std::string> value = store_->Get(request->key());
     if (value.ok()) {
@@ -67,6 +70,7 @@ grpc::Status RendezvousServiceImpl::Wait(grpc::ServerContext* context,
                                          const pathways::wire::StoreWaitRequest* request,
                                          pathways::wire::StatusResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, operator_token_, "the rendezvous store");
   if (!s.ok()) {
     SetStatus(*response, s);
     return grpc::Status::OK;
@@ -109,6 +113,7 @@ grpc::Status RendezvousServiceImpl::DeletePrefix(
     grpc::ServerContext* context, const pathways::wire::StoreDeletePrefixRequest* request,
     pathways::wire::StoreCountResponse* response) {
   absl::Status s = wire::CheckVersion(*request);
+  if (s.ok()) s = grpc_transport::NeedOperatorToken(context, operator_token_, "the rendezvous store");
   if (s.ok()) {
     absl::StatusOr<int64_t> count = store_->DeletePrefix(request->prefix());
     if (count.ok()) {

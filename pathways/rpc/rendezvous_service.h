@@ -28,8 +28,10 @@ inline constexpr absl::Duration kMaxRendezvousWait = absl::Minutes(5);
 // answered FAILED_PRECONDITION.
 class RendezvousServiceImpl final : public pathways::wire::Rendezvous::Service {
  public:
-  // `store` is not owned and must outlive the service.
-  explicit RendezvousServiceImpl(RendezvousStore* store);
+  // `store` is not owned and must outlive the service. A non-empty `operator_token` is required
+  // of every call (gRPC metadata "pw-operator"): the store coordinates the cluster's own gangs,
+  // and a tenant writing an abort key could break another tenant's collective.
+  explicit RendezvousServiceImpl(RendezvousStore* store, std::string operator_token = "");
   RendezvousServiceImpl(const RendezvousServiceImpl&) = delete;
   RendezvousServiceImpl& operator=(const RendezvousServiceImpl&) = delete;
 
@@ -50,6 +52,7 @@ class RendezvousServiceImpl final : public pathways::wire::Rendezvous::Service {
  private:
   static constexpr absl::Duration kWaitSlice = absl::Milliseconds(100);
   RendezvousStore* const store_;
+  const std::string operator_token_;
   std::atomic<bool> shutdown_{false};
 };
 

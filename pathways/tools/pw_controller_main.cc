@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/status.h"
 #include "pathways/rpc/cluster_credentials.h"
+#include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/controller_server.h"
 
@@ -122,6 +123,8 @@ int Run(int argc, char** argv) {
   options.quota = quota;
   if (const char* t = std::getenv("PATHWAYS_TOKEN"); t != nullptr) options.cluster_token = t;
   if (const char* t = std::getenv("PATHWAYS_OPERATOR_TOKEN"); t != nullptr) options.operator_token = t;
+  // The controller's own calls (to its workers) present it too.
+  pw::grpc_transport::SetProcessOperatorToken(options.operator_token);
   absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =
       pw::ControllerServer::Start(options);
   if (!started.ok()) {

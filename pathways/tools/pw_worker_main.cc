@@ -15,6 +15,7 @@
 #include "pathways/base/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/worker_server.h"
 
@@ -48,6 +49,8 @@ constexpr char kUsage[] =
     "                            (a restarted controller), drop every buffer and join the\n"
     "                            controller at the same address again as a new host, trying\n"
     "                            for up to N seconds (default 60; 0: exit instead)\n"
+    "The controller accepts only workers that present its operator token: set\n"
+    "$PATHWAYS_OPERATOR_TOKEN to the token pw-controller was started with (pw up does).\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join).\n"
     "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
     "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
@@ -58,6 +61,11 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   pw::WorkerServerOptions options;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
+  }
+  // Every channel of this process presents the cluster's operator token (joining, reporting
+  // runs, the rendezvous store).
+  if (const char* token = std::getenv("PATHWAYS_OPERATOR_TOKEN"); token != nullptr) {
+    pw::grpc_transport::SetProcessOperatorToken(token);
   }
   bool no_trace = false;
   std::string data_plane = "tcp";

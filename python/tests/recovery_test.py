@@ -18,6 +18,8 @@ def test_a_killed_worker_is_replaced_and_training_resumes_from_the_checkpoint(tm
         address = pw_cmd(state, "address").stdout.strip()
         fields = dict(line.split("=", 1) for line in (state / "cluster").read_text().splitlines() if "=" in line)
         victim = int(fields["worker_pids"].split(",")[0])
+        # A worker joins only with the cluster's operator token, which pw up recorded.
+        token = dict(line.split("=", 1) for line in (state / "credentials").read_text().splitlines())["operator_token"]
         r = run_python(f"""
             import os, signal, subprocess, time
             import numpy as np
@@ -35,7 +37,8 @@ def test_a_killed_worker_is_replaced_and_training_resumes_from_the_checkpoint(tm
             lost = time.time()
             replacement = subprocess.Popen([{os.path.join(BIN_DIR, "pw-worker")!r}, "--controller",
                                             {address!r}, "--devices", "2", "--memory-per-device", "64M"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           env=dict(os.environ, PATHWAYS_OPERATOR_TOKEN={token!r}))
             try:
                 try:
                     np.asarray(step(w, x))
