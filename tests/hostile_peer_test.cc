@@ -110,14 +110,8 @@ class RawConnection {
 };
 
 // Sends one frame of `kind` whose meta is `push` (and `payload`), and returns the verdict.
-absl::Status SendFrame(RawConnection& conn, tcp::FrameKind kind, const pwire::ShardPushProto& push,
-                       const std::string& payload, uint64_t push_id) {
-  std::string frame;
-  const std::string meta = push.SerializeAsString();
-  tcp::AppendPrefix({kind, static_cast<uint32_t>(meta.size()), push_id, payload.size()}, &frame);
-  frame += meta;
-  frame += payload;
-  conn.Send(frame);
+// The next verdict the receiver sends on `conn`.
+absl::Status ReadVerdict(RawConnection& conn) {
   const std::string prefix_bytes = conn.Receive(tcp::kPrefixBytes);
   if (prefix_bytes.size() != tcp::kPrefixBytes) {
     return absl::UnavailableError("the receiver closed the connection without a verdict");
@@ -129,6 +123,17 @@ absl::Status SendFrame(RawConnection& conn, tcp::FrameKind kind, const pwire::Sh
   EXPECT_TRUE(verdict.ParseFromString(conn.Receive(prefix->meta_bytes)));
   absl::StatusOr<wire::PeerStatus> status = wire::FromProto(verdict);
   return status.ok() ? status->status : status.status();
+}
+
+absl::Status SendFrame(RawConnection& conn, tcp::FrameKind kind, const pwire::ShardPushProto& push,
+                       const std::string& payload, uint64_t push_id) {
+  std::string frame;
+  const std::string meta = push.SerializeAsString();
+  tcp::AppendPrefix({kind, static_cast<uint32_t>(meta.size()), push_id, payload.size()}, &frame);
+  frame += meta;
+  frame += payload;
+  conn.Send(frame);
+  return ReadVerdict(conn);
 }
 
 pwire::ShardPushProto Push(int64_t array, int32_t shard, int64_t device,
@@ -146,9 +151,18 @@ pwire::ShardPushProto Push(int64_t array, int32_t shard, int64_t device,
 TEST_F(HostilePeerTest, TcpDataPlaneFramesWithHostileValuesAreRefused) {
   const WorkerServer& target = *workers_[0];
   ASSERT_FALSE(target.data_plane_address().empty());
+  // Without the cluster's credential the handshake itself is refused.
+  {
+    RawConnection stranger(target.data_plane_address());
+    ASSERT_TRUE(stranger.connected());
+    stranger.Send(tcp::EncodeHello(tcp::Hello{.credential = "guessed"}));
+    ASSERT_EQ(stranger.Receive(tcp::kHelloBytes).size(), tcp::kHelloBytes);
+    EXPECT_THAT(ReadVerdict(stranger), StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("credential")));
+  }
+  // A peer with it (a compromised host of the cluster) still cannot hurt the receiver.
   RawConnection conn(target.data_plane_address());
   ASSERT_TRUE(conn.connected());
-  conn.Send(tcp::EncodeHello(tcp::Hello{}));
+  conn.Send(tcp::EncodeHello(tcp::Hello{.credential = grpc_transport::ProcessOperatorToken()}));
   ASSERT_EQ(conn.Receive(tcp::kHelloBytes).size(), tcp::kHelloBytes);
   const int64_t device = target.device_ids()[0].value();
   // A push naming shard 2^31-1: refused, no allocation of 2^31 entries.

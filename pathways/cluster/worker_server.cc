@@ -97,9 +97,13 @@ absl::Status WorkerServer::Init() {
 
 absl::Status WorkerServer::Listen() {
   const std::string name = absl::StrCat("worker at ", options_.listen_address);
+  // Commands and pushes only from the cluster's own processes, which present the operator token
+  // (this process's too: MakeChannel adds it to every call).
+  const std::string token = options_.operator_token.empty() ? grpc_transport::ProcessOperatorToken()
+                                                            : options_.operator_token;
   worker_service_ = std::make_unique<WorkerServiceImpl>(WorkerServiceImplOptions{
-      .name = name, .on_shutdown = [this] { RequestStop(absl::OkStatus()); }});
-  data_plane_service_ = std::make_unique<DataPlaneServiceImpl>(name);
+      .name = name, .on_shutdown = [this] { RequestStop(absl::OkStatus()); }, .operator_token = token});
+  data_plane_service_ = std::make_unique<DataPlaneServiceImpl>(name, token);
   grpc::ServerBuilder builder;
   int port = 0;
   grpc_transport::ConfigureServer(builder, options_.listen_address, &port);
@@ -117,7 +121,7 @@ absl::Status WorkerServer::Listen() {
     tcp_address = absl::StrCat(options_.listen_address.substr(0, colon), ":0");
   }
   absl::StatusOr<std::unique_ptr<TcpShardListener>> listener =
-      TcpShardListener::Start({.name = name, .listen_address = tcp_address});
+      TcpShardListener::Start({.name = name, .listen_address = tcp_address, .operator_token = token});
   if (!listener.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("WorkerServerOptions.data_plane_listen_address: ",
                                                    listener.status().message()));
@@ -226,7 +230,9 @@ absl::Status WorkerServer::Build() {
                 " published no TCP data plane address (a worker of an older build?)"));
           }
           return addresses.second;
-        }});
+        },
+        .operator_token = options_.operator_token.empty() ? grpc_transport::ProcessOperatorToken()
+                                                          : options_.operator_token});
     data_plane = tcp_data_plane_.get();
   }
   if (options_.dcn_latency_us > 0 || options_.dcn_gbps > 0) {

@@ -42,6 +42,9 @@ namespace pw {
 struct WorkerServerOptions {
   std::string controller_address;               // required, "host:port"
   std::string listen_address = "127.0.0.1:0";  // Worker + DataPlane services
+  // What the Worker and DataPlane services require of every call (the cluster's operator token;
+  // its channels present it). Empty: this process's (grpc_transport::ProcessOperatorToken).
+  std::string operator_token;
   int64_t island = 0;
   int64_t num_devices = 2;
   int64_t memory_per_device_bytes = int64_t{1} << 30;

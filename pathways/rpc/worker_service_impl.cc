@@ -103,6 +103,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Run(grpc::CallbackServerContext* co
                                                  const pathways::wire::HostRunProto* request,
                                                  pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     // Errors found here are answered (the run is not dispatched and never reported); errors
     // found at the run's turn are reported as its HostRunResult.
@@ -194,6 +199,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
     grpc::CallbackServerContext* context, const pathways::wire::FetchShardRequest* request,
     pathways::wire::FetchShardResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr std::string_view kMsg = "FetchShardRequest";
     absl::Status error = wire::CheckVersion(*request);
@@ -282,6 +292,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Release(grpc::CallbackServerContext
                                                      const pathways::wire::ReleaseRequest* request,
                                                      pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status error = wire::CheckVersion(*request);
     std::vector<ArrayId> arrays;
@@ -310,6 +325,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContex
                                                       const pathways::wire::PeerLostRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->peer(), "PeerLostRequest", "peer");
@@ -330,6 +350,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailShards(
     grpc::CallbackServerContext* context, const pathways::wire::FailShardsRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr const char* kMsg = "FailShardsRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -362,6 +387,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CancelRun(
     grpc::CallbackServerContext* context, const pathways::wire::WorkerCancelRunRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr const char* kMsg = "WorkerCancelRunRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -379,6 +409,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
     const pathways::wire::WorkerRegisterFunctionRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->id(), "WorkerRegisterFunctionRequest", "id");
@@ -396,6 +431,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PutShard(grpc::CallbackServerContex
                                                       const pathways::wire::PutShardRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr std::string_view kMsg = "PutShardRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -433,6 +473,13 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Status(grpc::CallbackServerContext*
                                                     const pathways::wire::HostStatusRequest* request,
                                                     pathways::wire::HostStatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    response->set_version(wire::kWireVersion);
+    *response->mutable_status()->mutable_status() = wire::ToProto(s);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   ready_->AndThen([this, reactor, request, response](const absl::Status& ready) {
     response->set_version(wire::kWireVersion);
     absl::Status s = ready.ok() ? wire::CheckVersion(*request) : ready;
@@ -450,6 +497,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Trace(grpc::CallbackServerContext* 
                                                    const pathways::wire::TraceRequest* request,
                                                    pathways::wire::TraceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   WhenReady(reactor, response, [this, reactor, request, response] {
     const absl::Status s = wire::CheckVersion(*request);
     if (s.ok() && backend_.trace != nullptr) {
@@ -466,6 +518,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Shutdown(grpc::CallbackServerContex
                                                       const pathways::wire::ShutdownRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
+      !s.ok()) {
+    Answer(reactor, response, s);
+    return reactor;
+  }
   const absl::Status s = wire::CheckVersion(*request);
   Answer(reactor, response, s);
   if (s.ok() && options_.on_shutdown) options_.on_shutdown();

@@ -43,6 +43,9 @@ struct WorkerServiceImplOptions {
   std::string name = "worker";
   // Called (on a gRPC thread, after the answer went out) when Worker.Shutdown arrives.
   std::function<void()> on_shutdown;
+  // Required of every call (gRPC metadata "pw-operator"): commands come from the controller and
+  // peers of this host's cluster only. Empty: nothing is required.
+  std::string operator_token;
 };
 
 // Threads: every method runs on gRPC callback threads and only queues work on the executor

@@ -16,6 +16,11 @@ class DataPlaneServiceImpl::PushReactor final : public grpc::ServerReadReactor<g
   PushReactor(DataPlaneServiceImpl* service, grpc::CallbackServerContext* context,
               grpc::ByteBuffer* response)
       : service_(service), context_(context), response_(response) {
+    if (absl::Status s = grpc_transport::NeedOperatorToken(context, service_->operator_token_, "a data-plane push");
+        !s.ok()) {
+      Answer(s);
+      return;
+    }
     // Runs at once when the receiver is known; otherwise on the thread that provides it.
     service_->ready_->AndThen([this](const absl::Status& ready) {
       if (!ready.ok()) {
@@ -134,7 +139,8 @@ class DataPlaneServiceImpl::PushReactor final : public grpc::ServerReadReactor<g
   int64_t received_ = 0;
 };
 
-DataPlaneServiceImpl::DataPlaneServiceImpl(std::string name) : name_(std::move(name)) {}
+DataPlaneServiceImpl::DataPlaneServiceImpl(std::string name, std::string operator_token)
+    : operator_token_(std::move(operator_token)), name_(std::move(name)) {}
 
 void DataPlaneServiceImpl::SetReceiver(ShardReceiver* receiver, std::string name) {
   {

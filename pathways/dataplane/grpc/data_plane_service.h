@@ -30,8 +30,10 @@ class DataPlaneServiceImpl final
     : public pathways::wire::DataPlane::WithRawCallbackMethod_Push<
           pathways::wire::DataPlane::Service> {
  public:
-  // `name` names the receiving host in errors (e.g. "host:3").
-  explicit DataPlaneServiceImpl(std::string name);
+  // `name` names the receiving host in errors (e.g. "host:3"). A non-empty `operator_token` is
+  // required of every push (gRPC metadata "pw-operator"): only peers of the host's cluster may
+  // write into its buffers.
+  explicit DataPlaneServiceImpl(std::string name, std::string operator_token = "");
   DataPlaneServiceImpl(const DataPlaneServiceImpl&) = delete;
   DataPlaneServiceImpl& operator=(const DataPlaneServiceImpl&) = delete;
 
@@ -58,6 +60,7 @@ class DataPlaneServiceImpl final
 
  private:
   class PushReactor;
+  const std::string operator_token_;
 
   std::string name_;  // written before ready_ is set, read after
   const EventRef ready_ = AsyncEvent::Create();

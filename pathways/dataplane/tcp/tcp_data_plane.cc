@@ -299,8 +299,8 @@ void TcpDataPlane::ConnectPending() {
     peer.serial = next_serial_++;
     by_serial_[peer.serial] = &peer;
     peer.state = Peer::State::kConnecting;
-    peer.hello = tcp_transport::EncodeHello(
-        {tcp_transport::kMagic, tcp_transport::kTcpWireVersion, options_.host.value()});
+    peer.hello = tcp_transport::EncodeHello({tcp_transport::kMagic, tcp_transport::kTcpWireVersion,
+                                             options_.host.value(), options_.operator_token});
     peer.hello_written = 0;
     peer.got_hello = false;
     peer.in.clear();
@@ -410,10 +410,13 @@ bool TcpDataPlane::ReadLocked(Peer& peer, std::vector<Completion>* done) {
   }
   size_t pos = 0;
   absl::Status broken;
-  if (!peer.got_hello && peer.in.size() >= tcp_transport::kHelloBytes) {
-    broken = tcp_transport::CheckHello(tcp_transport::DecodeHello(peer.in.data()), who);
-    pos = tcp_transport::kHelloBytes;
-    peer.got_hello = true;
+  if (!peer.got_hello && peer.in.size() >= tcp_transport::kHelloFixedBytes) {
+    // A stranger answering is told apart by its first 16 bytes.
+    broken = tcp_transport::CheckHello(tcp_transport::DecodeHello(peer.in.data(), true), who);
+    if (broken.ok() && peer.in.size() >= tcp_transport::kHelloBytes) {
+      pos = tcp_transport::kHelloBytes;
+      peer.got_hello = true;
+    }
   }
   while (broken.ok() && peer.got_hello && peer.in.size() - pos >= tcp_transport::kPrefixBytes) {
     absl::StatusOr<tcp_transport::Prefix> prefix =

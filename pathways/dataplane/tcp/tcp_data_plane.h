@@ -33,6 +33,8 @@ struct TcpDataPlaneOptions {
   // HostId -> "ip:port" of that host's TcpShardListener. May block; called on the plane's
   // thread whenever a connection to a host is (re)opened and its address is not known yet.
   HostResolver resolve;
+  // Presented in every handshake (the cluster's operator token; listeners require it).
+  std::string operator_token;
 };
 
 // Threads: Push and PushError never block (they may run on a device's stream callback). A push

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/base/secret.h"
 #include "absl/strings/str_format.h"
 #include "pathways/base/status.h"
 
@@ -40,14 +41,23 @@ std::string EncodeHello(const Hello& hello) {
   Put<uint32_t>(hello.magic, &out);
   Put<uint32_t>(hello.version, &out);
   Put<int64_t>(hello.host, &out);
+  std::string credential = hello.credential.substr(0, kCredentialBytes);
+  credential.resize(kCredentialBytes, '\0');
+  out += credential;
   return out;
 }
 
-Hello DecodeHello(const char* bytes) {
-  return Hello{Get<uint32_t>(bytes), Get<uint32_t>(bytes + 4), Get<int64_t>(bytes + 8)};
+Hello DecodeHello(const char* bytes, bool fixed_only) {
+  std::string credential;
+  if (!fixed_only) {
+    credential.assign(bytes + kHelloFixedBytes, kCredentialBytes);
+    credential.resize(std::strlen(credential.c_str()));  // up to the first zero
+  }
+  return Hello{Get<uint32_t>(bytes), Get<uint32_t>(bytes + 4), Get<int64_t>(bytes + 8),
+               std::move(credential)};
 }
 
-absl::Status CheckHello(const Hello& hello, std::string_view who) {
+absl::Status CheckHello(const Hello& hello, std::string_view who, const std::string& required) {
   if (hello.magic != kMagic) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s is not a Pathways TCP data plane peer: handshake magic 0x%08x, expected 0x%08x", ToAbsl(who),
@@ -57,6 +67,11 @@ absl::Status CheckHello(const Hello& hello, std::string_view who) {
     return absl::FailedPreconditionError(
         absl::StrCat(ToAbsl(who), " speaks TCP data plane wire version ", hello.version,
                      ", this build speaks ", kTcpWireVersion));
+  }
+  if (!required.empty() && !SameSecret(hello.credential, required.substr(0, kCredentialBytes))) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        ToAbsl(who), " did not present the cluster's operator credential: only the cluster's own "
+        "hosts may push"));
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,8 @@
 // then frames — pushes and producer errors towards the receiver, verdicts back.
 //
 // Every integer is little-endian. A connection starts with a Hello from each side:
-//   Hello  = magic u32 ("PWDP") | wire version u32 | host id i64 (-1: not known yet)   16 bytes
+//   Hello  = magic u32 ("PWDP") | wire version u32 | host id i64 (-1: not known yet)
+//            | credential, 64 bytes (the cluster's operator token, zero-padded)       80 bytes
 // then frames, each a fixed prefix, a protobuf meta and (push only) the raw shard bytes:
 //   Prefix = kind u32 | meta length u32 | push id u64 | payload length u64              24 bytes
 //   kPush:    meta = ShardPushProto with an empty chunk (array, shard, device, type); the payload
@@ -28,8 +29,11 @@ namespace pw::tcp_transport {
 inline constexpr uint32_t kMagic = 0x50445750;  // "PWDP" in memory order
 // The version of this byte layout; bump on any change a peer of the previous version would
 // misread. (Independent of wire::kWireVersion, which versions the protobuf metas inside.)
-inline constexpr uint32_t kTcpWireVersion = 1;
-inline constexpr size_t kHelloBytes = 16;
+inline constexpr uint32_t kTcpWireVersion = 2;
+inline constexpr size_t kCredentialBytes = 64;
+// Magic, version and host: enough to tell a stranger (an HTTP client, another protocol) at once.
+inline constexpr size_t kHelloFixedBytes = 16;
+inline constexpr size_t kHelloBytes = kHelloFixedBytes + kCredentialBytes;
 inline constexpr size_t kPrefixBytes = 24;
 // Largest meta a reader accepts (a type's shape is a few dozen bytes).
 inline constexpr uint32_t kMaxMetaBytes = 1 << 20;
@@ -40,6 +44,9 @@ struct Hello {
   uint32_t magic = kMagic;
   uint32_t version = kTcpWireVersion;
   int64_t host = -1;
+  // What the sender presents (at most kCredentialBytes; longer is cut). The receiver presents
+  // nothing.
+  std::string credential;
 };
 
 struct Prefix {
@@ -50,11 +57,13 @@ struct Prefix {
 };
 
 std::string EncodeHello(const Hello& hello);
-// The bytes read as a Hello (no check).
-Hello DecodeHello(const char* bytes);
+// The bytes read as a Hello (no check): kHelloBytes of them, or kHelloFixedBytes with
+// `fixed_only` (the credential is then empty).
+Hello DecodeHello(const char* bytes, bool fixed_only = false);
 // FAILED_PRECONDITION naming `who` ("host:1 at 127.0.0.1:4000") when `hello` is not from a
-// Pathways TCP data plane of this wire version.
-absl::Status CheckHello(const Hello& hello, std::string_view who);
+// Pathways TCP data plane of this wire version; PERMISSION_DENIED when `required` is not empty
+// and the hello does not present it (only the cluster's own hosts may push).
+absl::Status CheckHello(const Hello& hello, std::string_view who, const std::string& required = "");
 
 void AppendPrefix(const Prefix& prefix, std::string* out);
 // INVALID_ARGUMENT naming `who` for an unknown kind or a meta longer than kMaxMetaBytes.

@@ -56,7 +56,7 @@ struct TcpShardListener::Conn {
   std::string peer;    // "ip:port" of the sender's socket
   int64_t sender = -1; // the sender's host id, from its handshake
   Stage stage = Stage::kHello;
-  char head[tcp_transport::kPrefixBytes];  // hello or prefix being read
+  char head[std::max(tcp_transport::kHelloBytes, tcp_transport::kPrefixBytes)];  // hello or prefix being read
   size_t head_got = 0;
   tcp_transport::Prefix prefix;
   std::string meta;
@@ -304,13 +304,17 @@ bool TcpShardListener::ReadConn(Conn& conn) {
         break;
       case Conn::Stage::kHello: {
         conn.head_got += static_cast<size_t>(n);
-        if (conn.head_got < tcp_transport::kHelloBytes) break;
+        const std::string who = absl::StrCat("the sender at ", conn.peer, " of ", name_);
+        // A stranger is refused from its first 16 bytes, however short its greeting.
+        absl::Status ok = conn.head_got >= tcp_transport::kHelloFixedBytes
+                              ? tcp_transport::CheckHello(tcp_transport::DecodeHello(conn.head, true), who)
+                              : absl::OkStatus();
+        if (ok.ok() && conn.head_got < tcp_transport::kHelloBytes) break;
         conn.head_got = 0;
-        const tcp_transport::Hello hello = tcp_transport::DecodeHello(conn.head);
         conn.out += tcp_transport::EncodeHello(
             {tcp_transport::kMagic, tcp_transport::kTcpWireVersion, host_.value()});
-        absl::Status ok = tcp_transport::CheckHello(
-            hello, absl::StrCat("the sender at ", conn.peer, " of ", name_));
+        const tcp_transport::Hello hello = tcp_transport::DecodeHello(conn.head, !ok.ok());
+        if (ok.ok()) ok = tcp_transport::CheckHello(hello, who, options_.operator_token);
         if (!ok.ok()) {
           PW_LOG(WARNING) << name_ << ": refused a connection: " << ok;
           refused_.fetch_add(1, std::memory_order_relaxed);

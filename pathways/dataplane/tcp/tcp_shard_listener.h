@@ -26,6 +26,9 @@ struct TcpShardListenerOptions {
   std::string name = "TCP data plane listener";
   // "ip:port"; port 0 picks a free one (address() tells which).
   std::string listen_address = "127.0.0.1:0";
+  // What a sender's handshake must present (the cluster's operator token); a connection without
+  // it gets a PERMISSION_DENIED verdict and is closed. Empty: nothing is required.
+  std::string operator_token;
 };
 
 // One I/O thread (epoll) serves every connection: it reads the handshake and frames (see
