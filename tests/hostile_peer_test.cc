@@ -339,5 +339,34 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   ExpectTheClusterStillWorks();
 }
 
+// A process without the cluster's operator token can neither command a worker nor push to it,
+// whatever it sends: the worker answers PERMISSION_DENIED and keeps serving its cluster.
+TEST_F(HostilePeerTest, AStrangerCannotCommandAWorkerOrPushToIt) {
+  for (const std::string& token : {std::string(), std::string("a guess"), std::string(32, 'a')}) {
+    // A bare channel: MakeChannel would present this test process's token.
+    auto worker = pwire::Worker::NewStub(
+        grpc::CreateChannel(workers_[0]->address(), grpc::InsecureChannelCredentials()));
+    auto with_token = [&](grpc::ClientContext& context) {
+      if (!token.empty()) context.AddMetadata(grpc_transport::kOperatorMetadata, token);
+    };
+    pwire::ReleaseRequest release;
+    release.set_version(wire::kWireVersion);
+    release.add_arrays(1);
+    pwire::StatusResponse released;
+    grpc::ClientContext c1;
+    with_token(c1);
+    ASSERT_TRUE(worker->Release(&c1, release, &released).ok());
+    EXPECT_THAT(wire::ResponseStatus(released), StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("operator")));
+    pwire::ShutdownRequest shutdown;
+    shutdown.set_version(wire::kWireVersion);
+    pwire::StatusResponse stopped;
+    grpc::ClientContext c2;
+    with_token(c2);
+    ASSERT_TRUE(worker->Shutdown(&c2, shutdown, &stopped).ok());
+    EXPECT_THAT(wire::ResponseStatus(stopped), StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+  ExpectTheClusterStillWorks();
+}
+
 }  // namespace
 }  // namespace pw
