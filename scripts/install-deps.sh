@@ -14,8 +14,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-tqdm
   # Test dependencies: PyTorch is the oracle the training tests compare gradients and losses
-  # with; hypothesis drives the property tests of the Python argument checks.
-  python3-torch python3-hypothesis
+  # with; hypothesis drives the property tests of the Python argument checks; openssl makes the
+  # TLS test's self-signed certificate.
+  python3-torch python3-hypothesis openssl
 )
 
 if [[ "${1:-}" == "--fuzz" ]]; then

@@ -74,6 +74,7 @@ absl::Status ControllerServerOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
     ControllerServerOptions options) {
   PW_RETURN_IF_ERROR(options.Validate());
+  PW_RETURN_IF_ERROR(grpc_transport::CheckProcessTls());
   std::unique_ptr<ControllerServer> server(new ControllerServer(std::move(options)));
   PW_RETURN_IF_ERROR(server->Init());
   return server;

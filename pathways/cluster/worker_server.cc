@@ -27,6 +27,7 @@ constexpr absl::Duration kServerDrain = absl::Seconds(1);
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOptions options) {
+  PW_RETURN_IF_ERROR(grpc_transport::CheckProcessTls());
   std::unique_ptr<WorkerServer> server(new WorkerServer(std::move(options)));
   absl::Status s = server->Init();
   if (!s.ok()) {

@@ -1,14 +1,20 @@
 // Shared gRPC settings and conversions.
 #include "pathways/rpc/grpc_common.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "pathways/base/logging.h"
 #include "pathways/base/secret.h"
 #include "pathways/base/status.h"
 
@@ -55,6 +61,51 @@ class OperatorTokenInterceptorFactory final
 
 }  // namespace
 
+namespace {
+
+struct TlsPem {
+  TlsFiles files;
+  std::string cert, key, ca;
+  absl::Status status;  // the first file that could not be read
+};
+
+std::string ReadPem(const char* variable, const std::string& path, absl::Status* status) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream text;
+  text << f.rdbuf();
+  if ((!f || text.str().empty()) && status->ok()) {
+    *status = absl::InvalidArgumentError(
+        absl::StrCat("$", variable, ": cannot read the PEM file '", path, "'"));
+  }
+  return text.str();
+}
+
+const TlsPem& Tls() {
+  static const TlsPem* tls = [] {
+    auto* t = new TlsPem;  // never destroyed: channels outlive main
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return v != nullptr ? std::string(v) : std::string();
+    };
+    t->files = {env("PATHWAYS_TLS_CERT"), env("PATHWAYS_TLS_KEY"), env("PATHWAYS_TLS_CA")};
+    if (!t->files.cert.empty()) t->cert = ReadPem("PATHWAYS_TLS_CERT", t->files.cert, &t->status);
+    if (!t->files.key.empty()) t->key = ReadPem("PATHWAYS_TLS_KEY", t->files.key, &t->status);
+    if (!t->files.ca.empty()) t->ca = ReadPem("PATHWAYS_TLS_CA", t->files.ca, &t->status);
+    if (t->status.ok() && t->cert.empty() != t->key.empty()) {
+      t->status = absl::InvalidArgumentError(
+          "TLS: $PATHWAYS_TLS_CERT and $PATHWAYS_TLS_KEY are set together (a server presents both)");
+    }
+    return t;
+  }();
+  return *tls;
+}
+
+}  // namespace
+
+TlsFiles ProcessTls() { return Tls().files; }
+
+absl::Status CheckProcessTls() { return Tls().status; }
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -74,8 +125,15 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<OperatorTokenInterceptorFactory>());
+  const TlsPem& tls = Tls();
+  // A broken TLS setting never falls back to plaintext: its handshakes fail (and the callers
+  // that can report it, CheckProcessTls, do).
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      tls.files.ca.empty() && tls.status.ok()
+          ? grpc::InsecureChannelCredentials()
+          : grpc::SslCredentials(grpc::SslCredentialsOptions{.pem_root_certs = tls.ca});
   return grpc::experimental::CreateCustomChannelWithInterceptors(
-      address, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
+      address, credentials, args, std::move(interceptors));
 }
 
 void SetProcessOperatorToken(std::string token) {
@@ -107,7 +165,16 @@ absl::Status NeedOperatorToken(const grpc::ServerContextBase* context, const std
 }
 
 void ConfigureServer(grpc::ServerBuilder& builder, const std::string& address, int* bound_port) {
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), bound_port);
+  const TlsPem& tls = Tls();
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  PW_CHECK(tls.status.ok()) << tls.status << " (servers call CheckProcessTls before they listen)";
+  if (!tls.cert.empty()) {
+    grpc::SslServerCredentialsOptions options;
+    options.pem_key_cert_pairs.push_back({tls.key, tls.cert});
+    options.pem_root_certs = tls.ca;
+    credentials = grpc::SslServerCredentials(options);
+  }
+  builder.AddListeningPort(address, credentials, bound_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);

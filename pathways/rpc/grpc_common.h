@@ -41,6 +41,24 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 void SetProcessOperatorToken(std::string token);
 std::string ProcessOperatorToken();
 
+// TLS on every gRPC channel and server of this process, from PEM files: `cert` and `key` are
+// what this process's servers present, `ca` what channels trust a server's certificate by.
+// Clients need only `ca`; servers need `cert` and `key`. Read once, at the first channel or
+// server, from $PATHWAYS_TLS_CERT, $PATHWAYS_TLS_KEY and $PATHWAYS_TLS_CA (unset: plaintext), so
+// every process of a cluster, and every client, started with them speaks TLS. No process falls
+// back to plaintext when a file cannot be read (CheckProcessTls says which).
+// Clients authenticate with their tokens, not with certificates.
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+  std::string ca;
+};
+// The files in use (empty: plaintext).
+TlsFiles ProcessTls();
+// INVALID_ARGUMENT naming the variable and file when one cannot be read, or only one of cert
+// and key is set. Servers and clients check it before they listen or connect.
+absl::Status CheckProcessTls();
+
 // The value of metadata `key` a call carries (empty: none).
 std::string ClientMetadata(const grpc::ServerContextBase* context, std::string_view key);
 // OK when the call carries `token` as its operator credential; PERMISSION_DENIED naming `what`

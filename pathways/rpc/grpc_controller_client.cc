@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<GrpcControllerClient>> GrpcControllerClient::Conn
   if (address.empty()) {
     return absl::InvalidArgumentError("GrpcControllerClient::Connect: empty controller address");
   }
+  PW_RETURN_IF_ERROR(grpc_transport::CheckProcessTls());
   std::unique_ptr<GrpcControllerClient> client(
       new GrpcControllerClient(std::move(address), options));
   // Status is the cheapest call every controller answers; waiting for the channel to become
