@@ -32,6 +32,16 @@ void Answer(grpc::ServerUnaryReactor* reactor, Response* response, const absl::S
   SetStatus(*response, status);
   reactor->Finish(grpc::Status::OK);
 }
+
+// Answers PERMISSION_DENIED and returns true when the call lacks the cluster's operator token.
+template <typename Response>
+bool Refused(const grpc::CallbackServerContext* context, const std::string& token,
+             grpc::ServerUnaryReactor* reactor, Response* response) {
+  absl::Status s = grpc_transport::NeedOperatorToken(context, token, "a worker's command");
+  if (s.ok()) return false;
+  Answer(reactor, response, s);
+  return true;
+}
 }  // namespace
 
 struct WorkerServiceImpl::PendingRun {
@@ -103,11 +113,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Run(grpc::CallbackServerContext* co
                                                  const pathways::wire::HostRunProto* request,
                                                  pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     // Errors found here are answered (the run is not dispatched and never reported); errors
     // found at the run's turn are reported as its HostRunResult.
@@ -199,11 +205,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FetchShard(
     grpc::CallbackServerContext* context, const pathways::wire::FetchShardRequest* request,
     pathways::wire::FetchShardResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr std::string_view kMsg = "FetchShardRequest";
     absl::Status error = wire::CheckVersion(*request);
@@ -292,11 +294,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Release(grpc::CallbackServerContext
                                                      const pathways::wire::ReleaseRequest* request,
                                                      pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status error = wire::CheckVersion(*request);
     std::vector<ArrayId> arrays;
@@ -325,11 +323,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PeerLost(grpc::CallbackServerContex
                                                       const pathways::wire::PeerLostRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->peer(), "PeerLostRequest", "peer");
@@ -350,11 +344,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailShards(
     grpc::CallbackServerContext* context, const pathways::wire::FailShardsRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr const char* kMsg = "FailShardsRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -387,11 +377,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CancelRun(
     grpc::CallbackServerContext* context, const pathways::wire::WorkerCancelRunRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr const char* kMsg = "WorkerCancelRunRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -409,11 +395,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterFunction(
     const pathways::wire::WorkerRegisterFunctionRequest* request,
     pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     absl::Status s = wire::CheckVersion(*request);
     if (s.ok()) s = wire::CheckId(request->id(), "WorkerRegisterFunctionRequest", "id");
@@ -431,11 +413,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PutShard(grpc::CallbackServerContex
                                                       const pathways::wire::PutShardRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     constexpr std::string_view kMsg = "PutShardRequest";
     absl::Status s = wire::CheckVersion(*request);
@@ -497,11 +475,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Trace(grpc::CallbackServerContext* 
                                                    const pathways::wire::TraceRequest* request,
                                                    pathways::wire::TraceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   WhenReady(reactor, response, [this, reactor, request, response] {
     const absl::Status s = wire::CheckVersion(*request);
     if (s.ok() && backend_.trace != nullptr) {
@@ -518,11 +492,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Shutdown(grpc::CallbackServerContex
                                                       const pathways::wire::ShutdownRequest* request,
                                                       pathways::wire::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, options_.operator_token, "a worker's command");
-      !s.ok()) {
-    Answer(reactor, response, s);
-    return reactor;
-  }
+  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
   const absl::Status s = wire::CheckVersion(*request);
   Answer(reactor, response, s);
   if (s.ok() && options_.on_shutdown) options_.on_shutdown();
