@@ -35,13 +35,14 @@ enum class Where { kInProcess, kProcesses };
 
 class Island {
  public:
-  Island(Where where, const std::string& scheduler, ArrayQuota quota = {}) {
+  Island(Where where, const std::string& scheduler, ArrayQuota quota = {},
+         int64_t memory_per_device = int64_t{64} << 20) {
     if (where == Where::kProcesses) {
       ProcessClusterOptions o;
       o.quota = quota;
       o.hosts_per_island = 1;
       o.devices_per_host = 1;
-      o.memory_per_device_bytes = int64_t{64} << 20;
+      o.memory_per_device_bytes = memory_per_device;
       o.device_kind = DeviceKind::kSim;
       o.sim_kernel_us = kKernelNanos / 1000;
       o.sim_skip_compute = true;
@@ -51,7 +52,7 @@ class Island {
       local_ = Unwrap(LocalCluster::Start(LocalClusterOptions{
           .hosts_per_island = 1,
           .devices_per_host = 1,
-          .memory_per_device_bytes = int64_t{64} << 20,
+          .memory_per_device_bytes = memory_per_device,
           .scheduler = scheduler,
           .quota = quota,
           .device_kind = DeviceKind::kSim,
@@ -238,6 +239,37 @@ TEST_P(MultitenancyTest, QuotasBoundEachClientAlone) {
   for (const ClientStatus& s : a->controller().Status().clients) {
     if (s.id == a->id()) EXPECT_EQ(s.memory_bytes, 1 << 20);
   }
+}
+
+// Back-pressure: a run whose temporary fits the device but not the memory free right now waits
+// for the client's earlier run to release its own, instead of failing. A program of two calls
+// keeps a 512 KiB temporary between them; two runs of it, dispatched at once on a 1 MiB device
+// that also holds the 256 KiB input, need 1.25 MiB together: the second waits for the first.
+TEST_P(MultitenancyTest, AnAllocationWaitsForMemoryTheClientsEarlierWorkFrees) {
+  Island island(GetParam(), "fifo", {}, int64_t{1} << 20);
+  std::unique_ptr<Client> c = Unwrap(island.Connect("tight", {}));
+  VirtualSlice s = Unwrap(c->GetDevices(1));
+  PmapFunction widen = c->Pmap("widen", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
+    return std::vector<ir::Value>{b.Concatenate({x[0], x[0]}, 0)};  // 512 KiB
+  });
+  PmapFunction sum = c->Pmap("sum", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
+    return std::vector<ir::Value>{b.Reduce(x[0], {0}, ir::ReduceKind::kSum)};
+  });
+  ProgramTracer t(*c, "widen_then_sum");
+  Traced in = t.Input({{ir::DType::kF32, {64 << 10}}, s.id});
+  Program p = Unwrap(t.Build({sum(t, widen(t, {in}))[0]}));
+  std::vector<ir::Literal> shards;
+  shards.push_back(Unwrap(ir::Literal::Create<float>(ir::Shape{64 << 10}, std::vector<float>(64 << 10, 1.f))));
+  Array x = Unwrap(c->Put(s, std::move(shards)));  // 256 KiB
+  Array first = Unwrap(p.Run({x}))[0];
+  Array second = Unwrap(p.Run({x}))[0];
+  EXPECT_THAT(first.Await(), IsOk());
+  EXPECT_THAT(second.Await(), IsOk());
+  // What can never fit still fails at once, naming the device's capacity.
+  PmapFunction huge = c->Pmap("huge", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
+    return std::vector<ir::Value>{b.Concatenate({x[0], x[0], x[0], x[0], x[0]}, 0)};  // 1.25 MiB
+  });
+  EXPECT_THAT(Unwrap(huge({x}))[0].Await(), StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("capacity")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Islands, MultitenancyTest,

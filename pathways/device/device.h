@@ -57,6 +57,10 @@ class Device {
   // The device's memory. Allocation errors are described on MemoryPool::Allocate.
   virtual MemoryPool& memory() = 0;
   absl::StatusOr<DeviceBuffer> Allocate(int64_t bytes) { return memory().Allocate(bytes); }
+  // With back-pressure: MemoryPool::Allocate(bytes, wait).
+  absl::StatusOr<DeviceBuffer> Allocate(int64_t bytes, absl::Duration wait) {
+    return memory().Allocate(bytes, wait);
+  }
 
   // Appends `work` to the device's stream and returns the event of its completion, immediately.
   //

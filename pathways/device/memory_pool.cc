@@ -1,6 +1,8 @@
 // MemoryPool implementation.
 #include "pathways/device/memory_pool.h"
 
+#include <algorithm>
+
 #include <bit>
 #include <cstdlib>
 #include <utility>
@@ -8,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/device/unbacked_region.h"
 
@@ -101,9 +104,47 @@ absl::StatusOr<DeviceAllocation> MemoryPool::Allocate(int64_t bytes) {
   return DeviceAllocation(this, data, bytes);
 }
 
+absl::StatusOr<DeviceAllocation> MemoryPool::Allocate(int64_t bytes, absl::Duration wait) {
+  absl::StatusOr<DeviceAllocation> first = Allocate(bytes);
+  if (first.ok() || wait <= absl::ZeroDuration() || !absl::IsResourceExhausted(first.status()) ||
+      bytes > options_.capacity_bytes) {
+    return first;
+  }
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + wait;
+  absl::MutexLock lock(&wait_mu_);
+  const int64_t ticket = next_ticket_++;
+  waiting_.push_back(ticket);
+  waiters_.fetch_add(1);
+  absl::StatusOr<DeviceAllocation> result = std::move(first);
+  while (true) {
+    if (waiting_.front() == ticket) {
+      result = Allocate(bytes);
+      if (result.ok() || !absl::IsResourceExhausted(result.status())) break;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) break;
+    // Woken by every release; the short bound covers a release racing the check above.
+    freed_.WaitWithTimeout(&wait_mu_, std::min(deadline - now, absl::Milliseconds(10)));
+  }
+  waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
+  waiters_.fetch_sub(1);
+  freed_.SignalAll();  // the next in line may go
+  if (!result.ok() && absl::IsResourceExhausted(result.status())) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        result.status().message(), " (after waiting ", absl::FormatDuration(absl::Now() - start),
+        " for buffers to be released)"));
+  }
+  return result;
+}
+
 void MemoryPool::Release(void* data, int64_t bytes) {
-  bytes_in_use_.fetch_sub(bytes, std::memory_order_relaxed);
+  bytes_in_use_.fetch_sub(bytes);
   num_allocations_.fetch_sub(1, std::memory_order_relaxed);
+  if (waiters_.load() > 0) {
+    absl::MutexLock lock(&wait_mu_);
+    freed_.SignalAll();
+  }
   if (!options_.host_backed) return;  // the region is shared and stays
   int size_class = SizeClassOf(bytes);
   if (size_class >= 0) {

@@ -3,6 +3,7 @@
 #define PATHWAYS_DEVICE_MEMORY_POOL_H_
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "pathways/device/device_buffer.h"
 
 namespace pw {
@@ -53,6 +55,11 @@ class MemoryPool {
   // bytes_in_use() past capacity() (the message names the pool, the request, the bytes in use and
   // the capacity) or when the host cannot provide the memory.
   absl::StatusOr<DeviceAllocation> Allocate(int64_t bytes);
+  // Back-pressure: a request that fits the capacity but not the memory free now waits, up to
+  // `wait`, for buffers to be released, in the order the waiting requests came (a later one
+  // never takes the memory an earlier one waits for). A request larger than the capacity fails
+  // at once. RESOURCE_EXHAUSTED after the wait says how long it waited.
+  absl::StatusOr<DeviceAllocation> Allocate(int64_t bytes, absl::Duration wait);
 
   // Exact sum of the sizes of live allocations (as requested, not rounded).
   int64_t bytes_in_use() const { return bytes_in_use_.load(std::memory_order_relaxed); }
@@ -90,6 +97,13 @@ class MemoryPool {
   std::atomic<int64_t> num_allocations_{0};
   std::atomic<int64_t> cached_bytes_{0};
   std::array<SizeClass, kNumSizeClasses> classes_;
+
+  // Requests waiting for memory (Allocate with a wait), in arrival order.
+  std::atomic<int64_t> waiters_{0};
+  absl::Mutex wait_mu_;
+  absl::CondVar freed_;
+  std::deque<int64_t> waiting_ ABSL_GUARDED_BY(wait_mu_);
+  int64_t next_ticket_ ABSL_GUARDED_BY(wait_mu_) = 0;
 };
 
 }  // namespace pw

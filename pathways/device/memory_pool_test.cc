@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/status_matchers.h"
@@ -14,6 +15,7 @@ namespace pw {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 MemoryPoolOptions Options(int64_t capacity) {
   return MemoryPoolOptions{.name = "device:7 (cpu)", .capacity_bytes = capacity};
@@ -55,6 +57,25 @@ TEST(MemoryPoolTest, BeyondCapacityIsResourceExhaustedWithHelpfulMessage) {
   EXPECT_EQ(pool.bytes_in_use(), 600);
   EXPECT_TRUE(pool.Allocate(400).ok());
   EXPECT_EQ(pool.bytes_in_use(), 600);
+}
+
+// Back-pressure: a request that fits the capacity waits for releases up to its bound; one larger
+// than the capacity fails at once.
+TEST(MemoryPoolTest, AWaitingAllocationGetsTheMemoryAReleaseFrees) {
+  MemoryPool pool(Options(1000));
+  absl::StatusOr<DeviceAllocation> held = pool.Allocate(700);
+  ASSERT_THAT(held.status(), IsOk());
+  absl::StatusOr<DeviceAllocation> waited = absl::InternalError("not run");
+  std::thread waiter([&] { waited = pool.Allocate(600, absl::Seconds(30)); });  // a hang guard
+  absl::SleepFor(absl::Milliseconds(20));
+  held = absl::CancelledError("released");  // frees 700: the waiter fits now
+  waiter.join();
+  ASSERT_THAT(waited.status(), IsOk());
+  EXPECT_EQ(pool.bytes_in_use(), 600);
+  EXPECT_THAT(pool.Allocate(500, absl::Milliseconds(30)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("after waiting")));
+  EXPECT_THAT(pool.Allocate(2000, absl::Seconds(30)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, Not(HasSubstr("after waiting"))));
 }
 
 TEST(MemoryPoolTest, NegativeSizeIsInvalidArgumentAndZeroIsValid) {

@@ -319,7 +319,7 @@ absl::Status HostExecutor::PutShard(ArrayId array, int32_t shard, DeviceId devic
   if (ShardEntryRef e = store_.Find(array, shard); e != nullptr && e->claimed()) {
     return absl::AlreadyExistsError(absl::StrCat("PutShard of ", where(), ": the shard exists"));
   }
-  absl::StatusOr<DeviceBuffer> buffer = state->device->Allocate(data.byte_size());
+  absl::StatusOr<DeviceBuffer> buffer = state->device->Allocate(data.byte_size(), options_.allocation_wait);
   if (!buffer.ok()) return Annotate(buffer.status(), absl::StrCat("PutShard of ", where()));
   ShardEntryRef entry = store_.GetOrCreate(array, shard);
   if (!entry->Claim()) {

@@ -48,6 +48,11 @@ struct HostExecutorOptions {
   CompileOptions compile;
   // How long the idle dispatch thread polls its inbox before sleeping (a wake-up costs ~40 µs).
   int64_t idle_spin_nanos = 50'000;
+  // Back-pressure: an output, scratch arena or put that fits its device but not the memory free
+  // now waits this long, in order, for the buffers the host's earlier work releases as it
+  // finishes (MemoryPool::Allocate with a wait) — the dispatch thread waits, so later messages
+  // wait behind it. What can never fit the device fails at once with RESOURCE_EXHAUSTED.
+  absl::Duration allocation_wait = absl::Seconds(5);
 };
 
 // Threads: Run() only queues the message; ONE dispatch thread processes messages strictly in

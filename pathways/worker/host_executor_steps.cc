@@ -65,7 +65,7 @@ absl::StatusOr<std::shared_ptr<DeviceBuffer>> HostExecutor::Scratch(DeviceState&
   if (bytes == 0) return std::shared_ptr<DeviceBuffer>();
   if (state.scratch != nullptr && state.scratch->size() >= bytes) return state.scratch;
   // Grow: steps already enqueued keep the old arena alive until they have run.
-  PW_ASSIGN_OR_RETURN(DeviceBuffer fresh, state.device->Allocate(bytes));
+  PW_ASSIGN_OR_RETURN(DeviceBuffer fresh, state.device->Allocate(bytes, options_.allocation_wait));
   state.scratch = std::make_shared<DeviceBuffer>(std::move(fresh));
   state.scratch_bytes.store(bytes, std::memory_order_relaxed);
   return state.scratch;
@@ -291,7 +291,7 @@ absl::Status HostExecutor::AllocateComputeBuffers(const Message& msg, const Host
                                                      " but its value slot declares ",
                                                      declared.DebugString()));
     }
-    absl::StatusOr<DeviceBuffer> buffer = device.device->Allocate(type.byte_size());
+    absl::StatusOr<DeviceBuffer> buffer = device.device->Allocate(type.byte_size(), options_.allocation_wait);
     if (!buffer.ok()) return buffer.status();
     work.output_buffers.push_back(work.outputs[o]->InstallBuffer(
         step.device, type, std::make_shared<DeviceBuffer>(*std::move(buffer))));
