@@ -96,6 +96,10 @@ absl::Status ControllerServer::Init() {
   if (grpc_transport::ProcessOperatorToken().empty()) {
     grpc_transport::SetProcessOperatorToken(options_.operator_token);
   }
+  if (options_.gang_key_prefix.empty()) {
+    PW_ASSIGN_OR_RETURN(std::string random, RandomToken());
+    options_.gang_key_prefix = absl::StrCat("gloo/", random, "/");
+  }
   sessions_ = std::make_unique<ClientSessions>(options_.client_lease);
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
                                                                 .trace = &trace_,
@@ -374,6 +378,7 @@ grpc::Status ControllerServer::WorkersService::Join(grpc::ServerContext* context
     for (DeviceId d : joined->second) response->add_devices(d.value());
     response->set_heartbeat_interval_ms(std::max<int64_t>(
         1, absl::ToInt64Milliseconds(server_->options_.heartbeat_timeout / 5)));
+    response->set_gang_key_prefix(server_->options_.gang_key_prefix);
   }
   SetStatus(*response, joined.status());
   return grpc::Status::OK;

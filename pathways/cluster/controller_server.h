@@ -48,8 +48,9 @@ struct ControllerServerOptions {
   bool trace = true;
   size_t max_trace_events = 200000;
   // Gloo gang keys in the rendezvous store are "<gang_key_prefix>gang:N/"; a lost host's gangs
-  // get "<...>/abort". Must match the workers' GlooCollectiveGroupsOptions::key_prefix.
-  std::string gang_key_prefix = "gloo/";
+  // get "<...>/abort". Workers learn it when they join (JoinResponse). Empty: made at Start,
+  // "gloo/<128 random bits>/", so no key can be guessed.
+  std::string gang_key_prefix;
   // How long a host gets to answer Status (pw status) before it is shown unreachable.
   absl::Duration worker_status_timeout = absl::Seconds(1);
   // Shutdown() asks every live worker to stop too (a cluster ends with its controller).

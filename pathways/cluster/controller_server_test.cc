@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -406,11 +407,14 @@ TEST(ControllerServerTest, AHostThatStopsHeartbeatingIsRemovedAndItsArraysFail) 
   EXPECT_EQ(server->num_hosts(), 0);
   EXPECT_TRUE(server->resources().Hosts().empty());
   EXPECT_THAT(worker.Heartbeat(), StatusIs(absl::StatusCode::kFailedPrecondition));
-  // The run's gang of two had a shard there: its abort key is in the rendezvous store.
+  // The run's gang of two had a shard there: its abort key is in the rendezvous store, under the
+  // controller's random prefix (no key of the store can be guessed).
+  EXPECT_TRUE(std::regex_match(server->options().gang_key_prefix, std::regex("gloo/[0-9a-f]{32}/")))
+      << server->options().gang_key_prefix;
   int aborted = 0;
   for (int64_t gang = 0; gang < 8; ++gang) {
     absl::StatusOr<std::string> reason =
-        server->rendezvous_store().Get(absl::StrCat("gloo/gang:", gang, "/abort"));
+        server->rendezvous_store().Get(absl::StrCat(server->options().gang_key_prefix, "gang:", gang, "/abort"));
     if (!reason.ok()) continue;
     ++aborted;
     EXPECT_THAT(*reason, HasSubstr("lost"));

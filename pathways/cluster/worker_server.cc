@@ -177,6 +177,12 @@ absl::Status WorkerServer::Join() {
   if (response.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
   }
+  if (response.gang_key_prefix().size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat("JoinResponse.gang_key_prefix from ", controller,
+                                                   ": ", response.gang_key_prefix().size(),
+                                                   " bytes (at most 256)"));
+  }
+  gang_key_prefix_ = response.gang_key_prefix().empty() ? "gloo/" : response.gang_key_prefix();
   return absl::OkStatus();
 }
 
@@ -208,6 +214,7 @@ absl::Status WorkerServer::Build() {
                                  store_.get(), GlooCollectiveGroupsOptions{
                                                    .name = absl::StrCat("gloo ", host_.DebugString()),
                                                    .hostname = GlooHostname(),
+                                                   .key_prefix = gang_key_prefix_,
                                                    .loop_thread_nice = static_cast<int>(
                                                        options_.gloo_loop_nice)}));
   DataPlane* data_plane = nullptr;

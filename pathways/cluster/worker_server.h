@@ -159,6 +159,7 @@ class WorkerServer {
   HostId host_;
   std::vector<DeviceId> device_ids_;
   absl::Duration heartbeat_interval_;
+  std::string gang_key_prefix_ = "gloo/";  // from the JoinResponse
 
   std::shared_ptr<grpc::Channel> controller_channel_;
   std::unique_ptr<pathways::wire::ControllerWorkers::Stub> controller_;
