@@ -19,6 +19,7 @@
 //
 // Usage: multitenancy_bench [--quick] [--fig8] [--fig9] [--processes] [--window=N]
 //                           [--depth=N] [--seconds=S] [--fig9_ms=MS] [--json=FILE] [--trace=FILE]
+//                           [--cpu [--cpu_elements=N]]
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -66,6 +67,10 @@ struct Flags {
   // control plane dispatches about 1,000 runs/s (fewer than 4 devices finish 0.33 ms programs),
   // 2.4 ms, so that the devices, not the dispatch path, are what the clients compete for.
   int64_t fig9_kernel_nanos = 0;  // 0: by mode
+  // --cpu: Figure 9 only, across worker processes with CPU devices whose kernels really compute
+  // (a tanh over this many floats per shard), so device time is measured, not modelled.
+  bool cpu = false;
+  int64_t cpu_elements = 1 << 20;
   std::string json = "bench/results/multitenancy_bench.json";
   std::string trace = "bench/results/multitenancy_trace.json";
 };
@@ -79,14 +84,16 @@ constexpr int64_t kDevices = kHosts * kDevicesPerHost;
 class Island {
  public:
   Island(const Flags& flags, int64_t kernel_nanos, const std::string& scheduler) {
-    if (flags.processes) {
+    if (flags.processes || flags.cpu) {
       ProcessClusterOptions o;
       o.hosts_per_island = kHosts;
       o.devices_per_host = kDevicesPerHost;
       o.memory_per_device_bytes = int64_t{256} << 20;
-      o.device_kind = DeviceKind::kSim;
-      o.sim_kernel_us = std::max<int64_t>(1, kernel_nanos / 1000);
-      o.sim_skip_compute = true;
+      o.device_kind = flags.cpu ? DeviceKind::kCpu : DeviceKind::kSim;
+      if (!flags.cpu) {
+        o.sim_kernel_us = std::max<int64_t>(1, kernel_nanos / 1000);
+        o.sim_skip_compute = true;
+      }
       o.scheduler = scheduler;
       o.scheduler_window = flags.window;
       processes_ = Check(ProcessCluster::Start(o));
@@ -119,7 +126,7 @@ class Island {
 // can, `depth` runs in flight.
 class Tenant {
  public:
-  Tenant(Island& island, int index, int64_t weight, int64_t depth)
+  Tenant(Island& island, int index, int64_t weight, int64_t depth, int64_t elements = 16)
       : client_(island.Connect(absl::StrCat("tenant", index), weight)), depth_(depth) {
     slice_ = Check(client_->GetDevices(kDevices));
     fn_ = std::make_unique<PmapFunction>(client_->Pmap(
@@ -127,7 +134,7 @@ class Tenant {
         [](FunctionBuilder& b, absl::Span<const Value> x) { return std::vector<Value>{b.Tanh(x[0])}; }));
     std::vector<ir::Literal> shards;
     for (int64_t d = 0; d < kDevices; ++d) {
-      shards.push_back(Check(ir::Literal::Create<float>(ir::Shape{16}, std::vector<float>(16, 0.5f))));
+      shards.push_back(Check(ir::Literal::Create<float>(ir::Shape{elements}, std::vector<float>(elements, 0.5f))));
     }
     x_ = Check(client_->Put(slice_, std::move(shards)));
     // Warm: registration and lowering happen before the clock starts.
@@ -255,7 +262,8 @@ Fig9Result MeasureFig9(const Flags& flags, const Fig9Config& config, int64_t ker
   Island island(flags, kernel_nanos, "share");
   std::vector<std::unique_ptr<Tenant>> tenants;
   for (size_t i = 0; i < config.weights.size(); ++i) {
-    tenants.push_back(std::make_unique<Tenant>(island, static_cast<int>(i), config.weights[i], flags.depth));
+    tenants.push_back(std::make_unique<Tenant>(island, static_cast<int>(i), config.weights[i], flags.depth,
+                                               flags.cpu ? flags.cpu_elements : 16));
   }
   for (auto& t : tenants) t->Start();
   absl::SleepFor(absl::Milliseconds(300));
@@ -310,6 +318,11 @@ int Main(int argc, char** argv) {
       only9 = true;
     } else if (arg == "--processes") {
       flags.processes = true;
+    } else if (arg == "--cpu") {
+      flags.cpu = true;
+      only9 = true;
+    } else if (arg.rfind("--cpu_elements=", 0) == 0) {
+      flags.cpu_elements = std::max<int64_t>(1, std::atoll(arg.c_str() + 15));
     } else if (arg.rfind("--window=", 0) == 0) {
       flags.window = std::atoll(arg.c_str() + 9);
     } else if (arg.rfind("--depth=", 0) == 0) {
@@ -327,7 +340,7 @@ int Main(int argc, char** argv) {
                    "multitenancy_bench: unknown argument '%s'\n"
                    "usage: multitenancy_bench [--quick] [--fig8] [--fig9] [--processes] [--window=N]\n"
                    "                          [--depth=N] [--seconds=S] [--fig9_ms=MS] [--json=FILE]\n"
-                   "                          [--trace=FILE]\n",
+                   "                          [--trace=FILE] [--cpu [--cpu_elements=N]]\n",
                    arg.c_str());
       return 2;
     }
@@ -337,7 +350,9 @@ int Main(int argc, char** argv) {
     flags.fig8 = only8;
     flags.fig9 = only9;
   }
-  const char* where = flags.processes ? "pw-controller + 2 pw-worker processes" : "one process";
+  const char* where = flags.cpu         ? "pw-controller + 2 pw-worker processes, CPU devices"
+                      : flags.processes ? "pw-controller + 2 pw-worker processes"
+                                        : "one process";
   std::string json = absl::StrCat("{\"processes\":", flags.processes ? "true" : "false",
                                   ",\"depth\":", flags.depth, ",\"fig8\":[");
   if (flags.fig8) {
@@ -363,8 +378,13 @@ int Main(int argc, char** argv) {
   }
   absl::StrAppend(&json, "],\"fig9_program_ms\":", flags.fig9_kernel_nanos / 1e6, ",\"fig9\":[");
   if (flags.fig9) {
-    std::printf("# Figure 9: 4 clients, share policy, %.2f ms programs, %s, shares of device time per 1 s window\n",
-                flags.fig9_kernel_nanos / 1e6, where);
+    if (flags.cpu) {
+      std::printf("# Figure 9: 4 clients, share policy, tanh over %lld floats per shard, %s, shares of device time per 1 s window\n",
+                  static_cast<long long>(flags.cpu_elements), where);
+    } else {
+      std::printf("# Figure 9: 4 clients, share policy, %.2f ms programs, %s, shares of device time per 1 s window\n",
+                  flags.fig9_kernel_nanos / 1e6, where);
+    }
     const std::vector<Fig9Config> configs = {{"1:1:1:1", {1, 1, 1, 1}}, {"1:2:4:8", {1, 2, 4, 8}}};
     bool first = true;
     for (const Fig9Config& c : configs) {
@@ -386,7 +406,7 @@ int Main(int argc, char** argv) {
     }
   }
   absl::StrAppend(&json, "],\"window_sweep\":[");
-  if (flags.fig9) {
+  if (flags.fig9 && !flags.cpu) {  // modelled devices only: on CPU devices it measures the machine
     // The admission window's depth: too shallow and the devices wait for the next dispatch; too
     // deep and the runs are ordered by arrival, not by the policy (at 1,024, the FIFO window).
     std::printf("# Window depth, weights 1:2:4:8, %.2f ms programs, %lld runs in flight per client\n",

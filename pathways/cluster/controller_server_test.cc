@@ -443,6 +443,9 @@ TEST(ControllerServerTest, AWorkerThatCannotBeReachedIsRemovedOnTheFailedCall) {
   EXPECT_THAT(Msg(failed), HasSubstr(worker.address()));
   EXPECT_THAT(controller.AwaitArray(client, first.output.id)->Await(),
               StatusIs(absl::StatusCode::kUnavailable));
+  // The failed call fails the run at once; the membership's monitor thread removes the host
+  // right after.
+  EXPECT_THAT(server->WaitForHostLost(worker.host(), absl::Seconds(10)), IsOk());
   EXPECT_THAT(worker.Heartbeat(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(server->num_hosts(), 0);
 }
