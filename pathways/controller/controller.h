@@ -219,6 +219,10 @@ class Controller final : public ControllerService, public RunObserver {
                             const std::vector<std::shared_ptr<ArrayRecord>>& inputs,
                             const std::string& where) const;
   absl::StatusOr<ProgramId> LandingProgram(ClientId client, const std::vector<ArraySpec>& specs);
+  // The step's output arrays, one per output of its landing program (pending, one reference
+  // each: the step's, until the landing run takes its own).
+  void MakeLandingOutputs(ControlState& control, const ProgramRecord& landing,
+                          const LoweredProgram& lowered);
   absl::StatusOr<std::vector<IslandId>> IslandsOf(
       const std::vector<std::pair<ProgramId, std::shared_ptr<const ProgramRecord>>>& programs);
   void BeginControl(const std::shared_ptr<ControlState>& control);

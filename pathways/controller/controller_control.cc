@@ -181,6 +181,23 @@ absl::StatusOr<std::vector<IslandId>> Controller::IslandsOf(
   return islands;
 }
 
+void Controller::MakeLandingOutputs(ControlState& control, const ProgramRecord& landing,
+                                    const LoweredProgram& lowered) {
+  for (size_t o = 0; o < lowered.output_values.size(); ++o) {
+    const ValueInfo& value = lowered.values[lowered.output_values[o]];
+    std::vector<HostId> hosts;
+    for (DeviceId device : value.devices) {
+      absl::StatusOr<DeviceInfo> info = resources_->GetDevice(device);
+      hosts.push_back(info.ok() ? info->host : HostId());
+    }
+    auto record = std::make_shared<ArrayRecord>(
+        arrays_.NewId(), control.client, landing.output_specs[o], value.devices, std::move(hosts),
+        ArrayRecord::Initial::kPending, landing.output_meshes[o]);
+    record->AddRef();  // the step's, until the landing run took its own
+    control.outputs.push_back(std::move(record));
+  }
+}
+
 absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest request,
                                                  absl::Span<const ArrayId> inputs) {
   TraceScope trace(options_.trace, "control", "dispatch", kControllerTracePid, 0);
@@ -220,20 +237,7 @@ absl::StatusOr<RunResult> Controller::RunControl(ClientId client, ControlRequest
     programs.emplace_back(control->landing, landing);
     PW_ASSIGN_OR_RETURN(std::shared_ptr<const LoweredProgram> lowered,
                         Lower(control->landing, *landing));
-    RunResult result;
-    for (size_t o = 0; o < lowered->output_values.size(); ++o) {
-      const ValueInfo& value = lowered->values[lowered->output_values[o]];
-      std::vector<HostId> hosts;
-      for (DeviceId device : value.devices) {
-        absl::StatusOr<DeviceInfo> info = resources_->GetDevice(device);
-        hosts.push_back(info.ok() ? info->host : HostId());
-      }
-      auto record = std::make_shared<ArrayRecord>(
-          arrays_.NewId(), client, landing->output_specs[o], value.devices, std::move(hosts),
-          ArrayRecord::Initial::kPending, landing->output_meshes[o]);
-      record->AddRef();  // the step's, until the landing run took its own
-      control->outputs.push_back(std::move(record));
-    }
+    MakeLandingOutputs(*control, *landing, *lowered);
   }
   ArrayFootprint footprint;
   for (const auto& out : control->outputs) footprint.Add(out->spec().shard_type, out->devices());
