@@ -1,6 +1,7 @@
 // Controller: runs — lowering lookup, output arrays, submission to the island schedulers,
 // parallel and sequential dispatch, host reports.
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -435,7 +436,11 @@ void Controller::HandleReport(const std::shared_ptr<RunState>& run, HostRunResul
     for (size_t i = 0; i < run->islands.size(); ++i) {
       if (run->islands[i] != island) continue;
       if (run->device_nanos.size() < run->islands.size()) run->device_nanos.resize(run->islands.size());
-      run->device_nanos[i] += result.device_nanos;
+      // Each report is bounded on the wire (a year); a run's sum over many hosts saturates
+      // instead of overflowing.
+      run->device_nanos[i] = result.device_nanos > INT64_MAX - run->device_nanos[i]
+                                 ? INT64_MAX
+                                 : run->device_nanos[i] + result.device_nanos;
     }
     ++run->resolving;
     if (run->pending.empty()) {

@@ -2,6 +2,7 @@
 #include "pathways/scheduler/gang_scheduler.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,12 @@
 #include "pathways/base/status.h"
 
 namespace pw {
+namespace {
+
+// Device-time totals saturate rather than overflow (hosts' reports are bounded one by one).
+int64_t SaturatingAdd(int64_t a, int64_t b) { return b > INT64_MAX - a ? INT64_MAX : a + b; }
+
+}  // namespace
 
 GangScheduler::GangScheduler(IslandId island, GangSchedulerOptions options)
     : island_(island),
@@ -278,8 +285,8 @@ absl::Status GangScheduler::OnRunFinished(RunId run, int64_t device_nanos) {
     device_nanos = std::max<int64_t>(0, device_nanos);
     policy_->OnFinished(it->second.descriptor, device_nanos);
     ClientSchedulerStats& client = ClientLocked(it->second.descriptor.client);
-    client.device_nanos += device_nanos;
-    stats_.device_nanos += device_nanos;
+    client.device_nanos = SaturatingAdd(client.device_nanos, device_nanos);
+    stats_.device_nanos = SaturatingAdd(stats_.device_nanos, device_nanos);
     ++client.finished;
     --client.in_flight;
     ++stats_.finished;
