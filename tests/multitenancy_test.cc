@@ -26,10 +26,15 @@ namespace {
 using ::testing::HasSubstr;
 using testing_util::Unwrap;
 
-// Every kernel takes 10 ms of simulated time on the island's single device: long enough that
+// Every kernel takes 20 ms of simulated time on the island's single device: long enough that
 // the device, not the dispatch path (about 1,000 runs/s across processes on 2 idle cores, a few
-// hundred beside a build), is what the clients compete for. Shares can only be enforced then.
-constexpr int64_t kKernelNanos = 10'000'000;
+// hundred beside a build, fewer under the sanitizers), is what the clients compete for. Shares
+// can only be enforced then: the policy is work-conserving, so a tenant whose queue runs dry
+// lends its turn to the other.
+constexpr int64_t kKernelNanos = 20'000'000;
+// Runs each tenant keeps in flight: deep enough that its queue at the controller never runs
+// dry while its completions travel back and its next runs are submitted.
+constexpr size_t kTenantDepth = 16;
 
 enum class Where { kInProcess, kProcesses };
 
@@ -71,7 +76,7 @@ class Island {
   std::unique_ptr<ProcessCluster> processes_;
 };
 
-// A client keeping 8 runs of a one-kernel program in flight until told to stop.
+// A client keeping kTenantDepth runs of a one-kernel program in flight until told to stop.
 class Tenant {
  public:
   Tenant(Island& island, int index, ConnectOptions options)
@@ -90,7 +95,7 @@ class Tenant {
     thread_ = std::thread([this] {
       std::deque<Array> in_flight;
       while (!stop_.load()) {
-        while (in_flight.size() < 8) {
+        while (in_flight.size() < kTenantDepth) {
           absl::StatusOr<std::vector<Array>> out = (*fn_)({x_});
           ASSERT_THAT(out.status(), IsOk());
           in_flight.push_back((*out)[0]);
