@@ -8,9 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
-#include "pathways/base/spin_wait.h"
 #include "pathways/base/status.h"
-#include "pathways/base/thread_name.h"
 #include "pathways/ir/serialization.h"
 #include "pathways/worker/host_executor_internal.h"
 
@@ -38,17 +36,21 @@ HostExecutor::HostExecutor(HostExecutorOptions options)
     options_.trace->NameThread(options_.host.value(), kDispatchLane, "dispatch");
     options_.trace->NameThread(options_.host.value(), kTransferLane, "transfers");
   }
-  thread_ = std::thread([this] { Loop(); });
+  if (options_.dispatch_loop == nullptr) {
+    own_loop_ = std::make_unique<EventLoop>(
+        EventLoopOptions{.threads = 1, .idle_spin_nanos = options_.idle_spin_nanos,
+                         .name = absl::StrCat("pw-host-", options_.host.value())});
+  }
+  loop_ = options_.dispatch_loop != nullptr ? options_.dispatch_loop : own_loop_.get();
 }
 
 HostExecutor::~HostExecutor() {
   {
     absl::MutexLock lock(&inbox_mu_);
     stop_ = true;
-    stopping_.store(true, std::memory_order_release);
-    inbox_cv_.Signal();
+    inbox_mu_.Await(absl::Condition(
+        +[](bool* draining) { return !*draining; }, &draining_));
   }
-  thread_.join();
   const absl::Status gone = absl::AbortedError(
       absl::StrCat("the host executor of ", options_.host.DebugString(), " was destroyed"));
   // Messages never dispatched: their steps never started, so report them failed at once.
@@ -102,55 +104,56 @@ void HostExecutor::Run(HostRun run) {
 void HostExecutor::Enqueue(InboxItem item) {
   absl::MutexLock lock(&inbox_mu_);
   inbox_.push_back(std::move(item));
-  queued_.fetch_add(1, std::memory_order_release);
-  if (sleeping_) inbox_cv_.Signal();
-}
-
-bool HostExecutor::TakeBatch(std::vector<InboxItem>& batch) {
-  SpinUntil(options_.idle_spin_nanos, [this] {
-    return queued_.load(std::memory_order_acquire) != 0 || stopping_.load(std::memory_order_acquire);
-  });
-  absl::MutexLock lock(&inbox_mu_);
-  while (inbox_.empty() && !stop_) {
-    sleeping_ = true;
-    inbox_cv_.Wait(&inbox_mu_);
-    sleeping_ = false;
+  if (!draining_ && !stop_) {
+    draining_ = true;
+    loop_->Post([this] { Drain(); });
   }
-  if (stop_) return false;
-  for (InboxItem& item : inbox_) batch.push_back(std::move(item));
-  inbox_.clear();
-  queued_.store(0, std::memory_order_release);
-  return true;
 }
 
-void HostExecutor::Loop() {
-  SetCurrentThreadName(absl::StrCat("pw-host-", options_.host.value()));
+void HostExecutor::Drain() {
+  // Batches per task before the loop's thread goes to other hosts' tasks.
+  constexpr int kBatchesPerTask = 8;
   std::vector<InboxItem> batch;
-  while (TakeBatch(batch)) {
-    for (InboxItem& item : batch) {
-      switch (item.kind) {
-        case InboxKind::kRun:
-          DispatchRun(std::move(item.run));
-          break;
-        case InboxKind::kRelease:
-          for (ArrayId array : item.arrays) store_.Release(array);
-          break;
-        case InboxKind::kFetch:
-          if (ShardEntryRef entry = store_.Find(item.array, item.shard); entry != nullptr) {
-            FetchWhenReady(std::move(entry), std::move(item.fetched));
-          } else {
-            item.fetched->SetError(ShardNotFound(item.array, item.shard));
-          }
-          break;
-        case InboxKind::kPeerLost:
-          HandlePeerLost(item.peer, item.reason);
-          break;
-        case InboxKind::kCancelRun:
-          HandleCancelRun(item.cancelled, item.reason);
-          break;
+  for (int n = 0;; ++n) {
+    {
+      absl::MutexLock lock(&inbox_mu_);
+      if (inbox_.empty() || stop_) {
+        draining_ = false;  // the destructor may proceed once the lock is released
+        return;
       }
+      if (n == kBatchesPerTask) {
+        loop_->Post([this] { Drain(); });
+        return;
+      }
+      for (InboxItem& item : inbox_) batch.push_back(std::move(item));
+      inbox_.clear();
     }
+    for (InboxItem& item : batch) Handle(item);
     batch.clear();
+  }
+}
+
+void HostExecutor::Handle(InboxItem& item) {
+  switch (item.kind) {
+    case InboxKind::kRun:
+      DispatchRun(std::move(item.run));
+      break;
+    case InboxKind::kRelease:
+      for (ArrayId array : item.arrays) store_.Release(array);
+      break;
+    case InboxKind::kFetch:
+      if (ShardEntryRef entry = store_.Find(item.array, item.shard); entry != nullptr) {
+        FetchWhenReady(std::move(entry), std::move(item.fetched));
+      } else {
+        item.fetched->SetError(ShardNotFound(item.array, item.shard));
+      }
+      break;
+    case InboxKind::kPeerLost:
+      HandlePeerLost(item.peer, item.reason);
+      break;
+    case InboxKind::kCancelRun:
+      HandleCancelRun(item.cancelled, item.reason);
+      break;
   }
 }
 

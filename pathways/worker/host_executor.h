@@ -9,7 +9,6 @@
 #include <optional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "pathways/base/async_value.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/collectives/collective_groups.h"
@@ -47,7 +47,12 @@ struct HostExecutorOptions {
   TraceRecorder* trace = nullptr;
   CompileOptions compile;
   // How long the idle dispatch thread polls its inbox before sleeping (a wake-up costs ~40 µs).
+  // Applies to the executor's own loop only (dispatch_loop null).
   int64_t idle_spin_nanos = 50'000;
+  // The loop the host's dispatch runs on; not owned, must outlive the executor. Null: the
+  // executor makes its own one-thread loop. Many hosts of a simulated cluster share one, so
+  // 512 hosts do not cost 512 threads.
+  EventLoop* dispatch_loop = nullptr;
   // Back-pressure: an output, scratch arena or put that fits its device but not the memory free
   // now waits this long, in order, for the buffers the host's earlier work releases as it
   // finishes (MemoryPool::Allocate with a wait) — the dispatch thread waits, so later messages
@@ -55,8 +60,9 @@ struct HostExecutorOptions {
   absl::Duration allocation_wait = absl::Seconds(5);
 };
 
-// Threads: Run() only queues the message; ONE dispatch thread processes messages strictly in
-// arrival order, doing all host work of a message at once (output and receive allocation,
+// Threads: Run() only queues the message; the dispatch task (on the executor's own one-thread
+// loop, or on a loop shared with other hosts: one task of this host at a time) processes
+// messages strictly in arrival order, doing all host work of a message at once (output and receive allocation,
 // collective joins, enqueueing every compute shard with wait_for = its inputs' ready events).
 // Completions run as short callbacks on the device stream threads (and, for pushes from peers,
 // on the pusher's thread): they complete store entries, start sends and copies, and count the
@@ -159,10 +165,11 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   absl::StatusOr<Receiving> StartReceive(ArrayId array, int32_t shard, DeviceId device,
                                          const ir::TensorType& type);
 
-  void Loop();
+  // The dispatch task: handles inbox batches until the inbox is empty (or a few batches have
+  // run: then it posts itself again, so hosts sharing a loop take turns).
+  void Drain();
+  void Handle(InboxItem& item);
   void Enqueue(InboxItem item);
-  // Moves queued items into `batch`; false once stopping.
-  bool TakeBatch(std::vector<InboxItem>& batch);
   // Resolves `result` with the shard's contents once `entry` is ready.
   static void FetchWhenReady(ShardEntryRef entry, AsyncValueRef<ir::Literal> result);
   absl::Status ShardNotFound(ArrayId array, int32_t shard) const;
@@ -245,14 +252,11 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   absl::flat_hash_map<FunctionId, std::shared_ptr<const Registration>> registrations_
       ABSL_GUARDED_BY(registry_mu_);
 
-  // Inbox. `queued_` mirrors inbox_.size() so the polling dispatch thread reads it lock-free.
+  // Inbox. `draining_`: a Drain task is posted or running.
   mutable absl::Mutex inbox_mu_;
-  absl::CondVar inbox_cv_;
   std::deque<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
-  bool sleeping_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(inbox_mu_) = false;
   bool stop_ ABSL_GUARDED_BY(inbox_mu_) = false;
-  std::atomic<int64_t> queued_{0};
-  std::atomic<bool> stopping_{false};
 
   // Messages dispatched and not yet finalized (for shutdown).
   mutable absl::Mutex live_mu_;
@@ -274,7 +278,9 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
 
   std::atomic<int64_t> runs_received_{0};
   std::atomic<int64_t> dispatch_nanos_{0};
-  std::thread thread_;
+  // Last: the own loop's thread is joined before anything above goes.
+  std::unique_ptr<EventLoop> own_loop_;
+  EventLoop* loop_ = nullptr;
 };
 
 }  // namespace pw

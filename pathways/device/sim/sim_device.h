@@ -1,6 +1,12 @@
 // SimDevice: a simulated accelerator. Same stream contract as CpuDevice, but a kernel (a stream
-// item with a WorkCost) takes the time a performance model gives it, slept away rather than
-// computed, so one machine can drive thousands of devices through the real runtime.
+// item with a WorkCost) takes the time a performance model gives it, waited for on a timer rather
+// than computed, so one machine can drive thousands of devices through the real runtime.
+//
+// Threads: the stream is a chain of tasks on an EventLoop, one item at a time in enqueue order,
+// never a blocked thread: an item whose inputs are not set waits for their callbacks, a kernel
+// waits for a timer at its modelled end. Many devices may share one loop (SimDeviceOptions::loop),
+// so 2,048 devices cost a few threads; without one, the device makes a loop of its own (one
+// thread). Completions (the done events' callbacks) run on the loop's threads.
 #ifndef PATHWAYS_DEVICE_SIM_SIM_DEVICE_H_
 #define PATHWAYS_DEVICE_SIM_SIM_DEVICE_H_
 
@@ -9,11 +15,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "pathways/base/async_value.h"
 #include "pathways/base/clock.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/device/device.h"
@@ -56,6 +62,11 @@ struct SimDeviceOptions {
   bool execute = true;
   // Keep the timeline of the last `timeline_capacity` items (timeline()); 0 keeps none.
   int64_t timeline_capacity = 0;
+  // The loop the stream's tasks run on; not owned, must outlive the device. Null: the device
+  // makes its own one-thread loop. Share one only when kernels do not block (execute = false,
+  // or kernels without collectives): a kernel's fn runs on a loop thread, and one blocked in a
+  // collective waiting for a device whose tasks need that thread never returns.
+  EventLoop* loop = nullptr;
 };
 
 class SimDevice final : public Device {
@@ -73,8 +84,8 @@ class SimDevice final : public Device {
   };
 
   explicit SimDevice(SimDeviceOptions options);
-  // As CpuDevice: runs what can run, fails the rest ABORTED ("device destroyed"), joins. A
-  // kernel's remaining modelled time is cut short.
+  // As CpuDevice: runs what can run, fails the rest ABORTED ("device destroyed"), and returns
+  // once none of its tasks is pending or running. A kernel's remaining modelled time is cut short.
   ~SimDevice() override;
 
   DeviceId id() const override { return options_.id; }
@@ -92,8 +103,8 @@ class SimDevice final : public Device {
   const SimDeviceOptions& options() const { return options_; }
   // Kernels whose fn was skipped (execute = false).
   int64_t skipped_kernels() const { return skipped_.load(std::memory_order_relaxed); }
-  // How late the stream thread woke after modelled deadlines: sum, count and maximum. The
-  // simulation's error per kernel on this machine (a timer wake-up, not a spin).
+  // How late kernels completed after their modelled end (the loop's timer firing late, or its
+  // threads busy): sum, count and maximum. The simulation's error per kernel on this machine.
   int64_t wake_slack_total_nanos() const { return slack_total_.load(std::memory_order_relaxed); }
   int64_t wake_slack_count() const { return slack_count_.load(std::memory_order_relaxed); }
   int64_t wake_slack_max_nanos() const { return slack_max_.load(std::memory_order_relaxed); }
@@ -103,8 +114,7 @@ class SimDevice final : public Device {
  private:
   enum class ItemKind : uint8_t { kWork, kMarker };
   // When an item's inputs were set, recorded by callbacks registered at Enqueue (so a stream
-  // thread that gets to the item late still knows when it could have started). Guarded by
-  // Shared::mu.
+  // that gets to the item late still knows when it could have started). Guarded by Shared::mu.
   struct Inputs {
     std::vector<int64_t> set_at;  // per input: its set time (the setter's SimNowNanos()), or -1
   };
@@ -114,23 +124,32 @@ class SimDevice final : public Device {
     ItemKind kind = ItemKind::kWork;
     int64_t enqueued_nanos = 0;
     std::shared_ptr<Inputs> inputs;
+    // Filled when the item starts.
+    absl::Status status;
+    bool ran = false;
+    bool counted = false;  // its fn was (or would have been) called: busy time and a trace event
+    int64_t start = 0;
+    int64_t end = 0;
   };
-  // Queue, shutdown flag and wake-ups; shared with event callbacks that may outlive the device.
+  // Queue, flags and the item under a timer; shared with callbacks that may outlive the device.
   struct Shared;
 
-  void Loop();
-  // Returns once input `i` of `item` is set (true) or the device is shutting down (false);
-  // raises `ready_at` to its set time.
-  bool WaitForInput(const Item& item, size_t i, int64_t& ready_at);
-  // Sleeps until `deadline` (MonotonicNanos) or shutdown, and records the wake-up slack.
-  void SleepUntil(int64_t deadline);
-  void RunItem(Item& item);
+  // The stream's task: starts items in order until one waits (for an input or its modelled
+  // end), the queue is empty, or a batch is done (then it re-posts itself).
+  void Step();
+  // Runs on the loop when a kernel's modelled end comes; `generation` tells a stale timer.
+  void OnTimer(uint64_t generation);
+  // Computes the item's modelled start and end and runs its fn when it should run.
+  void StartItem(Item& item, int64_t ready_at, bool runnable);
+  void FinishItem(Item& item);
 
   const SimDeviceOptions options_;
   const std::string name_;
   MemoryPool memory_;
+  std::unique_ptr<EventLoop> own_loop_;  // when options_.loop is null
+  EventLoop* const loop_;
   std::shared_ptr<Shared> shared_;
-  // Stream thread only: the modelled end of the previous item.
+  // Only the stream's running task touches it: the modelled end of the previous item.
   int64_t stream_free_at_ = 0;
 
   std::atomic<int64_t> busy_nanos_{0};
@@ -139,7 +158,6 @@ class SimDevice final : public Device {
   std::atomic<int64_t> slack_total_{0};
   std::atomic<int64_t> slack_count_{0};
   std::atomic<int64_t> slack_max_{0};
-  std::thread thread_;
 };
 
 }  // namespace pw
