@@ -24,6 +24,16 @@ absl::Status LocalClusterOptions::Validate() const {
         "LocalClusterOptions.scheduler_window must be >= 0 (0: the policy's default), got ",
         scheduler_window));
   }
+  if (shared_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LocalClusterOptions.shared_threads must be >= 0 (0: a thread per host and device), got ",
+        shared_threads));
+  }
+  if (shared_threads > 0 && device_kind == DeviceKind::kSim && sim.execute) {
+    return absl::InvalidArgumentError(
+        "LocalClusterOptions.shared_threads needs sim.execute = false: simulated devices that "
+        "run their kernels for real may block in a collective on a shared thread");
+  }
   if (absl::Status s = MakeSchedulingPolicy(scheduler).status(); !s.ok()) {
     return Annotate(s, "LocalClusterOptions.scheduler");
   }
@@ -39,6 +49,10 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
 
 absl::Status LocalCluster::Init() {
   if (options_.trace) trace_.Start();
+  if (options_.shared_threads > 0) {
+    shared_loop_ = std::make_unique<EventLoop>(
+        EventLoopOptions{.threads = options_.shared_threads, .name = "pw-cluster"});
+  }
   controller_ = std::make_unique<Controller>(ControllerOptions{.resources = &resources_,
                                                                 .trace = &trace_,
                                                                 .scheduler = options_.scheduler,
@@ -76,9 +90,11 @@ absl::StatusOr<HostMembership::Member> LocalCluster::MakeHost(const HostInfo& in
   host.id = host_id;
   host.island = info.island;
   std::vector<Device*> devices;
+  SimDeviceOptions sim = options_.sim;
+  sim.loop = shared_loop_.get();
   for (DeviceId d : info.devices) {
     host.devices.push_back(MakeDevice(options_.device_kind, d, host_id,
-                                      options_.memory_per_device_bytes, &trace_, options_.sim));
+                                      options_.memory_per_device_bytes, &trace_, sim));
     devices.push_back(host.devices.back().get());
   }
   trace_.NameProcess(host_id.value(),
@@ -101,7 +117,8 @@ absl::StatusOr<HostMembership::Member> LocalCluster::MakeHost(const HostInfo& in
   }
   host.executor = std::make_unique<HostExecutor>(HostExecutorOptions{
       .host = host_id, .devices = devices, .data_plane = data_plane,
-      .collectives = &collectives_, .observer = observer, .trace = &trace_});
+      .collectives = &collectives_, .observer = observer, .trace = &trace_,
+      .dispatch_loop = shared_loop_.get()});
   PW_RETURN_IF_ERROR(data_plane_.Register(host_id, host.executor.get()));
   WorkerService* worker = host.executor.get();
   if (network_ != nullptr && options_.network.models_control()) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/trace.h"
 #include "pathways/cluster/host_membership.h"
 #include "pathways/collectives/in_process/in_process_collective_groups.h"
@@ -45,8 +46,15 @@ struct LocalClusterOptions {
   // Modelled latencies between the controller and the hosts and between hosts. All zero (the
   // default): direct calls, no timer thread.
   NetworkModel network;
+  // 0 (the default): every host's dispatch and every device has a thread of its own. N > 0: one
+  // EventLoop of N threads serves every host's dispatch and every simulated device's stream, so
+  // hundreds of hosts and thousands of devices cost N threads (CPU devices keep their threads).
+  // With simulated devices it needs sim.execute = false: a kernel run for real may block in a
+  // collective, waiting for a device whose tasks need the very thread it holds.
+  int shared_threads = 0;
 
-  // INVALID_ARGUMENT naming the field: non-positive sizes, negative latencies.
+  // INVALID_ARGUMENT naming the field: non-positive sizes, negative latencies, negative
+  // shared_threads or shared threads for simulated devices that execute their kernels.
   absl::Status Validate() const;
 };
 
@@ -83,6 +91,9 @@ class LocalCluster {
 
   // The modelled network's timer, or null when the network model is all zero.
   const SimulatedNetwork* network() const { return network_.get(); }
+  // The loop shared by every host and simulated device, or null (shared_threads = 0). Its
+  // timer slack is the simulation's error.
+  const EventLoop* shared_loop() const { return shared_loop_.get(); }
 
   // Sum of busy time over every device, for utilization = busy / (wall * devices).
   int64_t total_busy_nanos() const;
@@ -114,6 +125,8 @@ class LocalCluster {
   std::vector<std::unique_ptr<DelayedWorkerService>> delayed_workers_;
   std::vector<std::unique_ptr<DelayedRunObserver>> delayed_observers_;
   std::vector<std::unique_ptr<DelayedDataPlane>> delayed_data_planes_;
+  // Outlives the hosts, whose dispatch and devices run on it.
+  std::unique_ptr<EventLoop> shared_loop_;
   // Destroyed before the controller: executors report to it from their threads.
   std::vector<Host> hosts_;
 };

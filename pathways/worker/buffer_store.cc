@@ -64,20 +64,22 @@ ShardEntryRef BufferStore::GetOrCreate(ArrayId array, int32_t shard) {
   Part& part = PartOf(array);
   absl::MutexLock lock(&part.mu);
   auto& shards = part.arrays[array];
-  if (static_cast<size_t>(shard) >= shards.size()) shards.resize(shard + 1);
-  ShardEntryRef& entry = shards[shard];
-  if (entry == nullptr) entry = std::make_shared<ShardEntry>(array, shard);
-  return entry;
+  for (const ShardEntryRef& e : shards) {
+    if (e->shard() == shard) return e;
+  }
+  shards.push_back(std::make_shared<ShardEntry>(array, shard));
+  return shards.back();
 }
 
 ShardEntryRef BufferStore::Find(ArrayId array, int32_t shard) const {
   Part& part = PartOf(array);
   absl::MutexLock lock(&part.mu);
   auto it = part.arrays.find(array);
-  if (it == part.arrays.end() || shard < 0 || static_cast<size_t>(shard) >= it->second.size()) {
-    return nullptr;
+  if (it == part.arrays.end()) return nullptr;
+  for (const ShardEntryRef& e : it->second) {
+    if (e->shard() == shard) return e;
   }
-  return it->second[shard];
+  return nullptr;
 }
 
 void BufferStore::Release(ArrayId array) {
@@ -98,9 +100,7 @@ std::vector<ShardEntryRef> BufferStore::TakeAll() {
   for (Part& part : parts_) {
     absl::MutexLock lock(&part.mu);
     for (auto& [array, shards] : part.arrays) {
-      for (ShardEntryRef& e : shards) {
-        if (e != nullptr) all.push_back(std::move(e));
-      }
+      for (ShardEntryRef& e : shards) all.push_back(std::move(e));
     }
     part.arrays.clear();
   }
@@ -113,7 +113,6 @@ BufferStore::Stats BufferStore::GetStats() const {
     absl::MutexLock lock(&part.mu);
     for (const auto& [array, shards] : part.arrays) {
       for (const ShardEntryRef& e : shards) {
-        if (e == nullptr) continue;
         ++stats.entries;
         stats.bytes += e->bytes();
       }

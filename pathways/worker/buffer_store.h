@@ -107,6 +107,8 @@ class BufferStore {
   static constexpr int kNumParts = 16;
   struct Part {
     mutable absl::Mutex mu;
+    // A host holds a few shards of each array (one per device, usually) whatever the array's
+    // shard count: a short list searched by shard, not a vector indexed by it.
     absl::flat_hash_map<ArrayId, absl::InlinedVector<ShardEntryRef, 4>> arrays ABSL_GUARDED_BY(mu);
   };
   Part& PartOf(ArrayId array) const;
