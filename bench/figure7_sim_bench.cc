@@ -12,7 +12,11 @@
 // one-way latency of our own gRPC transport on this machine: half the median round trip of a
 // trivial unary call to a pw-controller process (ProcessCluster with one worker).
 //
-// Usage: figure7_sim_bench [--quick] [--rounds=N] [--sample_ms=M] [--no_grpc]
+// --scale: chains of 16 to 512 stages at 100 us one way (a data-center RPC), every host and device
+// on two shared threads, with the parallel side's time per stage against its floor (kernel +
+// hand-off, 106.3 us).
+//
+// Usage: figure7_sim_bench [--quick] [--rounds=N] [--sample_ms=M] [--no_grpc] [--scale]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,12 +26,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/grpc_latency.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
-#include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/cluster/local_cluster.h"
-#include "pathways/cluster/process_cluster.h"
 
 namespace pw {
 namespace {
@@ -56,6 +59,8 @@ struct Flags {
   int64_t sample_nanos = 150'000'000;
   bool grpc = true;
   bool quick = false;
+  // 16 to 512 stages on shared threads at the data-center RPC latency only.
+  bool scale = false;
 };
 
 // One cluster of `stages` hosts and the chain program on it.
@@ -66,6 +71,9 @@ struct Pipeline {
   std::optional<Array> x;
 };
 
+// Shared threads for every host and device (execute = false only; 0: a thread each).
+int shared_threads = 0;
+
 Pipeline MakePipeline(int64_t stages, int64_t control_latency, bool execute) {
   Pipeline p;
   p.cluster = Check(LocalCluster::Start(LocalClusterOptions{
@@ -74,7 +82,8 @@ Pipeline MakePipeline(int64_t stages, int64_t control_latency, bool execute) {
       .sim = SimDeviceOptions{.model = {.kernel_nanos = kKernelNanos}, .execute = execute},
       .network = NetworkModel{.control_latency_nanos = control_latency,
                               .interconnect = {.ici = {.latency_nanos = kTransferLatency,
-                                                       .bytes_per_second = kTransferBandwidth}}}}));
+                                                       .bytes_per_second = kTransferBandwidth}}},
+      .shared_threads = execute ? 0 : shared_threads}));
   p.client = Check(Client::Connect(p.cluster->controller(), "fig7-sim"));
   ProgramTracer t(*p.client, "pipeline");
   std::vector<PmapFunction> fns;
@@ -135,6 +144,19 @@ void Row(const Flags& flags, int64_t stages, int64_t latency, const std::string&
     seq_util.push_back(b.utilization);
   }
   const SimulatedNetwork* net = p.cluster->network();
+  if (flags.scale) {
+    // Per stage of one program, against its floor: the kernel and the hand-off to the next host.
+    const double floor_us = (kKernelNanos + kTransferLatency + kElements * 4 / kTransferBandwidth * 1e9) / 1e3;
+    std::printf("%6lld %9lld %10s %9.0f %10.0f %6.2fx %7.0f%% %7.0f%% %8.1f %9.1f %7.1f\n",
+                static_cast<long long>(stages), static_cast<long long>(in_flight), label.c_str(),
+                Median(par), Median(seq), Median(ratio), 100 * Median(par_util), 100 * Median(seq_util),
+                net != nullptr && net->delivered() > 0
+                    ? static_cast<double>(net->late_total_nanos()) / net->delivered() / 1000
+                    : 0.0,
+                1e6 * in_flight / Median(par), floor_us);
+    std::fflush(stdout);
+    return;
+  }
   std::printf("%6lld %9lld %10s %9.0f %10.0f %6.2fx %7.0f%% %7.0f%% %8.1f\n",
               static_cast<long long>(stages), static_cast<long long>(in_flight), label.c_str(),
               Median(par), Median(seq), Median(ratio), 100 * Median(par_util),
@@ -155,39 +177,6 @@ void CheckResultsEqual(int64_t stages, int64_t latency) {
               "first %.6f)\n",
               static_cast<long long>(stages), static_cast<long long>(kElements),
               a.data<float>()[1]);
-}
-
-// Half the median round trip of a trivial unary gRPC call to a pw-controller process.
-int64_t MeasureGrpcOneWayNanos() {
-  ProcessClusterOptions options;
-  options.hosts_per_island = 1;
-  options.devices_per_host = 1;
-  options.memory_per_device_bytes = int64_t{64} << 20;
-  options.trace = false;
-  options.heartbeat_timeout = absl::Seconds(10);
-  std::unique_ptr<ProcessCluster> processes = Check(ProcessCluster::Start(options));
-  std::shared_ptr<GrpcControllerClient> controller =
-      Check(GrpcControllerClient::Connect(processes->address()));
-  ClientId client = Check(controller->ConnectClient("latency", {}));
-  std::vector<double> rtts;
-  for (int i = 0; i < 600; ++i) {
-    const int64_t t0 = MonotonicNanos();
-    // An unknown array: the controller answers NOT_FOUND at once (no worker involved).
-    absl::Status s = controller->ReleaseArray(client, ArrayId(int64_t{1} << 40));
-    const int64_t rtt = MonotonicNanos() - t0;
-    PW_CHECK(!s.ok());
-    if (i >= 100) rtts.push_back(static_cast<double>(rtt));  // after warm-up
-  }
-  const double median = Median(rtts);
-  std::sort(rtts.begin(), rtts.end());
-  std::printf("# gRPC unary round trip to pw-controller on this machine: median %.0f us, p10 %.0f "
-              "us, p90 %.0f us (500 calls) -> one way %.0f us\n",
-              median / 1000, rtts[rtts.size() / 10] / 1000, rtts[rtts.size() * 9 / 10] / 1000,
-              median / 2000);
-  controller->Disconnect(client);
-  controller.reset();
-  processes.reset();
-  return static_cast<int64_t>(median / 2);
 }
 
 void SimDeviceSlack() {
@@ -218,9 +207,11 @@ int Main(int argc, char** argv) {
       flags.sample_nanos = int64_t{1'000'000} * std::max(1, std::atoi(arg.c_str() + 12));
     } else if (arg == "--no_grpc") {
       flags.grpc = false;
+    } else if (arg == "--scale") {
+      flags.scale = true;
     } else {
       std::fprintf(stderr, "figure7_sim_bench: unknown argument '%s'\n"
-                           "usage: figure7_sim_bench [--quick] [--rounds=N] [--sample_ms=M] [--no_grpc]\n",
+                           "usage: figure7_sim_bench [--quick] [--rounds=N] [--sample_ms=M] [--no_grpc] [--scale]\n",
                    arg.c_str());
       return 2;
     }
@@ -228,8 +219,17 @@ int Main(int argc, char** argv) {
   std::printf("# Figure 7 on simulated hosts: S stages x 1 SimDevice (kernel 100 us, execute=false), "
               "hand-off 64 KiB over 5 us + 50 GB/s, %d round(s) of %lld ms per mode\n",
               flags.rounds, static_cast<long long>(flags.sample_nanos / 1'000'000));
+  if (flags.scale) {
+    shared_threads = 2;
+    std::printf("%6s %9s %10s %9s %10s %7s %8s %8s %8s %9s %7s\n", "stages", "in_flight", "control",
+                "par c/s", "seq c/s", "ratio", "par util", "seq util", "late us", "us/stage", "floor");
+    for (int64_t in_flight : {int64_t{1}, int64_t{8}}) {
+      for (int64_t s : {16, 32, 64, 128, 256, 512}) Row(flags, s, 100'000, "100 us", in_flight);
+    }
+    return 0;
+  }
   SimDeviceSlack();
-  const int64_t measured = flags.grpc ? MeasureGrpcOneWayNanos() : 0;
+  const int64_t measured = flags.grpc ? bench::MeasureGrpcOneWayNanos() : 0;
   CheckResultsEqual(16, measured > 0 ? measured : 100'000);
   std::printf("%6s %9s %10s %9s %10s %7s %8s %8s %8s\n", "stages", "in_flight", "control",
               "par c/s", "seq c/s", "ratio", "par util", "seq util", "late us");

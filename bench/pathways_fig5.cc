@@ -97,7 +97,8 @@ class Fig5Runner {
 }  // namespace
 
 absl::StatusOr<PathwaysFig5Result> RunPathwaysFig5(Client& client, Fig5Mode mode, int64_t devices,
-                                                   double target_seconds) {
+                                                   double target_seconds,
+                                                   const std::function<void(bool)>& timed) {
   Fig5Runner runner(client, mode);
   PW_RETURN_IF_ERROR(runner.Setup(devices));
   // Warm-up: the first call of each function traces, compiles and registers it, the first run
@@ -108,6 +109,7 @@ absl::StatusOr<PathwaysFig5Result> RunPathwaysFig5(Client& client, Fig5Mode mode
   const std::optional<int64_t> busy0 = ClusterBusyNanos(client);
   const int64_t target_nanos = static_cast<int64_t>(target_seconds * 1e9);
   PathwaysFig5Result result;
+  if (timed) timed(true);
   const int64_t t0 = MonotonicNanos();
   do {
     PW_ASSIGN_OR_RETURN(const int64_t n, runner.Unit());
@@ -116,6 +118,7 @@ absl::StatusOr<PathwaysFig5Result> RunPathwaysFig5(Client& client, Fig5Mode mode
   } while (result.elapsed_nanos < target_nanos);
   PW_RETURN_IF_ERROR(runner.Drain());
   result.elapsed_nanos = MonotonicNanos() - t0;
+  if (timed) timed(false);
   const std::optional<int64_t> busy1 = ClusterBusyNanos(client);
   if (busy0 && busy1) {
     result.utilization = static_cast<double>(*busy1 - *busy0) /

@@ -5,6 +5,7 @@
 #define BENCH_PATHWAYS_FIG5_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "bench/multi_controller.h"
@@ -27,8 +28,11 @@ struct PathwaysFig5Result {
 // trace, compile, register and lower), then units of the mode — one call for OpByOp, one
 // program run of kRound calls for Chained, one kRound-step call for Fused, each waited for —
 // until `target_seconds` have passed (at least one unit).
+// `timed`, when set, is called with true right before the timed part and with false right after
+// it (a caller measuring its own counters over the timed part only: CPU time, say).
 absl::StatusOr<PathwaysFig5Result> RunPathwaysFig5(Client& client, Fig5Mode mode, int64_t devices,
-                                                   double target_seconds);
+                                                   double target_seconds,
+                                                   const std::function<void(bool)>& timed = nullptr);
 
 }  // namespace pw::bench
 
