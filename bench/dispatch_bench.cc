@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
@@ -29,11 +30,7 @@ using ir::Value;
 
 constexpr int64_t kChain = 128;
 
-template <typename T>
-T Check(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
+using bench::Check;
 
 struct Setup {
   std::unique_ptr<LocalCluster> cluster;

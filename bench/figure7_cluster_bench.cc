@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
 #include "pathways/base/logging.h"
 #include "pathways/client/client.h"
@@ -34,11 +35,7 @@ using ir::Value;
 constexpr int64_t kHosts = 4;
 constexpr int64_t kElements = 16 * 1024;
 
-template <typename T>
-T Check(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
+using bench::Check;
 
 // One cluster for the whole binary (starting processes costs ~1 s); each benchmark connects its
 // own client.

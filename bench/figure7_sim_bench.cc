@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
 #include "bench/grpc_latency.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
@@ -43,16 +44,9 @@ constexpr int64_t kElements = 16 * 1024;    // 64 KiB hand-off between stages
 constexpr int64_t kTransferLatency = 5'000;  // ICI-class link: 5 us + 50 GB/s
 constexpr double kTransferBandwidth = 50e9;
 
-template <typename T>
-T Check(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
+using bench::Check;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using bench::Median;
 
 struct Flags {
   int rounds = 3;

@@ -35,6 +35,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/trace.h"
@@ -48,11 +49,7 @@ namespace {
 using ir::FunctionBuilder;
 using ir::Value;
 
-template <typename T>
-T Check(absl::StatusOr<T> v) {
-  PW_CHECK(v.ok()) << v.status();
-  return *std::move(v);
-}
+using bench::Check;
 
 struct Flags {
   bool fig8 = true;

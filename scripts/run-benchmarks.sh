@@ -21,3 +21,4 @@ for b in "$build"/bench/*_bench; do
 done
 /usr/bin/python3 scripts/plot_benchmarks.py "$out"
 /usr/bin/python3 scripts/plot_multitenancy.py "$out/multitenancy_bench.json" --trace "$out/multitenancy_trace.json"
+if [[ -f "$out/scale_sim_bench.json" ]]; then /usr/bin/python3 scripts/plot_scale.py "$out/scale_sim_bench.json"; fi
