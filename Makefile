@@ -54,7 +54,7 @@ TSAN_TESTS ?= base_test ir_test autodiff_test kernels_test device_test cpu_devic
   gloo_collectives_test gloo_mesh_reuse_test checkpoint_test dataflow_test fake_worker_test \
   worker_test host_executor_conformance_test resource_manager_test controller_test \
   in_process_data_plane_test tcp_data_plane_test host_membership_test simulated_network_test \
-  gang_execution_test runtime_test simulated_cluster_test client_test
+  gang_execution_test runtime_test simulated_cluster_test client_test scale_test
 test-tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
