@@ -45,10 +45,12 @@ void AsyncEvent::SetStatus(absl::Status status) {
     PW_CHECK(!setting_) << "AsyncEvent made available twice (new status: " << status << ")";
     setting_ = true;
     status_ = std::move(status);
-    state_.store(status_.ok() ? kReady : kError, std::memory_order_release);
+    state_.store(status_.ok() ? kReady : kError, std::memory_order_seq_cst);
     callbacks.swap(callbacks_);
   }
-  state_.notify_all();
+  // Dekker with Await: it counts itself in sleepers_ before it looks at state_ (both seq_cst),
+  // so either it sees the new state or this load sees it.
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) state_.notify_all();
   for (auto& cb : callbacks) cb(status_);
 }
 
@@ -68,9 +70,12 @@ const absl::Status& AsyncEvent::Await() const {
   // them the CPU, and a count of 2000 yields then burned milliseconds per wait on a 2-core
   // machine, time the device threads needed.
   SpinUntil(kAwaitSpinNanos, [this] { return IsAvailable(); });
-  uint32_t s;
-  while ((s = state_.load(std::memory_order_acquire)) == kUnavailable) {
-    state_.wait(kUnavailable, std::memory_order_acquire);
+  if (!IsAvailable()) {
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    while (state_.load(std::memory_order_seq_cst) == kUnavailable) {
+      state_.wait(kUnavailable, std::memory_order_acquire);
+    }
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
   return status_;
 }

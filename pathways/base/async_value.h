@@ -70,6 +70,9 @@ class AsyncEvent {
  private:
   enum State : uint32_t { kUnavailable = 0, kReady = 1, kError = 2 };
   std::atomic<uint32_t> state_{kUnavailable};
+  // Threads blocked (or about to block) in Await: SetStatus makes the futex wake-up system call
+  // only when there are some (most events are only ever waited on by callbacks).
+  mutable std::atomic<uint32_t> sleepers_{0};
   absl::Status status_;  // written once before state_ leaves kUnavailable
   absl::Mutex mu_;
   bool setting_ ABSL_GUARDED_BY(mu_) = false;

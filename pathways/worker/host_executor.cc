@@ -431,8 +431,8 @@ absl::StatusOr<HostExecutor::Receiving> HostExecutor::StartReceive(ArrayId array
   if (state == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(where(), ": the device is not on this host"));
   }
-  // Bounded here, where every data plane's pushes arrive: a shard index sizes the store's
-  // per-array vector, so a hostile index must never reach it.
+  // Bounded here, where every data plane's pushes arrive: a hostile index must never create a
+  // store entry no step will ever claim.
   if (shard < 0 || shard >= ir::kMaxShards) {
     return absl::InvalidArgumentError(
         absl::StrCat(where(), ": shard index out of range [0, ", ir::kMaxShards, ")"));

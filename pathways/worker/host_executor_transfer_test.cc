@@ -74,6 +74,12 @@ TEST(HostExecutorTest, TemporariesAreFreedAtTheirLastUseWhileTheRunGoesOn) {
   HostExecutor& host = cluster.host(0);
   ASSERT_TRUE(host.PutShard(arrays[0], 0, DeviceId(0), Vec({1, 2, 3, 4})).ok());
   host.Run(MakeRun(program, HostId(0), RunId(8), arrays, 0));
+  // The host counts its dispatch time once the message is dispatched: from then on every entry
+  // of the run exists, and the count of live buffers only goes down (mid-dispatch it can pass
+  // through 2 on its way up: x and a's output before b's and the receive's exist).
+  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
+  while (host.Status().dispatch_nanos == 0 && MonotonicNanos() < deadline) std::this_thread::yield();
+  ASSERT_GT(host.Status().dispatch_nanos, 0);
   // x and the receive buffer stay; both temporaries went as soon as b was done.
   AwaitLiveBuffers(host, 2);
   EXPECT_EQ(cluster.observer().count(), 0u);  // the run still waits on r
