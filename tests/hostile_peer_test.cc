@@ -349,14 +349,17 @@ TEST_F(HostilePeerTest, AStrangerCannotCommandAWorkerOrPushToIt) {
     auto with_token = [&](grpc::ClientContext& context) {
       if (!token.empty()) context.AddMetadata(grpc_transport::kOperatorMetadata, token);
     };
-    pwire::ReleaseRequest release;
+    pwire::WorkerCommandBatch release;
     release.set_version(wire::kWireVersion);
-    release.add_arrays(1);
-    pwire::StatusResponse released;
+    release.add_releases()->add_arrays(1);
     grpc::ClientContext c1;
     with_token(c1);
-    ASSERT_TRUE(worker->Release(&c1, release, &released).ok());
-    EXPECT_THAT(wire::ResponseStatus(released), StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("operator")));
+    auto commands = worker->Commands(&c1);
+    commands->Write(release);  // may fail: the worker ends the stream at once
+    commands->WritesDone();
+    const grpc::Status refused = commands->Finish();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+    EXPECT_THAT(refused.error_message(), HasSubstr("operator"));
     pwire::ShutdownRequest shutdown;
     shutdown.set_version(wire::kWireVersion);
     pwire::StatusResponse stopped;

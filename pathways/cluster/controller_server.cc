@@ -397,25 +397,47 @@ grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext* co
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::WorkersService::ReportRunDone(grpc::ServerContext* context,
-                                                             const pwire::RunDoneReport* request,
-                                                             pwire::StatusResponse* response) {
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "ReportRunDone");
-      !s.ok()) {
-    SetStatus(*response, s);
-    return grpc::Status::OK;
+// One worker's ReportRuns stream: reads reports until the worker closes it or the call breaks.
+// Deletes itself when the call is over.
+class ControllerServer::WorkersService::ReportReader final
+    : public grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse> {
+ public:
+  ReportReader(ControllerServer* server, const grpc::CallbackServerContext* context)
+      : server_(server) {
+    if (absl::Status s = grpc_transport::NeedOperatorToken(context, server_->operator_token(),
+                                                           "ReportRuns");
+        !s.ok()) {
+      Finish(grpc_transport::ToGrpc(s));
+      return;
+    }
+    StartRead(&report_);
   }
-  absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(*request);
-  if (!results.ok()) {
-    PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
-    SetStatus(*response, results.status());
-    return grpc::Status::OK;
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the worker closed its side, or the call broke
+      Finish(grpc::Status::OK);
+      return;
+    }
+    absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(report_);
+    if (!results.ok()) {
+      PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
+      Finish(grpc_transport::ToGrpc(Annotate(results.status(), "RunDoneReport")));
+      return;
+    }
+    // A late report of a host already removed is ignored by the controller (its runs were
+    // failed for it when it was removed).
+    for (HostRunResult& result : *results) server_->controller().OnHostRunDone(std::move(result));
+    StartRead(&report_);
   }
-  // A late report of a host already removed is ignored by the controller (its runs were
-  // failed for it when it was removed).
-  for (HostRunResult& result : *results) server_->controller().OnHostRunDone(std::move(result));
-  SetStatus(*response, absl::OkStatus());
-  return grpc::Status::OK;
+  void OnDone() override { delete this; }
+
+ private:
+  ControllerServer* const server_;
+  pwire::RunDoneReport report_;
+};
+
+grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse>*
+ControllerServer::WorkersService::ReportRuns(grpc::CallbackServerContext* context) {
+  return new ReportReader(server_, context);
 }
 
 grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext* context,

@@ -110,9 +110,11 @@ class ControllerServer::ApiService final
 };
 
 // ControllerWorkers: short calls, on the sync server threads (Join may remove a stale host,
-// which waits for the controller's work thread).
+// which waits for the controller's work thread); each worker's ReportRuns stream on the callback
+// API, its reports handed to the controller on the gRPC thread that read them.
 class ControllerServer::WorkersService final
-    : public pathways::wire::ControllerWorkers::Service {
+    : public pathways::wire::ControllerWorkers::WithCallbackMethod_ReportRuns<
+          pathways::wire::ControllerWorkers::Service> {
  public:
   explicit WorkersService(ControllerServer* server) : server_(server) {}
 
@@ -120,12 +122,13 @@ class ControllerServer::WorkersService final
                     pathways::wire::JoinResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const pathways::wire::HeartbeatRequest* request,
                          pathways::wire::HeartbeatResponse* response) override;
-  grpc::Status ReportRunDone(grpc::ServerContext* context, const pathways::wire::RunDoneReport* request,
-                             pathways::wire::StatusResponse* response) override;
+  grpc::ServerBidiReactor<pathways::wire::RunDoneReport, pathways::wire::StatusResponse>*
+  ReportRuns(grpc::CallbackServerContext* context) override;
   grpc::Status LookupHost(grpc::ServerContext* context, const pathways::wire::LookupHostRequest* request,
                           pathways::wire::LookupHostResponse* response) override;
 
  private:
+  class ReportReader;
   ControllerServer* const server_;
 };
 
