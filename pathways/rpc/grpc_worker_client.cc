@@ -216,7 +216,7 @@ void GrpcWorkerClient::Run(HostRun run) {
           }
           *b.add_runs() = *std::move(proto);
         },
-        queued);
+        &queued);
     if (!added) {
       refused = lost_.ok() ? stream_error_ : lost_;
     } else {
@@ -359,7 +359,7 @@ void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {
           request.set_seq(next_seq_++);
           *b.add_releases() = std::move(request);
         },
-        std::nullopt);
+        nullptr);
     if (!added) return;  // the host's memory went with it
     open = stream_ == nullptr;
     if (open) OpenStreamLocked();

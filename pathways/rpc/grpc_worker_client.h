@@ -167,8 +167,9 @@ class GrpcWorkerClient final : public WorkerService {
   // waiting batch under mu_ (so seq order is batch order); the batch goes out at once if no
   // write is in flight. False (nothing added) once the stream failed or the host was lost.
   void OpenStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool EnqueueLocked(const std::function<void(CommandBatch&)>& add,
-                     std::optional<QueuedRun> run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `run` (null for a release) is recorded after `add` ran, so `add` may fill it in.
+  bool EnqueueLocked(const std::function<void(CommandBatch&)>& add, const QueuedRun* run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the waiting batch for writing if no write is in flight (null otherwise).
   std::unique_ptr<CommandBatch> TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `batch` (starting the stream with it the first time). Outside mu_.

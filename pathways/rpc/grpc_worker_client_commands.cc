@@ -11,14 +11,14 @@
 namespace pw {
 
 bool GrpcWorkerClient::EnqueueLocked(const std::function<void(CommandBatch&)>& add,
-                                     std::optional<QueuedRun> run) {
+                                     const QueuedRun* run) {
   if (!lost_.ok() || !stream_error_.ok()) return false;
   if (waiting_ == nullptr) {
     waiting_ = std::make_unique<CommandBatch>();
     waiting_->set_version(wire::kWireVersion);
   }
   add(*waiting_);
-  if (run.has_value()) waiting_runs_.push_back(*std::move(run));
+  if (run != nullptr) waiting_runs_.push_back(*run);  // read after `add` filled it in
   return true;
 }
 
@@ -76,6 +76,8 @@ void GrpcWorkerClient::WriteBatch(std::unique_ptr<CommandBatch> batch, bool open
 
 void GrpcWorkerClient::OnBatchWritten(bool ok) {
   std::unique_ptr<CommandBatch> next;
+  std::vector<QueuedRun> failed;
+  absl::Status error;
   {
     absl::MutexLock lock(&mu_);
     writing_ = false;
@@ -90,9 +92,17 @@ void GrpcWorkerClient::OnBatchWritten(bool ok) {
       writing_runs_.insert(writing_runs_.end(), waiting_runs_.begin(), waiting_runs_.end());
       waiting_runs_ = std::move(writing_runs_);
       writing_runs_.clear();
+      if (!stream_error_.ok()) {
+        // The stream had ended before this write started (its end came first): fail them now.
+        failed = std::move(waiting_runs_);
+        waiting_runs_.clear();
+        waiting_.reset();
+        error = stream_error_;
+      }
     }
   }
   if (next != nullptr) WriteBatch(std::move(next), /*open=*/false);
+  FailQueuedRuns(std::move(failed), error);
 }
 
 void GrpcWorkerClient::OnStreamDone(const grpc::Status& grpc_status) {
