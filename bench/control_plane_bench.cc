@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_util.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/status.h"
 #include "pathways/client/client.h"
@@ -128,11 +129,6 @@ PmapFunction AddOne(Client& client, const VirtualSlice& slice) {
 std::vector<ir::Literal> Zeros(const VirtualSlice& slice) {
   return std::vector<ir::Literal>(
       slice.devices.size(), ir::Literal(ir::TensorType{ir::DType::kF32, {kFloatsPerDevice}}));
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 std::string Stat(const std::vector<double>& v) {

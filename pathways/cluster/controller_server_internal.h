@@ -4,9 +4,11 @@
 #define PATHWAYS_CLUSTER_CONTROLLER_SERVER_INTERNAL_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -127,9 +129,16 @@ class ControllerServer::WorkersService final
   grpc::Status LookupHost(grpc::ServerContext* context, const pathways::wire::LookupHostRequest* request,
                           pathways::wire::LookupHostResponse* response) override;
 
+  // Ends every open ReportRuns stream with `reason` and refuses new ones (before the server
+  // shuts down).
+  void StopReports(const absl::Status& reason);
+
  private:
   class ReportReader;
   ControllerServer* const server_;
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::shared_ptr<ReportReader>> readers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pw
