@@ -407,7 +407,7 @@ class ControllerServer::WorkersService::ReportReader final
     : public grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse>,
       public std::enable_shared_from_this<ReportReader> {
  public:
-  ReportReader(WorkersService* service) : service_(service) {}
+  explicit ReportReader(WorkersService* service) : service_(service) {}
 
   void Begin(const grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
