@@ -7,7 +7,7 @@ build=${1:-build}
 out=bench/results
 mkdir -p "$out"
 min_time=${PW_BENCH_MIN_TIME:-0.5}
-own_flags=" figure7_sim_bench multitenancy_bench scale_sim_bench "
+own_flags=" figure7_sim_bench multitenancy_bench scale_sim_bench control_plane_bench "
 for b in "$build"/bench/*_bench; do
   [[ -x $b ]] || continue
   name=$(basename "$b")

@@ -269,6 +269,75 @@ TEST_F(HostilePeerTest, WorkerServiceRequestsWithHostileValuesAreRefused) {
   ExpectTheClusterStillWorks();
 }
 
+// The two persistent streams of the control plane: whatever a peer holding the operator token
+// sends on them, the receiver ends that stream with INVALID_ARGUMENT naming the culprit, never
+// crashes, and keeps serving its own controller's stream.
+TEST_F(HostilePeerTest, HostileMessagesOnTheControlStreamsEndThemNamingTheCulprit) {
+  // One batch on a stream of its own; the stream's final status.
+  auto send = [](auto& stub, auto start, const auto& message) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = start(*stub, &context);
+    stream->Write(message);  // may fail: the receiver may have ended the stream already
+    stream->WritesDone();
+    return stream->Finish();
+  };
+  auto worker = pwire::Worker::NewStub(MakeChannel(workers_[0]->address()));
+  auto commands = [](pwire::Worker::Stub& stub, grpc::ClientContext* context) {
+    return stub.Commands(context);
+  };
+  auto expect_refused = [](const grpc::Status& s, const std::string& culprit,
+                           grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT) {
+    EXPECT_EQ(s.error_code(), code) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(culprit));
+  };
+  {
+    pwire::WorkerCommandBatch batch;  // one command more than a batch may hold
+    batch.set_version(wire::kWireVersion);
+    for (int i = 0; i <= grpc_transport::kMaxCommandsPerBatch; ++i) {
+      batch.add_releases()->set_version(wire::kWireVersion);
+    }
+    expect_refused(send(worker, commands, batch), "at most 4096");
+  }
+  {
+    pwire::WorkerCommandBatch batch;
+    batch.set_version(wire::kWireVersion);
+    pwire::ReleaseRequest* release = batch.add_releases();
+    release->set_version(wire::kWireVersion);
+    release->add_arrays(-9);
+    expect_refused(send(worker, commands, batch), "WorkerCommandBatch.releases[0]");
+  }
+  {
+    pwire::WorkerCommandBatch batch;
+    batch.set_version(wire::kWireVersion);
+    pwire::HostRunProto* run = batch.add_runs();
+    run->set_version(wire::kWireVersion);
+    run->set_run(1);
+    run->set_program_key(5);
+    run->mutable_program()->set_program_key(6);  // not the run's key, and empty
+    expect_refused(send(worker, commands, batch), "WorkerCommandBatch.runs[0]");
+  }
+  {
+    pwire::WorkerCommandBatch batch;
+    batch.set_version(wire::kWireVersion + 7);  // another wire version, as everywhere
+    expect_refused(send(worker, commands, batch), "version", grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // A worker's report of a result no host could have sent.
+  auto controller = pwire::ControllerWorkers::NewStub(MakeChannel(server_->address()));
+  auto reports = [](pwire::ControllerWorkers::Stub& stub, grpc::ClientContext* context) {
+    return stub.ReportRuns(context);
+  };
+  {
+    pwire::RunDoneReport report;
+    report.set_version(wire::kWireVersion);
+    pwire::HostRunResultProto* result = report.add_results();
+    result->set_host(-3);
+    result->set_run(1);
+    expect_refused(send(controller, reports, report), "RunDoneReport");
+  }
+  ExpectTheClusterStillWorks();
+}
+
 TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
   auto stub = pwire::ControllerApi::NewStub(MakeChannel(server_->address()));
   // A session of its own: the hostile values must get past authentication to be refused.
@@ -349,14 +418,17 @@ TEST_F(HostilePeerTest, AStrangerCannotCommandAWorkerOrPushToIt) {
     auto with_token = [&](grpc::ClientContext& context) {
       if (!token.empty()) context.AddMetadata(grpc_transport::kOperatorMetadata, token);
     };
-    pwire::ReleaseRequest release;
+    pwire::WorkerCommandBatch release;
     release.set_version(wire::kWireVersion);
-    release.add_arrays(1);
-    pwire::StatusResponse released;
+    release.add_releases()->add_arrays(1);
     grpc::ClientContext c1;
     with_token(c1);
-    ASSERT_TRUE(worker->Release(&c1, release, &released).ok());
-    EXPECT_THAT(wire::ResponseStatus(released), StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("operator")));
+    auto commands = worker->Commands(&c1);
+    commands->Write(release);  // may fail: the worker ends the stream at once
+    commands->WritesDone();
+    const grpc::Status refused = commands->Finish();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+    EXPECT_THAT(refused.error_message(), HasSubstr("operator"));
     pwire::ShutdownRequest shutdown;
     shutdown.set_version(wire::kWireVersion);
     pwire::StatusResponse stopped;

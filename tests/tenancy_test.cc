@@ -237,9 +237,11 @@ TEST_F(TenancyTest, ATenantCannotJoinReportRunsOrWriteTheRendezvousStore) {
   expect_denied([&](grpc::ClientContext& context) {
     pwire::RunDoneReport report;
     report.set_version(wire::kWireVersion);
-    pwire::StatusResponse response;
-    const grpc::Status g = workers->ReportRunDone(&context, report, &response);
-    return g.ok() ? wire::ResponseStatus(response) : absl::UnavailableError(g.error_message());
+    auto reports = workers->ReportRuns(&context);
+    reports->Write(report);  // may fail: the controller ends the stream at once
+    reports->WritesDone();
+    const grpc::Status g = reports->Finish();
+    return absl::Status(static_cast<absl::StatusCode>(g.error_code()), g.error_message());
   });
   expect_denied([&](grpc::ClientContext& context) {
     pwire::StoreSetRequest set;

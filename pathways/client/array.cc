@@ -15,8 +15,7 @@ namespace pw {
 namespace internal {
 ArrayRef::~ArrayRef() {
   if (client != nullptr && !client->disconnected.load(std::memory_order_acquire)) {
-    absl::Status s = client->controller->ReleaseArray(client->id, info.id);
-    if (!s.ok()) PW_LOG(WARNING) << "releasing " << info.id << ": " << s;
+    client->controller->ReleaseArrayNoWait(client->id, info.id);
   }
 }
 Array AdoptArray(std::shared_ptr<ClientState> client, ArrayInfo info, RunId producer) {

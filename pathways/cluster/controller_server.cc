@@ -210,6 +210,9 @@ void ControllerServer::Shutdown() {
   }
   if (server_ != nullptr) {
     rendezvous_service_->Shutdown();  // blocked Waits answer instead of holding the server
+    // Workers' report streams end now instead of holding the server until the drain deadline.
+    workers_service_->StopReports(absl::UnavailableError(
+        absl::StrCat("the controller at ", address_, " is shutting down")));
     server_->Shutdown(absl::ToChronoTime(absl::Now() + kDrainTimeout));
     server_->Wait();
   }
@@ -397,25 +400,83 @@ grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext* co
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerServer::WorkersService::ReportRunDone(grpc::ServerContext* context,
-                                                             const pwire::RunDoneReport* request,
-                                                             pwire::StatusResponse* response) {
-  if (absl::Status s = grpc_transport::NeedOperatorToken(context, server_->operator_token(), "ReportRunDone");
-      !s.ok()) {
-    SetStatus(*response, s);
-    return grpc::Status::OK;
+// One worker's ReportRuns stream: reads reports until the worker closes it, the call breaks,
+// or the controller stops (StopReports). Lives until OnDone (self_ holds it; the service's set
+// too while it is open).
+class ControllerServer::WorkersService::ReportReader final
+    : public grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse>,
+      public std::enable_shared_from_this<ReportReader> {
+ public:
+  explicit ReportReader(WorkersService* service) : service_(service) {}
+
+  void Begin(const grpc::CallbackServerContext* context) {
+    self_ = shared_from_this();
+    absl::Status refused = grpc_transport::NeedOperatorToken(
+        context, service_->server_->operator_token(), "ReportRuns");
+    {
+      absl::MutexLock lock(&service_->mu_);
+      if (refused.ok() && service_->stopped_) {
+        refused = absl::UnavailableError("the controller is shutting down");
+      }
+      if (refused.ok()) service_->readers_.insert(self_);
+    }
+    if (!refused.ok()) {
+      End(refused);
+      return;
+    }
+    StartRead(&report_);
   }
-  absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(*request);
-  if (!results.ok()) {
-    PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
-    SetStatus(*response, results.status());
-    return grpc::Status::OK;
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the worker closed its side, or the call broke
+      End(absl::OkStatus());
+      return;
+    }
+    absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(report_);
+    if (!results.ok()) {
+      PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
+      End(Annotate(results.status(), "RunDoneReport"));
+      return;
+    }
+    // A late report of a host already removed is ignored by the controller (its runs were
+    // failed for it when it was removed).
+    for (HostRunResult& result : *results) {
+      service_->server_->controller().OnHostRunDone(std::move(result));
+    }
+    StartRead(&report_);
   }
-  // A late report of a host already removed is ignored by the controller (its runs were
-  // failed for it when it was removed).
-  for (HostRunResult& result : *results) server_->controller().OnHostRunDone(std::move(result));
-  SetStatus(*response, absl::OkStatus());
-  return grpc::Status::OK;
+  // Ends the call with `status` unless it ended already.
+  void End(const absl::Status& status) {
+    if (ended_.exchange(true, std::memory_order_acq_rel)) return;
+    Finish(grpc_transport::ToGrpc(status));
+  }
+  void OnDone() override {
+    std::shared_ptr<ReportReader> keep = std::move(self_);  // released last: may free this
+    absl::MutexLock lock(&service_->mu_);
+    service_->readers_.erase(keep);
+  }
+
+ private:
+  WorkersService* const service_;
+  pwire::RunDoneReport report_;
+  std::atomic<bool> ended_{false};
+  std::shared_ptr<ReportReader> self_;
+};
+
+grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse>*
+ControllerServer::WorkersService::ReportRuns(grpc::CallbackServerContext* context) {
+  auto reader = std::make_shared<ReportReader>(this);
+  reader->Begin(context);
+  return reader.get();
+}
+
+void ControllerServer::WorkersService::StopReports(const absl::Status& reason) {
+  absl::flat_hash_set<std::shared_ptr<ReportReader>> readers;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    readers.swap(readers_);
+  }
+  for (const auto& reader : readers) reader->End(reason);
 }
 
 grpc::Status ControllerServer::WorkersService::LookupHost(grpc::ServerContext* context,

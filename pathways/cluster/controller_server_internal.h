@@ -4,9 +4,11 @@
 #define PATHWAYS_CLUSTER_CONTROLLER_SERVER_INTERNAL_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -110,9 +112,11 @@ class ControllerServer::ApiService final
 };
 
 // ControllerWorkers: short calls, on the sync server threads (Join may remove a stale host,
-// which waits for the controller's work thread).
+// which waits for the controller's work thread); each worker's ReportRuns stream on the callback
+// API, its reports handed to the controller on the gRPC thread that read them.
 class ControllerServer::WorkersService final
-    : public pathways::wire::ControllerWorkers::Service {
+    : public pathways::wire::ControllerWorkers::WithCallbackMethod_ReportRuns<
+          pathways::wire::ControllerWorkers::Service> {
  public:
   explicit WorkersService(ControllerServer* server) : server_(server) {}
 
@@ -120,13 +124,21 @@ class ControllerServer::WorkersService final
                     pathways::wire::JoinResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const pathways::wire::HeartbeatRequest* request,
                          pathways::wire::HeartbeatResponse* response) override;
-  grpc::Status ReportRunDone(grpc::ServerContext* context, const pathways::wire::RunDoneReport* request,
-                             pathways::wire::StatusResponse* response) override;
+  grpc::ServerBidiReactor<pathways::wire::RunDoneReport, pathways::wire::StatusResponse>*
+  ReportRuns(grpc::CallbackServerContext* context) override;
   grpc::Status LookupHost(grpc::ServerContext* context, const pathways::wire::LookupHostRequest* request,
                           pathways::wire::LookupHostResponse* response) override;
 
+  // Ends every open ReportRuns stream with `reason` and refuses new ones (before the server
+  // shuts down).
+  void StopReports(const absl::Status& reason);
+
  private:
+  class ReportReader;
   ControllerServer* const server_;
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::shared_ptr<ReportReader>> readers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pw

@@ -102,9 +102,10 @@ class FakeRemoteWorker final : public pwire::Worker::Service {
     if (stop_ != nullptr && !stop_->HasBeenNotified()) stop_->Notify();
     if (heartbeats_.joinable()) heartbeats_.join();
   }
-  // The process vanishes: its server stops answering.
+  // The process vanishes: its server stops answering, and its calls (the controller's command
+  // stream) end.
   void Die() {
-    if (server_ != nullptr) server_->Shutdown();
+    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
   }
   void HangStatus() { hang_status_ = true; }
 
@@ -117,19 +118,15 @@ class FakeRemoteWorker final : public pwire::Worker::Service {
     grpc_transport::SetStatus(*response, absl::OkStatus());
     return grpc::Status::OK;
   }
-  grpc::Status Run(grpc::ServerContext*, const pwire::HostRunProto*,
-                   pwire::StatusResponse* response) override {
-    ++runs_;
-    grpc_transport::SetStatus(*response, absl::OkStatus());
+  grpc::Status Commands(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<pwire::StatusResponse, pwire::WorkerCommandBatch>* stream) override {
+    pwire::WorkerCommandBatch batch;
+    while (stream->Read(&batch)) runs_ += batch.runs_size();
     return grpc::Status::OK;
   }
   grpc::Status PutShard(grpc::ServerContext*, const pwire::PutShardRequest*,
                         pwire::StatusResponse* response) override {
-    grpc_transport::SetStatus(*response, absl::OkStatus());
-    return grpc::Status::OK;
-  }
-  grpc::Status Release(grpc::ServerContext*, const pwire::ReleaseRequest*,
-                       pwire::StatusResponse* response) override {
     grpc_transport::SetStatus(*response, absl::OkStatus());
     return grpc::Status::OK;
   }
@@ -422,9 +419,11 @@ TEST(ControllerServerTest, AHostThatStopsHeartbeatingIsRemovedAndItsArraysFail) 
   EXPECT_EQ(aborted, 1);
 }
 
-TEST(ControllerServerTest, AWorkerThatCannotBeReachedIsRemovedOnTheFailedCall) {
+// The controller's command stream to a worker ends when the worker's process goes: that alone
+// reveals the loss (no heartbeat needed), fails the runs it had, and removes the host.
+TEST(ControllerServerTest, AWorkerWhoseCommandStreamEndsIsRemovedAtOnce) {
   ControllerServerOptions options = FastOptions();
-  options.heartbeat_timeout = absl::Seconds(60);  // only the failed call can reveal the loss
+  options.heartbeat_timeout = absl::Seconds(60);  // only the stream's end can reveal the loss
   std::unique_ptr<ControllerServer> server = StartServer(options);
   FakeRemoteWorker worker;
   worker.Join(server->address(), 2);
@@ -433,21 +432,20 @@ TEST(ControllerServerTest, AWorkerThatCannotBeReachedIsRemovedOnTheFailedCall) {
   ClientId client = *controller.Connect("c");
   Submitted first = SubmitRun(controller, client);
   worker.Die();
-  // A second run of the same program reaches the dead host.
-  absl::StatusOr<RunResult> again =
-      controller.Run(client, first.program, {first.input}, RunOptions{});
-  ASSERT_TRUE(again.ok()) << again.status();
-  EventRef ready = controller.AwaitArray(client, again->outputs[0].id);
+  // The fake never finishes the run: only the host's loss can fail the array.
+  EventRef ready = controller.AwaitArray(client, first.output.id);
   const absl::Status& failed = ready->Await();
   EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Msg(failed), HasSubstr(worker.host().DebugString()));
   EXPECT_THAT(Msg(failed), HasSubstr(worker.address()));
-  EXPECT_THAT(controller.AwaitArray(client, first.output.id)->Await(),
-              StatusIs(absl::StatusCode::kUnavailable));
-  // The failed call fails the run at once; the membership's monitor thread removes the host
-  // right after.
   EXPECT_THAT(server->WaitForHostLost(worker.host(), absl::Seconds(10)), IsOk());
   EXPECT_THAT(worker.Heartbeat(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(server->num_hosts(), 0);
+  // A later run of the program has no devices left and says why.
+  absl::StatusOr<RunResult> again =
+      controller.Run(client, first.program, {first.input}, RunOptions{});
+  EXPECT_THAT(again.status(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Msg(again.status()), HasSubstr(worker.address()));
 }
 
 TEST(ControllerServerTest, StatusShowsAHostThatDoesNotAnswerAsUnreachable) {

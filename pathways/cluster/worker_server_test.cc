@@ -8,6 +8,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <numeric>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -235,23 +237,24 @@ TEST_F(OneWorkerTest, ShutdownAnswersWaitingFetchesAndStops) {
   EXPECT_THAT(parked->Await(), StatusIs(absl::StatusCode::kUnavailable)) << parked->status();
 }
 
-TEST_F(OneWorkerTest, RunResultsLeaveInBatchesWithOneReportInFlight) {
+// Results leave on one persistent stream, each in exactly one report, in the order they finished.
+TEST_F(OneWorkerTest, RunResultsLeaveOnOneStreamEachInOneReport) {
   PutX(ArrayId(600));
-  controller_.BlockReports();
   ASSERT_TRUE(client_->Run(RunProto(1, ArrayId(600), ArrayId(601), true, 1)).ok());
-  controller_.AwaitBlockedReport();
   for (int i = 2; i <= 4; ++i) {
     ASSERT_TRUE(client_->Run(RunProto(i, ArrayId(600), ArrayId(600 + i), false, i)).ok());
   }
-  // All four results reached the reporter; three wait behind the report in flight.
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (worker_->report_stats().results < 4 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(1));
+  std::vector<HostRunResult> results = controller_.WaitForResults(4);
+  ASSERT_EQ(results.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(results[i].run, RunId(i + 1));  // one device stream: they finish in order
+    EXPECT_TRUE(results[i].status.ok()) << results[i].status;
   }
+  const std::vector<int> sizes = controller_.report_sizes();
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), 4);
   EXPECT_EQ(worker_->report_stats().results, 4);
-  controller_.UnblockReports();
-  EXPECT_EQ(controller_.WaitForResults(4).size(), 4u);
-  EXPECT_THAT(controller_.report_sizes(), ElementsAre(1, 3));
+  EXPECT_EQ(worker_->report_stats().reports, static_cast<int64_t>(sizes.size()));
+  EXPECT_EQ(worker_->report_stats().streams, 1);
 }
 
 TEST_F(OneWorkerTest, TraceNamesTheHostAndCarriesItsEvents) {

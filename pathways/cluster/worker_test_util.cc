@@ -63,23 +63,32 @@ absl::Status WorkerClient::PutShard(ArrayId array, int32_t shard, DeviceId devic
                                     "PutShard", address_);
 }
 
-absl::Status WorkerClient::Run(const pathways::wire::HostRunProto& run) {
-  pathways::wire::StatusResponse response;
+absl::Status WorkerClient::Commands(const pathways::wire::WorkerCommandBatch& batch) {
   grpc::ClientContext context;
   context.set_deadline(In(absl::Seconds(20)));
-  return grpc_transport::CallStatus(stub_->Run(&context, run, &response), response, "Run",
-                                    address_);
+  auto stream = stub_->Commands(&context);
+  stream->Write(batch);
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (status.ok()) return absl::OkStatus();
+  // gRPC's codes are absl's.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat("Commands to ", address_, ": ", status.error_message()));
+}
+
+absl::Status WorkerClient::Run(const pathways::wire::HostRunProto& run) {
+  auto batch = Versioned<pathways::wire::WorkerCommandBatch>();
+  *batch.add_runs() = run;
+  return Commands(batch);
 }
 
 absl::Status WorkerClient::Release(std::vector<ArrayId> arrays, uint64_t seq) {
-  auto request = Versioned<pathways::wire::ReleaseRequest>();
+  auto batch = Versioned<pathways::wire::WorkerCommandBatch>();
+  pathways::wire::ReleaseRequest& request = *batch.add_releases();
+  request.set_version(wire::kWireVersion);
   for (ArrayId a : arrays) request.add_arrays(a.value());
   request.set_seq(seq);
-  pathways::wire::StatusResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(In(absl::Seconds(20)));
-  return grpc_transport::CallStatus(stub_->Release(&context, request, &response), response,
-                                    "Release", address_);
+  return Commands(batch);
 }
 
 AsyncValueRef<ir::Literal> WorkerClient::FetchShard(ArrayId array, int32_t shard, uint64_t seq) {

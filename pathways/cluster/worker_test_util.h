@@ -40,6 +40,10 @@ class WorkerClient {
 
   absl::Status RegisterFunction(FunctionId id, const ir::Function& function);
   absl::Status PutShard(ArrayId array, int32_t shard, DeviceId device, const ir::Literal& data);
+  // One batch on a Commands stream of its own, closed at once: OK once the worker applied or
+  // parked every command, else the error that ended the stream.
+  absl::Status Commands(const pathways::wire::WorkerCommandBatch& batch);
+  // Commands with one run / one release.
   absl::Status Run(const pathways::wire::HostRunProto& run);
   absl::Status Release(std::vector<ArrayId> arrays, uint64_t seq);
   // Answered when the worker answers (the shard is ready, or failed).

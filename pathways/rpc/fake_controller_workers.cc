@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "pathways/base/logging.h"
+#include "pathways/base/status.h"
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/wire/wire_convert.h"
 
@@ -35,7 +36,6 @@ FakeControllerWorkers::~FakeControllerWorkers() { Stop(); }
 
 void FakeControllerWorkers::Stop() {
   if (server_ == nullptr) return;
-  UnblockReports();
   rendezvous_.Shutdown();
   server_->Shutdown(In(absl::Milliseconds(200)));
   server_->Wait();
@@ -50,22 +50,6 @@ void FakeControllerWorkers::Forget(HostId host) {
 void FakeControllerWorkers::RefuseJoins(absl::Status status) {
   absl::MutexLock lock(&mu_);
   refuse_joins_ = std::move(status);
-}
-
-void FakeControllerWorkers::BlockReports() {
-  absl::MutexLock lock(&mu_);
-  block_reports_ = true;
-}
-
-void FakeControllerWorkers::UnblockReports() {
-  absl::MutexLock lock(&mu_);
-  block_reports_ = false;
-}
-
-void FakeControllerWorkers::AwaitBlockedReport() {
-  absl::MutexLock lock(&mu_);
-  auto blocked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return blocked_reports_ > 0; };
-  mu_.AwaitWithTimeout(absl::Condition(&blocked), absl::Seconds(20));
 }
 
 std::vector<HostRunResult> FakeControllerWorkers::WaitForResults(size_t n, absl::Duration timeout) {
@@ -117,25 +101,24 @@ grpc::Status FakeControllerWorkers::Heartbeat(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status FakeControllerWorkers::ReportRunDone(grpc::ServerContext* context,
-                                           const pathways::wire::RunDoneReport* request,
-                                           pathways::wire::StatusResponse* response) {
-  absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(*request);
-  absl::MutexLock lock(&mu_);
-  ++blocked_reports_;
-  auto unblocked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !block_reports_; };
-  mu_.Await(absl::Condition(&unblocked));
-  --blocked_reports_;
-  if (!results.ok()) {
-    bad_reports_.push_back(results.status());
-  } else {
+grpc::Status FakeControllerWorkers::ReportRuns(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<pathways::wire::StatusResponse, pathways::wire::RunDoneReport>*
+        stream) {
+  pathways::wire::RunDoneReport report;
+  while (stream->Read(&report)) {
+    absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(report);
+    absl::MutexLock lock(&mu_);
+    if (!results.ok()) {
+      bad_reports_.push_back(results.status());
+      return grpc_transport::ToGrpc(Annotate(results.status(), "RunDoneReport"));
+    }
     report_sizes_.push_back(static_cast<int>(results->size()));
     for (HostRunResult& r : *results) {
       if (forward_to_ != nullptr) forward_to_->OnHostRunDone(r);
       results_.push_back(std::move(r));
     }
   }
-  SetStatus(*response, results.status());
   return grpc::Status::OK;
 }
 

@@ -41,11 +41,6 @@ class FakeControllerWorkers final : public pathways::wire::ControllerWorkers::Se
   void Forget(HostId host);
   // Join is refused with `status` (not OK) from now on.
   void RefuseJoins(absl::Status status);
-  // Each ReportRunDone waits until Unblock; lets a test see what accumulates meanwhile.
-  void BlockReports();
-  void UnblockReports();
-  // Blocks until a ReportRunDone is waiting in BlockReports.
-  void AwaitBlockedReport();
 
   // Every result reported from now on is also handed to `observer` (as the controller would
   // be), on the gRPC thread that received it. Null: recorded only.
@@ -62,9 +57,12 @@ class FakeControllerWorkers final : public pathways::wire::ControllerWorkers::Se
   grpc::Status Heartbeat(grpc::ServerContext* context,
                          const pathways::wire::HeartbeatRequest* request,
                          pathways::wire::HeartbeatResponse* response) override;
-  grpc::Status ReportRunDone(grpc::ServerContext* context,
-                             const pathways::wire::RunDoneReport* request,
-                             pathways::wire::StatusResponse* response) override;
+  // Reads reports until the worker closes the stream; an unreadable one is recorded and ends
+  // the stream with INVALID_ARGUMENT, as the controller does.
+  grpc::Status ReportRuns(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<pathways::wire::StatusResponse, pathways::wire::RunDoneReport>*
+          stream) override;
   grpc::Status LookupHost(grpc::ServerContext* context,
                           const pathways::wire::LookupHostRequest* request,
                           pathways::wire::LookupHostResponse* response) override;
@@ -82,8 +80,6 @@ class FakeControllerWorkers final : public pathways::wire::ControllerWorkers::Se
   absl::flat_hash_map<HostId, std::string> data_plane_addresses_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<HostId> forgotten_ ABSL_GUARDED_BY(mu_);
   absl::Status refuse_joins_ ABSL_GUARDED_BY(mu_);
-  bool block_reports_ ABSL_GUARDED_BY(mu_) = false;
-  int blocked_reports_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<HostRunResult> results_ ABSL_GUARDED_BY(mu_);
   RunObserver* forward_to_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<int> report_sizes_ ABSL_GUARDED_BY(mu_);

@@ -25,6 +25,9 @@ inline constexpr int kMaxMessageBytes = 1 << 30;
 inline constexpr int kMaxSyncPollers = 8;
 // Chunk size of a data-plane push (one ShardPushProto's bytes).
 inline constexpr int64_t kPushChunkBytes = int64_t{1} << 20;
+// At most this many commands (runs plus releases) in one WorkerCommandBatch: the sender splits
+// longer queues, the worker refuses a longer batch (INVALID_ARGUMENT naming the count).
+inline constexpr int kMaxCommandsPerBatch = 4096;
 // gRPC metadata carrying a client's session token (ControllerApi calls after Connect) and the
 // operator's credential (Shutdown, Trace, every client's status).
 inline constexpr char kSessionMetadata[] = "pw-session";

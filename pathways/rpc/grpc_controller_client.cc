@@ -227,6 +227,7 @@ absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_
 }
 
 void GrpcControllerClient::Disconnect(ClientId client) {
+  WaitForReleases();
   pwire::DisconnectRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -239,6 +240,7 @@ void GrpcControllerClient::Disconnect(ClientId client) {
 
 absl::StatusOr<VirtualSlice> GrpcControllerClient::AllocateSlice(ClientId client,
                                                                  SliceRequest slice_request) {
+  WaitForReleases();
   pwire::AllocateSliceRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -250,6 +252,7 @@ absl::StatusOr<VirtualSlice> GrpcControllerClient::AllocateSlice(ClientId client
 }
 
 absl::StatusOr<VirtualSlice> GrpcControllerClient::RepairSlice(ClientId client, SliceId slice) {
+  WaitForReleases();
   pwire::RepairSliceRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -260,6 +263,7 @@ absl::StatusOr<VirtualSlice> GrpcControllerClient::RepairSlice(ClientId client, 
 }
 
 absl::Status GrpcControllerClient::ReleaseSlice(ClientId client, SliceId slice) {
+  WaitForReleases();
   pwire::ReleaseSliceRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -296,6 +300,7 @@ absl::StatusOr<ProgramId> GrpcControllerClient::RegisterProgram(ClientId client,
 absl::StatusOr<ArrayInfo> GrpcControllerClient::PutArray(ClientId client, SliceId slice,
                                                          std::vector<ir::Literal> shards,
                                                          Sharding sharding) {
+  WaitForReleases();
   pwire::PutArrayRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -423,6 +428,31 @@ AsyncValueRef<std::vector<ir::Literal>> GrpcControllerClient::FetchArray(ClientI
   return result;
 }
 
+void GrpcControllerClient::ReleaseArrayNoWait(ClientId client, ArrayId array) {
+  {
+    absl::MutexLock lock(&releases_mu_);
+    ++releases_in_flight_;
+  }
+  EventRef released = StatusCall(
+      MakeArrayRequest(client, array), absl::StrCat("ReleaseArray(", array.DebugString(), ")"),
+      [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
+         pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
+        async->ReleaseArray(context, request, response, std::move(done));
+      });
+  // Runs inside the call's completion (or here, if it is over), while this object is alive.
+  released->AndThen([this](const absl::Status& s) {
+    if (!s.ok() && !closing_.load()) PW_LOG(WARNING) << s;
+    absl::MutexLock lock(&releases_mu_);
+    --releases_in_flight_;
+  });
+}
+
+void GrpcControllerClient::WaitForReleases() const {
+  absl::MutexLock lock(&releases_mu_);
+  releases_mu_.Await(absl::Condition(
+      +[](const int64_t* n) { return *n == 0; }, &releases_in_flight_));
+}
+
 absl::Status GrpcControllerClient::ReleaseArray(ClientId client, ArrayId array) {
   pwire::StatusResponse response;
   return Call("ReleaseArray", &pwire::ControllerApi::Stub::ReleaseArray,
@@ -441,6 +471,7 @@ EventRef GrpcControllerClient::SaveCheckpoint(ClientId client, SaveCheckpointReq
 
 absl::StatusOr<RestoredCheckpoint> GrpcControllerClient::RestoreCheckpoint(
     ClientId client, RestoreCheckpointRequest request) {
+  WaitForReleases();
   pwire::RestoreCheckpointResponse response;
   PW_RETURN_IF_ERROR(Call("RestoreCheckpoint", &pwire::ControllerApi::Stub::RestoreCheckpoint,
                           wire::ToProto(client, request), response, absl::Minutes(10)));
@@ -458,6 +489,7 @@ absl::StatusOr<RestoredCheckpoint> GrpcControllerClient::RestoreCheckpoint(
 }
 
 absl::StatusOr<ClusterStatus> GrpcControllerClient::StatusOrError() const {
+  WaitForReleases();
   pwire::ClusterStatusRequest request;
   request.set_version(wire::kWireVersion);
   pwire::ClusterStatusResponse response;

@@ -99,6 +99,12 @@ class GrpcControllerClient final
   EventRef AwaitArray(ClientId client, ArrayId array) override;
   AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) override;
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
+  // Sends the release and returns at once (a failure is logged). Later calls of this object
+  // that allocate or report (PutArray, AllocateSlice, RepairSlice, ReleaseSlice,
+  // RestoreCheckpoint, Status, Disconnect) first wait for the releases in flight, so they see
+  // their effect; Run and RunControl do not wait (an output allocated right after may still
+  // count a released array against the client's quota).
+  void ReleaseArrayNoWait(ClientId client, ArrayId array) override;
   // Waits as long as the hosts take to write (callback API, no thread waits).
   EventRef SaveCheckpoint(ClientId client, SaveCheckpointRequest request) override;
   // The hosts read their shards inside the call: its deadline is call_timeout plus ten minutes
@@ -137,6 +143,8 @@ class GrpcControllerClient final
   // Adds the metadata of `client`'s session and the operator's credential to `context`.
   void Authenticate(grpc::ClientContext& context, std::optional<ClientId> client) const;
   void RenewLeases();
+  // Returns once every ReleaseArrayNoWait sent so far was answered (or failed).
+  void WaitForReleases() const;
 
   const std::string address_;
   Options options_;  // credentials filled in at construction
@@ -150,6 +158,9 @@ class GrpcControllerClient final
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pathways::wire::ControllerApi::Stub> stub_;
   std::shared_ptr<grpc_transport::CallTracker> calls_;
+  // Releases sent by ReleaseArrayNoWait and not answered yet.
+  mutable absl::Mutex releases_mu_;
+  int64_t releases_in_flight_ ABSL_GUARDED_BY(releases_mu_) = 0;
   // Set by the destructor: calls it cancels fail with CANCELLED, not UNAVAILABLE.
   std::atomic<bool> closing_{false};
 };

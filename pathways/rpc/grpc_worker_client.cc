@@ -45,7 +45,31 @@ GrpcWorkerClient::GrpcWorkerClient(GrpcWorkerClientOptions options)
   PW_CHECK(options_.observer != nullptr) << "GrpcWorkerClientOptions.observer is required";
 }
 
-GrpcWorkerClient::~GrpcWorkerClient() { calls_->CloseAndWait(); }
+GrpcWorkerClient::~GrpcWorkerClient() {
+  CommandStream* stream = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    stream = stream_.get();
+  }
+  // Outside the lock: gRPC may run the stream's callbacks on this thread.
+  if (stream != nullptr) {
+    stream->Cancel();
+    stream->WaitDone();  // its callbacks use this client
+  }
+  calls_->CloseAndWait();
+}
+
+void GrpcWorkerClient::OpenStreamLocked() {
+  stream_ = std::make_unique<CommandStream>(
+      [this](grpc::ClientContext* context, CommandStream* reactor) {
+        stub_->async()->Commands(context, reactor);
+      },
+      CommandStream::Callbacks{.on_write_done = [this](bool ok) { OnBatchWritten(ok); },
+                               .on_done = [this](const grpc::Status& status) {
+                                 OnStreamDone(status);
+                               }});
+}
 
 template <typename Request, typename Response, typename Start, typename Done>
 void GrpcWorkerClient::StartAsync(Request request, absl::Duration timeout, Start start,
@@ -156,69 +180,56 @@ absl::Status GrpcWorkerClient::RegisterFunction(FunctionId id, const ir::Functio
 void GrpcWorkerClient::Run(HostRun run) {
   const RunId run_id = run.run;
   const int64_t stage = run.stage;
-  std::string what = absl::StrCat("Run(", run_id.DebugString(), ")");
   absl::StatusOr<HostRunProto> proto =
       wire::ToProto(run, wire::HostRunWireOptions{kProbeKey, wire::ProgramPayload::kKeyOnly});
   if (!proto.ok()) {
-    FailRun(run_id, stage, Annotate(proto.status(), absl::StrCat(what, " for ", peer_)));
+    FailRun(run_id, stage,
+            Annotate(proto.status(), absl::StrCat("Run(", run_id.DebugString(), ") for ", peer_)));
     return;
   }
-  uint64_t key = 0;
-  uint64_t seq = 0;
-  bool with_program = false;
-  std::vector<uint64_t> forget;
-  absl::Status lost;
+  std::unique_ptr<CommandBatch> batch;
+  bool open = false;
+  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    lost = lost_;
-    if (lost.ok()) {
-      std::tie(key, with_program) = ProgramKeyLocked(run.lowered);
-      seq = next_seq_++;
-      if (with_program) ++programs_sent_;
-      forget.swap(forget_);
+    // Key, seq and place in the batch are taken together: a run naming a key only must never
+    // reach the worker ahead of the run carrying that program.
+    QueuedRun queued{run_id, stage, run.lowered.get()};
+    const bool added = EnqueueLocked(
+        [&](CommandBatch& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          std::tie(queued.key, queued.with_program) = ProgramKeyLocked(run.lowered);
+          proto->set_program_key(queued.key);
+          proto->set_seq(next_seq_++);
+          proto->mutable_forget_program_keys()->Add(forget_.begin(), forget_.end());
+          forget_.clear();
+          if (queued.with_program) {
+            ++programs_sent_;
+            absl::StatusOr<pathways::wire::HostProgramProto> program =
+                wire::ToProto(*run.lowered, options_.host, queued.key);
+            if (program.ok()) {
+              *proto->mutable_program() = *std::move(program);
+            } else {
+              // Cannot happen for a run that converted above; the worker then reports the
+              // unknown key as the run's failure.
+              PW_LOG(ERROR) << "Run(" << run_id << ") for " << peer_ << ": " << program.status();
+            }
+          }
+          *b.add_runs() = *std::move(proto);
+        },
+        &queued);
+    if (!added) {
+      refused = lost_.ok() ? stream_error_ : lost_;
+    } else {
+      open = stream_ == nullptr;
+      if (open) OpenStreamLocked();
+      batch = TakeBatchLocked();
     }
   }
-  if (!lost.ok()) {
-    FailRun(run_id, stage, std::move(lost));
+  if (!refused.ok()) {
+    FailRun(run_id, stage, std::move(refused));
     return;
   }
-  proto->set_program_key(key);
-  proto->set_seq(seq);
-  proto->mutable_forget_program_keys()->Add(forget.begin(), forget.end());
-  if (with_program) {
-    absl::StatusOr<pathways::wire::HostProgramProto> program =
-        wire::ToProto(*run.lowered, options_.host, key);
-    if (program.ok()) {
-      *proto->mutable_program() = *std::move(program);
-    } else {
-      // Cannot happen for a run that converted above; the worker then rejects the unknown key
-      // and the run fails below with its error.
-      PW_LOG(ERROR) << what << " for " << peer_ << ": " << program.status();
-    }
-  }
-  const LoweredProgram* lowered = run.lowered.get();
-  StartAsync<HostRunProto, StatusResponse>(
-      *std::move(proto), options_.call_timeout,
-      [](Async* async, grpc::ClientContext* context, const HostRunProto* request,
-         StatusResponse* response, std::function<void(grpc::Status)> done) {
-        async->Run(context, request, response, std::move(done));
-      },
-      [this, run_id, stage, what = std::move(what), with_program, lowered, key](
-          const grpc::Status& grpc_status, StatusResponse& response) {
-        absl::Status status;
-        if (!grpc_status.ok()) {
-          absl::Status failed = CallFailed(grpc_status, what, /*deadline_means_lost=*/true);
-          // Whatever gRPC said, the part never reached the host: the run waits for no report.
-          // CANCELLED included: a worker shutting down cancels the calls it is serving.
-          status = absl::UnavailableError(failed.message());
-        } else {
-          status = wire::ResponseStatus(response);
-          if (!status.ok()) status = Annotate(status, absl::StrCat(what, " on ", peer_));
-        }
-        if (status.ok()) return;
-        if (with_program) ForgetProgram(lowered, key);
-        FailRun(run_id, stage, std::move(status));
-      });
+  if (batch != nullptr) WriteBatch(std::move(batch), open);
 }
 
 absl::Status GrpcWorkerClient::PutShard(ArrayId array, int32_t shard, DeviceId device,
@@ -339,24 +350,22 @@ void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {
   request.set_version(wire::kWireVersion);
   request.mutable_arrays()->Reserve(static_cast<int>(arrays.size()));
   for (ArrayId a : arrays) request.add_arrays(a.value());
+  std::unique_ptr<CommandBatch> batch;
+  bool open = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!lost_.ok()) return;  // the host's memory went with it
-    request.set_seq(next_seq_++);
+    const bool added = EnqueueLocked(
+        [&](CommandBatch& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          request.set_seq(next_seq_++);
+          *b.add_releases() = std::move(request);
+        },
+        nullptr);
+    if (!added) return;  // the host's memory went with it
+    open = stream_ == nullptr;
+    if (open) OpenStreamLocked();
+    batch = TakeBatchLocked();
   }
-  StartAsync<ReleaseRequest, StatusResponse>(
-      std::move(request), options_.call_timeout,
-      [](Async* async, grpc::ClientContext* context, const ReleaseRequest* request,
-         StatusResponse* response, std::function<void(grpc::Status)> done) {
-        async->Release(context, request, response, std::move(done));
-      },
-      [this](const grpc::Status& grpc_status, StatusResponse& response) {
-        if (!grpc_status.ok()) {
-          (void)CallFailed(grpc_status, "Release", /*deadline_means_lost=*/true);
-        } else if (absl::Status s = wire::ResponseStatus(response); !s.ok()) {
-          PW_LOG(WARNING) << "Release on " << peer_ << ": " << s;
-        }
-      });
+  if (batch != nullptr) WriteBatch(std::move(batch), open);
 }
 
 void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {
@@ -489,12 +498,17 @@ absl::Status GrpcWorkerClient::Shutdown(absl::Duration timeout) {
 
 void GrpcWorkerClient::MarkLost(absl::Status reason) {
   if (reason.ok()) reason = absl::UnavailableError(absl::StrCat(peer_, " lost"));
+  CommandStream* stream = nullptr;
   {
     absl::MutexLock lock(&mu_);
     if (!lost_.ok()) return;
     lost_ = std::move(reason);
     failure_reported_ = true;  // whoever declared it lost knows
+    closing_ = true;
+    // The stream object stays until the destructor: its callbacks may still be running.
+    stream = stream_.get();
   }
+  if (stream != nullptr) stream->Cancel();  // outside the lock: callbacks may run inline
   calls_->CancelAll();
 }
 
@@ -517,7 +531,7 @@ std::string GrpcWorkerClient::DebugString() const {
   absl::MutexLock lock(&mu_);
   return absl::StrCat("GrpcWorkerClient{", peer_, " seq=", next_seq_ - 1,
                       " programs=", programs_.size(), " sent=", programs_sent_,
-                      " in_flight=", calls_->in_flight(),
+                      " batches=", batches_written_, " in_flight=", calls_->in_flight(),
                       lost_.ok() ? "" : absl::StrCat(" lost: ", lost_.message()), "}");
 }
 

@@ -1,12 +1,15 @@
 // GrpcWorkerClient: the WorkerService the controller holds for a host in another process — the
-// Worker service's stub, with ordered commands stamped `seq` and host programs sent once.
+// Worker service's stub, with ordered commands stamped `seq`, batched on one persistent stream,
+// and host programs sent once.
 #ifndef PATHWAYS_RPC_GRPC_WORKER_CLIENT_H_
 #define PATHWAYS_RPC_GRPC_WORKER_CLIENT_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -19,6 +22,7 @@
 #include "pathways/base/trace.h"
 #include "pathways/dataflow/host_run.h"
 #include "pathways/dataflow/lowered_program.h"
+#include "pathways/rpc/client_stream.h"
 #include "pathways/rpc/grpc_call_tracker.h"
 #include "pathways/rpc/services.grpc.pb.h"
 #include "pathways/service/worker_service.h"
@@ -37,8 +41,8 @@ struct GrpcWorkerClientOptions {
   std::function<void(HostId, absl::Status)> on_failure;
   // How long Status waits for an answer before reporting the host unreachable.
   absl::Duration status_timeout = absl::Seconds(1);
-  // Deadline of the calls a live worker answers at once (RegisterFunction, Run, Release,
-  // Shutdown); PutShard gets this plus one second per 100 MB it carries. FetchShard has none:
+  // Deadline of the calls a live worker answers at once (RegisterFunction, PeerLost, FailShards,
+  // CancelRun, Shutdown); PutShard gets this plus one second per 100 MB it carries. FetchShard has none:
   // it answers when the shard is ready, and keepalive pings notice a peer that vanished.
   absl::Duration call_timeout = absl::Seconds(30);
   // Null: a channel from grpc_transport::MakeChannel(address).
@@ -51,6 +55,12 @@ struct GrpcWorkerClientOptions {
 // them in that order whatever order they arrive in, so every host sees the controller's gang
 // order. Completion callbacks run on gRPC threads.
 //
+// The command stream: runs and releases go out on one Worker.Commands stream, opened by the
+// first of them and kept for the client's life. A command goes out at once when no write is in
+// flight (on the calling thread: no hand-off); commands arriving meanwhile wait and leave
+// together, in seq order, as the next batch (at most kMaxCommandsPerBatch each). Their outcome
+// comes back on the worker's ControllerWorkers.ReportRuns stream, not here.
+//
 // Host programs: the first Run of a lowering (HostRun::lowered, the shared_ptr the controller's
 // lowering cache hands out) carries the host's HostProgramProto under a fresh key; later runs of
 // it carry the key only. The client remembers lowerings by weak_ptr, so a freed lowering whose
@@ -59,12 +69,15 @@ struct GrpcWorkerClientOptions {
 //
 // Failures: a call failing at the gRPC level fails what it carried — a Run's part becomes a
 // HostRunResult with UNAVAILABLE naming the host and its address, a FetchShard's future fails
-// the same way — and reports `on_failure`. MarkLost() makes every later call fail at once.
+// the same way — and reports `on_failure`. The command stream ending for any reason but this
+// client's own MarkLost or destruction is such a failure (the worker died, stopped, or refused
+// a command: its error names it): the runs it had not sent fail, and every later run fails at
+// once with the same error. MarkLost() makes every later call fail at once.
 class GrpcWorkerClient final : public WorkerService {
  public:
   explicit GrpcWorkerClient(GrpcWorkerClientOptions options);
-  // Cancels the calls in flight and waits for their callbacks (FetchShard futures fail with
-  // CANCELLED, runs in flight are reported failed to the observer).
+  // Cancels the calls in flight and the command stream and waits for their callbacks
+  // (FetchShard futures fail with CANCELLED, runs not yet sent are reported failed).
   ~GrpcWorkerClient() override;
   GrpcWorkerClient(const GrpcWorkerClient&) = delete;
   GrpcWorkerClient& operator=(const GrpcWorkerClient&) = delete;
@@ -112,6 +125,8 @@ class GrpcWorkerClient final : public WorkerService {
   uint64_t last_seq() const;
   // Host programs sent with a run so far (not counting runs that carried only the key).
   int64_t programs_sent() const;
+  // Batches written to the command stream so far (each holding one or more commands).
+  int64_t batches_written() const;
   std::string DebugString() const;
 
  private:
@@ -119,6 +134,16 @@ class GrpcWorkerClient final : public WorkerService {
     std::weak_ptr<const LoweredProgram> lowered;
     uint64_t key = 0;
   };
+  // A run in a batch not yet written, to fail if it never is.
+  struct QueuedRun {
+    RunId run;
+    int64_t stage = 0;
+    const LoweredProgram* lowered = nullptr;
+    uint64_t key = 0;
+    bool with_program = false;
+  };
+  using CommandBatch = pathways::wire::WorkerCommandBatch;
+  using CommandStream = grpc_transport::ClientStream<CommandBatch>;
 
   // Starts an async unary call; `done(grpc_status, response)` runs once on a gRPC thread (or
   // inline, with CANCELLED, when the client is closing).
@@ -138,6 +163,21 @@ class GrpcWorkerClient final : public WorkerService {
   std::pair<uint64_t, bool> ProgramKeyLocked(const std::shared_ptr<const LoweredProgram>& lowered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetProgram(const LoweredProgram* lowered, uint64_t key);
+  // Command stream (grpc_worker_client_commands.cc). `add(batch)` appends one command to the
+  // waiting batch under mu_ (so seq order is batch order); the batch goes out at once if no
+  // write is in flight. False (nothing added) once the stream failed or the host was lost.
+  void OpenStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `run` (null for a release) is recorded after `add` ran, so `add` may fill it in.
+  bool EnqueueLocked(const std::function<void(CommandBatch&)>& add, const QueuedRun* run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the waiting batch for writing if no write is in flight (null otherwise).
+  std::unique_ptr<CommandBatch> TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `batch` (starting the stream with it the first time). Outside mu_.
+  void WriteBatch(std::unique_ptr<CommandBatch> batch, bool open);
+  void OnBatchWritten(bool ok);
+  void OnStreamDone(const grpc::Status& status);
+  // Fails every run in `runs` with `status` (and forgets the programs they carried).
+  void FailQueuedRuns(std::vector<QueuedRun> runs, const absl::Status& status);
   // PutShard and LoadShard: `request` with its data or load set; the rest is filled here.
   absl::Status CallPutShard(pathways::wire::PutShardRequest request, ArrayId array, int32_t shard,
                             DeviceId device, int64_t bytes, const std::string& what);
@@ -165,6 +205,17 @@ class GrpcWorkerClient final : public WorkerService {
   int64_t programs_sent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status lost_ ABSL_GUARDED_BY(mu_);
   mutable bool failure_reported_ ABSL_GUARDED_BY(mu_) = false;
+
+  // The command stream: null until the first command; once it ended, stream_error_ says why.
+  std::unique_ptr<CommandStream> stream_ ABSL_GUARDED_BY(mu_);
+  absl::Status stream_error_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // MarkLost or the destructor ended the stream
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the stream is over
+  std::unique_ptr<CommandBatch> waiting_ ABSL_GUARDED_BY(mu_);
+  std::vector<QueuedRun> waiting_runs_ ABSL_GUARDED_BY(mu_);
+  std::vector<QueuedRun> writing_runs_ ABSL_GUARDED_BY(mu_);
+  int64_t batches_written_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace pw

@@ -3,6 +3,7 @@
 #include "pathways/rpc/grpc_worker_client.h"
 
 #include <memory>
+#include <numeric>
 #include <new>
 #include <string>
 #include <vector>
@@ -36,20 +37,27 @@ struct Arrival {
 
 class FakeWorkerService final : public pwire::Worker::Service {
  public:
-  grpc::Status Run(grpc::ServerContext*, const pwire::HostRunProto* request,
-                   pwire::StatusResponse* response) override {
-    Arrival a{Arrival::kRun, request->seq(), request->program_key(), request->has_program(),
-              request->run()};
-    a.forget.assign(request->forget_program_keys().begin(), request->forget_program_keys().end());
-    Record(std::move(a));
-    absl::MutexLock lock(&mu_);
-    grpc_transport::SetStatus(*response, reject_runs_);
-    return grpc::Status::OK;
-  }
-  grpc::Status Release(grpc::ServerContext*, const pwire::ReleaseRequest* request,
-                       pwire::StatusResponse* response) override {
-    Record({Arrival::kRelease, request->seq()});
-    grpc_transport::SetStatus(*response, absl::OkStatus());
+  // Records every command of every batch, in stream order; a rejection ends the stream.
+  grpc::Status Commands(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<pwire::StatusResponse, pwire::WorkerCommandBatch>* stream) override {
+    pwire::WorkerCommandBatch batch;
+    while (stream->Read(&batch)) {
+      {
+        absl::MutexLock lock(&mu_);
+        batch_sizes_.push_back(batch.runs_size() + batch.releases_size());
+      }
+      for (const pwire::HostRunProto& run : batch.runs()) {
+        Arrival a{Arrival::kRun, run.seq(), run.program_key(), run.has_program(), run.run()};
+        a.forget.assign(run.forget_program_keys().begin(), run.forget_program_keys().end());
+        Record(std::move(a));
+      }
+      for (const pwire::ReleaseRequest& release : batch.releases()) {
+        Record({Arrival::kRelease, release.seq()});
+      }
+      absl::MutexLock lock(&mu_);
+      if (!reject_runs_.ok()) return grpc_transport::ToGrpc(reject_runs_);
+    }
     return grpc::Status::OK;
   }
   grpc::Status PeerLost(grpc::ServerContext*, const pwire::PeerLostRequest* request,
@@ -102,6 +110,10 @@ class FakeWorkerService final : public pwire::Worker::Service {
     if (!release_status_.HasBeenNotified()) release_status_.Notify();
   }
 
+  std::vector<int> batch_sizes() {
+    absl::MutexLock lock(&mu_);
+    return batch_sizes_;
+  }
   // The first `n` arrivals, once they are there.
   std::vector<Arrival> AwaitArrivals(size_t n) {
     absl::MutexLock lock(&mu_);
@@ -119,6 +131,7 @@ class FakeWorkerService final : public pwire::Worker::Service {
   absl::Mutex mu_;
   std::vector<Arrival> arrivals_ ABSL_GUARDED_BY(mu_);
   absl::Status reject_runs_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> hang_status_{false};
   absl::Notification release_status_;
 };
@@ -267,24 +280,61 @@ TEST_F(GrpcWorkerClientTest, ALoweringFreedAndReplacedAtTheSameAddressGetsANewKe
   second.reset();
 }
 
-TEST_F(GrpcWorkerClientTest, ARejectedRunIsReportedWithTheWorkersErrorAndResendsItsProgram) {
+// A worker that refuses a command ends the stream naming it: the host is reported failed (the
+// controller then removes it and fails its runs), and every later run fails at once.
+TEST_F(GrpcWorkerClientTest, ARefusedCommandEndsTheStreamAndReportsTheHostFailed) {
   GrpcWorkerClient& client = Client();
-  service_.RejectRuns(absl::InvalidArgumentError("HostRunProto.value_arrays: too few"));
+  service_.RejectRuns(absl::InvalidArgumentError("WorkerCommandBatch.runs[0]: too few"));
   client.Run(RunOf(lowered_, 1));
-  HostRunResult result = observer_.AwaitResult(0);
-  EXPECT_EQ(result.run, RunId(1));
-  EXPECT_EQ(result.host, HostId(0));
-  EXPECT_THAT(result.status, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(std::string(result.status.message()), HasSubstr("too few"));
-  EXPECT_THAT(std::string(result.status.message()), HasSubstr(address_));
-  service_.RejectRuns(absl::OkStatus());
+  service_.AwaitArrivals(1);
+  absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (failures().empty() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  std::vector<absl::Status> reported = failures();
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_THAT(reported[0], StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(reported[0].message()), HasSubstr("too few"));
+  EXPECT_THAT(std::string(reported[0].message()), HasSubstr(address_));
   client.Run(RunOf(lowered_, 2));
-  std::vector<Arrival> got = service_.AwaitArrivals(2);
-  EXPECT_TRUE(got[1].with_program) << "the worker never stored the program it rejected";
-  // Under a new key; the old one goes with it, in case the worker kept the program.
-  EXPECT_NE(got[1].program_key, got[0].program_key);
-  EXPECT_THAT(got[1].forget, ElementsAre(got[0].program_key));
-  EXPECT_TRUE(failures().empty()) << "a worker that answers is not lost";
+  HostRunResult result = observer_.AwaitResult(0);
+  EXPECT_EQ(result.run, RunId(2));
+  EXPECT_EQ(result.host, HostId(0));
+  EXPECT_THAT(result.status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(result.status.message()), HasSubstr("too few"));
+}
+
+// Commands issued while a batch is being written leave together, in seq order, on the one
+// stream.
+TEST_F(GrpcWorkerClientTest, CommandsIssuedTogetherLeaveInBatchesInSeqOrder) {
+  GrpcWorkerClient& client = Client();
+  constexpr int kRuns = 200;
+  for (int i = 1; i <= kRuns; ++i) client.Run(RunOf(lowered_, i));
+  std::vector<Arrival> got = service_.AwaitArrivals(kRuns);
+  for (int i = 0; i < kRuns; ++i) {
+    EXPECT_EQ(got[i].seq, static_cast<uint64_t>(i + 1)) << "arrival " << i;
+    EXPECT_EQ(got[i].run, i + 1);
+  }
+  std::vector<int> sizes = service_.batch_sizes();
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), kRuns);
+  EXPECT_EQ(client.batches_written(), static_cast<int64_t>(sizes.size()));
+  EXPECT_TRUE(failures().empty());
+}
+
+// The worker going away ends the stream: the host is reported failed with UNAVAILABLE naming
+// it, though nothing was being written.
+TEST_F(GrpcWorkerClientTest, AWorkerGoingAwayMidStreamReportsTheHostUnavailable) {
+  GrpcWorkerClient& client = Client();
+  client.Run(RunOf(lowered_, 1));
+  service_.AwaitArrivals(1);
+  server_->Shutdown(grpc_transport::DeadlineIn(absl::Milliseconds(100)));
+  absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (failures().empty() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  std::vector<absl::Status> reported = failures();
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_THAT(reported[0], StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(reported[0].message()), HasSubstr("host:0"));
+  EXPECT_THAT(std::string(reported[0].message()), HasSubstr(address_));
+  client.Run(RunOf(lowered_, 2));
+  EXPECT_THAT(observer_.AwaitResult(0).status, StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(GrpcWorkerClientTest, AProgramWhoseLoweringIsGoneIsForgottenWithALaterRun) {

@@ -1,4 +1,4 @@
-// RunReporter: batched ReportRunDone calls.
+// RunReporter: batched run results on the ControllerWorkers.ReportRuns stream.
 #include "pathways/rpc/run_reporter.h"
 
 #include <utility>
@@ -9,13 +9,10 @@
 #include "pathways/wire/wire_convert.h"
 
 namespace pw {
-
-struct RunReporter::Call {
-  grpc::ClientContext context;
-  pathways::wire::RunDoneReport request;
-  pathways::wire::StatusResponse response;
-  std::vector<HostRunResult> results;  // kept to resend if the controller was unreachable
-};
+namespace {
+// How long Stop waits for the controller to read the stream to its end.
+constexpr absl::Duration kCloseTimeout = absl::Seconds(1);
+}  // namespace
 
 RunReporter::RunReporter(std::shared_ptr<grpc::Channel> channel, std::string controller_address,
                          std::string name)
@@ -25,7 +22,8 @@ RunReporter::RunReporter(std::shared_ptr<grpc::Channel> channel, std::string con
 RunReporter::~RunReporter() { Stop(); }
 
 void RunReporter::OnHostRunDone(HostRunResult result) {
-  std::unique_ptr<Call> call;
+  std::unique_ptr<pathways::wire::RunDoneReport> report;
+  bool open = false;
   {
     absl::MutexLock lock(&mu_);
     ++stats_.results;
@@ -35,81 +33,126 @@ void RunReporter::OnHostRunDone(HostRunResult result) {
       return;
     }
     pending_.push_back(std::move(result));
-    call = TakeBatchLocked();
+    report = TakeBatchLocked(&open);
   }
-  if (call != nullptr) Send(std::move(call));
+  if (report != nullptr) Write(std::move(report), open);
 }
 
 void RunReporter::Flush() {
-  std::unique_ptr<Call> call;
+  std::unique_ptr<pathways::wire::RunDoneReport> report;
+  bool open = false;
+  std::vector<std::unique_ptr<ReportStream>> retired;
   {
     absl::MutexLock lock(&mu_);
     retry_on_flush_ = false;
-    call = TakeBatchLocked();
+    retired.swap(retired_);
+    report = TakeBatchLocked(&open);
   }
-  if (call != nullptr) Send(std::move(call));
+  retired.clear();  // outside the lock: each waits for its stream's end
+  if (report != nullptr) Write(std::move(report), open);
 }
 
-std::unique_ptr<RunReporter::Call> RunReporter::TakeBatchLocked() {
+std::unique_ptr<pathways::wire::RunDoneReport> RunReporter::TakeBatchLocked(bool* open) {
   if (in_flight_ || retry_on_flush_ || stopped_ || pending_.empty()) return nullptr;
   in_flight_ = true;
-  auto call = std::make_unique<Call>();
-  call->results.swap(pending_);
-  return call;
+  writing_.swap(pending_);
+  *open = stream_ == nullptr;
+  if (*open) {
+    const int64_t generation = ++generation_;
+    ++stats_.streams;
+    stream_ = std::make_unique<ReportStream>(
+        [this](grpc::ClientContext* context, ReportStream* reactor) {
+          stub_->async()->ReportRuns(context, reactor);
+        },
+        ReportStream::Callbacks{.on_write_done = [this](bool ok) { OnWritten(ok); },
+                                .on_done = [this, generation](const grpc::Status& status) {
+                                  OnStreamDone(generation, status);
+                                }});
+  }
+  return std::make_unique<pathways::wire::RunDoneReport>(wire::ToRunDoneReport(writing_));
 }
 
-void RunReporter::Send(std::unique_ptr<Call> call) {
-  call->request = wire::ToRunDoneReport(call->results);
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + kReportTimeout));
-  Call* raw = call.release();
-  stub_->async()->ReportRunDone(&raw->context, &raw->request, &raw->response,
-                                [this, raw](grpc::Status status) { Done(raw, status); });
+void RunReporter::Write(std::unique_ptr<pathways::wire::RunDoneReport> report, bool open) {
+  ReportStream* stream = nullptr;
+  {
+    // While a report is in flight the stream stays (it is retired only by its completion).
+    absl::MutexLock lock(&mu_);
+    stream = stream_.get();
+  }
+  if (open) {
+    stream->Start(std::move(report));
+  } else {
+    stream->Write(std::move(report));
+  }
 }
 
-void RunReporter::Done(Call* raw, const grpc::Status& grpc_status) {
-  std::unique_ptr<Call> call(raw);
-  const absl::Status status = grpc_transport::CallStatus(grpc_status, call->response,
-                                                         "ReportRunDone", controller_address_);
-  const int reported = call->request.results_size();
-  std::vector<HostRunResult> undelivered;
-  if (!grpc_status.ok()) undelivered = std::move(call->results);
-  // The call (its context holds a channel reference) goes before Stop can return: the
-  // channel's last reference must not be dropped on this gRPC callback thread.
-  call.reset();
-  std::unique_ptr<Call> next;
+void RunReporter::OnWritten(bool ok) {
+  std::unique_ptr<pathways::wire::RunDoneReport> next;
+  bool open = false;
   {
     absl::MutexLock lock(&mu_);
     in_flight_ = false;
-    if (status.ok()) {
+    if (ok) {
       ++stats_.reports;
+      writing_.clear();
+      next = TakeBatchLocked(&open);
     } else {
       ++stats_.failures;
-      if (!undelivered.empty() && !stopped_) {
-        // Not delivered: keep the results, ahead of newer ones, for the next Flush.
-        undelivered.insert(undelivered.end(), std::make_move_iterator(pending_.begin()),
-                           std::make_move_iterator(pending_.end()));
-        pending_ = std::move(undelivered);
-        retry_on_flush_ = true;
-      }
-      // Under the lock: once in_flight_ is false, Stop may return and the reporter go away.
-      PW_LOG(WARNING) << name_ << ": reporting " << reported << " run result(s): " << status
-                      << (grpc_status.ok() ? " (dropped)" : " (will retry)");
+      PW_LOG(WARNING) << name_ << ": reporting " << writing_.size() << " run result(s) to "
+                      << controller_address_ << ": the stream broke (will retry)";
+      RetireStreamLocked();
     }
-    next = TakeBatchLocked();
   }
-  if (next != nullptr) Send(std::move(next));
+  if (next != nullptr) Write(std::move(next), open);
+}
+
+void RunReporter::OnStreamDone(int64_t generation, const grpc::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (!stopped_ && !status.ok()) {
+    PW_LOG(WARNING) << name_ << ": the report stream to " << controller_address_ << " ended: "
+                    << grpc_transport::FromGrpc(status, "ReportRuns", controller_address_);
+  }
+  if (generation != generation_ || stream_ == nullptr) return;  // retired already
+  // A report about to be written finds the stream ended and retires it (OnWritten(false)).
+  if (in_flight_) return;
+  RetireStreamLocked();
+}
+
+void RunReporter::RetireStreamLocked() {
+  if (!writing_.empty()) {
+    // Not known to have left: keep the results, ahead of newer ones, for the next Flush.
+    writing_.insert(writing_.end(), std::make_move_iterator(pending_.begin()),
+                    std::make_move_iterator(pending_.end()));
+    pending_ = std::move(writing_);
+    writing_.clear();
+  }
+  if (stream_ != nullptr) retired_.push_back(std::move(stream_));
+  retry_on_flush_ = true;
 }
 
 void RunReporter::Stop() {
-  absl::MutexLock lock(&mu_);
-  stopped_ = true;
-  mu_.Await(absl::Condition(
-      +[](bool* in_flight) { return !*in_flight; }, &in_flight_));
-  if (!pending_.empty()) {
-    PW_LOG(WARNING) << name_ << ": " << pending_.size()
-                    << " run result(s) not reported to the controller at " << controller_address_;
-    pending_.clear();
+  std::unique_ptr<ReportStream> stream;
+  std::vector<std::unique_ptr<ReportStream>> retired;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    mu_.Await(absl::Condition(
+        +[](bool* in_flight) { return !*in_flight; }, &in_flight_));
+    stream = std::move(stream_);
+    retired.swap(retired_);
+    if (!pending_.empty()) {
+      PW_LOG(WARNING) << name_ << ": " << pending_.size()
+                      << " run result(s) not reported to the controller at "
+                      << controller_address_;
+      pending_.clear();
+    }
   }
+  if (stream != nullptr) {
+    stream->Close();
+    if (!stream->WaitDoneFor(kCloseTimeout)) stream->Cancel();
+  }
+  for (auto& r : retired) r->Cancel();
+  // Destroyed outside the lock: each waits for its stream's end, whose callback takes it.
 }
 
 RunReporter::Stats RunReporter::stats() const {

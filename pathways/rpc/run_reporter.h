@@ -1,5 +1,5 @@
-// RunReporter: a worker's RunObserver — sends HostRunResults to the controller
-// (ControllerWorkers.ReportRunDone) in batches, with at most one report in flight.
+// RunReporter: a worker's RunObserver — sends HostRunResults to the controller in batches on one
+// persistent stream (ControllerWorkers.ReportRuns), with at most one report being written.
 #ifndef PATHWAYS_RPC_RUN_REPORTER_H_
 #define PATHWAYS_RPC_RUN_REPORTER_H_
 
@@ -12,19 +12,21 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "pathways/rpc/client_stream.h"
 #include "pathways/rpc/services.grpc.pb.h"
 #include "pathways/service/worker_service.h"
 
 namespace pw {
 
-// The first result goes out at once; results finishing while a report is in flight wait and
-// leave together in the next report, as soon as the first is answered (op-by-op runs pay one
-// round trip per result, bursts one per batch). A report the controller could not be reached
-// for is kept and sent again on Flush (the heartbeat thread calls it); a report the controller
-// answered with an error is dropped with a log line (resending would fail the same way).
+// The first result goes out at once, on the calling thread (the stream is opened by the first
+// report); results finishing while a report is being written wait and leave together in the
+// next report, as soon as the first has left (op-by-op runs pay one one-way message per result,
+// bursts one per batch). When the stream breaks (the controller unreachable, or it ended the
+// stream refusing a report), the report being written and what waits are kept and sent again on
+// a new stream at the next Flush (the heartbeat thread calls it).
 //
-// Threads: OnHostRunDone is called on device threads and only queues (it may start the call:
-// gRPC's callback API does not block). Answers arrive on gRPC callback threads.
+// Threads: OnHostRunDone is called on device threads and only queues (it may start a write:
+// gRPC's callback API does not block). Write completions arrive on gRPC callback threads.
 class RunReporter final : public RunObserver {
  public:
   // `name` names the host in logs; `controller_address` names the controller in errors.
@@ -38,27 +40,32 @@ class RunReporter final : public RunObserver {
   void OnHostRunDone(HostRunResult result) override;
   // Sends what waits, including a report that failed to reach the controller.
   void Flush();
-  // Waits for the report in flight, then drops what is left (with a log line); later results
-  // are dropped. Idempotent.
+  // Waits for the report being written, closes the stream (waiting up to a second for the
+  // controller to read it to its end), then drops what is left (with a log line); later
+  // results are dropped. Idempotent.
   void Stop();
 
   struct Stats {
     int64_t results = 0;   // results received
-    int64_t reports = 0;   // ReportRunDone calls answered OK
-    int64_t failures = 0;  // calls that failed (unreachable controller or an error answer)
+    int64_t reports = 0;   // reports written to the stream
+    int64_t failures = 0;  // reports whose stream broke before they left
+    int64_t streams = 0;   // streams opened
   };
   Stats stats() const;
 
  private:
-  // Bounds one report; a controller that takes longer is treated as unreachable.
-  static constexpr absl::Duration kReportTimeout = absl::Seconds(10);
-  struct Call;
+  using ReportStream = grpc_transport::ClientStream<pathways::wire::RunDoneReport>;
 
-  // Takes the waiting results into a call if none is in flight; start it with Send, outside
-  // the lock (a failing call may answer inline).
-  std::unique_ptr<Call> TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Send(std::unique_ptr<Call> call);
-  void Done(Call* call, const grpc::Status& status);
+  // Takes the waiting results into a report if none is being written (opening a stream if
+  // there is none); write it with Write, outside the lock.
+  std::unique_ptr<pathways::wire::RunDoneReport> TakeBatchLocked(bool* open)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Write(std::unique_ptr<pathways::wire::RunDoneReport> report, bool open);
+  void OnWritten(bool ok);
+  void OnStreamDone(int64_t generation, const grpc::Status& status);
+  // The current stream is over: keep it (destroyed by Flush or Stop, never on its own callback
+  // thread) and resend what it did not carry at the next Flush.
+  void RetireStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string controller_address_;
   const std::string name_;
@@ -66,10 +73,14 @@ class RunReporter final : public RunObserver {
 
   mutable absl::Mutex mu_;
   std::vector<HostRunResult> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<HostRunResult> writing_ ABSL_GUARDED_BY(mu_);  // the report being written
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  // A report failed to reach the controller: wait for Flush before trying again.
+  // The stream broke: wait for Flush before trying again.
   bool retry_on_flush_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<ReportStream> stream_ ABSL_GUARDED_BY(mu_);
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of stream_
+  std::vector<std::unique_ptr<ReportStream>> retired_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

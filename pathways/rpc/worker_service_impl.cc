@@ -77,6 +77,7 @@ void WorkerServiceImpl::Stop(absl::Status reason) {
   if (reason.ok()) reason = absl::UnavailableError(absl::StrCat(options_.name, " is stopping"));
   bool never_ready = false;
   absl::flat_hash_set<std::shared_ptr<PendingFetch>> fetches;
+  absl::flat_hash_set<std::shared_ptr<CommandReader>> streams;
   {
     absl::MutexLock lock(&mu_);
     if (!stopped_.has_value()) stopped_ = reason;
@@ -84,10 +85,13 @@ void WorkerServiceImpl::Stop(absl::Status reason) {
     never_ready = !decided_;
     decided_ = true;
     fetches.swap(fetches_);
+    streams = std::move(streams_);
+    streams_.clear();
   }
   if (never_ready) ready_->SetError(reason);
   sequencer_.Stop(reason);
   for (const auto& fetch : fetches) FinishFetch(fetch, reason, nullptr);
+  EndStreams(streams, reason);
 }
 
 template <typename Response>
@@ -107,58 +111,86 @@ int64_t WorkerServiceImpl::num_programs() const {
   return static_cast<int64_t>(programs_.size());
 }
 
-// ---- Run -------------------------------------------------------------------------------------
+// ---- Runs and releases (from the Commands stream, worker_command_stream.cc) -----------------
 
-grpc::ServerUnaryReactor* WorkerServiceImpl::Run(grpc::CallbackServerContext* context,
-                                                 const pathways::wire::HostRunProto* request,
-                                                 pathways::wire::StatusResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
-  WhenReady(reactor, response, [this, reactor, request, response] {
-    // Errors found here are answered (the run is not dispatched and never reported); errors
-    // found at the run's turn are reported as its HostRunResult.
-    auto run = std::make_unique<PendingRun>();
-    absl::Status error = wire::CheckVersion(*request);
-    if (error.ok() && request->has_program()) {
-      absl::StatusOr<wire::ReceivedHostProgram> program = wire::FromProto(request->program());
-      if (!program.ok()) {
-        error = Annotate(program.status(), "HostRunProto.program");
-      } else if (program->key != request->program_key()) {
-        error = absl::InvalidArgumentError(absl::StrCat(
-            "HostRunProto.program: its key ", program->key, " differs from program_key ",
-            request->program_key()));
-      } else if (program->host != backend_.host) {
-        error = absl::InvalidArgumentError(
-            absl::StrCat("HostRunProto.program: a part of ", program->host.DebugString(),
-                         " sent to ", backend_.host.DebugString()));
-      } else {
-        run->program = *std::move(program);
-      }
+absl::Status WorkerServiceImpl::ApplyBatch(const pathways::wire::WorkerCommandBatch& batch) {
+  absl::Status error = wire::CheckVersion(batch);
+  const int64_t commands = int64_t{batch.runs_size()} + batch.releases_size();
+  if (error.ok() && commands > grpc_transport::kMaxCommandsPerBatch) {
+    error = absl::InvalidArgumentError(
+        absl::StrCat("WorkerCommandBatch: ", commands, " commands (at most ",
+                     grpc_transport::kMaxCommandsPerBatch, " per batch)"));
+  }
+  for (int i = 0; error.ok() && i < batch.runs_size(); ++i) {
+    error = Annotate(QueueRun(batch.runs(i)), absl::StrCat("WorkerCommandBatch.runs[", i, "]"));
+  }
+  for (int i = 0; error.ok() && i < batch.releases_size(); ++i) {
+    error = Annotate(QueueRelease(batch.releases(i)),
+                     absl::StrCat("WorkerCommandBatch.releases[", i, "]"));
+  }
+  if (!error.ok() && commands <= grpc_transport::kMaxCommandsPerBatch) {
+    // The stream ends with the error, but the batch's seqs still count (a seq already applied
+    // or waiting is refused here and changes nothing), or a FetchShard numbered after them
+    // would wait forever.
+    for (const auto& run : batch.runs()) {
+      if (run.seq() != 0) (void)sequencer_.Submit(run.seq(), [](const absl::Status&) {});
     }
-    if (!error.ok()) {
-      // Its seq still counts, or every later command would wait for it forever.
-      if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
-      Answer(reactor, response, error);
-      return;
+    for (const auto& release : batch.releases()) {
+      if (release.seq() != 0) (void)sequencer_.Submit(release.seq(), [](const absl::Status&) {});
     }
-    pathways::wire::HostRunProto& b = run->bindings;
-    b.set_version(request->version());
-    b.set_run(request->run());
-    b.set_client(request->client());
-    b.set_program_key(request->program_key());
-    *b.mutable_value_arrays() = request->value_arrays();
-    b.set_gang_base(request->gang_base());
-    b.set_mode(request->mode());
-    b.set_stage(request->stage());
-    b.set_seq(request->seq());
-    *b.mutable_forget_program_keys() = request->forget_program_keys();
-    const absl::Status queued = sequencer_.Submit(
-        request->seq(), [this, run = std::move(run)](const absl::Status& turn) {
-          if (turn.ok()) ApplyRun(*run);
-        });
-    Answer(reactor, response, queued);
+  }
+  return error;
+}
+
+absl::Status WorkerServiceImpl::QueueRun(const pathways::wire::HostRunProto& request) {
+  // Errors found here end the stream (the run is not dispatched and never reported); errors
+  // found at the run's turn are reported as its HostRunResult.
+  auto run = std::make_unique<PendingRun>();
+  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
+  if (request.has_program()) {
+    absl::StatusOr<wire::ReceivedHostProgram> program = wire::FromProto(request.program());
+    if (!program.ok()) return Annotate(program.status(), "HostRunProto.program");
+    if (program->key != request.program_key()) {
+      return absl::InvalidArgumentError(absl::StrCat("HostRunProto.program: its key ",
+                                                     program->key, " differs from program_key ",
+                                                     request.program_key()));
+    }
+    if (program->host != backend_.host) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HostRunProto.program: a part of ", program->host.DebugString(),
+                       " sent to ", backend_.host.DebugString()));
+    }
+    run->program = *std::move(program);
+  }
+  pathways::wire::HostRunProto& b = run->bindings;
+  b.set_version(request.version());
+  b.set_run(request.run());
+  b.set_client(request.client());
+  b.set_program_key(request.program_key());
+  *b.mutable_value_arrays() = request.value_arrays();
+  b.set_gang_base(request.gang_base());
+  b.set_mode(request.mode());
+  b.set_stage(request.stage());
+  b.set_seq(request.seq());
+  *b.mutable_forget_program_keys() = request.forget_program_keys();
+  return sequencer_.Submit(request.seq(), [this, run = std::move(run)](const absl::Status& turn) {
+    if (turn.ok()) ApplyRun(*run);
   });
-  return reactor;
+}
+
+absl::Status WorkerServiceImpl::QueueRelease(const pathways::wire::ReleaseRequest& request) {
+  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
+  std::vector<ArrayId> arrays;
+  arrays.reserve(request.arrays_size());
+  for (int i = 0; i < request.arrays_size(); ++i) {
+    PW_RETURN_IF_ERROR(
+        wire::CheckId(request.arrays(i), "ReleaseRequest", absl::StrCat("arrays[", i, "]")));
+    arrays.push_back(ArrayId(request.arrays(i)));
+  }
+  return sequencer_.Submit(request.seq(),
+                           [this, arrays = std::move(arrays)](const absl::Status& turn) {
+                             if (turn.ok()) backend_.worker->Release(arrays);
+                           });
 }
 
 void WorkerServiceImpl::ApplyRun(PendingRun& run) {
@@ -286,35 +318,6 @@ void WorkerServiceImpl::FinishFetch(const std::shared_ptr<PendingFetch>& fetch,
   if (data != nullptr) *fetch->response->mutable_data() = wire::ToProto(*data);
   if (saved != nullptr) *fetch->response->mutable_saved() = wire::ToProto(*saved);
   Answer(fetch->reactor, fetch->response, status);
-}
-
-// ---- Release ---------------------------------------------------------------------------------
-
-grpc::ServerUnaryReactor* WorkerServiceImpl::Release(grpc::CallbackServerContext* context,
-                                                     const pathways::wire::ReleaseRequest* request,
-                                                     pathways::wire::StatusResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(context, options_.operator_token, reactor, response)) return reactor;
-  WhenReady(reactor, response, [this, reactor, request, response] {
-    absl::Status error = wire::CheckVersion(*request);
-    std::vector<ArrayId> arrays;
-    for (int i = 0; error.ok() && i < request->arrays_size(); ++i) {
-      error = wire::CheckId(request->arrays(i), "ReleaseRequest",
-                            absl::StrCat("arrays[", i, "]"));
-      arrays.push_back(ArrayId(request->arrays(i)));
-    }
-    if (!error.ok()) {
-      if (request->seq() != 0) (void)sequencer_.Submit(request->seq(), [](const absl::Status&) {});
-      Answer(reactor, response, error);
-      return;
-    }
-    Answer(reactor, response,
-           sequencer_.Submit(request->seq(),
-                             [this, arrays = std::move(arrays)](const absl::Status& turn) {
-                               if (turn.ok()) backend_.worker->Release(arrays);
-                             }));
-  });
-  return reactor;
 }
 
 // ---- Unordered calls -------------------------------------------------------------------------

@@ -49,15 +49,19 @@ struct WorkerServiceImplOptions {
 };
 
 // Threads: every method runs on gRPC callback threads and only queues work on the executor
-// (Run, Release and FetchShard are queued there anyway), except RegisterFunction, which
+// (runs, releases and FetchShard are queued there anyway), except RegisterFunction, which
 // compiles the function, and PutShard, which copies the shard to its device.
 //
 // Checkpoints travel on the same calls: FetchShard with save_path is WorkerService::SaveShard
 // (answered once the file is written), PutShard with load is WorkerService::LoadShard.
 //
-// Ordering: Run, Release and FetchShard with seq > 0 are applied in seq order (CommandSequencer);
-// Run answers once the message is applied or parked, Release likewise, FetchShard once the
-// shard is ready (no thread waits for it). A repeated seq is answered INVALID_ARGUMENT.
+// Ordering: runs and releases (batches on the Commands stream) and FetchShard with seq > 0 are
+// applied in seq order (CommandSequencer); FetchShard answers once the shard is ready (no thread
+// waits for it). A batch is handled on the gRPC thread that read it (its commands applied or
+// parked) before the next is read. A command that cannot be read or a repeated seq ends the
+// stream with INVALID_ARGUMENT naming it (a repeated FetchShard seq is answered so); the
+// batch's seqs still count. The stream needs the operator token like every call
+// (PERMISSION_DENIED ends it at once); Stop ends every open stream with its reason.
 // PeerLost carries no seq and is applied on arrival: it must not wait behind a run still in
 // transit, and the executor fails the receives of such a run when it comes.
 //
@@ -84,18 +88,14 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
       grpc::CallbackServerContext* context,
       const pathways::wire::WorkerRegisterFunctionRequest* request,
       pathways::wire::StatusResponse* response) override;
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
-                                const pathways::wire::HostRunProto* request,
-                                pathways::wire::StatusResponse* response) override;
+  grpc::ServerBidiReactor<pathways::wire::WorkerCommandBatch, pathways::wire::StatusResponse>*
+  Commands(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* PutShard(grpc::CallbackServerContext* context,
                                      const pathways::wire::PutShardRequest* request,
                                      pathways::wire::StatusResponse* response) override;
   grpc::ServerUnaryReactor* FetchShard(grpc::CallbackServerContext* context,
                                        const pathways::wire::FetchShardRequest* request,
                                        pathways::wire::FetchShardResponse* response) override;
-  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
-                                    const pathways::wire::ReleaseRequest* request,
-                                    pathways::wire::StatusResponse* response) override;
   grpc::ServerUnaryReactor* FailShards(grpc::CallbackServerContext* context,
                                        const pathways::wire::FailShardsRequest* request,
                                        pathways::wire::StatusResponse* response) override;
@@ -125,12 +125,22 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   struct PendingRun;
   // A FetchShard waiting for its turn or its shard; answered exactly once.
   struct PendingFetch;
+  // One open Commands stream (worker_command_stream.cc).
+  class CommandReader;
 
   // Runs `fn` once the backend is set (at once if it is), or answers `response` with the
   // reason it never will be.
   template <typename Response>
   void WhenReady(grpc::ServerUnaryReactor* reactor, Response* response,
                  absl::AnyInvocable<void()> fn);
+  // Checks a batch and queues its commands in the sequencer; the error (naming the command)
+  // ends the stream.
+  absl::Status ApplyBatch(const pathways::wire::WorkerCommandBatch& batch);
+  // Ends each stream with `reason` (Stop).
+  static void EndStreams(const absl::flat_hash_set<std::shared_ptr<CommandReader>>& streams,
+                         const absl::Status& reason);
+  absl::Status QueueRun(const pathways::wire::HostRunProto& request);
+  absl::Status QueueRelease(const pathways::wire::ReleaseRequest& request);
   void ApplyRun(PendingRun& run);
   void ReportFailedRun(const PendingRun& run, absl::Status error);
   void StartFetch(const std::shared_ptr<PendingFetch>& fetch, ArrayId array, int32_t shard);
@@ -149,6 +159,7 @@ class WorkerServiceImpl final : public pathways::wire::Worker::CallbackService {
   std::optional<absl::Status> stopped_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, wire::ReceivedHostProgram> programs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::shared_ptr<PendingFetch>> fetches_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::shared_ptr<CommandReader>> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pw

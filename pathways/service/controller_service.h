@@ -13,6 +13,7 @@
 #include "absl/types/span.h"
 #include "pathways/base/async_value.h"
 #include "pathways/base/ids.h"
+#include "pathways/base/logging.h"
 #include "pathways/service/topology.h"
 #include "absl/time/time.h"
 #include "pathways/service/virtual_slice.h"
@@ -224,6 +225,14 @@ class ControllerService {
   virtual AsyncValueRef<std::vector<ir::Literal>> FetchArray(ClientId client, ArrayId array) = 0;
   // Drops the client's reference; device memory is freed when no run still uses it.
   virtual absl::Status ReleaseArray(ClientId client, ArrayId array) = 0;
+  // ReleaseArray for a caller that does not wait for the answer (an array handle going away):
+  // a transport may return before the controller applied it; a failure is logged. Here: the
+  // call itself.
+  virtual void ReleaseArrayNoWait(ClientId client, ArrayId array) {
+    if (absl::Status s = ReleaseArray(client, array); !s.ok()) {
+      PW_LOG(WARNING) << "releasing " << array << ": " << s;
+    }
+  }
 
   // Writes a checkpoint of the client's arrays: every shard is written by the host holding it,
   // into `directory` on its own filesystem (a directory shared by every host, for a cluster
