@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status_matchers.h"
 #include "pathways/dataflow/lowering.h"
@@ -252,6 +254,13 @@ TEST_F(OneWorkerTest, RunResultsLeaveOnOneStreamEachInOneReport) {
   }
   const std::vector<int> sizes = controller_.report_sizes();
   EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), 4);
+  // The worker counts a report once its write completes, which may be after the controller
+  // read it.
+  const int64_t deadline = MonotonicNanos() + 10'000'000'000;
+  while (worker_->report_stats().reports < static_cast<int64_t>(sizes.size()) &&
+         MonotonicNanos() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   EXPECT_EQ(worker_->report_stats().results, 4);
   EXPECT_EQ(worker_->report_stats().reports, static_cast<int64_t>(sizes.size()));
   EXPECT_EQ(worker_->report_stats().streams, 1);
