@@ -5,8 +5,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 
 namespace pw {
+
+// CPU time the calling thread has used, in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+inline int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 // Monotonic time in nanoseconds since an arbitrary fixed origin (steady_clock).
 inline int64_t MonotonicNanos() {

@@ -39,18 +39,21 @@ TEST(EventLoopTest, TimersRunInDeadlineOrderAndNeverEarly) {
   std::vector<int> order;
   std::vector<bool> early;
   absl::Notification done;
-  const int64_t base = MonotonicNanos() + 2'000'000;
-  // Posted out of order; the two at the same instant keep their posting order.
-  const int64_t offsets[] = {3'000'000, 1'000'000, 2'000'000, 2'000'000};
-  for (int i = 0; i < 4; ++i) {
-    const int64_t deadline = base + offsets[i];
-    loop.PostAt(deadline, [&, i, deadline] {
-      absl::MutexLock lock(&mu);
-      order.push_back(i);
-      early.push_back(MonotonicNanos() < deadline);
-      if (order.size() == 4) done.Notify();
-    });
-  }
+  // Posted out of order, from a task of the one-thread loop so that none can run before all are
+  // queued; the two at the same instant keep their posting order.
+  loop.Post([&] {
+    const int64_t base = MonotonicNanos() + 2'000'000;
+    const int64_t offsets[] = {3'000'000, 1'000'000, 2'000'000, 2'000'000};
+    for (int i = 0; i < 4; ++i) {
+      const int64_t deadline = base + offsets[i];
+      loop.PostAt(deadline, [&, i, deadline] {
+        absl::MutexLock lock(&mu);
+        order.push_back(i);
+        early.push_back(MonotonicNanos() < deadline);
+        if (order.size() == 4) done.Notify();
+      });
+    }
+  });
   done.WaitForNotification();
   absl::MutexLock lock(&mu);
   EXPECT_THAT(order, ElementsAre(1, 2, 3, 0));
@@ -91,7 +94,9 @@ TEST(EventLoopTest, ManyThreadsRunEveryTask) {
     });
   }
   done.WaitForNotification();
-  EXPECT_GE(loop.tasks_run(), 999);  // the last task's count lands after it returns
+  EXPECT_EQ(count.load(), 1000);
+  // A task is counted once it returns: the other threads may still be counting theirs.
+  EXPECT_GE(loop.tasks_run(), 1000 - loop.threads());
 }
 
 TEST(EventLoopTest, DestructionDropsPendingTimersWithoutRunningThem) {

@@ -115,10 +115,13 @@ absl::StatusOr<HostMembership::Member> LocalCluster::MakeHost(const HostInfo& in
         controller_.get(), network_.get(), host_id, options_.network.control_latency_nanos));
     observer = delayed_observers_.back().get();
   }
-  host.executor = std::make_unique<HostExecutor>(HostExecutorOptions{
-      .host = host_id, .devices = devices, .data_plane = data_plane,
-      .collectives = &collectives_, .observer = observer, .trace = &trace_,
-      .dispatch_loop = shared_loop_.get()});
+  HostExecutorOptions executor{.host = host_id, .devices = devices, .data_plane = data_plane,
+                               .collectives = &collectives_, .observer = observer,
+                               .trace = &trace_, .dispatch_loop = shared_loop_.get()};
+  // On a shared loop an allocation must not wait: the memory it would wait for is freed by
+  // device tasks of the same loop, which its blocked thread would hold up.
+  if (shared_loop_ != nullptr) executor.allocation_wait = absl::ZeroDuration();
+  host.executor = std::make_unique<HostExecutor>(std::move(executor));
   PW_RETURN_IF_ERROR(data_plane_.Register(host_id, host.executor.get()));
   WorkerService* worker = host.executor.get();
   if (network_ != nullptr && options_.network.models_control()) {

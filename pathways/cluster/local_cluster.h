@@ -50,7 +50,9 @@ struct LocalClusterOptions {
   // EventLoop of N threads serves every host's dispatch and every simulated device's stream, so
   // hundreds of hosts and thousands of devices cost N threads (CPU devices keep their threads).
   // With simulated devices it needs sim.execute = false: a kernel run for real may block in a
-  // collective, waiting for a device whose tasks need the very thread it holds.
+  // collective, waiting for a device whose tasks need the very thread it holds. For the same
+  // reason allocations do not wait for memory there (HostExecutorOptions::allocation_wait 0):
+  // what does not fit the memory free now fails at once with RESOURCE_EXHAUSTED.
   int shared_threads = 0;
 
   // INVALID_ARGUMENT naming the field: non-positive sizes, negative latencies, negative

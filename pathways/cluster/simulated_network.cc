@@ -189,8 +189,10 @@ void DelayedWorkerService::CancelRun(RunId run, absl::Status status) {
 
 void DelayedRunObserver::OnHostRunDone(HostRunResult result) {
   network_->Send({host_.value(), SimulatedNetwork::kController}, latency_, 0,
-                 [inner = inner_, result = std::move(result)]() mutable {
+                 [inner = inner_, network = network_, result = std::move(result)]() mutable {
+                   const int64_t cpu0 = ThreadCpuNanos();
                    inner->OnHostRunDone(std::move(result));
+                   network->AddControllerCpuNanos(ThreadCpuNanos() - cpu0);
                  });
 }
 

@@ -93,6 +93,12 @@ class SimulatedNetwork {
   // How late deliveries ran after their deadlines: the model's error on this machine.
   int64_t late_total_nanos() const { return late_total_.load(std::memory_order_relaxed); }
   int64_t late_max_nanos() const { return late_max_.load(std::memory_order_relaxed); }
+  // CPU time the receiver spent in deliveries to the controller (its handling of the hosts'
+  // reports, on this network's thread), as counted by DelayedRunObserver.
+  int64_t controller_cpu_nanos() const { return controller_cpu_.load(std::memory_order_relaxed); }
+  void AddControllerCpuNanos(int64_t nanos) {
+    controller_cpu_.fetch_add(nanos, std::memory_order_relaxed);
+  }
   std::string DebugString() const;
 
  private:
@@ -116,6 +122,7 @@ class SimulatedNetwork {
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> dropped_{0};
   std::atomic<int64_t> late_total_{0};
+  std::atomic<int64_t> controller_cpu_{0};
   std::atomic<int64_t> late_max_{0};
   std::thread thread_;
 };

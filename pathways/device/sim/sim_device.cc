@@ -53,7 +53,10 @@ struct SimDevice::Shared {
   std::optional<Item> timed ABSL_GUARDED_BY(mu);
   uint64_t timer_generation ABSL_GUARDED_BY(mu) = 0;
   std::deque<ItemTiming> timeline ABSL_GUARDED_BY(mu);
-  SimDevice* device = nullptr;  // valid while blocked_on or timed is set
+  // Tasks posted that will touch the device (a Step, an OnTimer), or a timer that found its
+  // generation current and is about to: the destructor waits for none.
+  int64_t tasks ABSL_GUARDED_BY(mu) = 0;
+  SimDevice* device = nullptr;  // valid while blocked_on or timed is set, or tasks > 0
 };
 
 SimDevice::SimDevice(SimDeviceOptions options)
@@ -82,14 +85,19 @@ SimDevice::~SimDevice() {
   // its timer completes now. Its stale timer, if it ever fires, finds a new generation.
   if (shared_->blocked_on != nullptr) {
     shared_->blocked_on = nullptr;
-    loop_->Post([this] { Step(); });
+    PostStepLocked();
   }
   if (shared_->timed.has_value()) {
     const uint64_t generation = ++shared_->timer_generation;
-    loop_->Post([this, generation] { OnTimer(generation); });
+    ++shared_->tasks;
+    loop_->Post([this, generation] {
+      OnTimer(generation);
+      TaskDone();
+    });
   }
   shared_->mu.Await(absl::Condition(
-      +[](Shared* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !s->active; }, shared_.get()));
+      +[](Shared* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !s->active && s->tasks == 0; },
+      shared_.get()));
 }
 
 std::string SimDevice::DebugString() const {
@@ -119,8 +127,7 @@ EventRef SimDevice::Enqueue(StreamWork work) {
       inputs->set_at[i] = now;
       if (shared->blocked_on == inputs.get()) {
         shared->blocked_on = nullptr;
-        SimDevice* device = shared->device;
-        device->loop_->Post([device] { device->Step(); });
+        shared->device->PostStepLocked();
       }
     });
   }
@@ -134,9 +141,25 @@ EventRef SimDevice::Enqueue(StreamWork work) {
            .inputs = std::move(inputs)});
   if (!shared_->active) {
     shared_->active = true;
-    loop_->Post([this] { Step(); });
+    PostStepLocked();
   }
   return done;
+}
+
+void SimDevice::PostStepLocked() {
+  ++shared_->tasks;
+  loop_->Post([this] {
+    Step();
+    TaskDone();
+  });
+}
+
+void SimDevice::TaskDone() {
+  // Holds Shared (and its mutex) past the unlock: the destructor may return, and the device go,
+  // as soon as the count reaches zero.
+  const std::shared_ptr<Shared> shared = shared_;
+  absl::MutexLock lock(&shared->mu);
+  --shared->tasks;
 }
 
 absl::Status SimDevice::Synchronize() {
@@ -151,7 +174,7 @@ absl::Status SimDevice::Synchronize() {
                                   .inputs = std::make_shared<Inputs>()});
     if (!shared_->active) {
       shared_->active = true;
-      loop_->Post([this] { Step(); });
+      PostStepLocked();
     }
   }
   done->Await();
@@ -214,17 +237,20 @@ void SimDevice::Step() {
           SimDevice* device = nullptr;
           {
             absl::MutexLock lock(&shared->mu);
-            if (generation != shared->timer_generation) return;  // the device went
+            if (generation != shared->timer_generation) return;  // the device is going
+            ++shared->tasks;
             device = shared->device;
           }
           device->OnTimer(generation);
+          device->TaskDone();
         });
         return;
       }
     }
     FinishItem(item);
   }
-  loop_->Post([this] { Step(); });
+  absl::MutexLock lock(&shared_->mu);
+  PostStepLocked();
 }
 
 void SimDevice::OnTimer(uint64_t generation) {

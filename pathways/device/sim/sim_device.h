@@ -139,6 +139,9 @@ class SimDevice final : public Device {
   void Step();
   // Runs on the loop when a kernel's modelled end comes; `generation` tells a stale timer.
   void OnTimer(uint64_t generation);
+  // Posts a Step, counted in Shared::tasks (Shared::mu held); TaskDone uncounts it at its end.
+  void PostStepLocked();
+  void TaskDone();
   // Computes the item's modelled start and end and runs its fn when it should run.
   void StartItem(Item& item, int64_t ready_at, bool runnable);
   void FinishItem(Item& item);
