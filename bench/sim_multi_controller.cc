@@ -113,6 +113,11 @@ absl::StatusOr<SimMultiControllerResult> RunSimMultiController(
   result.elapsed_nanos = MonotonicNanos() - t0;
   result.computations = loops[0]->computations();
   for (const auto& loop : loops) result.computations = std::min(result.computations, loop->computations());
+  if (result.computations == 0) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the baseline completed no computation on every host within ", target_seconds,
+        " s: the sample is too short for the modelled kernel"));
+  }
   int64_t busy1 = 0;
   for (const auto& h : hosts) {
     for (Device* d : h) busy1 += d->busy_nanos();

@@ -30,7 +30,8 @@ struct SimMultiControllerResult {
 // `step` kernel per device in flight and waits for the host's devices before the next; Chained
 // enqueues kRound `step` kernels per device and Fused one `fused` kernel per device, two units in
 // flight per host (the next queued while the last runs, as asynchronous dispatch does). Errors:
-// a kernel's failure, INVALID_ARGUMENT for no hosts or a host without devices.
+// a kernel's failure, INVALID_ARGUMENT for no hosts or a host without devices,
+// DEADLINE_EXCEEDED when some host finished no unit (a ratio against it would be meaningless).
 absl::StatusOr<SimMultiControllerResult> RunSimMultiController(
     const std::vector<std::vector<Device*>>& hosts, Fig5Mode mode, const WorkCost& step,
     const WorkCost& fused, double target_seconds);
