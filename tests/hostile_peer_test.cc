@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pathways/base/status_matchers.h"
@@ -322,20 +323,58 @@ TEST_F(HostilePeerTest, HostileMessagesOnTheControlStreamsEndThemNamingTheCulpri
     batch.set_version(wire::kWireVersion + 7);  // another wire version, as everywhere
     expect_refused(send(worker, commands, batch), "version", grpc::StatusCode::FAILED_PRECONDITION);
   }
-  // A worker's report of a result no host could have sent.
+  // A worker's report of a result no host could have sent, of another host than the stream's,
+  // and streams that do not say which host they report for.
   auto controller = pwire::ControllerWorkers::NewStub(MakeChannel(server_->address()));
-  auto reports = [](pwire::ControllerWorkers::Stub& stub, grpc::ClientContext* context) {
-    return stub.ReportRuns(context);
+  const HostId reporter = workers_[1]->host();
+  auto reports_as = [](std::string host) {
+    return [host](pwire::ControllerWorkers::Stub& stub, grpc::ClientContext* context) {
+      if (!host.empty()) context->AddMetadata(grpc_transport::kReportHostMetadata, host);
+      return stub.ReportRuns(context);
+    };
   };
-  {
-    pwire::RunDoneReport report;
-    report.set_version(wire::kWireVersion);
-    pwire::HostRunResultProto* result = report.add_results();
-    result->set_host(-3);
-    result->set_run(1);
-    expect_refused(send(controller, reports, report), "RunDoneReport");
-  }
+  auto reports = reports_as(absl::StrCat(reporter.value()));
+  pwire::RunDoneReport report;
+  report.set_version(wire::kWireVersion);
+  pwire::HostRunResultProto* result = report.add_results();
+  result->set_run(1);
+  result->set_host(-3);
+  expect_refused(send(controller, reports, report), "RunDoneReport");
+  result->set_host(workers_[0]->host().value());
+  expect_refused(send(controller, reports, report), "on the report stream of " + reporter.DebugString());
+  expect_refused(send(controller, reports_as(""), report), "pw-report-host");
+  expect_refused(send(controller, reports_as("12abc"), report), "is not a host id");
+  expect_refused(send(controller, reports_as("-4"), report), "is not a host id");
   ExpectTheClusterStillWorks();
+}
+
+// A report stream the worker closes is over; one that breaks may have lost results the worker
+// wrote, so the controller loses that host (its runs fail instead of waiting for them).
+TEST_F(HostilePeerTest, AReportStreamThatBreaksLosesItsHost) {
+  auto controller = pwire::ControllerWorkers::NewStub(MakeChannel(server_->address()));
+  pwire::RunDoneReport empty;
+  empty.set_version(wire::kWireVersion);
+  const HostId kept = workers_[0]->host(), broken = workers_[1]->host();
+  {
+    grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kReportHostMetadata, absl::StrCat(kept.value()));
+    auto stream = controller->ReportRuns(&context);
+    ASSERT_TRUE(stream->Write(empty));
+    ASSERT_TRUE(stream->WritesDone());
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  {
+    grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kReportHostMetadata, absl::StrCat(broken.value()));
+    auto stream = controller->ReportRuns(&context);
+    ASSERT_TRUE(stream->Write(empty));
+    context.TryCancel();
+    EXPECT_FALSE(stream->Finish().ok());
+  }
+  ASSERT_THAT(server_->WaitForHostLost(broken, absl::Seconds(10)), IsOk());
+  std::vector<int64_t> live;
+  for (const HostStatus& h : stub_->Status().hosts) live.push_back(h.host.value());
+  EXPECT_THAT(live, ::testing::ElementsAre(kept.value()));
 }
 
 TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {

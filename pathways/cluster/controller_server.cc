@@ -6,6 +6,8 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "pathways/base/clock.h"
 #include "pathways/base/logging.h"
@@ -402,7 +404,10 @@ grpc::Status ControllerServer::WorkersService::Heartbeat(grpc::ServerContext* co
 
 // One worker's ReportRuns stream: reads reports until the worker closes it, the call breaks,
 // or the controller stops (StopReports). Lives until OnDone (self_ holds it; the service's set
-// too while it is open).
+// too while it is open). The stream names its host (kReportHostMetadata) and carries only that
+// host's results. A stream that breaks (cancelled: the worker's process or connection went) may
+// have taken results the worker had already written with it, so the host is reported failed,
+// as when its command stream breaks, and its runs fail rather than wait for those results.
 class ControllerServer::WorkersService::ReportReader final
     : public grpc::ServerBidiReactor<pwire::RunDoneReport, pwire::StatusResponse>,
       public std::enable_shared_from_this<ReportReader> {
@@ -413,6 +418,7 @@ class ControllerServer::WorkersService::ReportReader final
     self_ = shared_from_this();
     absl::Status refused = grpc_transport::NeedOperatorToken(
         context, service_->server_->operator_token(), "ReportRuns");
+    if (refused.ok()) refused = ReadHost(*context);
     {
       absl::MutexLock lock(&service_->mu_);
       if (refused.ok() && service_->stopped_) {
@@ -439,10 +445,27 @@ class ControllerServer::WorkersService::ReportReader final
     }
     // A late report of a host already removed is ignored by the controller (its runs were
     // failed for it when it was removed).
+    for (const HostRunResult& result : *results) {
+      if (result.host != host_) {
+        End(absl::InvalidArgumentError(absl::StrCat(
+            "RunDoneReport: a result of ", result.host.DebugString(), " on the report stream of ",
+            host_.DebugString())));
+        return;
+      }
+    }
     for (HostRunResult& result : *results) {
       service_->server_->controller().OnHostRunDone(std::move(result));
     }
     StartRead(&report_);
+  }
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&service_->mu_);
+      if (service_->stopped_ || !host_known_) return;  // the controller is going: nothing waits
+    }
+    service_->server_->membership_->ReportFailure(
+        host_, absl::UnavailableError(absl::StrCat(
+                   "its ReportRuns stream broke (run results it sent may be lost with it)")));
   }
   // Ends the call with `status` unless it ended already.
   void End(const absl::Status& status) {
@@ -456,7 +479,30 @@ class ControllerServer::WorkersService::ReportReader final
   }
 
  private:
+  // The host the stream reports for, from its metadata: INVALID_ARGUMENT naming the metadata
+  // when it is missing or not a host id.
+  absl::Status ReadHost(const grpc::CallbackServerContext& context) {
+    const auto& metadata = context.client_metadata();
+    const auto it = metadata.find(grpc_transport::kReportHostMetadata);
+    if (it == metadata.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ReportRuns: metadata ", grpc_transport::kReportHostMetadata, " (the reporting host) missing"));
+    }
+    const absl::string_view text(it->second.data(), it->second.size());
+    int64_t id = -1;
+    if (!absl::SimpleAtoi(text, &id) || id < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ReportRuns: metadata ", grpc_transport::kReportHostMetadata, " '",
+          absl::CHexEscape(text.substr(0, 32)), "' is not a host id"));
+    }
+    host_ = HostId(id);
+    host_known_ = true;
+    return absl::OkStatus();
+  }
+
   WorkersService* const service_;
+  HostId host_;
+  bool host_known_ = false;  // written by Begin, before any other callback
   pwire::RunDoneReport report_;
   std::atomic<bool> ended_{false};
   std::shared_ptr<ReportReader> self_;

@@ -32,6 +32,10 @@ inline constexpr int kMaxCommandsPerBatch = 4096;
 // operator's credential (Shutdown, Trace, every client's status).
 inline constexpr char kSessionMetadata[] = "pw-session";
 inline constexpr char kOperatorMetadata[] = "pw-operator";
+// The host whose run results a ControllerWorkers.ReportRuns stream carries (its id in decimal):
+// the controller refuses results of any other host on it, and loses that host when the stream
+// breaks (results it had sent may be gone with it).
+inline constexpr char kReportHostMetadata[] = "pw-report-host";
 
 // A channel to `address` ("host:port") with the limits above and keepalive pings, so a peer
 // that vanishes is noticed by calls in flight. Its calls carry this process's operator token

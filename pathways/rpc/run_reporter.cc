@@ -15,8 +15,8 @@ constexpr absl::Duration kCloseTimeout = absl::Seconds(1);
 }  // namespace
 
 RunReporter::RunReporter(std::shared_ptr<grpc::Channel> channel, std::string controller_address,
-                         std::string name)
-    : controller_address_(std::move(controller_address)), name_(std::move(name)),
+                         HostId host)
+    : controller_address_(std::move(controller_address)), host_(host), name_(host.DebugString()),
       stub_(pathways::wire::ControllerWorkers::NewStub(std::move(channel))) {}
 
 RunReporter::~RunReporter() { Stop(); }
@@ -62,6 +62,7 @@ std::unique_ptr<pathways::wire::RunDoneReport> RunReporter::TakeBatchLocked(bool
     ++stats_.streams;
     stream_ = std::make_unique<ReportStream>(
         [this](grpc::ClientContext* context, ReportStream* reactor) {
+          context->AddMetadata(grpc_transport::kReportHostMetadata, absl::StrCat(host_.value()));
           stub_->async()->ReportRuns(context, reactor);
         },
         ReportStream::Callbacks{.on_write_done = [this](bool ok) { OnWritten(ok); },

@@ -23,15 +23,19 @@ namespace pw {
 // next report, as soon as the first has left (op-by-op runs pay one one-way message per result,
 // bursts one per batch). When the stream breaks (the controller unreachable, or it ended the
 // stream refusing a report), the report being written and what waits are kept and sent again on
-// a new stream at the next Flush (the heartbeat thread calls it).
+// a new stream at the next Flush (the heartbeat thread calls it). A report whose write completed
+// has left this process but may still be lost with a stream that breaks before the controller
+// reads it: the controller therefore loses a host whose report stream breaks (its runs fail with
+// UNAVAILABLE naming it, and the worker joins again as a new host), so no run waits forever for
+// a result that was lost.
 //
 // Threads: OnHostRunDone is called on device threads and only queues (it may start a write:
 // gRPC's callback API does not block). Write completions arrive on gRPC callback threads.
 class RunReporter final : public RunObserver {
  public:
-  // `name` names the host in logs; `controller_address` names the controller in errors.
-  RunReporter(std::shared_ptr<grpc::Channel> channel, std::string controller_address,
-              std::string name);
+  // Reports the results of `host` (named on every stream it opens, see kReportHostMetadata);
+  // `controller_address` names the controller in errors.
+  RunReporter(std::shared_ptr<grpc::Channel> channel, std::string controller_address, HostId host);
   // Stop().
   ~RunReporter() override;
   RunReporter(const RunReporter&) = delete;
@@ -68,6 +72,7 @@ class RunReporter final : public RunObserver {
   void RetireStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string controller_address_;
+  const HostId host_;
   const std::string name_;
   std::unique_ptr<pathways::wire::ControllerWorkers::Stub> stub_;
 
