@@ -6,19 +6,36 @@
 #include <vector>
 
 #include "pathways/base/clock.h"
+#include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 
 namespace pw::bench {
-namespace {
 
-std::vector<ir::Value> Steps(ir::FunctionBuilder& b, absl::Span<const ir::Value> x,
-                             int64_t repeats) {
+std::vector<ir::Value> Fig5Steps(ir::FunctionBuilder& b, absl::Span<const ir::Value> x,
+                                 int64_t repeats) {
   ir::Value v = x[0];
   for (int64_t i = 0; i < repeats; ++i) {
     v = b.Add(b.AllReduce(v, ir::ReduceKind::kSum), b.ConstantScalar(1.0f));
   }
   return {v};
 }
+
+WorkCost Fig5StepCost(int64_t devices, int64_t repeats) {
+  ir::FunctionBuilder b("step", {.num_shards = devices});
+  ir::Value x = b.Parameter({ir::DType::kF32, {}}, "x");
+  absl::StatusOr<ir::Function> fn = b.Build(Fig5Steps(b, {x}, repeats));
+  PW_CHECK(fn.ok()) << fn.status();
+  return EstimateCost(*fn);
+}
+
+SimPerformanceModel Fig5SimModel(int64_t kernel_nanos) {
+  SimPerformanceModel model;
+  model.interconnect.algorithm = CollectiveAlgorithm::kTree;
+  model.kernel_nanos = kernel_nanos;
+  return model;
+}
+
+namespace {
 
 // Device busy time summed over the cluster, or nullopt when a host did not answer.
 std::optional<int64_t> ClusterBusyNanos(Client& client) {
@@ -38,7 +55,7 @@ class Fig5Runner {
     PW_ASSIGN_OR_RETURN(slice_, client_.GetDevices(devices));
     auto body = [](int64_t repeats) {
       return [repeats](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
-        return Steps(b, x, repeats);
+        return Fig5Steps(b, x, repeats);
       };
     };
     step_.emplace(client_.Pmap("step", slice_, body(1)));

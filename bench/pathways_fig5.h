@@ -10,8 +10,22 @@
 #include "absl/status/statusor.h"
 #include "bench/multi_controller.h"
 #include "pathways/client/client.h"
+#include "pathways/device/sim/sim_device.h"
+#include "pathways/ir/builder.h"
+#include "pathways/kernels/work_cost.h"
 
 namespace pw::bench {
+
+// Figure 5's computation, `repeats` times: a scalar all-reduce over every shard, then +1.
+std::vector<ir::Value> Fig5Steps(ir::FunctionBuilder& b, absl::Span<const ir::Value> x,
+                                 int64_t repeats);
+// The modelled cost of one shard of Fig5Steps over `devices` shards.
+WorkCost Fig5StepCost(int64_t devices, int64_t repeats);
+// The simulated accelerators of the scale studies: a 2 us launch plus the all-reduce on a
+// TPU-v4-class interconnect by a tree (2 log2 n steps: a scalar is latency-bound, and a torus
+// reduces in O(log n) or fewer steps, where a ring would take 2 (n - 1)); every kernel takes
+// `kernel_nanos` instead when positive.
+SimPerformanceModel Fig5SimModel(int64_t kernel_nanos);
 
 struct PathwaysFig5Result {
   int64_t computations = 0;

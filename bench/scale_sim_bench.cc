@@ -118,25 +118,9 @@ CpuSample SampleCpu(const LocalCluster& cluster) {
                    .hosts = loop.matching};
 }
 
-std::vector<ir::Value> Steps(ir::FunctionBuilder& b, absl::Span<const ir::Value> x, int64_t repeats) {
-  ir::Value v = x[0];
-  for (int64_t i = 0; i < repeats; ++i) v = b.Add(b.AllReduce(v, ir::ReduceKind::kSum), b.ConstantScalar(1.0f));
-  return {v};
-}
-
-// The modelled cost of one shard of the step (or fused) function over `devices` shards.
-WorkCost StepCost(int64_t devices, int64_t repeats) {
-  ir::FunctionBuilder b("step", {.num_shards = devices});
-  ir::Value x = b.Parameter({ir::DType::kF32, {}}, "x");
-  return EstimateCost(Check(b.Build(Steps(b, {x}, repeats))));
-}
-
-SimPerformanceModel Model(int64_t kernel_nanos) {
-  SimPerformanceModel model;
-  model.interconnect.algorithm = CollectiveAlgorithm::kTree;
-  model.kernel_nanos = kernel_nanos;
-  return model;
-}
+using bench::Fig5StepCost;
+using bench::Fig5Steps;
+using bench::Fig5SimModel;
 
 struct Sim {
   std::unique_ptr<LocalCluster> cluster;
@@ -150,7 +134,7 @@ struct Sim {
 };
 
 Sim MakeSim(const Flags& flags, int64_t hosts, int64_t latency, int64_t kernel_nanos) {
-  const SimPerformanceModel model = Model(kernel_nanos);
+  const SimPerformanceModel model = Fig5SimModel(kernel_nanos);
   Sim sim;
   sim.cluster = Check(LocalCluster::Start(LocalClusterOptions{
       .hosts_per_island = hosts, .devices_per_host = kDevicesPerHost,
@@ -183,7 +167,7 @@ struct Cell {
 // `pairs` alternating samples of Pathways and the baseline.
 Cell Measure(const Flags& flags, Sim& sim, bench::Fig5Mode mode, double seconds, int64_t latency) {
   const int64_t devices = sim.cluster->num_hosts() * kDevicesPerHost;
-  const WorkCost step = StepCost(devices, 1), fused = StepCost(devices, bench::kRound);
+  const WorkCost step = Fig5StepCost(devices, 1), fused = Fig5StepCost(devices, bench::kRound);
   std::vector<double> pw, mc, ratio, cpu, host_cpu, pu, mu;
   for (int p = 0; p < flags.pairs; ++p) {
     CpuSample cpu0, cpu1;
@@ -230,7 +214,7 @@ double AsyncOpByOp(Sim& sim, double seconds) {
   const int64_t devices = sim.cluster->num_hosts() * kDevicesPerHost;
   VirtualSlice slice = Check(sim.client->GetDevices(devices));
   PmapFunction step = sim.client->Pmap("step", slice, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
-    return Steps(b, x, 1);
+    return Fig5Steps(b, x, 1);
   });
   std::vector<ir::Literal> shards(devices, ir::Literal::Scalar<float>(0.0f));
   Array x = Check(sim.client->Put(slice, std::move(shards)));
@@ -263,7 +247,7 @@ Probe OpByOpProbe(const Flags& flags, int64_t hosts, int64_t latency, int64_t ke
   Sim sim = MakeSim(flags, hosts, latency, kernel_nanos);
   // At least ~24 computations per sample.
   const double seconds = std::max(flags.seconds, 24 * kernel_nanos / 1e9);
-  const WorkCost step = StepCost(hosts * kDevicesPerHost, 1);
+  const WorkCost step = Fig5StepCost(hosts * kDevicesPerHost, 1);
   std::vector<double> ratios, utils;
   for (int p = 0; p < std::max(1, flags.pairs / 2); ++p) {
     const double a = AsyncOpByOp(sim, seconds);

@@ -2,6 +2,7 @@
 // without the model, errors still reach the client, shutdown with messages in flight. And
 // worker processes on simulated devices (pw-worker --device-kind sim).
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -102,6 +103,82 @@ TEST(SimulatedClusterTest, WorkerProcessesOnSimDevicesRunTheChainInModelledTime)
     // Busy time is the modelled kernel time (its stage, plus the input's put on host 0).
     EXPECT_GE(host.devices[0].busy_nanos, kKernelMicros * 1000) << host.host;
   }
+}
+
+// A few pw-worker processes stand for many hosts (pw-worker --hosts): 2 processes x 16 hosts x 4
+// simulated devices, every host joined on its own, their dispatch and devices on one thread per
+// process, run an SPMD step over all 128 devices op by op and fused.
+TEST(SimulatedClusterTest, WorkerProcessesEachServeManySimulatedHosts) {
+  constexpr int64_t kHosts = 32;
+  constexpr int64_t kPerWorker = 16;
+  constexpr int64_t kDevicesPerHost = 4;
+  constexpr int64_t kDevices = kHosts * kDevicesPerHost;
+  constexpr int64_t kKernelMicros = 100;
+  auto processes = Unwrap(ProcessCluster::Start({.hosts_per_island = kHosts,
+                                                 .devices_per_host = kDevicesPerHost,
+                                                 .hosts_per_worker = kPerWorker,
+                                                 .worker_threads = 1,
+                                                 .memory_per_device_bytes = 16 << 20,
+                                                 .trace = false,
+                                                 .device_kind = DeviceKind::kSim,
+                                                 .sim_kernel_us = kKernelMicros,
+                                                 .sim_skip_compute = true}));
+  ASSERT_EQ(processes->worker_pids().size(), static_cast<size_t>(kHosts / kPerWorker));
+  std::set<int64_t> served;
+  for (const std::vector<int64_t>& hosts : processes->worker_hosts()) {
+    EXPECT_EQ(hosts.size(), static_cast<size_t>(kPerWorker));
+    served.insert(hosts.begin(), hosts.end());
+  }
+  EXPECT_EQ(served.size(), static_cast<size_t>(kHosts));  // every host joined on its own
+  EXPECT_EQ(Unwrap(processes->WorkerIndexOf(processes->worker_hosts()[1][7])), 1);
+
+  auto stub = Unwrap(GrpcControllerClient::Connect(processes->address()));
+  auto client = Unwrap(Client::Connect(*stub, "many-hosts"));
+  VirtualSlice slice = Unwrap(client->GetDevices(kDevices));
+  auto step = [](int64_t repeats) {
+    return [repeats](FunctionBuilder& b, absl::Span<const Value> x) -> std::vector<Value> {
+      Value v = x[0];
+      for (int64_t i = 0; i < repeats; ++i) {
+        v = b.Add(b.AllReduce(v, ir::ReduceKind::kSum), b.ConstantScalar(1.0f));
+      }
+      return {v};
+    };
+  };
+  PmapFunction op = client->Pmap("step", slice, step(1));
+  PmapFunction fused = client->Pmap("fused", slice, step(16));
+  Array x = Unwrap(client->Put(slice, std::vector<ir::Literal>(kDevices, ir::Literal::Scalar(0.0f))));
+  for (int i = 0; i < 3; ++i) {
+    x = Unwrap(op({x}))[0];
+    ASSERT_THAT(x.Await(), IsOk());
+  }
+  x = Unwrap(fused({x}))[0];
+  ASSERT_THAT(x.Await(), IsOk());
+
+  const ClusterStatus status = Unwrap(stub->StatusOrError());
+  ASSERT_EQ(status.hosts.size(), static_cast<size_t>(kHosts));
+  std::set<int64_t> reported;
+  for (const HostStatus& host : status.hosts) {
+    reported.insert(host.host.value());
+    ASSERT_EQ(host.devices.size(), static_cast<size_t>(kDevicesPerHost)) << host.host;
+    for (const DeviceStatus& device : host.devices) {
+      EXPECT_EQ(device.kind, "sim") << host.host;
+      // Four kernels of kKernelMicros each (their modelled time), nothing computed.
+      EXPECT_GE(device.busy_nanos, 4 * kKernelMicros * 1000) << host.host;
+    }
+  }
+  EXPECT_EQ(reported, served);
+}
+
+TEST(SimulatedClusterTest, ManyHostsPerWorkerNeedSimulatedDevicesThatSkipKernels) {
+  absl::StatusOr<std::unique_ptr<ProcessCluster>> cpu =
+      ProcessCluster::Start({.hosts_per_island = 4, .hosts_per_worker = 2});
+  EXPECT_THAT(cpu.status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(cpu.status().message()), HasSubstr("sim_skip_compute"));
+  absl::StatusOr<std::unique_ptr<ProcessCluster>> uneven = ProcessCluster::Start(
+      {.hosts_per_island = 4, .hosts_per_worker = 3, .device_kind = DeviceKind::kSim,
+       .sim_skip_compute = true});
+  EXPECT_THAT(uneven.status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(uneven.status().message()), HasSubstr("must divide hosts_per_island"));
 }
 
 TEST(SimulatedClusterTest, WorkerProcessesRejectSimOptionsWithoutSimDevices) {

@@ -201,6 +201,19 @@ absl::Status ProcessClusterOptions::Validate() const {
   PW_RETURN_IF_ERROR(check(islands, "islands"));
   PW_RETURN_IF_ERROR(check(hosts_per_island, "hosts_per_island"));
   PW_RETURN_IF_ERROR(check(devices_per_host, "devices_per_host"));
+  PW_RETURN_IF_ERROR(check(hosts_per_worker, "hosts_per_worker"));
+  PW_RETURN_IF_ERROR(check(worker_threads, "worker_threads"));
+  if (hosts_per_island % hosts_per_worker != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.hosts_per_worker (", hosts_per_worker,
+        ") must divide hosts_per_island (", hosts_per_island, ")"));
+  }
+  if (hosts_per_worker > 1 && (device_kind != DeviceKind::kSim || !sim_skip_compute)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.hosts_per_worker ", hosts_per_worker,
+        " needs device_kind sim with sim_skip_compute (hosts sharing threads cannot run kernels "
+        "that block in collectives)"));
+  }
   PW_RETURN_IF_ERROR(check(memory_per_device_bytes, "memory_per_device_bytes"));
   if (dcn_latency_us < 0 || !(dcn_gbps >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -224,9 +237,11 @@ absl::Status ProcessClusterOptions::Validate() const {
   if (absl::Status s = MakeSchedulingPolicy(scheduler).status(); !s.ok()) {
     return Annotate(s, "ProcessClusterOptions.scheduler");
   }
-  if (device_kind != DeviceKind::kSim && (sim_kernel_us > 0 || sim_skip_compute)) {
+  if (device_kind != DeviceKind::kSim &&
+      (sim_kernel_us > 0 || sim_skip_compute || sim_collectives != CollectiveAlgorithm::kRing)) {
     return absl::InvalidArgumentError(
-        "ProcessClusterOptions.sim_kernel_us and sim_skip_compute apply to device kind sim only");
+        "ProcessClusterOptions.sim_kernel_us, sim_skip_compute and sim_collectives apply to device "
+        "kind sim only");
   }
   for (const auto& [name, d] : {std::pair{"start_timeout", start_timeout},
                                 std::pair{"heartbeat_timeout", heartbeat_timeout},
@@ -312,15 +327,16 @@ absl::Status ProcessCluster::Init() {
   // Clients and tools of this process find the credentials by the address.
   RememberClusterCredentials(address_, credentials_);
 
-  // Workers, one per host, each told its island.
+  // Workers, each serving hosts_per_worker hosts of one island.
+  const int64_t processes_per_island = options_.hosts_per_island / options_.hosts_per_worker;
   for (int64_t island = 0; island < options_.islands; ++island) {
-    for (int64_t h = 0; h < options_.hosts_per_island; ++h) PW_RETURN_IF_ERROR(SpawnWorker(island));
+    for (int64_t p = 0; p < processes_per_island; ++p) PW_RETURN_IF_ERROR(SpawnWorker(island));
   }
 
   // Ready when the controller itself counts every host.
   PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client,
                       GrpcControllerClient::Connect(address_, options_.start_timeout));
-  const size_t want = worker_pids_.size();
+  const size_t want = static_cast<size_t>(options_.islands * options_.hosts_per_island);
   while (true) {
     const ClusterStatus status = client->Status();
     if (status.hosts.size() >= want && ReadWorkerHosts()) return absl::OkStatus();
@@ -368,6 +384,12 @@ std::vector<std::string> ProcessCluster::WorkerArgs(int64_t island, int64_t inde
     wargs.insert(wargs.end(), {"--device-kind", "sim", "--sim-kernel-us",
                                absl::StrCat(options_.sim_kernel_us)});
     if (options_.sim_skip_compute) wargs.push_back("--sim-skip-compute");
+    wargs.insert(wargs.end(), {"--sim-collectives",
+                               std::string(CollectiveAlgorithmName(options_.sim_collectives))});
+  }
+  if (options_.hosts_per_worker > 1) {
+    wargs.insert(wargs.end(), {"--hosts", absl::StrCat(options_.hosts_per_worker), "--threads",
+                               absl::StrCat(options_.worker_threads)});
   }
   return wargs;
 }
@@ -409,21 +431,25 @@ absl::StatusOr<int64_t> ProcessCluster::AddWorker(int64_t island) {
 }
 
 bool ProcessCluster::ReadWorkerHosts() {
-  // pw-worker prints "pw-worker host:<id> listening on <address>" once it joined.
-  std::vector<int64_t> hosts;
+  // pw-worker prints "pw-worker host:<id> listening on <address>" once each of its hosts joined.
+  const size_t per_worker = static_cast<size_t>(options_.hosts_per_worker);
+  std::vector<std::vector<int64_t>> hosts;
   for (size_t i = 0; i < worker_pids_.size(); ++i) {
     std::ifstream f(absl::StrCat(log_dir_, "/worker-", i, ".log"));
     std::string line;
-    int64_t host = -1;
-    while (host < 0 && std::getline(f, line)) {
+    std::vector<int64_t> mine;
+    while (mine.size() < per_worker && std::getline(f, line)) {
       const size_t at = line.find("pw-worker host:");
       if (at == std::string::npos) continue;
       const size_t start = at + std::strlen("pw-worker host:");
       const size_t end = line.find(' ', start);
-      if (!absl::SimpleAtoi(absl::string_view(line).substr(start, end - start), &host)) host = -1;
+      int64_t host = -1;
+      if (absl::SimpleAtoi(absl::string_view(line).substr(start, end - start), &host) && host >= 0) {
+        mine.push_back(host);
+      }
     }
-    if (host < 0) return false;
-    hosts.push_back(host);
+    if (mine.size() < per_worker) return false;
+    hosts.push_back(std::move(mine));
   }
   worker_hosts_ = std::move(hosts);
   return true;
@@ -431,7 +457,9 @@ bool ProcessCluster::ReadWorkerHosts() {
 
 absl::StatusOr<int64_t> ProcessCluster::WorkerIndexOf(int64_t host) const {
   for (size_t i = 0; i < worker_hosts_.size(); ++i) {
-    if (worker_hosts_[i] == host) return static_cast<int64_t>(i);
+    for (int64_t h : worker_hosts_[i]) {
+      if (h == host) return static_cast<int64_t>(i);
+    }
   }
   return absl::NotFoundError(absl::StrCat("no worker of this cluster serves host:", host));
 }

@@ -22,6 +22,7 @@
 
 #include "pathways/dataplane/data_plane_kind.h"
 #include "pathways/device/device_kind.h"
+#include "pathways/device/sim/interconnect_model.h"
 
 namespace pw {
 
@@ -32,6 +33,11 @@ struct ProcessClusterOptions {
   int64_t islands = 1;
   int64_t hosts_per_island = 2;
   int64_t devices_per_host = 2;
+  // Hosts each pw-worker process serves (its --hosts): more than one needs simulated devices
+  // that skip their kernels, and must divide hosts_per_island. They share an event loop of
+  // worker_threads threads (--threads), so a few processes stand for hundreds of hosts.
+  int64_t hosts_per_worker = 1;
+  int64_t worker_threads = 1;
   int64_t memory_per_device_bytes = int64_t{1} << 30;
   // Workers record trace events (recent ones are kept; `pw trace` collects them).
   bool trace = true;
@@ -60,6 +66,8 @@ struct ProcessClusterOptions {
   DeviceKind device_kind = DeviceKind::kCpu;
   int64_t sim_kernel_us = 0;
   bool sim_skip_compute = false;
+  // How the simulated devices model collectives (--sim-collectives).
+  CollectiveAlgorithm sim_collectives = CollectiveAlgorithm::kRing;
   // Each worker's --dcn-latency-us / --dcn-gbps: pushes between islands paced to a modelled
   // data-center network (WorkerServerOptions::dcn_latency_us, dcn_gbps).
   int64_t dcn_latency_us = 0;
@@ -99,9 +107,10 @@ class ProcessCluster {
   // cluster token to connect, the operator token stops the cluster and reads everyone's status.
   const ClusterCredentials& credentials() const { return credentials_; }
   const std::vector<pid_t>& worker_pids() const { return worker_pids_; }
-  // The host id the controller gave worker i (read from the line it prints once joined).
-  const std::vector<int64_t>& worker_hosts() const { return worker_hosts_; }
-  // The index of the worker serving `host`; NOT_FOUND if none.
+  // The host ids the controller gave the hosts of worker process i (read from the lines it
+  // prints once joined).
+  const std::vector<std::vector<int64_t>>& worker_hosts() const { return worker_hosts_; }
+  // The index of the worker process serving `host`; NOT_FOUND if none.
   absl::StatusOr<int64_t> WorkerIndexOf(int64_t host) const;
   const std::string& log_dir() const { return log_dir_; }
   const ProcessClusterOptions& options() const { return options_; }
@@ -124,7 +133,7 @@ class ProcessCluster {
  private:
   explicit ProcessCluster(ProcessClusterOptions options) : options_(std::move(options)) {}
   absl::Status Init();
-  // Fills worker_hosts_ from the workers' logs; false until every worker printed its host.
+  // Fills worker_hosts_ from the workers' logs; false until every worker printed all its hosts.
   bool ReadWorkerHosts();
   std::vector<std::string> WorkerArgs(int64_t island, int64_t index) const;
   // Starts a worker of `island` (not waiting for it to join).
@@ -138,7 +147,7 @@ class ProcessCluster {
   ClusterCredentials credentials_;
   pid_t controller_pid_ = -1;
   std::vector<pid_t> worker_pids_;
-  std::vector<int64_t> worker_hosts_;
+  std::vector<std::vector<int64_t>> worker_hosts_;
   std::optional<DataPlaneKind> data_plane_;  // the workers' --data-plane (unset: their default)
   bool released_ = false;
   bool stopped_ = false;

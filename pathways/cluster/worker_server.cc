@@ -76,6 +76,12 @@ absl::Status WorkerServerOptions::Validate() const {
     return absl::InvalidArgumentError(
         "WorkerServerOptions.sim: applies to device_kind sim only (kernel_nanos, execute)");
   }
+  if (loop != nullptr && (device_kind != DeviceKind::kSim || sim.execute)) {
+    return absl::InvalidArgumentError(
+        "WorkerServerOptions.loop: a shared loop needs simulated devices that skip their kernels "
+        "(device_kind sim, sim.execute false): a kernel blocked in a collective would hold a "
+        "thread the other hosts on the loop need");
+  }
   return absl::OkStatus();
 }
 
@@ -89,8 +95,7 @@ absl::Status WorkerServer::Init() {
   controller_channel_ = grpc_transport::MakeChannel(options_.controller_address);
   controller_ = pathways::wire::ControllerWorkers::NewStub(controller_channel_);
   PW_RETURN_IF_ERROR(Join());
-  reporter_ = std::make_unique<RunReporter>(controller_channel_, options_.controller_address,
-                                            host_.DebugString());
+  reporter_ = std::make_unique<RunReporter>(controller_channel_, options_.controller_address, host_);
   PW_RETURN_IF_ERROR(Build());
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   return absl::OkStatus();
@@ -204,9 +209,11 @@ absl::Status WorkerServer::Build() {
   trace_.NameProcess(host_.value(), absl::StrCat("host ", host_.value(), " (island ",
                                                  options_.island, ")"));
   std::vector<Device*> devices;
+  SimDeviceOptions sim = options_.sim;
+  sim.loop = options_.loop;
   for (DeviceId id : device_ids_) {
     devices_.push_back(MakeDevice(options_.device_kind, id, host_,
-                                  options_.memory_per_device_bytes, &trace_, options_.sim));
+                                  options_.memory_per_device_bytes, &trace_, sim));
     devices.push_back(devices_.back().get());
   }
   PW_ASSIGN_OR_RETURN(store_, GrpcRendezvousStore::Create(options_.controller_address));
@@ -251,9 +258,15 @@ absl::Status WorkerServer::Build() {
                                                     [this](HostId h) { return IslandOf(h); });
     data_plane = dcn_paced_.get();
   }
-  executor_ = std::make_unique<HostExecutor>(HostExecutorOptions{
-      .host = host_, .devices = devices, .data_plane = data_plane,
-      .collectives = gloo_.get(), .observer = reporter_.get(), .trace = &trace_});
+  HostExecutorOptions executor{.host = host_, .devices = devices, .data_plane = data_plane,
+                               .collectives = gloo_.get(), .observer = reporter_.get(),
+                               .trace = &trace_};
+  if (options_.loop != nullptr) {
+    executor.dispatch_loop = options_.loop;
+    // A host waiting for memory would hold a thread of the loop the others share.
+    executor.allocation_wait = absl::ZeroDuration();
+  }
+  executor_ = std::make_unique<HostExecutor>(std::move(executor));
   worker_service_->SetBackend(WorkerBackend{
       .host = host_, .worker = executor_.get(), .observer = reporter_.get(), .trace = &trace_});
   data_plane_service_->SetReceiver(executor_.get(), host_.DebugString());

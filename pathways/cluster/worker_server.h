@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/cluster/simulated_network.h"
@@ -78,6 +79,12 @@ struct WorkerServerOptions {
   double dcn_gbps = 0;
   bool trace = true;
   size_t max_trace_events = 200000;  // TraceRecorder::set_max_events
+  // Where the executor's dispatch and the simulated devices run; not owned, must outlive the
+  // server. Null: the executor and each device make a loop of their own. One process serving
+  // many simulated hosts (pw-worker --hosts) shares one loop among all of them. Only for
+  // simulated devices that skip their kernels (sim.execute false): a kernel blocked in a
+  // collective would hold a thread the other hosts need.
+  EventLoop* loop = nullptr;
 
   // INVALID_ARGUMENT naming the field and its value.
   absl::Status Validate() const;

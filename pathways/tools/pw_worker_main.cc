@@ -3,15 +3,19 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -26,6 +30,7 @@ constexpr char kUsage[] =
     "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
     "                 [--gloo-loop-nice N] [--device-kind cpu|sim] [--sim-kernel-us N]\n"
     "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N]\n"
+    "                 [--sim-collectives ring|tree] [--hosts N] [--threads N]\n"
     "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
     "                            (default 127.0.0.1:0: a free port on loopback)\n"
@@ -41,6 +46,8 @@ constexpr char kUsage[] =
     "  --sim-kernel-us N         sim: every kernel takes N us (default 0: modelled from its\n"
     "                            cost, a TPU-v4-like roofline)\n"
     "  --sim-skip-compute        sim: do not compute kernels, only wait (outputs undefined)\n"
+    "  --sim-collectives ring|tree  sim: how the modelled collectives move data (default\n"
+    "                            ring; tree takes 2 log2(n) steps, for latency-bound ones)\n"
     "  --dcn-latency-us N        pushes to hosts of other islands wait N us (the data-center\n"
     "                            network's one-way latency)\n"
     "  --dcn-gbps G              and share G Gbit/s per destination host (0: unpaced)\n"
@@ -49,15 +56,53 @@ constexpr char kUsage[] =
     "                            (a restarted controller), drop every buffer and join the\n"
     "                            controller at the same address again as a new host, trying\n"
     "                            for up to N seconds (default 60; 0: exit instead)\n"
+    "  --hosts N                 serve N hosts from this process, each joining the\n"
+    "                            controller on its own port (default 1); more than one needs\n"
+    "                            --device-kind sim --sim-skip-compute and a --listen port of 0\n"
+    "  --threads N               with --hosts > 1: threads of the event loop every host's\n"
+    "                            dispatch and simulated devices share (default 1)\n"
     "The controller accepts only workers that present its operator token: set\n"
     "$PATHWAYS_OPERATOR_TOKEN to the token pw-controller was started with (pw up does).\n"
-    "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join).\n"
+    "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join),\n"
+    "a line per host.\n"
     "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
     "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
 
 // The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
+// How many hosts this process serves, and the threads they share.
+struct HostsFlags {
+  int64_t hosts = 1;
+  int64_t threads = 1;
+};
+
+// --hosts and --threads against the options they need.
+absl::Status CheckHosts(const HostsFlags& h, const pw::WorkerServerOptions& options) {
+  constexpr int64_t kMaxHosts = 4096;
+  constexpr int64_t kMaxThreads = 256;
+  if (h.hosts < 1 || h.hosts > kMaxHosts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --hosts: must be 1 to ", kMaxHosts, ", got ", h.hosts));
+  }
+  if (h.threads < 1 || h.threads > kMaxThreads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --threads: must be 1 to ", kMaxThreads, ", got ", h.threads));
+  }
+  if (h.hosts == 1) return absl::OkStatus();
+  if (options.device_kind != pw::DeviceKind::kSim || options.sim.execute) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pw-worker: --hosts ", h.hosts, " needs --device-kind sim --sim-skip-compute (hosts "
+        "sharing threads cannot run kernels that block in collectives)"));
+  }
+  if (!absl::EndsWith(options.listen_address, ":0")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pw-worker: --hosts ", h.hosts, " needs a --listen port of 0 (each host listens on a "
+        "free port of its own), got '", options.listen_address, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help,
-                                                     int64_t* rejoin_seconds) {
+                                                     int64_t* rejoin_seconds, HostsFlags* hosts) {
   pw::WorkerServerOptions options;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
@@ -72,6 +117,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   std::string device_kind = "cpu";
   int64_t sim_kernel_us = 0;
   bool sim_skip_compute = false;
+  std::string sim_collectives = "ring";
   pw::FlagParser flags("pw-worker");
   flags.String("--controller", &options.controller_address);
   flags.String("--listen", &options.listen_address);
@@ -85,8 +131,11 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   flags.String("--device-kind", &device_kind);
   flags.Int("--sim-kernel-us", &sim_kernel_us);
   flags.Bool("--sim-skip-compute", &sim_skip_compute);
+  flags.String("--sim-collectives", &sim_collectives);
   flags.Bool("--no-trace", &no_trace);
   flags.Int("--rejoin-seconds", rejoin_seconds);
+  flags.Int("--hosts", &hosts->hosts);
+  flags.Int("--threads", &hosts->threads);
   flags.Bool("--help", help);
   PW_RETURN_IF_ERROR(flags.Parse(argc, argv));
   if (*help) return options;
@@ -106,6 +155,15 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   options.trace = !no_trace;
   options.sim.model.kernel_nanos = sim_kernel_us * 1000;
   options.sim.execute = !sim_skip_compute;
+  absl::StatusOr<pw::CollectiveAlgorithm> algorithm = pw::ParseCollectiveAlgorithm(sim_collectives);
+  if (!algorithm.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --sim-collectives: ", algorithm.status().message()));
+  }
+  if (*algorithm != pw::CollectiveAlgorithm::kRing && *kind != pw::DeviceKind::kSim) {
+    return absl::InvalidArgumentError("pw-worker: --sim-collectives applies to --device-kind sim only");
+  }
+  options.sim.model.interconnect.algorithm = *algorithm;
   if (*rejoin_seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("pw-worker: --rejoin-seconds: must be >= 0, got ", *rejoin_seconds));
@@ -113,6 +171,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   if (absl::Status valid = options.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", valid.message()));
   }
+  PW_RETURN_IF_ERROR(CheckHosts(*hosts, options));
   return options;
 }
 
@@ -163,10 +222,42 @@ absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerSer
   }
 }
 
+// Serves one host until it stops for good: after the controller went away (or forgot the host)
+// it joins again as a new host for up to `rejoin_seconds`. Returns why it stopped.
+absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t rejoin_seconds,
+                       CurrentServer& current, absl::Mutex& stdout_mu) {
+  absl::Status why;
+  for (;;) {
+    pw::WorkerServer* server = current.get();
+    {
+      absl::MutexLock lock(&stdout_mu);
+      std::printf("pw-worker %s listening on %s\n", server->host().DebugString().c_str(),
+                  server->address().c_str());
+      std::fflush(stdout);
+    }
+    why = server->Wait();
+    std::unique_ptr<pw::WorkerServer> done = current.Take();
+    done->Shutdown();
+    done.reset();  // every buffer of the old host goes with it
+    const bool controller_gone = absl::IsUnavailable(why) || absl::IsFailedPrecondition(why);
+    if (current.stopping() || !controller_gone || rejoin_seconds == 0) return why;
+    std::fprintf(stderr, "pw-worker: %s; joining %s again for up to %llds\n",
+                 why.ToString().c_str(), options.controller_address.c_str(),
+                 static_cast<long long>(rejoin_seconds));
+    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> again =
+        StartUntil(options, absl::Now() + absl::Seconds(rejoin_seconds), current);
+    if (!again.ok()) return again.status();
+    current.Set(*std::move(again));
+    if (current.stopping()) return why;
+  }
+}
+
 int Run(int argc, char** argv) {
   bool help = false;
   int64_t rejoin_seconds = 60;
-  absl::StatusOr<pw::WorkerServerOptions> parsed = ParseOptions(argc, argv, &help, &rejoin_seconds);
+  HostsFlags hosts;
+  absl::StatusOr<pw::WorkerServerOptions> parsed =
+      ParseOptions(argc, argv, &help, &rejoin_seconds, &hosts);
   if (parsed.ok() && help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -175,7 +266,7 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.status().message()).c_str(), kUsage);
     return 2;
   }
-  const pw::WorkerServerOptions& options = *parsed;
+  pw::WorkerServerOptions options = *parsed;
 
   // Signals go to one thread that waits for them; every thread started from here on (gRPC's,
   // the executor's, the devices') inherits the blocked mask. SIGUSR1 only wakes that thread
@@ -187,57 +278,61 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  CurrentServer current;
-  absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
-  if (!started.ok()) {
-    std::fprintf(stderr, "pw-worker: %s\n", started.status().ToString().c_str());
-    return 1;
+  // Many hosts of one process share one loop; it outlives every server (declared first).
+  std::unique_ptr<pw::EventLoop> loop;
+  if (hosts.hosts > 1) {
+    loop = std::make_unique<pw::EventLoop>(pw::EventLoopOptions{
+        .threads = static_cast<int>(hosts.threads), .name = "pw-worker"});
+    options.loop = loop.get();
   }
-  current.Set(*std::move(started));
+  std::vector<std::unique_ptr<CurrentServer>> current;
+  for (int64_t h = 0; h < hosts.hosts; ++h) {
+    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "pw-worker: %s%s\n",
+                   hosts.hosts > 1 ? absl::StrCat("host ", h + 1, " of ", hosts.hosts, ": ").c_str()
+                                   : "",
+                   started.status().ToString().c_str());
+      return 1;  // the servers started so far shut down as `current` goes
+    }
+    current.push_back(std::make_unique<CurrentServer>());
+    current.back()->Set(*std::move(started));
+  }
 
-  bool by_signal = false;
+  std::atomic<bool> by_signal = false;
   std::thread signal_thread([&current, &signals, &by_signal] {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGUSR1) {
       by_signal = true;
       std::fprintf(stderr, "pw-worker: %s, shutting down\n", strsignal(signal));
-      current.Stop();
+      for (auto& c : current) c->Stop();
     }
   });
 
-  absl::Status why;
-  for (;;) {
-    pw::WorkerServer* server = current.get();
-    std::printf("pw-worker %s listening on %s\n", server->host().DebugString().c_str(),
-                server->address().c_str());
-    std::fflush(stdout);
-    why = server->Wait();
-    std::unique_ptr<pw::WorkerServer> done = current.Take();
-    done->Shutdown();
-    done.reset();  // every buffer of the old host goes with it
-    const bool controller_gone = absl::IsUnavailable(why) || absl::IsFailedPrecondition(why);
-    if (current.stopping() || !controller_gone || rejoin_seconds == 0) break;
-    std::fprintf(stderr, "pw-worker: %s; joining %s again for up to %llds\n",
-                 why.ToString().c_str(), options.controller_address.c_str(),
-                 static_cast<long long>(rejoin_seconds));
-    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> again =
-        StartUntil(options, absl::Now() + absl::Seconds(rejoin_seconds), current);
-    if (!again.ok()) {
-      why = again.status();
-      break;
+  absl::Mutex stdout_mu;
+  std::vector<absl::Status> why(current.size());
+  {
+    std::vector<std::thread> serving;
+    for (size_t h = 1; h < current.size(); ++h) {
+      serving.emplace_back([&, h] {
+        why[h] = ServeHost(options, rejoin_seconds, *current[h], stdout_mu);
+      });
     }
-    current.Set(*std::move(again));
-    if (current.stopping()) break;
+    why[0] = ServeHost(options, rejoin_seconds, *current[0], stdout_mu);
+    for (std::thread& t : serving) t.join();
   }
   pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
   signal_thread.join();
-  if (!why.ok() && !by_signal) {
-    std::fprintf(stderr, "pw-worker: stopped: %s\n", why.ToString().c_str());
-    return 1;
+  int exit_code = 0;
+  for (const absl::Status& s : why) {
+    if (!s.ok() && !by_signal) {
+      std::fprintf(stderr, "pw-worker: stopped: %s\n", s.ToString().c_str());
+      exit_code = 1;
+    }
   }
-  std::printf("pw-worker stopped\n");
-  return 0;
+  if (exit_code == 0) std::printf("pw-worker stopped\n");
+  return exit_code;
 }
 
 }  // namespace
