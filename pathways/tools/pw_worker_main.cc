@@ -306,7 +306,10 @@ int Run(int argc, char** argv) {
     if (signal != SIGUSR1) {
       by_signal = true;
       std::fprintf(stderr, "pw-worker: %s, shutting down\n", strsignal(signal));
-      for (auto& c : current) c->Stop();
+      // Every host at once: a shutdown waits for the host's work and its last reports.
+      std::vector<std::thread> stopping;
+      for (auto& c : current) stopping.emplace_back([&c] { c->Stop(); });
+      for (std::thread& t : stopping) t.join();
     }
   });
 
