@@ -247,6 +247,8 @@ absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> ControllerServer::Join(
       membership_->ReportFailure(h, std::move(s));
     };
     client_options.status_timeout = options_.worker_status_timeout;
+    // The report stream's reader tells the client of every result (RunsReported).
+    client_options.defer_releases_while_running = true;
     auto client = std::make_unique<GrpcWorkerClient>(std::move(client_options));
     GrpcWorkerClient* raw = client.get();
     absl::MutexLock lock(&mu_);
@@ -329,6 +331,18 @@ void ControllerServer::CollectTrace(TraceRecorder& into) {
     missing.dur_ns = -1;
     into.Record(std::move(missing));
   }
+}
+
+void ControllerServer::RunsReported(HostId host, int64_t n) {
+  GrpcWorkerClient* client = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = hosts_.find(host);
+    if (it == hosts_.end()) return;  // removed: its releases went with it
+    client = it->second.client.get();
+  }
+  // Clients outlive every handler (they go only after the server stopped).
+  client->RunsDone(n);
 }
 
 absl::Status ControllerServer::DeclareLost(HostId host, std::string why) {
@@ -453,9 +467,11 @@ class ControllerServer::WorkersService::ReportReader final
         return;
       }
     }
+    const int64_t n = static_cast<int64_t>(results->size());
     for (HostRunResult& result : *results) {
       service_->server_->controller().OnHostRunDone(std::move(result));
     }
+    service_->server_->RunsReported(host_, n);
     StartRead(&report_);
   }
   void OnCancel() override {

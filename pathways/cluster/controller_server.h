@@ -130,6 +130,9 @@ class ControllerServer {
 
   explicit ControllerServer(ControllerServerOptions options);
   absl::Status Init();
+  // `host` reported `n` run results on its report stream (its client's deferred releases may
+  // go out now).
+  void RunsReported(HostId host, int64_t n);
 
   // ControllerWorkers.
   absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> Join(HostSpec spec,

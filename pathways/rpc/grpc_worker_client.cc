@@ -220,9 +220,8 @@ void GrpcWorkerClient::Run(HostRun run) {
     if (!added) {
       refused = lost_.ok() ? stream_error_ : lost_;
     } else {
-      open = stream_ == nullptr;
-      if (open) OpenStreamLocked();
-      batch = TakeBatchLocked();
+      if (options_.defer_releases_while_running) ++runs_in_flight_;
+      batch = TakeBatchOpeningLocked(&open);
     }
   }
   if (!refused.ok()) {
@@ -315,6 +314,8 @@ void GrpcWorkerClient::StartFetchCall(ArrayId array, int32_t shard, std::string 
   request.set_array(array.value());
   request.set_shard(shard);
   request.set_save_path(std::move(save_path));
+  std::unique_ptr<CommandBatch> batch;
+  bool open = false;
   {
     absl::MutexLock lock(&mu_);
     if (!lost_.ok()) {
@@ -322,7 +323,11 @@ void GrpcWorkerClient::StartFetchCall(ArrayId array, int32_t shard, std::string 
       return;
     }
     request.set_seq(next_seq_++);
+    // The worker applies it after every command of a lower seq: releases waiting for the
+    // host's runs go out now rather than hold it back.
+    batch = TakeBatchOpeningLocked(&open, /*releases_too=*/true);
   }
+  if (batch != nullptr) WriteBatch(std::move(batch), open);
   StartAsync<FetchShardRequest, FetchShardResponse>(
       std::move(request), absl::InfiniteDuration(),
       [](Async* async, grpc::ClientContext* context, const FetchShardRequest* request,
@@ -361,11 +366,21 @@ void GrpcWorkerClient::Release(absl::Span<const ArrayId> arrays) {
         },
         nullptr);
     if (!added) return;  // the host's memory went with it
-    open = stream_ == nullptr;
-    if (open) OpenStreamLocked();
-    batch = TakeBatchLocked();
+    batch = TakeBatchOpeningLocked(&open);
   }
   if (batch != nullptr) WriteBatch(std::move(batch), open);
+}
+
+void GrpcWorkerClient::RunsDone(int64_t n) {
+  std::unique_ptr<CommandBatch> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!options_.defer_releases_while_running || n <= 0) return;
+    runs_in_flight_ = std::max<int64_t>(0, runs_in_flight_ - n);
+    if (runs_in_flight_ > 0 || stream_ == nullptr) return;
+    batch = TakeBatchLocked();
+  }
+  if (batch != nullptr) WriteBatch(std::move(batch), /*open=*/false);
 }
 
 void GrpcWorkerClient::PeerLost(HostId peer, absl::Status reason) {

@@ -47,6 +47,11 @@ struct GrpcWorkerClientOptions {
   absl::Duration call_timeout = absl::Seconds(30);
   // Null: a channel from grpc_transport::MakeChannel(address).
   std::shared_ptr<grpc::Channel> channel;
+  // Releases wait while the host has runs in flight: they leave with the next run's batch, or
+  // once RunsDone says the host's runs all finished, instead of in a message of their own (a
+  // loop that releases each step's input then runs the next step sends one message per step,
+  // not two). Only for an owner that calls RunsDone for every result the worker reports.
+  bool defer_releases_while_running = false;
 };
 
 // Threads: every method may be called from any thread. Run, Release and FetchShard return at
@@ -114,6 +119,10 @@ class GrpcWorkerClient final : public WorkerService {
   // Asks the worker process to stop.
   absl::Status Shutdown(absl::Duration timeout);
 
+  // The worker reported `n` results (one per Run; see defer_releases_while_running). Releases
+  // waiting for the host's runs go out once none is in flight.
+  void RunsDone(int64_t n);
+
   // The host was declared lost: calls in flight are cancelled and every later call fails at once
   // with `reason` (Run: reported to the observer). The first reason sticks.
   void MarkLost(absl::Status reason);
@@ -170,8 +179,15 @@ class GrpcWorkerClient final : public WorkerService {
   // `run` (null for a release) is recorded after `add` ran, so `add` may fill it in.
   bool EnqueueLocked(const std::function<void(CommandBatch&)>& add, const QueuedRun* run)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes the waiting batch for writing if no write is in flight (null otherwise).
-  std::unique_ptr<CommandBatch> TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the waiting batch for writing if no write is in flight (null otherwise), and unless it
+  // holds releases only that wait for the host's runs (defer_releases_while_running).
+  // `releases_too`: they go now, or with the next batch taken if a write is in flight.
+  std::unique_ptr<CommandBatch> TakeBatchLocked(bool releases_too = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // TakeBatchLocked, opening the stream when the batch taken is its first (*open: start it
+  // with this batch).
+  std::unique_ptr<CommandBatch> TakeBatchOpeningLocked(bool* open, bool releases_too = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `batch` (starting the stream with it the first time). Outside mu_.
   void WriteBatch(std::unique_ptr<CommandBatch> batch, bool open);
   void OnBatchWritten(bool ok);
@@ -213,6 +229,10 @@ class GrpcWorkerClient final : public WorkerService {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the stream is over
   std::unique_ptr<CommandBatch> waiting_ ABSL_GUARDED_BY(mu_);
+  // Runs enqueued and not yet reported done (defer_releases_while_running only).
+  int64_t runs_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // The waiting releases go with the next batch taken, runs in flight or not.
+  bool flush_releases_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<QueuedRun> waiting_runs_ ABSL_GUARDED_BY(mu_);
   std::vector<QueuedRun> writing_runs_ ABSL_GUARDED_BY(mu_);
   int64_t batches_written_ ABSL_GUARDED_BY(mu_) = 0;

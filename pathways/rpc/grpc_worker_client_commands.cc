@@ -22,8 +22,13 @@ bool GrpcWorkerClient::EnqueueLocked(const std::function<void(CommandBatch&)>& a
   return true;
 }
 
-std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchLocked() {
+std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchLocked(bool releases_too) {
+  // A command that must not wait behind the releases (a fetch) makes them go with the next
+  // batch taken, even when a write in flight keeps them now.
+  if (releases_too) flush_releases_ = true;
   if (writing_ || broken_ || waiting_ == nullptr) return nullptr;
+  if (!flush_releases_ && waiting_->runs_size() == 0 && runs_in_flight_ > 0) return nullptr;
+  flush_releases_ = false;
   std::unique_ptr<CommandBatch> batch = std::move(waiting_);
   writing_runs_ = std::move(waiting_runs_);
   waiting_runs_.clear();
@@ -55,6 +60,14 @@ std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchLocke
     }
   }
   writing_ = true;
+  return batch;
+}
+
+std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchOpeningLocked(
+    bool* open, bool releases_too) {
+  std::unique_ptr<CommandBatch> batch = TakeBatchLocked(releases_too);
+  *open = batch != nullptr && stream_ == nullptr;
+  if (*open) OpenStreamLocked();
   return batch;
 }
 
@@ -130,6 +143,10 @@ void GrpcWorkerClient::OnStreamDone(const grpc::Status& grpc_status) {
 }
 
 void GrpcWorkerClient::FailQueuedRuns(std::vector<QueuedRun> runs, const absl::Status& status) {
+  if (options_.defer_releases_while_running && !runs.empty()) {
+    absl::MutexLock lock(&mu_);  // never reported by the worker: no longer in flight
+    runs_in_flight_ = std::max<int64_t>(0, runs_in_flight_ - static_cast<int64_t>(runs.size()));
+  }
   for (const QueuedRun& run : runs) {
     if (run.with_program) ForgetProgram(run.lowered, run.key);
     FailRun(run.run, run.stage, status);

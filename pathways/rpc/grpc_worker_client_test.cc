@@ -177,8 +177,9 @@ class GrpcWorkerClientTest : public wire::testing::WireHostRunTest {
     server_->Shutdown();
   }
 
-  GrpcWorkerClient& Client(std::string address = "") {
+  GrpcWorkerClient& Client(std::string address = "", bool defer_releases = false) {
     GrpcWorkerClientOptions options;
+    options.defer_releases_while_running = defer_releases;
     options.host = HostId(0);
     options.address = address.empty() ? address_ : address;
     options.observer = &observer_;
@@ -322,6 +323,49 @@ TEST_F(GrpcWorkerClientTest, CommandsIssuedTogetherLeaveInBatchesInSeqOrder) {
   // takes microseconds), so fewer batches than runs left.
   EXPECT_LT(sizes.size(), static_cast<size_t>(kRuns));
   EXPECT_GT(*std::max_element(sizes.begin(), sizes.end()), 1);
+  EXPECT_TRUE(failures().empty());
+}
+
+// With defer_releases_while_running, a release waits while the host has runs in flight: it
+// leaves with the next run, once RunsDone says no run is left, or ahead of a fetch (which the
+// worker applies after every lower seq) — never in a message of its own while runs go on.
+TEST_F(GrpcWorkerClientTest, ReleasesWaitForTheNextRunWhileRunsAreInFlight) {
+  GrpcWorkerClient& client = Client("", /*defer_releases=*/true);
+  const ArrayId a[] = {ArrayId(1)}, b[] = {ArrayId(2)}, c[] = {ArrayId(3)};
+  client.Run(RunOf(lowered_, 1));  // seq 1
+  service_.AwaitArrivals(1);
+  const int64_t n0 = client.batches_written();
+  client.Release(a);  // seq 2: run 1 is in flight
+  EXPECT_EQ(client.batches_written(), n0);
+  client.Run(RunOf(lowered_, 2));  // seq 3, leaving with the release
+  // (the fake records a batch's runs before its releases: look at them in seq order)
+  auto by_seq = [](std::vector<Arrival> got) {
+    std::sort(got.begin(), got.end(), [](const Arrival& x, const Arrival& y) { return x.seq < y.seq; });
+    return got;
+  };
+  std::vector<Arrival> got = by_seq(service_.AwaitArrivals(3));
+  EXPECT_EQ(got[1].kind, Arrival::kRelease);
+  EXPECT_EQ(got[1].seq, 2u);
+  EXPECT_EQ(got[2].run, 2);
+  EXPECT_EQ(service_.batch_sizes().back(), 2);
+
+  const int64_t n1 = client.batches_written();
+  client.Release(b);  // seq 4: runs 1 and 2 in flight
+  client.RunsDone(1);
+  EXPECT_EQ(client.batches_written(), n1);  // run 2 still in flight
+  client.RunsDone(1);  // none left: the release goes now (or once the write in flight is done)
+  got = by_seq(service_.AwaitArrivals(4));
+  EXPECT_EQ(got[3].kind, Arrival::kRelease);
+  EXPECT_EQ(got[3].seq, 4u);
+
+  client.Run(RunOf(lowered_, 3));  // seq 5
+  service_.AwaitArrivals(5);
+  client.Release(c);  // seq 6, waiting for run 3
+  AsyncValueRef<ir::Literal> fetched = client.FetchShard(ArrayId(9), 0);  // seq 7
+  got = by_seq(service_.AwaitArrivals(7));
+  EXPECT_EQ(got[5].kind, Arrival::kRelease);
+  EXPECT_EQ(got[6].kind, Arrival::kFetch);
+  EXPECT_THAT(fetched->Await(), IsOk());
   EXPECT_TRUE(failures().empty());
 }
 
