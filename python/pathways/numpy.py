@@ -1,12 +1,19 @@
 """pw.numpy: a JAX-numpy-like namespace. On traced values (inside pw.pmap) the functions record
 ops; on concrete values they compute with NumPy."""
 
+from __future__ import annotations
+
 import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as _np
+import numpy.typing as _npt
 
 from . import _tracer as _t
 from ._array import Array as _Array, canonical_dtype as _canonical_dtype
+from ._tracer import Axes as _Axes
+from ._types import ArrayLike, DTypeLike, ShapeLike, Value
 
 float32 = _np.float32
 float64 = _np.float64
@@ -18,20 +25,37 @@ e = _np.e
 inf = _np.inf
 
 
-def _traced(*xs):
+def _traced(*xs: object) -> bool:
     return builtins.any(isinstance(x, _t.Tracer) for x in xs)
 
 
-def _concrete(x):
+def _concrete(x: ArrayLike) -> _npt.ArrayLike:
+    """A host operand as NumPy takes it (a pw.Array fetched)."""
+    assert not isinstance(x, _t.Tracer)
     return _np.asarray(x) if isinstance(x, _Array) else x
 
 
-def _elementwise(name, np_fn, tracer_fn):
-    def f(*args):
-        if _traced(*args):
-            return tracer_fn(*args)
-        return np_fn(*(_concrete(a) for a in args))
-    f.__name__ = name
+def _elementwise(name: str, np_fn: Callable[..., Any],
+                 tracer_fn: Callable[[ArrayLike, ArrayLike], _t.Tracer]
+                 ) -> Callable[[ArrayLike, ArrayLike], Value]:
+    def f(a: ArrayLike, b: ArrayLike) -> Value:
+        if _traced(a, b):
+            return tracer_fn(a, b)
+        out: _npt.NDArray[Any] = np_fn(_concrete(a), _concrete(b))
+        return out
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise {name} (numpy broadcasting)."
+    return f
+
+
+def _elementwise1(name: str, np_fn: Callable[..., Any],
+                  tracer_fn: Callable[[ArrayLike], _t.Tracer]) -> Callable[[ArrayLike], Value]:
+    def f(x: ArrayLike) -> Value:
+        if _traced(x):
+            return tracer_fn(x)
+        out: _npt.NDArray[Any] = np_fn(_concrete(x))
+        return out
+    f.__name__ = f.__qualname__ = name
     f.__doc__ = f"Elementwise {name} (numpy broadcasting)."
     return f
 
@@ -44,15 +68,15 @@ true_divide = divide
 power = _elementwise("power", _np.power, lambda a, b: _t.binary("power", a, b))
 maximum = _elementwise("maximum", _np.maximum, lambda a, b: _t.binary("maximum", a, b))
 minimum = _elementwise("minimum", _np.minimum, lambda a, b: _t.binary("minimum", a, b))
-negative = _elementwise("negative", _np.negative, lambda x: _t.unary("negate", x))
-abs = _elementwise("abs", _np.abs, lambda x: _t.unary("abs", x))
+negative = _elementwise1("negative", _np.negative, lambda x: _t.unary("negate", x))
+abs = _elementwise1("abs", _np.abs, lambda x: _t.unary("abs", x))
 absolute = abs
-exp = _elementwise("exp", _np.exp, lambda x: _t.unary("exp", x))
-log = _elementwise("log", _np.log, lambda x: _t.unary("log", x))
-tanh = _elementwise("tanh", _np.tanh, lambda x: _t.unary("tanh", x))
-sqrt = _elementwise("sqrt", _np.sqrt, lambda x: _t.unary("sqrt", x))
-sin = _elementwise("sin", _np.sin, lambda x: _t.unary("sine", x))
-cos = _elementwise("cos", _np.cos, lambda x: _t.unary("cosine", x))
+exp = _elementwise1("exp", _np.exp, lambda x: _t.unary("exp", x))
+log = _elementwise1("log", _np.log, lambda x: _t.unary("log", x))
+tanh = _elementwise1("tanh", _np.tanh, lambda x: _t.unary("tanh", x))
+sqrt = _elementwise1("sqrt", _np.sqrt, lambda x: _t.unary("sqrt", x))
+sin = _elementwise1("sin", _np.sin, lambda x: _t.unary("sine", x))
+cos = _elementwise1("cos", _np.cos, lambda x: _t.unary("cosine", x))
 bitwise_and = _elementwise("bitwise_and", _np.bitwise_and, lambda a, b: _t.binary("and", a, b))
 bitwise_or = _elementwise("bitwise_or", _np.bitwise_or, lambda a, b: _t.binary("or", a, b))
 bitwise_xor = _elementwise("bitwise_xor", _np.bitwise_xor, lambda a, b: _t.binary("xor", a, b))
@@ -64,7 +88,19 @@ less_equal = _elementwise("less_equal", _np.less_equal, lambda a, b: _t.compare(
 greater = _elementwise("greater", _np.greater, lambda a, b: _t.compare("GT", a, b))
 greater_equal = _elementwise("greater_equal", _np.greater_equal, lambda a, b: _t.compare("GE", a, b))
 matmul = _elementwise("matmul", _np.matmul, _t.matmul)
-where = _elementwise("where", _np.where, _t.where)
+
+
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Value:
+    """x where `condition` holds (is nonzero), else y, elementwise (numpy broadcasting).
+
+        >>> import numpy as np, pathways as pw
+        >>> pw.numpy.where(np.array([True, False]), 1.0, 2.0)
+        array([1., 2.])
+    """
+    if _traced(condition, x, y):
+        return _t.where(condition, x, y)
+    out: _npt.NDArray[Any] = _np.where(_concrete(condition), _concrete(x), _concrete(y))
+    return out
 
 
 def rsqrt(x):
