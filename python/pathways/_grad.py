@@ -159,7 +159,7 @@ def value_and_grad(fun: Callable[_P, Any], argnums: ArgNums = 0,
         >>> import numpy as np, pathways as pw
         >>> value, grad = pw.value_and_grad(lambda w: (w * w).sum())(np.array([1.0, 2.0], np.float32))
         >>> value, grad
-        (array(5., dtype=float32), array([2., 4.], dtype=float32))
+        (5.0, array([2., 4.], dtype=float32))
     """
     if not callable(fun):
         raise TypeError(f"value_and_grad: {fun!r} is not callable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as _np
 import numpy.typing as _npt
@@ -103,25 +103,42 @@ def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Value:
     return out
 
 
-def rsqrt(x):
+def rsqrt(x: ArrayLike) -> Value:
+    """1 / sqrt(x), elementwise."""
     if _traced(x):
         return _t.unary("rsqrt", x)
-    return 1 / _np.sqrt(_concrete(x))
+    out: _npt.NDArray[Any] = 1 / _np.sqrt(_concrete(x))
+    return out
 
 
-def dot(a, b):
+def dot(a: ArrayLike, b: ArrayLike) -> Value:
     """numpy.dot for rank <= 2 operands (matrix product; inner product of vectors)."""
     if _traced(a, b):
         return _t.matmul(a, b)
-    return _np.dot(_concrete(a), _concrete(b))
+    out: _npt.NDArray[Any] = _np.dot(_concrete(a), _concrete(b))
+    return out
 
 
-def _reduction(name, kind):
-    def f(x, axis=None, keepdims=False):
+class Reduction(Protocol):
+    """The signature of sum, max and min: a reduction over `axis` (every axis for None)."""
+
+    def __call__(self, x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value: ...
+
+
+class ArgReduction(Protocol):
+    """The signature of argmax and argmin: int32 indices along one axis."""
+
+    def __call__(self, x: ArrayLike, axis: int = -1) -> Value: ...
+
+
+def _reduction(name: str, kind: str) -> Reduction:
+    def f(x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value:
         if _traced(x):
             return _t.reduce(kind, x, axis, keepdims)
-        return getattr(_np, name)(_concrete(x), axis=axis, keepdims=keepdims)
-    f.__name__ = name
+        out: _npt.NDArray[Any] = getattr(_np, name)(_concrete(x), axis=axis, keepdims=keepdims)
+        return out
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"numpy.{name} over `axis` (every axis for None)."
     return f
 
 
@@ -132,58 +149,72 @@ amax = max
 amin = min
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value:
+    """numpy.mean over `axis` (every axis for None); integers average as floating point."""
     if _traced(x):
         return _t.mean(x, axis, keepdims)
-    return _np.mean(_concrete(x), axis=axis, keepdims=keepdims)
+    out: _npt.NDArray[Any] = _np.mean(_concrete(x), axis=axis, keepdims=keepdims)  # type: ignore[arg-type]
+    return out
 
 
-def reshape(x, shape):
+def reshape(x: ArrayLike, shape: ShapeLike) -> Value:
+    """numpy.reshape: x in another shape of the same size (one -1 is inferred)."""
     if _traced(x):
         return _t.reshape(x, shape)
     return _np.reshape(_concrete(x), shape)
 
 
-def transpose(x, axes=None):
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Value:
+    """numpy.transpose: the axes permuted (reversed for None)."""
     if _traced(x):
         return _t.transpose(x, axes)
     return _np.transpose(_concrete(x), axes)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: ArrayLike, shape: ShapeLike) -> Value:
+    """numpy.broadcast_to: x broadcast to `shape`."""
     if _traced(x):
         return _t.broadcast_to(x, shape)
     return _np.broadcast_to(_concrete(x), shape)
 
 
-def concatenate(xs, axis=0):
-    xs = list(xs)
+def concatenate(xs_in: Sequence[ArrayLike], axis: int = 0) -> Value:
+    """numpy.concatenate: the arrays joined along an existing axis."""
+    xs = list(xs_in)
     if _traced(*xs):
         return _t.concatenate(xs, axis)
     return _np.concatenate([_concrete(x) for x in xs], axis=axis)
 
 
-def stack(xs, axis=0):
-    """numpy.stack: the arrays (of one shape) joined along a new axis."""
-    xs = list(xs)
+def stack(xs_in: Sequence[ArrayLike], axis: int = 0) -> Value:
+    """numpy.stack: the arrays (of one shape) joined along a new axis.
+
+        >>> import pathways as pw
+        >>> pw.numpy.stack([[1, 2], [3, 4]], axis=1)
+        array([[1, 3],
+               [2, 4]])
+    """
+    xs = list(xs_in)
     if not xs:
         raise ValueError("stack: needs at least one array")
     if _traced(*xs):
-        rank = max(_np.ndim(x) if not _traced(x) else x.ndim for x in xs) + 1
+        rank = builtins.max(x.ndim if isinstance(x, _t.Tracer) else _np.ndim(_concrete(x)) for x in xs) + 1
         return _t.concatenate([expand_dims(x, int(axis) % rank) for x in xs], int(axis) % rank)
     return _np.stack([_concrete(x) for x in xs], axis=axis)
 
 
-def expand_dims(x, axis):
-    if _traced(x):
+def expand_dims(x: ArrayLike, axis: int) -> Value:
+    """numpy.expand_dims: x with a new axis of size 1 at `axis`."""
+    if isinstance(x, _t.Tracer):
         rank = x.ndim + 1
         axis = int(axis) % rank
         return _t.reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
     return _np.expand_dims(_concrete(x), axis)
 
 
-def squeeze(x, axis=None):
-    if _traced(x):
+def squeeze(x: ArrayLike, axis: int | Sequence[int] | None = None) -> Value:
+    """numpy.squeeze: x without its axes of size 1 (only those of `axis` when given)."""
+    if isinstance(x, _t.Tracer):
         axes = range(x.ndim) if axis is None else [int(a) % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)]
         for a in axes:
             if axis is not None and x.shape[a] != 1:
@@ -192,8 +223,14 @@ def squeeze(x, axis=None):
     return _np.squeeze(_concrete(x), axis)
 
 
-def asarray(x, dtype=None):
-    if _traced(x):
+def asarray(x: ArrayLike, dtype: DTypeLike = None) -> Value:
+    """x as an array of a runtime dtype (`dtype` if given, canonicalized: int64 -> int32).
+
+        >>> import pathways as pw
+        >>> pw.numpy.asarray([1, 2]).dtype
+        dtype('int32')
+    """
+    if isinstance(x, _t.Tracer):
         return x if dtype is None else _t.astype(x, dtype)
     out = _np.asarray(_concrete(x))
     return out.astype(_canonical_dtype(dtype if dtype is not None else out.dtype))
@@ -202,51 +239,64 @@ def asarray(x, dtype=None):
 array = asarray
 
 
-def zeros(shape, dtype=float32):
+def zeros(shape: ShapeLike, dtype: DTypeLike = float32) -> _npt.NDArray[Any]:
+    """numpy.zeros in a runtime dtype (float32 by default)."""
     return _np.zeros(shape, _canonical_dtype(dtype))
 
 
-def ones(shape, dtype=float32):
+def ones(shape: ShapeLike, dtype: DTypeLike = float32) -> _npt.NDArray[Any]:
+    """numpy.ones in a runtime dtype (float32 by default)."""
     return _np.ones(shape, _canonical_dtype(dtype))
 
 
-def full(shape, fill_value, dtype=float32):
+def full(shape: ShapeLike, fill_value: ArrayLike, dtype: DTypeLike = float32) -> _npt.NDArray[Any]:
+    """numpy.full in a runtime dtype (float32 by default)."""
     return _np.full(shape, fill_value, _canonical_dtype(dtype))
 
 
-def zeros_like(x, dtype=None):
+def zeros_like(x: _t.Tracer | _Array | _npt.NDArray[Any], dtype: DTypeLike = None) -> _npt.NDArray[Any]:
+    """Host zeros of x's shape, in x's dtype or `dtype` (canonicalized)."""
     return _np.zeros(x.shape, _canonical_dtype(dtype or x.dtype))
 
 
-def ones_like(x, dtype=None):
+def ones_like(x: _t.Tracer | _Array | _npt.NDArray[Any], dtype: DTypeLike = None) -> _npt.NDArray[Any]:
+    """Host ones of x's shape, in x's dtype or `dtype` (canonicalized)."""
     return _np.ones(x.shape, _canonical_dtype(dtype or x.dtype))
 
 
-def arange(start, stop=None, step=1, dtype=None):
+def arange(start: int | float, stop: int | float | None = None, step: int | float = 1,
+           dtype: DTypeLike = None) -> _npt.NDArray[Any]:
+    """numpy.arange in a runtime dtype.
+
+        >>> import pathways as pw
+        >>> pw.numpy.arange(3)
+        array([0, 1, 2], dtype=int32)
+    """
     out = _np.arange(start, stop, step) if stop is not None else _np.arange(start)
     return out.astype(_canonical_dtype(dtype if dtype is not None else out.dtype))
 
 
-def take(a, indices, axis=0):
+def take(a: ArrayLike, indices: ArrayLike, axis: int = 0) -> Value:
     """Elements of `a` at integer `indices` along `axis` (clamped to the axis, as in XLA)."""
     if _traced(a, indices):
         return _t.take(a, indices, axis)
-    a = _concrete(a)
-    return _np.take(a, _np.clip(_concrete(indices), 0, a.shape[axis] - 1), axis=axis)
+    host = _np.asarray(_concrete(a)) if isinstance(a, _Array) else a
+    shape = _np.shape(host)
+    return _np.take(host, _np.clip(_concrete(indices), 0, shape[axis] - 1), axis=axis)
 
 
-def _arg_extremum(name, kind):
-    def f(x, axis=-1):
-        if not _traced(x):
-            return getattr(_np, name)(_concrete(x), axis=axis).astype(_np.int32)
-        x = _t.as_tracer(x)
+def _arg_extremum(name: str, kind: str) -> ArgReduction:
+    def f(x: ArrayLike, axis: int = -1) -> Value:
+        if not isinstance(x, _t.Tracer):
+            host: _npt.NDArray[Any] = getattr(_np, name)(_concrete(x), axis=axis)
+            return host.astype(_np.int32)
         axis = _t._norm_axis(axis, x.ndim)
         n = x.shape[axis]
         extremum = _t.reduce(kind, x, axis, keepdims=True)
         index = _np.arange(n, dtype=_np.int32).reshape([n if i == axis else 1 for i in range(x.ndim)])
         # The first index holding the extremum, as NumPy.
         return _t.reduce("min", _t.where(_t.compare("EQ", x, extremum), index, n), axis)
-    f.__name__ = name
+    f.__name__ = f.__qualname__ = name
     f.__doc__ = f"numpy.{name} along one axis (int32)."
     return f
 
@@ -255,7 +305,8 @@ argmax = _arg_extremum("argmax", "max")
 argmin = _arg_extremum("argmin", "min")
 
 
-def clip(x, a_min=None, a_max=None):
+def clip(x: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None) -> ArrayLike:
+    """numpy.clip: x limited to [a_min, a_max] (either bound may be None)."""
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
@@ -263,13 +314,19 @@ def clip(x, a_min=None, a_max=None):
     return x
 
 
-def square(x):
+def square(x: ArrayLike) -> Value:
+    """x * x, elementwise."""
     return multiply(x, x)
 
 
-def cumsum(a, axis=None, dtype=None):
+def cumsum(a: ArrayLike, axis: int | None = None, dtype: DTypeLike = None) -> Value:
     """Inclusive running sum along `axis` (over the flattened array for None); bools sum as
-    int32. Traced: the cumsum op, whose derivative is the running sum the other way."""
+    int32. Traced: the cumsum op, whose derivative is the running sum the other way.
+
+        >>> import pathways as pw
+        >>> pw.numpy.cumsum([True, True, False])
+        array([1, 2, 2], dtype=int32)
+    """
     if _traced(a):
         x = _t.as_tracer(a)
         if axis is None:
@@ -278,8 +335,9 @@ def cumsum(a, axis=None, dtype=None):
         if dtype is not None:
             x = _t.astype(x, _canonical_dtype(dtype))
         return _t.cumsum(x, axis)
-    x = _concrete(a)
-    out = _np.cumsum(x, axis=axis)
+    host = _np.asarray(_concrete(a)) if isinstance(a, _Array) else a
+    out: _npt.NDArray[Any] = _np.cumsum(host, axis=axis)
+    kind = _np.asarray(host).dtype.kind
     target = _canonical_dtype(dtype) if dtype is not None else \
-        (_np.dtype(_np.int32) if x.dtype.kind in "biu" else x.dtype)
+        (_np.dtype(_np.int32) if kind in "biu" else _np.asarray(host).dtype)
     return out.astype(target)
