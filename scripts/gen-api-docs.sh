@@ -13,9 +13,9 @@ if [[ ! -f "$stage/pathways/__init__.py" ]]; then
   exit 1
 fi
 
-# The public modules, in reading order: the package (pmap, program, arrays, devices), then
-# what it exports.
-modules=(pathways pathways.numpy pathways.lax pathways.nn pathways.random pathways.optimizers
+# The public modules, in reading order: the package (pmap, program, arrays, devices), the type
+# aliases its annotations use, then what it exports.
+modules=(pathways pathways._types pathways.numpy pathways.lax pathways.nn pathways.random pathways.optimizers
          pathways.models pathways.moe pathways.pipeline pathways.checkpoint pathways.sharding)
 
 src="$(mktemp -d)"

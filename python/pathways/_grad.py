@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeAlias
+from typing import Any, Literal, ParamSpec, TypeAlias, overload
 
 import numpy as np
 
@@ -221,8 +221,22 @@ def _is_float_leaf(x: object) -> bool:
     return np.asarray(x).dtype.kind == "f"
 
 
+VjpFn: TypeAlias = "Callable[[PyTree], tuple[PyTree, ...]]"
+"""What pw.vjp returns beside the outputs: cotangent of the outputs -> one per primal."""
+
+
+@overload
 def vjp(fun: Callable[..., PyTree], *primals: PyTree,
-        has_aux: bool = False) -> tuple[Any, ...]:
+        has_aux: Literal[False] = False) -> tuple[PyTree, VjpFn]: ...
+
+
+@overload
+def vjp(fun: Callable[..., PyTree], *primals: PyTree,
+        has_aux: Literal[True]) -> tuple[PyTree, VjpFn, PyTree]: ...
+
+
+def vjp(fun: Callable[..., PyTree], *primals: PyTree,
+        has_aux: bool = False) -> tuple[PyTree, VjpFn] | tuple[PyTree, VjpFn, PyTree]:
     """Like jax.vjp, inside a pmapped function: returns (fun(*primals), vjp_fn[, aux]), where
     vjp_fn(cotangent) gives one cotangent per primal (None for a non-floating-point one). The
     forward pass is recomputed inside the derivative vjp_fn inlines.

@@ -9,7 +9,6 @@ list of mesh axis indices per global dimension (pw.sharding.resolve).
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 # A runtime sharding: None is stacked, else the mesh axes each global dimension is split over.

@@ -15,13 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _array, _pathways
-from ._types import ArrayLike, DTypeLike, Shape, ShapeLike
+from ._types import ArrayLike, Axes, DTypeLike, Shape, ShapeLike
 
 _ORDER = {np.dtype(np.bool_): 0, np.dtype(np.int32): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
 _stack: list[PmapTrace] = []  # active PmapTraces, innermost last
 
-Axis = int | np.integer[Any]
-Axes = Axis | Sequence[Axis] | None
 
 
 class PmapTrace:
@@ -443,9 +441,9 @@ def broadcast_to(x: ArrayLike, shape: ShapeLike) -> Tracer:
     return wrap(x._trace, x._trace.builder.broadcast_to(x._id, dims))
 
 
-def concatenate(xs_in: Sequence[ArrayLike], axis: int = 0) -> Tracer:
+def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tracer:
     """The values joined along `axis`."""
-    xs = list(xs_in)
+    xs = list(xs)
     if not xs:
         raise ValueError("concatenate needs at least one array")
     trace = _trace_of(*xs)
@@ -466,13 +464,13 @@ def take(a: ArrayLike, indices: ArrayLike, axis: int = 0) -> Tracer:
                                             _norm_axis(axis, x.ndim)))
 
 
-def scatter_add(operand_in: ArrayLike, indices: ArrayLike, updates: ArrayLike,
+def scatter_add(operand: ArrayLike, indices: ArrayLike, updates: ArrayLike,
                 axis: int = 0) -> Tracer:
     """operand with updates added at integer `indices` along `axis`, repeated indices adding up
     (take's transpose; out-of-range indices clamped as take clamps them). updates is converted
     to operand's dtype and broadcast to the shape take(operand, indices, axis) has."""
-    trace = _trace_of(operand_in, indices, updates)
-    operand = as_tracer(operand_in, trace)
+    trace = _trace_of(operand, indices, updates)
+    operand = as_tracer(operand, trace)
     idx = as_tracer(indices, trace)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"scatter_add: indices must be integers, got {idx.dtype}")
@@ -600,17 +598,17 @@ def dynamic_update_slice(operand: ArrayLike, update: ArrayLike,
         x._id, u, _starts(trace, start_indices, x.ndim, "dynamic_update_slice")))
 
 
-def cumsum(x_in: ArrayLike, axis: int, reverse: bool = False) -> Tracer:
+def cumsum(x: ArrayLike, axis: int, reverse: bool = False) -> Tracer:
     """The inclusive running sum along `axis` (bools sum as int32)."""
-    x = as_tracer(x_in)
+    x = as_tracer(x)
     if x.dtype.kind == "b":
         x = astype(x, np.int32)
     return wrap(x._trace, x._trace.builder.cumsum(x._id, _norm_axis(axis, x.ndim), bool(reverse)))
 
 
-def top_k(x_in: ArrayLike, k: int) -> tuple[Tracer, Tracer]:
+def top_k(x: ArrayLike, k: int) -> tuple[Tracer, Tracer]:
     """(values, int32 indices) of the k largest elements along the last axis."""
-    x = as_tracer(x_in)
+    x = as_tracer(x)
     if x.ndim < 1:
         raise ValueError("top_k: the operand must have rank >= 1, got a scalar")
     values, indices = x._trace.builder.top_k(x._id, int(k))

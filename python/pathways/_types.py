@@ -1,4 +1,4 @@
-"""Type aliases of the pw API (for annotations; nothing here exists at run time in user code).
+"""Type aliases the pw API is annotated with.
 
 PyTree is `Any`, as in JAX: a pytree is any nesting of tuples, lists, dicts and None around
 leaves, and the leaves change type through a transformation (NumPy arrays in, Tracers inside a
@@ -28,6 +28,9 @@ Shape: TypeAlias = tuple[int, ...]
 ShapeLike: TypeAlias = Union[int, Sequence[int]]
 """One dimension or a sequence of them."""
 
+Axes: TypeAlias = Union[int, "np.integer[Any]", Sequence[Union[int, "np.integer[Any]"]], None]
+"""The axis or axes a reduction runs over (None: every axis)."""
+
 Value: TypeAlias = Union["Tracer", npt.NDArray[Any]]
 """What pw.numpy, pw.nn and pw.lax return: a Tracer inside pw.pmap, a NumPy array outside."""
 
@@ -42,5 +45,5 @@ Devices: TypeAlias = Union["VirtualSlice", Sequence["VirtualDevice"]]
 RuntimeSharding: TypeAlias = Union[list[list[int]], None]
 """The runtime's form of a layout: None (stacked) or mesh axes per dimension."""
 
-__all__ = ["ArrayLike", "DTypeLike", "Devices", "PyTree", "RuntimeSharding", "Scalar", "Shape",
+__all__ = ["ArrayLike", "Axes", "DTypeLike", "Devices", "PyTree", "RuntimeSharding", "Scalar", "Shape",
            "ShapeLike", "Value"]

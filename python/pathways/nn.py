@@ -10,8 +10,7 @@ import numpy.typing as _npt
 
 from . import lax as _lax
 from . import numpy as _pnp
-from ._tracer import Axes as _Axes
-from ._types import DTypeLike, Value
+from ._types import Axes, DTypeLike, Value
 
 __all__ = ["gelu", "log_softmax", "logsumexp", "one_hot", "relu", "sigmoid", "silu",
            "softmax", "standardize", "swish"]
@@ -49,7 +48,7 @@ def gelu(x: Value, approximate: bool = True) -> Value:
     return 0.5 * x * (1.0 + _pnp.tanh(c * (x + 0.044715 * x * x * x)))
 
 
-def logsumexp(x: Value, axis: _Axes = -1, keepdims: bool = False) -> Value:
+def logsumexp(x: Value, axis: Axes = -1, keepdims: bool = False) -> Value:
     """log(sum(exp(x), axis)), computed without overflow (the max is subtracted first; no
     derivative flows through it, as in JAX: it cancels)."""
     m = _lax.stop_gradient(_pnp.max(x, axis=axis, keepdims=True))
@@ -57,12 +56,12 @@ def logsumexp(x: Value, axis: _Axes = -1, keepdims: bool = False) -> Value:
     return out if keepdims else _pnp.squeeze(out, axis=axis)  # type: ignore[arg-type]  # int axes
 
 
-def log_softmax(x: Value, axis: _Axes = -1) -> Value:
+def log_softmax(x: Value, axis: Axes = -1) -> Value:
     """x - logsumexp(x, axis): log-probabilities over `axis`."""
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
-def softmax(x: Value, axis: _Axes = -1) -> Value:
+def softmax(x: Value, axis: Axes = -1) -> Value:
     """exp(x) / sum(exp(x), axis), computed as exp(log_softmax(x)).
 
         >>> import numpy as np, pathways as pw
@@ -80,7 +79,7 @@ def one_hot(x: Value | _npt.ArrayLike, num_classes: int, dtype: DTypeLike = _np.
     return _pnp.asarray(_pnp.equal(_pnp.expand_dims(x, -1), classes), dtype=dtype)
 
 
-def standardize(x: Value, axis: _Axes = -1, epsilon: float = 1e-5) -> Value:
+def standardize(x: Value, axis: Axes = -1, epsilon: float = 1e-5) -> Value:
     """(x - mean) / sqrt(var + epsilon) over `axis`: layer normalisation without its scale."""
     mean = _pnp.mean(x, axis=axis, keepdims=True)
     centered = x - mean

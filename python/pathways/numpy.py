@@ -12,8 +12,7 @@ import numpy.typing as _npt
 
 from . import _tracer as _t
 from ._array import Array as _Array, canonical_dtype as _canonical_dtype
-from ._tracer import Axes as _Axes
-from ._types import ArrayLike, DTypeLike, ShapeLike, Value
+from ._types import ArrayLike, Axes, DTypeLike, ShapeLike, Value
 
 float32 = _np.float32
 float64 = _np.float64
@@ -122,7 +121,7 @@ def dot(a: ArrayLike, b: ArrayLike) -> Value:
 class Reduction(Protocol):
     """The signature of sum, max and min: a reduction over `axis` (every axis for None)."""
 
-    def __call__(self, x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value: ...
+    def __call__(self, x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Value: ...
 
 
 class ArgReduction(Protocol):
@@ -132,7 +131,7 @@ class ArgReduction(Protocol):
 
 
 def _reduction(name: str, kind: str) -> Reduction:
-    def f(x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value:
+    def f(x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Value:
         if _traced(x):
             return _t.reduce(kind, x, axis, keepdims)
         out: _npt.NDArray[Any] = getattr(_np, name)(_concrete(x), axis=axis, keepdims=keepdims)
@@ -149,7 +148,7 @@ amax = max
 amin = min
 
 
-def mean(x: ArrayLike, axis: _Axes = None, keepdims: bool = False) -> Value:
+def mean(x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Value:
     """numpy.mean over `axis` (every axis for None); integers average as floating point."""
     if _traced(x):
         return _t.mean(x, axis, keepdims)
@@ -178,15 +177,15 @@ def broadcast_to(x: ArrayLike, shape: ShapeLike) -> Value:
     return _np.broadcast_to(_concrete(x), shape)
 
 
-def concatenate(xs_in: Sequence[ArrayLike], axis: int = 0) -> Value:
+def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Value:
     """numpy.concatenate: the arrays joined along an existing axis."""
-    xs = list(xs_in)
-    if _traced(*xs):
-        return _t.concatenate(xs, axis)
-    return _np.concatenate([_concrete(x) for x in xs], axis=axis)
+    arrays = list(xs)
+    if _traced(*arrays):
+        return _t.concatenate(arrays, axis)
+    return _np.concatenate([_concrete(x) for x in arrays], axis=axis)
 
 
-def stack(xs_in: Sequence[ArrayLike], axis: int = 0) -> Value:
+def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Value:
     """numpy.stack: the arrays (of one shape) joined along a new axis.
 
         >>> import pathways as pw
@@ -194,13 +193,13 @@ def stack(xs_in: Sequence[ArrayLike], axis: int = 0) -> Value:
         array([[1, 3],
                [2, 4]])
     """
-    xs = list(xs_in)
-    if not xs:
+    arrays = list(xs)
+    if not arrays:
         raise ValueError("stack: needs at least one array")
-    if _traced(*xs):
-        rank = builtins.max(x.ndim if isinstance(x, _t.Tracer) else _np.ndim(_concrete(x)) for x in xs) + 1
-        return _t.concatenate([expand_dims(x, int(axis) % rank) for x in xs], int(axis) % rank)
-    return _np.stack([_concrete(x) for x in xs], axis=axis)
+    if _traced(*arrays):
+        rank = builtins.max(x.ndim if isinstance(x, _t.Tracer) else _np.ndim(_concrete(x)) for x in arrays) + 1
+        return _t.concatenate([expand_dims(x, int(axis) % rank) for x in arrays], int(axis) % rank)
+    return _np.stack([_concrete(x) for x in arrays], axis=axis)
 
 
 def expand_dims(x: ArrayLike, axis: int) -> Value:
