@@ -26,6 +26,13 @@ extensions = ["sphinx.ext.autodoc"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_typehints_format = "short"
+# Signatures show the aliases (documented in pathways._types and beside their module's
+# functions) rather than their expansions.
+autodoc_type_aliases = {name: name for name in (
+    "ArrayLike", "Axes", "DTypeLike", "Devices", "PyTree", "RuntimeSharding", "Scalar", "Shape",
+    "ShapeLike", "Value", "Spec", "Specs", "AxisName", "ArgNums", "VjpFn", "OptState",
+    "Schedule", "JSON", "Path", "HostResult", "MeshAxis", "SpecEntry", "TreeDef")}
 text_newlines = "unix"
 
 

@@ -63,7 +63,9 @@ class ProgramValue:
     _ctx: _ProgramTrace
     _key: int
     shape: Shape
+    """The global shape ([devices, ...] for a pmapped call's output)."""
     dtype: np.dtype[Any]
+    """The element type."""
 
     def __init__(self, ctx: _ProgramTrace, key: int, shape: Sequence[int], dtype: npt.DTypeLike) -> None:
         self._ctx, self._key = ctx, key

@@ -190,10 +190,15 @@ class Device:
     __slots__ = ("id", "host", "island", "kind", "memory_bytes")
 
     id: int
+    """The device's id, unique in the cluster."""
     host: int
+    """The id of the host that drives it."""
     island: int
+    """The island it belongs to (devices of one island share a fast interconnect)."""
     kind: str
+    """"cpu" or "sim" (a simulated accelerator)."""
     memory_bytes: int
+    """Its memory capacity in bytes."""
 
     def __init__(self, id: int, host: int, island: int, kind: str, memory_bytes: int) -> None:
         self.id, self.host, self.island, self.kind, self.memory_bytes = id, host, island, kind, memory_bytes
@@ -258,7 +263,9 @@ class VirtualDevice:
     __slots__ = ("slice", "index")
 
     slice: VirtualSlice
+    """The slice it belongs to."""
     index: int
+    """Its position in the slice (shard `index` of a pmap over the slice runs on it)."""
 
     def __init__(self, slice: VirtualSlice, index: int) -> None:
         self.slice, self.index = slice, index
@@ -280,8 +287,11 @@ class VirtualSlice:
     """
 
     devices: list[VirtualDevice]
+    """Its virtual devices, in order (a pmap's devices=)."""
     mesh_shape: tuple[int, ...]
+    """The row-major grid the devices form (add_slice's mesh; (n,) by default)."""
     axis_names: tuple[str, ...] | None
+    """The names of the mesh axes (None: unnamed)."""
 
     def __init__(self, impl: _pathways.Slice, axis_names: Sequence[str] | None = None) -> None:
         self._impl = impl
@@ -337,6 +347,7 @@ class VirtualDeviceSet:
     """A client's virtual slices (the paper's make_virtual_device_set())."""
 
     slices: list[VirtualSlice]
+    """The slices added so far, in order."""
 
     def __init__(self) -> None:
         self.slices = []

@@ -103,7 +103,9 @@ class Tracer:
     _trace: PmapTrace
     _id: int
     shape: Shape
+    """The shape of this device's value (the pmapped axis is not part of it)."""
     dtype: np.dtype[Any]
+    """The element type (float32, float64, int32 or bool)."""
 
     def __init__(self, trace: PmapTrace, value_id: int) -> None:
         self._trace = trace

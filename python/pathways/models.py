@@ -43,12 +43,19 @@ class TransformerConfig:
     """
 
     vocab: int = 256
+    """The number of token ids."""
     d_model: int = 64
+    """The width of the residual stream."""
     heads: int = 4
+    """Attention heads per block (d_model must divide by it)."""
     layers: int = 2
+    """The number of blocks."""
     seq_len: int = 64
+    """The longest context (learned positions)."""
     mlp_ratio: int = 4
+    """The MLP's hidden width as a multiple of d_model."""
     init_scale: float = 0.02
+    """The standard deviation of the initial weights."""
 
     def __post_init__(self) -> None:
         for name in ("vocab", "d_model", "heads", "layers", "seq_len", "mlp_ratio"):

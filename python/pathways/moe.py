@@ -53,12 +53,19 @@ class MoEConfig:
     """
 
     num_experts: int = 4
+    """Experts per layer (a multiple of the devices they are split over)."""
     top_k: int = 2
-    capacity: int = 8          # assignments an expert accepts from each device, per step
+    """Experts each token is routed to."""
+    capacity: int = 8
+    """Assignments an expert accepts from each device per step (later ones are dropped)."""
     d_model: int = 32
+    """The layer's input and output width."""
     hidden: int = 64
+    """An expert MLP's hidden width."""
     load_balance_weight: float = 0.01
+    """The load-balancing loss's weight in transformer_loss."""
     init_scale: float = 0.02
+    """The standard deviation of the initial weights."""
 
     def __post_init__(self) -> None:
         for name in ("num_experts", "top_k", "capacity", "d_model", "hidden"):
@@ -170,11 +177,17 @@ class MoETransformerConfig:
     an MoE layer of `moe` (whose d_model must be d_model)."""
 
     vocab: int = 64
+    """The number of token ids."""
     d_model: int = 32
+    """The width of the residual stream (moe.d_model too)."""
     heads: int = 4
+    """Attention heads per block."""
     layers: int = 2
+    """The number of blocks."""
     seq_len: int = 16
+    """The longest context."""
     moe: MoEConfig = MoEConfig()
+    """Every block's MoE layer."""
 
     def __post_init__(self) -> None:
         if self.moe.d_model != self.d_model:

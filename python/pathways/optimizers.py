@@ -56,7 +56,9 @@ class GradientTransformation(NamedTuple):
     """
 
     init: InitFn
+    """The function making the optimizer state from the parameters."""
     update: UpdateFn
+    """The function turning gradients into updates (and the next state)."""
 
 
 # ---- learning-rate schedules (functions of the step count) -------------------------------------
@@ -236,6 +238,6 @@ def global_norm(tree: PyTree) -> Value:
     return _pnp.sqrt(total)
 
 
-__all__ = ["GradientTransformation", "adam", "adamw", "apply_updates", "constant_schedule",
+__all__ = ["GradientTransformation", "InitFn", "UpdateFn", "adam", "adamw", "apply_updates", "constant_schedule",
            "exponential_decay", "global_norm", "linear_schedule", "sgd",
            "warmup_linear_decay"]

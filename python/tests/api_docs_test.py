@@ -1,10 +1,12 @@
 """The public API documents itself: every public name has a docstring, and the examples in the
 docstrings (doctest's `>>>` lines) run and print what they show."""
 
+import ast
 import doctest
 import importlib
 import inspect
 import pkgutil
+import textwrap
 
 import pytest
 
@@ -77,6 +79,30 @@ def test_the_api_is_not_empty():
 def test_every_public_name_has_a_docstring():
     missing = [name for name, obj in documented_objects() if not own_doc(obj).strip()]
     assert not missing, f"public names without a docstring: {missing}"
+
+
+def undocumented_attributes(cls):
+    """The public attributes a class body annotates without a docstring after them."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    missing = []
+    for i, node in enumerate(body):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and not node.target.id.startswith("_")):
+            after = body[i + 1] if i + 1 < len(body) else None
+            if not (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                missing.append(f"{cls.__module__}.{cls.__qualname__}.{node.target.id}")
+    return missing
+
+
+def test_every_public_attribute_has_a_docstring():
+    # (The exception types come from the compiled extension: no Python source.)
+    classes = {id(obj): obj for _, obj in documented_objects()
+               if inspect.isclass(obj) and obj.__module__.startswith("pathways")
+               and not issubclass(obj, BaseException)}
+    assert len(classes) > 10
+    missing = [name for cls in classes.values() for name in undocumented_attributes(cls)]
+    assert not missing, f"public attributes without a docstring: {missing}"
 
 
 def test_every_public_callable_is_annotated():
