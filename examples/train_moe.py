@@ -16,7 +16,6 @@ import sys
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 import pathways as pw
 

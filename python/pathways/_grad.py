@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _tracer
 from ._tree import TreeDef, tree_flatten, tree_paths, tree_unflatten
-from ._types import ArrayLike, PyTree
+from ._types import PyTree
 
 _P = ParamSpec("_P")
 

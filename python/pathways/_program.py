@@ -23,7 +23,6 @@ from ._types import PyTree, RuntimeSharding, Shape
 
 if TYPE_CHECKING:
     from ._pmap import PmapFunction
-    from ._program_control import Step
 
 _active: list[_ProgramTrace] = []  # the _ProgramTrace being recorded (innermost last)
 

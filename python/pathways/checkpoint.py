@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import numpy as np
 

@@ -13,7 +13,6 @@ pw.grad differentiates it) or on NumPy values on the host.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import numpy as _np

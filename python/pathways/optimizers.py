@@ -13,7 +13,7 @@ and never travel to the client. On concrete NumPy values they compute with NumPy
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 import numpy as _np
 
