@@ -65,8 +65,9 @@ done
 
 rm -f "$out"/*.txt
 mkdir -p "$out"
-# -E: no stale environment. Docstrings are plain text, not reStructuredText: warnings are hidden.
-PYTHONPATH="$stage" /usr/bin/python3 -m sphinx -q -E -b text -d "$src/.doctrees" "$src" "$out"
+# -E: no stale environment; -Q: the docstrings are plain text, not reStructuredText, so its
+# warnings (emphasis, indentation) are not shown.
+PYTHONPATH="$stage" /usr/bin/python3 -m sphinx -Q -E -b text -d "$src/.doctrees" "$src" "$out"
 rm -rf "$out/.buildinfo" "$out/.doctrees"
 
 # An index for browsing the repository: each module's first docstring line.

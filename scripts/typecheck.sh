@@ -17,7 +17,7 @@ fi
 # Debian's python3 carries mypy (the pyenv interpreter first on PATH may not).
 py=/usr/bin/python3
 export MYPYPATH="$stage"
-"$py" -m mypy --config-file "$root/mypy.ini" --cache-dir "$build/mypy_cache" \
+"$py" -m mypy --strict --config-file "$root/mypy.ini" --cache-dir "$build/mypy_cache" \
   "$stage/pathways" "$root"/examples/*.py
 PYTHONPATH="$stage" "$py" -m mypy.stubtest --mypy-config-file "$root/mypy.ini" \
   --allowlist "$root/python/stubtest-allowlist.txt" pathways._pathways
