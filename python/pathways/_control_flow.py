@@ -207,10 +207,9 @@ def fori_loop(lower: int | _t.Tracer, upper: int | _t.Tracer,
         6
     """
     what = "fori_loop"
-    static = not isinstance(lower, _t.Tracer) and not isinstance(upper, _t.Tracer)
     trace = _traced_context(init_val, lower, upper)
-    if static:
-        lower, upper = int(lower), int(upper)  # type: ignore[arg-type]  # not Tracers: static
+    if not isinstance(lower, _t.Tracer) and not isinstance(upper, _t.Tracer):  # static bounds
+        lower, upper = int(lower), int(upper)
         if upper <= lower:
             return init_val
         bound = upper - lower if max_iterations is None else _check_bound(max_iterations, what)
@@ -391,6 +390,7 @@ def switch(index: ArrayLike, branches: Sequence[Callable[..., _R]], *operands: P
         return result
     trace = _traced_context(index, operands)
     if trace is None:
+        # A host index (a Python or NumPy integer, or a one-element array).
         return funs[int(np.clip(int(index), 0, len(funs) - 1))](*operands)  # type: ignore[arg-type]
     i = _t.lift(index, trace, np.dtype(np.int32))
     b = trace.builder

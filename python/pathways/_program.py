@@ -239,6 +239,7 @@ class _ProgramTrace:
         if ident in seg.local:
             return seg.local[ident]
         if not isinstance(x, (ProgramValue, _array.Array, _tracer.Tracer)):
+            # A host value: canonicalize raises TypeError for one that is not an array.
             fn.shard_shape(i, _array.canonicalize(x).shape, cpp, sl)  # type: ignore[arg-type]
         where = (sl, cpp)
         if self.parent is not None and not (isinstance(x, ProgramValue) and x._ctx is self):

@@ -270,7 +270,7 @@ def _host_starts(operand: _npt.NDArray[Any], start_indices: Sequence[ArrayLike],
         raise ValueError(f"{what}: expected {operand.ndim} start indices and sizes for an operand of "
                          f"shape {operand.shape}, got {len(start_indices)} and {len(sizes)}")
     # Host scalars here (dynamic_slice dispatches traced starts to the tracer).
-    starts = [min(max(int(s), 0), d - n)  # type: ignore[arg-type]
+    starts = [min(max(int(s), 0), d - n)  # type: ignore[arg-type]  # integer scalars
               for s, d, n in zip(start_indices, operand.shape, sizes)]
     return tuple(slice(s, s + n) for s, n in zip(starts, sizes))
 

@@ -152,6 +152,7 @@ def mean(x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Value:
     """numpy.mean over `axis` (every axis for None); integers average as floating point."""
     if _traced(x):
         return _t.mean(x, axis, keepdims)
+    # (NumPy's stub takes numeric operands only; a bad one raises TypeError here.)
     out: _npt.NDArray[Any] = _np.mean(_concrete(x), axis=axis, keepdims=keepdims)  # type: ignore[arg-type]
     return out
 

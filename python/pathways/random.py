@@ -135,11 +135,11 @@ def split(key: ArrayLike, num: int = 2) -> Value:
 def fold_in(key: ArrayLike, data: int | _t.Tracer) -> Value:
     """A new key from `key` and an integer (e.g. the device's axis_index)."""
     words = _check_key(key, "fold_in")
-    if _traced(words, data):
+    if isinstance(words, _t.Tracer) or isinstance(data, _t.Tracer):
         word = _pnp.reshape(_pnp.asarray(_t.as_tracer(data, _t._trace_of(words, data)), _np.int32), (1,))
         y0, y1 = threefry_2x32(words, word * 0, word)
     else:
-        host = _np.array([int(data) & 0xFFFFFFFF], dtype=_np.uint32).view(_np.int32)  # type: ignore[arg-type]
+        host = _np.array([int(data) & 0xFFFFFFFF], dtype=_np.uint32).view(_np.int32)
         y0, y1 = threefry_2x32(words, _np.zeros(1, _np.int32), host)
     return _pnp.concatenate([y0, y1])
 
