@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-stress test-sanitize test-tsan fuzz bench clean
+.PHONY: all deps configure build run test test-stress test-sanitize test-tsan fuzz bench docs clean
 
 all: build
 
@@ -75,6 +75,11 @@ fuzz:
 # Runs every benchmark; see docs/benchmarks.md for recorded results.
 bench: build
 	./scripts/run-benchmarks.sh $(BUILD)
+
+# The Python API reference (docs/api), generated from the package's docstrings with Sphinx.
+docs: configure
+	ninja -C $(BUILD) -j $(JOBS) pathways_python
+	./scripts/gen-api-docs.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -1,11 +1,13 @@
 # The paper's Figure 2 in Python: three pmapped functions, each on its own 2-device slice,
 # traced by @pw.program into ONE program and run with parallel asynchronous dispatch.
+from typing import Any
+
 import numpy as np
 
 import pathways as pw
 
 
-def get_devices(n):
+def get_devices(n: int) -> list[pw.VirtualDevice]:
     """Allocates n virtual devices."""
     device_set = pw.make_virtual_device_set()
     return device_set.add_slice(devices=n).devices
@@ -17,7 +19,7 @@ c = pw.pmap(lambda x: x / 2., devices=get_devices(2))
 
 
 @pw.program  # Program tracing (optional)
-def f(v):
+def f(v: Any) -> tuple[Any, Any]:
     x = a(v)
     y = b(x)
     z = a(c(x))

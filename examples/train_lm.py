@@ -19,15 +19,18 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 import pathways as pw
 
 CORPUS = "/usr/share/common-licenses"
 
 
-def load_corpus(path, held_out_fraction):
+def load_corpus(path: str, held_out_fraction: float) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     data = bytearray()
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
@@ -41,14 +44,15 @@ def load_corpus(path, held_out_fraction):
     return tokens[:split], tokens[split:]
 
 
-def unigram_loss(train, held_out, vocab):
+def unigram_loss(train: npt.NDArray[np.int32], held_out: npt.NDArray[np.int32], vocab: int) -> float:
     """Cross-entropy (nats) of the held-out bytes under the training bytes' frequencies."""
     counts = np.bincount(train, minlength=vocab).astype(np.float64) + 1.0
     logp = np.log(counts / counts.sum())
     return float(-logp[held_out].mean())
 
 
-def batches(tokens, seed, step, mesh, batch, seq_len):
+def batches(tokens: npt.NDArray[np.int32], seed: int, step: int, mesh: tuple[int, int], batch: int,
+            seq_len: int) -> npt.NDArray[np.int32]:
     """int32[devices, batch, seq_len + 1] windows at offsets drawn from (seed, step): the batch
     of a step does not depend on how the run got there, so a resumed run sees the same data.
     The devices of one row of the (data, model) mesh get the same sequences."""
@@ -57,8 +61,8 @@ def batches(tokens, seed, step, mesh, batch, seq_len):
     return np.repeat(tokens[starts[..., None] + np.arange(seq_len + 1)], mesh[1], axis=0)
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--devices", type=int, default=2, help="data-parallel devices (default 2)")
     p.add_argument("--mesh", default="",
                    help="DATA,MODEL: a data x model mesh of devices (tensor parallelism over "
@@ -119,7 +123,9 @@ def parse_args(argv):
     return args
 
 
-def make_functions(cfg, opt, devices, model_axis):
+def make_functions(cfg: pw.models.TransformerConfig, opt: pw.optimizers.GradientTransformation,
+                   devices: list[pw.VirtualDevice], model_axis: str | None
+                   ) -> tuple[pw.PmapFunction, pw.PmapFunction, pw.PmapFunction, pw.PmapFunction]:
     """The pmapped functions over a ("data", "model") mesh slice; `model_axis` is "model" for
     tensor parallelism, None when the model axis has one device."""
     loss_fn = functools.partial(pw.models.loss, cfg=cfg, model_axis=model_axis)
@@ -130,18 +136,18 @@ def make_functions(cfg, opt, devices, model_axis):
                                            axis_name="data", model_axis=model_axis), devices=devices)
 
     @pw.pmap(devices=devices)
-    def eval_step(params, batch):
+    def eval_step(params: Any, batch: pw.Tracer) -> Any:
         return pw.lax.pmean(loss_fn(params, batch), "data")
 
     @pw.pmap(devices=devices)
-    def next_logits(params, window, position):
+    def next_logits(params: Any, window: pw.Tracer, position: pw.Tracer) -> Any:
         logits = pw.models.apply(params, window[None], cfg, model_axis)[0]  # [seq_len, vocab]
         return pw.numpy.sum(logits * pw.nn.one_hot(position, cfg.seq_len)[:, None], axis=0)
 
     return init, train_step, eval_step, next_logits
 
 
-def progress(total, enabled):
+def progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
     try:
@@ -151,23 +157,29 @@ def progress(total, enabled):
     return tqdm(total=total, unit="step", dynamic_ncols=True)
 
 
-class TrainResult(tuple):
+class TrainResult(tuple[float, float]):
     """(held-out loss, unigram baseline), with .losses: the loss of every step from step 0."""
 
-    def __new__(cls, held_loss, baseline, losses):
-        result = super().__new__(cls, (held_loss, baseline))
+    losses: list[float]
+
+    def __new__(cls, held_loss: float, baseline: float, losses: list[float]) -> "TrainResult":
+        # mypy 1.0 cannot solve tuple.__new__ for a subclass of a parameterized tuple.
+        result = super().__new__(cls, (held_loss, baseline))  # type: ignore[arg-type]
         result.losses = losses
         return result
 
 
-def save_checkpoint(args, step, params, state, losses):
+def save_checkpoint(args: argparse.Namespace, step: int, params: Any, state: Any,
+                    losses: list[float]) -> str:
     directory = pw.checkpoint.step_directory(args.checkpoint_dir, step)
+    history: list[pw.checkpoint.JSON] = list(losses)
     pw.checkpoint.save(directory, {"params": params, "opt_state": state},
-                       metadata={"step": step, "losses": losses})
+                       metadata={"step": step, "losses": history})
     return directory
 
 
-def restore_checkpoint(args, params, state):
+def restore_checkpoint(args: argparse.Namespace, params: Any,
+                       state: Any) -> tuple[int, Any, Any, list[float]]:
     """(first step, params, state, losses so far) from the latest checkpoint, if asked to resume."""
     step = pw.checkpoint.latest_step(args.checkpoint_dir) if args.resume else None
     if step is None:
@@ -181,10 +193,11 @@ def restore_checkpoint(args, params, state):
     losses = meta.get("losses") if isinstance(meta, dict) else None
     if not isinstance(losses, list) or len(losses) != step:
         raise SystemExit(f"train_lm: {directory} does not hold this example's loss history")
-    return step, tree["params"], tree["opt_state"], losses
+    # The losses this example saved (JSON numbers).
+    return step, tree["params"], tree["opt_state"], cast("list[float]", losses)
 
 
-def train(args):
+def train(args: argparse.Namespace) -> TrainResult:
     train_tokens, held_out = load_corpus(CORPUS, 0.1)
     cfg = pw.models.TransformerConfig(vocab=256, d_model=args.d_model, heads=args.heads,
                                       layers=args.layers, seq_len=args.seq_len)
@@ -202,13 +215,15 @@ def train(args):
         layout = (f"{args.pipeline_stages} pipeline stages x {args.devices} device(s), "
                   f"{args.microbatches} microbatches (bubble {pipe.bubble_fraction():.0%})")
 
-        def train_step(params, state, batch):
+        def pipelined_step(params: Any, state: Any, batch: npt.NDArray[np.int32]) -> tuple[Any, Any, Any]:
             new, loss = pipe.step(params, batch)
             return new, state, loss
 
-        def eval_step(params, batch):
+        def pipelined_eval(params: Any, batch: npt.NDArray[np.int32]) -> Any:
             return pipe.evaluate(params, batch)
-        next_logits = None
+        train_step: Callable[..., Any] = pipelined_step
+        eval_step: Callable[..., Any] = pipelined_eval
+        next_logits: pw.PmapFunction | None = None
     else:
         devices = vds.add_slice(devices=args.devices, mesh=args.mesh, axis_names=("data", "model")).devices
         model_axis = "model" if args.mesh[1] > 1 else None
@@ -221,9 +236,10 @@ def train(args):
           f"unigram baseline {baseline:.3f} nats/byte", flush=True)
     first, params, state, losses = restore_checkpoint(args, params, state)
 
-    def run_step(params, state, step):
-        return train_step(params, state, batches(train_tokens, args.seed, step, args.mesh,
-                                                 args.batch, cfg.seq_len))
+    def run_step(params: Any, state: Any, step: int) -> tuple[Any, Any, Any]:
+        out: tuple[Any, Any, Any] = train_step(params, state, batches(
+            train_tokens, args.seed, step, args.mesh, args.batch, cfg.seq_len))
+        return out
 
     start = time.time()
     params, state = train_loop(args, run_step, params, state, first, losses,
@@ -241,18 +257,21 @@ def train(args):
     if args.plot:
         plot(losses, held_loss, baseline, args.plot)
     if args.sample:
+        assert next_logits is not None, "parse_args rejects --sample with pipeline stages"
         print(repr(sample(params, next_logits, cfg, args)))
     return TrainResult(held_loss, baseline, losses)
 
 
-def train_loop(args, run_step, params, state, first, losses, tokens_per_step):
+def train_loop(args: argparse.Namespace, run_step: Callable[[Any, Any, int], tuple[Any, Any, Any]],
+               params: Any, state: Any, first: int, losses: list[float],
+               tokens_per_step: int) -> tuple[Any, Any]:
     """Steps first .. args.steps - 1, keeping at most args.in_flight steps ahead of the devices;
     appends each step's loss to `losses` and checkpoints when asked. Returns (params, state)."""
-    pending = []
+    pending: list[tuple[int, Any]] = []
     bar = progress(args.steps - first, not args.no_progress)
     start = time.time()
 
-    def drain(keep):
+    def drain(keep: int) -> None:
         while len(pending) > keep:
             done_step, done = pending.pop(0)
             value = float(np.asarray(done)[0])
@@ -283,7 +302,7 @@ def train_loop(args, run_step, params, state, first, losses, tokens_per_step):
     return params, state
 
 
-def plot(losses, held_loss, baseline, path):
+def plot(losses: list[float], held_loss: float, baseline: float, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -301,11 +320,12 @@ def plot(losses, held_loss, baseline, path):
     print(f"train_lm: loss curve in {path}")
 
 
-def sample(params, next_logits, cfg, args):
+def sample(params: Any, next_logits: pw.PmapFunction, cfg: pw.models.TransformerConfig,
+           args: argparse.Namespace) -> str:
     """Generates args.sample bytes after the prompt: greedy, or at args.temperature."""
     rng = np.random.default_rng(args.seed + 2)
     text = list(args.prompt.encode("utf-8", "replace"))[-cfg.seq_len:] or [ord(" ")]
-    out = []
+    out: list[int] = []
     for _ in range(args.sample):
         window = np.zeros(cfg.seq_len, np.int32)
         context = text[-cfg.seq_len:]
@@ -323,7 +343,7 @@ def sample(params, next_logits, cfg, args):
     return bytes(out).decode("utf-8", "replace")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     pw.init(hosts=args.pipeline_stages, devices_per_host=args.devices)
     try:

@@ -13,6 +13,7 @@ loss curve as a PNG.
 import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from train_lm import CORPUS, load_corpus  # noqa: E402  (the byte corpus)
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", type=int, default=2)
     p.add_argument("--experts", type=int, default=4, help="experts per MoE layer (a multiple of --devices)")
@@ -42,7 +43,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def config(args):
+def config(args: argparse.Namespace) -> pw.moe.MoETransformerConfig:
     tokens = args.batch * args.seq_len
     capacity = max(1, int(np.ceil(args.capacity_factor * tokens * args.top_k / args.experts)))
     layer = pw.moe.MoEConfig(num_experts=args.experts, top_k=args.top_k, capacity=capacity,
@@ -51,9 +52,9 @@ def config(args):
                                        seq_len=args.seq_len, moe=layer)
 
 
-def shard_params(full, cfg, devices):
+def shard_params(full: Any, cfg: pw.moe.MoETransformerConfig, devices: int) -> Any:
     """Every device's parameters, stacked: shared ones repeated, experts split."""
-    def one(g):
+    def one(g: int) -> Any:
         out = pw.tree_map(lambda a: a, full)
         for i, block in enumerate(out["blocks"]):
             block["moe"] = pw.moe.shard_experts(full["blocks"][i]["moe"], cfg.moe, devices, g)
@@ -61,7 +62,7 @@ def shard_params(full, cfg, devices):
     return pw.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *[one(g) for g in range(devices)])
 
 
-def train(args):
+def train(args: argparse.Namespace) -> list[tuple[int, float]]:
     cfg = config(args)
     devs = pw.get_devices(args.devices)
     cfg.moe.experts_per_device(args.devices)  # a clear error before anything runs
@@ -77,7 +78,7 @@ def train(args):
     print(f"train_moe: {args.devices} devices, {args.experts} experts per layer "
           f"({args.experts // args.devices} per device), top-{args.top_k}, capacity "
           f"{cfg.moe.capacity} per expert and device, {args.layers} layers")
-    losses = []
+    losses: list[tuple[int, float]] = []
     for i in range(args.steps):
         starts = rng.integers(0, len(train_tokens) - args.seq_len - 1, size=(args.devices, args.batch))
         batch = np.stack([[train_tokens[s:s + args.seq_len + 1] for s in row] for row in starts])
@@ -102,7 +103,7 @@ def train(args):
     return losses
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     train(parse_args(argv))
 
 

@@ -17,6 +17,9 @@ PACKAGES=(
   # with; hypothesis drives the property tests of the Python argument checks; openssl makes the
   # TLS test's self-signed certificate.
   python3-torch python3-hypothesis openssl
+  # Static checks and reference docs of the Python client: mypy (with stubtest) runs in the
+  # python_typecheck test; Sphinx generates docs/api (`make docs`).
+  mypy python3-sphinx
 )
 
 if [[ "${1:-}" == "--fuzz" ]]; then

@@ -3,7 +3,15 @@
 JAX's conventions over the Pathways runtime: pw.pmap traces a function per argument signature
 and maps it over a slice of virtual devices; @pw.program turns several pmapped calls into one
 program; pw.Array is a future fetched with np.asarray.
+
+    >>> import numpy as np
+    >>> import pathways as pw
+    >>> double = pw.pmap(lambda x: x * 2.0, devices=pw.get_devices(2))
+    >>> double(np.array([1.0, 2.0], np.float32))
+    array([2., 4.], dtype=float32)
 """
+
+from __future__ import annotations
 
 from . import _pathways
 from ._array import Array, cancel, device_put, reshard
@@ -21,7 +29,7 @@ from . import checkpoint, lax, models, moe, nn, numpy, optimizers, pipeline, ran
 InvalidArgumentError = _pathways.InvalidArgumentError
 
 
-def get_devices(n):
+def get_devices(n: int) -> list[VirtualDevice]:
     """`n` virtual devices on one island: make_virtual_device_set().add_slice(devices=n).devices."""
     return make_virtual_device_set().add_slice(devices=n).devices
 

@@ -15,36 +15,51 @@ arrives and dispatches the selected program (python/pathways/_program_control.py
 index out of range runs the last branch, as StableHLO's case does.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 import numpy as np
+import numpy.typing as npt
 
-from . import _program, _program_control
+from . import _pathways, _program, _program_control
 from . import _tracer as _t
-from ._tree import tree_flatten, tree_paths, tree_unflatten
+from ._tree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from ._types import ArrayLike, PyTree
+
+_C = TypeVar("_C")  # a loop's carried value (a pytree)
+_X = TypeVar("_X")  # scan's per-step input (a pytree)
+_Y = TypeVar("_Y")  # scan's per-step output (a pytree)
+_R = TypeVar("_R")  # a conditional's result (a pytree)
+
+# (dtype name, shape) of a traced value.
+_Type = tuple[str, tuple[int, ...]]
 
 
-def _program_level():
+def _program_level() -> _program._ProgramTrace | None:
     """The @pw.program being traced when no pmapped function is: control flow there is a
     data-dependent step of the program."""
     ctx = _program.current()
     return ctx if ctx is not None and _t.current_trace() is None else None
 
 
-def _traced_context(*trees):
+def _traced_context(*trees: PyTree) -> _t.PmapTrace | None:
     """The trace these values (or the current one) belong to, or None to run eagerly."""
     tracers = [x for tree in trees for x in tree_flatten(tree)[0] if isinstance(x, _t.Tracer)]
     return _t._trace_of(*tracers) if tracers else _t.current_trace()
 
 
-def _describe(dtype, shape):
+def _describe(dtype: npt.DTypeLike, shape: Sequence[int]) -> str:
     return f"{np.dtype(dtype).name}[{','.join(str(d) for d in shape)}]"
 
 
-def _path(tree, index, what):
+def _path(tree: PyTree, index: int, what: str) -> str:
     paths = tree_paths(tree)
     return f"{what}{paths[index] if index < len(paths) else f'[{index}]'}"
 
 
-def _lift_leaves(leaves, trace):
+def _lift_leaves(leaves: Sequence[ArrayLike], trace: _t.PmapTrace) -> tuple[list[int], list[_Type]]:
     ids = [_t.lift(x, trace) for x in leaves]
     return ids, [trace.builder.type_of(i) for i in ids]
 
@@ -52,25 +67,26 @@ def _lift_leaves(leaves, trace):
 class _Child:
     """One function traced into a child of `trace`, with parameters of `types`."""
 
-    def __init__(self, trace, name, types):
+    def __init__(self, trace: _t.PmapTrace, name: str, types: Sequence[_Type]) -> None:
         self.trace = trace
         self.builder = trace.builder.child(name)
         self.sub = _t.PmapTrace(self.builder, f"{trace.name}/{name}", trace.axis_name,
                                 trace.axis_size, parent=trace)
         self.params = [_t.Tracer(self.sub, self.builder.parameter(d, list(s))) for d, s in types]
 
-    def lift(self, x, dtype=None):
+    def lift(self, x: ArrayLike, dtype: np.dtype[Any] | None = None) -> int:
         return _t.lift(x, self.sub, dtype)
 
-    def sources(self, num_explicit, extra_index):
+    def sources(self, num_explicit: int, extra_index: dict[int, int]) -> list[int]:
         """Each parameter's position in the carried values: the explicit ones first, then the
         captured ones, numbered by `extra_index` (a parent value id -> its position)."""
         return list(range(num_explicit)) + [extra_index[c] for c in self.sub.captures]
 
 
-def _extras(*children):
+def _extras(*children: _Child) -> tuple[list[int], dict[int, int]]:
     """The enclosing values the children captured, each once, and their positions."""
-    order, index = [], {}
+    order: list[int] = []
+    index: dict[int, int] = {}
     for child in children:
         for c in child.sub.captures:
             if c not in index:
@@ -79,7 +95,8 @@ def _extras(*children):
     return order, index
 
 
-def _check_carry(out_leaves, out_tree, in_tree, in_types, child, what):
+def _check_carry(out_leaves: Sequence[ArrayLike], out_tree: TreeDef, in_tree: TreeDef,
+                 in_types: Sequence[_Type], child: _Child, what: str) -> list[int]:
     if out_tree != in_tree:
         raise TypeError(f"{what}: body_fun must return a value of the same structure as its input "
                         f"(got {out_tree}, expected {in_tree})")
@@ -97,7 +114,7 @@ def _check_carry(out_leaves, out_tree, in_tree, in_types, child, what):
     return ids
 
 
-def _predicate(child, p, what):
+def _predicate(child: _Child, p: ArrayLike, what: str) -> int:
     value = child.lift(p)
     dtype, shape = child.builder.type_of(value)
     if tuple(shape) != ():
@@ -107,7 +124,9 @@ def _predicate(child, p, what):
     return value
 
 
-def _loop(trace, name, init_ids, types, cond_build, body_build, max_iterations):
+def _loop(trace: _t.PmapTrace, name: str, init_ids: list[int], types: Sequence[_Type],
+          cond_build: Callable[[_Child], int], body_build: Callable[[_Child], list[int]],
+          max_iterations: int) -> list[_t.Tracer]:
     """The traced loop over carried values `init_ids` (of `types`): cond_build(child) -> the
     child's predicate id; body_build(child) -> its new carried ids. The final carried Tracers."""
     cond = _Child(trace, f"{name}_cond", types)
@@ -125,7 +144,7 @@ def _loop(trace, name, init_ids, types, cond_build, body_build, max_iterations):
     return [_t.Tracer(trace, i) for i in ids]
 
 
-def _check_bound(max_iterations, what):
+def _check_bound(max_iterations: float | _t.Tracer | None, what: str) -> int:
     if max_iterations is None:
         raise TypeError(f"{what}: max_iterations is required: a compiled loop has a bound (the "
                         "loop may still end earlier, when cond_fun is false)")
@@ -136,15 +155,22 @@ def _check_bound(max_iterations, what):
     return int(max_iterations)
 
 
-def while_loop(cond_fun, body_fun, init_val, *, max_iterations=None):
+def while_loop(cond_fun: Callable[[_C], ArrayLike], body_fun: Callable[[_C], _C], init_val: _C, *,
+               max_iterations: int | None = None) -> _C:
     """lax.while_loop with a required bound: runs `val = body_fun(val)` while `cond_fun(val)`,
     at most `max_iterations` times, and returns the final `val` (a pytree whose leaves keep
-    their dtypes and shapes). Differentiable (the tape holds max_iterations carried values)."""
+    their dtypes and shapes). Differentiable (the tape holds max_iterations carried values).
+
+        >>> import pathways as pw
+        >>> pw.lax.while_loop(lambda v: v < 10, lambda v: v * 2, 1, max_iterations=8)
+        16
+    """
     what = "while_loop"
     bound = _check_bound(max_iterations, what)
     ctx = _program_level()
     if ctx is not None:
-        return _program_control.while_loop(ctx, cond_fun, body_fun, init_val, bound, what)
+        out: _C = _program_control.while_loop(ctx, cond_fun, body_fun, init_val, bound, what)
+        return out
     trace = _traced_context(init_val)
     if trace is None:
         val = init_val
@@ -156,25 +182,33 @@ def while_loop(cond_fun, body_fun, init_val, *, max_iterations=None):
     leaves, tree = tree_flatten(init_val)
     ids, types = _lift_leaves(leaves, trace)
 
-    def cond_build(child):
+    def cond_build(child: _Child) -> int:
         return _predicate(child, cond_fun(tree_unflatten(tree, child.params)), what)
 
-    def body_build(child):
+    def body_build(child: _Child) -> list[int]:
         out_leaves, out_tree = tree_flatten(body_fun(tree_unflatten(tree, child.params)))
         return _check_carry(out_leaves, out_tree, tree, types, child, what)
 
     final = _loop(trace, getattr(body_fun, "__name__", "while"), ids, types, cond_build,
                   body_build, bound)
-    return tree_unflatten(tree, final)
+    result: _C = tree_unflatten(tree, final)
+    return result
 
 
-def fori_loop(lower, upper, body_fun, init_val, *, max_iterations=None):
+def fori_loop(lower: int | _t.Tracer, upper: int | _t.Tracer,
+              body_fun: Callable[[Any, _C], _C], init_val: _C, *,
+              max_iterations: int | None = None) -> _C:
     """lax.fori_loop: `val = body_fun(i, val)` for i in [lower, upper). With Python int bounds
-    the trip count is known; traced bounds need max_iterations."""
+    the trip count is known; traced bounds need max_iterations. body_fun gets i as a Python
+    int when run eagerly, an int32 Tracer inside a pmap.
+
+        >>> import pathways as pw
+        >>> pw.lax.fori_loop(0, 4, lambda i, total: total + i, 0)
+        6
+    """
     what = "fori_loop"
-    static = not isinstance(lower, _t.Tracer) and not isinstance(upper, _t.Tracer)
     trace = _traced_context(init_val, lower, upper)
-    if static:
+    if not isinstance(lower, _t.Tracer) and not isinstance(upper, _t.Tracer):  # static bounds
         lower, upper = int(lower), int(upper)
         if upper <= lower:
             return init_val
@@ -182,6 +216,7 @@ def fori_loop(lower, upper, body_fun, init_val, *, max_iterations=None):
     else:
         bound = _check_bound(max_iterations, what + " with traced bounds")
     if trace is None:
+        assert isinstance(lower, int) and isinstance(upper, int), "traced bounds have a trace"
         val = init_val
         for i in range(lower, upper):
             val = body_fun(i, val)
@@ -191,10 +226,10 @@ def fori_loop(lower, upper, body_fun, init_val, *, max_iterations=None):
     counter = _t.lift(lower, trace, np.dtype(np.int32))
     limit = _t.lift(upper, trace, np.dtype(np.int32))
 
-    def cond_build(child):
+    def cond_build(child: _Child) -> int:
         return child.builder.compare("LT", child.params[0]._id, child.params[1]._id)
 
-    def body_build(child):
+    def body_build(child: _Child) -> list[int]:
         i = child.params[0]
         out_leaves, out_tree = tree_flatten(body_fun(i, tree_unflatten(tree, child.params[2:])))
         ids = _check_carry(out_leaves, out_tree, tree, types, child, what)
@@ -203,13 +238,21 @@ def fori_loop(lower, upper, body_fun, init_val, *, max_iterations=None):
 
     final = _loop(trace, getattr(body_fun, "__name__", "fori"), [counter, limit] + ids,
                   [("int32", ()), ("int32", ())] + types, cond_build, body_build, bound)
-    return tree_unflatten(tree, final[2:])
+    result: _C = tree_unflatten(tree, final[2:])
+    return result
 
 
-def scan(f, init, xs=None, length=None, reverse=False):
+def scan(f: Callable[[_C, _X], tuple[_C, _Y]], init: _C, xs: _X | None = None,
+         length: int | None = None, reverse: bool = False) -> tuple[_C, PyTree]:
     """lax.scan: `carry, y = f(carry, x)` for each x along axis 0 of `xs` (a pytree; None with
     `length` for no xs); returns (final carry, the ys stacked along a new axis 0). One loop in
-    the compiled function, whatever the length; differentiable."""
+    the compiled function, whatever the length; differentiable.
+
+        >>> import numpy as np, pathways as pw
+        >>> total, running = pw.lax.scan(lambda c, x: (c + x, c + x), 0.0, np.array([1.0, 2.0, 3.0]))
+        >>> total, running
+        (6.0, array([1., 3., 6.]))
+    """
     what = "scan"
     x_leaves, x_tree = tree_flatten(xs)
     lengths = {int(np.shape(x)[0]) if not isinstance(x, _t.Tracer) else x.shape[0] for x in x_leaves
@@ -224,10 +267,11 @@ def scan(f, init, xs=None, length=None, reverse=False):
     n = lengths.pop()
     trace = _traced_context(init, xs)
     if trace is None:
-        carry, ys = init, []
+        carry = init
+        ys: list[_Y] = []
         order = range(n - 1, -1, -1) if reverse else range(n)
-        for i in order:
-            carry, y = f(carry, tree_unflatten(x_tree, [np.asarray(x)[i] for x in x_leaves]))
+        for step_i in order:
+            carry, y = f(carry, tree_unflatten(x_tree, [np.asarray(x)[step_i] for x in x_leaves]))
             ys.append(y)
         if reverse:
             ys.reverse()
@@ -250,7 +294,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         i = body.params[0]
         step = body.builder.binary("subtract", body.builder.scalar("int32", float(n - 1)), i._id) \
             if reverse else i._id
-        xs_i = []
+        xs_i: list[_t.Tracer] = []
         zero = body.builder.scalar("int32", 0.0)
         for p, (dtype, shape) in zip(body.params[1 + nc:], x_types):
             block = body.builder.dynamic_slice(p._id, [step] + [zero] * (len(shape) - 1),
@@ -289,66 +333,89 @@ def scan(f, init, xs=None, length=None, reverse=False):
     ids = trace.builder.while_loop(cond.builder, pred, cond.sources(1, extra_index), body.builder,
                                    outs, body_sources, init_ids, extras, n)
     final = [_t.Tracer(trace, v) for v in ids]
-    carry = tree_unflatten(c_tree, final[1:1 + nc])
-    ys = tree_unflatten(y_tree, final[1 + nc + nx:])
-    return carry, ys
+    final_carry: _C = tree_unflatten(c_tree, final[1:1 + nc])
+    return final_carry, tree_unflatten(y_tree, final[1 + nc + nx:])
 
 
-def _branches(trace, index_id, branches, operands, what):
+def _branches(trace: _t.PmapTrace, index_id: int, branches: Sequence[Callable[..., PyTree]],
+              operands: Sequence[PyTree], what: str) -> PyTree:
     leaves, tree = tree_flatten(tuple(operands))
     ids, types = _lift_leaves(leaves, trace)
-    children, results, out_tree, out_types = [], [], None, None
+    children: list[_Child] = []
+    results: list[list[int]] = []
+    out_tree: TreeDef | None = None
+    out_types: list[_Type] | None = None
     for b, fun in enumerate(branches):
         child = _Child(trace, f"{getattr(fun, '__name__', 'branch')}", types)
         with child.sub:
             out = fun(*tree_unflatten(tree, child.params))
             o_leaves, o_tree = tree_flatten(out)
             o_ids = [child.lift(x) for x in o_leaves]
-            o_types = [tuple((t[0], tuple(t[1]))) for t in map(child.builder.type_of, o_ids)]
+            o_types = [(t[0], tuple(t[1])) for t in map(child.builder.type_of, o_ids)]
         if out_tree is None:
             out_tree, out_types = o_tree, o_types
         elif o_tree != out_tree or o_types != out_types:
-            desc = lambda ts: "(" + ", ".join(_describe(d, s) for d, s in ts) + ")"
+            def desc(ts: Sequence[_Type] | None) -> str:
+                return "(" + ", ".join(_describe(d, s) for d, s in ts or ()) + ")"
             raise TypeError(f"{what}: branch {b} returns {desc(o_types)} {o_tree} but branch 0 "
                             f"returns {desc(out_types)} {out_tree}; every branch must return the "
                             "same structure, dtypes and shapes")
         children.append(child)
         results.append(o_ids)
+    assert out_tree is not None, "switch and cond have branches"
     extras, index = _extras(*children)
     n = len(ids)
     extra_index = {c: n + j for c, j in index.items()}
-    spec = [(c.builder, r, c.sources(n, extra_index)) for c, r in zip(children, results)]
+    spec: list[tuple[_pathways.Builder, list[int], list[int]]] = [
+        (c.builder, r, c.sources(n, extra_index)) for c, r in zip(children, results)]
     out_ids = trace.builder.case(index_id, spec, ids, extras)
     return tree_unflatten(out_tree, [_t.Tracer(trace, v) for v in out_ids])
 
 
-def switch(index, branches, *operands):
+def switch(index: ArrayLike, branches: Sequence[Callable[..., _R]], *operands: PyTree) -> _R:
     """lax.switch: branches[index](*operands), the index clamped to [0, len(branches) - 1]; the
-    branches return the same structure, dtypes and shapes."""
-    branches = list(branches)
-    if not branches:
+    branches return the same structure, dtypes and shapes.
+
+        >>> import pathways as pw
+        >>> pw.lax.switch(5, [lambda x: x + 1, lambda x: x * 10], 3)
+        30
+    """
+    funs = list(branches)
+    if not funs:
         raise ValueError("switch: needs at least one branch")
     ctx = _program_level()
+    result: _R
     if ctx is not None:  # the controller runs the last branch for an index out of range
-        return _program_control.case(ctx, index, branches, operands, "switch")
+        result = _program_control.case(ctx, index, funs, operands, "switch")
+        return result
     trace = _traced_context(index, operands)
     if trace is None:
-        return branches[int(np.clip(int(index), 0, len(branches) - 1))](*operands)
+        # A host index (a Python or NumPy integer, or a one-element array).
+        return funs[int(np.clip(int(index), 0, len(funs) - 1))](*operands)  # type: ignore[arg-type]
     i = _t.lift(index, trace, np.dtype(np.int32))
     b = trace.builder
-    i = b.binary("maximum", b.binary("minimum", i, b.scalar("int32", float(len(branches) - 1))),
+    i = b.binary("maximum", b.binary("minimum", i, b.scalar("int32", float(len(funs) - 1))),
                  b.scalar("int32", 0.0))
-    return _branches(trace, i, branches, operands, "switch")
+    result = _branches(trace, i, funs, operands, "switch")
+    return result
 
 
-def cond(pred, true_fun, false_fun, *operands):
+def cond(pred: ArrayLike, true_fun: Callable[..., _R], false_fun: Callable[..., _R],
+         *operands: PyTree) -> _R:
     """lax.cond: true_fun(*operands) if pred else false_fun(*operands), as one case instruction
     (both branches are traced; one runs). The branches return the same structure, dtypes and
-    shapes."""
+    shapes.
+
+        >>> import pathways as pw
+        >>> pw.lax.cond(True, lambda x: x + 1, lambda x: x - 1, 10)
+        11
+    """
     ctx = _program_level()
+    result: _R
     if ctx is not None:
-        return _program_control.case(ctx, pred, [false_fun, true_fun], operands, "cond",
-                                     names=["false_fun", "true_fun"])
+        result = _program_control.case(ctx, pred, [false_fun, true_fun], operands, "cond",
+                                       names=["false_fun", "true_fun"])
+        return result
     trace = _traced_context(pred, operands)
     if trace is None:
         return true_fun(*operands) if bool(pred) else false_fun(*operands)
@@ -360,4 +427,5 @@ def cond(pred, true_fun, false_fun, *operands):
     if dtype != "bool":
         p = b.compare("NE", p, b.scalar(dtype, 0.0))
     index = b.convert(p, "int32")  # false -> branch 0, true -> branch 1
-    return _branches(trace, index, [false_fun, true_fun], operands, "cond")
+    result = _branches(trace, index, [false_fun, true_fun], operands, "cond")
+    return result

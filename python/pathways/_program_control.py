@@ -9,20 +9,31 @@ inputs). The step is submitted with the rest of the program; the controller read
 when it arrives and dispatches the selected program (ControllerService::RunControl).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _array, _pathways, _program
-from ._tree import tree_flatten, tree_unflatten
+from ._program import Descriptor, Env, Identity, ProgramValue, Where, _ProgramTrace
+from ._tree import TreeDef, tree_flatten, tree_unflatten
+from ._types import PyTree
+
+Captures = list[tuple[Identity, Descriptor]]
 
 
-def _describe(values):
+def _describe(values: Sequence[ProgramValue]) -> str:
     return "(" + ", ".join(f"{v.dtype.name}{list(v.shape)}" for v in values) + ")"
 
 
 class Step:
     """One data-dependent step of a traced program."""
 
-    def __init__(self, kind, pred, programs, operands, out_keys, max_iterations=0):
+    def __init__(self, kind: str, pred: Descriptor | None, programs: list[_pathways.Program],
+                 operands: list[Descriptor], out_keys: list[int], max_iterations: int = 0) -> None:
         self.kind = kind              # "case" | "while"
         self.pred = pred              # case: the index's descriptor
         self.programs = programs      # C++ programs: the branches, or (cond, body)
@@ -30,19 +41,22 @@ class Step:
         self.out_keys = out_keys
         self.max_iterations = max_iterations
 
-    def descriptors(self):
+    def descriptors(self) -> list[Descriptor]:
         return ([self.pred] if self.pred is not None else []) + self.operands
 
-    def run(self, ctx, vals, env):
+    def run(self, ctx: _ProgramTrace, vals: Sequence[_array.Array | npt.NDArray[Any]],
+            env: Env) -> Env:
         ops = [ctx.materialize(d, vals, env) for d in self.operands]
         if self.kind == "case":
+            assert self.pred is not None
             outs = _pathways.run_case(ctx.materialize(self.pred, vals, env), self.programs, ops)
         else:
             outs = _pathways.run_while(self.programs[0], self.programs[1], ops, self.max_iterations)
         return dict(zip(self.out_keys, outs))
 
 
-def _sub_trace(ctx, name, operand_descs, captures, operands):
+def _sub_trace(ctx: _ProgramTrace, name: str, operand_descs: Sequence[Descriptor],
+               captures: Captures, operands: Sequence[Any]) -> tuple[_ProgramTrace, list[ProgramValue]]:
     """A sub-trace of `ctx` whose inputs are the operands, then `captures`; the operands'
     placeholders. A "host" operand is placed by the first pmapped call that reads it."""
     sub = _program._ProgramTrace(ctx.session, name, None, parent=ctx)
@@ -64,7 +78,8 @@ def _sub_trace(ctx, name, operand_descs, captures, operands):
     return sub, placeholders
 
 
-def _trace_fn(sub, fn, args, what):
+def _trace_fn(sub: _ProgramTrace, fn: Callable[..., PyTree], args: Sequence[PyTree],
+              what: str) -> tuple[list[ProgramValue], TreeDef]:
     """Runs `fn(*args)` in `sub`; its flat outputs (ProgramValues of `sub`) and their tree."""
     _program._active.append(sub)
     try:
@@ -72,22 +87,25 @@ def _trace_fn(sub, fn, args, what):
     finally:
         _program._active.pop()
     leaves, tree = tree_flatten(out)
+    values: list[ProgramValue] = []
     for x in leaves:
         if not (isinstance(x, _program.ProgramValue) and x._ctx is sub):
             raise TypeError(f"{what} must return values computed by pmapped functions (or its "
                             f"operands), got {x!r}")
-    return leaves, tree
+        values.append(x)
+    return values, tree
 
 
-def _tid(sub, value):
+def _tid(sub: _ProgramTrace, value: ProgramValue) -> int:
     seg = sub.current
+    assert seg is not None
     return seg.local[value._key]
 
 
-def _operand_descs(ctx, operands, what):
+def _operand_descs(ctx: _ProgramTrace, operands: Sequence[Any], what: str) -> list[Descriptor]:
     """Descriptors of a step's operands; ("host", array) for a host value (or a NumPy program
     input) that no pmapped call has placed yet: the step's functions place it."""
-    descs = []
+    descs: list[Descriptor] = []
     for x in operands:
         if isinstance(x, _program.ProgramValue) and x._ctx is ctx and x._key not in ctx.spec \
                 and not isinstance(ctx.leaves[x._key], _array.Array):
@@ -99,14 +117,14 @@ def _operand_descs(ctx, operands, what):
     return descs
 
 
-def _place(descs, subs, what):
+def _place(descs: Sequence[Descriptor], subs: Sequence[_ProgramTrace], what: str) -> list[Descriptor]:
     """The operand descriptors once pass 1 placed the host operands."""
-    out = []
+    out: list[Descriptor] = []
     for j, d in enumerate(descs):
         if d[0] != "host":
             out.append(d)
             continue
-        where = next((s.placed[j] for s in subs if j in s.placed), None)
+        where: Where | None = next((s.placed[j] for s in subs if j in s.placed), None)
         if where is None:
             raise TypeError(f"{what} {j} is a host value that no pmapped function reads, so it "
                             "has no devices; pass it as a pw.Array (pw.device_put)")
@@ -114,8 +132,9 @@ def _place(descs, subs, what):
     return out
 
 
-def _union(*capture_lists):
-    seen, out = set(), []
+def _union(*capture_lists: Captures) -> Captures:
+    seen: set[Identity] = set()
+    out: Captures = []
     for captures in capture_lists:
         for ident, desc in captures:
             if ident not in seen:
@@ -124,7 +143,7 @@ def _union(*capture_lists):
     return out
 
 
-def _check_top(ctx, what):
+def _check_top(ctx: _ProgramTrace, what: str) -> None:
     if ctx.parent is not None:
         raise NotImplementedError(
             f"{what}: a data-dependent step inside a branch or loop body of a program is not "
@@ -132,7 +151,7 @@ def _check_top(ctx, what):
             "there is compiled, not data-dependent dispatch)")
 
 
-def _predicate_desc(ctx, pred, what):
+def _predicate_desc(ctx: _ProgramTrace, pred: object, what: str) -> Descriptor:
     if not isinstance(pred, _program.ProgramValue) or pred._ctx is not ctx:
         raise TypeError(f"{what}: the predicate must be a value this program computes, got {pred!r}")
     if int(_prod(pred.shape[1:])) != 1 or pred.dtype.kind not in "bi":
@@ -141,14 +160,15 @@ def _predicate_desc(ctx, pred, what):
     return ctx.descriptor(pred, None, what)
 
 
-def _prod(dims):
+def _prod(dims: Sequence[int]) -> int:
     n = 1
     for d in dims:
         n *= d
     return n
 
 
-def case(ctx, index, branches, operands, what, names=None):
+def case(ctx: _ProgramTrace, index: object, branches: Sequence[Callable[..., PyTree]],
+         operands: Sequence[PyTree], what: str, names: Sequence[str] | None = None) -> PyTree:
     """The step running branches[index](*operands); its outputs (ProgramValues of ctx).
     `names` name the branches in errors ("branch i" by default)."""
     _check_top(ctx, what)
@@ -157,7 +177,8 @@ def case(ctx, index, branches, operands, what, names=None):
     leaves, tree = tree_flatten(tuple(operands))
     descs = _operand_descs(ctx, leaves, f"{what} operand")
     # Pass 1: what each branch captures.
-    captured, subs = [], []
+    captured: list[Captures] = []
+    subs: list[_ProgramTrace] = []
     for b, fun in enumerate(branches):
         sub, ph = _sub_trace(ctx, f"{ctx.name}.{what}{b}", descs, [], leaves)
         _trace_fn(sub, fun, tree_unflatten(tree, ph), f"{what} branch {b}")
@@ -166,7 +187,10 @@ def case(ctx, index, branches, operands, what, names=None):
     captures = _union(*captured)
     descs = _place(descs, subs, f"{what} operand")
     # Pass 2: every branch takes the operands and every capture.
-    programs, first, first_tree, out_specs = [], None, None, None
+    programs: list[_pathways.Program] = []
+    first: list[ProgramValue] | None = None
+    first_tree: TreeDef | None = None
+    out_specs: list[_pathways.TracedSpec] = []
     for b, fun in enumerate(branches):
         sub, ph = _sub_trace(ctx, f"{ctx.name}.{what}{b}", descs, captures, leaves)
         outs, out_tree = _trace_fn(sub, fun, tree_unflatten(tree, ph), f"{what} branch {b}")
@@ -180,7 +204,9 @@ def case(ctx, index, branches, operands, what, names=None):
             raise TypeError(f"{what}: {names[b]} returns {_describe(outs)} but {names[0]} returns "
                             f"{_describe(first)}; every branch must return the same dtypes and "
                             "shapes")
+        assert sub.current is not None
         programs.append(sub.current.trace.build([_tid(sub, o) for o in outs]))
+    assert first is not None and first_tree is not None, "a case has branches"
     results = [ctx.new_value("step", o.shape, o.dtype, spec=s) for o, s in zip(first, out_specs)]
     ctx.current = None  # what follows is the next segment
     ctx.items.append(("step", Step("case", pred, programs, descs + [d for _, d in captures],
@@ -188,13 +214,16 @@ def case(ctx, index, branches, operands, what, names=None):
     return tree_unflatten(first_tree, results)
 
 
-def while_loop(ctx, cond_fun, body_fun, init, max_iterations, what):
+def while_loop(ctx: _ProgramTrace, cond_fun: Callable[[PyTree], object],
+               body_fun: Callable[[PyTree], PyTree], init: PyTree, max_iterations: int,
+               what: str) -> PyTree:
     """The step running `body_fun` while `cond_fun` (a predicate the program computes) holds."""
     _check_top(ctx, what)
     leaves, tree = tree_flatten(init)
     descs = _operand_descs(ctx, leaves, f"{what} carried value")
 
-    def trace(captures):
+    def trace(captures: Captures) -> tuple[_ProgramTrace, ProgramValue, _ProgramTrace,
+                                            list[ProgramValue]]:
         cond, ph = _sub_trace(ctx, f"{ctx.name}.{what}_cond", descs, captures, leaves)
         pred, _ = _trace_fn(cond, cond_fun, (tree_unflatten(tree, ph),), f"{what} cond_fun")
         if len(pred) != 1:
@@ -216,6 +245,7 @@ def while_loop(ctx, cond_fun, body_fun, init, max_iterations, what):
     captures = _union(cond.captures, body.captures)
     descs = _place(descs, [cond, body], f"{what} carried value")
     cond, pred, body, new = trace(captures)
+    assert cond.current is not None and body.current is not None
     cond_program = cond.current.trace.build([_tid(cond, pred)])
     # The body returns the new carried values, then its captures unchanged (they are carried).
     capture_tids = [body.current.local[ident] for ident, _ in captures]

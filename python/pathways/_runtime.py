@@ -1,32 +1,42 @@
 """The process's Pathways session: init/shutdown, devices and virtual device sets."""
 
+from __future__ import annotations
+
 import atexit
 import contextlib
 import os
 import weakref
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import _pathways
+from ._types import Devices
 
 PathwaysError = _pathways.PathwaysError
 
 _lock = threading.RLock()
-_session = None
-_session_options = None
-_device_cache = {}  # generation -> {device id: Device}
-_slice_registry = weakref.WeakValueDictionary()  # (generation, slice id) -> VirtualSlice
+_session: _pathways.Session | None = None
+_session_options: dict[str, Any] = {}
+_device_cache: dict[int, dict[int, Device]] = {}  # generation -> {device id: Device}
+# (generation, slice id) -> VirtualSlice
+_slice_registry: weakref.WeakValueDictionary[tuple[int, int], VirtualSlice] = weakref.WeakValueDictionary()
 _atexit_registered = False
 
 _DEFAULTS = dict(islands=1, hosts=2, devices_per_host=2, memory_per_device=1 << 30)
 
 
-def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memory_per_device=None,
-         timeout=10.0, device_kind=None, sim_peak_flops=None, sim_compute=None,
-         dcn_latency_us=None, dcn_gbps=None, ici_latency_us=None, ici_gbps=None,
-         collective_algorithm=None, weight=None, priority=None):
+def init(address: str | None = None, *, hosts: int | None = None,
+         devices_per_host: int | None = None, islands: int | None = None,
+         memory_per_device: int | None = None, timeout: float = 10.0,
+         device_kind: str | None = None, sim_peak_flops: float | None = None,
+         sim_compute: bool | None = None, dcn_latency_us: float | None = None,
+         dcn_gbps: float | None = None, ici_latency_us: float | None = None,
+         ici_gbps: float | None = None, collective_algorithm: str | None = None,
+         weight: int | None = None, priority: int | None = None) -> None:
     """Connects to a running Pathways cluster, or starts the embedded one in this process.
 
     `address` ("host:port", e.g. what `pw up` prints), else the PATHWAYS_ADDRESS environment
@@ -56,13 +66,18 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
     to their weights (default 1; a client with weight=4 gets four times the time of a weight-1
     client); under `--scheduler priority`, the runs of the client with the highest priority
     (default 0) go first. Example: pw.init("127.0.0.1:7000", weight=4).
+
+        >>> import pathways as pw
+        >>> pw.init(hosts=2, devices_per_host=2)
+        >>> pw.device_count()
+        4
     """
     global _session, _session_options, _atexit_registered
     if address is None:
         address = os.environ.get("PATHWAYS_ADDRESS") or None
-    given = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
+    given: dict[str, object] = dict(islands=islands, hosts=hosts, devices_per_host=devices_per_host,
                  memory_per_device=memory_per_device)
-    sim = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute,
+    sim: dict[str, object] = dict(device_kind=device_kind, sim_peak_flops=sim_peak_flops, sim_compute=sim_compute,
                dcn_latency_us=dcn_latency_us, dcn_gbps=dcn_gbps, ici_latency_us=ici_latency_us,
                ici_gbps=ici_gbps, collective_algorithm=collective_algorithm)
     for k in ("dcn_latency_us", "dcn_gbps", "ici_latency_us", "ici_gbps"):
@@ -78,7 +93,7 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
         raise ValueError("pw.init: sim_peak_flops and sim_compute need device_kind='sim'")
     if sim_peak_flops is not None and not (isinstance(sim_peak_flops, (int, float)) and sim_peak_flops > 0):
         raise ValueError(f"pw.init: sim_peak_flops must be a positive number, got {sim_peak_flops!r}")
-    sched = dict(weight=weight, priority=priority)
+    sched: dict[str, object] = dict(weight=weight, priority=priority)
     if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)
                                or not 1 <= weight <= 1_000_000):
         raise ValueError(f"pw.init: weight must be an int in [1, 1000000], got {weight!r}")
@@ -93,7 +108,8 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
             raise ValueError(
                 f"pw.init: {', '.join(sized)} size the embedded cluster; a running cluster at "
                 f"{address!r} has its own sizes (set them with `pw up`)")
-        options = dict(address=address, **{k: v for k, v in sched.items() if v is not None})
+        options: dict[str, Any] = dict(address=address,
+                                       **{k: v for k, v in sched.items() if v is not None})
     else:
         options = dict(_DEFAULTS)
         for k, v in given.items():
@@ -140,7 +156,7 @@ def init(address=None, *, hosts=None, devices_per_host=None, islands=None, memor
             _atexit_registered = True
 
 
-def shutdown():
+def shutdown() -> None:
     """Disconnects (the cluster frees this process's arrays) and stops the embedded runtime if it
     was started. Arrays still held become unusable (they raise PathwaysError); the next API use
     starts or connects afresh."""
@@ -152,38 +168,52 @@ def shutdown():
             s.shutdown()
 
 
-def is_initialized():
+def is_initialized() -> bool:
+    """Whether a session is live (pw.init ran, or an API use started one, and no shutdown since)."""
     return _session is not None and _session.alive
 
 
-def session():
+def session() -> _pathways.Session:
     """The live session, started on first use."""
     s = _session
     if s is None or not s.alive:
         init()
         s = _session
+        assert s is not None
     return s
 
 
 class Device:
-    """A physical device of the cluster."""
+    """A physical device of the cluster (pw.devices()): its id, host, island, kind ("cpu" or
+    "sim") and memory capacity in bytes."""
 
     __slots__ = ("id", "host", "island", "kind", "memory_bytes")
 
-    def __init__(self, id, host, island, kind, memory_bytes):
+    id: int
+    """The device's id, unique in the cluster."""
+    host: int
+    """The id of the host that drives it."""
+    island: int
+    """The island it belongs to (devices of one island share a fast interconnect)."""
+    kind: str
+    """"cpu" or "sim" (a simulated accelerator)."""
+    memory_bytes: int
+    """Its memory capacity in bytes."""
+
+    def __init__(self, id: int, host: int, island: int, kind: str, memory_bytes: int) -> None:
         self.id, self.host, self.island, self.kind, self.memory_bytes = id, host, island, kind, memory_bytes
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{self.kind.upper()}Device(id={self.id}, host={self.host}, island={self.island})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Device) and other.id == self.id
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(("Device", self.id))
 
 
-def _devices_by_id(s):
+def _devices_by_id(s: _pathways.Session) -> dict[int, Device]:
     cache = _device_cache.get(s.generation)
     if cache is None:
         cache = {d[0]: Device(*d) for d in s.devices()}
@@ -191,7 +221,8 @@ def _devices_by_id(s):
     return cache
 
 
-def device_by_id(s, device_id):
+def device_by_id(s: _pathways.Session, device_id: int) -> Device:
+    """The Device of session `s` with that id (KeyError when the cluster has none)."""
     d = _devices_by_id(s).get(device_id)
     if d is None:  # the cluster changed since the cache was filled
         _device_cache.pop(s.generation, None)
@@ -199,13 +230,18 @@ def device_by_id(s, device_id):
     return d
 
 
-def devices():
-    """Every physical device of the cluster (pw.devices(), like jax.devices())."""
+def devices() -> list[Device]:
+    """Every physical device of the cluster (pw.devices(), like jax.devices()).
+
+        >>> import pathways as pw
+        >>> [d.island for d in pw.devices()]
+        [0, 0, 0, 0]
+    """
     s = session()
     return list(_devices_by_id(s).values())
 
 
-def memory_stats():
+def memory_stats() -> dict[int, dict[str, float]]:
     """{device id: {"bytes_in_use", "peak_bytes_in_use", "bytes_limit", "busy_seconds",
     "scratch_bytes"}} for every device of the cluster, as its host reports it now (like jax's
     Device.memory_stats). scratch_bytes is the part of bytes_in_use that the device's working
@@ -216,7 +252,8 @@ def memory_stats():
             for d, (used, peak, cap, busy, scratch) in stats.items()}
 
 
-def device_count():
+def device_count() -> int:
+    """The number of physical devices of the cluster: len(pw.devices())."""
     return len(devices())
 
 
@@ -225,21 +262,38 @@ class VirtualDevice:
 
     __slots__ = ("slice", "index")
 
-    def __init__(self, slice, index):
+    slice: VirtualSlice
+    """The slice it belongs to."""
+    index: int
+    """Its position in the slice (shard `index` of a pmap over the slice runs on it)."""
+
+    def __init__(self, slice: VirtualSlice, index: int) -> None:
         self.slice, self.index = slice, index
 
     @property
-    def physical_device(self):
+    def physical_device(self) -> Device:
+        """The physical device the resource manager maps this virtual device to now."""
         return device_by_id(self.slice._impl.session, self.slice._impl.devices[self.index])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"VirtualDevice(slice={self.slice.id}, index={self.index}, physical={self.slice._impl.devices[self.index]})"
 
 
 class VirtualSlice:
-    """A set of virtual devices kept within one island (make_virtual_device_set().add_slice)."""
+    """A set of virtual devices kept within one island (make_virtual_device_set().add_slice).
 
-    def __init__(self, impl, axis_names=None):
+    `devices` lists its virtual devices (pass it as a pmap's devices=), `mesh_shape` lays them
+    out as a row-major grid whose axes `axis_names` names (None: unnamed).
+    """
+
+    devices: list[VirtualDevice]
+    """Its virtual devices, in order (a pmap's devices=)."""
+    mesh_shape: tuple[int, ...]
+    """The row-major grid the devices form (add_slice's mesh; (n,) by default)."""
+    axis_names: tuple[str, ...] | None
+    """The names of the mesh axes (None: unnamed)."""
+
+    def __init__(self, impl: _pathways.Slice, axis_names: Sequence[str] | None = None) -> None:
         self._impl = impl
         self.devices = [VirtualDevice(self, i) for i in range(len(impl.devices))]
         self.mesh_shape = tuple(impl.mesh_shape)
@@ -247,22 +301,24 @@ class VirtualSlice:
         _slice_registry[(impl.session.generation, impl.id)] = self
 
     @property
-    def id(self):
+    def id(self) -> int:
+        """The slice's id, unique within the session."""
         return self._impl.id
 
     @property
-    def island(self):
+    def island(self) -> int:
+        """The island the slice is mapped to now."""
         return self._impl.island
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.devices)
 
     @property
-    def mapping_version(self):
+    def mapping_version(self) -> int:
         """Grows each time the resource manager maps the slice anew (a remap or a repair)."""
         return self._impl.mapping_version
 
-    def repair(self, timeout=60.0):
+    def repair(self, timeout: float = 60.0) -> VirtualSlice:
         """After a host of this slice was lost, maps the slice anew and returns it (the same
         object, same id): at once when the island had spare devices (the resource manager
         remapped it already), otherwise once the devices exist — on another island that fits,
@@ -283,17 +339,22 @@ class VirtualSlice:
         self._impl.repair(float(timeout))
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"VirtualSlice(id={self.id}, devices={self._impl.devices}, island={self.island})"
 
 
 class VirtualDeviceSet:
     """A client's virtual slices (the paper's make_virtual_device_set())."""
 
-    def __init__(self):
+    slices: list[VirtualSlice]
+    """The slices added so far, in order."""
+
+    def __init__(self) -> None:
         self.slices = []
 
-    def add_slice(self, devices, mesh=None, axis_names=None, island=None):
+    def add_slice(self, devices: int, mesh: Sequence[int] | None = None,
+                  axis_names: Sequence[str] | None = None,
+                  island: int | None = None) -> VirtualSlice:
         """Adds a slice of `devices` virtual devices on one island; returns it (use `.devices`).
 
         `mesh` lays the devices out as a row-major grid (its product must be `devices`), and
@@ -301,49 +362,60 @@ class VirtualDeviceSet:
         pw.pmap over the slice, pw.lax collectives over "model" run within each row of 4
         devices (the resource manager keeps a row on one host where it can). `island` pins the
         slice to that island (an int, pw.devices()[i].island); otherwise the least loaded
-        island that fits is chosen. A slice never spans islands."""
+        island that fits is chosen. A slice never spans islands.
+
+            >>> import pathways as pw
+            >>> sl = pw.make_virtual_device_set().add_slice(devices=4, mesh=(2, 2),
+            ...                                             axis_names=("data", "model"))
+            >>> len(sl.devices), sl.mesh_shape
+            (4, (2, 2))
+        """
         if not isinstance(devices, int) or isinstance(devices, bool) or devices <= 0:
             raise ValueError(f"add_slice: devices must be a positive int, got {devices!r}")
         if mesh is None:
             mesh = (devices,)
         mesh = tuple(mesh)
+        names: tuple[str, ...] | None = None
         if not mesh or any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in mesh):
             raise ValueError(f"add_slice: mesh must be a tuple of positive ints, got {mesh!r}")
         if int(np.prod(mesh)) != devices:
             raise ValueError(f"add_slice: mesh {mesh} has {int(np.prod(mesh))} devices, not {devices}")
         if axis_names is not None:
-            axis_names = tuple(axis_names)
-            if len(axis_names) != len(mesh) or any(not isinstance(a, str) or not a for a in axis_names):
-                raise ValueError(f"add_slice: axis_names {axis_names!r} must be {len(mesh)} non-empty "
+            names = tuple(axis_names)
+            if len(names) != len(mesh) or any(not isinstance(a, str) or not a for a in names):
+                raise ValueError(f"add_slice: axis_names {names!r} must be {len(mesh)} non-empty "
                                  f"strings, one per mesh axis {mesh}")
-            if len(set(axis_names)) != len(axis_names):
-                raise ValueError(f"add_slice: axis_names {axis_names!r} repeat a name")
+            if len(set(names)) != len(names):
+                raise ValueError(f"add_slice: axis_names {names!r} repeat a name")
         if island is not None and (not isinstance(island, int) or isinstance(island, bool) or island < 0):
             raise ValueError(f"add_slice: island must be a non-negative int, got {island!r}")
-        sl = VirtualSlice(session().add_slice(devices, list(mesh), island), axis_names)
+        sl = VirtualSlice(session().add_slice(devices, list(mesh), island), names)
         self.slices.append(sl)
         return sl
 
 
-def make_virtual_device_set():
+def make_virtual_device_set() -> VirtualDeviceSet:
+    """A new, empty set of virtual slices (the paper's make_virtual_device_set()); add slices
+    with its add_slice."""
     return VirtualDeviceSet()
 
 
-def slice_by_id(s, slice_id):
+def slice_by_id(s: _pathways.Session, slice_id: int) -> VirtualSlice | None:
     """The VirtualSlice of this process with that id in session `s`, or None."""
     return _slice_registry.get((s.generation, slice_id))
 
 
-def slice_of_devices(devices, what):
+def slice_of_devices(devices: Devices, what: str) -> VirtualSlice:
     """The VirtualSlice behind a pmap's `devices=` list (all of one slice, in order)."""
     if isinstance(devices, VirtualSlice):
         return devices
-    devices = list(devices)
-    if not devices or not all(isinstance(d, VirtualDevice) for d in devices):
+    listed: list[object] = list(devices)
+    vds = [d for d in listed if isinstance(d, VirtualDevice)]
+    if not vds or len(vds) != len(listed):
         raise TypeError(f"{what}: devices must be a non-empty list of virtual devices from "
                         "pw.make_virtual_device_set().add_slice(devices=n).devices")
-    sl = devices[0].slice
-    if any(d.slice is not sl for d in devices) or [d.index for d in devices] != list(range(len(sl.devices))):
+    sl = vds[0].slice
+    if any(d.slice is not sl for d in vds) or [d.index for d in vds] != list(range(len(sl.devices))):
         raise ValueError(f"{what}: devices must be exactly the .devices list of one slice, in order")
     return sl
 
@@ -352,7 +424,7 @@ _deadline_state = threading.local()
 
 
 @contextlib.contextmanager
-def deadline(seconds):
+def deadline(seconds: float) -> Iterator[None]:
     """pmapped calls and programs this thread runs inside the block must finish within
     `seconds` from entering it: a run still unfinished then is cancelled, and its outputs fail with PathwaysError (code
     DEADLINE_EXCEEDED, naming the run and its program); the devices skip its kernels not yet

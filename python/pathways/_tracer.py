@@ -5,14 +5,21 @@ indexing and pw.numpy functions record ops on the builder; shape errors raise Va
 errors TypeError) at the line that made them, with the builder's message.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, NoReturn, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
-from . import _array
+from . import _array, _pathways
+from ._types import ArrayLike, Axes, DTypeLike, Shape, ShapeLike
 
 _ORDER = {np.dtype(np.bool_): 0, np.dtype(np.int32): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
-_stack = []  # active PmapTraces, innermost last
+_stack: list[PmapTrace] = []  # active PmapTraces, innermost last
+
 
 
 class PmapTrace:
@@ -20,7 +27,13 @@ class PmapTrace:
     inside another (pw.grad's sub-function) has it as `parent`: values of the parent used
     inside become extra parameters of the sub-function (`captures`, the parent's ids in order)."""
 
-    def __init__(self, builder, name, axis_name, axis_size, parent=None, mesh=None, mesh_axes=None):
+    mesh: tuple[int, ...]
+    mesh_axes: tuple[str, ...] | None
+
+    def __init__(self, builder: _pathways.Builder, name: str, axis_name: str | None,
+                 axis_size: int, parent: PmapTrace | None = None,
+                 mesh: Sequence[int] | None = None,
+                 mesh_axes: Sequence[str] | None = None) -> None:
         self.builder = builder
         self.name = name
         self.axis_name = axis_name
@@ -28,12 +41,14 @@ class PmapTrace:
         self.parent = parent
         # The slice's device mesh and its axis names (None: unnamed), for collectives over
         # mesh axes; a child trace (pw.grad) sees its parent's.
-        self.mesh = mesh if mesh is not None else (parent.mesh if parent else (axis_size,))
-        self.mesh_axes = mesh_axes if mesh_axes is not None else (parent.mesh_axes if parent else None)
-        self.captures = []   # parent value ids, in the order their parameters were made
-        self._captured = {}  # (id of the owning trace, value id) -> this trace's value id
+        self.mesh = tuple(mesh) if mesh is not None else (parent.mesh if parent else (axis_size,))
+        self.mesh_axes = tuple(mesh_axes) if mesh_axes is not None else (parent.mesh_axes if parent else None)
+        self.captures: list[int] = []   # parent value ids, in the order their parameters were made
+        # (id of the owning trace, value id) -> this trace's value id
+        self._captured: dict[tuple[int, int], int] = {}
 
-    def descends_from(self, other):
+    def descends_from(self, other: PmapTrace) -> bool:
+        """Whether `other` encloses this trace (is its parent, or the parent's parent, ...)."""
         t = self.parent
         while t is not None:
             if t is other:
@@ -41,39 +56,58 @@ class PmapTrace:
             t = t.parent
         return False
 
-    def capture(self, x):
+    def capture(self, x: Tracer) -> int:
         """The value of this trace standing for `x`, a tracer of an enclosing trace."""
         key = (id(x._trace), x._id)
         if key not in self._captured:
+            assert self.parent is not None, "a root trace captures nothing"
             outer = x._id if x._trace is self.parent else self.parent.capture(x)
             self.captures.append(outer)
             self._captured[key] = self.builder.parameter(x.dtype.name, list(x.shape))
         return self._captured[key]
 
-    def __enter__(self):
+    def __enter__(self) -> PmapTrace:
         _stack.append(self)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _stack.remove(self)
         return False
 
 
-def current_trace():
+def current_trace() -> PmapTrace | None:
+    """The innermost pmap trace being recorded, or None outside pw.pmap."""
     return _stack[-1] if _stack else None
 
 
-def is_tracer(x):
+def is_tracer(x: object) -> bool:
+    """Whether `x` is a traced value."""
     return isinstance(x, Tracer)
 
 
 class Tracer:
-    """A traced per-device value (the shard: the pmapped axis is not part of its shape)."""
+    """A traced per-device value (the shard: the pmapped axis is not part of its shape).
+
+    Inside a pmapped function, arguments are Tracers; Python operators, indexing and pw.numpy
+    functions on them record operations:
+
+        >>> import numpy as np, pathways as pw
+        >>> f = pw.pmap(lambda x: (x * 2.0).sum(axis=0))
+        >>> f(np.ones((2, 3), np.float32))
+        array([6., 6.], dtype=float32)
+    """
 
     __slots__ = ("_trace", "_id", "shape", "dtype")
     __array_priority__ = 200
 
-    def __init__(self, trace, value_id):
+    _trace: PmapTrace
+    _id: int
+    shape: Shape
+    """The shape of this device's value (the pmapped axis is not part of it)."""
+    dtype: np.dtype[Any]
+    """The element type (float32, float64, int32 or bool)."""
+
+    def __init__(self, trace: PmapTrace, value_id: int) -> None:
         self._trace = trace
         self._id = value_id
         dtype, shape = trace.builder.type_of(value_id)
@@ -81,90 +115,111 @@ class Tracer:
         self.shape = tuple(shape)
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
+        """The number of dimensions: len(shape)."""
         return len(self.shape)
 
     @property
-    def size(self):
+    def size(self) -> int:
+        """The number of elements (of this device's shard)."""
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def __len__(self):
+    def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d traced value")
         return self.shape[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Tracer<{self.dtype}{list(self.shape)}> in pmap '{self._trace.name}'"
 
-    def __bool__(self):
+    def __bool__(self) -> NoReturn:
         raise TypeError(
             f"{self!r}: the truth value of a traced value is not known while tracing (Python "
             "control flow cannot depend on it; use pw.numpy.where)")
 
-    def __array__(self, dtype=None):
+    def __array__(self, dtype: npt.DTypeLike = None) -> NoReturn:
         raise TypeError(
             f"{self!r} cannot be converted to a NumPy array while tracing; use pw.numpy functions")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tracer]:
         return (self[i] for i in range(len(self)))
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     # Arithmetic.
-    def __add__(self, o): return binary("add", self, o)
-    def __radd__(self, o): return binary("add", o, self)
-    def __sub__(self, o): return binary("subtract", self, o)
-    def __rsub__(self, o): return binary("subtract", o, self)
-    def __mul__(self, o): return binary("multiply", self, o)
-    def __rmul__(self, o): return binary("multiply", o, self)
-    def __truediv__(self, o): return divide(self, o)
-    def __rtruediv__(self, o): return divide(o, self)
-    def __pow__(self, o): return binary("power", self, o)
-    def __rpow__(self, o): return binary("power", o, self)
-    def __matmul__(self, o): return matmul(self, o)
-    def __rmatmul__(self, o): return matmul(o, self)
-    def __neg__(self): return unary("negate", self)
-    def __pos__(self): return self
-    def __abs__(self): return unary("abs", self)
+    def __add__(self, o: ArrayLike) -> Tracer: return binary("add", self, o)
+    def __radd__(self, o: ArrayLike) -> Tracer: return binary("add", o, self)
+    def __sub__(self, o: ArrayLike) -> Tracer: return binary("subtract", self, o)
+    def __rsub__(self, o: ArrayLike) -> Tracer: return binary("subtract", o, self)
+    def __mul__(self, o: ArrayLike) -> Tracer: return binary("multiply", self, o)
+    def __rmul__(self, o: ArrayLike) -> Tracer: return binary("multiply", o, self)
+    def __truediv__(self, o: ArrayLike) -> Tracer: return divide(self, o)
+    def __rtruediv__(self, o: ArrayLike) -> Tracer: return divide(o, self)
+    def __pow__(self, o: ArrayLike) -> Tracer: return binary("power", self, o)
+    def __rpow__(self, o: ArrayLike) -> Tracer: return binary("power", o, self)
+    def __matmul__(self, o: ArrayLike) -> Tracer: return matmul(self, o)
+    def __rmatmul__(self, o: ArrayLike) -> Tracer: return matmul(o, self)
+    def __neg__(self) -> Tracer: return unary("negate", self)
+    def __pos__(self) -> Tracer: return self
+    def __abs__(self) -> Tracer: return unary("abs", self)
 
-    def __eq__(self, o): return compare("EQ", self, o)
-    def __ne__(self, o): return compare("NE", self, o)
-    def __lt__(self, o): return compare("LT", self, o)
-    def __le__(self, o): return compare("LE", self, o)
-    def __gt__(self, o): return compare("GT", self, o)
-    def __ge__(self, o): return compare("GE", self, o)
+    # Elementwise comparisons: traced bool values (so not `bool`, unlike object's).
+    def __eq__(self, o: ArrayLike) -> Tracer: return compare("EQ", self, o)  # type: ignore[override]
+    def __ne__(self, o: ArrayLike) -> Tracer: return compare("NE", self, o)  # type: ignore[override]
+    def __lt__(self, o: ArrayLike) -> Tracer: return compare("LT", self, o)
+    def __le__(self, o: ArrayLike) -> Tracer: return compare("LE", self, o)
+    def __gt__(self, o: ArrayLike) -> Tracer: return compare("GT", self, o)
+    def __ge__(self, o: ArrayLike) -> Tracer: return compare("GE", self, o)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: Any) -> Tracer:
         return getitem(self, idx)
 
     @property
-    def T(self):
+    def T(self) -> Tracer:
+        """The transpose (axes reversed)."""
         return transpose(self)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | Sequence[int]) -> Tracer:
+        """This value in another shape of the same size (one -1 is inferred): x.reshape(2, -1)
+        or x.reshape((2, -1))."""
+        dims: Sequence[Any] = shape
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return reshape(self, shape)
+            dims = tuple(shape[0])
+        return reshape(self, dims)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int | Sequence[int]) -> Tracer:
+        """The axes permuted (reversed when none are given): x.transpose(1, 0)."""
+        perm: Sequence[Any] = axes
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return transpose(self, axes or None)
+            perm = tuple(axes[0])
+        return transpose(self, perm or None)
 
-    def astype(self, dtype):
+    def astype(self, dtype: DTypeLike) -> Tracer:
+        """This value converted to `dtype` (canonicalized: int64 becomes int32)."""
         return astype(self, dtype)
 
-    def sum(self, axis=None, keepdims=False): return reduce("sum", self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return reduce("max", self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return reduce("min", self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return mean(self, axis, keepdims)
+    def sum(self, axis: Axes = None, keepdims: bool = False) -> Tracer:
+        """The sum over `axis` (every axis for None)."""
+        return reduce("sum", self, axis, keepdims)
+
+    def max(self, axis: Axes = None, keepdims: bool = False) -> Tracer:
+        """The maximum over `axis` (every axis for None)."""
+        return reduce("max", self, axis, keepdims)
+
+    def min(self, axis: Axes = None, keepdims: bool = False) -> Tracer:
+        """The minimum over `axis` (every axis for None)."""
+        return reduce("min", self, axis, keepdims)
+
+    def mean(self, axis: Axes = None, keepdims: bool = False) -> Tracer:
+        """The mean over `axis` (every axis for None), as floating point."""
+        return mean(self, axis, keepdims)
 
 
 # ---------------------------------------------------------------------------------------------
 # Lifting operands and dtype promotion (NumPy's rules; Python scalars are weakly typed).
 
-def _trace_of(*xs):
-    trace = None
+def _trace_of(*xs: object) -> PmapTrace:
+    trace: PmapTrace | None = None
     for x in xs:
         if isinstance(x, Tracer):
             if trace is None or x._trace.descends_from(trace):
@@ -180,14 +235,16 @@ def _trace_of(*xs):
     return trace
 
 
-def _is_weak(x):
+def _is_weak(x: object) -> TypeGuard[float]:
+    """A Python scalar (bool, int, float, complex: weakly typed), not a NumPy value."""
     return isinstance(x, (bool, int, float, numbers.Number)) and not isinstance(x, (np.ndarray, np.generic))
 
 
-def result_dtype(*xs):
+def result_dtype(*xs: ArrayLike) -> np.dtype[Any]:
+    """The dtype an operation on `xs` computes in (NumPy's promotion; Python scalars weak)."""
     strong = [x.dtype if isinstance(x, Tracer) else _array.canonicalize(x).dtype
               for x in xs if not _is_weak(x)]
-    weak = []
+    weak: list[np.dtype[Any]] = []
     for x in xs:
         if not _is_weak(x):
             continue
@@ -202,6 +259,7 @@ def result_dtype(*xs):
     dtype = max(strong, key=_ORDER.__getitem__) if strong else None
     w = max(weak, key=_ORDER.__getitem__) if weak else None
     if dtype is None:
+        assert w is not None, "result_dtype of no operands"
         return w
     # A Python scalar only changes the kind (bool -> int -> float), never the width.
     if w is not None and _ORDER[w] > _ORDER[dtype] and dtype.kind != "f":
@@ -209,7 +267,7 @@ def result_dtype(*xs):
     return dtype
 
 
-def lift(x, trace, dtype=None):
+def lift(x: ArrayLike, trace: PmapTrace, dtype: np.dtype[Any] | None = None) -> int:
     """`x` as a value handle of `trace`, converted to `dtype` if given."""
     b = trace.builder
     if isinstance(x, Tracer):
@@ -238,7 +296,8 @@ def lift(x, trace, dtype=None):
     return b.constant(a)
 
 
-def wrap(trace, value_id):
+def wrap(trace: PmapTrace, value_id: int) -> Tracer:
+    """The Tracer of value `value_id` of `trace`."""
     return Tracer(trace, value_id)
 
 
@@ -248,20 +307,23 @@ def wrap(trace, value_id):
 _FLOAT_OPS = ("exp", "log", "tanh", "sqrt", "rsqrt", "sine", "cosine")
 
 
-def unary(op, x):
+def unary(op: str, x: ArrayLike) -> Tracer:
+    """Records the elementwise op `op` (an IR op name) on x."""
     trace = _trace_of(x)
     dtype = x.dtype if isinstance(x, Tracer) else result_dtype(x)
     target = np.dtype(np.float32) if op in _FLOAT_OPS and dtype.kind != "f" else None
     return wrap(trace, trace.builder.unary(op, lift(x, trace, target)))
 
 
-def binary(op, a, b):
+def binary(op: str, a: ArrayLike, b: ArrayLike) -> Tracer:
+    """Records the elementwise binary op `op` (an IR op name), operands promoted."""
     trace = _trace_of(a, b)
     dtype = result_dtype(a, b)
     return wrap(trace, trace.builder.binary(op, lift(a, trace, dtype), lift(b, trace, dtype)))
 
 
-def divide(a, b):
+def divide(a: ArrayLike, b: ArrayLike) -> Tracer:
+    """True division (integers divide as float32, as in NumPy)."""
     trace = _trace_of(a, b)
     dtype = result_dtype(a, b)
     if dtype.kind != "f":  # true division of integers gives floats, as in NumPy
@@ -269,13 +331,15 @@ def divide(a, b):
     return wrap(trace, trace.builder.binary("divide", lift(a, trace, dtype), lift(b, trace, dtype)))
 
 
-def compare(direction, a, b):
+def compare(direction: str, a: ArrayLike, b: ArrayLike) -> Tracer:
+    """The bool comparison `direction` ("EQ", "NE", "LT", "LE", "GT", "GE") of a and b."""
     trace = _trace_of(a, b)
     dtype = result_dtype(a, b)
     return wrap(trace, trace.builder.compare(direction, lift(a, trace, dtype), lift(b, trace, dtype)))
 
 
-def where(cond, x, y):
+def where(cond: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tracer:
+    """x where cond (nonzero) holds, else y."""
     trace = _trace_of(cond, x, y)
     dtype = result_dtype(x, y)
     c = lift(cond, trace)
@@ -284,25 +348,28 @@ def where(cond, x, y):
     return wrap(trace, trace.builder.select(c, lift(x, trace, dtype), lift(y, trace, dtype)))
 
 
-def matmul(a, b):
+def matmul(a: ArrayLike, b: ArrayLike) -> Tracer:
+    """The matrix product (rank <= 2 operands; a dot of vectors)."""
     trace = _trace_of(a, b)
     dtype = result_dtype(a, b)
     return wrap(trace, trace.builder.dot(lift(a, trace, dtype), lift(b, trace, dtype)))
 
 
-def astype(x, dtype):
+def astype(x: ArrayLike, dtype: DTypeLike) -> Tracer:
+    """x converted to the canonical `dtype`."""
     trace = _trace_of(x)
     return wrap(trace, lift(x, trace, _array.canonical_dtype(dtype)))
 
 
-def as_tracer(x, trace=None):
+def as_tracer(x: ArrayLike, trace: PmapTrace | None = None) -> Tracer:
+    """x as a Tracer of `trace` (by default the trace x or the current pmap belongs to)."""
     if isinstance(x, Tracer) and (trace is None or x._trace is trace):
         return x
     trace = trace or _trace_of(x)
     return wrap(trace, lift(x, trace))
 
 
-def _norm_axis(axis, rank, what="axis"):
+def _norm_axis(axis: object, rank: int, what: str = "axis") -> int:
     if not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{what} must be an int, got {axis!r}")
     if not -rank <= axis < rank:
@@ -310,7 +377,7 @@ def _norm_axis(axis, rank, what="axis"):
     return int(axis) % rank
 
 
-def _norm_axes(axis, rank):
+def _norm_axes(axis: Axes, rank: int) -> list[int]:
     if axis is None:
         return list(range(rank))
     if isinstance(axis, (tuple, list)):
@@ -322,7 +389,8 @@ def _norm_axes(axis, rank):
     return sorted(axes)
 
 
-def reshape(x, shape):
+def reshape(x: ArrayLike, shape: ShapeLike) -> Tracer:
+    """x in another shape of the same size (one -1 is inferred)."""
     x = as_tracer(x)
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
@@ -339,13 +407,15 @@ def reshape(x, shape):
     return wrap(x._trace, x._trace.builder.reshape(x._id, shape))
 
 
-def transpose(x, axes=None):
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tracer:
+    """x with its axes permuted by `axes` (reversed for None)."""
     x = as_tracer(x)
     perm = list(reversed(range(x.ndim))) if axes is None else [_norm_axis(a, x.ndim) for a in axes]
     return wrap(x._trace, x._trace.builder.transpose(x._id, perm))
 
 
-def reduce(kind, x, axis=None, keepdims=False):
+def reduce(kind: str, x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Tracer:
+    """The reduction `kind` ("sum", "max", "min") of x over `axis` (all axes for None)."""
     x = as_tracer(x)
     axes = _norm_axes(axis, x.ndim)
     out = wrap(x._trace, x._trace.builder.reduce(x._id, axes, kind)) if axes else x
@@ -354,7 +424,8 @@ def reduce(kind, x, axis=None, keepdims=False):
     return out
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: ArrayLike, axis: Axes = None, keepdims: bool = False) -> Tracer:
+    """The mean of x over `axis` (all axes for None), as floating point."""
     x = as_tracer(x)
     if x.dtype.kind != "f":
         x = astype(x, np.float32)
@@ -363,15 +434,17 @@ def mean(x, axis=None, keepdims=False):
     return reduce("sum", x, axis, keepdims) / float(count)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: ArrayLike, shape: ShapeLike) -> Tracer:
+    """x broadcast to `shape` (NumPy's rules)."""
     x = as_tracer(x)
-    shape = [int(d) for d in ((shape,) if isinstance(shape, int) else shape)]
-    if tuple(shape) == x.shape:
+    dims = [int(d) for d in ((shape,) if isinstance(shape, int) else shape)]
+    if tuple(dims) == x.shape:
         return x
-    return wrap(x._trace, x._trace.builder.broadcast_to(x._id, shape))
+    return wrap(x._trace, x._trace.builder.broadcast_to(x._id, dims))
 
 
-def concatenate(xs, axis=0):
+def concatenate(xs: Sequence[ArrayLike], axis: int = 0) -> Tracer:
+    """The values joined along `axis`."""
     xs = list(xs)
     if not xs:
         raise ValueError("concatenate needs at least one array")
@@ -382,18 +455,19 @@ def concatenate(xs, axis=0):
     return wrap(trace, trace.builder.concatenate(ids, _norm_axis(axis, rank)))
 
 
-def take(a, indices, axis=0):
+def take(a: ArrayLike, indices: ArrayLike, axis: int = 0) -> Tracer:
     """a's slices along `axis` at integer `indices` (jnp.take; clamped as XLA's gather)."""
     trace = _trace_of(a, indices)
-    a = as_tracer(a, trace)
+    x = as_tracer(a, trace)
     idx = as_tracer(indices, trace)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take: indices must be integers, got {idx.dtype}")
-    return wrap(trace, trace.builder.gather(a._id, lift(idx, trace, np.dtype(np.int32)),
-                                            _norm_axis(axis, a.ndim)))
+    return wrap(trace, trace.builder.gather(x._id, lift(idx, trace, np.dtype(np.int32)),
+                                            _norm_axis(axis, x.ndim)))
 
 
-def scatter_add(operand, indices, updates, axis=0):
+def scatter_add(operand: ArrayLike, indices: ArrayLike, updates: ArrayLike,
+                axis: int = 0) -> Tracer:
     """operand with updates added at integer `indices` along `axis`, repeated indices adding up
     (take's transpose; out-of-range indices clamped as take clamps them). updates is converted
     to operand's dtype and broadcast to the shape take(operand, indices, axis) has."""
@@ -420,7 +494,7 @@ def scatter_add(operand, indices, updates, axis=0):
     return wrap(trace, trace.builder.scatter_add(operand._id, lift(idx, trace, np.dtype(np.int32)), u, a))
 
 
-def getitem(x, idx):
+def getitem(x: Tracer, idx: Any) -> Tracer:
     """Basic indexing: ints, slices (positive steps), None and Ellipsis; one traced int32
     index array on the leading axis gathers (jnp.take)."""
     trace = x._trace
@@ -437,7 +511,7 @@ def getitem(x, idx):
         raise IndexError("an index can only have a single ellipsis ('...')")
     if n_real > x.ndim:
         raise IndexError(f"too many indices ({n_real}) for a value of rank {x.ndim}: {x!r}")
-    expanded = []
+    expanded: list[Any] = []
     for i in idx:
         if i is Ellipsis:
             expanded.extend([slice(None)] * (x.ndim - n_real))
@@ -445,7 +519,10 @@ def getitem(x, idx):
             expanded.append(i)
     if Ellipsis not in idx:
         expanded.extend([slice(None)] * (x.ndim - n_real))
-    starts, limits, strides, out_shape = [], [], [], []
+    starts: list[int] = []
+    limits: list[int] = []
+    strides: list[int] = []
+    out_shape: list[int] = []
     dim = 0
     for i in expanded:
         if i is None:
@@ -483,19 +560,19 @@ def getitem(x, idx):
     return out
 
 
-def iota(trace, dtype, shape, axis):
+def iota(trace: PmapTrace, dtype: DTypeLike, shape: Sequence[int], axis: int) -> Tracer:
     """A traced array counting 0, 1, ... along `axis` (no constant baked into the function)."""
     return wrap(trace, trace.builder.iota(np.dtype(dtype).name, [int(d) for d in shape], int(axis)))
 
 
-def _starts(trace, start_indices, rank, what):
+def _starts(trace: PmapTrace, start_indices: Sequence[ArrayLike], rank: int, what: str) -> list[int]:
     starts = list(start_indices) if isinstance(start_indices, (tuple, list)) else None
     if starts is None or len(starts) != rank:
         raise ValueError(f"{what}: start_indices must be a sequence of {rank} scalar(s), one per "
                          f"dim of the operand, got {start_indices!r}")
     ids = []
-    for i, s in enumerate(starts):
-        s = as_tracer(s, trace)
+    for i, start in enumerate(starts):
+        s = as_tracer(start, trace)
         if s.dtype.kind not in "iu" or s.ndim != 0:
             raise TypeError(f"{what}: start index {i} must be an integer scalar, got "
                             f"{s.dtype} of shape {s.shape}")
@@ -503,7 +580,8 @@ def _starts(trace, start_indices, rank, what):
     return ids
 
 
-def dynamic_slice(operand, start_indices, slice_sizes):
+def dynamic_slice(operand: ArrayLike, start_indices: Sequence[ArrayLike],
+                  slice_sizes: Sequence[int]) -> Tracer:
     """operand's block of shape `slice_sizes` at `start_indices` (clamped as XLA clamps them)."""
     trace = _trace_of(operand, *start_indices)
     x = as_tracer(operand, trace)
@@ -512,7 +590,8 @@ def dynamic_slice(operand, start_indices, slice_sizes):
         x._id, _starts(trace, start_indices, x.ndim, "dynamic_slice"), sizes))
 
 
-def dynamic_update_slice(operand, update, start_indices):
+def dynamic_update_slice(operand: ArrayLike, update: ArrayLike,
+                         start_indices: Sequence[ArrayLike]) -> Tracer:
     """operand with its block at `start_indices` (clamped) replaced by `update`."""
     trace = _trace_of(operand, update, *start_indices)
     x = as_tracer(operand, trace)
@@ -521,14 +600,16 @@ def dynamic_update_slice(operand, update, start_indices):
         x._id, u, _starts(trace, start_indices, x.ndim, "dynamic_update_slice")))
 
 
-def cumsum(x, axis, reverse=False):
+def cumsum(x: ArrayLike, axis: int, reverse: bool = False) -> Tracer:
+    """The inclusive running sum along `axis` (bools sum as int32)."""
     x = as_tracer(x)
     if x.dtype.kind == "b":
         x = astype(x, np.int32)
     return wrap(x._trace, x._trace.builder.cumsum(x._id, _norm_axis(axis, x.ndim), bool(reverse)))
 
 
-def top_k(x, k):
+def top_k(x: ArrayLike, k: int) -> tuple[Tracer, Tracer]:
+    """(values, int32 indices) of the k largest elements along the last axis."""
     x = as_tracer(x)
     if x.ndim < 1:
         raise ValueError("top_k: the operand must have rank >= 1, got a scalar")

@@ -2,19 +2,39 @@
 
 None is an empty node (no leaves); dict keys are visited in sorted order. A treedef is a
 hashable nested tuple, so it can key trace caches.
+
+    >>> leaves, treedef = tree_flatten({"b": [1, 2], "a": (3, None)})
+    >>> leaves
+    [3, 1, 2]
+    >>> tree_unflatten(treedef, [30, 10, 20])
+    {'a': (30, None), 'b': [10, 20]}
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeAlias
+
+from ._types import PyTree
+
+TreeDef: TypeAlias = tuple[Any, ...]
+"""A pytree's structure: a hashable nested tuple (from tree_flatten)."""
 
 _LEAF = ("*",)
 
 
-def tree_flatten(tree):
-    """Returns (leaves, treedef)."""
-    leaves = []
+def tree_flatten(tree: PyTree) -> tuple[list[Any], TreeDef]:
+    """Returns (leaves, treedef): the leaves in order (dict keys sorted) and the structure.
+
+    >>> tree_flatten([1, {"w": 2}])[0]
+    [1, 2]
+    """
+    leaves: list[Any] = []
     treedef = _flatten(tree, leaves)
     return leaves, treedef
 
 
-def _flatten(node, leaves):
+def _flatten(node: PyTree, leaves: list[Any]) -> TreeDef:
     if node is None:
         return ("none",)
     if isinstance(node, tuple) and not hasattr(node, "_fields"):
@@ -33,7 +53,9 @@ def _flatten(node, leaves):
     return _LEAF
 
 
-def tree_unflatten(treedef, leaves):
+def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
+    """The pytree of structure `treedef` (tree_flatten's) holding `leaves`, in order; ValueError
+    when there are too few or too many leaves."""
     it = iter(leaves)
     out = _unflatten(treedef, it)
     rest = sum(1 for _ in it)
@@ -42,7 +64,7 @@ def tree_unflatten(treedef, leaves):
     return out
 
 
-def _unflatten(treedef, it):
+def _unflatten(treedef: TreeDef, it: Iterator[Any]) -> PyTree:
     kind = treedef[0]
     if kind == "*":
         try:
@@ -62,11 +84,15 @@ def _unflatten(treedef, it):
     raise ValueError(f"unknown treedef {treedef!r}")
 
 
-def tree_map(fn, tree, *rest):
+def tree_map(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
     """fn applied leaf by leaf; with more trees, to their corresponding leaves (each must have
-    tree's structure: ValueError otherwise)."""
+    tree's structure: ValueError otherwise).
+
+    >>> tree_map(lambda a, b: a + b, {"w": 1, "b": [2]}, {"w": 10, "b": [20]})
+    {'b': [22], 'w': 11}
+    """
     leaves, treedef = tree_flatten(tree)
-    others = []
+    others: list[list[Any]] = []
     for i, other in enumerate(rest):
         other_leaves, other_def = tree_flatten(other)
         if other_def != treedef:
@@ -76,15 +102,20 @@ def tree_map(fn, tree, *rest):
     return tree_unflatten(treedef, [fn(x, *(o[k] for o in others)) for k, x in enumerate(leaves)])
 
 
-def tree_leaves(tree):
+def tree_leaves(tree: PyTree) -> list[Any]:
+    """The leaves of `tree` in tree_flatten's order.
+
+    >>> tree_leaves((1, [2, None], {"z": 3}))
+    [1, 2, 3]
+    """
     return tree_flatten(tree)[0]
 
 
-def tree_paths(tree):
+def tree_paths(tree: PyTree) -> list[str]:
     """A readable path to every leaf, in tree_flatten's order: "[1]['w']" (pytree messages)."""
-    paths = []
+    paths: list[str] = []
 
-    def walk(node, path):
+    def walk(node: PyTree, path: str) -> None:
         if node is None:
             return
         if isinstance(node, (tuple, list)):

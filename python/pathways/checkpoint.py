@@ -10,9 +10,12 @@ through this process. On a cluster spread over machines, the directory must be o
 every host sees.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
+from typing import Literal, overload
 
 import numpy as np
 
@@ -20,18 +23,27 @@ from . import _runtime
 from . import sharding as _sharding
 from ._array import Array
 from ._tree import tree_flatten, tree_paths, tree_unflatten
+from ._types import Devices, PyTree
+
+__all__ = ["INDEX_FILE", "latest_step", "restore", "save", "step_directory"]
+
+Path = str | os.PathLike[str]
+
+JSON = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+"""A JSON value: checkpoint metadata (restore gives the raw bytes of metadata that is not JSON)."""
 
 INDEX_FILE = "index.json"
+"""The file a finished checkpoint directory holds (written last)."""
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
-def _directory(directory, what):
+def _directory(directory: object, what: str) -> str:
     if not isinstance(directory, (str, os.PathLike)):
         raise TypeError(f"{what}: the directory must be a path, got {type(directory).__name__}")
     return os.path.abspath(os.fspath(directory))
 
 
-def save(directory, tree, *, metadata=None):
+def save(directory: Path, tree: PyTree, *, metadata: JSON = None) -> None:
     """Writes every pw.Array leaf of `tree` under `directory` (created if missing; it must not
     hold a checkpoint yet). Waits until the arrays are computed and written. `metadata` is any
     JSON-serialisable value, returned by restore(..., return_metadata=True)."""
@@ -50,7 +62,18 @@ def save(directory, tree, *, metadata=None):
                                        [leaf._impl for leaf in leaves], encoded)
 
 
-def restore(directory, like, *, devices=None, return_metadata=False):
+@overload
+def restore(directory: Path, like: PyTree, *, devices: Devices | None = None,
+            return_metadata: Literal[False] = False) -> PyTree: ...
+
+
+@overload
+def restore(directory: Path, like: PyTree, *, devices: Devices | None = None,
+            return_metadata: Literal[True]) -> tuple[PyTree, JSON | bytes]: ...
+
+
+def restore(directory: Path, like: PyTree, *, devices: Devices | None = None,
+            return_metadata: bool = False) -> PyTree | tuple[PyTree, JSON | bytes]:
     """The checkpoint's arrays as a pytree shaped like `like`, each leaf read back by the hosts
     of its slice: the slice of the corresponding pw.Array in `like`, or `devices` (a slice's
     .devices list) for every leaf when given. Each saved leaf must have the leaf's shape and
@@ -59,7 +82,7 @@ def restore(directory, like, *, devices=None, return_metadata=False):
     leaves, treedef = tree_flatten(like)
     paths = tree_paths(like)
     target = None if devices is None else _runtime.slice_of_devices(devices, "checkpoint.restore")
-    entries = []
+    entries: list[tuple[str, int, str | None, list[int] | None]] = []
     for path, leaf in zip(paths, leaves):
         name = path or "root"
         if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
@@ -97,14 +120,18 @@ def restore(directory, like, *, devices=None, return_metadata=False):
     return tree
 
 
-def step_directory(root, step):
-    """`root`/step_NNNNNNNN: where a training loop saves step `step`."""
+def step_directory(root: Path, step: int) -> str:
+    """`root`/step_NNNNNNNN: where a training loop saves step `step`.
+
+        >>> step_directory("/ckpt", 100)
+        '/ckpt/step_00000100'
+    """
     if int(step) < 0:
         raise ValueError(f"checkpoint.step_directory: negative step {step}")
     return os.path.join(_directory(root, "checkpoint.step_directory"), f"step_{int(step):08d}")
 
 
-def latest_step(root):
+def latest_step(root: Path) -> int | None:
     """The highest step with a finished checkpoint (an index file) under `root`, or None."""
     root = _directory(root, "checkpoint.latest_step")
     if not os.path.isdir(root):

@@ -2,12 +2,27 @@
 structured control flow (while_loop, fori_loop, scan, cond, switch), and a few primitives
 pw.numpy has no name for (stop_gradient, scatter_add, logical shifts, dynamic slices)."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
+
 import numpy as _np
+import numpy.typing as _npt
 
 from . import _pathways
 from . import _tracer as _t
 from ._control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from ._tree import tree_map as _tree_map
+from ._types import ArrayLike, PyTree, Value
+
+AxisName: TypeAlias = "str | Sequence[str]"
+"""A pmap's axis_name, a mesh axis name, or a tuple of mesh axis names."""
+
+__all__ = ["all_gather", "all_to_all", "axis_index", "axis_size", "cond", "cumsum",
+           "dynamic_slice", "dynamic_update_slice", "fori_loop", "pmax", "pmean", "pmin",
+           "ppermute", "psum", "psum_scatter", "scan", "scatter_add", "shift_left",
+           "shift_right_logical", "stop_gradient", "switch", "top_k", "while_loop"]
 
 
 class _Axes:
@@ -15,19 +30,19 @@ class _Axes:
     over it runs within ([] for every device), the number of devices along it, and the mesh
     axes it names (None for the pmap's own axis_name: every device)."""
 
-    def __init__(self, groups, size, mesh_axes):
+    def __init__(self, groups: list[list[int]], size: int, mesh_axes: list[int] | None) -> None:
         self.groups, self.size, self.mesh_axes = groups, size, mesh_axes
 
 
-def _resolve(trace, axis_name, what):
+def _resolve(trace: _t.PmapTrace, axis_name: AxisName, what: str) -> _Axes:
     if trace.axis_name is not None and axis_name == trace.axis_name:
         return _Axes([], trace.axis_size, None)
-    names = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name) \
+    names: tuple[Any, ...] = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name) \
         if isinstance(axis_name, (tuple, list)) else (axis_name,)
-    known = trace.mesh_axes or ()
+    known: tuple[str, ...] = trace.mesh_axes or ()
     for n in names:
         if n not in known:
-            bound = []
+            bound: list[str] = []
             if trace.axis_name is not None:
                 bound.append(f"pmap '{trace.name}' maps axis_name={trace.axis_name!r}")
             bound.append(f"the slice's mesh {tuple(trace.mesh)} has axes {tuple(known)!r}" if known else
@@ -42,47 +57,59 @@ def _resolve(trace, axis_name, what):
     return _Axes(_pathways.mesh_axis_groups(list(trace.mesh), axes), size, axes)
 
 
-def _trace_for(axis_name, x=None, what="collective"):
+def _trace_for(axis_name: AxisName, x: object = None,
+               what: str = "collective") -> tuple[_t.PmapTrace, _Axes]:
     trace = x._trace if isinstance(x, _t.Tracer) else _t.current_trace()
     if trace is None:
         raise NameError(f"unbound axis name: {axis_name!r} ({what} is only meaningful inside pw.pmap)")
     return trace, _resolve(trace, axis_name, what)
 
 
-def _collective(x, axis_name, what, fn):
-    def one(v):
+def _collective(x: PyTree, axis_name: AxisName, what: str,
+                fn: Callable[[_t.PmapTrace, _t.Tracer, _Axes], _t.Tracer]) -> PyTree:
+    def one(v: ArrayLike) -> _t.Tracer:
         trace, axes = _trace_for(axis_name, v, what)
         return fn(trace, _t.as_tracer(v, trace), axes)
     return _tree_map(one, x)
 
 
-def psum(x, axis_name):
-    """Sum over every device of the axis (all-reduce); x may be a pytree."""
+def psum(x: PyTree, axis_name: AxisName) -> PyTree:
+    """Sum over every device of the axis (all-reduce); x may be a pytree.
+
+        >>> import numpy as np, pathways as pw
+        >>> f = pw.pmap(lambda x: pw.lax.psum(x, "i"), axis_name="i")
+        >>> f(np.array([1.0, 2.0], np.float32))
+        array([3., 3.], dtype=float32)
+    """
     return _collective(x, axis_name, "psum",
                        lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "sum", ax.groups)))
 
 
-def pmax(x, axis_name):
+def pmax(x: PyTree, axis_name: AxisName) -> PyTree:
+    """Maximum over every device of the axis (all-reduce); x may be a pytree."""
     return _collective(x, axis_name, "pmax",
                        lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "max", ax.groups)))
 
 
-def pmin(x, axis_name):
+def pmin(x: PyTree, axis_name: AxisName) -> PyTree:
+    """Minimum over every device of the axis (all-reduce); x may be a pytree."""
     return _collective(x, axis_name, "pmin",
                        lambda tr, v, ax: _t.wrap(tr, tr.builder.all_reduce(v._id, "min", ax.groups)))
 
 
-def pmean(x, axis_name):
-    def one(tr, v, ax):
+def pmean(x: PyTree, axis_name: AxisName) -> PyTree:
+    """Mean over every device of the axis (floating point; integers average as float32); x may
+    be a pytree."""
+    def one(tr: _t.PmapTrace, v: _t.Tracer, ax: _Axes) -> _t.Tracer:
         if v.dtype.kind != "f":
             v = _t.astype(v, _np.float32)
         return _t.wrap(tr, tr.builder.all_reduce(v._id, "sum", ax.groups)) / float(ax.size)
     return _collective(x, axis_name, "pmean", one)
 
 
-def all_gather(x, axis_name, *, axis=0, tiled=False):
+def all_gather(x: PyTree, axis_name: AxisName, *, axis: int = 0, tiled: bool = False) -> PyTree:
     """Every device's x stacked along a new axis `axis` (concatenated along it if tiled)."""
-    def one(tr, v, ax):
+    def one(tr: _t.PmapTrace, v: _t.Tracer, ax: _Axes) -> _t.Tracer:
         if tiled:
             return _t.wrap(tr, tr.builder.all_gather(v._id, _t._norm_axis(axis, v.ndim), ax.groups))
         a = _t._norm_axis(axis, v.ndim + 1)
@@ -91,10 +118,11 @@ def all_gather(x, axis_name, *, axis=0, tiled=False):
     return _collective(x, axis_name, "all_gather", one)
 
 
-def psum_scatter(x, axis_name, *, scatter_dimension=0, tiled=False):
+def psum_scatter(x: PyTree, axis_name: AxisName, *, scatter_dimension: int = 0,
+                 tiled: bool = False) -> PyTree:
     """Sum over the axis, device i keeping block i of `scatter_dimension` (whose size must be
     the number of devices unless tiled, when it must divide by it)."""
-    def one(tr, v, ax):
+    def one(tr: _t.PmapTrace, v: _t.Tracer, ax: _Axes) -> _t.Tracer:
         d = _t._norm_axis(scatter_dimension, v.ndim, "scatter_dimension")
         if not tiled and v.shape[d] != ax.size:
             raise ValueError(
@@ -107,11 +135,12 @@ def psum_scatter(x, axis_name, *, scatter_dimension=0, tiled=False):
     return _collective(x, axis_name, "psum_scatter", one)
 
 
-def all_to_all(x, axis_name, split_axis, concat_axis, *, tiled=False):
+def all_to_all(x: PyTree, axis_name: AxisName, split_axis: int, concat_axis: int, *,
+               tiled: bool = False) -> PyTree:
     """Splits `split_axis` into one block per device and sends block j to device j, which
     concatenates what it receives along `concat_axis`. Untiled (JAX's default): split_axis must
     have the axis size and is removed; the received blocks form a new axis at concat_axis."""
-    def one(tr, v, ax):
+    def one(tr: _t.PmapTrace, v: _t.Tracer, ax: _Axes) -> _t.Tracer:
         if tiled:
             return _t.wrap(tr, tr.builder.all_to_all(
                 v._id, _t._norm_axis(split_axis, v.ndim), _t._norm_axis(concat_axis, v.ndim), ax.groups))
@@ -127,11 +156,11 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, tiled=False):
     return _collective(x, axis_name, "all_to_all", one)
 
 
-def ppermute(x, axis_name, perm):
+def ppermute(x: PyTree, axis_name: AxisName, perm: Sequence[tuple[int, int]]) -> PyTree:
     """Sends device i's x to device j for every (i, j) in perm; devices receiving nothing get zeros."""
     pairs = [(int(i), int(j)) for i, j in perm]
 
-    def one(tr, v, ax):
+    def one(tr: _t.PmapTrace, v: _t.Tracer, ax: _Axes) -> _t.Tracer:
         gang_pairs = pairs
         if ax.groups:  # positions along the axis, in every group at once
             for i, j in pairs:
@@ -142,7 +171,7 @@ def ppermute(x, axis_name, perm):
     return _collective(x, axis_name, "ppermute", one)
 
 
-def axis_index(axis_name):
+def axis_index(axis_name: AxisName) -> _t.Tracer:
     """This device's index along the axis, or along several mesh axes (row-major in the order
     named): an int32 scalar."""
     trace, ax = _trace_for(axis_name, None, "axis_index")
@@ -150,7 +179,7 @@ def axis_index(axis_name):
     if ax.mesh_axes is None:
         return index
     mesh = trace.mesh
-    position = None
+    position: _t.Tracer | None = None
     for a in ax.mesh_axes:
         stride = int(_np.prod(mesh[a + 1:]))
         coord = index
@@ -162,30 +191,36 @@ def axis_index(axis_name):
                                                     _t.lift(_np.int32(mesh[a]), trace, _np.dtype(_np.int32))))
             coord = coord - q * _np.int32(mesh[a])
         position = coord if position is None else position * _np.int32(mesh[a]) + coord
+    assert position is not None, "a mesh axis is named"
     return position
 
 
-def axis_size(axis_name):
+def axis_size(axis_name: AxisName) -> int:
     """The number of devices along the axis (or the product over several mesh axes)."""
     return _trace_for(axis_name, None, "axis_size")[1].size
 
 
-def stop_gradient(x):
+def stop_gradient(x: PyTree) -> PyTree:
     """x, through which pw.grad passes no derivative (a pytree too)."""
-    def one(v):
+    def one(v: object) -> object:
         if isinstance(v, _t.Tracer):
             return _t.unary("stop_gradient", v)
         return v
     return _tree_map(one, x)
 
 
-def scatter_add(operand, indices, updates, axis=0):
+def scatter_add(operand: ArrayLike, indices: ArrayLike, updates: ArrayLike, axis: int = 0) -> Value:
     """operand with `updates` added at integer `indices` along `axis`: for every index position
     p, updates[..., p, ...] is added to operand[..., indices[p], ...], repeated indices adding
     up (np.add.at on a copy; JAX's x.at[idx].add(v) along one axis). The transpose of
     pw.numpy.take: updates has (or broadcasts to) the shape take(operand, indices, axis) has and
     is converted to operand's dtype; out-of-range indices are clamped to the axis as take
-    clamps them. Works on traced and on host values."""
+    clamps them. Works on traced and on host values.
+
+        >>> import numpy as np, pathways as pw
+        >>> pw.lax.scatter_add(np.zeros(3, np.float32), np.array([0, 2, 0]), np.float32(1.0))
+        array([2., 0., 1.], dtype=float32)
+    """
     if any(isinstance(v, _t.Tracer) for v in (operand, indices, updates)):
         return _t.scatter_add(operand, indices, updates, axis)
     out = _np.array(operand)  # a copy
@@ -194,39 +229,54 @@ def scatter_add(operand, indices, updates, axis=0):
         raise TypeError(f"scatter_add: indices must be integers, got {idx.dtype}")
     a = _t._norm_axis(axis, out.ndim)
     shape = out.shape[:a] + idx.shape + out.shape[a + 1:]
-    updates = _np.broadcast_to(_np.asarray(updates).astype(out.dtype, copy=False), shape)
+    u = _np.broadcast_to(_np.asarray(updates).astype(out.dtype, copy=False), shape)
     if out.shape[a] > 0:
-        _np.add.at(out, (slice(None),) * a + (_np.clip(idx, 0, out.shape[a] - 1),), updates)
+        index = (slice(None),) * a + (_np.clip(idx, 0, out.shape[a] - 1),)
+        _np.add.at(out, index, u)  # type: ignore[arg-type]  # NumPy's stub: no tuple indices
     return out
 
 
-def shift_left(x, y):
-    """x << y on 32-bit words (a shift of 32 or more gives 0)."""
+def shift_left(x: ArrayLike, y: ArrayLike) -> Value:
+    """x << y on 32-bit words (a shift of 32 or more gives 0).
+
+        >>> import pathways as pw
+        >>> pw.lax.shift_left(1, 31)
+        array(-2147483648, dtype=int32)
+    """
     if isinstance(x, _t.Tracer) or isinstance(y, _t.Tracer):
         return _t.binary("shift_left", x, y)
-    x = _np.asarray(x, _np.int32).view(_np.uint32)
-    y = _np.asarray(y, _np.int32)
-    return _np.where((y < 0) | (y >= 32), 0, x << _np.clip(y, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
+    xw = _np.asarray(x, _np.int32).view(_np.uint32)
+    yw = _np.asarray(y, _np.int32)
+    return _np.where((yw < 0) | (yw >= 32), 0, xw << _np.clip(yw, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
 
 
-def shift_right_logical(x, y):
-    """x >> y on 32-bit words, filling with zeros (a shift of 32 or more gives 0)."""
+def shift_right_logical(x: ArrayLike, y: ArrayLike) -> Value:
+    """x >> y on 32-bit words, filling with zeros (a shift of 32 or more gives 0).
+
+        >>> import pathways as pw
+        >>> pw.lax.shift_right_logical(-1, 28)
+        array(15, dtype=int32)
+    """
     if isinstance(x, _t.Tracer) or isinstance(y, _t.Tracer):
         return _t.binary("shift_right_logical", x, y)
-    x = _np.asarray(x, _np.int32).view(_np.uint32)
-    y = _np.asarray(y, _np.int32)
-    return _np.where((y < 0) | (y >= 32), 0, x >> _np.clip(y, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
+    xw = _np.asarray(x, _np.int32).view(_np.uint32)
+    yw = _np.asarray(y, _np.int32)
+    return _np.where((yw < 0) | (yw >= 32), 0, xw >> _np.clip(yw, 0, 31).astype(_np.uint32)).astype(_np.uint32).view(_np.int32)
 
 
-def _host_starts(operand, start_indices, sizes, what):
+def _host_starts(operand: _npt.NDArray[Any], start_indices: Sequence[ArrayLike],
+                 sizes: Sequence[int], what: str) -> tuple[slice, ...]:
     if len(start_indices) != operand.ndim or len(sizes) != operand.ndim:
         raise ValueError(f"{what}: expected {operand.ndim} start indices and sizes for an operand of "
                          f"shape {operand.shape}, got {len(start_indices)} and {len(sizes)}")
-    starts = [min(max(int(s), 0), d - n) for s, d, n in zip(start_indices, operand.shape, sizes)]
+    # Host scalars here (dynamic_slice dispatches traced starts to the tracer).
+    starts = [min(max(int(s), 0), d - n)  # type: ignore[arg-type]  # integer scalars
+              for s, d, n in zip(start_indices, operand.shape, sizes)]
     return tuple(slice(s, s + n) for s, n in zip(starts, sizes))
 
 
-def dynamic_slice(operand, start_indices, slice_sizes):
+def dynamic_slice(operand: ArrayLike, start_indices: Sequence[ArrayLike],
+                  slice_sizes: Sequence[int]) -> Value:
     """lax.dynamic_slice: operand's block of shape `slice_sizes` starting at `start_indices`
     (integer scalars, traced or not), each start clamped to [0, dim - size] as XLA clamps it, so
     the block is always in bounds. Works on traced and on host values."""
@@ -239,7 +289,8 @@ def dynamic_slice(operand, start_indices, slice_sizes):
     return x[_host_starts(x, start_indices, sizes, "dynamic_slice")].copy()
 
 
-def dynamic_update_slice(operand, update, start_indices):
+def dynamic_update_slice(operand: ArrayLike, update: ArrayLike,
+                         start_indices: Sequence[ArrayLike]) -> Value:
     """lax.dynamic_update_slice: operand with the block at `start_indices` (clamped as
     dynamic_slice clamps them) replaced by `update` (converted to operand's dtype)."""
     if any(isinstance(v, _t.Tracer) for v in (operand, update, *start_indices)):
@@ -252,10 +303,15 @@ def dynamic_update_slice(operand, update, start_indices):
     return out
 
 
-def top_k(operand, k):
+def top_k(operand: ArrayLike, k: int) -> tuple[Value, Value]:
     """lax.top_k: (values, indices) of the k largest elements along the last axis, largest
     first; ties go to the lower index, NaN ranks above every number. Indices are int32 and have
-    no derivative; the values differentiate as the elements they are."""
+    no derivative; the values differentiate as the elements they are.
+
+        >>> import numpy as np, pathways as pw
+        >>> pw.lax.top_k(np.array([1.0, 3.0, 2.0]), 2)
+        (array([3., 2.]), array([1, 2], dtype=int32))
+    """
     if isinstance(operand, _t.Tracer):
         return _t.top_k(operand, k)
     x = _np.asarray(operand)
@@ -271,14 +327,16 @@ def top_k(operand, k):
     return _np.take_along_axis(x, idx, -1), idx
 
 
-def cumsum(operand, axis=0, reverse=False):
+def cumsum(operand: ArrayLike, axis: int = 0, reverse: bool = False) -> Value:
     """lax.cumsum: the inclusive running sum along `axis`, from the end when `reverse` (bools sum
     as int32). Works on traced and on host values."""
     if isinstance(operand, _t.Tracer):
         return _t.cumsum(operand, axis, reverse)
     x = _np.asarray(operand)
     a = _t._norm_axis(axis, x.ndim)
-    dtype = _np.int32 if x.dtype.kind in "biu" else x.dtype
+    dtype: _np.dtype[Any] = _np.dtype(_np.int32) if x.dtype.kind in "biu" else x.dtype
     if not reverse:
-        return _np.cumsum(x, axis=a).astype(dtype)
-    return _np.flip(_np.cumsum(_np.flip(x, a), axis=a), a).astype(dtype)
+        forward: _npt.NDArray[Any] = _np.cumsum(x, axis=a)
+        return forward.astype(dtype)
+    flipped: _npt.NDArray[Any] = _np.flip(_np.cumsum(_np.flip(x, a), axis=a), a)
+    return flipped.astype(dtype)

@@ -10,28 +10,53 @@ Every function is made of pw.numpy / pw.nn operations, so it runs traced inside 
 pw.grad differentiates it) or on NumPy values on the host.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any
 
 import numpy as _np
+import numpy.typing as _npt
 
 from . import nn as _nn
 from . import numpy as _pnp
 from . import random as _random
 from ._profiler import named_scope
 from ._tree import tree_flatten, tree_unflatten
+from ._types import ArrayLike, PyTree, Value
+from .optimizers import GradientTransformation, OptState
+
+__all__ = ["TransformerConfig", "apply", "count_params", "flops_per_token", "init",
+           "init_with_optimizer", "loss", "num_params", "shard_params", "stack_blocks",
+           "train_step", "unshard_params", "unstack_blocks"]
 
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
-    vocab: int = 256
-    d_model: int = 64
-    heads: int = 4
-    layers: int = 2
-    seq_len: int = 64
-    mlp_ratio: int = 4
-    init_scale: float = 0.02
+    """The model's sizes: vocabulary, width, attention heads, blocks, context length, MLP
+    width as a multiple of d_model, and the standard deviation of the initial weights.
 
-    def __post_init__(self):
+        >>> import pathways as pw
+        >>> pw.models.TransformerConfig(d_model=64, heads=4).head_dim
+        16
+    """
+
+    vocab: int = 256
+    """The number of token ids."""
+    d_model: int = 64
+    """The width of the residual stream."""
+    heads: int = 4
+    """Attention heads per block (d_model must divide by it)."""
+    layers: int = 2
+    """The number of blocks."""
+    seq_len: int = 64
+    """The longest context (learned positions)."""
+    mlp_ratio: int = 4
+    """The MLP's hidden width as a multiple of d_model."""
+    init_scale: float = 0.02
+    """The standard deviation of the initial weights."""
+
+    def __post_init__(self) -> None:
         for name in ("vocab", "d_model", "heads", "layers", "seq_len", "mlp_ratio"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -41,21 +66,22 @@ class TransformerConfig:
                              f"heads ({self.heads})")
 
     @property
-    def head_dim(self):
+    def head_dim(self) -> int:
+        """The width of one attention head: d_model // heads."""
         return self.d_model // self.heads
 
 
-def init(key, cfg):
+def init(key: ArrayLike, cfg: TransformerConfig) -> PyTree:
     """The parameters, drawn from `key` (normal * init_scale, learned positions too; norms at 1
     and 0). Inside a pmap they are computed on the devices."""
     d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
     keys = _random.split(key, 2 + 4 * cfg.layers)
     k = iter(keys[i] for i in range(2 + 4 * cfg.layers))
 
-    def dense(shape):
+    def dense(shape: tuple[int, ...]) -> Value:
         return _random.normal(next(k), shape) * cfg.init_scale
 
-    params = {"embed": dense((cfg.vocab, d)), "pos": dense((cfg.seq_len, d)), "blocks": [],
+    params: dict[str, Any] = {"embed": dense((cfg.vocab, d)), "pos": dense((cfg.seq_len, d)), "blocks": [],
               "norm": {"scale": _np.ones(d, _np.float32), "bias": _np.zeros(d, _np.float32)}}
     for _ in range(cfg.layers):
         params["blocks"].append({
@@ -69,14 +95,19 @@ def init(key, cfg):
     return params
 
 
-def count_params(cfg):
-    """The model's parameter count, from its configuration (no arrays needed)."""
+def count_params(cfg: TransformerConfig) -> int:
+    """The model's parameter count, from its configuration (no arrays needed).
+
+        >>> import pathways as pw
+        >>> pw.models.count_params(pw.models.TransformerConfig(vocab=256, d_model=64, layers=2))
+        119424
+    """
     d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
     block = 4 * d + 3 * d * d + d * d + d * hidden + hidden * d  # norms, qkv, out, MLP
     return cfg.vocab * d + cfg.seq_len * d + cfg.layers * block + 2 * d
 
 
-def stack_blocks(params):
+def stack_blocks(params: PyTree) -> PyTree:
     """`params` with "blocks" as one pytree of arrays with a leading [layers] axis instead of a
     list of blocks: apply, loss and train_step then run the layers as one lax.scan, so the
     compiled function holds one layer's instructions whatever the depth. unstack_blocks undoes
@@ -92,7 +123,7 @@ def stack_blocks(params):
     return {**params, "blocks": tree_unflatten(treedef, stacked)}
 
 
-def unstack_blocks(params):
+def unstack_blocks(params: PyTree) -> PyTree:
     """The inverse of stack_blocks: "blocks" as a list of per-layer blocks again."""
     blocks = params["blocks"]
     if not isinstance(blocks, dict):
@@ -103,12 +134,14 @@ def unstack_blocks(params):
                                  for i in range(layers)]}
 
 
-def num_params(params):
+def num_params(params: PyTree) -> int:
+    """The number of parameters (elements of every leaf) of a parameter pytree."""
     return int(sum(_np.prod(_np.shape(x)) for x in tree_flatten(params)[0]))
 
 
-def _layer_norm(x, p):
-    return _nn.standardize(x, axis=-1) * p["scale"] + p["bias"]
+def _layer_norm(x: Value, p: PyTree) -> Value:
+    out: Value = _nn.standardize(x, axis=-1) * p["scale"] + p["bias"]
+    return out
 
 
 # Tensor (model) parallelism, Megatron-style: within a block, attention heads and the MLP's
@@ -116,20 +149,22 @@ def _layer_norm(x, p):
 # qkv / up and its rows of out / down (shard_params), and a sub-block's input and output cross
 # the axis through the two operators below. Both are exact in the forward pass (no rounding
 # difference between devices), so the replicas along the axis stay bit-identical.
-def _copy_to_model_axis(x, axis):
+def _copy_to_model_axis(x: Value, axis: str) -> Value:
     """Identity forward; the sum of the cotangents over the axis backward (Megatron's f)."""
     from . import lax as _lax
-    s = _lax.psum(x, axis)
-    return _lax.stop_gradient(x) + (s - _lax.stop_gradient(s))
+    s: Value = _lax.psum(x, axis)
+    out: Value = _lax.stop_gradient(x) + (s - _lax.stop_gradient(s))
+    return out
 
 
-def _reduce_from_model_axis(h, axis):
+def _reduce_from_model_axis(h: Value, axis: str) -> Value:
     """The sum over the axis forward; identity backward (Megatron's g)."""
     from . import lax as _lax
-    return _lax.stop_gradient(_lax.psum(h, axis)) + (h - _lax.stop_gradient(h))
+    out: Value = _lax.stop_gradient(_lax.psum(h, axis)) + (h - _lax.stop_gradient(h))
+    return out
 
 
-def _attention(x, p, cfg):
+def _attention(x: Value, p: PyTree, cfg: TransformerConfig) -> Value:
     batch, t, d = x.shape
     hd = cfg.head_dim
     h = p["qkv"].shape[1] // (3 * hd)  # this device's heads (all of them without a model axis)
@@ -137,31 +172,36 @@ def _attention(x, p, cfg):
     qkv = _pnp.transpose(_pnp.reshape(qkv, (batch, t, 3, h, hd)), (2, 0, 3, 1, 4))  # [3,B,H,T,hd]
     q, k, v = qkv[0], qkv[1], qkv[2]
     scores = (q @ _pnp.transpose(k, (0, 1, 3, 2))) * float(1.0 / _np.sqrt(hd))  # [B,H,T,T]
-    causal = _np.tril(_np.ones((t, t), _np.bool_))
+    causal: _npt.NDArray[Any] = _np.tril(_np.ones((t, t), _np.bool_))
     scores = _pnp.where(causal, scores, -1e9)
     weights = _nn.softmax(scores, axis=-1)
     out = _pnp.transpose(weights @ v, (0, 2, 1, 3))              # [B,T,H,hd]
     return _pnp.reshape(_pnp.reshape(out, (batch * t, h * hd)) @ p["out"], (batch, t, d))
 
 
-def _mlp(x, p):
+def _mlp(x: Value, p: PyTree) -> Value:
     batch, t, d = x.shape
     hidden = _nn.gelu(_pnp.reshape(x, (batch * t, d)) @ p["up"])
     return _pnp.reshape(hidden @ p["down"], (batch, t, d))
 
 
-def apply(params, tokens, cfg, model_axis=None):
+def apply(params: PyTree, tokens: Value, cfg: TransformerConfig,
+          model_axis: str | None = None) -> Value:
     """Next-token logits [batch, t, vocab] for int32 tokens [batch, t] (t <= seq_len). With
     `model_axis` (inside pw.pmap over a mesh), `params` are this device's tensor-parallel
     shards (shard_params) and every sub-block sums its partial output over the axis."""
     batch, t = tokens.shape
     if t > cfg.seq_len:
         raise ValueError(f"apply: {t} tokens, but the model's seq_len is {cfg.seq_len}")
-    enter = (lambda v: v) if model_axis is None else (lambda v: _copy_to_model_axis(v, model_axis))
-    leave = (lambda v: v) if model_axis is None else (lambda v: _reduce_from_model_axis(v, model_axis))
+    def enter(v: Value) -> Value:
+        return v if model_axis is None else _copy_to_model_axis(v, model_axis)
+
+    def leave(v: Value) -> Value:
+        return v if model_axis is None else _reduce_from_model_axis(v, model_axis)
+
     with named_scope("embed"):
         x = _pnp.take(params["embed"], tokens, axis=0) + params["pos"][:t]
-    def block_fn(x, block):
+    def block_fn(x: Value, block: PyTree) -> tuple[Value, None]:
         with named_scope("attention"):
             x = x + leave(_attention(enter(_layer_norm(x, block["norm1"])), block, cfg))
         with named_scope("mlp"):
@@ -182,7 +222,8 @@ def apply(params, tokens, cfg, model_axis=None):
         return _pnp.reshape(logits, (batch, t, cfg.vocab))
 
 
-def loss(params, tokens, cfg, model_axis=None):
+def loss(params: PyTree, tokens: Value, cfg: TransformerConfig,
+         model_axis: str | None = None) -> Value:
     """Mean next-token cross-entropy (nats) of int32 tokens [batch, seq_len + 1]."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     logits = apply(params, inputs, cfg, model_axis)
@@ -191,7 +232,7 @@ def loss(params, tokens, cfg, model_axis=None):
         return -_pnp.mean(_pnp.sum(_nn.one_hot(targets, cfg.vocab) * logp, axis=-1))
 
 
-def flops_per_token(cfg):
+def flops_per_token(cfg: TransformerConfig) -> int:
     """Training FLOPs per token (forward and backward: 3x the forward's 2 * parameters, plus
     attention's scores and weighted sums)."""
     d, t, layers = cfg.d_model, cfg.seq_len, cfg.layers
@@ -200,7 +241,9 @@ def flops_per_token(cfg):
     return 3 * 2 * (dense + attention)
 
 
-def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None, model_axis=None):
+def train_step(params: PyTree, opt_state: OptState, tokens: Value, cfg: TransformerConfig,
+               optimizer: GradientTransformation, axis_name: str | None = None,
+               model_axis: str | None = None) -> tuple[PyTree, OptState, Value]:
     """One training step as a pure function, to run inside pw.pmap: the loss and its gradient
     (averaged over the devices of `axis_name` when given: data parallelism; with `model_axis`,
     params are tensor-parallel shards over that mesh axis), the optimizer's update. Returns
@@ -220,7 +263,8 @@ def train_step(params, opt_state, tokens, cfg, optimizer, axis_name=None, model_
         return _optimizers.apply_updates(params, updates), opt_state, value
 
 
-def init_with_optimizer(key, cfg, optimizer, model_axis=None):
+def init_with_optimizer(key: ArrayLike, cfg: TransformerConfig, optimizer: GradientTransformation,
+                        model_axis: str | None = None) -> tuple[PyTree, OptState]:
     """(params, optimizer state) from `key` (on the devices inside pw.pmap); with `model_axis`,
     this device's tensor-parallel shards of the same parameters init(key, cfg) draws."""
     params = init(key, cfg)
@@ -230,7 +274,7 @@ def init_with_optimizer(key, cfg, optimizer, model_axis=None):
     return params, optimizer.init(params)
 
 
-def _shard_columns(cfg, size):
+def _shard_columns(cfg: TransformerConfig, size: int) -> tuple[dict[str, tuple[int, int, int]], int]:
     """Per weight, (axis, index function) taking shard `index` of `size`: the columns of qkv
     (each of q, k, v split by heads) and up, the rows of out and down."""
     d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
@@ -242,7 +286,7 @@ def _shard_columns(cfg, size):
             "down": (0, 1, hidden // size)}, d
 
 
-def shard_params(params, cfg, index, size):
+def shard_params(params: PyTree, cfg: TransformerConfig, index: int | Value, size: int) -> PyTree:
     """Shard `index` of `size` of the tensor-parallel layout: per block, this shard's heads'
     columns of qkv and rows of out, and its slice of the MLP's hidden units (columns of up, rows
     of down); embeddings and norms replicated. `index` may be traced (pw.lax.axis_index)."""
@@ -260,7 +304,7 @@ def shard_params(params, cfg, index, size):
     return out
 
 
-def unshard_params(shards, cfg):
+def unshard_params(shards: list[PyTree], cfg: TransformerConfig) -> PyTree:
     """The full parameters from every shard's (host) values, shards[i] from shard_params(.., i,
     len(shards)); for checking a tensor-parallel model against the unsharded one."""
     size = len(shards)

@@ -17,7 +17,11 @@ that chose expert e, P_e: the mean probability of e), 1 when routing is uniform.
 made of differentiable pw.numpy / pw.lax operations, so pw.grad trains the gate and the experts.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as _np
 
@@ -26,19 +30,44 @@ from . import nn as _nn
 from . import numpy as _pnp
 from . import random as _random
 from ._profiler import named_scope
+from ._types import ArrayLike, PyTree, Value
+from .optimizers import GradientTransformation, OptState
+
+if TYPE_CHECKING:
+    from .models import TransformerConfig
+
+__all__ = ["MoEConfig", "MoETransformerConfig", "average_gradients", "init_layer",
+           "init_transformer", "is_expert_param", "moe_layer", "shard_experts",
+           "train_step", "transformer_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
 class MoEConfig:
-    num_experts: int = 4
-    top_k: int = 2
-    capacity: int = 8          # assignments an expert accepts from each device, per step
-    d_model: int = 32
-    hidden: int = 64
-    load_balance_weight: float = 0.01
-    init_scale: float = 0.02
+    """The layer's sizes: experts, choices per token (top_k), assignments an expert accepts
+    from each device per step (capacity), widths, the load-balancing loss's weight and the
+    standard deviation of the initial weights.
 
-    def __post_init__(self):
+        >>> import pathways as pw
+        >>> pw.moe.MoEConfig(num_experts=8).experts_per_device(4)
+        2
+    """
+
+    num_experts: int = 4
+    """Experts per layer (a multiple of the devices they are split over)."""
+    top_k: int = 2
+    """Experts each token is routed to."""
+    capacity: int = 8
+    """Assignments an expert accepts from each device per step (later ones are dropped)."""
+    d_model: int = 32
+    """The layer's input and output width."""
+    hidden: int = 64
+    """An expert MLP's hidden width."""
+    load_balance_weight: float = 0.01
+    """The load-balancing loss's weight in transformer_loss."""
+    init_scale: float = 0.02
+    """The standard deviation of the initial weights."""
+
+    def __post_init__(self) -> None:
         for name in ("num_experts", "top_k", "capacity", "d_model", "hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -47,7 +76,7 @@ class MoEConfig:
             raise ValueError(f"MoEConfig: top_k ({self.top_k}) exceeds num_experts "
                              f"({self.num_experts})")
 
-    def experts_per_device(self, devices):
+    def experts_per_device(self, devices: int) -> int:
         """E / D; ValueError when the experts do not split evenly over the devices."""
         if not isinstance(devices, int) or devices < 1 or self.num_experts % devices:
             raise ValueError(f"MoEConfig: {self.num_experts} experts do not split evenly over "
@@ -55,7 +84,7 @@ class MoEConfig:
         return self.num_experts // devices
 
 
-def init_layer(key, cfg, devices, index=None):
+def init_layer(key: ArrayLike, cfg: MoEConfig, devices: int, index: int | None = None) -> PyTree:
     """The layer's parameters on one device of `devices` (its experts: index-th block of E/D),
     or, with index=None, of every expert (the host view a reference computes with)."""
     per = cfg.experts_per_device(devices)
@@ -71,7 +100,7 @@ def init_layer(key, cfg, devices, index=None):
     return shard_experts(params, cfg, devices, index)
 
 
-def shard_experts(params, cfg, devices, index):
+def shard_experts(params: PyTree, cfg: MoEConfig, devices: int, index: int) -> PyTree:
     """Device `index`'s view of full-layer parameters: the gate, and its block of experts."""
     per = cfg.experts_per_device(devices)
     lo = index * per
@@ -79,7 +108,7 @@ def shard_experts(params, cfg, devices, index):
             "down": params["down"][lo:lo + per]}
 
 
-def _route(x, gate, cfg):
+def _route(x: Value, gate: Value, cfg: MoEConfig) -> tuple[Value, Value, Value, Value]:
     """(dispatch weights [S, E*C] (0/1), combine weights [S, E*C], load-balancing loss, kept
     fraction) for tokens x [T, d], S = T * top_k assignments in token order."""
     tokens = x.shape[0]
@@ -101,12 +130,14 @@ def _route(x, gate, cfg):
     return dispatch, combine, aux, kept
 
 
-def _experts(h, params):
+def _experts(h: Value, params: PyTree) -> Value:
     """The local experts' MLPs on h [E_local, tokens, d]."""
-    return _nn.gelu(h @ params["up"]) @ params["down"]
+    out: Value = _nn.gelu(h @ params["up"]) @ params["down"]
+    return out
 
 
-def moe_layer(params, x, cfg, axis_name=None):
+def moe_layer(params: PyTree, x: Value, cfg: MoEConfig,
+              axis_name: str | None = None) -> tuple[Value, dict[str, Value]]:
     """The layer on this device's tokens x [tokens, d_model] -> (y [tokens, d_model], stats)
     where stats = {"aux_loss", "dropped_fraction"} (scalars for this device's tokens). With
     `axis_name`, the experts are split over that pmap axis and tokens travel by all_to_all;
@@ -142,26 +173,36 @@ def moe_layer(params, x, cfg, axis_name=None):
 
 @dataclasses.dataclass(frozen=True)
 class MoETransformerConfig:
-    vocab: int = 64
-    d_model: int = 32
-    heads: int = 4
-    layers: int = 2
-    seq_len: int = 16
-    moe: MoEConfig = MoEConfig()
+    """A small MoE transformer LM: pw.models.TransformerConfig's sizes with every block's MLP
+    an MoE layer of `moe` (whose d_model must be d_model)."""
 
-    def __post_init__(self):
+    vocab: int = 64
+    """The number of token ids."""
+    d_model: int = 32
+    """The width of the residual stream (moe.d_model too)."""
+    heads: int = 4
+    """Attention heads per block."""
+    layers: int = 2
+    """The number of blocks."""
+    seq_len: int = 16
+    """The longest context."""
+    moe: MoEConfig = MoEConfig()
+    """Every block's MoE layer."""
+
+    def __post_init__(self) -> None:
         if self.moe.d_model != self.d_model:
             raise ValueError(f"MoETransformerConfig: moe.d_model ({self.moe.d_model}) must equal "
                              f"d_model ({self.d_model})")
 
 
-def _dense_cfg(cfg):
+def _dense_cfg(cfg: MoETransformerConfig) -> TransformerConfig:
     from . import models as _models
     return _models.TransformerConfig(vocab=cfg.vocab, d_model=cfg.d_model, heads=cfg.heads,
                                      layers=cfg.layers, seq_len=cfg.seq_len)
 
 
-def init_transformer(key, cfg, devices, index=None):
+def init_transformer(key: ArrayLike, cfg: MoETransformerConfig, devices: int,
+                     index: int | None = None) -> PyTree:
     """Parameters of the MoE LM on device `index` of `devices` (None: every expert): the dense
     transformer's (pw.models.init) with each block's MLP replaced by an MoE layer."""
     from . import models as _models
@@ -174,7 +215,8 @@ def init_transformer(key, cfg, devices, index=None):
     return params
 
 
-def transformer_loss(params, tokens, cfg, axis_name=None):
+def transformer_loss(params: PyTree, tokens: Value, cfg: MoETransformerConfig,
+                     axis_name: str | None = None) -> tuple[Value, tuple[Value, Value | float]]:
     """(cross-entropy + load_balance_weight * mean aux loss, (cross-entropy, mean dropped
     fraction)) of int32 tokens [batch, seq_len + 1] on this device."""
     from . import models as _models
@@ -182,7 +224,8 @@ def transformer_loss(params, tokens, cfg, axis_name=None):
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     batch, t = inputs.shape
     x = _pnp.take(params["embed"], inputs, axis=0) + params["pos"][:t]
-    aux, dropped = 0.0, 0.0
+    aux: Value | float = 0.0
+    dropped: Value | float = 0.0
     for block in params["blocks"]:
         x = x + _models._attention(_models._layer_norm(x, block["norm1"]), block, dense)
         h = _pnp.reshape(_models._layer_norm(x, block["norm2"]), (batch * t, cfg.d_model))
@@ -197,12 +240,12 @@ def transformer_loss(params, tokens, cfg, axis_name=None):
     return ce + cfg.moe.load_balance_weight * aux, (ce, dropped)
 
 
-def is_expert_param(path):
+def is_expert_param(path: str) -> bool:
     """Whether a parameter (a tree_paths path) belongs to one device's experts."""
     return "'moe'" in path and ("'up'" in path or "'down'" in path)
 
 
-def average_gradients(grads, axis_name):
+def average_gradients(grads: PyTree, axis_name: str) -> PyTree:
     """The gradients of the mean of every device's loss, from each device's gradients of its
     own: data-parallel parameters are averaged over `axis_name` (pmean); an expert's gradient
     already sums every device's contribution (the all_to_all's transpose brought them to its
@@ -215,7 +258,8 @@ def average_gradients(grads, axis_name):
     return tree_unflatten(treedef, out)
 
 
-def train_step(params, opt_state, tokens, cfg, optimizer, axis_name):
+def train_step(params: PyTree, opt_state: OptState, tokens: Value, cfg: MoETransformerConfig,
+               optimizer: GradientTransformation, axis_name: str) -> tuple[PyTree, OptState, PyTree]:
     """One data- and expert-parallel step on this device's tokens: (params, opt_state,
     {"loss", "cross_entropy", "dropped_fraction"} averaged over the devices)."""
     (loss, (ce, dropped)), grads = _grad_fn(cfg, axis_name)(params, tokens)
@@ -226,6 +270,6 @@ def train_step(params, opt_state, tokens, cfg, optimizer, axis_name):
     return apply_updates(params, updates), opt_state, _lax.pmean(stats, axis_name)
 
 
-def _grad_fn(cfg, axis_name):
+def _grad_fn(cfg: MoETransformerConfig, axis_name: str) -> Callable[[PyTree, Value], PyTree]:
     from ._grad import value_and_grad
     return value_and_grad(lambda p, t: transformer_loss(p, t, cfg, axis_name), has_aux=True)

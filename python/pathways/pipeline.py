@@ -24,9 +24,14 @@ The losses equal the unpipelined model's on the same global batch (to float tole
 microbatch gradients are summed in another order).
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import lax as _lax
 from . import models as _models
@@ -37,18 +42,26 @@ from ._grad import value_and_grad, vjp
 from ._profiler import named_scope
 from ._pmap import pmap
 from ._program import program
+from ._runtime import VirtualDevice
 from ._tree import tree_map
+from ._types import ArrayLike, PyTree, Value
+from .optimizers import GradientTransformation
+
+__all__ = ["Pipeline", "SCHEDULES", "one_f_one_b", "stage_params"]
+
+# One call of a pipeline schedule: ("F" forward | "B" backward, stage, microbatch).
+Op = tuple[str, int, int]
 
 
-def _stage_blocks(cfg, stages, s):
+def _stage_blocks(cfg: _models.TransformerConfig, stages: int, s: int) -> range:
     per = cfg.layers // stages
     return range(s * per, (s + 1) * per)
 
 
-def stage_params(params, cfg, stages, s):
+def stage_params(params: PyTree, cfg: _models.TransformerConfig, stages: int, s: int) -> PyTree:
     """Stage s's part of the full parameters (a pytree): its blocks; stage 0 adds embed and
     pos; the last stage adds the final norm and a copy of embed (the tied output layer)."""
-    p = {"blocks": [params["blocks"][i] for i in _stage_blocks(cfg, stages, s)]}
+    p: dict[str, Any] = {"blocks": [params["blocks"][i] for i in _stage_blocks(cfg, stages, s)]}
     if s == 0:
         p["embed"], p["pos"] = params["embed"], params["pos"]
     if s == stages - 1:
@@ -56,7 +69,7 @@ def stage_params(params, cfg, stages, s):
     return p
 
 
-def _run_blocks(p, x, cfg, first_block):
+def _run_blocks(p: PyTree, x: Value, cfg: _models.TransformerConfig, first_block: int) -> Value:
     for i, block in enumerate(p["blocks"]):
         with named_scope(f"block{first_block + i}"):
             x = x + _models._attention(_models._layer_norm(x, block["norm1"]), block, cfg)
@@ -65,15 +78,21 @@ def _run_blocks(p, x, cfg, first_block):
 
 
 SCHEDULES = ("gpipe", "1f1b")
+"""The pipeline schedules Pipeline takes."""
 
 
-def one_f_one_b(stages, microbatches):
+def one_f_one_b(stages: int, microbatches: int) -> list[Op]:
     """The 1F1B order of every stage's calls: [("F" | "B", stage, microbatch)] in an order that
     respects their dependencies (stage s's forward of k after stage s-1's, its backward after
     stage s+1's). Stage s runs min(S - s - 1, M) forwards, then alternates one forward and one
-    backward, then the remaining backwards, so at most S - s microbatches are in flight on it."""
+    backward, then the remaining backwards, so at most S - s microbatches are in flight on it.
+
+        >>> import pathways as pw
+        >>> pw.pipeline.one_f_one_b(2, 2)
+        [('F', 0, 0), ('F', 1, 0), ('F', 0, 1), ('B', 1, 0), ('B', 0, 0), ('F', 1, 1), ('B', 1, 1), ('B', 0, 1)]
+    """
     S, M = stages, microbatches
-    queues = []
+    queues: list[list[Op]] = []
     for s in range(S):
         warm = min(S - s - 1, M)
         ops = [("F", s, k) for k in range(warm)]
@@ -84,9 +103,11 @@ def one_f_one_b(stages, microbatches):
             f, b = f + 1, b + 1
         ops += [("B", s, k) for k in range(b, M)]
         queues.append(ops)
-    done, order, heads = set(), [], [0] * S
+    done: set[Op] = set()
+    order: list[Op] = []
+    heads = [0] * S
 
-    def ready(op):
+    def ready(op: Op) -> bool:
         kind, s, k = op
         if kind == "F":
             return s == 0 or ("F", s - 1, k) in done
@@ -106,8 +127,13 @@ def one_f_one_b(stages, microbatches):
 
 
 class Pipeline:
-    def __init__(self, cfg, optimizer, stage_devices, microbatches, data_axis="data",
-                 schedule="gpipe"):
+    """A pipelined training step of the pw.models transformer over one slice per stage (see the
+    module's documentation): init(key) makes each stage's (params, optimizer state) on its
+    slice, step(state, tokens) and evaluate(state, tokens) run one program each."""
+
+    def __init__(self, cfg: _models.TransformerConfig, optimizer: GradientTransformation,
+                 stage_devices: Sequence[Sequence[VirtualDevice]], microbatches: int,
+                 data_axis: str = "data", schedule: str = "gpipe") -> None:
         stages = len(stage_devices)
         if stages < 2:
             raise ValueError(f"Pipeline: needs at least 2 stages, got {stages}")
@@ -133,23 +159,23 @@ class Pipeline:
                                      f"{data_axis!r} axis (add_slice(..., axis_names=({data_axis!r},)))")
         self._build(data_axis)
 
-    def bubble_fraction(self):
+    def bubble_fraction(self) -> float:
         """The idle share of each stage, (S - 1) / (M + S - 1), for both schedules (1F1B moves
         the same work in another order: it bounds the microbatches in flight, not the bubble)."""
         return (self.stages - 1) / (self.microbatches + self.stages - 1)
 
-    def _build(self, axis):
+    def _build(self, axis: str) -> None:
         cfg, S, opt = self.cfg, self.stages, self.opt
         last = S - 1
 
-        def forward(s, p, x):
+        def forward(s: int, p: PyTree, x: Value) -> Value:
             """Stage s's forward: tokens -> activations (s = 0), activations -> activations."""
             if s == 0:  # tokens [batch, T + 1]: the inputs are all but the last
                 x = x[:, :-1]
                 x = _pnp.take(p["embed"], x, axis=0) + p["pos"][:x.shape[1]]
             return _run_blocks(p, x, cfg, _stage_blocks(cfg, S, s)[0])
 
-        def last_loss(p, h, tokens):
+        def last_loss(p: PyTree, h: Value, tokens: Value) -> Value:
             h = _run_blocks(p, h, cfg, _stage_blocks(cfg, S, last)[0])
             b, t, d = h.shape
             h = _models._layer_norm(h, p["norm"])
@@ -162,19 +188,20 @@ class Pipeline:
         self._fwd = [pmap(functools.partial(forward, s), devices=self.devices[s], name=f"fwd{s}")
                      for s in range(last)]
 
-        def accumulate(acc, g):
+        def accumulate(acc: PyTree, g: PyTree) -> PyTree:
             return g if acc is None else tree_map(lambda a, b: a + b, acc, g)
 
         # The backward calls add their gradient into the running sum (`acc`, absent for the
         # first microbatch): one call per stage and microbatch.
         # The last stage's loss is its forward call (in the forward phase, like every stage);
         # its backward call recomputes it, like every stage's backward.
-        def last_backward(p, h, tokens, acc=None):
+        def last_backward(p: PyTree, h: Value, tokens: Value,
+                          acc: PyTree = None) -> tuple[PyTree, Value, Value]:
             loss, (gp, gh) = value_and_grad(last_loss, argnums=(0, 1))(p, h, tokens)
             return accumulate(acc, gp), gh, loss
         self._last = pmap(last_backward, devices=self.devices[last], name=f"bwd{last}")
 
-        def backward(s, p, x, ct, acc=None):
+        def backward(s: int, p: PyTree, x: Value, ct: Value, acc: PyTree = None) -> PyTree:
             if s == 0:
                 _, pull = vjp(lambda p: forward(0, p, x), p)
                 return accumulate(acc, pull(ct)[0])
@@ -185,7 +212,7 @@ class Pipeline:
                      for s in range(last)]
         M = self.microbatches
 
-        def update(grads, state, params):
+        def update(grads: PyTree, state: PyTree, params: PyTree) -> tuple[PyTree, PyTree]:
             grads = tree_map(lambda g: g / float(M), grads)
             if self.n > 1:
                 grads = _lax.pmean(grads, axis)
@@ -193,7 +220,7 @@ class Pipeline:
             return _optimizers.apply_updates(params, updates), state
         self._update = [pmap(update, devices=self.devices[s], name=f"update{s}",
                              axis_name=None) for s in range(S)]
-        def mean_loss(losses):
+        def mean_loss(losses: list[Value]) -> Value:
             total = functools.reduce(lambda a, b: a + b, losses) / float(len(losses))
             return total if self.n == 1 else _lax.pmean(total, axis)
         self._mean = pmap(mean_loss, devices=self.devices[last], name="mean_loss")
@@ -205,23 +232,25 @@ class Pipeline:
         self._step = program(self._trace_step)
         self._evaluate = program(self._trace_evaluate)
 
-    def _init_stage(self, key, s):
+    def _init_stage(self, key: Value, s: int) -> tuple[PyTree, PyTree]:
         full = _models.init(key, self.cfg)
         p = stage_params(full, self.cfg, self.stages, s)
         return p, self.opt.init(p)
 
-    def init(self, key):
+    def init(self, key: ArrayLike) -> list[tuple[PyTree, PyTree]]:
         """[(params, optimizer state)] of every stage, each computed on its own slice from `key`
         (the same parameters pw.models.init(key, cfg) draws)."""
-        return [self._init[s](np.stack([np.asarray(key)] * self.n)) for s in range(self.stages)]
+        stacked = np.stack([np.asarray(key)] * self.n)
+        return [self._init[s](stacked) for s in range(self.stages)]
 
-    def _trace_step(self, state, microbatches):
+    def _trace_step(self, state: PyTree, microbatches: list[Any]) -> tuple[PyTree, Any]:
         if self.schedule == "1f1b":
             return self._trace_step_1f1b(state, microbatches)
         S, last = self.stages, self.stages - 1
         params = [p for p, _ in state]
-        acts = []   # acts[k][s]: the input of stage s for microbatch k (s >= 1)
-        losses, grads = [], [None] * S
+        acts: list[list[Any]] = []   # acts[k][s]: the input of stage s for microbatch k (s >= 1)
+        losses: list[Any] = []
+        grads: list[Any] = [None] * S
         for k, mb in enumerate(microbatches):  # forwards, in microbatch order
             x, inputs = mb, [mb]
             for s in range(last):
@@ -240,14 +269,15 @@ class Pipeline:
                     grads[0] = self._bwd[0](params[0], acts[k][0], ct, *acc)
         return self._finish_step(state, grads, losses)
 
-    def _trace_step_1f1b(self, state, microbatches):
+    def _trace_step_1f1b(self, state: PyTree, microbatches: list[Any]) -> tuple[PyTree, Any]:
         """The 1F1B order (one_f_one_b): the last stage's forward is its backward's own loss, so
         each microbatch's activations live from its forward to its backward only."""
         S, last = self.stages, self.stages - 1
         params = [p for p, _ in state]
-        inputs = {}   # (stage, k) -> the input of stage s for microbatch k
-        cts = {}      # (stage, k) -> the cotangent of stage s's output for microbatch k
-        losses, grads = [None] * len(microbatches), [None] * S
+        inputs: dict[tuple[int, int], Any] = {}   # (stage, k) -> the input of stage s for microbatch k
+        cts: dict[tuple[int, int], Any] = {}  # (stage, k) -> the cotangent of its output
+        losses: list[Any] = [None] * len(microbatches)
+        grads: list[Any] = [None] * S
         for kind, s, k in one_f_one_b(S, len(microbatches)):
             if kind == "F":
                 x = microbatches[k] if s == 0 else inputs[(s, k)]
@@ -267,7 +297,7 @@ class Pipeline:
                 grads[0] = self._bwd[0](params[0], inputs.pop((0, k)), cts.pop((0, k)), *acc)
         return self._finish_step(state, grads, losses)
 
-    def _finish_step(self, state, grads, losses):
+    def _finish_step(self, state: PyTree, grads: list[Any], losses: list[Any]) -> tuple[PyTree, Any]:
         S, last = self.stages, self.stages - 1
         params = [p for p, _ in state]
         first_embed, last_embed = grads[0]["embed"], grads[last]["out_embed"]
@@ -276,7 +306,7 @@ class Pipeline:
         new_state = [self._update[s](grads[s], state[s][1], params[s]) for s in range(S)]
         return new_state, self._mean(losses)
 
-    def _trace_evaluate(self, state, microbatches):
+    def _trace_evaluate(self, state: PyTree, microbatches: list[Any]) -> Any:
         losses = []
         for mb in microbatches:
             x = mb
@@ -285,8 +315,8 @@ class Pipeline:
             losses.append(self._eval_last(state[-1][0], x, mb))
         return self._mean(losses)
 
-    def _split(self, tokens, what):
-        tokens = np.asarray(tokens)
+    def _split(self, tokens_in: npt.ArrayLike, what: str) -> list[npt.NDArray[Any]]:
+        tokens = np.asarray(tokens_in)
         if tokens.ndim != 3 or tokens.shape[0] != self.n:
             raise ValueError(f"Pipeline.{what}: tokens must be [{self.n}, batch, T + 1], got {tokens.shape}")
         if tokens.shape[1] % self.microbatches:
@@ -294,11 +324,13 @@ class Pipeline:
                              f"{self.microbatches} microbatches")
         return np.split(tokens, self.microbatches, axis=1)
 
-    def evaluate(self, state, tokens):
+    def evaluate(self, state: list[tuple[PyTree, PyTree]], tokens: npt.ArrayLike) -> PyTree:
         """The loss on int32 tokens [devices, batch, T + 1] (forward passes only), as a future."""
         return self._evaluate(state, self._split(tokens, "evaluate"))
 
-    def step(self, state, tokens):
+    def step(self, state: list[tuple[PyTree, PyTree]],
+             tokens: npt.ArrayLike) -> tuple[list[tuple[PyTree, PyTree]], PyTree]:
         """One training step on int32 tokens [devices, batch, T + 1] (each stage's device i gets
         row i): returns (new state, loss averaged over the batch) as futures, one submission."""
-        return self._step(state, self._split(tokens, "step"))
+        new_state, loss = self._step(state, self._split(tokens, "step"))
+        return new_state, loss
