@@ -17,6 +17,9 @@ PACKAGES=(
   # with; hypothesis drives the property tests of the Python argument checks; openssl makes the
   # TLS test's self-signed certificate.
   python3-torch python3-hypothesis openssl
+  # `pip install .` / `make wheel` (setup.py) and the test installing the wheel into a virtual
+  # environment; YAML checks the Kubernetes manifest in deploy/.
+  python3-setuptools python3-wheel python3-pip python3-venv python3-yaml
 )
 
 if [[ "${1:-}" == "--fuzz" ]]; then

@@ -9,11 +9,14 @@
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
 // controller's address and every pid in the state folder ($PATHWAYS_STATE_DIR, default
 // ~/.pathways); the other commands find the cluster there, or at $PATHWAYS_ADDRESS / --address.
+// pw-controller and pw-worker are found beside this executable ($PW_BIN_DIR overrides): installed
+// side by side, or in the build tree's pathways/tools.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,10 +38,6 @@
 #include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/cluster/process_cluster.h"
-
-#ifndef PW_PYTHON_DIR
-#define PW_PYTHON_DIR ""
-#endif
 
 namespace pw {
 namespace {
@@ -301,17 +300,46 @@ absl::Status Down() {
   return absl::OkStatus();
 }
 
+// The Python a .py program runs with, and the folder to put first on its PYTHONPATH (empty:
+// none), both found from where this pw is: an installed pw (pip) has its environment's python3
+// beside it when there is one (a virtual environment), else the system's /usr/bin/python3 finds
+// the installed package; a pw in a CMake build tree (<build>/pathways/tools/pw) uses the
+// package staged in <build>/python.
+struct ProgramPython {
+  std::string interpreter = "/usr/bin/python3";
+  std::string path;
+};
+
+ProgramPython FindProgramPython() {
+  ProgramPython python;
+  const std::string self = ExecutableDir();
+  if (self.empty()) return python;
+  const std::filesystem::path build = std::filesystem::path(self) / ".." / "..";
+  std::error_code ec;
+  if (std::filesystem::exists(build / "CMakeCache.txt", ec) &&
+      std::filesystem::exists(build / "python" / "pathways" / "__init__.py", ec)) {
+    python.path = std::filesystem::weakly_canonical(build / "python", ec).string();
+    return python;
+  }
+  if (const std::string beside = self + "/python3"; ::access(beside.c_str(), X_OK) == 0) {
+    python.interpreter = beside;
+  }
+  return python;
+}
+
 absl::Status Run(const std::string& address, const std::vector<std::string>& command) {
   if (command.empty()) return absl::InvalidArgumentError("pw run: PROGRAM is required");
   ::setenv("PATHWAYS_ADDRESS", address.c_str(), 1);
   std::vector<std::string> argv;
   const std::string& program = command[0];
   if (program.size() > 3 && program.substr(program.size() - 3) == ".py") {
-    argv.push_back("/usr/bin/python3");
-    // The pathways package of this build, ahead of anything else on PYTHONPATH.
-    if (std::string dir = PW_PYTHON_DIR; !dir.empty()) {
+    const ProgramPython python = FindProgramPython();
+    argv.push_back(python.interpreter);
+    // The build tree's pathways package, ahead of anything else on PYTHONPATH.
+    if (!python.path.empty()) {
       const char* old = std::getenv("PYTHONPATH");
-      const std::string path = old != nullptr && *old != '\0' ? absl::StrCat(dir, ":", old) : dir;
+      const std::string path =
+          old != nullptr && *old != '\0' ? absl::StrCat(python.path, ":", old) : python.path;
       ::setenv("PYTHONPATH", path.c_str(), 1);
     }
   }
