@@ -18,6 +18,7 @@
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/worker_server.h"
+#include "pathways/launch/launch_environment.h"
 
 namespace {
 
@@ -25,11 +26,14 @@ constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
     "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
     "                 [--gloo-loop-nice N] [--device-kind cpu|sim] [--sim-kernel-us N]\n"
-    "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N]\n"
-    "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
+    "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N] [--join-seconds N]\n"
+    "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS, else\n"
+    "                            what Slurm's or Kubernetes' environment says, see below)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
-    "                            (default 127.0.0.1:0: a free port on loopback)\n"
-    "  --island N                the island this host belongs to (default 0)\n"
+    "                            (default: from Slurm or Kubernetes, else 127.0.0.1:0: a\n"
+    "                            free port on loopback)\n"
+    "  --island N                the island this host belongs to (default: from Slurm or\n"
+    "                            Kubernetes with $PATHWAYS_HOSTS_PER_ISLAND, else 0)\n"
     "  --devices N               devices to serve (default 2)\n"
     "  --memory-per-device SIZE  memory of each device: 512M, 2G or bytes (default 1G)\n"
     "  --data-plane tcp|grpc     how shards go to peer hosts: one TCP socket per peer\n"
@@ -49,16 +53,49 @@ constexpr char kUsage[] =
     "                            (a restarted controller), drop every buffer and join the\n"
     "                            controller at the same address again as a new host, trying\n"
     "                            for up to N seconds (default 60; 0: exit instead)\n"
+    "  --join-seconds N          at start, keep trying to reach the controller for up to N\n"
+    "                            seconds (default 0, or 300 when started by Slurm or\n"
+    "                            Kubernetes, where workers may start before the controller)\n"
+    "Started by Slurm (SLURM_JOB_ID set: srun) or Kubernetes ($PATHWAYS_CONTROLLER_SERVICE\n"
+    "set: a StatefulSet pod), the worker takes what its flags leave unset from the launcher's\n"
+    "environment: it joins the first node of SLURM_JOB_NODELIST, or the controller's Service,\n"
+    "at $PATHWAYS_CONTROLLER_PORT (default 8470), and listens on its node's name or POD_IP\n"
+    "(deploy/README.md; $PATHWAYS_LAUNCHER=slurm|kubernetes|none overrides the detection).\n"
     "The controller accepts only workers that present its operator token: set\n"
     "$PATHWAYS_OPERATOR_TOKEN to the token pw-controller was started with (pw up does).\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join).\n"
     "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
     "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
 
+// Fills what the flags left unset (controller, listen address, island; empty or -1) from a
+// launcher's environment (pathways/launch), else the defaults. *join_seconds < 0: unset.
+absl::Status ApplyLaunchEnvironment(pw::WorkerServerOptions& options, int64_t* join_seconds) {
+  pw::launch::WorkerLaunch launch;
+  if (options.controller_address.empty() || options.listen_address.empty() || options.island < 0) {
+    absl::StatusOr<pw::launch::WorkerLaunch> read =
+        pw::launch::WorkerLaunchFromEnvironment(pw::launch::ProcessEnvironment());
+    if (!read.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", read.status().message()));
+    launch = *std::move(read);
+  }
+  if (options.controller_address.empty()) options.controller_address = launch.controller_address.value_or("");
+  if (options.listen_address.empty()) options.listen_address = launch.listen_address.value_or("127.0.0.1:0");
+  if (options.island < 0) options.island = launch.island.value_or(0);
+  if (*join_seconds < 0) *join_seconds = launch.launcher == pw::launch::Launcher::kNone ? 0 : 300;
+  if (launch.launcher != pw::launch::Launcher::kNone) {
+    std::fprintf(stderr, "pw-worker: %s: joining %s as island %lld, listening on %s\n",
+                 launch.description.c_str(), options.controller_address.c_str(),
+                 static_cast<long long>(options.island), options.listen_address.c_str());
+  }
+  return absl::OkStatus();
+}
+
 // The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
 absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help,
-                                                     int64_t* rejoin_seconds) {
+                                                     int64_t* rejoin_seconds, int64_t* join_seconds) {
   pw::WorkerServerOptions options;
+  options.controller_address.clear();  // unset: the environment's
+  options.listen_address.clear();
+  options.island = -1;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
   }
@@ -87,6 +124,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   flags.Bool("--sim-skip-compute", &sim_skip_compute);
   flags.Bool("--no-trace", &no_trace);
   flags.Int("--rejoin-seconds", rejoin_seconds);
+  flags.Int("--join-seconds", join_seconds);
   flags.Bool("--help", help);
   PW_RETURN_IF_ERROR(flags.Parse(argc, argv));
   if (*help) return options;
@@ -94,6 +132,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
     return absl::InvalidArgumentError(
         absl::StrCat("pw-worker: unexpected argument '", flags.positional()[0], "'"));
   }
+  PW_RETURN_IF_ERROR(ApplyLaunchEnvironment(options, join_seconds));
   if (options.controller_address.empty()) {
     return absl::InvalidArgumentError("pw-worker: --controller: required (or set PATHWAYS_ADDRESS)");
   }
@@ -106,6 +145,10 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   options.trace = !no_trace;
   options.sim.model.kernel_nanos = sim_kernel_us * 1000;
   options.sim.execute = !sim_skip_compute;
+  if (*join_seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --join-seconds: must be >= 0, got ", *join_seconds));
+  }
   if (*rejoin_seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("pw-worker: --rejoin-seconds: must be >= 0, got ", *rejoin_seconds));
@@ -166,7 +209,9 @@ absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerSer
 int Run(int argc, char** argv) {
   bool help = false;
   int64_t rejoin_seconds = 60;
-  absl::StatusOr<pw::WorkerServerOptions> parsed = ParseOptions(argc, argv, &help, &rejoin_seconds);
+  int64_t join_seconds = -1;  // unset: by launcher
+  absl::StatusOr<pw::WorkerServerOptions> parsed =
+      ParseOptions(argc, argv, &help, &rejoin_seconds, &join_seconds);
   if (parsed.ok() && help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -188,13 +233,6 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   CurrentServer current;
-  absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
-  if (!started.ok()) {
-    std::fprintf(stderr, "pw-worker: %s\n", started.status().ToString().c_str());
-    return 1;
-  }
-  current.Set(*std::move(started));
-
   bool by_signal = false;
   std::thread signal_thread([&current, &signals, &by_signal] {
     int signal = 0;
@@ -205,6 +243,18 @@ int Run(int argc, char** argv) {
       current.Stop();
     }
   });
+  // The first join (retried for --join-seconds while the controller does not answer; a signal
+  // ends the wait).
+  absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started =
+      StartUntil(options, absl::Now() + absl::Seconds(join_seconds), current);
+  if (!started.ok()) {
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
+    signal_thread.join();
+    if (by_signal) return 0;
+    std::fprintf(stderr, "pw-worker: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  current.Set(*std::move(started));
 
   absl::Status why;
   for (;;) {
