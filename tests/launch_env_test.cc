@@ -97,6 +97,13 @@ class LaunchEnvTest : public ::testing::Test {
     return text.str();
   }
 
+  // The exit status of a child that exits by itself (-1: killed by a signal).
+  static int ExitStatus(pid_t pid) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  }
+
   // Hosts per island, by island id.
   static std::vector<size_t> HostsPerIsland(Client& client) {
     std::vector<size_t> hosts;
@@ -160,6 +167,9 @@ TEST_F(LaunchEnvTest, SlurmTasksJoinTheFirstNodeOneIslandPerRank) {
 TEST_F(LaunchEnvTest, StatefulSetPodsJoinTheControllerService) {
   const std::string address = StartController({"PATHWAYS_CONTROLLER_SERVICE=pw-controller"});
   ASSERT_FALSE(address.empty());
+  // What a client pod runs first: it returns once both workers joined.
+  const pid_t wait = Spawn("pw", {"wait", "--address", address, "--hosts", "2", "--timeout-seconds", "120"}, {},
+                           "wait.log");
   for (int ordinal = 0; ordinal < 2; ++ordinal) {
     const std::string pod = absl::StrCat("pw-worker-", ordinal);
     Spawn("pw-worker", {"--devices", "1", "--memory-per-device", "64M"},
@@ -168,8 +178,14 @@ TEST_F(LaunchEnvTest, StatefulSetPodsJoinTheControllerService) {
            absl::StrCat("POD_IP=127.0.0.", ordinal + 3), "PATHWAYS_HOSTS_PER_ISLAND=2"},
           pod + ".log");
   }
+  EXPECT_EQ(ExitStatus(wait), 0) << Log("wait.log");
+  EXPECT_THAT(Log("wait.log"), HasSubstr("2 host(s) joined"));
   std::unique_ptr<Client> client = ClientWithHosts(address, 2);
   EXPECT_THAT(HostsPerIsland(*client), ElementsAre(2));  // ordinals 0 and 1 / 2
+  const pid_t short_wait = Spawn("pw", {"wait", "--address", address, "--hosts", "3", "--timeout-seconds", "1"},
+                                 {}, "short-wait.log");
+  EXPECT_EQ(ExitStatus(short_wait), 1);
+  EXPECT_THAT(Log("short-wait.log"), HasSubstr("2 of 3 host(s) joined"));
   EXPECT_THAT(Twice(*client), ElementsAre(3.0f, -4.0f));  // one device on each pod
   EXPECT_THAT(Log("pw-worker-1.log"), HasSubstr("Kubernetes pod pw-worker-1 (ordinal 1)"));
   EXPECT_THAT(Log("pw-worker-1.log"), HasSubstr("listening on 127.0.0.4:"));  // POD_IP
@@ -180,10 +196,7 @@ TEST_F(LaunchEnvTest, AMalformedEnvironmentStopsTheWorkerNamingTheVariable) {
                           {"PATHWAYS_LAUNCHER=slurm", "SLURM_JOB_ID=1", "SLURM_JOB_NODELIST=node[01-04",
                            "SLURM_NTASKS=1", "SLURM_PROCID=0", "SLURM_NODEID=0"},
                           "bad.log");
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_EQ(ExitStatus(pid), 2);
   EXPECT_THAT(Log("bad.log"), HasSubstr("SLURM_JOB_NODELIST"));
 }
 

@@ -5,6 +5,7 @@
 //         [--sim-skip-compute] [--scheduler fifo|priority|share] [--scheduler-window N]
 //         [--no-trace]
 //   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
+//   pw wait --hosts N [--timeout-seconds S]
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
 // controller's address and every pid in the state folder ($PATHWAYS_STATE_DIR, default
@@ -76,8 +77,11 @@ Commands:
   trace --out FILE
             write a Chrome trace (open in Perfetto) of recent runs on every host
   down      stop every process `pw up` started
+  wait --hosts N [--timeout-seconds S]
+            wait until N hosts have joined the cluster (started by Slurm,
+            Kubernetes or another launcher), at most S seconds [300]
 
-Options of status, run, trace and down:
+Options of status, run, trace, wait and down:
   --address ADDR   the controller (default: $PATHWAYS_ADDRESS, else the cluster `pw up` started)
 )";
 
@@ -277,6 +281,28 @@ absl::Status Trace(const std::string& address, const std::string& out) {
   return absl::OkStatus();
 }
 
+// Returns once `hosts` hosts have joined the controller at `address` (which may still be
+// starting); DEADLINE_EXCEEDED naming how many did after `timeout`.
+absl::Status WaitForHosts(const std::string& address, int64_t hosts, absl::Duration timeout) {
+  if (hosts < 1) return absl::InvalidArgumentError(absl::StrCat("pw wait: --hosts: must be >= 1, got ", hosts));
+  if (timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("pw wait: --timeout-seconds: must be > 0");
+  const absl::Time deadline = absl::Now() + timeout;
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client, GrpcControllerClient::Connect(address, timeout));
+  int64_t joined = 0;
+  for (;;) {
+    joined = 0;
+    for (const HostStatus& h : client->Status().hosts) joined += h.status.ok() ? 1 : 0;
+    if (joined >= hosts || absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(200));  // polling a remote count: nothing to wait on
+  }
+  if (joined < hosts) {
+    return absl::DeadlineExceededError(absl::StrCat("pw wait: ", joined, " of ", hosts, " host(s) joined ",
+                                                    address, " within ", absl::FormatDuration(timeout)));
+  }
+  std::cout << joined << " host(s) joined the cluster at " << address << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status Down() {
   PW_ASSIGN_OR_RETURN(State s, ReadState());
   std::vector<pid_t> pids = s.worker_pids;
@@ -364,13 +390,19 @@ absl::Status Main(int argc, char** argv) {
     if (!args.empty()) return absl::InvalidArgumentError(absl::StrCat("pw down: unexpected argument '", args[0], "'"));
     return Down();
   }
-  if (command != "status" && command != "address" && command != "run" && command != "trace") {
+  if (command != "status" && command != "address" && command != "run" && command != "trace" &&
+      command != "wait") {
     return absl::InvalidArgumentError(absl::StrCat("pw: unknown command '", command, "' (see pw --help)"));
   }
   FlagParser flags(absl::StrCat("pw ", command));
   std::string address_flag, out;
   flags.String("--address", &address_flag);
   if (command == "trace") flags.String("--out", &out);
+  int64_t wait_hosts = 0, wait_seconds = 300;
+  if (command == "wait") {
+    flags.Int("--hosts", &wait_hosts);
+    flags.Int("--timeout-seconds", &wait_seconds);
+  }
   // pw run PROGRAM ARGS...: everything from PROGRAM on belongs to the program.
   if (command == "run") flags.StopAtPositional();
   PW_RETURN_IF_ERROR(flags.Parse(args));
@@ -385,6 +417,7 @@ absl::Status Main(int argc, char** argv) {
   }
   if (command == "status") return PrintStatus(address);
   if (command == "trace") return Trace(address, out);
+  if (command == "wait") return WaitForHosts(address, wait_hosts, absl::Seconds(wait_seconds));
   return Run(address, flags.positional());
 }
 
