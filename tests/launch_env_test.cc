@@ -22,6 +22,7 @@
 #include "pathways/client/client.h"
 #include "pathways/cluster/process_cluster.h"
 #include "pathways/rpc/cluster_credentials.h"
+#include "tests/process_client.h"
 #include "tests/test_util.h"
 
 #ifndef PW_TOOLS_DIR
@@ -33,6 +34,8 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing_util::ClientWithHosts;
+using testing_util::TwiceOnTwoDevices;
 using testing_util::Unwrap;
 
 using Env = std::vector<std::string>;
@@ -45,11 +48,7 @@ class LaunchEnvTest : public ::testing::Test {
     credentials_ = {Unwrap(RandomToken()), Unwrap(RandomToken())};
   }
   void TearDown() override {
-    std::vector<pid_t> live;
-    for (pid_t p : pids_) {
-      if (ProcessAlive(p)) live.push_back(p);
-    }
-    (void)StopProcesses(live, absl::Seconds(2));
+    testing_util::StopAlive(pids_);
     std::filesystem::remove_all(dir_);
   }
 
@@ -79,17 +78,6 @@ class LaunchEnvTest : public ::testing::Test {
     return address;
   }
 
-  // A client once `hosts` hosts have joined.
-  std::unique_ptr<Client> ClientWithHosts(const std::string& address, size_t hosts) {
-    std::unique_ptr<Client> client = Unwrap(Client::ConnectTo(address, "launch", absl::Seconds(10)));
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (client->controller().Status().hosts.size() < hosts && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_EQ(client->controller().Status().hosts.size(), hosts);
-    return client;
-  }
-
   std::string Log(const std::string& name) {
     std::ifstream in(dir_ / name);
     std::stringstream text;
@@ -109,17 +97,6 @@ class LaunchEnvTest : public ::testing::Test {
     std::vector<size_t> hosts;
     for (const IslandInfo& island : client.controller().Status().islands) hosts.push_back(island.hosts.size());
     return hosts;
-  }
-
-  static std::vector<float> Twice(Client& client) {
-    VirtualSlice s = Unwrap(client.GetDevices(2));
-    PmapFunction f = client.Pmap("twice", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
-      return std::vector<ir::Value>{b.Add(x[0], x[0])};
-    });
-    Array x = Unwrap(client.PutGlobal(s, ir::Literal::Create<float>({2}, {1.5f, -2.0f})));
-    ir::Literal y = Unwrap(Unwrap(f({x}))[0].ToLiteral());
-    auto d = y.data<float>();
-    return {d.begin(), d.end()};
   }
 
   std::filesystem::path dir_;
@@ -147,9 +124,9 @@ TEST_F(LaunchEnvTest, SlurmTasksJoinTheFirstNodeOneIslandPerRank) {
     Spawn("pw-worker", {"--devices", "2", "--memory-per-device", "64M"}, SlurmTask(rank, 2, rank, Port(address)),
           absl::StrCat("worker-", rank, ".log"));
   }
-  std::unique_ptr<Client> client = ClientWithHosts(address, 2);
+  std::unique_ptr<Client> client = ClientWithHosts(address, 2, "launch");
   EXPECT_THAT(HostsPerIsland(*client), ElementsAre(1, 1));  // rank / PATHWAYS_HOSTS_PER_ISLAND
-  EXPECT_THAT(Twice(*client), ElementsAre(3.0f, -4.0f));
+  EXPECT_THAT(TwiceOnTwoDevices(*client), ElementsAre(3.0f, -4.0f));
   EXPECT_THAT(Log("worker-1.log"), HasSubstr("Slurm job 4242, task 1 of 2 on 127.0.0.2"));
   EXPECT_THAT(Log("worker-1.log"), HasSubstr("listening on 127.0.0.2:"));  // its own node
   EXPECT_THAT(Log("controller.log"), HasSubstr("Slurm job 4242 on 127.0.0.1"));
@@ -160,7 +137,7 @@ TEST_F(LaunchEnvTest, SlurmTasksJoinTheFirstNodeOneIslandPerRank) {
   Spawn("pw-worker", {"--controller", address, "--listen", "127.0.0.1:0", "--island", "1", "--devices", "1",
                       "--memory-per-device", "64M"},
         broken, "worker-flags.log");
-  client = ClientWithHosts(address, 3);
+  client = ClientWithHosts(address, 3, "launch");
   EXPECT_THAT(HostsPerIsland(*client), ElementsAre(1, 2));
 }
 
@@ -180,13 +157,13 @@ TEST_F(LaunchEnvTest, StatefulSetPodsJoinTheControllerService) {
   }
   EXPECT_EQ(ExitStatus(wait), 0) << Log("wait.log");
   EXPECT_THAT(Log("wait.log"), HasSubstr("2 host(s) joined"));
-  std::unique_ptr<Client> client = ClientWithHosts(address, 2);
+  std::unique_ptr<Client> client = ClientWithHosts(address, 2, "launch");
   EXPECT_THAT(HostsPerIsland(*client), ElementsAre(2));  // ordinals 0 and 1 / 2
   const pid_t short_wait = Spawn("pw", {"wait", "--address", address, "--hosts", "3", "--timeout-seconds", "1"},
                                  {}, "short-wait.log");
   EXPECT_EQ(ExitStatus(short_wait), 1);
   EXPECT_THAT(Log("short-wait.log"), HasSubstr("2 of 3 host(s) joined"));
-  EXPECT_THAT(Twice(*client), ElementsAre(3.0f, -4.0f));  // one device on each pod
+  EXPECT_THAT(TwiceOnTwoDevices(*client), ElementsAre(3.0f, -4.0f));  // one device on each pod
   EXPECT_THAT(Log("pw-worker-1.log"), HasSubstr("Kubernetes pod pw-worker-1 (ordinal 1)"));
   EXPECT_THAT(Log("pw-worker-1.log"), HasSubstr("listening on 127.0.0.4:"));  // POD_IP
 }
