@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -67,11 +68,14 @@ constexpr char kUsage[] =
     "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
     "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
 
-// Fills what the flags left unset (controller, listen address, island; empty or -1) from a
-// launcher's environment (pathways/launch), else the defaults. *join_seconds < 0: unset.
+// What a flag holds until it is given (no one passes this number).
+constexpr int64_t kUnset = std::numeric_limits<int64_t>::min();
+
+// Fills what the flags left unset (controller, listen address, island, join time: empty or
+// kUnset) from a launcher's environment (pathways/launch), else the defaults.
 absl::Status ApplyLaunchEnvironment(pw::WorkerServerOptions& options, int64_t* join_seconds) {
   pw::launch::WorkerLaunch launch;
-  if (options.controller_address.empty() || options.listen_address.empty() || options.island < 0) {
+  if (options.controller_address.empty() || options.listen_address.empty() || options.island == kUnset) {
     absl::StatusOr<pw::launch::WorkerLaunch> read =
         pw::launch::WorkerLaunchFromEnvironment(pw::launch::ProcessEnvironment());
     if (!read.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", read.status().message()));
@@ -79,8 +83,8 @@ absl::Status ApplyLaunchEnvironment(pw::WorkerServerOptions& options, int64_t* j
   }
   if (options.controller_address.empty()) options.controller_address = launch.controller_address.value_or("");
   if (options.listen_address.empty()) options.listen_address = launch.listen_address.value_or("127.0.0.1:0");
-  if (options.island < 0) options.island = launch.island.value_or(0);
-  if (*join_seconds < 0) *join_seconds = launch.launcher == pw::launch::Launcher::kNone ? 0 : 300;
+  if (options.island == kUnset) options.island = launch.island.value_or(0);
+  if (*join_seconds == kUnset) *join_seconds = launch.launcher == pw::launch::Launcher::kNone ? 0 : 300;
   if (launch.launcher != pw::launch::Launcher::kNone) {
     std::fprintf(stderr, "pw-worker: %s: joining %s as island %lld, listening on %s\n",
                  launch.description.c_str(), options.controller_address.c_str(),
@@ -95,7 +99,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   pw::WorkerServerOptions options;
   options.controller_address.clear();  // unset: the environment's
   options.listen_address.clear();
-  options.island = -1;
+  options.island = kUnset;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
   }
@@ -134,7 +138,8 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   }
   PW_RETURN_IF_ERROR(ApplyLaunchEnvironment(options, join_seconds));
   if (options.controller_address.empty()) {
-    return absl::InvalidArgumentError("pw-worker: --controller: required (or set PATHWAYS_ADDRESS)");
+    return absl::InvalidArgumentError(
+        "pw-worker: --controller: required (or set PATHWAYS_ADDRESS, or start it under Slurm or Kubernetes)");
   }
   absl::StatusOr<pw::DataPlaneKind> plane = pw::ParseDataPlaneKind(data_plane);
   if (!plane.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: --data-plane: ", plane.status().message()));
@@ -209,7 +214,7 @@ absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerSer
 int Run(int argc, char** argv) {
   bool help = false;
   int64_t rejoin_seconds = 60;
-  int64_t join_seconds = -1;  // unset: by launcher
+  int64_t join_seconds = kUnset;  // by launcher
   absl::StatusOr<pw::WorkerServerOptions> parsed =
       ParseOptions(argc, argv, &help, &rejoin_seconds, &join_seconds);
   if (parsed.ok() && help) {
