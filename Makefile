@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-stress test-sanitize test-tsan fuzz bench docs clean
+.PHONY: all deps configure build wheel run test test-stress test-sanitize test-tsan fuzz bench docs clean
 
 all: build
 
@@ -18,6 +18,11 @@ configure: deps $(BUILD)/build.ninja
 
 build: configure
 	ninja -C $(BUILD) -j $(JOBS)
+
+# The pip wheel (pathways package, _pathways extension, pw / pw-controller / pw-worker) in dist/,
+# packaged from $(BUILD) (setup.py builds only the targets it needs there).
+wheel: configure
+	PW_CMAKE_BUILD_DIR=$(BUILD) /usr/bin/python3 -m pip wheel --no-build-isolation --no-deps -w dist .
 
 # Builds everything, then runs the quickstart: the paper's Figure 2 in Python on the embedded
 # local cluster (then the same program in C++).
@@ -82,4 +87,4 @@ docs: configure
 	./scripts/gen-api-docs.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-wheel dist

@@ -31,9 +31,10 @@ set(PW_ALLOW_cluster
     controller scheduler worker dataplane dataplane/in_process dataplane/grpc dataplane/tcp rpc wire
     service checkpoint dataflow collectives collectives/in_process collectives/gloo device device/cpu
     device/sim kernels ir base)
+set(PW_ALLOW_launch base)
 set(PW_ALLOW_client rpc wire service checkpoint dataflow autodiff ir base)
 set(PW_ALLOW_tools
-    client cluster controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
+    launch client cluster controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
     collectives collectives/in_process device device/cpu device/sim kernels autodiff ir base)
 
 # Tests (files named *_test.cc, *_test_util.*, *conformance*, fake_*) may also reach these, to run

@@ -20,6 +20,9 @@ PACKAGES=(
   # Static checks and reference docs of the Python client: mypy (with stubtest) runs in the
   # python_typecheck test; Sphinx generates docs/api (`make docs`).
   mypy python3-sphinx
+  # `pip install .` / `make wheel` (setup.py) and the test installing the wheel into a virtual
+  # environment; YAML checks the Kubernetes manifest in deploy/.
+  python3-setuptools python3-wheel python3-pip python3-venv python3-yaml
 )
 
 if [[ "${1:-}" == "--fuzz" ]]; then

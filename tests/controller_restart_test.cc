@@ -22,6 +22,7 @@
 #include "pathways/cluster/process_cluster.h"
 #include "pathways/base/secret.h"
 #include "pathways/rpc/cluster_credentials.h"
+#include "tests/process_client.h"
 #include "tests/test_util.h"
 
 namespace pw {
@@ -29,6 +30,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing_util::TwiceOnTwoDevices;
 using testing_util::Unwrap;
 
 // A port nothing listens on now (bound and released).
@@ -52,11 +54,7 @@ class ControllerRestartTest : public ::testing::Test {
     address_ = absl::StrCat("127.0.0.1:", FreePort());
   }
   void TearDown() override {
-    std::vector<pid_t> live;
-    for (pid_t p : pids_) {
-      if (ProcessAlive(p)) live.push_back(p);
-    }
-    (void)StopProcesses(live, absl::Seconds(2));
+    testing_util::StopAlive(pids_);
     std::filesystem::remove_all(dir_);
   }
 
@@ -92,25 +90,7 @@ class ControllerRestartTest : public ::testing::Test {
 
   // A client of the controller at address_, once `hosts` hosts have joined it.
   std::unique_ptr<Client> ClientWithHosts(int64_t hosts, const std::string& name) {
-    std::unique_ptr<Client> client = Unwrap(Client::ConnectTo(address_, name, absl::Seconds(10)));
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (static_cast<int64_t>(client->controller().Status().hosts.size()) < hosts &&
-           absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_EQ(static_cast<int64_t>(client->controller().Status().hosts.size()), hosts);
-    return client;
-  }
-
-  static std::vector<float> Twice(Client& client) {
-    VirtualSlice s = Unwrap(client.GetDevices(2));
-    PmapFunction f = client.Pmap("twice", s, [](ir::FunctionBuilder& b, absl::Span<const ir::Value> x) {
-      return std::vector<ir::Value>{b.Add(x[0], x[0])};
-    });
-    Array x = Unwrap(client.PutGlobal(s, ir::Literal::Create<float>({2}, {1.5f, -2.0f})));
-    ir::Literal y = Unwrap(Unwrap(f({x}))[0].ToLiteral());
-    auto d = y.data<float>();
-    return {d.begin(), d.end()};
+    return testing_util::ClientWithHosts(address_, hosts, name);
   }
 
   std::filesystem::path dir_;
@@ -125,7 +105,7 @@ TEST_F(ControllerRestartTest, AWorkerJoinsARestartedControllerAndClientsSeeTheLo
          "--memory-per-device", "64M", "--rejoin-seconds", "60"},
         "worker.log");
   std::unique_ptr<Client> client = ClientWithHosts(1, "before");
-  EXPECT_THAT(Twice(*client), ElementsAre(3.0f, -4.0f));
+  EXPECT_THAT(TwiceOnTwoDevices(*client), ElementsAre(3.0f, -4.0f));
 
   ASSERT_EQ(kill(first, SIGKILL), 0);
   const absl::Time killed = absl::Now();
@@ -136,7 +116,7 @@ TEST_F(ControllerRestartTest, AWorkerJoinsARestartedControllerAndClientsSeeTheLo
 
   StartController("controller-2.log");
   std::unique_ptr<Client> again = ClientWithHosts(1, "after");  // the worker joined again
-  EXPECT_THAT(Twice(*again), ElementsAre(3.0f, -4.0f));
+  EXPECT_THAT(TwiceOnTwoDevices(*again), ElementsAre(3.0f, -4.0f));
   std::ifstream log(dir_ / "worker.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_THAT(text, HasSubstr("joining " + address_ + " again"));

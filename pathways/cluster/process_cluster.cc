@@ -36,15 +36,6 @@ namespace {
 
 bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-std::string DirOfSelf() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  std::string path(buf, static_cast<size_t>(n));
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
 absl::StatusOr<std::string> FindBinDir(const std::string& requested) {
   std::vector<std::string> candidates;
   if (!requested.empty()) {
@@ -53,7 +44,7 @@ absl::StatusOr<std::string> FindBinDir(const std::string& requested) {
     if (const char* env = std::getenv("PW_BIN_DIR"); env != nullptr && *env != '\0') {
       candidates.push_back(env);
     }
-    candidates.push_back(DirOfSelf());
+    candidates.push_back(ExecutableDir());
     candidates.push_back(PW_DEFAULT_BIN_DIR);
   }
   for (const std::string& dir : candidates) {
@@ -153,6 +144,15 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& args, const S
   if (fd >= 0) ::close(fd);
   if (devnull >= 0) ::close(devnull);
   return pid;
+}
+
+std::string ExecutableDir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string path(buf, static_cast<size_t>(n));
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
 bool ProcessAlive(pid_t pid) {

@@ -176,6 +176,10 @@ absl::Status StopProcesses(const std::vector<pid_t>& pids, absl::Duration grace)
 // Whether a process with this pid exists (and is not a zombie of ours).
 bool ProcessAlive(pid_t pid);
 
+// The folder of the running executable (from /proc/self/exe), or "" when it cannot be read.
+// Installed commands find each other there (FindBinDir) and `pw run` its Python.
+std::string ExecutableDir();
+
 }  // namespace pw
 
 #endif  // PATHWAYS_CLUSTER_PROCESS_CLUSTER_H_

@@ -5,15 +5,19 @@
 //         [--sim-skip-compute] [--scheduler fifo|priority|share] [--scheduler-window N]
 //         [--no-trace]
 //   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
+//   pw wait --hosts N [--timeout-seconds S]
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
 // controller's address and every pid in the state folder ($PATHWAYS_STATE_DIR, default
 // ~/.pathways); the other commands find the cluster there, or at $PATHWAYS_ADDRESS / --address.
+// pw-controller and pw-worker are found beside this executable ($PW_BIN_DIR overrides): installed
+// side by side, or in the build tree's pathways/tools.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,10 +39,6 @@
 #include "pathways/rpc/cluster_credentials.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/cluster/process_cluster.h"
-
-#ifndef PW_PYTHON_DIR
-#define PW_PYTHON_DIR ""
-#endif
 
 namespace pw {
 namespace {
@@ -77,8 +77,11 @@ Commands:
   trace --out FILE
             write a Chrome trace (open in Perfetto) of recent runs on every host
   down      stop every process `pw up` started
+  wait --hosts N [--timeout-seconds S]
+            wait until N hosts have joined the cluster (started by Slurm,
+            Kubernetes or another launcher), at most S seconds [300]
 
-Options of status, run, trace and down:
+Options of status, run, trace, wait and down:
   --address ADDR   the controller (default: $PATHWAYS_ADDRESS, else the cluster `pw up` started)
 )";
 
@@ -278,6 +281,28 @@ absl::Status Trace(const std::string& address, const std::string& out) {
   return absl::OkStatus();
 }
 
+// Returns once `hosts` hosts have joined the controller at `address` (which may still be
+// starting); DEADLINE_EXCEEDED naming how many did after `timeout`.
+absl::Status WaitForHosts(const std::string& address, int64_t hosts, absl::Duration timeout) {
+  if (hosts < 1) return absl::InvalidArgumentError(absl::StrCat("pw wait: --hosts: must be >= 1, got ", hosts));
+  if (timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("pw wait: --timeout-seconds: must be > 0");
+  const absl::Time deadline = absl::Now() + timeout;
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<GrpcControllerClient> client, GrpcControllerClient::Connect(address, timeout));
+  int64_t joined = 0;
+  for (;;) {
+    joined = 0;
+    for (const HostStatus& h : client->Status().hosts) joined += h.status.ok() ? 1 : 0;
+    if (joined >= hosts || absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(200));  // polling a remote count: nothing to wait on
+  }
+  if (joined < hosts) {
+    return absl::DeadlineExceededError(absl::StrCat("pw wait: ", joined, " of ", hosts, " host(s) joined ",
+                                                    address, " within ", absl::FormatDuration(timeout)));
+  }
+  std::cout << joined << " host(s) joined the cluster at " << address << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status Down() {
   PW_ASSIGN_OR_RETURN(State s, ReadState());
   std::vector<pid_t> pids = s.worker_pids;
@@ -301,17 +326,46 @@ absl::Status Down() {
   return absl::OkStatus();
 }
 
+// The Python a .py program runs with, and the folder to put first on its PYTHONPATH (empty:
+// none), both found from where this pw is: an installed pw (pip) has its environment's python3
+// beside it when there is one (a virtual environment), else the system's /usr/bin/python3 finds
+// the installed package; a pw in a CMake build tree (<build>/pathways/tools/pw) uses the
+// package staged in <build>/python.
+struct ProgramPython {
+  std::string interpreter = "/usr/bin/python3";
+  std::string path;
+};
+
+ProgramPython FindProgramPython() {
+  ProgramPython python;
+  const std::string self = ExecutableDir();
+  if (self.empty()) return python;
+  const std::filesystem::path build = std::filesystem::path(self) / ".." / "..";
+  std::error_code ec;
+  if (std::filesystem::exists(build / "CMakeCache.txt", ec) &&
+      std::filesystem::exists(build / "python" / "pathways" / "__init__.py", ec)) {
+    python.path = std::filesystem::weakly_canonical(build / "python", ec).string();
+    return python;
+  }
+  if (const std::string beside = self + "/python3"; ::access(beside.c_str(), X_OK) == 0) {
+    python.interpreter = beside;
+  }
+  return python;
+}
+
 absl::Status Run(const std::string& address, const std::vector<std::string>& command) {
   if (command.empty()) return absl::InvalidArgumentError("pw run: PROGRAM is required");
   ::setenv("PATHWAYS_ADDRESS", address.c_str(), 1);
   std::vector<std::string> argv;
   const std::string& program = command[0];
   if (program.size() > 3 && program.substr(program.size() - 3) == ".py") {
-    argv.push_back("/usr/bin/python3");
-    // The pathways package of this build, ahead of anything else on PYTHONPATH.
-    if (std::string dir = PW_PYTHON_DIR; !dir.empty()) {
+    const ProgramPython python = FindProgramPython();
+    argv.push_back(python.interpreter);
+    // The build tree's pathways package, ahead of anything else on PYTHONPATH.
+    if (!python.path.empty()) {
       const char* old = std::getenv("PYTHONPATH");
-      const std::string path = old != nullptr && *old != '\0' ? absl::StrCat(dir, ":", old) : dir;
+      const std::string path =
+          old != nullptr && *old != '\0' ? absl::StrCat(python.path, ":", old) : python.path;
       ::setenv("PYTHONPATH", path.c_str(), 1);
     }
   }
@@ -336,13 +390,19 @@ absl::Status Main(int argc, char** argv) {
     if (!args.empty()) return absl::InvalidArgumentError(absl::StrCat("pw down: unexpected argument '", args[0], "'"));
     return Down();
   }
-  if (command != "status" && command != "address" && command != "run" && command != "trace") {
+  if (command != "status" && command != "address" && command != "run" && command != "trace" &&
+      command != "wait") {
     return absl::InvalidArgumentError(absl::StrCat("pw: unknown command '", command, "' (see pw --help)"));
   }
   FlagParser flags(absl::StrCat("pw ", command));
   std::string address_flag, out;
   flags.String("--address", &address_flag);
   if (command == "trace") flags.String("--out", &out);
+  int64_t wait_hosts = 0, wait_seconds = 300;
+  if (command == "wait") {
+    flags.Int("--hosts", &wait_hosts);
+    flags.Int("--timeout-seconds", &wait_seconds);
+  }
   // pw run PROGRAM ARGS...: everything from PROGRAM on belongs to the program.
   if (command == "run") flags.StopAtPositional();
   PW_RETURN_IF_ERROR(flags.Parse(args));
@@ -357,6 +417,7 @@ absl::Status Main(int argc, char** argv) {
   }
   if (command == "status") return PrintStatus(address);
   if (command == "trace") return Trace(address, out);
+  if (command == "wait") return WaitForHosts(address, wait_hosts, absl::Seconds(wait_seconds));
   return Run(address, flags.positional());
 }
 

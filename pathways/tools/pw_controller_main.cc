@@ -18,14 +18,17 @@
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/controller_server.h"
+#include "pathways/launch/launch_environment.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: pw-controller [--listen ADDR] [--heartbeat-timeout-ms N] [--address-file PATH]\n"
     "                     [--scheduler fifo|priority|share] [--scheduler-window N] [--no-trace]\n"
-    "  --listen ADDR             where clients and workers reach the controller\n"
-    "                            (default 127.0.0.1:0: a free port on loopback)\n"
+    "  --listen ADDR             where clients and workers reach the controller (default:\n"
+    "                            0.0.0.0:$PATHWAYS_CONTROLLER_PORT (8470) when started by\n"
+    "                            Slurm or Kubernetes, see pw-worker --help; else\n"
+    "                            127.0.0.1:0: a free port on loopback)\n"
     "  --heartbeat-timeout-ms N  a worker silent this long is declared lost (default 1500)\n"
     "  --scheduler POLICY        how each island orders the runs of its clients: fifo\n"
     "                            (default), priority (clients' priorities), share\n"
@@ -63,8 +66,20 @@ absl::Status WriteAtomically(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// Where to listen when --listen is not given: what Slurm's or Kubernetes' environment says
+// (pathways/launch), else a free port on loopback.
+absl::StatusOr<std::string> ListenFromEnvironment() {
+  absl::StatusOr<pw::launch::ControllerLaunch> launch =
+      pw::launch::ControllerLaunchFromEnvironment(pw::launch::ProcessEnvironment());
+  if (!launch.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-controller: ", launch.status().message()));
+  if (launch->launcher == pw::launch::Launcher::kNone) return std::string("127.0.0.1:0");
+  std::fprintf(stderr, "pw-controller: %s: listening on %s\n", launch->description.c_str(),
+               launch->listen_address->c_str());
+  return *launch->listen_address;
+}
+
 int Run(int argc, char** argv) {
-  std::string listen = "127.0.0.1:0";
+  std::string listen;  // unset: the launcher's environment, else 127.0.0.1:0
   int64_t heartbeat_timeout_ms = 1500;
   std::string address_file;
   bool no_trace = false;
@@ -94,6 +109,11 @@ int Run(int argc, char** argv) {
   if (parsed.ok() && heartbeat_timeout_ms < 1) {
     parsed = absl::InvalidArgumentError(absl::StrCat(
         "pw-controller: --heartbeat-timeout-ms must be >= 1, got ", heartbeat_timeout_ms));
+  }
+  if (parsed.ok() && !help && listen.empty()) {
+    absl::StatusOr<std::string> from_env = ListenFromEnvironment();
+    if (from_env.ok()) listen = *from_env;
+    parsed = from_env.status();
   }
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/worker_server.h"
+#include "pathways/launch/launch_environment.h"
 
 namespace {
 
@@ -29,12 +31,15 @@ constexpr char kUsage[] =
     "usage: pw-worker --controller ADDR [--listen ADDR] [--island N] [--devices N]\n"
     "                 [--memory-per-device SIZE] [--data-plane tcp|grpc]\n"
     "                 [--gloo-loop-nice N] [--device-kind cpu|sim] [--sim-kernel-us N]\n"
-    "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N]\n"
+    "                 [--sim-skip-compute] [--no-trace] [--rejoin-seconds N] [--join-seconds N]\n"
     "                 [--sim-collectives ring|tree] [--hosts N] [--threads N]\n"
-    "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS)\n"
+    "  --controller ADDR         the controller's ip:port (default: $PATHWAYS_ADDRESS, else\n"
+    "                            what Slurm's or Kubernetes' environment says, see below)\n"
     "  --listen ADDR             where the controller and peer workers reach this worker\n"
-    "                            (default 127.0.0.1:0: a free port on loopback)\n"
-    "  --island N                the island this host belongs to (default 0)\n"
+    "                            (default: from Slurm or Kubernetes, else 127.0.0.1:0: a\n"
+    "                            free port on loopback)\n"
+    "  --island N                the island this host belongs to (default: from Slurm or\n"
+    "                            Kubernetes with $PATHWAYS_HOSTS_PER_ISLAND, else 0)\n"
     "  --devices N               devices to serve (default 2)\n"
     "  --memory-per-device SIZE  memory of each device: 512M, 2G or bytes (default 1G)\n"
     "  --data-plane tcp|grpc     how shards go to peer hosts: one TCP socket per peer\n"
@@ -56,11 +61,19 @@ constexpr char kUsage[] =
     "                            (a restarted controller), drop every buffer and join the\n"
     "                            controller at the same address again as a new host, trying\n"
     "                            for up to N seconds (default 60; 0: exit instead)\n"
+    "  --join-seconds N          at start, keep trying to reach the controller for up to N\n"
+    "                            seconds (default 0, or 300 when started by Slurm or\n"
+    "                            Kubernetes, where workers may start before the controller)\n"
     "  --hosts N                 serve N hosts from this process, each joining the\n"
     "                            controller on its own port (default 1); more than one needs\n"
     "                            --device-kind sim --sim-skip-compute and a --listen port of 0\n"
     "  --threads N               with --hosts > 1: threads of the event loop every host's\n"
     "                            dispatch and simulated devices share (default 1)\n"
+    "Started by Slurm (SLURM_JOB_ID set: srun) or Kubernetes ($PATHWAYS_CONTROLLER_SERVICE\n"
+    "set: a StatefulSet pod), the worker takes what its flags leave unset from the launcher's\n"
+    "environment: it joins the first node of SLURM_JOB_NODELIST, or the controller's Service,\n"
+    "at $PATHWAYS_CONTROLLER_PORT (default 8470), and listens on its node's name or POD_IP\n"
+    "(deploy/README.md; $PATHWAYS_LAUNCHER=slurm|kubernetes|none overrides the detection).\n"
     "The controller accepts only workers that present its operator token: set\n"
     "$PATHWAYS_OPERATOR_TOKEN to the token pw-controller was started with (pw up does).\n"
     "Prints 'pw-worker host:<id> listening on <addr>' once joined (again after a re-join),\n"
@@ -68,7 +81,31 @@ constexpr char kUsage[] =
     "Exits 0 after SIGTERM, SIGINT or a Shutdown request, 1 when the controller is gone for\n"
     "good (not back within --rejoin-seconds, or --rejoin-seconds 0).\n";
 
-// The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
+// What a flag holds until it is given (no one passes this number).
+constexpr int64_t kUnset = std::numeric_limits<int64_t>::min();
+
+// Fills what the flags left unset (controller, listen address, island, join time: empty or
+// kUnset) from a launcher's environment (pathways/launch), else the defaults.
+absl::Status ApplyLaunchEnvironment(pw::WorkerServerOptions& options, int64_t* join_seconds) {
+  pw::launch::WorkerLaunch launch;
+  if (options.controller_address.empty() || options.listen_address.empty() || options.island == kUnset) {
+    absl::StatusOr<pw::launch::WorkerLaunch> read =
+        pw::launch::WorkerLaunchFromEnvironment(pw::launch::ProcessEnvironment());
+    if (!read.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: ", read.status().message()));
+    launch = *std::move(read);
+  }
+  if (options.controller_address.empty()) options.controller_address = launch.controller_address.value_or("");
+  if (options.listen_address.empty()) options.listen_address = launch.listen_address.value_or("127.0.0.1:0");
+  if (options.island == kUnset) options.island = launch.island.value_or(0);
+  if (*join_seconds == kUnset) *join_seconds = launch.launcher == pw::launch::Launcher::kNone ? 0 : 300;
+  if (launch.launcher != pw::launch::Launcher::kNone) {
+    std::fprintf(stderr, "pw-worker: %s: joining %s as island %lld, listening on %s\n",
+                 launch.description.c_str(), options.controller_address.c_str(),
+                 static_cast<long long>(options.island), options.listen_address.c_str());
+  }
+  return absl::OkStatus();
+}
+
 // How many hosts this process serves, and the threads they share.
 struct HostsFlags {
   int64_t hosts = 1;
@@ -101,9 +138,14 @@ absl::Status CheckHosts(const HostsFlags& h, const pw::WorkerServerOptions& opti
   return absl::OkStatus();
 }
 
+// The worker's options from its flags (and $PATHWAYS_ADDRESS), validated; *help when --help.
 absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool* help,
-                                                     int64_t* rejoin_seconds, HostsFlags* hosts) {
+                                                     int64_t* rejoin_seconds, int64_t* join_seconds,
+                                                     HostsFlags* hosts) {
   pw::WorkerServerOptions options;
+  options.controller_address.clear();  // unset: the environment's
+  options.listen_address.clear();
+  options.island = kUnset;
   if (const char* env = std::getenv("PATHWAYS_ADDRESS"); env != nullptr) {
     options.controller_address = env;
   }
@@ -134,6 +176,7 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
   flags.String("--sim-collectives", &sim_collectives);
   flags.Bool("--no-trace", &no_trace);
   flags.Int("--rejoin-seconds", rejoin_seconds);
+  flags.Int("--join-seconds", join_seconds);
   flags.Int("--hosts", &hosts->hosts);
   flags.Int("--threads", &hosts->threads);
   flags.Bool("--help", help);
@@ -143,8 +186,10 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
     return absl::InvalidArgumentError(
         absl::StrCat("pw-worker: unexpected argument '", flags.positional()[0], "'"));
   }
+  PW_RETURN_IF_ERROR(ApplyLaunchEnvironment(options, join_seconds));
   if (options.controller_address.empty()) {
-    return absl::InvalidArgumentError("pw-worker: --controller: required (or set PATHWAYS_ADDRESS)");
+    return absl::InvalidArgumentError(
+        "pw-worker: --controller: required (or set PATHWAYS_ADDRESS, or start it under Slurm or Kubernetes)");
   }
   absl::StatusOr<pw::DataPlaneKind> plane = pw::ParseDataPlaneKind(data_plane);
   if (!plane.ok()) return absl::InvalidArgumentError(absl::StrCat("pw-worker: --data-plane: ", plane.status().message()));
@@ -164,6 +209,10 @@ absl::StatusOr<pw::WorkerServerOptions> ParseOptions(int argc, char** argv, bool
     return absl::InvalidArgumentError("pw-worker: --sim-collectives applies to --device-kind sim only");
   }
   options.sim.model.interconnect.algorithm = *algorithm;
+  if (*join_seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pw-worker: --join-seconds: must be >= 0, got ", *join_seconds));
+  }
   if (*rejoin_seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("pw-worker: --rejoin-seconds: must be >= 0, got ", *rejoin_seconds));
@@ -222,10 +271,16 @@ absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerSer
   }
 }
 
-// Serves one host until it stops for good: after the controller went away (or forgot the host)
-// it joins again as a new host for up to `rejoin_seconds`. Returns why it stopped.
-absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t rejoin_seconds,
-                       CurrentServer& current, absl::Mutex& stdout_mu) {
+// Serves one host: joins (retrying while the controller does not answer, for `join_seconds`;
+// a signal ends the wait), then until it stops for good — after the controller went away (or
+// forgot the host) it joins again as a new host for up to `rejoin_seconds`. Returns why it
+// stopped.
+absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t join_seconds,
+                       int64_t rejoin_seconds, CurrentServer& current, absl::Mutex& stdout_mu) {
+  absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started =
+      StartUntil(options, absl::Now() + absl::Seconds(join_seconds), current);
+  if (!started.ok()) return started.status();
+  current.Set(*std::move(started));
   absl::Status why;
   for (;;) {
     pw::WorkerServer* server = current.get();
@@ -255,9 +310,10 @@ absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t rejoin_se
 int Run(int argc, char** argv) {
   bool help = false;
   int64_t rejoin_seconds = 60;
+  int64_t join_seconds = kUnset;  // by launcher
   HostsFlags hosts;
   absl::StatusOr<pw::WorkerServerOptions> parsed =
-      ParseOptions(argc, argv, &help, &rejoin_seconds, &hosts);
+      ParseOptions(argc, argv, &help, &rejoin_seconds, &join_seconds, &hosts);
   if (parsed.ok() && help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -286,18 +342,7 @@ int Run(int argc, char** argv) {
     options.loop = loop.get();
   }
   std::vector<std::unique_ptr<CurrentServer>> current;
-  for (int64_t h = 0; h < hosts.hosts; ++h) {
-    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started = pw::WorkerServer::Start(options);
-    if (!started.ok()) {
-      std::fprintf(stderr, "pw-worker: %s%s\n",
-                   hosts.hosts > 1 ? absl::StrCat("host ", h + 1, " of ", hosts.hosts, ": ").c_str()
-                                   : "",
-                   started.status().ToString().c_str());
-      return 1;  // the servers started so far shut down as `current` goes
-    }
-    current.push_back(std::make_unique<CurrentServer>());
-    current.back()->Set(*std::move(started));
-  }
+  for (int64_t h = 0; h < hosts.hosts; ++h) current.push_back(std::make_unique<CurrentServer>());
 
   std::atomic<bool> by_signal = false;
   std::thread signal_thread([&current, &signals, &by_signal] {
@@ -313,24 +358,27 @@ int Run(int argc, char** argv) {
     }
   });
 
+  // Each host joins and serves on a thread of its own (the first on this one).
   absl::Mutex stdout_mu;
   std::vector<absl::Status> why(current.size());
   {
     std::vector<std::thread> serving;
     for (size_t h = 1; h < current.size(); ++h) {
       serving.emplace_back([&, h] {
-        why[h] = ServeHost(options, rejoin_seconds, *current[h], stdout_mu);
+        why[h] = ServeHost(options, join_seconds, rejoin_seconds, *current[h], stdout_mu);
       });
     }
-    why[0] = ServeHost(options, rejoin_seconds, *current[0], stdout_mu);
+    why[0] = ServeHost(options, join_seconds, rejoin_seconds, *current[0], stdout_mu);
     for (std::thread& t : serving) t.join();
   }
   pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
   signal_thread.join();
   int exit_code = 0;
-  for (const absl::Status& s : why) {
-    if (!s.ok() && !by_signal) {
-      std::fprintf(stderr, "pw-worker: stopped: %s\n", s.ToString().c_str());
+  for (size_t h = 0; h < why.size(); ++h) {
+    if (!why[h].ok() && !by_signal) {
+      std::fprintf(stderr, "pw-worker: %s%s\n",
+                   why.size() > 1 ? absl::StrCat("host ", h + 1, " of ", why.size(), ": ").c_str() : "",
+                   why[h].ToString().c_str());
       exit_code = 1;
     }
   }
