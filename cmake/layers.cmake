@@ -31,9 +31,11 @@ set(PW_ALLOW_cluster
     controller scheduler worker dataplane dataplane/in_process dataplane/grpc dataplane/tcp rpc wire
     service checkpoint dataflow collectives collectives/in_process collectives/gloo device device/cpu
     device/sim kernels ir base)
+# The controller process's HTTP dashboard: reads the controller server, never drives it.
+set(PW_ALLOW_dashboard cluster controller scheduler service checkpoint dataflow ir base)
 set(PW_ALLOW_client rpc wire service checkpoint dataflow autodiff ir base)
 set(PW_ALLOW_tools
-    client cluster controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
+    client cluster dashboard controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
     collectives collectives/in_process device device/cpu device/sim kernels autodiff ir base)
 
 # Tests (files named *_test.cc, *_test_util.*, *conformance*, fake_*) may also reach these, to run

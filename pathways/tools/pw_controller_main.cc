@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -18,6 +19,8 @@
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/controller_server.h"
+#include "pathways/dashboard/controller_server_source.h"
+#include "pathways/dashboard/dashboard_server.h"
 
 namespace {
 
@@ -44,6 +47,12 @@ constexpr char kUsage[] =
     "unset ones are made at random (see --credentials-file).\n"
     "  --address-file PATH       once serving, write the bound ip:port there (atomically)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
+    "  --dashboard-host HOST     where the dashboard (page, /api, /metrics) listens\n"
+    "                            (default 127.0.0.1; any other address needs the operator\n"
+    "                            token on every request: Authorization: Bearer <token>)\n"
+    "  --dashboard-port N        its port (default 0: a free one)\n"
+    "  --dashboard-url-file PATH once serving, write the dashboard's URL there\n"
+    "  --no-dashboard            serve no dashboard\n"
     "Stops on SIGTERM, SIGINT or a Shutdown request (pw down), asking its workers to stop.\n";
 
 // Writes `text` to `path` through a temporary file and a rename, so a reader polling for the
@@ -73,7 +82,15 @@ int Run(int argc, char** argv) {
   int64_t scheduler_window = 0;
   int64_t client_lease_ms = 4000;
   std::string credentials_file;
+  std::string dashboard_host = "127.0.0.1";
+  int64_t dashboard_port = 0;
+  std::string dashboard_url_file;
+  bool no_dashboard = false;
   pw::FlagParser flags("pw-controller");
+  flags.String("--dashboard-host", &dashboard_host);
+  flags.Int("--dashboard-port", &dashboard_port);
+  flags.String("--dashboard-url-file", &dashboard_url_file);
+  flags.Bool("--no-dashboard", &no_dashboard);
   flags.Int("--client-lease-ms", &client_lease_ms);
   pw::ArrayQuota quota;
   flags.ByteSize("--client-memory-quota", &quota.memory_per_device_bytes);
@@ -153,9 +170,35 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
+  // The dashboard's URL is written before the address: a launcher that sees the address finds
+  // the URL too.
+  pw::ControllerServerSource dashboard_source(server.get());
+  std::unique_ptr<pw::DashboardServer> dashboard;
+  if (!no_dashboard) {
+    absl::StatusOr<std::unique_ptr<pw::DashboardServer>> started_dashboard = pw::DashboardServer::Start(
+        {.host = dashboard_host,
+         .port = static_cast<int>(std::clamp<int64_t>(dashboard_port, -1, 65536)),
+         .operator_token = server->operator_token()},
+        &dashboard_source);
+    absl::Status s = started_dashboard.status();
+    if (s.ok()) {
+      dashboard = *std::move(started_dashboard);
+      if (!dashboard_url_file.empty()) s = WriteAtomically(dashboard_url_file, dashboard->url() + "\n");
+    }
+    if (!s.ok()) {
+      std::fprintf(stderr, "pw-controller: dashboard: %s\n", s.ToString().c_str());
+      dashboard.reset();
+      server->Shutdown();
+      pthread_kill(signal_thread.native_handle(), SIGUSR1);
+      signal_thread.join();
+      return 1;
+    }
+    std::printf("pw-controller dashboard at %s\n", dashboard->url().c_str());
+  }
   if (!address_file.empty()) {
     if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
       std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());
+      dashboard.reset();
       server->Shutdown();
       pthread_kill(signal_thread.native_handle(), SIGUSR1);
       signal_thread.join();
@@ -166,6 +209,7 @@ int Run(int argc, char** argv) {
   std::fflush(stdout);
 
   (void)server->Wait();
+  dashboard.reset();  // it reads the server: it stops first
   server->Shutdown();
   pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
   signal_thread.join();
