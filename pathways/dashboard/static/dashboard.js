@@ -56,9 +56,11 @@ function bar(fraction, title) {
   return el("span", { class: "bar", title: title }, span);
 }
 
-// Utilisation history [[t_ms, u], ...] as an SVG polyline over the last five minutes.
+// Utilisation history [[t_ms, u], ...] as an SVG area over its span (10 s to five minutes).
 function sparkline(points) {
-  const W = 160, H = 24, span = 300e3;
+  const W = 160, H = 24;
+  const span = points.length < 2 ? 10e3
+    : Math.min(300e3, Math.max(10e3, points[points.length - 1][0] - points[0][0]));
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("class", "spark");
@@ -72,6 +74,13 @@ function sparkline(points) {
     const end = points[points.length - 1][0];
     const xy = points.filter(p => p[0] >= end - span)
       .map(([t, u]) => `${(W - (end - t) / span * W).toFixed(1)},${(H - 1 - u * (H - 2)).toFixed(1)}`);
+    if (xy.length > 1) {
+      const first = xy[0].split(",")[0], last = xy[xy.length - 1].split(",")[0];
+      const area = document.createElementNS(ns, "polygon");
+      area.setAttribute("points", `${first},${H} ${xy.join(" ")} ${last},${H}`);
+      area.setAttribute("fill", "#bfdbfe");
+      svg.append(area);
+    }
     const line = document.createElementNS(ns, "polyline");
     for (const [k, v] of Object.entries({ points: xy.join(" "), fill: "none", stroke: "#2563eb", "stroke-width": 1.5 })) line.setAttribute(k, v);
     svg.append(line);
@@ -91,7 +100,7 @@ function renderSummary(cluster, clients) {
 }
 
 function renderIslands(cluster) {
-  const columns = [{ title: "Device" }, { title: "Kind" }, { title: "Utilisation (5 min)" },
+  const columns = [{ title: "Device" }, { title: "Kind" }, { title: "Utilisation (up to 5 min)" },
                    { title: "Now", num: true }, { title: "Memory in use" }, { title: "Peak", num: true },
                    { title: "Items run", num: true }];
   const islands = cluster.islands.map(island => {
@@ -132,7 +141,7 @@ function renderClients(clients) {
     el("td", { class: "num" }, c.weight), el("td", { class: "num" }, c.priority),
     el("td", { class: "num" }, c.runs), el("td", { class: "num" }, seconds(c.device_seconds)),
     el("td", { class: "num" }, bytes(c.memory_bytes)), el("td", { class: "num" }, c.live_arrays),
-    el("td", {}, c.slices.map(s => `slice ${s.id}: [${s.devices.join(", ")}]`).join("; ") || "none"),
+    el("td", { class: "wrap" }, c.slices.map(s => `slice ${s.id}: [${s.devices.join(", ")}]`).join("; ") || "none"),
     el("td", { class: "num" }, c.lease_age_seconds === null ? "—" : c.lease_age_seconds.toFixed(1) + " s")));
   document.getElementById("clients").replaceChildren(table(
     [{ title: "Client" }, { title: "Name" }, { title: "Weight", num: true }, { title: "Priority", num: true },
