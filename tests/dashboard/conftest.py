@@ -22,7 +22,7 @@ needs_pw = pytest.mark.skipif(not os.access(PW, os.X_OK),
 
 RUNS = 8          # successful runs of a one-computation program
 FAILED_RUNS = 2   # runs that miss their deadline
-BUSY_RUNS = 3     # runs that keep devices 0 and 1 busy for a while
+BUSY_RUNS = 3     # runs that keep devices 0 and 1 busy for about a second
 WEIGHT = 3
 
 Cluster = collections.namedtuple("Cluster", "state address url")
@@ -76,7 +76,7 @@ def cluster(tmp_path_factory):
             assert out[0, 0] == 2 * i + 1
         pair = pw.get_devices(2)
         g = pw.pmap(_busy, devices=pair)
-        m = pw.device_put(np.zeros((2, 256, 256), np.float32), pair)
+        m = pw.device_put(np.zeros((2, 512, 512), np.float32), pair)
         for _ in range(BUSY_RUNS):  # work the devices' utilisation shows
             np.asarray(g(m))
         with pw.deadline(0.001):
