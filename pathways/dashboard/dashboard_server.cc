@@ -147,6 +147,7 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(Dashboar
 DashboardServer::~DashboardServer() { Stop(); }
 
 void DashboardServer::Stop() {
+  absl::MutexLock lock(&stop_mu_);
   if (http_ != nullptr) http_->stop();
   if (listener_.joinable()) listener_.join();
   sampler_.Stop();

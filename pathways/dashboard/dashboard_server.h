@@ -73,7 +73,8 @@ class DashboardServer {
   bool requires_token() const { return requires_token_; }
   ClusterSampler& sampler() { return sampler_; }
 
-  // Stops listening, answers nothing more, joins every thread. Idempotent.
+  // Stops listening and waits for the requests in progress to be answered; no thread of the
+  // server runs once it returns (the source may go). Idempotent, callable from any thread.
   void Stop();
 
  private:
@@ -88,6 +89,7 @@ class DashboardServer {
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
   absl::Mutex trace_mu_;  // one trace collection at a time
+  absl::Mutex stop_mu_;   // serializes Stop()
 };
 
 // Whether `host` names a loopback address ("localhost", 127.0.0.0/8, "::1").

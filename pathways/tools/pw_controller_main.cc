@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -72,6 +71,38 @@ absl::Status WriteAtomically(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+struct DashboardFlags {
+  std::string host = "127.0.0.1";
+  int64_t port = 0;
+  std::string url_file;
+  bool off = false;
+
+  void Add(pw::FlagParser& flags) {
+    flags.String("--dashboard-host", &host);
+    flags.Int("--dashboard-port", &port);
+    flags.String("--dashboard-url-file", &url_file);
+    flags.Bool("--no-dashboard", &off);
+  }
+};
+
+// The dashboard over `source` (null with --no-dashboard), its URL written to --dashboard-url-file.
+absl::StatusOr<std::unique_ptr<pw::DashboardServer>> StartDashboard(const DashboardFlags& flags,
+                                                                     const pw::ControllerServer& server,
+                                                                     pw::DashboardSource& source) {
+  if (flags.off) return nullptr;
+  if (flags.port < 0 || flags.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--dashboard-port must be in [0, 65535], got ", flags.port));
+  }
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<pw::DashboardServer> dashboard,
+                      pw::DashboardServer::Start({.host = flags.host,
+                                                  .port = static_cast<int>(flags.port),
+                                                  .operator_token = server.operator_token()},
+                                                 &source));
+  if (!flags.url_file.empty()) PW_RETURN_IF_ERROR(WriteAtomically(flags.url_file, dashboard->url() + "\n"));
+  std::printf("pw-controller dashboard at %s\n", dashboard->url().c_str());
+  return dashboard;
+}
+
 int Run(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
   int64_t heartbeat_timeout_ms = 1500;
@@ -82,15 +113,9 @@ int Run(int argc, char** argv) {
   int64_t scheduler_window = 0;
   int64_t client_lease_ms = 4000;
   std::string credentials_file;
-  std::string dashboard_host = "127.0.0.1";
-  int64_t dashboard_port = 0;
-  std::string dashboard_url_file;
-  bool no_dashboard = false;
   pw::FlagParser flags("pw-controller");
-  flags.String("--dashboard-host", &dashboard_host);
-  flags.Int("--dashboard-port", &dashboard_port);
-  flags.String("--dashboard-url-file", &dashboard_url_file);
-  flags.Bool("--no-dashboard", &no_dashboard);
+  DashboardFlags dashboard_flags;
+  dashboard_flags.Add(flags);
   flags.Int("--client-lease-ms", &client_lease_ms);
   pw::ArrayQuota quota;
   flags.ByteSize("--client-memory-quota", &quota.memory_per_device_bytes);
@@ -150,58 +175,47 @@ int Run(int argc, char** argv) {
   }
   std::unique_ptr<pw::ControllerServer> server = *std::move(started);
 
-  std::thread signal_thread([&server, &signals] {
+  // The dashboard reads the server: it starts after it and stops before it. Its URL is written
+  // before the address, so a launcher that sees the address finds the URL too.
+  pw::ControllerServerSource dashboard_source(server.get());
+  absl::StatusOr<std::unique_ptr<pw::DashboardServer>> started_dashboard =
+      StartDashboard(dashboard_flags, *server, dashboard_source);
+  if (!started_dashboard.ok()) {
+    std::fprintf(stderr, "pw-controller: dashboard: %s\n", started_dashboard.status().ToString().c_str());
+    server->Shutdown();
+    return 1;
+  }
+  std::unique_ptr<pw::DashboardServer> dashboard = *std::move(started_dashboard);
+
+  std::thread signal_thread([&server, &dashboard, &signals] {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGUSR1) {
       std::fprintf(stderr, "pw-controller: %s, shutting down\n", strsignal(signal));
+      if (dashboard != nullptr) dashboard->Stop();
       server->Shutdown();
     }
   });
+  auto stop = [&] {
+    if (dashboard != nullptr) dashboard->Stop();
+    server->Shutdown();
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
+    signal_thread.join();
+  };
 
   if (!credentials_file.empty()) {
     if (absl::Status s = pw::WriteCredentialsFile(
             credentials_file, {server->cluster_token(), server->operator_token()});
         !s.ok()) {
       std::fprintf(stderr, "pw-controller: --credentials-file: %s\n", s.ToString().c_str());
-      server->Shutdown();
-      pthread_kill(signal_thread.native_handle(), SIGUSR1);
-      signal_thread.join();
+      stop();
       return 1;
     }
-  }
-  // The dashboard's URL is written before the address: a launcher that sees the address finds
-  // the URL too.
-  pw::ControllerServerSource dashboard_source(server.get());
-  std::unique_ptr<pw::DashboardServer> dashboard;
-  if (!no_dashboard) {
-    absl::StatusOr<std::unique_ptr<pw::DashboardServer>> started_dashboard = pw::DashboardServer::Start(
-        {.host = dashboard_host,
-         .port = static_cast<int>(std::clamp<int64_t>(dashboard_port, -1, 65536)),
-         .operator_token = server->operator_token()},
-        &dashboard_source);
-    absl::Status s = started_dashboard.status();
-    if (s.ok()) {
-      dashboard = *std::move(started_dashboard);
-      if (!dashboard_url_file.empty()) s = WriteAtomically(dashboard_url_file, dashboard->url() + "\n");
-    }
-    if (!s.ok()) {
-      std::fprintf(stderr, "pw-controller: dashboard: %s\n", s.ToString().c_str());
-      dashboard.reset();
-      server->Shutdown();
-      pthread_kill(signal_thread.native_handle(), SIGUSR1);
-      signal_thread.join();
-      return 1;
-    }
-    std::printf("pw-controller dashboard at %s\n", dashboard->url().c_str());
   }
   if (!address_file.empty()) {
     if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
       std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());
-      dashboard.reset();
-      server->Shutdown();
-      pthread_kill(signal_thread.native_handle(), SIGUSR1);
-      signal_thread.join();
+      stop();
       return 1;
     }
   }
@@ -209,10 +223,8 @@ int Run(int argc, char** argv) {
   std::fflush(stdout);
 
   (void)server->Wait();
-  dashboard.reset();  // it reads the server: it stops first
-  server->Shutdown();
-  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
-  signal_thread.join();
+  stop();
+  dashboard.reset();
   server.reset();
   std::printf("pw-controller stopped\n");
   return 0;
