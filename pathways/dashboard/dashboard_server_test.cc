@@ -16,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "pathways/base/clock.h"
 #include "pathways/base/status_matchers.h"
+#include "pathways/dashboard/fake_dashboard_source.h"
 #include "pathways/dashboard/prometheus_text.h"
 
 namespace pw {
@@ -23,53 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// A cluster of one island, two hosts of two devices, one client; counts the reads it serves.
-class FakeSource final : public DashboardSource {
- public:
-  ClusterStatus Status() override {
-    ++status_calls;
-    ClusterStatus s;
-    s.islands.push_back(IslandInfo{IslandId(0), {HostId(0), HostId(1)},
-                                   {DeviceId(0), DeviceId(1), DeviceId(2), DeviceId(3)}});
-    for (int h = 0; h < 2; ++h) {
-      HostStatus host;
-      host.host = HostId(h);
-      for (int d = 0; d < 2; ++d) {
-        host.devices.push_back(DeviceStatus{.id = DeviceId(2 * h + d),
-                                            .kind = "cpu",
-                                            .memory_capacity_bytes = 1 << 20,
-                                            .memory_in_use_bytes = 4096,
-                                            .busy_nanos = busy_nanos.load()});
-      }
-      s.hosts.push_back(host);
-    }
-    s.clients.push_back(ClientStatus{.id = ClientId(5), .name = "trainer \"A\"", .runs = 3});
-    s.slices.push_back(VirtualSlice{.id = SliceId(2), .client = ClientId(5), .devices = {DeviceId(0), DeviceId(1)}});
-    s.schedulers.push_back(SchedulerStatus{.island = IslandId(0), .policy = "fifo"});
-    s.runs = 3;
-    return s;
-  }
-  std::vector<LostHost> LostHosts() override {
-    return {LostHost{.host = HostId(9), .address = "127.0.0.1:1", .reason = absl::UnavailableError("host:9 lost: missed heartbeats")}};
-  }
-  std::vector<RunningRun> RunningRuns() override {
-    return {RunningRun{.run = RunId(4), .client = ClientId(5), .program = "step", .started = absl::Now()}};
-  }
-  const ControllerMetrics& Metrics() override { return metrics; }
-  absl::Status CollectTrace(TraceRecorder& into) override {
-    ++trace_calls;
-    into.Record(TraceEvent{.name = "recent", .category = "execute", .start_ns = MonotonicNanos(), .dur_ns = 10});
-    into.Record(TraceEvent{.name = "an hour ago", .category = "execute",
-                           .start_ns = MonotonicNanos() - int64_t{3600} * 1'000'000'000, .dur_ns = 10});
-    return absl::OkStatus();
-  }
-
-  ControllerMetrics metrics;
-  std::atomic<int64_t> busy_nanos{0};
-  std::atomic<int> status_calls{0};
-  std::atomic<int> trace_calls{0};
-};
 
 class DashboardServerTest : public ::testing::Test {
  protected:
@@ -85,7 +39,7 @@ class DashboardServerTest : public ::testing::Test {
     return client_->Get(path, headers);
   }
 
-  FakeSource source_;
+  FakeDashboardSource source_;
   std::unique_ptr<DashboardServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -106,9 +60,9 @@ TEST_F(DashboardServerTest, ServesThePageWithNothingFetchedFromElsewhere) {
 
 TEST_F(DashboardServerTest, ClusterDocumentHasIslandsHostsDevicesAndUtilisation) {
   StartServer();
-  source_.busy_nanos = 0;
+  source_.SetBusyNanos(0);
   ASSERT_TRUE(Get("/api/cluster"));
-  source_.busy_nanos = int64_t{1} << 62;  // busier than wall time: clamps to 1
+  source_.SetBusyNanos(int64_t{1} << 62);  // busier than wall time: clamps to 1
   httplib::Result r = Get("/api/cluster");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -236,7 +190,7 @@ TEST_F(DashboardServerTest, TokenIsRequiredOnEveryDataRequestWhenAsked) {
 }
 
 TEST(DashboardServerStartTest, RefusesBadOptions) {
-  FakeSource source;
+  FakeDashboardSource source;
   EXPECT_THAT(DashboardServer::Start({.host = "0.0.0.0"}, &source), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("operator token")));
   EXPECT_THAT(DashboardServer::Start({.port = 70000}, &source), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(DashboardServer::Start({.host = "203.0.113.1", .operator_token = "t"}, &source),
