@@ -425,6 +425,12 @@ TEST_F(ControllerTest, MetricsCountRunsComputationsBytesAndTheFailedRunsError) {
   EXPECT_EQ(failures[0].run, r.run);
   EXPECT_EQ(failures[0].program, "chain");
   EXPECT_EQ(failures[0].error, oom);
+  // A cancelled run ends failed even when its hosts finish it anyway.
+  const RunResult cancelled = MustRun(client, p, {Put(client, slice)});
+  ASSERT_TRUE(controller_->CancelRun(client, cancelled.run).ok());
+  ReplyAll();
+  EXPECT_TRUE(WaitUntil([&] { return m.runs_failed.value() == 2; }));
+  EXPECT_THAT(m.RecentFailures()[0].error, StatusIs(absl::StatusCode::kCancelled));
 }
 
 TEST_F(ControllerTest, RemovingAHostFailsItsPendingArraysAndFinishesTheRun) {

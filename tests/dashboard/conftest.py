@@ -1,7 +1,7 @@
 """A `pw up` cluster (2 hosts x 2 devices) that has run programs, for the dashboard's tests.
 
 The client stays connected for the module (its labels and memory must show), runs a few
-programs, and has two runs fail past their deadline (the page lists recent failures)."""
+programs, and has two runs fail out of device memory (the page lists recent failures)."""
 
 import collections
 import json
@@ -21,7 +21,7 @@ needs_pw = pytest.mark.skipif(not os.access(PW, os.X_OK),
                               reason="the pw command is not built (PW_BIN_DIR unset)")
 
 RUNS = 8          # successful runs of a one-computation program
-FAILED_RUNS = 2   # runs that miss their deadline
+FAILED_RUNS = 2   # runs whose output does not fit the device
 BUSY_RUNS = 3     # runs that keep devices 0 and 1 busy for about a second
 WEIGHT = 3
 
@@ -46,6 +46,10 @@ def wait_until_idle(url, timeout=60):
                 return
         assert time.monotonic() < deadline, "runs still in flight after %ss" % timeout
         time.sleep(0.05)
+
+
+def too_big(x):
+    return pw.numpy.broadcast_to(x, (16384, 8192))
 
 
 def _busy(x):
@@ -79,14 +83,14 @@ def cluster(tmp_path_factory):
         m = pw.device_put(np.zeros((2, 512, 512), np.float32), pair)
         for _ in range(BUSY_RUNS):  # work the devices' utilisation shows
             np.asarray(g(m))
-        with pw.deadline(0.001):
-            late = [g(m) for _ in range(FAILED_RUNS)]
-        for o in late:
-            with pytest.raises(pw.PathwaysError, match="missed its deadline"):
-                np.asarray(o)
+        # Runs that fail on the hosts: each shard's output (512 MiB) cannot fit its device.
+        h = pw.pmap(too_big, devices=devs)
+        for _ in range(FAILED_RUNS):
+            with pytest.raises(pw.PathwaysError, match="out of memory"):
+                np.asarray(h(np.ones((4, 8192), np.float32)))
         # Live arrays on every device: the memory gauges show them.
         keep = pw.device_put(np.ones((4, 1024), np.float32), devs)
-        # A run whose outputs failed at its deadline ends once its hosts report dropping it.
+        # A run ends (and is counted) once every host reported, which may follow its error.
         wait_until_idle(url)
         yield Cluster(state, address, url)
         del keep, m

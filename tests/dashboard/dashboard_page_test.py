@@ -77,8 +77,8 @@ def test_page_shows_what_pw_status_shows(cluster, tmp_path):
     runs = re.search(r"runs: (\d+)", status).group(1)
     assert rows[("data-card", "runs")].startswith(runs)
     failed = [text for (key, _), text in rows.items() if key == "data-failed-run"]
-    assert len(failed) >= FAILED_RUNS
-    assert all("DEADLINE_EXCEEDED" in t and "missed its deadline" in t for t in failed)
+    assert len(failed) == FAILED_RUNS
+    assert all("too_big" in t and "RESOURCE_EXHAUSTED" in t and "out of memory" in t for t in failed)
 
 
 def test_screenshot(cluster, tmp_path):
