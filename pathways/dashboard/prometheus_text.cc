@@ -21,12 +21,17 @@ std::string FormatDouble(double v) {
   return absl::StrFormat("%.17g", v);
 }
 
-// HELP text escapes backslash and newline only.
-std::string EscapeHelp(absl::string_view help) {
+// Label values escape double quotes; HELP text leaves them alone.
+enum class Quotes { kKeep, kEscape };
+
+// Backslash and newline as \\ and \n, and double quotes as \" if asked.
+std::string Escape(absl::string_view text, Quotes quotes) {
   std::string out;
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\' || (quotes == Quotes::kEscape && c == '"')) {
+      out += '\\';
+      out += c;
     } else if (c == '\n') {
       out += "\\n";
     } else {
@@ -38,28 +43,13 @@ std::string EscapeHelp(absl::string_view help) {
 
 }  // namespace
 
-std::string EscapeLabelValue(absl::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string EscapeLabelValue(absl::string_view value) { return Escape(value, Quotes::kEscape); }
 
 void PrometheusText::Family(absl::string_view name, MetricType type, absl::string_view help) {
   const char* type_name = type == MetricType::kCounter ? "counter"
                           : type == MetricType::kGauge ? "gauge"
                                                        : "histogram";
-  absl::StrAppend(&out_, "# HELP ", name, " ", EscapeHelp(help), "\n# TYPE ", name, " ",
+  absl::StrAppend(&out_, "# HELP ", name, " ", Escape(help, Quotes::kKeep), "\n# TYPE ", name, " ",
                   type_name, "\n");
 }
 
