@@ -521,11 +521,12 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
                                 run->id.DebugString(), " finished without a report for every "
                                 "shard of output ", out->id().DebugString())));
   }
+  // Counted before it leaves runs_: a run no longer in RunningRuns() is in the metrics.
+  CountFinishedRun(*run, error);
   {
     absl::MutexLock lock(&mu_);
     runs_.erase(run->id);
   }
-  CountFinishedRun(*run, error);
   if (!run->holder.valid()) {  // a step's follow-up run was never submitted itself
     for (size_t i = 0; i < run->schedulers.size(); ++i) {
       absl::Status s = run->schedulers[i]->OnRunFinished(run->id, i < device_nanos.size() ? device_nanos[i] : 0);

@@ -38,12 +38,15 @@ def pw_cmd(state_dir, *args, timeout=60):
 
 
 def wait_until_idle(url, timeout=60):
-    """Until the controller has no run in flight (asked through the dashboard)."""
+    """Until a snapshot taken from now on shows no run in flight (asked through the dashboard,
+    which reuses a snapshot for 250 ms: older ones may predate the last run)."""
+    since_ms = time.time() * 1000
     deadline = time.monotonic() + timeout
     while True:
         with urllib.request.urlopen(url + "api/programs", timeout=30) as r:
-            if not json.loads(r.read())["running"]:
-                return
+            programs = json.loads(r.read())
+        if programs["taken_ms"] > since_ms and not programs["running"]:
+            return
         assert time.monotonic() < deadline, "runs still in flight after %ss" % timeout
         time.sleep(0.05)
 

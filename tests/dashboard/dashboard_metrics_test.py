@@ -107,3 +107,14 @@ def test_bad_requests_to_a_live_cluster_change_nothing(cluster):
     after = samples(scrape(cluster.url))[0]
     for name in ["pathways_program_runs_total", "pathways_clients", "pathways_hosts_live"]:
         assert one(after, name) == one(before, name)
+
+
+def test_trace_download_has_the_recent_runs_of_every_host(cluster):
+    import json
+    with urllib.request.urlopen(cluster.url + "api/trace?seconds=600", timeout=60) as r:
+        assert "attachment" in r.headers["Content-Disposition"]
+        trace = json.loads(r.read())
+    events = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+    categories = {e.get("cat") for e in events}
+    assert {"dispatch", "execute"} <= categories
+    assert len({e["pid"] for e in events if e.get("cat") == "execute"}) == 2  # both hosts ran work
