@@ -32,9 +32,11 @@ set(PW_ALLOW_cluster
     service checkpoint dataflow collectives collectives/in_process collectives/gloo device device/cpu
     device/sim kernels ir base)
 set(PW_ALLOW_launch base)
+# The controller process's HTTP dashboard: reads the controller server, never drives it.
+set(PW_ALLOW_dashboard cluster controller scheduler service checkpoint dataflow ir base)
 set(PW_ALLOW_client rpc wire service checkpoint dataflow autodiff ir base)
 set(PW_ALLOW_tools
-    launch client cluster controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
+    launch client cluster dashboard controller scheduler worker dataplane dataplane/grpc dataplane/tcp rpc wire service checkpoint dataflow
     collectives collectives/in_process device device/cpu device/sim kernels autodiff ir base)
 
 # Tests (files named *_test.cc, *_test_util.*, *conformance*, fake_*) may also reach these, to run

@@ -13,6 +13,9 @@ PACKAGES=(
   libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-tqdm
+  # The controller's dashboard: its HTTP server and JSON; its tests parse the Prometheus text
+  # with the reference parser and load the page in headless Chromium.
+  libcpp-httplib-dev nlohmann-json3-dev python3-prometheus-client chromium
   # Test dependencies: PyTorch is the oracle the training tests compare gradients and losses
   # with; hypothesis drives the property tests of the Python argument checks; openssl makes the
   # TLS test's self-signed certificate.

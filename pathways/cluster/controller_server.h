@@ -107,6 +107,12 @@ class ControllerServer {
   // depended on it, the resource manager dropped its devices). DEADLINE_EXCEEDED otherwise.
   absl::Status WaitForHostLost(HostId host, absl::Duration timeout);
 
+  // Recent trace events of the controller and every live host, into `into` (recording). A host
+  // that does not answer is logged and marked by an instant event on the controller's lane.
+  void CollectTrace(TraceRecorder& into);
+  // The hosts lost so far, by id, with why (the dashboard shows them).
+  std::vector<LostHost> lost_hosts() const { return membership_->LostHosts(); }
+
   // Declares `host` lost now (as a missed heartbeat would). NOT_FOUND for an unknown host.
   absl::Status DeclareLost(HostId host, std::string why);
 
@@ -140,9 +146,6 @@ class ControllerServer {
   absl::Status Heartbeat(HostId host);
   // The host's Worker address and its TCP data plane address (empty if it has none).
   absl::StatusOr<std::pair<std::string, std::string>> LookupHost(HostId host) const;
-  // Recent trace events of the controller and every live host, into `into` (recording). A host
-  // that does not answer is logged and marked by an instant event on the controller's lane.
-  void CollectTrace(TraceRecorder& into);
   void RequestShutdown();
 
   // The host's client, once the host is lost: its calls in flight end with `reason`, and it

@@ -158,7 +158,7 @@ bool HostMembership::Lose(HostId host, const std::string& why) {
   // Runs dispatched while the host was being removed.
   AbortGangsOf(host, reason);
   absl::MutexLock lock(&mu_);
-  lost_.insert(host);
+  lost_[host] = LostHost{.host = host, .address = entry.address, .reason = reason, .when = absl::Now()};
   return true;
 }
 
@@ -251,6 +251,14 @@ absl::Status HostMembership::WaitForHostLost(HostId host, absl::Duration timeout
   if (mu_.AwaitWithTimeout(absl::Condition(&gone), timeout)) return absl::OkStatus();
   return absl::DeadlineExceededError(absl::StrCat(
       host.DebugString(), " was not declared lost within ", absl::FormatDuration(timeout)));
+}
+
+std::vector<LostHost> HostMembership::LostHosts() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<LostHost> out;
+  out.reserve(lost_.size());
+  for (const auto& [host, lost] : lost_) out.push_back(lost);
+  return out;
 }
 
 std::string HostMembership::DebugString() const {

@@ -50,6 +50,14 @@ struct HostMembershipOptions {
   absl::Status Validate() const;
 };
 
+// A host declared lost: its address and the reason every error about it names.
+struct LostHost {
+  HostId host;
+  std::string address;
+  absl::Status reason;
+  absl::Time when;
+};
+
 // Threads: every method is thread-safe. Join and Lose call the controller and the resource
 // manager, so they must not run on a thread those call back on (a worker's report thread):
 // such threads hand failures to ReportFailure, which only queues them for the monitor thread
@@ -119,6 +127,9 @@ class HostMembership {
   // Until `host` was lost and its removal finished. DEADLINE_EXCEEDED otherwise.
   absl::Status WaitForHostLost(HostId host, absl::Duration timeout) const;
 
+  // The hosts lost so far (removal finished), by id, with why.
+  std::vector<LostHost> LostHosts() const;
+
   std::string DebugString() const;
 
  private:
@@ -136,7 +147,7 @@ class HostMembership {
   mutable absl::Mutex mu_;
   std::string name_ ABSL_GUARDED_BY(mu_);
   absl::btree_map<HostId, Entry> hosts_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<HostId> lost_ ABSL_GUARDED_BY(mu_);  // removal finished
+  absl::btree_map<HostId, LostHost> lost_ ABSL_GUARDED_BY(mu_);  // removal finished
   std::deque<std::pair<HostId, absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;

@@ -167,6 +167,11 @@ TEST_F(HostMembershipTest, LoseHappensOnceAndAbortsTheHostsInFlightGangs) {
   EXPECT_TRUE(membership_.Lose(a, "power cut"));
   EXPECT_FALSE(membership_.Lose(a, "again"));
   ASSERT_EQ(lost_.size(), 1u);
+  const std::vector<LostHost> lost_hosts = membership_.LostHosts();
+  ASSERT_EQ(lost_hosts.size(), 1u);
+  EXPECT_EQ(lost_hosts[0].host, a);
+  EXPECT_EQ(lost_hosts[0].address, "10.0.0.1:7000");
+  EXPECT_THAT(lost_hosts[0].reason, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("lost: power cut")));
   ASSERT_FALSE(aborted_.empty());
   EXPECT_EQ(aborted_[0].size, 2);
   EXPECT_THAT(aborted_[0].reason, HasSubstr("lost: power cut"));

@@ -215,6 +215,10 @@ absl::Status ProcessClusterOptions::Validate() const {
         "that block in collectives)"));
   }
   PW_RETURN_IF_ERROR(check(memory_per_device_bytes, "memory_per_device_bytes"));
+  if (dashboard_port < 0 || dashboard_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProcessClusterOptions.dashboard_port must be in [0, 65535], got ", dashboard_port));
+  }
   if (dcn_latency_us < 0 || !(dcn_gbps >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ProcessClusterOptions: dcn_latency_us and dcn_gbps must be >= 0, got ", dcn_latency_us,
@@ -299,6 +303,15 @@ absl::Status ProcessCluster::Init() {
     args.insert(args.end(), {"--client-array-quota", absl::StrCat(options_.quota.live_arrays)});
   }
   if (!options_.trace) args.push_back("--no-trace");
+  // pw-controller writes the dashboard's URL before its address.
+  const std::string dashboard_file = log_dir_ + "/dashboard.url";
+  ::unlink(dashboard_file.c_str());
+  if (options_.dashboard) {
+    args.insert(args.end(), {"--dashboard-host", options_.dashboard_host, "--dashboard-port",
+                             absl::StrCat(options_.dashboard_port), "--dashboard-url-file", dashboard_file});
+  } else {
+    args.push_back("--no-dashboard");
+  }
   PW_ASSIGN_OR_RETURN(credentials_.cluster_token, RandomToken());
   PW_ASSIGN_OR_RETURN(credentials_.operator_token, RandomToken());
   PW_ASSIGN_OR_RETURN(controller_pid_,
@@ -324,6 +337,10 @@ absl::Status ProcessCluster::Init() {
     absl::SleepFor(absl::Milliseconds(5));
   }
 
+  if (options_.dashboard) {
+    std::ifstream f(dashboard_file);
+    std::getline(f, dashboard_url_);
+  }
   // Clients and tools of this process find the credentials by the address.
   RememberClusterCredentials(address_, credentials_);
 

@@ -76,6 +76,11 @@ struct ProcessClusterOptions {
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
   // Where pw-controller listens (port 0: a free one).
   std::string controller_listen = "127.0.0.1:0";
+  // pw-controller's dashboard (--dashboard-host / --dashboard-port; port 0: a free one); off
+  // with dashboard = false. A host other than loopback needs the operator token per request.
+  bool dashboard = true;
+  std::string dashboard_host = "127.0.0.1";
+  int64_t dashboard_port = 0;
   // Per worker, by its index in start order: its --listen address, and a command its pw-worker
   // runs under (e.g. {"/usr/sbin/ip", "netns", "exec", "ns1"}: a worker in a network namespace
   // of its own, for partition tests; the command must exec the worker, keeping its pid).
@@ -103,6 +108,8 @@ class ProcessCluster {
   // The controller's "ip:port", for GrpcControllerClient::Connect / PATHWAYS_ADDRESS.
   const std::string& address() const { return address_; }
   pid_t controller_pid() const { return controller_pid_; }
+  // The dashboard's "http://host:port/" (empty without one).
+  const std::string& dashboard_url() const { return dashboard_url_; }
   // The secrets the controller was started with (random per cluster): clients present the
   // cluster token to connect, the operator token stops the cluster and reads everyone's status.
   const ClusterCredentials& credentials() const { return credentials_; }
@@ -144,6 +151,7 @@ class ProcessCluster {
   std::string log_dir_;
   bool owns_log_dir_ = false;
   std::string address_;
+  std::string dashboard_url_;
   ClusterCredentials credentials_;
   pid_t controller_pid_ = -1;
   std::vector<pid_t> worker_pids_;

@@ -348,6 +348,7 @@ absl::StatusOr<ArrayInfo> Controller::PutArray(ClientId client, SliceId slice,
                                               std::move(hosts), ArrayRecord::Initial::kReady,
                                               s.mesh_shape);
   arrays_.AddHandle(record);
+  for (const ir::Literal& shard : shards) metrics_.put_bytes.Add(shard.byte_size());
   return record->info();
 }
 
@@ -435,6 +436,7 @@ AsyncValueRef<std::vector<ir::Literal>> Controller::FetchArray(ClientId client, 
         }
         if (!last) return;
         if (gather->error.ok()) {
+          for (const ir::Literal& s : gather->shards) metrics_.fetch_bytes.Add(s.byte_size());
           result->SetValue(std::move(gather->shards));
         } else {
           result->SetError(gather->error);

@@ -21,6 +21,7 @@
 #include "pathways/base/ids.h"
 #include "pathways/base/trace.h"
 #include "pathways/controller/array_store.h"
+#include "pathways/controller/controller_metrics.h"
 #include "pathways/controller/deadline_timer.h"
 #include "pathways/service/controller_service.h"
 #include "pathways/scheduler/gang_scheduler.h"
@@ -122,6 +123,11 @@ class Controller final : public ControllerService, public RunObserver {
 
   // RunObserver: called by workers on their threads.
   void OnHostRunDone(HostRunResult result) override;
+
+  // What the controller counted (runs, computations, latencies, bytes, recent failures).
+  const ControllerMetrics& metrics() const { return metrics_; }
+  // The runs admitted and not yet finished, by run id.
+  std::vector<RunningRun> RunningRuns() const;
 
   // Every island scheduler's DebugString, for logs.
   std::string SchedulerDebugString() const;
@@ -273,6 +279,8 @@ class Controller final : public ControllerService, public RunObserver {
   // Records one host's report for the current wave; sends the next wave or finishes the run.
   void HandleReport(const std::shared_ptr<RunState>& run, HostRunResult result);
   void FinishRun(const std::shared_ptr<RunState>& run);
+  // Counts a finished run in metrics_ (a failed one in its recent failures too).
+  void CountFinishedRun(const RunState& run, const absl::Status& error);
   // Fails the run's outputs not yet available with `status` and tells its hosts to drop its
   // work (controller_cancel.cc). Also what a passed deadline does.
   void CancelRunWith(const std::shared_ptr<RunState>& run, absl::Status status);
@@ -284,6 +292,7 @@ class Controller final : public ControllerService, public RunObserver {
   ResourceManager* const resources_;
   LoweringCache lowering_cache_;
   ArrayStore arrays_;
+  ControllerMetrics metrics_;
 
   mutable absl::Mutex mu_;
   absl::btree_map<HostId, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);

@@ -40,6 +40,8 @@ void Controller::CancelRunWith(const std::shared_ptr<RunState>& run, absl::Statu
   {
     absl::MutexLock lock(&run->mu);
     if (run->finished) return;
+    // The run ends failed even if its hosts finished before they heard (its outputs did fail).
+    if (run->first_error.ok()) run->first_error = status;
   }
   PW_LOG(INFO) << status;
   for (const auto& out : run->outputs) out->Fail(status);

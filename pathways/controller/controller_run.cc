@@ -74,6 +74,7 @@ absl::StatusOr<RunResult> Controller::Run(ClientId client, ProgramId program_id,
 absl::StatusOr<RunResult> Controller::StartRun(
     ClientId client, ProgramId program_id, absl::Span<const ArrayId> inputs, RunOptions options,
     const Holder* holder, const std::vector<std::shared_ptr<ArrayRecord>>& preassigned) {
+  const int64_t start_ns = MonotonicNanos();
   TraceScope trace(options_.trace, "dispatch", "dispatch", kControllerTracePid, 0);
   PW_ASSIGN_OR_RETURN(std::shared_ptr<const ProgramRecord> program,
                       FindRunProgram(client, program_id));
@@ -134,6 +135,7 @@ absl::StatusOr<RunResult> Controller::StartRun(
   EnsureFunctions(run->targets, *run->lowered);
   ArmDeadline(run, options.deadline, program->def.name);
   SubmitRun(run);
+  metrics_.dispatch_latency.Observe(MonotonicNanos() - start_ns);
   return result;
 }
 
@@ -280,6 +282,8 @@ absl::Status Controller::AdmitRun(const std::shared_ptr<RunState>& run, const st
   ++client_it->second.runs;
   run->client_options = client_it->second.options;
   ++total_runs_;
+  metrics_.runs_started.Add();
+  run->admitted_ns = MonotonicNanos();
   run->id = RunId(next_run_++);
   run->gang_base = next_gang_;
   next_gang_ += static_cast<int64_t>(lp.nodes.size());
@@ -322,6 +326,7 @@ void Controller::SubmitRun(const std::shared_ptr<RunState>& run) {
     FinishRun(run);
     return;
   }
+  run->submitted_ns = MonotonicNanos();
   RunDescriptor descriptor;
   descriptor.run = run->id;
   descriptor.client = run->client;
@@ -381,6 +386,9 @@ void Controller::SendWave(const std::shared_ptr<RunState>& run, IslandId island,
         sends.push_back(Send{host, w->second.worker, part});
       }
     }
+  }
+  if (!run->sent.exchange(true, std::memory_order_relaxed)) {
+    metrics_.queue_time.Observe(MonotonicNanos() - run->submitted_ns);
   }
   for (Send& send : sends) {
     // One event per host message (in the controller's trace, inside "dispatch"): how long
@@ -513,6 +521,8 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
                                 run->id.DebugString(), " finished without a report for every "
                                 "shard of output ", out->id().DebugString())));
   }
+  // Counted before it leaves runs_: a run no longer in RunningRuns() is in the metrics.
+  CountFinishedRun(*run, error);
   {
     absl::MutexLock lock(&mu_);
     runs_.erase(run->id);
@@ -525,6 +535,57 @@ void Controller::FinishRun(const std::shared_ptr<RunState>& run) {
   }
   for (const auto& input : run->inputs) DropArrayRef(input);
   for (const auto& out : run->outputs) DropArrayRef(out);
+}
+
+void Controller::CountFinishedRun(const RunState& run, const absl::Status& error) {
+  int64_t computations = 0;
+  if (run.lowered != nullptr) {
+    for (const GraphNode& node : run.lowered->nodes) computations += node.kind == NodeKind::kCompute;
+  }
+  metrics_.computations.Add(computations);
+  metrics_.runs_finished.Add();
+  if (run.admitted_ns != 0) metrics_.run_duration.Observe(MonotonicNanos() - run.admitted_ns);
+  if (error.ok()) return;
+  metrics_.runs_failed.Add();
+  std::string program;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = programs_.find(run.program); it != programs_.end()) program = it->second->def.name;
+  }
+  metrics_.RecordFailure(RunFailure{.run = run.id,
+                                    .client = run.client,
+                                    .program = program.empty() ? run.program.DebugString() : program,
+                                    .error = error,
+                                    .finished = absl::Now()});
+}
+
+std::vector<RunningRun> Controller::RunningRuns() const {
+  std::vector<std::pair<std::shared_ptr<RunState>, std::string>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, run] : runs_) {
+      auto p = programs_.find(run->program);
+      live.emplace_back(run, p != programs_.end() ? p->second->def.name : run->program.DebugString());
+    }
+  }
+  const absl::Time now = absl::Now();
+  const int64_t now_ns = MonotonicNanos();
+  std::vector<RunningRun> out;
+  out.reserve(live.size());
+  for (auto& [run, name] : live) {
+    int64_t stage;
+    {
+      absl::MutexLock lock(&run->mu);
+      stage = run->stage;
+    }
+    out.push_back(RunningRun{.run = run->id,
+                             .client = run->client,
+                             .program = std::move(name),
+                             .started = now - absl::Nanoseconds(now_ns - run->admitted_ns),
+                             .stage = stage});
+  }
+  std::sort(out.begin(), out.end(), [](const RunningRun& a, const RunningRun& b) { return a.run < b.run; });
+  return out;
 }
 
 }  // namespace pw

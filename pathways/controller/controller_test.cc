@@ -396,6 +396,43 @@ TEST_F(ControllerTest, AFailedShardFailsItsArrayWithTheHostsError) {
   EXPECT_EQ(controller_->FetchArray(client, r.outputs[1].id)->AwaitValue().status(), oom);
 }
 
+TEST_F(ControllerTest, MetricsCountRunsComputationsBytesAndTheFailedRunsError) {
+  const std::vector<HostId> hosts = AddHosts(0, 1, 2);
+  const ClientId client = Connect();
+  const VirtualSlice slice = Slice(client, 2);
+  const ProgramId p = Chain(client, slice.id, {Function(client, "a", Arith::kMul, 2, 2),
+                                               Function(client, "b", Arith::kAdd, 1, 2)});
+  const RunResult r = MustRun(client, p, {Put(client, slice)});
+  const ControllerMetrics& m = controller_->metrics();
+  EXPECT_EQ(m.put_bytes.value(), 2 * 2 * 4);  // two f32[2] shards
+  EXPECT_EQ(m.runs_started.value(), 1);
+  EXPECT_EQ(m.dispatch_latency.Read().count, 1);
+  EXPECT_EQ(m.queue_time.Read().count, 1);  // sent at once: the window was empty
+  const std::vector<RunningRun> running = controller_->RunningRuns();
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].run, r.run);
+  EXPECT_EQ(running[0].program, "chain");
+  const absl::Status oom = absl::ResourceExhaustedError("node 'f1' shard 1 on device:1: out of memory");
+  W(hosts[0]).FailValue(W(hosts[0]).runs()[0].lowered->output_values[0], oom);
+  ReplyAll();
+  EXPECT_TRUE(WaitUntil([&] { return controller_->RunningRuns().empty(); }));
+  EXPECT_EQ(m.runs_finished.value(), 1);
+  EXPECT_EQ(m.runs_failed.value(), 1);
+  EXPECT_EQ(m.computations.value(), 2);
+  EXPECT_EQ(m.run_duration.Read().count, 1);
+  const std::vector<RunFailure> failures = m.RecentFailures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].run, r.run);
+  EXPECT_EQ(failures[0].program, "chain");
+  EXPECT_EQ(failures[0].error, oom);
+  // A cancelled run ends failed even when its hosts finish it anyway.
+  const RunResult cancelled = MustRun(client, p, {Put(client, slice)});
+  ASSERT_TRUE(controller_->CancelRun(client, cancelled.run).ok());
+  ReplyAll();
+  EXPECT_TRUE(WaitUntil([&] { return m.runs_failed.value() == 2; }));
+  EXPECT_THAT(m.RecentFailures()[0].error, StatusIs(absl::StatusCode::kCancelled));
+}
+
 TEST_F(ControllerTest, RemovingAHostFailsItsPendingArraysAndFinishesTheRun) {
   const std::vector<HostId> hosts = AddHosts(0, 2, 1);
   const ClientId client = Connect();

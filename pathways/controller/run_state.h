@@ -4,6 +4,7 @@
 #define PATHWAYS_CONTROLLER_RUN_STATE_H_
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct Controller::RunState {
   RunId holder;
   // The DeadlineTimer entry of the run's deadline (0: none); cancelled when the run finishes.
   int64_t deadline_timer = 0;
+  // MonotonicNanos() when the run was admitted and submitted to its schedulers; `sent` once its
+  // first wave went to the hosts (ControllerMetrics::queue_time is observed once).
+  int64_t admitted_ns = 0;
+  int64_t submitted_ns = 0;
+  std::atomic<bool> sent{false};
 
   absl::Mutex mu;
   int64_t stage ABSL_GUARDED_BY(mu) = -1;  // the wave in progress (-1: the parallel one)

@@ -4,7 +4,7 @@
 //         [--data-plane tcp|grpc] [--device-kind cpu|sim] [--sim-kernel-us N]
 //         [--sim-skip-compute] [--scheduler fifo|priority|share] [--scheduler-window N]
 //         [--no-trace]
-//   pw status | pw address | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
+//   pw status | pw address | pw dashboard | pw run PROGRAM [ARGS...] | pw trace --out FILE | pw down
 //   pw wait --hosts N [--timeout-seconds S]
 //
 // `pw up` starts pw-controller and one pw-worker per host in the background and records the
@@ -70,8 +70,16 @@ Commands:
               --client-lease-ms N     a client silent this long (killed, hung)
                                       is disconnected and its memory freed  [4000]
               --no-trace              do not record trace events
+              --dashboard-host HOST   where the controller's dashboard listens; other
+                                      than loopback, requests need the operator token
+                                                                        [127.0.0.1]
+              --dashboard-port N      its port (0: a free one)              [0]
+              --no-dashboard          serve no dashboard
   status    islands, hosts, devices, memory in use, programs and clients
   address   print the cluster's address (for PATHWAYS_ADDRESS)
+  dashboard print the dashboard's URL and open it in a browser (xdg-open), if
+            there is one and a display
+              --no-open               only print it
   run PROGRAM [ARGS...]
             run PROGRAM (a .py file runs with python3) with PATHWAYS_ADDRESS set
   trace --out FILE
@@ -92,6 +100,7 @@ struct State {
   pid_t controller_pid = -1;
   std::vector<pid_t> worker_pids;
   std::string log_dir;
+  std::string dashboard_url;  // empty: none
 };
 
 std::string StateDir() { return PathwaysStateDir(); }
@@ -107,7 +116,8 @@ absl::Status WriteState(const State& s) {
     f << "address=" << s.address << "\n"
       << "controller_pid=" << s.controller_pid << "\n"
       << "worker_pids=" << absl::StrJoin(s.worker_pids, ",") << "\n"
-      << "log_dir=" << s.log_dir << "\n";
+      << "log_dir=" << s.log_dir << "\n"
+      << "dashboard=" << s.dashboard_url << "\n";
     if (!f) return absl::InternalError(absl::StrCat("cannot write ", tmp));
   }
   std::filesystem::rename(tmp, StateFile(), ec);
@@ -141,6 +151,8 @@ absl::StatusOr<State> ReadState() {
       }
     } else if (kv.first == "log_dir") {
       s.log_dir = kv.second;
+    } else if (kv.first == "dashboard") {
+      s.dashboard_url = kv.second;
     }
   }
   if (s.address.empty()) return absl::DataLossError(absl::StrCat(StateFile(), ": no address"));
@@ -181,7 +193,12 @@ absl::Status Up(const std::vector<std::string>& args) {
   flags.Int("--client-array-quota", &options.quota.live_arrays);
   int64_t lease_ms = absl::ToInt64Milliseconds(options.client_lease);
   flags.Int("--client-lease-ms", &lease_ms);
+  bool no_dashboard = false;
+  flags.String("--dashboard-host", &options.dashboard_host);
+  flags.Int("--dashboard-port", &options.dashboard_port);
+  flags.Bool("--no-dashboard", &no_dashboard);
   PW_RETURN_IF_ERROR(flags.Parse(args));
+  options.dashboard = !no_dashboard;
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("pw up: unexpected argument '", flags.positional()[0], "'"));
   }
@@ -207,7 +224,8 @@ absl::Status Up(const std::vector<std::string>& args) {
   std::error_code ec;
   std::filesystem::create_directories(options.log_dir, ec);
   PW_ASSIGN_OR_RETURN(std::unique_ptr<ProcessCluster> cluster, ProcessCluster::Start(options));
-  State state{cluster->address(), cluster->controller_pid(), cluster->worker_pids(), cluster->log_dir()};
+  State state{cluster->address(), cluster->controller_pid(), cluster->worker_pids(), cluster->log_dir(),
+              cluster->dashboard_url()};
   // The secrets first: a client that finds the cluster's address finds its token too.
   PW_RETURN_IF_ERROR(WriteCredentialsFile(StateDir() + "/credentials", cluster->credentials()));
   PW_RETURN_IF_ERROR(WriteState(state));
@@ -216,6 +234,44 @@ absl::Status Up(const std::vector<std::string>& args) {
             << options.hosts_per_island << " host(s) x " << options.devices_per_host
             << " " << DeviceKindName(options.device_kind) << " device(s), logs in " << state.log_dir << "\n"
             << "export PATHWAYS_ADDRESS=" << state.address << "\n";
+  if (!state.dashboard_url.empty()) std::cout << "dashboard: " << state.dashboard_url << " (pw dashboard)\n";
+  return absl::OkStatus();
+}
+
+// Whether `program` is an executable on $PATH.
+bool OnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    if (::access(absl::StrCat(dir, "/", program).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Prints the dashboard's URL of the `pw up` cluster, then opens it with xdg-open when there is
+// a display to open it on. A dashboard beyond loopback needs the operator token: it goes in the
+// URL's fragment, which the page reads and the browser never sends.
+absl::Status Dashboard(const std::vector<std::string>& args) {
+  FlagParser flags("pw dashboard");
+  bool no_open = false;
+  flags.Bool("--no-open", &no_open);
+  PW_RETURN_IF_ERROR(flags.Parse(args));
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("pw dashboard: unexpected argument '", flags.positional()[0], "'"));
+  }
+  PW_ASSIGN_OR_RETURN(State s, ReadState());
+  if (s.dashboard_url.empty()) {
+    return absl::NotFoundError(absl::StrCat("the cluster at ", s.address, " serves no dashboard (started with --no-dashboard)"));
+  }
+  std::string url = s.dashboard_url;
+  if (url.rfind("http://127.", 0) != 0 && url.rfind("http://localhost", 0) != 0 && url.rfind("http://[::1]", 0) != 0) {
+    absl::StrAppend(&url, "#token=", FindClusterCredentials(s.address).operator_token);
+  }
+  std::cout << url << "\n";
+  const bool display = std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
+  if (no_open || !display || !OnPath("xdg-open")) return absl::OkStatus();
+  absl::StatusOr<pid_t> opened = SpawnProcess({"xdg-open", url}, {.new_session = true});
+  if (!opened.ok()) std::cerr << "pw dashboard: xdg-open: " << opened.status().message() << "\n";
   return absl::OkStatus();
 }
 
@@ -386,6 +442,7 @@ absl::Status Main(int argc, char** argv) {
   const std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "up") return Up(args);
+  if (command == "dashboard") return Dashboard(args);
   if (command == "down") {
     if (!args.empty()) return absl::InvalidArgumentError(absl::StrCat("pw down: unexpected argument '", args[0], "'"));
     return Down();

@@ -19,6 +19,8 @@
 #include "pathways/tools/flags.h"
 #include "pathways/cluster/controller_server.h"
 #include "pathways/launch/launch_environment.h"
+#include "pathways/dashboard/controller_server_source.h"
+#include "pathways/dashboard/dashboard_server.h"
 
 namespace {
 
@@ -47,6 +49,12 @@ constexpr char kUsage[] =
     "unset ones are made at random (see --credentials-file).\n"
     "  --address-file PATH       once serving, write the bound ip:port there (atomically)\n"
     "  --no-trace                do not record trace events (pw trace shows nothing)\n"
+    "  --dashboard-host HOST     where the dashboard (page, /api, /metrics) listens\n"
+    "                            (default 127.0.0.1; any other address needs the operator\n"
+    "                            token on every request: Authorization: Bearer <token>)\n"
+    "  --dashboard-port N        its port (default 0: a free one)\n"
+    "  --dashboard-url-file PATH once serving, write the dashboard's URL there\n"
+    "  --no-dashboard            serve no dashboard\n"
     "Stops on SIGTERM, SIGINT or a Shutdown request (pw down), asking its workers to stop.\n";
 
 // Writes `text` to `path` through a temporary file and a rename, so a reader polling for the
@@ -78,6 +86,38 @@ absl::StatusOr<std::string> ListenFromEnvironment() {
   return *launch->listen_address;
 }
 
+struct DashboardFlags {
+  std::string host = "127.0.0.1";
+  int64_t port = 0;
+  std::string url_file;
+  bool off = false;
+
+  void Add(pw::FlagParser& flags) {
+    flags.String("--dashboard-host", &host);
+    flags.Int("--dashboard-port", &port);
+    flags.String("--dashboard-url-file", &url_file);
+    flags.Bool("--no-dashboard", &off);
+  }
+};
+
+// The dashboard over `source` (null with --no-dashboard), its URL written to --dashboard-url-file.
+absl::StatusOr<std::unique_ptr<pw::DashboardServer>> StartDashboard(const DashboardFlags& flags,
+                                                                     const pw::ControllerServer& server,
+                                                                     pw::DashboardSource& source) {
+  if (flags.off) return nullptr;
+  if (flags.port < 0 || flags.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--dashboard-port must be in [0, 65535], got ", flags.port));
+  }
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<pw::DashboardServer> dashboard,
+                      pw::DashboardServer::Start({.host = flags.host,
+                                                  .port = static_cast<int>(flags.port),
+                                                  .operator_token = server.operator_token()},
+                                                 &source));
+  if (!flags.url_file.empty()) PW_RETURN_IF_ERROR(WriteAtomically(flags.url_file, dashboard->url() + "\n"));
+  std::printf("pw-controller dashboard at %s\n", dashboard->url().c_str());
+  return dashboard;
+}
+
 int Run(int argc, char** argv) {
   std::string listen;  // unset: the launcher's environment, else 127.0.0.1:0
   int64_t heartbeat_timeout_ms = 1500;
@@ -89,6 +129,8 @@ int Run(int argc, char** argv) {
   int64_t client_lease_ms = 4000;
   std::string credentials_file;
   pw::FlagParser flags("pw-controller");
+  DashboardFlags dashboard_flags;
+  dashboard_flags.Add(flags);
   flags.Int("--client-lease-ms", &client_lease_ms);
   pw::ArrayQuota quota;
   flags.ByteSize("--client-memory-quota", &quota.memory_per_device_bytes);
@@ -153,32 +195,47 @@ int Run(int argc, char** argv) {
   }
   std::unique_ptr<pw::ControllerServer> server = *std::move(started);
 
-  std::thread signal_thread([&server, &signals] {
+  // The dashboard reads the server: it starts after it and stops before it. Its URL is written
+  // before the address, so a launcher that sees the address finds the URL too.
+  pw::ControllerServerSource dashboard_source(server.get());
+  absl::StatusOr<std::unique_ptr<pw::DashboardServer>> started_dashboard =
+      StartDashboard(dashboard_flags, *server, dashboard_source);
+  if (!started_dashboard.ok()) {
+    std::fprintf(stderr, "pw-controller: dashboard: %s\n", started_dashboard.status().ToString().c_str());
+    server->Shutdown();
+    return 1;
+  }
+  std::unique_ptr<pw::DashboardServer> dashboard = *std::move(started_dashboard);
+
+  std::thread signal_thread([&server, &dashboard, &signals] {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGUSR1) {
       std::fprintf(stderr, "pw-controller: %s, shutting down\n", strsignal(signal));
+      if (dashboard != nullptr) dashboard->Stop();
       server->Shutdown();
     }
   });
+  auto stop = [&] {
+    if (dashboard != nullptr) dashboard->Stop();
+    server->Shutdown();
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
+    signal_thread.join();
+  };
 
   if (!credentials_file.empty()) {
     if (absl::Status s = pw::WriteCredentialsFile(
             credentials_file, {server->cluster_token(), server->operator_token()});
         !s.ok()) {
       std::fprintf(stderr, "pw-controller: --credentials-file: %s\n", s.ToString().c_str());
-      server->Shutdown();
-      pthread_kill(signal_thread.native_handle(), SIGUSR1);
-      signal_thread.join();
+      stop();
       return 1;
     }
   }
   if (!address_file.empty()) {
     if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
       std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());
-      server->Shutdown();
-      pthread_kill(signal_thread.native_handle(), SIGUSR1);
-      signal_thread.join();
+      stop();
       return 1;
     }
   }
@@ -186,9 +243,8 @@ int Run(int argc, char** argv) {
   std::fflush(stdout);
 
   (void)server->Wait();
-  server->Shutdown();
-  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
-  signal_thread.join();
+  stop();
+  dashboard.reset();
   server.reset();
   std::printf("pw-controller stopped\n");
   return 0;
