@@ -218,7 +218,9 @@ absl::StatusOr<std::unique_ptr<ProcessCluster>> StartCluster(int64_t processes) 
                                 .trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr,
                                 // Host loss is not what this measures: on 2 busy cores a
                                 // heartbeat can come late.
-                                .heartbeat_timeout = absl::Seconds(10)});
+                                .heartbeat_timeout = absl::Seconds(10),
+                                // Its status sampling would run beside what is measured.
+                                .dashboard = false});
 }
 
 void MaybeWriteTrace(GrpcControllerClient& controller, const std::string& row) {

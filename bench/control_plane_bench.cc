@@ -209,6 +209,7 @@ absl::Status Main(const Flags& flags) {
     options.memory_per_device_bytes = int64_t{256} << 20;
     options.trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr;
     options.heartbeat_timeout = absl::Seconds(10);  // a loaded 2-core machine
+    options.dashboard = false;  // its status sampling would run beside what is measured
     PW_ASSIGN_OR_RETURN(std::unique_ptr<ProcessCluster> cluster, ProcessCluster::Start(options));
     PW_ASSIGN_OR_RETURN(std::shared_ptr<GrpcControllerClient> controller,
                         GrpcControllerClient::Connect(cluster->address()));

@@ -58,6 +58,7 @@ Cluster& TheCluster() {
     options.trace = std::getenv("PW_BENCH_TRACE_DIR") != nullptr;
     // A loaded 2-core machine can delay a heartbeat past the default 1.5 s.
     options.heartbeat_timeout = absl::Seconds(10);
+    options.dashboard = false;  // its status sampling would run beside what is measured
     c->processes = Check(ProcessCluster::Start(options));
     c->controller = Check(GrpcControllerClient::Connect(c->processes->address()));
     slot = std::move(c);

@@ -21,6 +21,7 @@ int64_t MeasureGrpcOneWayNanos() {
   options.memory_per_device_bytes = int64_t{64} << 20;
   options.trace = false;
   options.heartbeat_timeout = absl::Seconds(10);
+  options.dashboard = false;  // its status sampling would run beside what is measured
   absl::StatusOr<std::unique_ptr<ProcessCluster>> processes = ProcessCluster::Start(options);
   PW_CHECK(processes.ok()) << processes.status();
   absl::StatusOr<std::shared_ptr<GrpcControllerClient>> controller =

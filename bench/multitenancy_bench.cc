@@ -92,6 +92,7 @@ class Island {
         o.sim_skip_compute = true;
       }
       o.scheduler = scheduler;
+      o.dashboard = false;  // its status sampling would run beside what is measured
       o.scheduler_window = flags.window;
       processes_ = Check(ProcessCluster::Start(o));
     } else {

@@ -10,6 +10,10 @@
 // of the pairs' ratios, and the CPU each side of the control plane spends per computation: this
 // client process, pw-controller, and every pw-worker process together per host (from
 // /proc/<pid>/stat, so every thread counts: gRPC, heartbeats, dispatch, the devices' loop).
+// This machine's two cores run every host's CPU work, which a real cluster runs on as many
+// machines: the last column projects Pathways with each host on a CPU of its own — a computation
+// takes the longest of the kernel, the controller's CPU and one host's CPU per computation
+// (OpByOp: their sum plus a round trip of our gRPC path, measured at the start).
 //
 // Usage: scale_process_bench [--hosts=16,64,...] [--processes=P] [--threads=T] [--seconds=S]
 //                            [--pairs=N] [--modes=OpByOp,Chained,Fused] [--json=FILE]
@@ -28,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_util.h"
+#include "bench/grpc_latency.h"
 #include "bench/multi_controller.h"
 #include "bench/pathways_fig5.h"
 #include "bench/sim_multi_controller.h"
@@ -158,12 +163,13 @@ std::unique_ptr<BaselineDevices> MakeBaseline(int64_t hosts) {
 }
 
 struct Row {
-  double pathways = 0, baseline = 0, ratio = 0;
+  double pathways = 0, baseline = 0, ratio = 0, projected = 0;
   double client_us = 0, controller_us = 0, worker_us_per_host = 0;  // CPU per computation
 };
 
 Row Measure(const Flags& flags, Client& client, const ProcessCluster& cluster,
-            const BaselineDevices& baseline, int64_t hosts, bench::Fig5Mode mode) {
+            const BaselineDevices& baseline, int64_t hosts, bench::Fig5Mode mode,
+            int64_t one_way_nanos) {
   const int64_t devices = hosts * kDevicesPerHost;
   const WorkCost step = bench::Fig5StepCost(devices, 1);
   const WorkCost fused = bench::Fig5StepCost(devices, bench::kRound);
@@ -183,9 +189,20 @@ Row Measure(const Flags& flags, Client& client, const ProcessCluster& cluster,
     controller_us.push_back((c1.controller - c0.controller) / 1e3 / n);
     worker_us.push_back((c1.workers - c0.workers) / 1e3 / n / static_cast<double>(hosts));
   }
-  return Row{.pathways = Median(pw), .baseline = Median(mc), .ratio = Median(ratio),
-             .client_us = Median(client_us), .controller_us = Median(controller_us),
-             .worker_us_per_host = Median(worker_us)};
+  Row row{.pathways = Median(pw), .baseline = Median(mc), .ratio = Median(ratio),
+          .client_us = Median(client_us), .controller_us = Median(controller_us),
+          .worker_us_per_host = Median(worker_us)};
+  const SimPerformanceModel model = bench::Fig5SimModel(0);
+  const double kernel_us = mode == bench::Fig5Mode::kFused
+                               ? model.KernelNanos(fused) / 1e3 / bench::kRound
+                               : model.KernelNanos(step) / 1e3;
+  const double control_us = row.client_us + row.controller_us;
+  const double per_computation_us =
+      mode == bench::Fig5Mode::kOpByOp
+          ? kernel_us + 2 * one_way_nanos / 1e3 + control_us + row.worker_us_per_host
+          : std::max({kernel_us, control_us, row.worker_us_per_host});
+  row.projected = std::min(1e6 / per_computation_us, row.baseline) / row.baseline;
+  return row;
 }
 
 int Main(int argc, char** argv) {
@@ -195,8 +212,10 @@ int Main(int argc, char** argv) {
               "of %.2f s per row\n",
               static_cast<long long>(kDevicesPerHost), static_cast<long long>(flags.processes),
               static_cast<long long>(flags.threads), flags.pairs, flags.seconds);
-  std::printf("%6s %5s %8s %11s %11s %7s %10s %10s %11s %7s\n", "hosts", "procs", "mode",
-              "pathways/s", "baseline/s", "ratio", "client us", "ctl us", "host us", "start");
+  const int64_t one_way = bench::MeasureGrpcOneWayNanos();
+  std::printf("# one-way latency of our gRPC path here: %.0f us\n", one_way / 1e3);
+  std::printf("%6s %5s %8s %11s %11s %7s %10s %10s %11s %7s %6s\n", "hosts", "procs", "mode",
+              "pathways/s", "baseline/s", "ratio", "client us", "ctl us", "host us", "start", "proj");
   std::string json = "{\"devices_per_host\":4,\"rows\":[";
   bool first = true;
   for (int64_t hosts : flags.hosts) {
@@ -209,24 +228,26 @@ int Main(int argc, char** argv) {
         .memory_per_device_bytes = int64_t{1} << 30, .trace = false,
         .device_kind = DeviceKind::kSim, .sim_skip_compute = true,
         .sim_collectives = CollectiveAlgorithm::kTree,
-        .start_timeout = absl::Seconds(300), .heartbeat_timeout = absl::Seconds(10)}));
+        .start_timeout = absl::Seconds(300), .heartbeat_timeout = absl::Seconds(10),
+        .dashboard = false}));
     const double start_s = (MonotonicNanos() - t0) / 1e9;
     auto stub = Check(GrpcControllerClient::Connect(cluster->address()));
     auto client = Check(Client::Connect(*stub, "scale-processes"));
     auto baseline = MakeBaseline(hosts);
     for (bench::Fig5Mode mode : flags.modes) {
-      const Row r = Measure(flags, *client, *cluster, *baseline, hosts, mode);
+      const Row r = Measure(flags, *client, *cluster, *baseline, hosts, mode, one_way);
       const std::string name(bench::Fig5ModeName(mode));
-      std::printf("%6lld %5lld %8s %11.0f %11.0f %6.2fx %10.1f %10.1f %11.2f %6.1fs\n",
+      std::printf("%6lld %5lld %8s %11.0f %11.0f %6.2fx %10.1f %10.1f %11.2f %6.1fs %5.2fx\n",
                   static_cast<long long>(hosts), static_cast<long long>(processes), name.c_str(),
                   r.pathways, r.baseline, r.ratio, r.client_us, r.controller_us,
-                  r.worker_us_per_host, start_s);
+                  r.worker_us_per_host, start_s, r.projected);
       std::fflush(stdout);
       absl::StrAppend(&json, first ? "" : ",", "{\"hosts\":", hosts, ",\"processes\":", processes,
                       ",\"mode\":\"", name, "\",\"pathways\":", r.pathways, ",\"baseline\":",
                       r.baseline, ",\"ratio\":", r.ratio, ",\"client_us\":", r.client_us,
                       ",\"controller_us\":", r.controller_us, ",\"host_us\":",
-                      r.worker_us_per_host, ",\"start_s\":", start_s, "}");
+                      r.worker_us_per_host, ",\"start_s\":", start_s, ",\"projected\":",
+                      r.projected, "}");
       first = false;
     }
     client.reset();
