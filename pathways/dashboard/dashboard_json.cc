@@ -39,6 +39,7 @@ json HostStatusJson(const ClusterSnapshot& s, const HostStatus& h, IslandId isla
           {"live_buffers", h.live_buffers},
           {"live_buffer_bytes", h.live_buffer_bytes},
           {"runs_received", h.runs_received},
+          {"transfer_bytes_sent", h.transfer_bytes_sent},
           {"devices", std::move(devices)}};
 }
 

@@ -244,6 +244,7 @@ TEST_F(DashboardServerTest, MetricsAreValidExpositionFormat) {
   EXPECT_THAT(r->body, HasSubstr("pathways_client_runs_total{client_id=\"5\",client=\"trainer \\\"A\\\"\"} 3\n"));
   EXPECT_THAT(r->body, HasSubstr("pathways_device_memory_used_bytes{island=\"0\",host=\"1\",device=\"3\",kind=\"cpu\"} 4096\n"));
   EXPECT_THAT(r->body, HasSubstr("\npathways_hosts_lost_total 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("\npathways_host_transfer_bytes_total{island=\"0\",host=\"1\"} 2000\n"));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ class FakeDashboardSource final : public DashboardSource {
     for (int h = 0; h < 2; ++h) {
       HostStatus host;
       host.host = HostId(h);
+      host.transfer_bytes_sent = 1000 * (h + 1);
       for (int d = 0; d < 2; ++d) {
         host.devices.push_back(DeviceStatus{.id = DeviceId(2 * h + d),
                                             .kind = "cpu",

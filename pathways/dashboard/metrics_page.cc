@@ -89,6 +89,14 @@ void RenderHosts(const ClusterSnapshot& s, PrometheusText& out) {
                {{"island", absl::StrCat(island_of[h.host].value())}, {"host", absl::StrCat(h.host.value())}},
                int64_t{h.status.ok() ? 1 : 0});
   }
+  out.Family("pathways_host_transfer_bytes_total", MetricType::kCounter,
+             "Shard bytes the host pushed to peer hosts (the data plane).");
+  for (const HostStatus& h : s.status.hosts) {
+    if (!h.status.ok()) continue;
+    out.Sample("pathways_host_transfer_bytes_total",
+               {{"island", absl::StrCat(island_of[h.host].value())}, {"host", absl::StrCat(h.host.value())}},
+               h.transfer_bytes_sent);
+  }
   for (const DeviceFamily& family : kDeviceFamilies) {
     out.Family(family.name, family.type, family.help);
     for (const HostStatus& h : s.status.hosts) {

@@ -38,6 +38,7 @@ struct HostStatus {
   int64_t live_buffer_bytes = 0;  // bytes of their device buffers
   int64_t runs_received = 0;    // HostRun messages received
   int64_t dispatch_nanos = 0;   // host-side dispatch work (allocation, enqueue), summed
+  int64_t transfer_bytes_sent = 0;  // shard bytes this host pushed to peer hosts
   // OK, or why the host's status could not be read (a remote host that did not answer in time:
   // UNAVAILABLE naming it; the other fields are then empty).
   absl::Status status;

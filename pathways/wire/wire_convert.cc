@@ -403,6 +403,7 @@ pathways::wire::HostStatusProto ToProto(const HostStatus& s) {
   p.set_live_buffer_bytes(s.live_buffer_bytes);
   p.set_runs_received(s.runs_received);
   p.set_dispatch_nanos(s.dispatch_nanos);
+  p.set_transfer_bytes_sent(s.transfer_bytes_sent);
   *p.mutable_status() = ToProto(s.status);
   return p;
 }
@@ -420,10 +421,12 @@ absl::StatusOr<HostStatus> FromProto(const pathways::wire::HostStatusProto& p) {
   PW_RETURN_IF_ERROR(CheckCount(p.live_buffer_bytes(), kMsg, "live_buffer_bytes"));
   PW_RETURN_IF_ERROR(CheckCount(p.runs_received(), kMsg, "runs_received"));
   PW_RETURN_IF_ERROR(CheckCount(p.dispatch_nanos(), kMsg, "dispatch_nanos"));
+  PW_RETURN_IF_ERROR(CheckCount(p.transfer_bytes_sent(), kMsg, "transfer_bytes_sent"));
   s.live_buffers = p.live_buffers();
   s.live_buffer_bytes = p.live_buffer_bytes();
   s.runs_received = p.runs_received();
   s.dispatch_nanos = p.dispatch_nanos();
+  s.transfer_bytes_sent = p.transfer_bytes_sent();
   PW_WIRE_ASSIGN_OR_RETURN(PeerStatus status, FromProto(p.status()), kMsg, "status");
   s.status = std::move(status.status);
   return s;

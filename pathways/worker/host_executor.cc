@@ -415,6 +415,7 @@ HostStatus HostExecutor::Status() const {
   status.live_buffer_bytes = stats.bytes;
   status.runs_received = runs_received_.load(std::memory_order_relaxed);
   status.dispatch_nanos = dispatch_nanos_.load(std::memory_order_relaxed);
+  status.transfer_bytes_sent = transfer_bytes_sent_.load(std::memory_order_relaxed);
   return status;
 }
 

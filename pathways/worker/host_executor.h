@@ -277,6 +277,7 @@ class HostExecutor final : public WorkerService, public ShardReceiver {
   std::deque<RunId> cancelled_order_ ABSL_GUARDED_BY(cancelled_mu_);
 
   std::atomic<int64_t> runs_received_{0};
+  std::atomic<int64_t> transfer_bytes_sent_{0};  // pushed to peers, counted once each push is done
   std::atomic<int64_t> dispatch_nanos_{0};
   // Last: the own loop's thread is joined before anything above goes.
   std::unique_ptr<EventLoop> own_loop_;

@@ -43,6 +43,8 @@ TEST(HostExecutorTest, SendRecvMovesAShardBetweenHosts) {
   EXPECT_TRUE(r1->outputs[0].status.ok());
   EXPECT_THAT(Fetch(cluster.host(1), arrays[3], 0), ::testing::ElementsAre(3, 5, 7, 9));
   EXPECT_EQ(cluster.data_plane().pushes(), 1);
+  EXPECT_EQ(cluster.host(0).Status().transfer_bytes_sent, 4 * sizeof(float));  // the one push
+  EXPECT_EQ(cluster.host(1).Status().transfer_bytes_sent, 0);
   // Temporaries are gone (and the released input): host 1 keeps only the output.
   AwaitLiveBuffers(cluster.host(0), 0);
   EXPECT_EQ(cluster.host(1).Status().live_buffers, 1);

@@ -80,9 +80,10 @@ void HostExecutor::DispatchSend(Message* msg, size_t index) {
     EventRef pushed = options_.data_plane->Push(step.peer_host, dst_array, step.dst_shard(),
                                                 step.peer_device, type, data, bytes);
     // `buffer` stays alive until the push is done with its bytes.
-    pushed->AndThen([this, msg, index, &step, buffer = std::move(buffer),
-                     start](const absl::Status& push_status) mutable {
+    pushed->AndThen([this, msg, index, &step, buffer = std::move(buffer), start,
+                     bytes](const absl::Status& push_status) mutable {
       buffer.reset();
+      if (push_status.ok()) transfer_bytes_sent_.fetch_add(bytes, std::memory_order_relaxed);
       TraceTransfer("send", *msg, step, start);
       StepDone(msg, index,
                push_status.ok()
