@@ -3,6 +3,9 @@
 #define BENCH_BENCH_UTIL_H_
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -22,6 +25,15 @@ T Check(absl::StatusOr<T> v) {
 inline double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Closes a results document `json` opened as `{...,"rows":[` and writes it to `path` (nothing
+// when empty), saying so on stdout.
+inline void WriteJsonRows(std::string json, const std::string& path) {
+  json += "]}\n";
+  if (path.empty()) return;
+  std::ofstream(path) << json;
+  std::printf("# wrote %s\n", path.c_str());
 }
 
 }  // namespace pw::bench

@@ -425,11 +425,7 @@ int Main(int argc, char** argv) {
       first = false;
     }
   }
-  absl::StrAppend(&json, "]}\n");
-  if (!flags.json.empty()) {
-    std::ofstream(flags.json) << json;
-    std::printf("# wrote %s\n", flags.json.c_str());
-  }
+  bench::WriteJsonRows(std::move(json), flags.json);
   return 0;
 }
 

@@ -255,9 +255,7 @@ int Main(int argc, char** argv) {
     const absl::Status stopped = cluster->Stop();
     PW_CHECK(stopped.ok()) << stopped;
   }
-  absl::StrAppend(&json, "]}\n");
-  std::ofstream(flags.json) << json;
-  std::printf("# wrote %s\n", flags.json.c_str());
+  bench::WriteJsonRows(std::move(json), flags.json);
   return 0;
 }
 

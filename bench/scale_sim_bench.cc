@@ -408,9 +408,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  absl::StrAppend(&json, "]}\n");
-  std::ofstream(flags.json) << json;
-  std::printf("# wrote %s\n", flags.json.c_str());
+  bench::WriteJsonRows(std::move(json), flags.json);
   return 0;
 }
 

@@ -122,7 +122,10 @@ TEST(SimulatedClusterTest, WorkerProcessesEachServeManySimulatedHosts) {
                                                  .trace = false,
                                                  .device_kind = DeviceKind::kSim,
                                                  .sim_kernel_us = kKernelMicros,
-                                                 .sim_skip_compute = true}));
+                                                 .sim_skip_compute = true,
+                                                 // 32 hosts on a loaded 2-core machine: a
+                                                 // heartbeat may come late.
+                                                 .heartbeat_timeout = absl::Seconds(10)}));
   ASSERT_EQ(processes->worker_pids().size(), static_cast<size_t>(kHosts / kPerWorker));
   std::set<int64_t> served;
   for (const std::vector<int64_t>& hosts : processes->worker_hosts()) {

@@ -454,14 +454,14 @@ class ControllerServer::WorkersService::ReportReader final
     absl::StatusOr<std::vector<HostRunResult>> results = wire::FromProto(report_);
     if (!results.ok()) {
       PW_LOG(WARNING) << "pw-controller: unreadable RunDoneReport: " << results.status();
-      End(Annotate(results.status(), "RunDoneReport"));
+      Refuse(Annotate(results.status(), "RunDoneReport"));
       return;
     }
     // A late report of a host already removed is ignored by the controller (its runs were
     // failed for it when it was removed).
     for (const HostRunResult& result : *results) {
       if (result.host != host_) {
-        End(absl::InvalidArgumentError(absl::StrCat(
+        Refuse(absl::InvalidArgumentError(absl::StrCat(
             "RunDoneReport: a result of ", result.host.DebugString(), " on the report stream of ",
             host_.DebugString())));
         return;
@@ -475,13 +475,7 @@ class ControllerServer::WorkersService::ReportReader final
     StartRead(&report_);
   }
   void OnCancel() override {
-    {
-      absl::MutexLock lock(&service_->mu_);
-      if (service_->stopped_ || !host_known_) return;  // the controller is going: nothing waits
-    }
-    service_->server_->membership_->ReportFailure(
-        host_, absl::UnavailableError(absl::StrCat(
-                   "its ReportRuns stream broke (run results it sent may be lost with it)")));
+    HostFailed("its ReportRuns stream broke (run results it sent may be lost with it)");
   }
   // Ends the call with `status` unless it ended already.
   void End(const absl::Status& status) {
@@ -495,6 +489,22 @@ class ControllerServer::WorkersService::ReportReader final
   }
 
  private:
+  // Ends the stream refusing a report: the results in it are lost, so is the host.
+  void Refuse(const absl::Status& why) {
+    End(why);
+    HostFailed(absl::StrCat("its report was refused (the run results in it are lost): ",
+                            why.message()));
+  }
+  // Reports the stream's host failed (a no-op once the controller stops, or for a host it no
+  // longer knows).
+  void HostFailed(const std::string& why) {
+    {
+      absl::MutexLock lock(&service_->mu_);
+      if (service_->stopped_ || !host_known_) return;  // the controller is going: nothing waits
+    }
+    service_->server_->membership_->ReportFailure(host_, absl::UnavailableError(why));
+  }
+
   // The host the stream reports for, from its metadata: INVALID_ARGUMENT naming the metadata
   // when it is missing or not a host id.
   absl::Status ReadHost(const grpc::CallbackServerContext& context) {

@@ -159,6 +159,9 @@ bool HostMembership::Lose(HostId host, const std::string& why) {
   AbortGangsOf(host, reason);
   absl::MutexLock lock(&mu_);
   lost_[host] = LostHost{.host = host, .address = entry.address, .reason = reason, .when = absl::Now()};
+  // Bounded: a worker re-joining for days adds a host each time. Ids only grow, so the oldest
+  // losses go first.
+  while (lost_.size() > kMaxLostHostsKept) lost_.erase(lost_.begin());
   return true;
 }
 

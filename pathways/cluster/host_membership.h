@@ -147,7 +147,9 @@ class HostMembership {
   mutable absl::Mutex mu_;
   std::string name_ ABSL_GUARDED_BY(mu_);
   absl::btree_map<HostId, Entry> hosts_ ABSL_GUARDED_BY(mu_);
-  absl::btree_map<HostId, LostHost> lost_ ABSL_GUARDED_BY(mu_);  // removal finished
+  // Removal finished; the most recent kMaxLostHostsKept.
+  static constexpr size_t kMaxLostHostsKept = 10'000;
+  absl::btree_map<HostId, LostHost> lost_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<HostId, absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;

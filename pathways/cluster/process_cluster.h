@@ -76,9 +76,11 @@ struct ProcessClusterOptions {
   absl::Duration heartbeat_timeout = absl::Milliseconds(1500);
   // Where pw-controller listens (port 0: a free one).
   std::string controller_listen = "127.0.0.1:0";
-  // pw-controller's dashboard (--dashboard-host / --dashboard-port; port 0: a free one); off
-  // with dashboard = false. A host other than loopback needs the operator token per request.
-  bool dashboard = true;
+  // pw-controller's dashboard (--dashboard-host / --dashboard-port; port 0: a free one). Off by
+  // default: it asks every host for its status once a second, beside whatever a test or a
+  // benchmark measures; `pw up` turns it on. A host other than loopback needs the operator
+  // token per request.
+  bool dashboard = false;
   std::string dashboard_host = "127.0.0.1";
   int64_t dashboard_port = 0;
   // Per worker, by its index in start order: its --listen address, and a command its pw-worker

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "pathways/base/clock.h"
@@ -37,11 +40,27 @@ int HttpCode(absl::StatusCode code) {
   }
 }
 
+// JSON text; bytes that are not UTF-8 (a path, a client's name) become U+FFFD instead of
+// throwing.
+std::string Dump(const nlohmann::json& json) {
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Whether a request's Host header names this machine's loopback (127.x, localhost, [::1]),
+// with or without a port.
+bool LocalHost(const std::string& host) {
+  if (absl::StartsWith(host, "[")) {  // [v6]:port
+    const size_t close = host.find(']');
+    return close != std::string::npos && IsLoopbackHost(host.substr(0, close + 1));
+  }
+  return IsLoopbackHost(host.substr(0, host.find(':')));
+}
+
 // Errors are JSON under /api/ (the page shows the message) and text elsewhere.
 void Fail(const httplib::Request& req, httplib::Response& res, int code, const std::string& message) {
   res.status = code;
   if (absl::StartsWith(req.path, "/api/")) {
-    res.set_content(nlohmann::json{{"error", message}}.dump(), kJson);
+    res.set_content(Dump(nlohmann::json{{"error", message}}), kJson);
   } else {
     res.set_content(message + "\n", "text/plain; charset=utf-8");
   }
@@ -140,7 +159,18 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(Dashboar
   }
   server->sampler_.Sample();  // the first requests find a snapshot
   server->sampler_.Start();
-  server->listener_ = std::thread([s = server.get()] { s->http_->listen_after_bind(); });
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  server->listener_ = std::thread([s = server.get(), ended] {
+    s->http_->listen_after_bind();
+    ended->store(true);
+  });
+  // Stop() works only once the listener runs (a stop before that would be lost, and its join
+  // would wait forever): wait for it to run, or to have given up.
+  while (!server->http_->is_running() && !ended->load()) absl::SleepFor(absl::Milliseconds(1));
+  if (!server->http_->is_running()) {
+    return absl::UnavailableError(
+        absl::StrCat("dashboard: the listener on ", o.host, ":", server->port_, " did not start"));
+  }
   return server;
 }
 
@@ -165,7 +195,9 @@ void DashboardServer::Route() {
   http.set_payload_max_length(4096);  // GET only: no body is read
   http.set_read_timeout(5, 0);
   http.set_write_timeout(30, 0);
-  http.set_keep_alive_max_count(100);
+  // One request per connection: a page polling on kept-alive connections would hold every
+  // thread of the pool, and a scrape or a second page would queue behind it.
+  http.set_keep_alive_max_count(1);
   http.set_default_headers({{"Cache-Control", "no-store"},
                             {"X-Content-Type-Options", "nosniff"},
                             {"Content-Security-Policy", "default-src 'self'; img-src 'self' data:"}});
@@ -176,6 +208,13 @@ void DashboardServer::Route() {
       res.set_header("Allow", "GET, HEAD");
       Fail(req, res, 405, absl::StrCat(req.method.substr(0, 16), " ", req.path.substr(0, 128),
                                        ": the dashboard is read-only (GET only)"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!requires_token_ && !LocalHost(req.get_header_value("Host"))) {
+      // On loopback no credential is asked: a page of another site that made its name
+      // resolve here (DNS rebinding) must not read the cluster through the browser.
+      Fail(req, res, 403, absl::StrCat("Host '", req.get_header_value("Host").substr(0, 64),
+                                       "' is not this dashboard's address (", url(), ")"));
       return httplib::Server::HandlerResponse::Handled;
     }
     const bool asset = req.path == "/" || req.path == "/index.html" || req.path == "/dashboard.css" ||
@@ -192,11 +231,16 @@ void DashboardServer::Route() {
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // An unmatched path gets 404 from httplib; give it a message.
+  // httplib calls it outside its own exception handling: nothing may escape.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) {
-      Fail(req, res, 404, absl::StrCat("no such page: ", req.path.substr(0, 128)));
-    } else if (res.body.empty()) {
-      Fail(req, res, res.status, absl::StrCat("request for ", req.path.substr(0, 128), " failed"));
+    try {
+      if (res.status == 404 && res.body.empty()) {
+        Fail(req, res, 404, absl::StrCat("no such page: ", req.path.substr(0, 128)));
+      } else if (res.body.empty()) {
+        Fail(req, res, res.status, absl::StrCat("request for ", req.path.substr(0, 128), " failed"));
+      }
+    } catch (...) {
+      res.set_content("request failed\n", "text/plain; charset=utf-8");
     }
   });
   http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
@@ -218,7 +262,7 @@ void DashboardServer::Route() {
   auto document = [this, &http](const char* path, nlohmann::json (*render)(const ClusterSnapshot&)) {
     http.Get(path, [this, render](const httplib::Request& req, httplib::Response& res) {
       if (absl::Status s = CheckParams(req, {}); !s.ok()) return Fail(req, res, s);
-      res.set_content(render(*sampler_.Fresh()).dump(), kJson);
+      res.set_content(Dump(render(*sampler_.Fresh())), kJson);
     });
   };
   document("/api/cluster", ClusterJson);
@@ -234,7 +278,7 @@ void DashboardServer::Route() {
       if (!id.ok()) return Fail(req, res, id.status());
       absl::StatusOr<nlohmann::json> doc = render(*sampler_.Fresh(), *id);
       if (!doc.ok()) return Fail(req, res, doc.status());
-      res.set_content(doc->dump(), kJson);
+      res.set_content(Dump(*doc), kJson);
     });
   };
   object(R"(/api/islands/([^/]+))", "island", IslandJson);

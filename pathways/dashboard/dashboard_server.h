@@ -51,7 +51,7 @@ struct DashboardServerOptions {
   // Upper bound of /api/trace's `seconds`.
   int64_t max_trace_seconds = 600;
   // Threads serving requests (each request holds one until answered).
-  int threads = 4;
+  int threads = 8;
   ClusterSamplerOptions sampler;
 };
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -161,6 +162,27 @@ TEST_F(DashboardServerTest, MalformedQueriesAre400NamingTheCulprit) {
   }
   EXPECT_EQ(source_.trace_calls, 0);
   EXPECT_EQ(source_.status_calls, status_before);
+}
+
+// A path that is not UTF-8 once decoded, and a Host that is not this machine's loopback (a page
+// of another site rebinding its name here): answered, and the server goes on serving.
+TEST_F(DashboardServerTest, HostileRequestsAreAnsweredAndChangeNothing) {
+  StartServer();
+  for (const auto& [path, code] : {std::pair{"/api/%ff", 404}, std::pair{"/api/hosts/%c3%28", 400},
+                                   std::pair{"/%ff%fe", 404}}) {
+    httplib::Result r = Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, code) << path;
+    if (absl::StartsWith(path, "/api/")) {  // JSON, the bad bytes replaced
+      EXPECT_TRUE(nlohmann::json::parse(r->body, nullptr, false).contains("error")) << r->body;
+    }
+  }
+  httplib::Result rebound = Get("/api/cluster", {{"Host", "attacker.example:8080"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403);
+  EXPECT_THAT(rebound->body, HasSubstr("is not this dashboard's address"));
+  EXPECT_EQ(Get("/api/cluster", {{"Host", "localhost:1"}})->status, 200);
+  EXPECT_EQ(Get("/api/cluster")->status, 200);
 }
 
 TEST_F(DashboardServerTest, TraceHasOnlyTheLastSecondsAndIsAnAttachment) {

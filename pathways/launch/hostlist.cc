@@ -82,6 +82,9 @@ absl::Status ExpandEntry(absl::string_view entry, int64_t max_hosts, const Error
   // Each piece is a list of alternatives: text is one, a bracket group its values.
   std::vector<std::vector<std::string>> pieces;
   const int64_t budget = max_hosts - static_cast<int64_t>(hosts.size());
+  // Names the entry makes so far: each group may expand to at most what the budget leaves for
+  // it, so the groups of one entry never hold more than the budget together.
+  int64_t product = 1;
   size_t i = 0;
   while (i < entry.size()) {
     if (entry[i] == '[') {
@@ -90,8 +93,9 @@ absl::Status ExpandEntry(absl::string_view entry, int64_t max_hosts, const Error
       absl::string_view group = entry.substr(i + 1, close - i - 1);
       if (group.find('[') != absl::string_view::npos) return err("nested '['");
       if (group.empty()) return err("empty '[]'");
-      auto values = ExpandGroup(group, budget, err);
+      auto values = ExpandGroup(group, budget / product, err);
       if (!values.ok()) return values.status();
+      product *= static_cast<int64_t>(values->size());
       pieces.push_back(*std::move(values));
       i = close + 1;
     } else if (entry[i] == ']') {

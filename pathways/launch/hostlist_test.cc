@@ -60,6 +60,13 @@ TEST(HostlistTest, SizesAreBounded) {
   // A product of groups is checked before it is expanded.
   EXPECT_THAT(Expand("a[1-999999999]b[1-999999999]c[1-999999999]"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
+  // Each group gets what the groups before it leave of the budget, so many groups that each fit
+  // are refused before their product is built.
+  std::string groups = "a";
+  for (int i = 0; i < 2000; ++i) groups += "[1-60000]";
+  EXPECT_THAT(Expand(groups), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
+  EXPECT_THAT(Expand("n[1-300][1-300]"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
+  EXPECT_THAT(Expand("n[1-2][1-3]"), IsOkAndHolds(SizeIs(6)));
   EXPECT_THAT(Expand("n[0-999999999]"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
   EXPECT_THAT(Expand(std::string(254, 'a')), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer")));
   EXPECT_THAT(Expand(std::string(70000, 'a')), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bytes")));

@@ -103,6 +103,10 @@ absl::StatusOr<std::optional<int64_t>> Island(const Environment& env, int64_t ra
 struct SlurmJob {
   std::string id;
   std::vector<std::string> nodes;  // SLURM_JOB_NODELIST, expanded
+  // The job step's nodes (SLURM_STEP_NODELIST, expanded; the job's when unset): what
+  // SLURM_NODEID counts.
+  std::vector<std::string> step_nodes;
+  std::string step_nodes_name = "SLURM_JOB_NODELIST";
 };
 
 absl::StatusOr<SlurmJob> ReadSlurmJob(const Environment& env) {
@@ -122,12 +126,16 @@ absl::StatusOr<SlurmJob> ReadSlurmJob(const Environment& env) {
   }
   PW_ASSIGN_OR_RETURN(job.nodes, ExpandHostlist(*list, name));
   if (std::optional<std::string> step = env("SLURM_STEP_NODELIST"); step.has_value()) {
-    PW_ASSIGN_OR_RETURN(std::vector<std::string> step_nodes, ExpandHostlist(*step, "SLURM_STEP_NODELIST"));
-    for (const std::string& node : step_nodes) {
+    PW_ASSIGN_OR_RETURN(job.step_nodes, ExpandHostlist(*step, "SLURM_STEP_NODELIST"));
+    for (const std::string& node : job.step_nodes) {
       if (std::find(job.nodes.begin(), job.nodes.end(), node) == job.nodes.end()) {
         return Invalid("SLURM_STEP_NODELIST", absl::StrCat("node '", node, "' is not in ", name));
       }
     }
+    job.step_nodes_name = "SLURM_STEP_NODELIST";
+  } else {
+    job.step_nodes = job.nodes;
+    job.step_nodes_name = std::string(name);
   }
   return job;
 }
@@ -141,14 +149,15 @@ absl::StatusOr<WorkerLaunch> SlurmWorker(const Environment& env) {
     return Invalid("SLURM_PROCID", absl::StrCat(rank, " is not below SLURM_NTASKS ", tasks));
   }
   PW_ASSIGN_OR_RETURN(int64_t node_id, RequiredNumber(env, "SLURM_NODEID", kMaxTasks, "this task's node"));
-  if (node_id >= static_cast<int64_t>(job.nodes.size())) {
-    return Invalid("SLURM_NODEID", absl::StrCat(node_id, " is past the ", job.nodes.size(),
-                                                " node(s) of the job's node list"));
+  // SLURM_NODEID counts the nodes of the job step (srun's), which may be fewer than the job's.
+  if (node_id >= static_cast<int64_t>(job.step_nodes.size())) {
+    return Invalid("SLURM_NODEID", absl::StrCat(node_id, " is past the ", job.step_nodes.size(),
+                                                " node(s) of ", job.step_nodes_name));
   }
-  const std::string& node = job.nodes[node_id];
+  const std::string& node = job.step_nodes[node_id];
   if (std::optional<std::string> name = env("SLURMD_NODENAME"); name.has_value() && *name != node) {
     return Invalid("SLURMD_NODENAME", absl::StrCat(Shown(*name), " is not node ", node_id, " '", node,
-                                                   "' of the job's node list (SLURM_NODEID)"));
+                                                   "' of ", job.step_nodes_name, " (SLURM_NODEID)"));
   }
   PW_ASSIGN_OR_RETURN(std::optional<int64_t> local, OptionalNumber(env, "SLURM_LOCALID", kMaxTasks));
   if (local.value_or(0) >= tasks) {

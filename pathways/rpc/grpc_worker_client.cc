@@ -252,6 +252,9 @@ absl::Status GrpcWorkerClient::CallPutShard(pathways::wire::PutShardRequest requ
                                             int32_t shard, DeviceId device, int64_t bytes,
                                             const std::string& what) {
   PW_RETURN_IF_ERROR(lost());
+  // The memory of arrays released before the put is the put's to use: releases waiting for the
+  // host's runs go out first.
+  FlushReleases();
   request.set_version(wire::kWireVersion);
   request.set_array(array.value());
   request.set_shard(shard);

@@ -63,8 +63,10 @@ struct GrpcWorkerClientOptions {
 // The command stream: runs and releases go out on one Worker.Commands stream, opened by the
 // first of them and kept for the client's life. A command goes out at once when no write is in
 // flight (on the calling thread: no hand-off); commands arriving meanwhile wait and leave
-// together, in seq order, as the next batch (at most kMaxCommandsPerBatch each). Their outcome
-// comes back on the worker's ControllerWorkers.ReportRuns stream, not here.
+// together, in seq order, as the next batch (at most kMaxCommandsPerBatch each). With
+// defer_releases_while_running, releases alone wait while the host has runs in flight: they go
+// with the next run, when RunsDone says none is left, or ahead of a fetch, save or put. Their
+// outcome comes back on the worker's ControllerWorkers.ReportRuns stream, not here.
 //
 // Host programs: the first Run of a lowering (HostRun::lowered, the shared_ptr the controller's
 // lowering cache hands out) carries the host's HostProgramProto under a fresh key; later runs of
@@ -188,6 +190,9 @@ class GrpcWorkerClient final : public WorkerService {
   // with this batch).
   std::unique_ptr<CommandBatch> TakeBatchOpeningLocked(bool* open, bool releases_too = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the releases waiting for the host's runs now (or with the next batch, if a write is
+  // in flight). Outside mu_.
+  void FlushReleases();
   // Writes `batch` (starting the stream with it the first time). Outside mu_.
   void WriteBatch(std::unique_ptr<CommandBatch> batch, bool open);
   void OnBatchWritten(bool ok);

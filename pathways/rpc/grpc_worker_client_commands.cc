@@ -28,7 +28,6 @@ std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchLocke
   if (releases_too) flush_releases_ = true;
   if (writing_ || broken_ || waiting_ == nullptr) return nullptr;
   if (!flush_releases_ && waiting_->runs_size() == 0 && runs_in_flight_ > 0) return nullptr;
-  flush_releases_ = false;
   std::unique_ptr<CommandBatch> batch = std::move(waiting_);
   writing_runs_ = std::move(waiting_runs_);
   waiting_runs_.clear();
@@ -59,8 +58,20 @@ std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchLocke
       *waiting_->add_releases() = std::move(*it);
     }
   }
+  // A flush asked for goes on while what was split off waits (it may hold releases).
+  if (waiting_ == nullptr) flush_releases_ = false;
   writing_ = true;
   return batch;
+}
+
+void GrpcWorkerClient::FlushReleases() {
+  std::unique_ptr<CommandBatch> batch;
+  bool open = false;
+  {
+    absl::MutexLock lock(&mu_);
+    batch = TakeBatchOpeningLocked(&open, /*releases_too=*/true);
+  }
+  if (batch != nullptr) WriteBatch(std::move(batch), open);
 }
 
 std::unique_ptr<GrpcWorkerClient::CommandBatch> GrpcWorkerClient::TakeBatchOpeningLocked(

@@ -264,10 +264,17 @@ absl::Status Dashboard(const std::vector<std::string>& args) {
     return absl::NotFoundError(absl::StrCat("the cluster at ", s.address, " serves no dashboard (started with --no-dashboard)"));
   }
   std::string url = s.dashboard_url;
-  if (url.rfind("http://127.", 0) != 0 && url.rfind("http://localhost", 0) != 0 && url.rfind("http://[::1]", 0) != 0) {
-    absl::StrAppend(&url, "#token=", FindClusterCredentials(s.address).operator_token);
-  }
+  const bool token = url.rfind("http://127.", 0) != 0 && url.rfind("http://localhost", 0) != 0 &&
+                     url.rfind("http://[::1]", 0) != 0;
+  if (token) absl::StrAppend(&url, "#token=", FindClusterCredentials(s.address).operator_token);
   std::cout << url << "\n";
+  if (token) {
+    // Another program's command line is readable by every user of the machine: the operator
+    // token is shown here only, never handed to a browser's launcher.
+    std::cerr << "pw dashboard: the URL carries the operator token; open it yourself "
+                 "(it is not passed to xdg-open)\n";
+    return absl::OkStatus();
+  }
   const bool display = std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
   if (no_open || !display || !OnPath("xdg-open")) return absl::OkStatus();
   absl::StatusOr<pid_t> opened = SpawnProcess({"xdg-open", url}, {.new_session = true});

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -307,6 +308,13 @@ absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t join_seco
   }
 }
 
+// Stops every host at once (a shutdown waits for the host's work and its last reports).
+void StopAll(std::vector<std::unique_ptr<CurrentServer>>& current) {
+  std::vector<std::thread> stopping;
+  for (auto& c : current) stopping.emplace_back([&c] { c->Stop(); });
+  for (std::thread& t : stopping) t.join();
+}
+
 int Run(int argc, char** argv) {
   bool help = false;
   int64_t rejoin_seconds = 60;
@@ -351,24 +359,24 @@ int Run(int argc, char** argv) {
     if (signal != SIGUSR1) {
       by_signal = true;
       std::fprintf(stderr, "pw-worker: %s, shutting down\n", strsignal(signal));
-      // Every host at once: a shutdown waits for the host's work and its last reports.
-      std::vector<std::thread> stopping;
-      for (auto& c : current) stopping.emplace_back([&c] { c->Stop(); });
-      for (std::thread& t : stopping) t.join();
+      StopAll(current);
     }
   });
 
-  // Each host joins and serves on a thread of its own (the first on this one).
+  // Each host joins and serves on a thread of its own (the first on this one). One stopping
+  // for good stops the others: the process serves all its hosts or none, so a launcher sees a
+  // worker that is gone rather than one quietly short of hosts.
   absl::Mutex stdout_mu;
   std::vector<absl::Status> why(current.size());
+  std::once_flag stop_rest;
+  auto serve = [&](size_t h) {
+    why[h] = ServeHost(options, join_seconds, rejoin_seconds, *current[h], stdout_mu);
+    if (!by_signal && current.size() > 1) std::call_once(stop_rest, [&] { StopAll(current); });
+  };
   {
     std::vector<std::thread> serving;
-    for (size_t h = 1; h < current.size(); ++h) {
-      serving.emplace_back([&, h] {
-        why[h] = ServeHost(options, join_seconds, rejoin_seconds, *current[h], stdout_mu);
-      });
-    }
-    why[0] = ServeHost(options, join_seconds, rejoin_seconds, *current[0], stdout_mu);
+    for (size_t h = 1; h < current.size(); ++h) serving.emplace_back(serve, h);
+    serve(0);
     for (std::thread& t : serving) t.join();
   }
   pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
