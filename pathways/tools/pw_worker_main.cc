@@ -272,16 +272,11 @@ absl::StatusOr<std::unique_ptr<pw::WorkerServer>> StartUntil(const pw::WorkerSer
   }
 }
 
-// Serves one host: joins (retrying while the controller does not answer, for `join_seconds`;
-// a signal ends the wait), then until it stops for good — after the controller went away (or
+// Serves one host that joined until it stops for good: after the controller went away (or
 // forgot the host) it joins again as a new host for up to `rejoin_seconds`. Returns why it
 // stopped.
-absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t join_seconds,
-                       int64_t rejoin_seconds, CurrentServer& current, absl::Mutex& stdout_mu) {
-  absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started =
-      StartUntil(options, absl::Now() + absl::Seconds(join_seconds), current);
-  if (!started.ok()) return started.status();
-  current.Set(*std::move(started));
+absl::Status ServeHost(const pw::WorkerServerOptions& options, int64_t rejoin_seconds,
+                       CurrentServer& current, absl::Mutex& stdout_mu) {
   absl::Status why;
   for (;;) {
     pw::WorkerServer* server = current.get();
@@ -363,14 +358,33 @@ int Run(int argc, char** argv) {
     }
   });
 
-  // Each host joins and serves on a thread of its own (the first on this one). One stopping
-  // for good stops the others: the process serves all its hosts or none, so a launcher sees a
-  // worker that is gone rather than one quietly short of hosts.
+  // The hosts join one after another (retrying while the controller does not answer, for
+  // --join-seconds; a signal ends the wait): hundreds joining at once would only make the
+  // controller answer each of them late.
+  for (size_t h = 0; h < current.size(); ++h) {
+    absl::StatusOr<std::unique_ptr<pw::WorkerServer>> started =
+        StartUntil(options, absl::Now() + absl::Seconds(join_seconds), *current[h]);
+    if (!started.ok()) {
+      StopAll(current);  // those that joined leave again
+      pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
+      signal_thread.join();
+      if (by_signal) return 0;
+      std::fprintf(stderr, "pw-worker: %s%s\n",
+                   current.size() > 1 ? absl::StrCat("host ", h + 1, " of ", current.size(), ": ").c_str() : "",
+                   started.status().ToString().c_str());
+      return 1;
+    }
+    current[h]->Set(*std::move(started));
+  }
+
+  // Each host serves on a thread of its own (the first on this one). One stopping for good
+  // stops the others: the process serves all its hosts or none, so a launcher sees a worker
+  // that is gone rather than one quietly short of hosts.
   absl::Mutex stdout_mu;
   std::vector<absl::Status> why(current.size());
   std::once_flag stop_rest;
   auto serve = [&](size_t h) {
-    why[h] = ServeHost(options, join_seconds, rejoin_seconds, *current[h], stdout_mu);
+    why[h] = ServeHost(options, rejoin_seconds, *current[h], stdout_mu);
     if (!by_signal && current.size() > 1) std::call_once(stop_rest, [&] { StopAll(current); });
   };
   {
