@@ -2,9 +2,11 @@
 #include "pathways/client/array.h"
 
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "pathways/base/logging.h"
 #include "pathways/base/status.h"
 #include "pathways/client/client_state.h"
@@ -53,7 +55,20 @@ absl::Status Array::Await() const {
                                                       ref_->client->name, "', which has disconnected"));
   }
   EventRef ready = ref_->client->controller->AwaitArray(ref_->client->id, ref_->info.id);
-  return ready->Await();
+  // The client's thread sleeps until the answer wakes it, without polling first (as
+  // AsyncEvent::Await does for the runtime's short waits): a client waits for a whole round trip,
+  // and a spinning client takes CPU the workers beside it need.
+  struct Waiter {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  ready->AndThen([waiter](const absl::Status& s) {
+    waiter->status = s;
+    waiter->done.Notify();
+  });
+  waiter->done.WaitForNotification();
+  return waiter->status;
 }
 
 absl::StatusOr<std::vector<ir::Literal>> Array::FetchShards() const {
