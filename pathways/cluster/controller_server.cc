@@ -247,7 +247,7 @@ absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> ControllerServer::Join(
       membership_->ReportFailure(h, std::move(s));
     };
     client_options.status_timeout = options_.worker_status_timeout;
-    // The report stream's reader tells the client of every result (RunsReported).
+    // The report stream's reader tells the client of every result (ReportReader, RunsDone).
     client_options.defer_releases_while_running = true;
     auto client = std::make_unique<GrpcWorkerClient>(std::move(client_options));
     GrpcWorkerClient* raw = client.get();
@@ -333,16 +333,10 @@ void ControllerServer::CollectTrace(TraceRecorder& into) {
   }
 }
 
-void ControllerServer::RunsReported(HostId host, int64_t n) {
-  GrpcWorkerClient* client = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = hosts_.find(host);
-    if (it == hosts_.end()) return;  // removed: its releases went with it
-    client = it->second.client.get();
-  }
-  // Clients outlive every handler (they go only after the server stopped).
-  client->RunsDone(n);
+GrpcWorkerClient* ControllerServer::ClientOf(HostId host) {
+  absl::MutexLock lock(&mu_);
+  auto it = hosts_.find(host);
+  return it == hosts_.end() ? nullptr : it->second.client.get();
 }
 
 absl::Status ControllerServer::DeclareLost(HostId host, std::string why) {
@@ -471,7 +465,7 @@ class ControllerServer::WorkersService::ReportReader final
     for (HostRunResult& result : *results) {
       service_->server_->controller().OnHostRunDone(std::move(result));
     }
-    service_->server_->RunsReported(host_, n);
+    if (client_ != nullptr) client_->RunsDone(n);
     StartRead(&report_);
   }
   void OnCancel() override {
@@ -523,12 +517,16 @@ class ControllerServer::WorkersService::ReportReader final
     }
     host_ = HostId(id);
     host_known_ = true;
+    // Looked up once per stream: clients outlive every handler (they go only after the server
+    // stopped), and a removed host's client just has nothing left to send.
+    client_ = service_->server_->ClientOf(host_);
     return absl::OkStatus();
   }
 
   WorkersService* const service_;
   HostId host_;
   bool host_known_ = false;  // written by Begin, before any other callback
+  GrpcWorkerClient* client_ = nullptr;  // the host's, when it is a member
   pwire::RunDoneReport report_;
   std::atomic<bool> ended_{false};
   std::shared_ptr<ReportReader> self_;

@@ -136,9 +136,8 @@ class ControllerServer {
 
   explicit ControllerServer(ControllerServerOptions options);
   absl::Status Init();
-  // `host` reported `n` run results on its report stream (its client's deferred releases may
-  // go out now).
-  void RunsReported(HostId host, int64_t n);
+  // The gRPC client of member `host`, or null. It lives until the server stopped.
+  GrpcWorkerClient* ClientOf(HostId host);
 
   // ControllerWorkers.
   absl::StatusOr<std::pair<HostId, std::vector<DeviceId>>> Join(HostSpec spec,

@@ -118,7 +118,8 @@ absl::StatusOr<std::unique_ptr<pw::DashboardServer>> StartDashboard(const Dashbo
   return dashboard;
 }
 
-int Run(int argc, char** argv) {
+// What pw-controller's flags say.
+struct ControllerFlags {
   std::string listen;  // unset: the launcher's environment, else 127.0.0.1:0
   int64_t heartbeat_timeout_ms = 1500;
   std::string address_file;
@@ -128,40 +129,63 @@ int Run(int argc, char** argv) {
   int64_t scheduler_window = 0;
   int64_t client_lease_ms = 4000;
   std::string credentials_file;
-  pw::FlagParser flags("pw-controller");
-  DashboardFlags dashboard_flags;
-  dashboard_flags.Add(flags);
-  flags.Int("--client-lease-ms", &client_lease_ms);
   pw::ArrayQuota quota;
-  flags.ByteSize("--client-memory-quota", &quota.memory_per_device_bytes);
-  flags.Int("--client-array-quota", &quota.live_arrays);
-  flags.String("--credentials-file", &credentials_file);
-  flags.String("--scheduler", &scheduler);
-  flags.Int("--scheduler-window", &scheduler_window);
-  flags.String("--listen", &listen);
-  flags.Int("--heartbeat-timeout-ms", &heartbeat_timeout_ms);
-  flags.String("--address-file", &address_file);
-  flags.Bool("--no-trace", &no_trace);
-  flags.Bool("--help", &help);
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (parsed.ok() && !flags.positional().empty()) {
-    parsed = absl::InvalidArgumentError(
+  DashboardFlags dashboard;
+};
+
+// The flags, checked (INVALID_ARGUMENT naming the flag); --listen from the launcher's
+// environment when unset.
+absl::Status ParseFlags(int argc, char** argv, ControllerFlags& f) {
+  pw::FlagParser flags("pw-controller");
+  f.dashboard.Add(flags);
+  flags.Int("--client-lease-ms", &f.client_lease_ms);
+  flags.ByteSize("--client-memory-quota", &f.quota.memory_per_device_bytes);
+  flags.Int("--client-array-quota", &f.quota.live_arrays);
+  flags.String("--credentials-file", &f.credentials_file);
+  flags.String("--scheduler", &f.scheduler);
+  flags.Int("--scheduler-window", &f.scheduler_window);
+  flags.String("--listen", &f.listen);
+  flags.Int("--heartbeat-timeout-ms", &f.heartbeat_timeout_ms);
+  flags.String("--address-file", &f.address_file);
+  flags.Bool("--no-trace", &f.no_trace);
+  flags.Bool("--help", &f.help);
+  PW_RETURN_IF_ERROR(flags.Parse(argc, argv));
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(
         absl::StrCat("pw-controller: unexpected argument '", flags.positional()[0], "'"));
   }
-  if (parsed.ok() && heartbeat_timeout_ms < 1) {
-    parsed = absl::InvalidArgumentError(absl::StrCat(
-        "pw-controller: --heartbeat-timeout-ms must be >= 1, got ", heartbeat_timeout_ms));
+  if (f.heartbeat_timeout_ms < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pw-controller: --heartbeat-timeout-ms must be >= 1, got ", f.heartbeat_timeout_ms));
   }
-  if (parsed.ok() && !help && listen.empty()) {
-    absl::StatusOr<std::string> from_env = ListenFromEnvironment();
-    if (from_env.ok()) listen = *from_env;
-    parsed = from_env.status();
+  if (!f.help && f.listen.empty()) {
+    PW_ASSIGN_OR_RETURN(f.listen, ListenFromEnvironment());
   }
-  if (!parsed.ok()) {
+  return absl::OkStatus();
+}
+
+// The server's options from the flags and the environment's tokens.
+pw::ControllerServerOptions ServerOptions(const ControllerFlags& f) {
+  pw::ControllerServerOptions options;
+  options.listen_address = f.listen;
+  options.heartbeat_timeout = absl::Milliseconds(f.heartbeat_timeout_ms);
+  options.trace = !f.no_trace;
+  options.scheduler = f.scheduler;
+  options.scheduler_window = f.scheduler_window;
+  options.client_lease = absl::Milliseconds(f.client_lease_ms);
+  options.quota = f.quota;
+  if (const char* t = std::getenv("PATHWAYS_TOKEN"); t != nullptr) options.cluster_token = t;
+  if (const char* t = std::getenv("PATHWAYS_OPERATOR_TOKEN"); t != nullptr) options.operator_token = t;
+  return options;
+}
+
+int Run(int argc, char** argv) {
+  ControllerFlags f;
+  if (absl::Status parsed = ParseFlags(argc, argv, f); !parsed.ok()) {
     std::fprintf(stderr, "%s\n%s", std::string(parsed.message()).c_str(), kUsage);
     return 2;
   }
-  if (help) {
+  if (f.help) {
     std::fputs(kUsage, stdout);
     return 0;
   }
@@ -175,16 +199,7 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  pw::ControllerServerOptions options;
-  options.listen_address = listen;
-  options.heartbeat_timeout = absl::Milliseconds(heartbeat_timeout_ms);
-  options.trace = !no_trace;
-  options.scheduler = scheduler;
-  options.scheduler_window = scheduler_window;
-  options.client_lease = absl::Milliseconds(client_lease_ms);
-  options.quota = quota;
-  if (const char* t = std::getenv("PATHWAYS_TOKEN"); t != nullptr) options.cluster_token = t;
-  if (const char* t = std::getenv("PATHWAYS_OPERATOR_TOKEN"); t != nullptr) options.operator_token = t;
+  const pw::ControllerServerOptions options = ServerOptions(f);
   // The controller's own calls (to its workers) present it too.
   pw::grpc_transport::SetProcessOperatorToken(options.operator_token);
   absl::StatusOr<std::unique_ptr<pw::ControllerServer>> started =
@@ -199,7 +214,7 @@ int Run(int argc, char** argv) {
   // before the address, so a launcher that sees the address finds the URL too.
   pw::ControllerServerSource dashboard_source(server.get());
   absl::StatusOr<std::unique_ptr<pw::DashboardServer>> started_dashboard =
-      StartDashboard(dashboard_flags, *server, dashboard_source);
+      StartDashboard(f.dashboard, *server, dashboard_source);
   if (!started_dashboard.ok()) {
     std::fprintf(stderr, "pw-controller: dashboard: %s\n", started_dashboard.status().ToString().c_str());
     server->Shutdown();
@@ -223,17 +238,17 @@ int Run(int argc, char** argv) {
     signal_thread.join();
   };
 
-  if (!credentials_file.empty()) {
+  if (!f.credentials_file.empty()) {
     if (absl::Status s = pw::WriteCredentialsFile(
-            credentials_file, {server->cluster_token(), server->operator_token()});
+            f.credentials_file, {server->cluster_token(), server->operator_token()});
         !s.ok()) {
       std::fprintf(stderr, "pw-controller: --credentials-file: %s\n", s.ToString().c_str());
       stop();
       return 1;
     }
   }
-  if (!address_file.empty()) {
-    if (absl::Status s = WriteAtomically(address_file, server->address() + "\n"); !s.ok()) {
+  if (!f.address_file.empty()) {
+    if (absl::Status s = WriteAtomically(f.address_file, server->address() + "\n"); !s.ok()) {
       std::fprintf(stderr, "pw-controller: --address-file: %s\n", s.ToString().c_str());
       stop();
       return 1;
