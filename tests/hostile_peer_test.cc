@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "pathways/cluster/controller_server.h"
 #include "pathways/cluster/worker_server.h"
 #include "pathways/dataplane/tcp/tcp_frames.h"
+#include "pathways/rpc/controller_session.h"
 #include "pathways/rpc/grpc_common.h"
 #include "pathways/rpc/grpc_controller_client.h"
 #include "pathways/rpc/services.grpc.pb.h"
@@ -433,7 +435,6 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
       pwire::StatusResponse response;
       grpc::ClientContext context;
       context.AddMetadata(grpc_transport::kSessionMetadata, session);
-    context.AddMetadata(grpc_transport::kSessionMetadata, session);
       ASSERT_TRUE(stub->CancelRun(&context, request, &response).ok());
       EXPECT_THAT(wire::ResponseStatus(response),
                   StatusIs(run < 0 ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kNotFound));
@@ -450,6 +451,90 @@ TEST_F(HostilePeerTest, ControllerRequestsWithHostileValuesAreRefused) {
     ASSERT_TRUE(stub->RepairSlice(&context, request, &response).ok());
     EXPECT_THAT(wire::ResponseStatus(response), StatusIs(absl::StatusCode::kNotFound));
   }
+  ExpectTheClusterStillWorks();
+}
+
+// A client's session stream: calls the controller can refuse one by one are answered, each naming
+// its field, and the stream goes on; a message breaking the stream's own rules ends it.
+TEST_F(HostilePeerTest, HostileCallsOnASessionStreamAreRefused) {
+  auto stub = pwire::ControllerApi::NewStub(MakeChannel(server_->address()));
+  const auto [raw_client, session] = RawSession(*stub, server_->cluster_token());
+  auto calls = [](std::vector<pwire::SessionCall> list, uint32_t version = wire::kWireVersion) {
+    pwire::SessionCalls message;
+    message.set_version(version);
+    for (pwire::SessionCall& call : list) *message.add_calls() = std::move(call);
+    return message;
+  };
+  auto array_call = [&](uint64_t tag, int64_t client, int64_t array, bool release) {
+    pwire::SessionCall call;
+    call.set_tag(tag);
+    pwire::ArrayRequest& request = release ? *call.mutable_release_array() : *call.mutable_await_array();
+    request.set_version(wire::kWireVersion);
+    request.set_client(client);
+    request.set_array(array);
+    return call;
+  };
+  {
+    grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
+    auto stream = stub->Session(&context);
+    pwire::SessionCall run;
+    run.set_tag(7);
+    run.mutable_run()->set_version(wire::kWireVersion);
+    run.mutable_run()->set_client(raw_client);
+    run.mutable_run()->set_program(INT64_MAX);
+    run.mutable_run()->add_inputs(-5);
+    pwire::SessionCall sync;
+    sync.set_tag(11);
+    sync.mutable_sync();
+    ASSERT_TRUE(stream->Write(calls({run, array_call(8, raw_client + 1000, 1, false),
+                                     array_call(9, raw_client, -2, true),
+                                     array_call(10, raw_client, INT64_MAX, false), sync})));
+    // Answers of one message may come in several: read until the sync's.
+    std::map<uint64_t, pwire::SessionAnswer> answers;
+    pwire::SessionAnswers read;
+    while (answers.count(11) == 0 && stream->Read(&read)) {
+      for (const pwire::SessionAnswer& answer : read.answers()) answers[answer.tag()] = answer;
+    }
+    ASSERT_EQ(answers.size(), 5u);
+    EXPECT_THAT(wire::ResponseStatus(answers[7].run()),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RunRequest")));
+    EXPECT_THAT(wire::ResponseStatus(answers[8].status()), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT(wire::ResponseStatus(answers[9].status()),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("array")));
+    EXPECT_THAT(wire::ResponseStatus(answers[10].status()), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT(wire::ResponseStatus(answers[11].status()), IsOk());
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  // One message on a stream of its own; the stream's final status.
+  auto end_of = [&](const pwire::SessionCalls& message, bool with_session = true) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (with_session) context.AddMetadata(grpc_transport::kSessionMetadata, session);
+    auto stream = stub->Session(&context);
+    stream->Write(message);  // may fail: the controller may have ended the stream already
+    stream->WritesDone();
+    pwire::SessionAnswers ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return stream->Finish();
+  };
+  auto expect_ended = [](const grpc::Status& s, grpc::StatusCode code, const std::string& culprit) {
+    EXPECT_EQ(s.error_code(), code) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(culprit));
+  };
+  expect_ended(end_of(calls({}), /*with_session=*/false), grpc::StatusCode::UNAUTHENTICATED, "session");
+  expect_ended(end_of(calls({}, wire::kWireVersion + 7)), grpc::StatusCode::FAILED_PRECONDITION,
+               "version");
+  std::vector<pwire::SessionCall> too_many(grpc_transport::kMaxSessionCalls + 1,
+                                           array_call(1, raw_client, 1, false));
+  expect_ended(end_of(calls(too_many)), grpc::StatusCode::INVALID_ARGUMENT, "at most 1024");
+  pwire::SessionCall empty;
+  empty.set_tag(3);
+  expect_ended(end_of(calls({empty})), grpc::StatusCode::INVALID_ARGUMENT, "calls[0]: no call set");
+  expect_ended(end_of(calls({array_call(2, raw_client, 1, false), array_call(0, raw_client, 1, false)})),
+               grpc::StatusCode::INVALID_ARGUMENT, "calls[1].tag");
   ExpectTheClusterStillWorks();
 }
 

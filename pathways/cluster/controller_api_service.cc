@@ -19,26 +19,9 @@ namespace pwire = pathways::wire;
 using grpc_transport::SetStatus;
 using wire::internal::Nested;
 
-// `claimed` if it is the client of the session the call carries. UNAUTHENTICATED without a live
-// session; NOT_FOUND, worded as the controller words an unknown client, when the session is
-// another client's: a forged id tells the caller nothing about the client it names.
-absl::StatusOr<ClientId> Authorize(ClientSessions& sessions, const grpc::ServerContextBase* context,
-                                   ClientId claimed) {
-  PW_ASSIGN_OR_RETURN(ClientId caller,
-                      sessions.Find(grpc_transport::ClientMetadata(context, grpc_transport::kSessionMetadata), absl::Now()));
-  if (caller != claimed) return absl::NotFoundError(absl::StrCat("unknown ", claimed.DebugString()));
-  return caller;
-}
-
-// The request's version, then its client id, which must be the caller's (Authorize).
-template <typename Request>
-absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::ServerContextBase* context,
-                                    const Request& request) {
-  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
-  PW_ASSIGN_OR_RETURN(ClientId claimed, wire::IdFromProto<ClientId>(
-                                            request.client(), Request::descriptor()->name(), "client"));
-  return Authorize(sessions, context, claimed);
-}
+using api_internal::Authorize;
+using api_internal::ReadArrayRequest;
+using api_internal::ReadClient;
 
 // Whether the call carries the operator's credential.
 bool IsOperator(const ControllerServer& server, const grpc::ServerContextBase* context) {
@@ -48,15 +31,6 @@ bool IsOperator(const ControllerServer& server, const grpc::ServerContextBase* c
 absl::Status NeedOperator(const ControllerServer& server, const grpc::ServerContextBase* context,
                           std::string_view what) {
   return grpc_transport::NeedOperatorToken(context, server.operator_token(), what);
-}
-
-absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(ClientSessions& sessions,
-                                                              const grpc::ServerContextBase* context,
-                                                              const pwire::ArrayRequest& request) {
-  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(sessions, context, request));
-  PW_ASSIGN_OR_RETURN(ArrayId array,
-                      wire::IdFromProto<ArrayId>(request.array(), "ArrayRequest", "array"));
-  return std::make_pair(client, array);
 }
 
 // Answers with `status` in the response body: the call itself succeeded.
@@ -254,30 +228,42 @@ grpc::Status ControllerServer::ApiService::Run(grpc::ServerContext* context,
                                                pwire::RunResponse* response) {
   absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (!client.ok()) return Answer(*response, client.status());
+  ServeRun(*client, *request, *response);
+  return grpc::Status::OK;
+}
+
+void ControllerServer::ApiService::ServeRun(ClientId client, const pwire::RunRequest& request,
+                                            pwire::RunResponse& response) {
   absl::StatusOr<ProgramId> program =
-      wire::IdFromProto<ProgramId>(request->program(), "RunRequest", "program");
-  if (!program.ok()) return Answer(*response, program.status());
+      wire::IdFromProto<ProgramId>(request.program(), "RunRequest", "program");
+  if (!program.ok()) {
+    SetStatus(response, program.status());
+    return;
+  }
   std::vector<ArrayId> inputs;
-  inputs.reserve(request->inputs_size());
-  for (int i = 0; i < request->inputs_size(); ++i) {
+  inputs.reserve(request.inputs_size());
+  for (int i = 0; i < request.inputs_size(); ++i) {
     absl::StatusOr<ArrayId> input =
-        wire::IdFromProto<ArrayId>(request->inputs(i), "RunRequest", absl::StrCat("inputs[", i, "]"));
-    if (!input.ok()) return Answer(*response, input.status());
+        wire::IdFromProto<ArrayId>(request.inputs(i), "RunRequest", absl::StrCat("inputs[", i, "]"));
+    if (!input.ok()) {
+      SetStatus(response, input.status());
+      return;
+    }
     inputs.push_back(*input);
   }
-  if (request->mode() > static_cast<uint32_t>(DispatchMode::kSequential)) {
-    return Answer(*response, wire::internal::Invalid("RunRequest", "mode", "unknown dispatch mode ",
-                                                     request->mode()));
+  if (request.mode() > static_cast<uint32_t>(DispatchMode::kSequential)) {
+    SetStatus(response, wire::internal::Invalid("RunRequest", "mode", "unknown dispatch mode ",
+                                                request.mode()));
+    return;
   }
   RunOptions options;
-  options.mode = static_cast<DispatchMode>(request->mode());
-  if (request->has_deadline()) {
-    options.deadline = absl::Now() + absl::Nanoseconds(request->deadline_left_nanos());
+  options.mode = static_cast<DispatchMode>(request.mode());
+  if (request.has_deadline()) {
+    options.deadline = absl::Now() + absl::Nanoseconds(request.deadline_left_nanos());
   }
-  absl::StatusOr<RunResult> result =
-      server_->controller().Run(*client, *program, inputs, options);
-  if (result.ok()) *response->mutable_result() = wire::ToProto(*result);
-  return Answer(*response, result.status());
+  absl::StatusOr<RunResult> result = server_->controller().Run(client, *program, inputs, options);
+  if (result.ok()) *response.mutable_result() = wire::ToProto(*result);
+  SetStatus(response, result.status());
 }
 
 grpc::Status ControllerServer::ApiService::CancelRun(grpc::ServerContext* context,

@@ -215,6 +215,9 @@ void ControllerServer::Shutdown() {
     // Workers' report streams end now instead of holding the server until the drain deadline.
     workers_service_->StopReports(absl::UnavailableError(
         absl::StrCat("the controller at ", address_, " is shutting down")));
+    // Likewise clients' session streams.
+    api_service_->StopSessions(absl::UnavailableError(
+        absl::StrCat("the controller at ", address_, " is shutting down")));
     server_->Shutdown(absl::ToChronoTime(absl::Now() + kDrainTimeout));
     server_->Wait();
   }

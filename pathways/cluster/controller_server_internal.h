@@ -12,11 +12,58 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "pathways/base/status.h"
+#include "pathways/cluster/client_sessions.h"
 #include "pathways/cluster/controller_server.h"
+#include "pathways/rpc/controller_session.h"
+#include "pathways/rpc/grpc_common.h"
 #include "pathways/rpc/services.grpc.pb.h"
+#include "pathways/wire/wire_convert.h"
 
 namespace pw {
+
+namespace api_internal {
+
+// `claimed` if it is the client of the session the call carries. UNAUTHENTICATED without a live
+// session; NOT_FOUND, worded as the controller words an unknown client, when the session is
+// another client's: a forged id tells the caller nothing about the client it names.
+inline absl::StatusOr<ClientId> Authorize(ClientSessions& sessions,
+                                          const grpc::ServerContextBase* context, ClientId claimed) {
+  PW_ASSIGN_OR_RETURN(ClientId caller,
+                      sessions.Find(grpc_transport::ClientMetadata(
+                                        context, grpc_transport::kSessionMetadata),
+                                    absl::Now()));
+  if (caller != claimed) return absl::NotFoundError(absl::StrCat("unknown ", claimed.DebugString()));
+  return caller;
+}
+
+// The request's version, then its client id, which must be the caller's (Authorize).
+template <typename Request>
+absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::ServerContextBase* context,
+                                    const Request& request) {
+  PW_RETURN_IF_ERROR(wire::CheckVersion(request));
+  PW_ASSIGN_OR_RETURN(ClientId claimed, wire::IdFromProto<ClientId>(
+                                            request.client(), Request::descriptor()->name(), "client"));
+  return Authorize(sessions, context, claimed);
+}
+
+inline absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(
+    ClientSessions& sessions, const grpc::ServerContextBase* context,
+    const pathways::wire::ArrayRequest& request) {
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(sessions, context, request));
+  PW_ASSIGN_OR_RETURN(ArrayId array,
+                      wire::IdFromProto<ArrayId>(request.array(), "ArrayRequest", "array"));
+  return std::make_pair(client, array);
+}
+
+}  // namespace api_internal
+
+// A session stream's bounds (ControllerApi.Session), shared with the client side.
+using grpc_transport::kMaxSessionAwaits;
+using grpc_transport::kMaxSessionCalls;
 
 // Callback calls waiting for an array. Each is finished exactly once: by its array's future, or
 // by CloseAll at shutdown (gRPC's server shutdown waits for every callback call to finish, and
@@ -42,14 +89,17 @@ class ControllerServer::PendingReactors {
 };
 
 // ControllerApi: blocking methods on the sync server threads (they call workers and the
-// controller, which may wait on locks and RPCs — never on gRPC's callback threads); AwaitArray
-// and FetchArray as callback methods that hold no thread while the array is pending, and
-// SaveCheckpoint likewise while the hosts write.
+// controller, which may wait on locks and RPCs); AwaitArray and FetchArray as callback methods
+// that hold no thread while the array is pending, and SaveCheckpoint likewise while the hosts
+// write. A client's Session stream (controller_session_stream.cc) is read on gRPC's callback
+// threads: its runs and releases are applied on the thread that read them (a run's first
+// dispatch to a host may register the program's functions there, a blocking call to the host).
 class ControllerServer::ApiService final
     : public pathways::wire::ControllerApi::WithCallbackMethod_AwaitArray<
           pathways::wire::ControllerApi::WithCallbackMethod_FetchArray<
               pathways::wire::ControllerApi::WithCallbackMethod_SaveCheckpoint<
-                  pathways::wire::ControllerApi::Service>>> {
+                  pathways::wire::ControllerApi::WithCallbackMethod_Session<
+                      pathways::wire::ControllerApi::Service>>>> {
  public:
   explicit ApiService(ControllerServer* server) : server_(server) {}
 
@@ -101,14 +151,27 @@ class ControllerServer::ApiService final
                      pathways::wire::TraceResponse* response) override;
   grpc::Status Shutdown(grpc::ServerContext*, const pathways::wire::ShutdownRequest* request,
                         pathways::wire::StatusResponse* response) override;
+  grpc::ServerBidiReactor<pathways::wire::SessionCalls, pathways::wire::SessionAnswers>* Session(
+      grpc::CallbackServerContext* context) override;
+
+  // Ends every open Session stream with `reason` and refuses new ones (before the server shuts
+  // down; the waits they have pending are dropped with them).
+  void StopSessions(const absl::Status& reason);
+  // Run for `client` (already authorized): the request's fields checked, naming them.
+  void ServeRun(ClientId client, const pathways::wire::RunRequest& request,
+                pathways::wire::RunResponse& response);
 
  private:
+  class SessionStream;
   // Answers `response` with the event's status once it is available (or with the server's
   // reason when it stops first); holds no thread meanwhile.
   void AnswerWhenAvailable(grpc::ServerUnaryReactor* reactor,
                            pathways::wire::StatusResponse* response, const EventRef& event);
 
   ControllerServer* const server_;
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::shared_ptr<SessionStream>> sessions_ ABSL_GUARDED_BY(mu_);
 };
 
 // ControllerWorkers: short calls, on the sync server threads (Join may remove a stale host,

@@ -90,6 +90,7 @@ GrpcControllerClient::~GrpcControllerClient() {
     sessions_changed_.SignalAll();
   }
   closing_.store(true, std::memory_order_release);
+  CloseSessions();
   calls_->CloseAndWait();  // cancels a renewal in flight too
   if (renewer_.joinable()) renewer_.join();
 }
@@ -228,6 +229,7 @@ absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_
 
 void GrpcControllerClient::Disconnect(ClientId client) {
   WaitForReleases();
+  CloseSessions(client);  // the controller ends the client's session stream anyway
   pwire::DisconnectRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());
@@ -319,25 +321,6 @@ absl::StatusOr<ArrayInfo> GrpcControllerClient::PutArray(ClientId client, SliceI
   return wire::FromProto(response.array());
 }
 
-absl::StatusOr<RunResult> GrpcControllerClient::Run(ClientId client, ProgramId program,
-                                                    absl::Span<const ArrayId> inputs,
-                                                    RunOptions options) {
-  pwire::RunRequest request;
-  request.set_version(wire::kWireVersion);
-  request.set_client(client.value());
-  request.set_program(program.value());
-  request.mutable_inputs()->Reserve(static_cast<int>(inputs.size()));
-  for (ArrayId input : inputs) request.add_inputs(input.value());
-  request.set_mode(static_cast<uint32_t>(options.mode));
-  if (options.deadline != absl::InfiniteFuture()) {
-    request.set_has_deadline(true);
-    request.set_deadline_left_nanos(absl::ToInt64Nanoseconds(options.deadline - absl::Now()));
-  }
-  pwire::RunResponse response;
-  PW_RETURN_IF_ERROR(Call("Run", &pwire::ControllerApi::Stub::Run, request, response));
-  return wire::FromProto(response.result());
-}
-
 absl::Status GrpcControllerClient::CancelRun(ClientId client, RunId run) {
   pwire::CancelRunRequest request;
   request.set_version(wire::kWireVersion);
@@ -382,15 +365,6 @@ EventRef GrpcControllerClient::StatusCall(Request request, std::string what, Sta
   return event;
 }
 
-EventRef GrpcControllerClient::AwaitArray(ClientId client, ArrayId array) {
-  return StatusCall(MakeArrayRequest(client, array),
-                    absl::StrCat("AwaitArray(", array.DebugString(), ")"),
-                    [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
-                       pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
-                      async->AwaitArray(context, request, response, std::move(done));
-                    });
-}
-
 AsyncValueRef<std::vector<ir::Literal>> GrpcControllerClient::FetchArray(ClientId client,
                                                                          ArrayId array) {
   auto result = MakeAsyncValue<std::vector<ir::Literal>>();
@@ -426,31 +400,6 @@ AsyncValueRef<std::vector<ir::Literal>> GrpcControllerClient::FetchArray(ClientI
         result->SetValue(std::move(shards));
       });
   return result;
-}
-
-void GrpcControllerClient::ReleaseArrayNoWait(ClientId client, ArrayId array) {
-  {
-    absl::MutexLock lock(&releases_mu_);
-    ++releases_in_flight_;
-  }
-  EventRef released = StatusCall(
-      MakeArrayRequest(client, array), absl::StrCat("ReleaseArray(", array.DebugString(), ")"),
-      [](Async* async, grpc::ClientContext* context, const pwire::ArrayRequest* request,
-         pwire::StatusResponse* response, std::function<void(grpc::Status)> done) {
-        async->ReleaseArray(context, request, response, std::move(done));
-      });
-  // Runs inside the call's completion (or here, if it is over), while this object is alive.
-  released->AndThen([this](const absl::Status& s) {
-    if (!s.ok() && !closing_.load()) PW_LOG(WARNING) << s;
-    absl::MutexLock lock(&releases_mu_);
-    --releases_in_flight_;
-  });
-}
-
-void GrpcControllerClient::WaitForReleases() const {
-  absl::MutexLock lock(&releases_mu_);
-  releases_mu_.Await(absl::Condition(
-      +[](const int64_t* n) { return *n == 0; }, &releases_in_flight_));
 }
 
 absl::Status GrpcControllerClient::ReleaseArray(ClientId client, ArrayId array) {

@@ -23,6 +23,7 @@
 #include "pathways/base/trace.h"
 #include "pathways/service/controller_service.h"
 #include "pathways/rpc/cluster_credentials.h"
+#include "pathways/rpc/controller_session.h"
 #include "pathways/rpc/grpc_call_tracker.h"
 #include "pathways/rpc/services.grpc.pb.h"
 
@@ -52,6 +53,12 @@ class ControllerServiceConnectAdapter : public ControllerService {
 // for that client carries; a background thread renews each session's lease (every lease / 4)
 // until the client disconnects or this object goes, so a process that dies loses its clients
 // within the lease. Calls also carry the operator token when one is known (pw's commands).
+//
+// The calls of an op-by-op loop — Run, AwaitArray, ReleaseArrayNoWait — travel on one
+// persistent Session stream per client (grpc_controller_client_session.cc), opened on first
+// use and again after it ends; the controller applies them in the order they were made. A
+// stream that ends fails the calls waiting on it (UNAVAILABLE naming the address); Run waits
+// for its answer at most call_timeout (DEADLINE_EXCEEDED).
 class GrpcControllerClient final
     : public grpc_transport_internal::ControllerServiceConnectAdapter {
  public:
@@ -143,8 +150,15 @@ class GrpcControllerClient final
   // Adds the metadata of `client`'s session and the operator's credential to `context`.
   void Authenticate(grpc::ClientContext& context, std::optional<ClientId> client) const;
   void RenewLeases();
-  // Returns once every ReleaseArrayNoWait sent so far was answered (or failed).
+  // Returns once every ReleaseArrayNoWait sent so far was applied (or its stream failed).
   void WaitForReleases() const;
+  // Sends `call` on `client`'s session stream (opening one if it has none or it ended): OK once
+  // sent, then `on_answer` (if any) runs with the answer or the stream's failure.
+  absl::Status SendOnSession(ClientId client, pathways::wire::SessionCall& call,
+                             grpc_transport::ControllerSession::OnAnswer on_answer) const;
+  // Cancels the session stream of `client` (Disconnect), or every one (the destructor), and
+  // waits for their ends.
+  void CloseSessions(std::optional<ClientId> client = std::nullopt);
 
   const std::string address_;
   Options options_;  // credentials filled in at construction
@@ -158,9 +172,11 @@ class GrpcControllerClient final
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pathways::wire::ControllerApi::Stub> stub_;
   std::shared_ptr<grpc_transport::CallTracker> calls_;
-  // Releases sent by ReleaseArrayNoWait and not answered yet.
-  mutable absl::Mutex releases_mu_;
-  int64_t releases_in_flight_ ABSL_GUARDED_BY(releases_mu_) = 0;
+  // Each client's session stream. Shared with the callers using one; a stream that ended is
+  // replaced by the next call and goes with its last user.
+  mutable absl::Mutex session_streams_mu_;
+  mutable absl::flat_hash_map<ClientId, std::shared_ptr<grpc_transport::ControllerSession>>
+      session_streams_ ABSL_GUARDED_BY(session_streams_mu_);
   // Set by the destructor: calls it cancels fail with CANCELLED, not UNAVAILABLE.
   std::atomic<bool> closing_{false};
 };
