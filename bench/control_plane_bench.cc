@@ -7,12 +7,17 @@
 //                      (the round trip), this process's CPU per call (getrusage: the waiting
 //                      thread and every gRPC thread of the client) and the waiting thread's own
 //                      CPU per call.
+//   ping/workers:W     (not by default) an empty call on the client's session stream and its
+//                      answer, waited for before the next: the floor of any call on the path
+//                      an op-by-op call takes (which makes two such round trips: Run, then the
+//                      wait for its output), with the same three columns.
 //   chained/workers:W  a program of kSteps dependent calls of that x + 1 on every device (one
 //                      submission per program, one run kept queued ahead, as Figure 5's
 //                      Chained): wall time per computation (per call of the program), i.e.
 //                      what the control plane adds to a kernel of well under a microsecond.
 //
-// Usage: control_plane_bench [--workers=1,4] [--samples=5] [--seconds=0.5] [--rows=opbyop,chained]
+// Usage: control_plane_bench [--workers=1,4] [--samples=5] [--seconds=0.5]
+//                            [--rows=opbyop,chained[,ping]]
 // Each row prints the median over its samples (and the min and max). PW_BENCH_TRACE_DIR=DIR
 // makes the workers record trace events and writes each op-by-op row's Chrome trace (the last
 // calls: controller and every host) to DIR/control_plane_opbyop_workers<W>.json.
@@ -164,6 +169,40 @@ absl::Status RunOpByOp(std::shared_ptr<GrpcControllerClient> controller, int64_t
   return absl::OkStatus();
 }
 
+// The floor of a call on the client's session stream: an empty call and its answer, waited for
+// before the next (round trip, client process CPU and waiting-thread CPU per call).
+absl::Status RunPing(std::shared_ptr<GrpcControllerClient> controller, int64_t workers,
+                     const Flags& flags) {
+  PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client,
+                      Client::Connect(controller, absl::StrCat("ping-", workers)));
+  auto pings = [&](double seconds) -> absl::StatusOr<OpByOpSample> {
+    const int64_t target = static_cast<int64_t>(seconds * 1e9);
+    int64_t calls = 0, elapsed = 0;
+    const int64_t cpu0 = ProcessCpuNanos(), thread0 = ThreadCpuNanos(), t0 = MonotonicNanos();
+    do {
+      PW_RETURN_IF_ERROR(controller->Ping(client->id()));
+      ++calls;
+      elapsed = MonotonicNanos() - t0;
+    } while (elapsed < target);
+    return OpByOpSample{.round_trip_us = elapsed / 1e3 / calls,
+                        .process_cpu_us = (ProcessCpuNanos() - cpu0) / 1e3 / calls,
+                        .thread_cpu_us = (ThreadCpuNanos() - thread0) / 1e3 / calls};
+  };
+  PW_RETURN_IF_ERROR(pings(0.2).status());  // warm-up
+  std::vector<double> rt, cpu, thread;
+  for (int64_t i = 0; i < flags.samples; ++i) {
+    PW_ASSIGN_OR_RETURN(OpByOpSample s, pings(flags.seconds));
+    rt.push_back(s.round_trip_us);
+    cpu.push_back(s.process_cpu_us);
+    thread.push_back(s.thread_cpu_us);
+  }
+  std::cout << absl::StrFormat("ping/workers:%d  round trip us %s  client cpu us/call %s  "
+                               "waiting thread cpu us/call %s\n",
+                               workers, Stat(rt), Stat(cpu), Stat(thread))
+            << std::flush;
+  return absl::OkStatus();
+}
+
 absl::Status RunChained(std::shared_ptr<GrpcControllerClient> controller, int64_t workers,
                         const Flags& flags) {
   PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client,
@@ -216,6 +255,8 @@ absl::Status Main(const Flags& flags) {
     for (const std::string& row : flags.rows) {
       if (row == "opbyop") {
         PW_RETURN_IF_ERROR(RunOpByOp(controller, workers, flags));
+      } else if (row == "ping") {
+        PW_RETURN_IF_ERROR(RunPing(controller, workers, flags));
       } else if (row == "chained") {
         PW_RETURN_IF_ERROR(RunChained(controller, workers, flags));
       } else {
@@ -233,7 +274,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<pw::bench::Flags> flags = pw::bench::ParseFlags(argc, argv);
   if (!flags.ok()) {
     std::cerr << flags.status() << "\nusage: control_plane_bench [--workers=1,4] [--samples=5] "
-                 "[--seconds=0.5] [--rows=opbyop,chained]\n";
+                 "[--seconds=0.5] [--rows=opbyop,chained,ping]\n";
     return 2;
   }
   absl::Status s = pw::bench::Main(*flags);

@@ -122,6 +122,11 @@ class GrpcControllerClient final
   ClusterStatus Status() const override;
   absl::StatusOr<ClusterStatus> StatusOrError() const;
 
+  // One empty call answered on `client`'s session stream (opened if it has none): what any
+  // call on the stream costs at least. The stream's failure, or DEADLINE_EXCEEDED after
+  // call_timeout.
+  absl::Status Ping(ClientId client);
+
   // Recent trace events of the controller and every host, merged into `into` (started if it
   // was not recording).
   absl::Status FetchTrace(TraceRecorder& into);
@@ -152,10 +157,12 @@ class GrpcControllerClient final
   void RenewLeases();
   // Returns once every ReleaseArrayNoWait sent so far was applied (or its stream failed).
   void WaitForReleases() const;
+  // `client`'s session stream, opened if it has none or it ended (null once closing).
+  std::shared_ptr<grpc_transport::ControllerSession> OpenSession(ClientId client);
   // Sends `call` on `client`'s session stream (opening one if it has none or it ended): OK once
   // sent, then `on_answer` (if any) runs with the answer or the stream's failure.
   absl::Status SendOnSession(ClientId client, pathways::wire::SessionCall& call,
-                             grpc_transport::ControllerSession::OnAnswer on_answer) const;
+                             grpc_transport::ControllerSession::OnAnswer on_answer);
   // Cancels the session stream of `client` (Disconnect), or every one (the destructor), and
   // waits for their ends.
   void CloseSessions(std::optional<ClientId> client = std::nullopt);

@@ -27,34 +27,39 @@ void SetArrayRequest(ClientId client, ArrayId array, pwire::ArrayRequest& reques
 
 }  // namespace
 
+std::shared_ptr<ControllerSession> GrpcControllerClient::OpenSession(ClientId client) {
+  std::shared_ptr<ControllerSession> ended;  // let go after the lock: it waits for its end
+  absl::MutexLock lock(&session_streams_mu_);
+  if (closing_.load(std::memory_order_acquire)) return nullptr;
+  std::shared_ptr<ControllerSession>& slot = session_streams_[client];
+  if (slot == nullptr || slot->ended()) {
+    ended = std::move(slot);
+    slot = std::make_shared<ControllerSession>(
+        *stub_, [this, client](grpc::ClientContext& context) { Authenticate(context, client); },
+        ControllerSession::Callbacks{
+            .failure = [this](const grpc::Status& status) {
+              return Failed(status, "session stream");
+            },
+            .on_unclaimed = [this](const pwire::SessionAnswer& answer) {
+              absl::Status s = wire::ResponseStatus(answer.status());
+              if (!s.ok() && !closing_.load()) PW_LOG(WARNING) << s;
+            }});
+  }
+  return slot;
+}
+
 absl::Status GrpcControllerClient::SendOnSession(ClientId client, pwire::SessionCall& call,
-                                                 ControllerSession::OnAnswer on_answer) const {
+                                                 ControllerSession::OnAnswer on_answer) {
   // A stream that ended between the lookup and the send is replaced once more.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::shared_ptr<ControllerSession> session;
-    std::shared_ptr<ControllerSession> ended;  // let go after the lock: it waits for its end
-    {
-      absl::MutexLock lock(&session_streams_mu_);
-      if (closing_.load(std::memory_order_acquire)) break;
-      std::shared_ptr<ControllerSession>& slot = session_streams_[client];
-      if (slot == nullptr || slot->ended()) {
-        ended = std::move(slot);
-        slot = std::make_shared<ControllerSession>(
-            *stub_, [this, client](grpc::ClientContext& context) { Authenticate(context, client); },
-            ControllerSession::Callbacks{
-                .failure = [this](const grpc::Status& status) {
-                  return Failed(status, "session stream");
-                },
-                .on_unclaimed = [this](const pwire::SessionAnswer& answer) {
-                  absl::Status s = wire::ResponseStatus(answer.status());
-                  if (!s.ok() && !closing_.load()) PW_LOG(WARNING) << s;
-                }});
-      }
-      session = slot;
-    }
+    std::shared_ptr<ControllerSession> session = OpenSession(client);
+    if (session == nullptr) return absl::CancelledError("the controller client is closing");
     if (session->Send(call, on_answer)) return absl::OkStatus();
   }
-  return absl::CancelledError("the controller client is closing");
+  // Both streams ended at once (the controller is unreachable).
+  return Failed(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             "the stream ended before the call could be sent"),
+                "session stream");
 }
 
 void GrpcControllerClient::CloseSessions(std::optional<ClientId> client) {
@@ -138,6 +143,13 @@ void GrpcControllerClient::ReleaseArrayNoWait(ClientId client, ArrayId array) {
   if (!sent.ok() && !closing_.load()) {
     PW_LOG(WARNING) << "ReleaseArray(" << array.DebugString() << "): " << sent;
   }
+}
+
+absl::Status GrpcControllerClient::Ping(ClientId client) {
+  std::shared_ptr<ControllerSession> session = OpenSession(client);
+  if (session == nullptr) return absl::CancelledError("Ping: the controller client is closing");
+  return Annotate(session->Sync(options_.call_timeout),
+                  absl::StrCat("Ping to controller at ", address_));
 }
 
 void GrpcControllerClient::WaitForReleases() const {
