@@ -105,24 +105,20 @@ struct OpByOpSample {
   double thread_cpu_us = 0;
 };
 
-// Op-by-op calls for about `seconds`, each waited for.
-absl::StatusOr<OpByOpSample> OpByOp(const PmapFunction& f, Array& x, double seconds) {
+// `call()` (which waits for what it starts) again and again for about `seconds`.
+template <typename Call>
+absl::StatusOr<OpByOpSample> TimeCalls(double seconds, Call call) {
   const int64_t target = static_cast<int64_t>(seconds * 1e9);
-  int64_t calls = 0;
+  int64_t calls = 0, elapsed = 0;
   const int64_t cpu0 = ProcessCpuNanos(), thread0 = ThreadCpuNanos(), t0 = MonotonicNanos();
-  int64_t elapsed = 0;
   do {
-    PW_ASSIGN_OR_RETURN(std::vector<Array> out, f({x}));
-    PW_RETURN_IF_ERROR(out[0].Await());
-    x = std::move(out[0]);
+    PW_RETURN_IF_ERROR(call());
     ++calls;
     elapsed = MonotonicNanos() - t0;
   } while (elapsed < target);
-  OpByOpSample s;
-  s.round_trip_us = elapsed / 1e3 / calls;
-  s.process_cpu_us = (ProcessCpuNanos() - cpu0) / 1e3 / calls;
-  s.thread_cpu_us = (ThreadCpuNanos() - thread0) / 1e3 / calls;
-  return s;
+  return OpByOpSample{.round_trip_us = elapsed / 1e3 / calls,
+                      .process_cpu_us = (ProcessCpuNanos() - cpu0) / 1e3 / calls,
+                      .thread_cpu_us = (ThreadCpuNanos() - thread0) / 1e3 / calls};
 }
 
 PmapFunction AddOne(Client& client, const VirtualSlice& slice) {
@@ -141,6 +137,24 @@ std::string Stat(const std::vector<double>& v) {
                          *std::max_element(v.begin(), v.end()));
 }
 
+// A warm-up, then flags.samples samples of TimeCalls(call), printed as row `name`.
+template <typename Call>
+absl::Status SampleCalls(const char* name, int64_t workers, const Flags& flags, Call call) {
+  PW_RETURN_IF_ERROR(TimeCalls(0.2, call).status());
+  std::vector<double> rt, cpu, thread;
+  for (int64_t i = 0; i < flags.samples; ++i) {
+    PW_ASSIGN_OR_RETURN(OpByOpSample s, TimeCalls(flags.seconds, call));
+    rt.push_back(s.round_trip_us);
+    cpu.push_back(s.process_cpu_us);
+    thread.push_back(s.thread_cpu_us);
+  }
+  std::cout << absl::StrFormat("%s/workers:%d  round trip us %s  client cpu us/call %s  "
+                               "waiting thread cpu us/call %s\n",
+                               name, workers, Stat(rt), Stat(cpu), Stat(thread))
+            << std::flush;
+  return absl::OkStatus();
+}
+
 absl::Status RunOpByOp(std::shared_ptr<GrpcControllerClient> controller, int64_t workers,
                        const Flags& flags) {
   PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client,
@@ -148,18 +162,12 @@ absl::Status RunOpByOp(std::shared_ptr<GrpcControllerClient> controller, int64_t
   PW_ASSIGN_OR_RETURN(VirtualSlice slice, client->GetDevices(workers * kDevicesPerHost));
   PmapFunction f = AddOne(*client, slice);
   PW_ASSIGN_OR_RETURN(Array x, client->Put(slice, Zeros(slice)));
-  PW_RETURN_IF_ERROR(OpByOp(f, x, 0.2).status());  // warm-up
-  std::vector<double> rt, cpu, thread;
-  for (int64_t i = 0; i < flags.samples; ++i) {
-    PW_ASSIGN_OR_RETURN(OpByOpSample s, OpByOp(f, x, flags.seconds));
-    rt.push_back(s.round_trip_us);
-    cpu.push_back(s.process_cpu_us);
-    thread.push_back(s.thread_cpu_us);
-  }
-  std::cout << absl::StrFormat("opbyop/workers:%d  round trip us %s  client cpu us/call %s  "
-                               "waiting thread cpu us/call %s\n",
-                               workers, Stat(rt), Stat(cpu), Stat(thread))
-            << std::flush;
+  PW_RETURN_IF_ERROR(SampleCalls("opbyop", workers, flags, [&]() -> absl::Status {
+    PW_ASSIGN_OR_RETURN(std::vector<Array> out, f({x}));
+    PW_RETURN_IF_ERROR(out[0].Await());
+    x = std::move(out[0]);
+    return absl::OkStatus();
+  }));
   if (const char* dir = std::getenv("PW_BENCH_TRACE_DIR"); dir != nullptr) {
     TraceRecorder trace;
     PW_RETURN_IF_ERROR(controller->FetchTrace(trace));
@@ -170,37 +178,12 @@ absl::Status RunOpByOp(std::shared_ptr<GrpcControllerClient> controller, int64_t
 }
 
 // The floor of a call on the client's session stream: an empty call and its answer, waited for
-// before the next (round trip, client process CPU and waiting-thread CPU per call).
+// before the next.
 absl::Status RunPing(std::shared_ptr<GrpcControllerClient> controller, int64_t workers,
                      const Flags& flags) {
   PW_ASSIGN_OR_RETURN(std::unique_ptr<Client> client,
                       Client::Connect(controller, absl::StrCat("ping-", workers)));
-  auto pings = [&](double seconds) -> absl::StatusOr<OpByOpSample> {
-    const int64_t target = static_cast<int64_t>(seconds * 1e9);
-    int64_t calls = 0, elapsed = 0;
-    const int64_t cpu0 = ProcessCpuNanos(), thread0 = ThreadCpuNanos(), t0 = MonotonicNanos();
-    do {
-      PW_RETURN_IF_ERROR(controller->Ping(client->id()));
-      ++calls;
-      elapsed = MonotonicNanos() - t0;
-    } while (elapsed < target);
-    return OpByOpSample{.round_trip_us = elapsed / 1e3 / calls,
-                        .process_cpu_us = (ProcessCpuNanos() - cpu0) / 1e3 / calls,
-                        .thread_cpu_us = (ThreadCpuNanos() - thread0) / 1e3 / calls};
-  };
-  PW_RETURN_IF_ERROR(pings(0.2).status());  // warm-up
-  std::vector<double> rt, cpu, thread;
-  for (int64_t i = 0; i < flags.samples; ++i) {
-    PW_ASSIGN_OR_RETURN(OpByOpSample s, pings(flags.seconds));
-    rt.push_back(s.round_trip_us);
-    cpu.push_back(s.process_cpu_us);
-    thread.push_back(s.thread_cpu_us);
-  }
-  std::cout << absl::StrFormat("ping/workers:%d  round trip us %s  client cpu us/call %s  "
-                               "waiting thread cpu us/call %s\n",
-                               workers, Stat(rt), Stat(cpu), Stat(thread))
-            << std::flush;
-  return absl::OkStatus();
+  return SampleCalls("ping", workers, flags, [&] { return controller->Ping(client->id()); });
 }
 
 absl::Status RunChained(std::shared_ptr<GrpcControllerClient> controller, int64_t workers,

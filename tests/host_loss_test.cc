@@ -80,7 +80,8 @@ class HostLossTest : public ::testing::TestWithParam<int> {
   std::unique_ptr<Client> client_;
 };
 
-// ~1 s of device work per shard (40 products of 512x512 matrices): a chain of matrix products the worker is busy with when it dies.
+// A chain of 40 products of 512x512 matrices per shard (a few hundred milliseconds of device
+// work here): what the worker is busy with when it dies.
 std::vector<Value> Busy(FunctionBuilder& b, absl::Span<const Value> x) {
   Value m = x[0];
   for (int i = 0; i < 40; ++i) m = b.Tanh(b.Dot(m, m));

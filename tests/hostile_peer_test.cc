@@ -535,6 +535,34 @@ TEST_F(HostilePeerTest, HostileCallsOnASessionStreamAreRefused) {
   expect_ended(end_of(calls({empty})), grpc::StatusCode::INVALID_ARGUMENT, "calls[0]: no call set");
   expect_ended(end_of(calls({array_call(2, raw_client, 1, false), array_call(0, raw_client, 1, false)})),
                grpc::StatusCode::INVALID_ARGUMENT, "calls[1].tag");
+  {
+    // A client may hold a few streams at once, not any number; they all end when it disconnects.
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<std::unique_ptr<grpc::ClientReaderWriter<pwire::SessionCalls, pwire::SessionAnswers>>> open;
+    pwire::SessionCall sync;
+    sync.set_tag(1);
+    sync.mutable_sync();
+    pwire::SessionAnswers answers;
+    for (int i = 0; i < grpc_transport::kMaxSessionStreamsPerClient; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      contexts.back()->AddMetadata(grpc_transport::kSessionMetadata, session);
+      open.push_back(stub->Session(contexts.back().get()));
+      ASSERT_TRUE(open.back()->Write(calls({sync})));
+      ASSERT_TRUE(open.back()->Read(&answers));  // open and answering
+    }
+    expect_ended(end_of(calls({sync})), grpc::StatusCode::RESOURCE_EXHAUSTED, "session streams open");
+    pwire::DisconnectRequest request;
+    request.set_version(wire::kWireVersion);
+    request.set_client(raw_client);
+    pwire::StatusResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata(grpc_transport::kSessionMetadata, session);
+    ASSERT_TRUE(stub->Disconnect(&context, request, &response).ok());
+    for (auto& stream : open) {
+      EXPECT_FALSE(stream->Read(&answers));
+      expect_ended(stream->Finish(), grpc::StatusCode::UNAUTHENTICATED, "disconnected");
+    }
+  }
   ExpectTheClusterStillWorks();
 }
 

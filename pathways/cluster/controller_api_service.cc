@@ -122,6 +122,8 @@ grpc::Status ControllerServer::ApiService::Disconnect(grpc::ServerContext* conte
   absl::StatusOr<ClientId> client = ReadClient(server_->sessions(), context, *request);
   if (client.ok()) {
     server_->sessions().Close(*client);
+    EndSessionsOf(*client, absl::UnauthenticatedError(
+                               absl::StrCat(client->DebugString(), " disconnected")));
     server_->controller().Disconnect(*client);
   }
   return Answer(*response, client.status());

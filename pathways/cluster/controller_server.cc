@@ -3,6 +3,10 @@
 #include "pathways/cluster/controller_server.h"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <thread>
+#include <vector>
 #include <optional>
 #include <utility>
 
@@ -28,10 +32,26 @@ using grpc_transport::SetStatus;
 
 // How long a worker asked to stop at shutdown gets to answer.
 constexpr absl::Duration kStopWorkerTimeout = absl::Milliseconds(500);
+// How many workers are asked to stop at once at shutdown.
+constexpr size_t kStopWorkerThreads = 16;
 // How long a host gets to send its trace.
 constexpr absl::Duration kTraceTimeout = absl::Seconds(5);
+
 // How long requests in progress get once the server stops, before they are cancelled.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(1);
+
+// Runs fn(0) ... fn(n - 1) on up to `threads` threads (the caller's among them); returns when
+// all have returned.
+void ForEachConcurrently(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(i);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(n, threads); ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+}
 
 }  // namespace
 
@@ -156,6 +176,8 @@ void ControllerServer::ReapSessions() {
       PW_LOG(WARNING) << client << " renewed no lease for "
                       << absl::FormatDuration(options_.client_lease)
                       << ": disconnecting it (its runs cancelled, its arrays and slices freed)";
+      api_service_->EndSessionsOf(client, absl::UnauthenticatedError(absl::StrCat(
+                                              client.DebugString(), " renewed no lease")));
       controller_->Disconnect(client);
     }
   }
@@ -200,10 +222,13 @@ void ControllerServer::Shutdown() {
     for (auto& [host, entry] : hosts_) live.emplace_back(host, entry.client.get());
   }
   if (options_.stop_workers_on_shutdown) {
-    for (auto& [host, client] : live) {
+    // A few at a time, not one after the other: 512 hosts at up to kStopWorkerTimeout each
+    // would hold the shutdown for minutes.
+    ForEachConcurrently(live.size(), kStopWorkerThreads, [&](size_t i) {
+      GrpcWorkerClient* client = live[i].second;
       absl::Status s = client->Shutdown(kStopWorkerTimeout);
       if (!s.ok()) PW_LOG(INFO) << "stopping " << client->DebugString() << ": " << s;
-    }
+    });
   }
   if (membership_ != nullptr) {
     // Deferred releases go out, then the controller lets go of every worker.

@@ -53,7 +53,8 @@ struct ControllerServerOptions {
   std::string gang_key_prefix;
   // How long a host gets to answer Status (pw status) before it is shown unreachable.
   absl::Duration worker_status_timeout = absl::Seconds(1);
-  // Shutdown() asks every live worker to stop too (a cluster ends with its controller).
+  // Shutdown() asks every live worker to stop too (a cluster ends with its controller), 16 at a
+  // time, each given 500 ms to answer.
   bool stop_workers_on_shutdown = true;
   // The cluster's secrets. A client connects only with `cluster_token`; shutting down, the
   // trace and every client's usage need `operator_token` (gRPC metadata "pw-operator"). Empty:
@@ -118,7 +119,8 @@ class ControllerServer {
 
   // Blocks until Shutdown() or the ControllerApi.Shutdown RPC. Returns OK.
   absl::Status Wait();
-  // Stops serving: pending AwaitArray / FetchArray calls answer UNAVAILABLE, workers are asked
+  // Stops serving: pending AwaitArray / FetchArray calls and clients' session streams end
+  // UNAVAILABLE, workers are asked
   // to stop (stop_workers_on_shutdown), every worker is removed from the controller, the server
   // stops. Idempotent; callable from any thread but a gRPC handler.
   void Shutdown();

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -15,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "pathways/base/event_loop.h"
 #include "pathways/base/status.h"
 #include "pathways/cluster/client_sessions.h"
 #include "pathways/cluster/controller_server.h"
@@ -27,36 +30,50 @@ namespace pw {
 
 namespace api_internal {
 
-// `claimed` if it is the client of the session the call carries. UNAUTHENTICATED without a live
+// `claimed` if it is the client of the session `token` names. UNAUTHENTICATED without a live
 // session; NOT_FOUND, worded as the controller words an unknown client, when the session is
 // another client's: a forged id tells the caller nothing about the client it names.
-inline absl::StatusOr<ClientId> Authorize(ClientSessions& sessions,
-                                          const grpc::ServerContextBase* context, ClientId claimed) {
-  PW_ASSIGN_OR_RETURN(ClientId caller,
-                      sessions.Find(grpc_transport::ClientMetadata(
-                                        context, grpc_transport::kSessionMetadata),
-                                    absl::Now()));
+inline absl::StatusOr<ClientId> Authorize(ClientSessions& sessions, const std::string& token,
+                                          ClientId claimed) {
+  PW_ASSIGN_OR_RETURN(ClientId caller, sessions.Find(token, absl::Now()));
   if (caller != claimed) return absl::NotFoundError(absl::StrCat("unknown ", claimed.DebugString()));
   return caller;
 }
+// The session token a call carries (empty: none).
+inline std::string SessionToken(const grpc::ServerContextBase* context) {
+  return grpc_transport::ClientMetadata(context, grpc_transport::kSessionMetadata);
+}
+inline absl::StatusOr<ClientId> Authorize(ClientSessions& sessions,
+                                          const grpc::ServerContextBase* context, ClientId claimed) {
+  return Authorize(sessions, SessionToken(context), claimed);
+}
 
-// The request's version, then its client id, which must be the caller's (Authorize).
+// The request's version, then its client id, which must be the session's (Authorize).
 template <typename Request>
-absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::ServerContextBase* context,
+absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const std::string& token,
                                     const Request& request) {
   PW_RETURN_IF_ERROR(wire::CheckVersion(request));
   PW_ASSIGN_OR_RETURN(ClientId claimed, wire::IdFromProto<ClientId>(
                                             request.client(), Request::descriptor()->name(), "client"));
-  return Authorize(sessions, context, claimed);
+  return Authorize(sessions, token, claimed);
+}
+template <typename Request>
+absl::StatusOr<ClientId> ReadClient(ClientSessions& sessions, const grpc::ServerContextBase* context,
+                                    const Request& request) {
+  return ReadClient(sessions, SessionToken(context), request);
 }
 
 inline absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(
-    ClientSessions& sessions, const grpc::ServerContextBase* context,
-    const pathways::wire::ArrayRequest& request) {
-  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(sessions, context, request));
+    ClientSessions& sessions, const std::string& token, const pathways::wire::ArrayRequest& request) {
+  PW_ASSIGN_OR_RETURN(ClientId client, ReadClient(sessions, token, request));
   PW_ASSIGN_OR_RETURN(ArrayId array,
                       wire::IdFromProto<ArrayId>(request.array(), "ArrayRequest", "array"));
   return std::make_pair(client, array);
+}
+inline absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(
+    ClientSessions& sessions, const grpc::ServerContextBase* context,
+    const pathways::wire::ArrayRequest& request) {
+  return ReadArrayRequest(sessions, SessionToken(context), request);
 }
 
 }  // namespace api_internal
@@ -64,6 +81,7 @@ inline absl::StatusOr<std::pair<ClientId, ArrayId>> ReadArrayRequest(
 // A session stream's bounds (ControllerApi.Session), shared with the client side.
 using grpc_transport::kMaxSessionAwaits;
 using grpc_transport::kMaxSessionCalls;
+using grpc_transport::kMaxSessionStreamsPerClient;
 
 // Callback calls waiting for an array. Each is finished exactly once: by its array's future, or
 // by CloseAll at shutdown (gRPC's server shutdown waits for every callback call to finish, and
@@ -101,7 +119,9 @@ class ControllerServer::ApiService final
                   pathways::wire::ControllerApi::WithCallbackMethod_Session<
                       pathways::wire::ControllerApi::Service>>>> {
  public:
-  explicit ApiService(ControllerServer* server) : server_(server) {}
+  explicit ApiService(ControllerServer* server)
+      : server_(server),
+        run_loop_(std::make_unique<EventLoop>(EventLoopOptions{.threads = 4, .name = "pw-session"})) {}
 
   grpc::Status Connect(grpc::ServerContext*, const pathways::wire::ConnectRequest* request,
                        pathways::wire::ConnectResponse* response) override;
@@ -157,6 +177,8 @@ class ControllerServer::ApiService final
   // Ends every open Session stream with `reason` and refuses new ones (before the server shuts
   // down; the waits they have pending are dropped with them).
   void StopSessions(const absl::Status& reason);
+  // Ends the session streams of `client` (it disconnected, or its lease ran out).
+  void EndSessionsOf(ClientId client, const absl::Status& reason);
   // Run for `client` (already authorized): the request's fields checked, naming them.
   void ServeRun(ClientId client, const pathways::wire::RunRequest& request,
                 pathways::wire::RunResponse& response);
@@ -172,6 +194,9 @@ class ControllerServer::ApiService final
   absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<std::shared_ptr<SessionStream>> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<ClientId, int> streams_of_ ABSL_GUARDED_BY(mu_);  // open streams per client
+  // Applies the session messages that carry runs (SessionStream::OnReadDone).
+  std::unique_ptr<EventLoop> run_loop_;
 };
 
 // ControllerWorkers: short calls, on the sync server threads (Join may remove a stale host,

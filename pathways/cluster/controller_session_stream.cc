@@ -2,14 +2,20 @@
 // runs, array waits and releases of an op-by-op loop on one persistent stream instead of a unary
 // call each (services.proto, SessionCall).
 //
-// Reading: one message at a time, on gRPC's callback thread; its calls are applied in order
-// there (a run is dispatched, a release applied, a wait registered with its array's future), so
-// everything a client sent before a call has taken effect when the call does. Each call is
-// checked as its unary twin is (version, the session's client, every field, naming it); a
-// message that breaks the stream's own rules (wrong version, more than kMaxSessionCalls calls, a
-// call with nothing set, a run, wait or sync without a tag) ends the stream INVALID_ARGUMENT
-// naming it. At most kMaxSessionAwaits waits may be pending; a further one is answered
-// RESOURCE_EXHAUSTED.
+// Reading: one message at a time; its calls are applied in order (a run is dispatched, a
+// release applied, a wait registered with its array's future), so everything a client sent
+// before a call has taken effect when the call does. A message is applied on gRPC's callback
+// thread that read it, unless it runs a program for the first time on this stream: then on the
+// service's run loop (a program's first dispatch to a host registers its functions there, a
+// blocking call to the host; a later run blocks only if the program moved to other hosts). The next message is
+// read once the last one is applied and fewer than kMaxSessionCalls answers wait to be written.
+// Each call is checked as its unary twin is (version, the session's client, every field, naming
+// it); a message that breaks the stream's own rules ends the stream naming it: another wire
+// version FAILED_PRECONDITION; more than kMaxSessionCalls calls, a call with nothing set, a run,
+// wait or sync without a tag INVALID_ARGUMENT. At most kMaxSessionAwaits waits may be pending;
+// a further one is answered RESOURCE_EXHAUSTED. A client may have kMaxSessionStreamsPerClient
+// streams open (RESOURCE_EXHAUSTED beyond); its streams end when it disconnects or its lease
+// runs out.
 //
 // Writing: answers queue up and leave in one message per write, batching whatever came while
 // the previous write was in flight; an array's answer is queued on the thread that resolved it.
@@ -19,6 +25,8 @@
 // are dropped (the client fails the calls waiting for them). Lives until OnDone (self_ holds
 // it; the service's set too while it is open; a pending wait's callback until it runs).
 #include <memory>
+
+#include "absl/algorithm/container.h"
 #include <utility>
 #include <vector>
 
@@ -33,6 +41,9 @@ namespace pw {
 namespace pwire = pathways::wire;
 using grpc_transport::SetStatus;
 
+// Programs a stream remembers having run.
+constexpr size_t kMaxWarmPrograms = 4096;
+
 class ControllerServer::ApiService::SessionStream final
     : public grpc::ServerBidiReactor<pwire::SessionCalls, pwire::SessionAnswers>,
       public std::enable_shared_from_this<SessionStream> {
@@ -43,17 +54,25 @@ class ControllerServer::ApiService::SessionStream final
   void Begin() {
     self_ = shared_from_this();
     // The session must be live now; each call is authorized again (a session may end meanwhile).
-    absl::Status refused =
-        service_->server_->sessions()
-            .Find(grpc_transport::ClientMetadata(context_, grpc_transport::kSessionMetadata),
-                  absl::Now())
-            .status();
+    // Kept: the context is gone once the call is (a run applied on the run loop may outlive it).
+    token_ = api_internal::SessionToken(context_);
+    absl::StatusOr<ClientId> client = service_->server_->sessions().Find(token_, absl::Now());
+    absl::Status refused = client.status();
     {
       absl::MutexLock lock(&service_->mu_);
       if (refused.ok() && service_->stopped_) {
         refused = absl::UnavailableError("the controller is shutting down");
       }
-      if (refused.ok()) service_->sessions_.insert(self_);
+      if (refused.ok() && service_->streams_of_[*client] >= kMaxSessionStreamsPerClient) {
+        refused = absl::ResourceExhaustedError(
+            absl::StrCat(client->DebugString(), " has ", kMaxSessionStreamsPerClient,
+                         " session streams open (at most that many)"));
+      }
+      if (refused.ok()) {
+        client_ = *client;
+        ++service_->streams_of_[client_];
+        service_->sessions_.insert(self_);
+      }
     }
     if (!refused.ok()) {
       End(refused);
@@ -62,20 +81,28 @@ class ControllerServer::ApiService::SessionStream final
     StartRead(&calls_);
   }
 
+  ClientId client() const { return client_; }
+
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side, or the call broke
       End(absl::OkStatus());
       return;
     }
-    if (absl::Status broken = Apply(); !broken.ok()) {
-      PW_LOG(WARNING) << "pw-controller: session stream ended: " << broken;
-      End(broken);
+    // A program's first run may block (its first dispatch to a host registers the program's
+    // functions there, a call to the host): a message with one is applied on the service's own
+    // threads, not on gRPC's few callback threads; the rest on the thread that read them (a
+    // hand-off costs an op-by-op call a fifth of its time). The next message is read only once
+    // this one is applied, so calls keep their order either way.
+    const bool cold = absl::c_any_of(calls_.calls(), [this](const pwire::SessionCall& call) {
+      return call.call_case() == pwire::SessionCall::kRun &&
+             !warm_programs_.contains(call.run().program());
+    });
+    if (!cold) {
+      Process();
       return;
     }
-    Flush();
-    StartRead(&calls_);
+    service_->run_loop_->Post([self = shared_from_this()]() mutable { self->Process(); });
   }
-
   void OnWriteDone(bool ok) override {
     bool finish = false;
     {
@@ -91,6 +118,13 @@ class ControllerServer::ApiService::SessionStream final
       return;
     }
     Flush();
+    bool resume = false;
+    {
+      absl::MutexLock lock(&mu_);
+      resume = read_paused_ && !ending_;
+      read_paused_ = false;
+    }
+    if (resume) StartRead(&calls_);
   }
 
   // Finishes the call with `status` once no write is in flight (at once if none is), unless it
@@ -112,10 +146,33 @@ class ControllerServer::ApiService::SessionStream final
   void OnDone() override {
     std::shared_ptr<SessionStream> keep = std::move(self_);  // released last: may free this
     absl::MutexLock lock(&service_->mu_);
-    service_->sessions_.erase(keep);
+    if (service_->sessions_.erase(keep) != 0 && --service_->streams_of_[client_] == 0) {
+      service_->streams_of_.erase(client_);
+    }
   }
 
  private:
+  // Applies the message read, writes its answers and reads the next one, unless the stream is
+  // ending or kMaxSessionCalls answers wait behind the write in flight (a client that does not
+  // read its answers): then the next write's end resumes reading.
+  void Process() {
+    if (absl::Status broken = Apply(); !broken.ok()) {
+      PW_LOG(WARNING) << "pw-controller: session stream of " << client_ << " ended: " << broken;
+      End(broken);
+      return;
+    }
+    Flush();
+    {
+      absl::MutexLock lock(&mu_);
+      if (ending_) return;
+      if (writing_ && static_cast<int64_t>(queued_.size()) >= kMaxSessionCalls) {
+        read_paused_ = true;
+        return;
+      }
+    }
+    StartRead(&calls_);
+  }
+
   // Applies the message's calls in order; a broken rule of the stream itself ends it (returned).
   absl::Status Apply() {
     PW_RETURN_IF_ERROR(wire::CheckVersion(calls_));
@@ -145,18 +202,23 @@ class ControllerServer::ApiService::SessionStream final
       case pwire::SessionCall::kRun: {
         pwire::SessionAnswer answer;
         answer.set_tag(call.tag());
-        absl::StatusOr<ClientId> client = api_internal::ReadClient(sessions, context_, call.run());
+        absl::StatusOr<ClientId> client = api_internal::ReadClient(sessions, token_, call.run());
         if (client.ok()) {
           service_->ServeRun(*client, call.run(), *answer.mutable_run());
         } else {
           SetStatus(*answer.mutable_run(), client.status());
+        }
+        // Its functions are on its hosts now (a later run blocks only if the program moves to
+        // other hosts, e.g. after a slice repair).
+        if (answer.run().status().code() == 0 && warm_programs_.size() < kMaxWarmPrograms) {
+          warm_programs_.insert(call.run().program());
         }
         Queue(std::move(answer));
         return;
       }
       case pwire::SessionCall::kAwaitArray: {
         absl::StatusOr<std::pair<ClientId, ArrayId>> ids =
-            api_internal::ReadArrayRequest(sessions, context_, call.await_array());
+            api_internal::ReadArrayRequest(sessions, token_, call.await_array());
         if (!ids.ok()) {
           Answer(call.tag(), ids.status());
           return;
@@ -184,7 +246,7 @@ class ControllerServer::ApiService::SessionStream final
       }
       case pwire::SessionCall::kReleaseArray: {
         absl::StatusOr<std::pair<ClientId, ArrayId>> ids =
-            api_internal::ReadArrayRequest(sessions, context_, call.release_array());
+            api_internal::ReadArrayRequest(sessions, token_, call.release_array());
         absl::Status released =
             ids.ok() ? controller.ReleaseArray(ids->first, ids->second) : ids.status();
         if (!released.ok()) Answer(call.tag(), released);
@@ -233,7 +295,8 @@ class ControllerServer::ApiService::SessionStream final
   }
 
   ApiService* const service_;
-  grpc::CallbackServerContext* const context_;  // valid until OnDone
+  grpc::CallbackServerContext* const context_;  // valid until OnDone: read by Begin only
+  std::string token_;                           // the session token the call carries
   pwire::SessionCalls calls_;                   // the message being read
   absl::Mutex mu_;
   std::vector<pwire::SessionAnswer> queued_ ABSL_GUARDED_BY(mu_);
@@ -241,6 +304,11 @@ class ControllerServer::ApiService::SessionStream final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;  // answers wait: no read until they leave
+  ClientId client_;                                // the session's, set by Begin
+  // Programs this stream ran (at most kMaxWarmPrograms): their runs are applied where they are
+  // read. Touched only by the thread applying a message, one message at a time.
+  absl::flat_hash_set<int64_t> warm_programs_;
   absl::Status end_status_;  // written before ending_ is set, read after
   int64_t awaits_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<SessionStream> self_;
@@ -251,6 +319,17 @@ ControllerServer::ApiService::Session(grpc::CallbackServerContext* context) {
   auto stream = std::make_shared<SessionStream>(this, context);
   stream->Begin();
   return stream.get();
+}
+
+void ControllerServer::ApiService::EndSessionsOf(ClientId client, const absl::Status& reason) {
+  std::vector<std::shared_ptr<SessionStream>> ending;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& session : sessions_) {
+      if (session->client() == client) ending.push_back(session);
+    }
+  }
+  for (const auto& session : ending) session->End(reason);
 }
 
 void ControllerServer::ApiService::StopSessions(const absl::Status& reason) {

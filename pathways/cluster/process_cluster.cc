@@ -498,6 +498,14 @@ absl::Status ProcessCluster::SignalWorker(int64_t index, int signal) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     worker_pids_[index] = -1;
+  } else if (signal == SIGSTOP) {
+    // kill() returns before every thread of the process has stopped (the stop begins when one
+    // of them is next scheduled): wait until it has, so nothing it does comes after the return.
+    int status = 0;
+    if (::waitpid(pid, &status, WUNTRACED) != pid || !WIFSTOPPED(status)) {
+      return absl::InternalError(absl::StrCat("SignalWorker: worker ", index, " (pid ", pid,
+                                              ") did not stop (wait status ", status, ")"));
+    }
   }
   return absl::OkStatus();
 }

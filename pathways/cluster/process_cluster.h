@@ -125,6 +125,7 @@ class ProcessCluster {
   const ProcessClusterOptions& options() const { return options_; }
 
   // Sends `signal` to worker `index` (SIGKILL: the host dies; SIGSTOP: it stops answering).
+  // Returns once the process has died (SIGKILL) or stopped (SIGSTOP).
   // INVALID_ARGUMENT for an index out of range.
   absl::Status SignalWorker(int64_t index, int signal);
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "pathways/base/logging.h"
 #include "pathways/wire/wire_convert.h"
 
 namespace pw::grpc_transport {
@@ -152,9 +153,11 @@ bool ControllerSession::ReleaseLocked() {
 
 void ControllerSession::OnDone(const grpc::Status& status) {
   absl::flat_hash_map<uint64_t, OnAnswer> waiting;
+  int64_t releases_lost = 0;
   {
     absl::MutexLock lock(&mu_);
     ended_ = true;
+    for (const pwire::SessionCall& call : queued_) releases_lost += call.has_release_array();
     queued_.clear();
     waiting.swap(waiting_);
   }
@@ -163,7 +166,10 @@ void ControllerSession::OnDone(const grpc::Status& status) {
         status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                    "the controller ended the session stream")
                     : status);
-    for (auto& [tag, on_answer] : waiting) on_answer(failure);
+    if (releases_lost > 0) {
+    PW_LOG(WARNING) << releases_lost << " array releases not sent: " << failure;
+  }
+  for (auto& [tag, on_answer] : waiting) on_answer(failure);
   }
   done_.Notify();  // last: the owner may destroy the session right after
 }

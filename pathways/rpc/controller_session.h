@@ -25,12 +25,17 @@
 namespace pw::grpc_transport {
 
 // A session stream's bounds, which the controller enforces: calls per message, and array waits
-// a stream may have pending at once (a further one is answered RESOURCE_EXHAUSTED).
+// a stream may have pending at once (a further one is answered RESOURCE_EXHAUSTED); it also
+// reads no further message while kMaxSessionCalls answers wait to be written.
 inline constexpr int kMaxSessionCalls = 1024;
 inline constexpr int64_t kMaxSessionAwaits = 1 << 16;
+// Session streams one client may have open at once (a further one ends RESOURCE_EXHAUSTED).
+inline constexpr int kMaxSessionStreamsPerClient = 8;
 
 // Threads: Send, Sync and Cancel may be called from any thread, concurrently. Answers are
-// delivered on gRPC's threads, never under a lock of this object: a callback may call Send.
+// delivered on gRPC's threads, never under a lock of this object: a callback may call Send, but
+// must not block (the stream reads no further until it returns) nor drop the last reference to
+// its own session.
 //
 // Ordering: calls leave in the order Send accepted them, batched (whatever came while the
 // previous message was being written leaves as the next one), and the controller applies them

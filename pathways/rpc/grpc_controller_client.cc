@@ -229,7 +229,7 @@ absl::StatusOr<ClientId> GrpcControllerClient::ConnectClient(std::string client_
 
 void GrpcControllerClient::Disconnect(ClientId client) {
   WaitForReleases();
-  CloseSessions(client);  // the controller ends the client's session stream anyway
+  CloseSessions(client);  // its calls are over; the controller would end it at Disconnect
   pwire::DisconnectRequest request;
   request.set_version(wire::kWireVersion);
   request.set_client(client.value());

@@ -184,6 +184,9 @@ class GrpcControllerClient final
   mutable absl::Mutex session_streams_mu_;
   mutable absl::flat_hash_map<ClientId, std::shared_ptr<grpc_transport::ControllerSession>>
       session_streams_ ABSL_GUARDED_BY(session_streams_mu_);
+  // Streams replaced after they ended, kept until their last callback has run.
+  std::vector<std::shared_ptr<grpc_transport::ControllerSession>> retired_sessions_
+      ABSL_GUARDED_BY(session_streams_mu_);
   // Set by the destructor: calls it cancels fail with CANCELLED, not UNAVAILABLE.
   std::atomic<bool> closing_{false};
 };

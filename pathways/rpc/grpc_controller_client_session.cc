@@ -28,12 +28,14 @@ void SetArrayRequest(ClientId client, ArrayId array, pwire::ArrayRequest& reques
 }  // namespace
 
 std::shared_ptr<ControllerSession> GrpcControllerClient::OpenSession(ClientId client) {
-  std::shared_ptr<ControllerSession> ended;  // let go after the lock: it waits for its end
   absl::MutexLock lock(&session_streams_mu_);
   if (closing_.load(std::memory_order_acquire)) return nullptr;
   std::shared_ptr<ControllerSession>& slot = session_streams_[client];
   if (slot == nullptr || slot->ended()) {
-    ended = std::move(slot);
+    // An ended stream may not have run its last callback yet (this may even be that callback,
+    // releasing an array): it is kept until it has, never destroyed while it waits for itself.
+    std::erase_if(retired_sessions_, [](const auto& s) { return s->done(); });
+    if (slot != nullptr) retired_sessions_.push_back(std::move(slot));
     slot = std::make_shared<ControllerSession>(
         *stub_, [this, client](grpc::ClientContext& context) { Authenticate(context, client); },
         ControllerSession::Callbacks{
@@ -66,6 +68,10 @@ void GrpcControllerClient::CloseSessions(std::optional<ClientId> client) {
   std::vector<std::shared_ptr<ControllerSession>> sessions;
   {
     absl::MutexLock lock(&session_streams_mu_);
+    if (!client.has_value()) {
+      for (auto& retired : retired_sessions_) sessions.push_back(std::move(retired));
+      retired_sessions_.clear();
+    }
     for (auto it = session_streams_.begin(); it != session_streams_.end();) {
       if (client.has_value() && it->first != *client) {
         ++it;
@@ -157,7 +163,8 @@ void GrpcControllerClient::WaitForReleases() const {
   {
     absl::MutexLock lock(&session_streams_mu_);
     for (const auto& [client, session] : session_streams_) {
-      if (session->unsynced_releases() > 0) sessions.push_back(session);
+      // An ended stream's releases were applied or are lost with it (logged): nothing to wait for.
+      if (!session->ended() && session->unsynced_releases() > 0) sessions.push_back(session);
     }
   }
   for (const std::shared_ptr<ControllerSession>& session : sessions) {
