@@ -110,8 +110,9 @@ class ControllerServer::PendingReactors {
 // controller, which may wait on locks and RPCs); AwaitArray and FetchArray as callback methods
 // that hold no thread while the array is pending, and SaveCheckpoint likewise while the hosts
 // write. A client's Session stream (controller_session_stream.cc) is read on gRPC's callback
-// threads: its runs and releases are applied on the thread that read them (a run's first
-// dispatch to a host may register the program's functions there, a blocking call to the host).
+// threads and its calls applied there, except a message that runs a program for the first time
+// on the stream: its first dispatch to a host may register the program's functions there, a
+// blocking call to the host, so it is applied on run_loop_.
 class ControllerServer::ApiService final
     : public pathways::wire::ControllerApi::WithCallbackMethod_AwaitArray<
           pathways::wire::ControllerApi::WithCallbackMethod_FetchArray<

@@ -108,8 +108,9 @@ class GrpcControllerClient final
   absl::Status ReleaseArray(ClientId client, ArrayId array) override;
   // Sends the release and returns at once (a failure is logged). Later calls of this object
   // that allocate or report (PutArray, AllocateSlice, RepairSlice, ReleaseSlice,
-  // RestoreCheckpoint, Status, Disconnect) first wait for the releases in flight, so they see
-  // their effect; Run and RunControl do not wait (an output allocated right after may still
+  // RestoreCheckpoint, Status, Disconnect) first wait for the releases in flight (a sync on
+  // the session stream), so they see their effect; Run and AwaitArray follow it on the same
+  // stream and see it too. RunControl does not wait (an output allocated right after may still
   // count a released array against the client's quota).
   void ReleaseArrayNoWait(ClientId client, ArrayId array) override;
   // Waits as long as the hosts take to write (callback API, no thread waits).
